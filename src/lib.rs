@@ -1,0 +1,20 @@
+//! evserve: a high-throughput network server on one non-blocking event loop.
+//!
+//! ```text
+//!   main.rs ── config.rs ──► reactor/ ──────────────► session.rs ◄──── protocol/
+//!   (CLI)      (limits)      mio::Poll, slab of       the sans-IO       echo, framing,
+//!                            connections, timers,     contract          chat, files, http
+//!                            UDP, signals             (bytes in/out)    (no sockets)
+//! ```
+//!
+//! The reactor owns every socket and knows nothing of any protocol; a protocol is a state
+//! machine fed bytes through [`session::Session`] and never touches a socket. See
+//! `docs/architecture.md` for a connection's whole life.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod protocol;
+pub mod session;
+pub mod stats;
+pub mod testing;

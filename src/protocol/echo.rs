@@ -1,0 +1,102 @@
+//! Echo (RFC 862): every byte received is sent back, over TCP and over UDP.
+
+use std::net::SocketAddr;
+
+use crate::session::{Ctx, DatagramService, Service, Session, Step};
+
+/// The TCP echo service.
+#[derive(Debug, Default)]
+pub struct Echo;
+
+impl Service for Echo {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
+    fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
+        Box::new(EchoSession)
+    }
+}
+
+/// One echo connection. Stateless: whatever arrives is complete by definition.
+#[derive(Debug, Default)]
+pub struct EchoSession;
+
+impl Session for EchoSession {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        // The reactor stops reading while the output buffer is over its limit, so a client
+        // that never reads cannot make this buffer grow without bound.
+        cx.out().extend_from_slice(input);
+        Step::consumed(input.len())
+    }
+}
+
+/// The UDP echo service: each datagram goes back, unchanged, to its sender.
+#[derive(Debug, Default)]
+pub struct UdpEcho;
+
+impl DatagramService for UdpEcho {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
+    fn on_datagram(&mut self, data: &[u8], _peer: SocketAddr, reply: &mut Vec<u8>) -> bool {
+        reply.extend_from_slice(data);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Flow;
+    use crate::testing::Harness;
+
+    #[test]
+    fn echoes_everything_it_is_given() {
+        let mut h = Harness::new(EchoSession);
+        let step = h.input(b"hello");
+        assert_eq!(step, Step::consumed(5));
+        assert_eq!(h.take_output(), b"hello");
+    }
+
+    #[test]
+    fn empty_input_produces_nothing() {
+        let mut h = Harness::new(EchoSession);
+        assert_eq!(h.input(b""), Step::consumed(0));
+        assert!(h.take_output().is_empty());
+    }
+
+    #[test]
+    fn successive_inputs_are_echoed_in_order() {
+        let mut h = Harness::new(EchoSession);
+        for chunk in [&b"a"[..], b"bc", b"\0\xff", b"def\n"] {
+            h.input(chunk);
+        }
+        assert_eq!(h.take_output(), b"abc\0\xffdef\n");
+    }
+
+    #[test]
+    fn output_is_appended_after_bytes_still_pending() {
+        let mut h = Harness::new(EchoSession);
+        h.input(b"first ");
+        h.input(b"second");
+        // Nothing was taken in between: the second echo must follow the first.
+        assert_eq!(h.take_output(), b"first second");
+    }
+
+    #[test]
+    fn eof_closes_after_flush() {
+        let mut h = Harness::new(EchoSession);
+        assert_eq!(h.eof(b""), Flow::Close);
+    }
+
+    #[test]
+    fn udp_echo_replies_with_the_datagram() {
+        let mut svc = UdpEcho;
+        let mut reply = Vec::new();
+        let peer = "127.0.0.1:9".parse().unwrap();
+        assert!(svc.on_datagram(b"ping", peer, &mut reply));
+        assert_eq!(reply, b"ping");
+    }
+}

@@ -1,0 +1,7 @@
+//! The protocols evserve speaks, each a sans-IO state machine.
+//!
+//! Nothing in here imports `mio` or `std::net` sockets: a protocol is fed bytes through the
+//! [`Session`](crate::session::Session) trait and appends bytes to an output buffer, so every
+//! one of them is unit-tested without a socket.
+
+pub mod echo;

@@ -1,0 +1,218 @@
+//! The contract between the reactor and the protocols.
+//!
+//! A protocol is *sans-IO*: it never sees a socket. The reactor reads bytes, hands them to a
+//! [`Session`], and writes whatever the session appended to its output buffer. The session tells
+//! the reactor how many input bytes it consumed (the rest stay buffered until more arrive) and
+//! whether the connection should go on ([`Flow`]).
+//!
+//! ```text
+//!             bytes read                      bytes to write
+//!  socket ──► [input buffer] ──► Session ──► [output buffer] ──► socket
+//!                 ▲     on_input(&input, cx) -> Step { consumed, flow }
+//!                 └── unconsumed bytes wait for the next read
+//! ```
+//!
+//! A [`Service`] is what a TCP listener serves: it makes one session per accepted connection and
+//! holds whatever the sessions share (configuration, a document root, ...). A
+//! [`DatagramService`] answers UDP datagrams one at a time.
+//!
+//! Everything here runs on the reactor's single thread: sessions may keep `Rc`s to shared state
+//! and need no locks.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::stats::Stats;
+
+/// What a session wants the reactor to do with its connection after a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep the connection open and keep reading.
+    Continue,
+    /// Stop reading requests, deliver everything already in the output buffer, then close.
+    ///
+    /// The reactor shuts down its write side after the flush and keeps reading (and discarding)
+    /// for a short bounded time before closing, so that a client still sending does not get a
+    /// reset that would destroy the answer it has not read yet (a "lingering close").
+    Close,
+    /// Drop the connection at once, discarding any pending output.
+    Abort,
+}
+
+/// The result of feeding input to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// How many bytes, from the start of the input, the session has used up. The reactor keeps
+    /// the rest and offers it again, followed by newly read bytes, on the next call.
+    pub consumed: usize,
+    /// What to do with the connection next.
+    pub flow: Flow,
+}
+
+impl Step {
+    /// `consumed` bytes used, keep going.
+    pub fn consumed(consumed: usize) -> Step {
+        Step {
+            consumed,
+            flow: Flow::Continue,
+        }
+    }
+
+    /// `consumed` bytes used, then close after flushing the output.
+    pub fn close(consumed: usize) -> Step {
+        Step {
+            consumed,
+            flow: Flow::Close,
+        }
+    }
+}
+
+/// The reactor-owned things a session may touch during one call.
+///
+/// Built by the reactor for the duration of a single callback; the session never keeps it.
+pub struct Ctx<'a> {
+    out: &'a mut Vec<u8>,
+    broadcast: &'a mut Vec<u8>,
+    deadline: &'a mut Option<Instant>,
+    peer: SocketAddr,
+    now: Instant,
+    stats: &'a Stats,
+}
+
+impl<'a> Ctx<'a> {
+    /// Assembles a context. Used by the reactor, and by tests that drive a session by hand.
+    pub fn new(
+        out: &'a mut Vec<u8>,
+        broadcast: &'a mut Vec<u8>,
+        deadline: &'a mut Option<Instant>,
+        peer: SocketAddr,
+        now: Instant,
+        stats: &'a Stats,
+    ) -> Ctx<'a> {
+        Ctx {
+            out,
+            broadcast,
+            deadline,
+            peer,
+            now,
+            stats,
+        }
+    }
+
+    /// The output buffer: append bytes to send. It may already hold bytes not yet written to
+    /// the socket; never remove or reorder them.
+    #[inline]
+    pub fn out(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+
+    /// Bytes waiting in the output buffer. A session streaming a large body produces more only
+    /// while this is small, so memory stays bounded whatever the body size.
+    #[inline]
+    pub fn pending_output(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Sends `bytes` to every *other* connection of the same listener (a chat room). A receiver
+    /// whose output buffer is over its limit is disconnected rather than allowed to slow others.
+    pub fn broadcast(&mut self, bytes: &[u8]) {
+        self.broadcast.extend_from_slice(bytes);
+    }
+
+    /// Sets (or with `None` clears) a session deadline. When it passes, the reactor calls
+    /// [`Session::on_timeout`]. Without one, the listener's idle timeout applies, counted from
+    /// the last byte read or written.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        *self.deadline = deadline;
+    }
+
+    /// The peer's address.
+    #[inline]
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The time the current batch of events was polled: cheap, and the same for every
+    /// callback of that batch.
+    #[inline]
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The reactor's counters.
+    #[inline]
+    pub fn stats(&self) -> &Stats {
+        self.stats
+    }
+}
+
+/// One connection's protocol state machine.
+pub trait Session {
+    /// Called once, right after the connection is accepted (a greeting, a join notice).
+    fn on_open(&mut self, _cx: &mut Ctx<'_>) -> Flow {
+        Flow::Continue
+    }
+
+    /// Called with every buffered, unconsumed input byte after each read.
+    ///
+    /// `input` may hold part of a message, one message or many; consume what is complete and
+    /// leave the rest. Consuming nothing is fine: the reactor waits for more input, up to the
+    /// service's [`Service::input_limit`]. A session that lets its input reach that limit
+    /// without consuming anything gets its connection closed.
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step;
+
+    /// Called after the output buffer has drained to the low-water mark (or empty), so a
+    /// session streaming a long body can produce the next chunk. After it returns, any
+    /// buffered input is offered again through [`Session::on_input`].
+    fn on_drain(&mut self, _cx: &mut Ctx<'_>) -> Flow {
+        Flow::Continue
+    }
+
+    /// The peer has shut down its sending side (a read returned 0). `input` is whatever was
+    /// left unconsumed; a session that ends mid-message should report it here. By default the
+    /// connection closes once the output is flushed.
+    fn on_eof(&mut self, _input: &[u8], _cx: &mut Ctx<'_>) -> Flow {
+        Flow::Close
+    }
+
+    /// The session deadline, or the idle timeout, has passed. The session may write a last
+    /// answer (an HTTP 408) before the connection closes.
+    fn on_timeout(&mut self, _cx: &mut Ctx<'_>) -> Flow {
+        Flow::Close
+    }
+
+    /// The connection is gone (any reason). Output written now is discarded, but broadcasts
+    /// (a leave notice) are delivered.
+    fn on_close(&mut self, _cx: &mut Ctx<'_>) {}
+}
+
+/// What a TCP listener serves: a factory of sessions plus the state they share.
+pub trait Service {
+    /// Short name used in logs: `listening <name> tcp 127.0.0.1:7007`.
+    fn name(&self) -> &'static str;
+
+    /// Makes the session for a newly accepted connection.
+    fn new_session(&mut self, peer: SocketAddr) -> Box<dyn Session>;
+
+    /// Bytes written (best effort, one non-blocking write) to a connection refused because the
+    /// server is at its connection limit, just before it is closed. HTTP says 503 here.
+    fn reject_message(&self) -> &[u8] {
+        b""
+    }
+
+    /// The most unconsumed input the reactor keeps for one connection. Large enough for the
+    /// largest message head the protocol accepts.
+    fn input_limit(&self) -> usize {
+        64 * 1024
+    }
+}
+
+/// What a UDP socket serves: one datagram in, at most one datagram back.
+pub trait DatagramService {
+    /// Short name used in logs: `listening <name> udp 127.0.0.1:7007`.
+    fn name(&self) -> &'static str;
+
+    /// Handles one datagram from `peer`. Whatever is appended to `reply` (which arrives empty)
+    /// is sent back to `peer` when the function returns `true`.
+    fn on_datagram(&mut self, data: &[u8], peer: SocketAddr, reply: &mut Vec<u8>) -> bool;
+}

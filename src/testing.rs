@@ -1,0 +1,150 @@
+//! A hand-cranked stand-in for the reactor, to drive a [`Session`] in unit tests.
+//!
+//! It keeps the unconsumed input exactly as the reactor does (bytes a session did not consume
+//! are offered again, followed by the next bytes fed), so a test can split a stream anywhere
+//! and check the session sees the same thing it would over a socket.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::session::{Ctx, Flow, Session, Step};
+use crate::stats::Stats;
+
+/// Drives one session without sockets.
+pub struct Harness<S> {
+    /// The session under test.
+    pub session: S,
+    input: Vec<u8>,
+    out: Vec<u8>,
+    broadcast: Vec<u8>,
+    deadline: Option<Instant>,
+    peer: SocketAddr,
+    now: Instant,
+    stats: Stats,
+}
+
+macro_rules! cx {
+    ($h:ident) => {
+        Ctx::new(
+            &mut $h.out,
+            &mut $h.broadcast,
+            &mut $h.deadline,
+            $h.peer,
+            $h.now,
+            &$h.stats,
+        )
+    };
+}
+
+impl<S: Session> Harness<S> {
+    /// Wraps `session`, with peer 127.0.0.1:40000.
+    pub fn new(session: S) -> Harness<S> {
+        Harness {
+            session,
+            input: Vec::new(),
+            out: Vec::new(),
+            broadcast: Vec::new(),
+            deadline: None,
+            peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            now: Instant::now(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Calls [`Session::on_open`].
+    pub fn open(&mut self) -> Flow {
+        self.session.on_open(&mut cx!(self))
+    }
+
+    /// Appends `bytes` to the unconsumed input and offers all of it to the session, as a read
+    /// would. Returns the session's step; consumed bytes are removed from the input.
+    pub fn input(&mut self, bytes: &[u8]) -> Step {
+        self.input.extend_from_slice(bytes);
+        let step = self.session.on_input(&self.input, &mut cx!(self));
+        assert!(
+            step.consumed <= self.input.len(),
+            "session consumed more than it was given"
+        );
+        self.input.drain(..step.consumed);
+        step
+    }
+
+    /// Feeds `bytes` one at a time, stopping at the first step that is not `Continue`.
+    pub fn input_bytewise(&mut self, bytes: &[u8]) -> Flow {
+        for b in bytes {
+            let step = self.input(std::slice::from_ref(b));
+            if step.flow != Flow::Continue {
+                return step.flow;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Calls [`Session::on_drain`], then re-offers buffered input as the reactor does.
+    pub fn drain(&mut self) -> Flow {
+        let flow = self.session.on_drain(&mut cx!(self));
+        if flow == Flow::Continue && !self.input.is_empty() {
+            return self.input(&[]).flow;
+        }
+        flow
+    }
+
+    /// Calls [`Session::on_eof`] with the unconsumed input.
+    pub fn eof(&mut self, more: &[u8]) -> Flow {
+        self.input.extend_from_slice(more);
+        let input = std::mem::take(&mut self.input);
+        let flow = self.session.on_eof(&input, &mut cx!(self));
+        self.input = input;
+        flow
+    }
+
+    /// Calls [`Session::on_timeout`].
+    pub fn timeout(&mut self) -> Flow {
+        self.session.on_timeout(&mut cx!(self))
+    }
+
+    /// Calls [`Session::on_close`].
+    pub fn close(&mut self) {
+        self.session.on_close(&mut cx!(self))
+    }
+
+    /// Takes everything the session has written so far.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Everything written so far, without taking it (as if the socket would block).
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Takes everything the session has broadcast so far.
+    pub fn take_broadcast(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.broadcast)
+    }
+
+    /// The unconsumed input the harness is holding.
+    pub fn pending_input(&self) -> &[u8] {
+        &self.input
+    }
+
+    /// The deadline the session last set.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The time the session sees as `now`.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Moves the session's clock forward.
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+    }
+
+    /// The counters the session sees.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
