@@ -14,7 +14,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod config;
 pub mod protocol;
+pub mod reactor;
+pub mod server;
 pub mod session;
 pub mod stats;
 pub mod testing;

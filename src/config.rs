@@ -1,0 +1,83 @@
+//! Every limit and socket option the reactor enforces, with its default, in one place.
+//!
+//! The command line (see `cli.rs`) fills these in; tests and benchmarks build them directly.
+//! Each limit exists because some peer could otherwise make the server spend unbounded memory
+//! or time on it.
+
+use std::time::Duration;
+
+/// Limits that bound what one reactor spends on its peers.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open TCP connections per reactor; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// Bytes a connection may have waiting to be written before the reactor stops reading from
+    /// it, so a client that sends but never reads cannot grow server memory.
+    pub max_output: usize,
+    /// Pending output at or below which a paused connection is read again.
+    pub low_water: usize,
+    /// Close a connection after this long with no byte read or written.
+    pub idle_timeout: Duration,
+    /// On SIGINT/SIGTERM, how long pending output may take to drain before everything closes.
+    pub drain_timeout: Duration,
+    /// After answering and shutting down the write side, how long to keep reading and
+    /// discarding before closing (so a client still sending is not reset before it reads).
+    pub linger_timeout: Duration,
+    /// Bytes read per `read` call, and the size of the reactor's shared read buffer.
+    pub read_chunk: usize,
+    /// Reads per readiness event before the connection yields to others (fairness).
+    pub read_budget: usize,
+    /// The largest UDP datagram received whole; a larger one is dropped and counted.
+    pub max_datagram: usize,
+    /// UDP replies queued while the socket cannot send; more are dropped and counted.
+    pub udp_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 10_000,
+            max_output: 1024 * 1024,
+            low_water: 256 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(5),
+            linger_timeout: Duration::from_secs(2),
+            read_chunk: 64 * 1024,
+            read_budget: 16,
+            // The largest UDP payload over IPv6 without jumbograms (IPv4's is 65,507), so by
+            // default the kernel never has to truncate a datagram.
+            max_datagram: 65_527,
+            udp_queue: 1024,
+        }
+    }
+}
+
+/// Options applied to every listening and UDP socket before it is bound.
+#[derive(Debug, Clone)]
+pub struct SocketOptions {
+    /// `SO_REUSEADDR`: restart on a port whose old connections are in TIME_WAIT.
+    pub reuse_address: bool,
+    /// `SO_REUSEPORT`: let several sockets (reactors) bind the same port.
+    pub reuse_port: bool,
+    /// `TCP_NODELAY` on accepted connections: send small replies at once (no Nagle delay).
+    pub nodelay: bool,
+    /// `SO_RCVBUF`, or the kernel default.
+    pub recv_buffer: Option<usize>,
+    /// `SO_SNDBUF`, or the kernel default.
+    pub send_buffer: Option<usize>,
+    /// The listen backlog: connections the kernel queues before `accept`.
+    pub backlog: i32,
+}
+
+impl Default for SocketOptions {
+    fn default() -> SocketOptions {
+        SocketOptions {
+            reuse_address: true,
+            reuse_port: false,
+            nodelay: true,
+            recv_buffer: None,
+            send_buffer: None,
+            backlog: 1024,
+        }
+    }
+}

@@ -1,0 +1,644 @@
+//! One TCP connection: its socket, its buffers, its session and where it is in its life.
+//!
+//! ```text
+//!            Flow::Close / EOF                flushed           EOF or linger timeout
+//!   Open ────────────────────────► Closing ─────────────► Lingering ────────────────────► gone
+//!     │   (stop feeding the session;    (shutdown(Write); read and
+//!     │    keep writing what is owed)    discard so no reset destroys
+//!     │                                  the answer in flight)
+//!     └── Flow::Abort, IO error, timeout while Closing/Lingering ───────────────────────► gone
+//! ```
+//!
+//! Buffers. Reads go into the reactor's one shared read buffer; the session is handed those
+//! bytes directly, and only what it leaves unconsumed (part of a message) is copied into the
+//! connection's own `input`. Likewise the session writes into a shared output buffer when
+//! nothing is pending, which is written at once; only what the socket did not take is copied
+//! into the connection's own `out`. So the hot path allocates nothing, and an idle connection
+//! owns no buffer at all.
+//!
+//! Readiness. mio is edge-triggered: an event says "something changed", so the connection
+//! remembers `readable` until a read returns `WouldBlock` (or fewer bytes than asked, which on
+//! Linux means the socket was drained — the same shortcut tokio takes — unless the peer also
+//! closed, which must be read to the 0). WRITABLE interest is registered only while output is
+//! pending and the last write came up short.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::Instant;
+
+use log::debug;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use super::Core;
+use crate::session::{Ctx, Flow, Session};
+use crate::stats::Stats;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Input is read and fed to the session.
+    Open,
+    /// The session is done (or the server is stopping): pending output is flushed; input is
+    /// read and discarded.
+    Closing,
+    /// Our write side is shut down; input is discarded until the peer closes or `until`.
+    Lingering {
+        /// When to give up waiting for the peer's EOF.
+        until: Instant,
+    },
+}
+
+/// What the reactor should do with a connection after driving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Keep it.
+    Keep,
+    /// Deregister and drop it.
+    Remove,
+}
+
+/// A connection and everything the reactor keeps for it.
+pub struct Conn {
+    /// Unique for the reactor's life; slab keys are reused, ids are not (timers use it).
+    pub id: u64,
+    /// Index of the listener that accepted it (its broadcast group).
+    pub endpoint: usize,
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// When the heap entry currently scheduled for this connection fires, if any.
+    pub scheduled: Option<Instant>,
+    socket: TcpStream,
+    token: Token,
+    session: Box<dyn Session>,
+    input_limit: usize,
+    input: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    /// `out` bytes already counted in the reactor's `buffered_out` gauge.
+    accounted: usize,
+    phase: Phase,
+    /// Readiness remembered from the last event, until a read says otherwise.
+    readable: bool,
+    /// The peer has closed (EPOLLRDHUP seen): read until 0, never stop at a short read.
+    rdhup: bool,
+    /// A read returned 0: the peer will send nothing more.
+    read_closed: bool,
+    /// The last write came up short: wait for WRITABLE before writing again.
+    write_blocked: bool,
+    /// WRITABLE is part of the registered interest.
+    write_interest: bool,
+    /// Reading is suspended until the output drains to the low-water mark.
+    paused: bool,
+    /// The session produced output since it was last offered `on_drain`.
+    want_drain: bool,
+    last_active: Instant,
+    /// The deadline the session asked for.
+    deadline: Option<Instant>,
+}
+
+impl Conn {
+    /// Wraps an accepted, registered socket.
+    pub fn new(
+        id: u64,
+        endpoint: usize,
+        socket: TcpStream,
+        token: Token,
+        peer: SocketAddr,
+        session: Box<dyn Session>,
+        input_limit: usize,
+    ) -> Conn {
+        Conn {
+            id,
+            endpoint,
+            peer,
+            scheduled: None,
+            socket,
+            token,
+            session,
+            input_limit,
+            input: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            accounted: 0,
+            phase: Phase::Open,
+            readable: false,
+            rdhup: false,
+            read_closed: false,
+            write_blocked: false,
+            write_interest: false,
+            paused: false,
+            want_drain: false,
+            last_active: Instant::now(),
+            deadline: None,
+        }
+    }
+
+    /// Output bytes accepted but not yet written.
+    pub fn pending(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Whether the connection still accepts broadcasts.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// When this connection next needs attention if nothing happens.
+    pub fn deadline(&self, core: &Core) -> Instant {
+        match self.phase {
+            Phase::Open => {
+                let idle = self.last_active + core.limits.idle_timeout;
+                self.deadline.map_or(idle, |d| d.min(idle))
+            }
+            Phase::Closing => self.last_active + core.limits.idle_timeout,
+            Phase::Lingering { until } => until,
+        }
+    }
+
+    /// Deregisters the socket, hands the session its last call, and releases the gauge.
+    pub fn close(mut self, core: &mut Core) {
+        if let Err(e) = core.registry.deregister(&mut self.socket) {
+            debug!("deregister {}: {e}", self.peer);
+        }
+        core.stats.buffered_out.sub(self.accounted as u64);
+        // The session may broadcast a leave notice; anything it writes for this peer is moot.
+        let mut discard = Vec::new();
+        let mut cx = Ctx::new(
+            &mut discard,
+            &mut core.broadcast,
+            &mut self.deadline,
+            self.peer,
+            core.now,
+            &core.stats,
+        );
+        self.session.on_close(&mut cx);
+    }
+
+    /// Calls `on_open`, then drives the connection as if it were readable: data may have
+    /// arrived before the socket was registered.
+    pub fn open(&mut self, core: &mut Core) -> Status {
+        self.readable = true;
+        self.last_active = core.now;
+        let flow = self.call(core, |s, cx| s.on_open(cx));
+        match self.apply(flow, core) {
+            Status::Keep => self.drive(core),
+            Status::Remove => Status::Remove,
+        }
+    }
+
+    /// Records a readiness event and does all the work it allows.
+    pub fn ready(&mut self, core: &mut Core, event: &mio::event::Event) -> Status {
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.readable = true;
+        }
+        if event.is_read_closed() {
+            self.rdhup = true;
+        }
+        if event.is_writable() || event.is_error() {
+            self.write_blocked = false;
+        }
+        self.drive(core)
+    }
+
+    /// Starts a graceful stop: finish writing what is owed, then close without lingering.
+    pub fn begin_shutdown(&mut self, core: &mut Core) -> Status {
+        if self.phase == Phase::Open {
+            self.phase = Phase::Closing;
+            self.input = Vec::new();
+        }
+        self.read_closed = true; // nothing more will be read: close as soon as flushed
+        self.drive(core)
+    }
+
+    /// The deadline passed.
+    pub fn timed_out(&mut self, core: &mut Core) -> Status {
+        if self.phase != Phase::Open {
+            debug!("{}: timed out while closing", self.peer);
+            return Status::Remove;
+        }
+        let flow = self.call(core, |s, cx| s.on_timeout(cx));
+        let flow = match flow {
+            // A session that keeps going must have moved its deadline, or it would fire again.
+            Flow::Continue if self.deadline(core) <= core.now => Flow::Close,
+            flow => flow,
+        };
+        match self.apply(flow, core) {
+            Status::Keep => self.drive(core),
+            Status::Remove => Status::Remove,
+        }
+    }
+
+    /// Does every piece of work the connection's readiness allows, within the read budget.
+    /// Returns with `core.deferred` holding this connection if the budget ran out first.
+    pub fn drive(&mut self, core: &mut Core) -> Status {
+        match self.work(core) {
+            Ok(()) => {
+                self.update_interest(core);
+                Status::Keep
+            }
+            Err(Removed) => Status::Remove,
+        }
+    }
+
+    fn work(&mut self, core: &mut Core) -> Result<(), Removed> {
+        self.send(core).map_err(|_| Removed)?;
+        for _ in 0..core.limits.read_budget {
+            let mut progress = false;
+            if self.want_drain
+                && self.phase == Phase::Open
+                && self.pending() <= core.limits.low_water
+            {
+                progress |= self.offer_drain(core)?;
+            }
+            if self.readable && !self.read_closed && !self.paused {
+                progress |= self.read_once(core)?;
+            }
+            if self.finish_if_flushed(core) == Status::Remove {
+                return Err(Removed);
+            }
+            if !progress {
+                return Ok(());
+            }
+        }
+        // Out of budget with work left: let other connections run, come back next turn.
+        core.deferred.push(self.token);
+        Ok(())
+    }
+
+    /// One `read`, its bytes fed to the session (or discarded when closing).
+    fn read_once(&mut self, core: &mut Core) -> Result<bool, Removed> {
+        let room = match self.phase {
+            Phase::Open => self.input_limit.saturating_sub(self.input.len()),
+            _ => usize::MAX,
+        }
+        .min(core.read_buf.len());
+        if room == 0 {
+            // The session holds a full input buffer. If it is waiting for output to drain,
+            // that is backpressure; if nothing is pending, it can never make progress.
+            if self.pending() == 0 && !self.want_drain {
+                debug!("{}: input limit reached without progress", self.peer);
+                return Err(Removed);
+            }
+            self.paused = true;
+            return Ok(false);
+        }
+        let n = match self.socket.read(&mut core.read_buf[..room]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                return Ok(false);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
+            Err(e) => {
+                debug!("{}: read: {e}", self.peer);
+                return Err(Removed);
+            }
+        };
+        self.last_active = core.now;
+        if n == 0 {
+            self.read_closed = true;
+            self.readable = false;
+            return self.on_peer_eof(core).map(|()| true);
+        }
+        core.stats.bytes_in.add(n as u64);
+        if n < room && !self.rdhup {
+            self.readable = false;
+        }
+        if self.phase == Phase::Open {
+            self.feed(core, n)?;
+        }
+        Ok(true)
+    }
+
+    /// Hands the session the unconsumed input followed by the `fresh` bytes just read into the
+    /// shared read buffer, keeping only what it leaves.
+    fn feed(&mut self, core: &mut Core, fresh: usize) -> Result<(), Removed> {
+        let from_shared = self.input.is_empty();
+        if !from_shared {
+            self.input.extend_from_slice(&core.read_buf[..fresh]);
+        }
+        let before = self.prepare_out();
+        let Core {
+            read_buf,
+            out_buf,
+            broadcast,
+            now,
+            stats,
+            ..
+        } = core;
+        let input: &[u8] = if from_shared {
+            &read_buf[..fresh]
+        } else {
+            &self.input
+        };
+        let out = if before.is_none() {
+            out_buf
+        } else {
+            &mut self.out
+        };
+        let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats);
+        let step = self.session.on_input(input, &mut cx);
+        let consumed = step.consumed.min(input.len());
+        if from_shared {
+            self.input.extend_from_slice(&read_buf[consumed..fresh]);
+        } else {
+            self.input.drain(..consumed);
+            self.release_input();
+        }
+        self.after_call(before, core);
+        self.apply_flow(step.flow, core)
+    }
+
+    /// Lets a session that produced output produce more (a streamed body), then offers it any
+    /// input it left waiting (a pipelined request queued behind that body).
+    fn offer_drain(&mut self, core: &mut Core) -> Result<bool, Removed> {
+        self.want_drain = false;
+        let flow = self.call(core, |s, cx| s.on_drain(cx));
+        self.apply_flow(flow, core)?;
+        let produced = self.want_drain;
+        if self.phase == Phase::Open && !self.input.is_empty() {
+            let input = std::mem::take(&mut self.input);
+            let before = self.prepare_out();
+            let Core {
+                out_buf,
+                broadcast,
+                now,
+                stats,
+                ..
+            } = core;
+            let out = if before.is_none() {
+                out_buf
+            } else {
+                &mut self.out
+            };
+            let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats);
+            let step = self.session.on_input(&input, &mut cx);
+            self.input = input;
+            let consumed = step.consumed.min(self.input.len());
+            self.input.drain(..consumed);
+            self.release_input();
+            self.after_call(before, core);
+            self.apply_flow(step.flow, core)?;
+            if consumed > 0 {
+                self.paused = false;
+                return Ok(true);
+            }
+        }
+        if self.paused && self.pending() <= core.limits.low_water {
+            self.paused = false;
+        }
+        Ok(produced)
+    }
+
+    fn on_peer_eof(&mut self, core: &mut Core) -> Result<(), Removed> {
+        if self.phase != Phase::Open {
+            return Ok(()); // closing or lingering: the peer's EOF is what we waited for
+        }
+        let input = std::mem::take(&mut self.input);
+        let flow = self.call(core, |s, cx| s.on_eof(&input, cx));
+        self.apply_flow(flow, core)
+    }
+
+    /// Runs a session callback with a context whose output goes where it must (see the module
+    /// docs), then sends what it produced.
+    fn call<R>(
+        &mut self,
+        core: &mut Core,
+        f: impl FnOnce(&mut dyn Session, &mut Ctx<'_>) -> R,
+    ) -> R {
+        let before = self.prepare_out();
+        let Core {
+            out_buf,
+            broadcast,
+            now,
+            stats,
+            ..
+        } = core;
+        let out = if before.is_none() {
+            out_buf
+        } else {
+            &mut self.out
+        };
+        let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats);
+        let r = f(&mut *self.session, &mut cx);
+        self.after_call(before, core);
+        r
+    }
+
+    /// Makes `out` hold exactly the pending bytes. Returns `None` when nothing is pending (the
+    /// session should write into the shared buffer), else the pending length.
+    fn prepare_out(&mut self) -> Option<usize> {
+        if self.pending() == 0 {
+            self.out.clear();
+            self.out_pos = 0;
+            None
+        } else {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+            Some(self.out.len())
+        }
+    }
+
+    /// Notes whether the session produced output, and writes it.
+    fn after_call(&mut self, before: Option<usize>, core: &mut Core) {
+        let produced = match before {
+            None => !core.out_buf.is_empty(),
+            Some(len) => self.out.len() > len,
+        };
+        if produced {
+            self.want_drain = true;
+        }
+        if self.send(core).is_err() {
+            // The socket is broken; the next read or write reports it and removes us.
+            self.phase = Phase::Closing;
+            self.readable = true;
+        }
+    }
+
+    /// Writes pending output: first whatever the connection holds, then the shared buffer
+    /// (whose leftovers it keeps). One `write` per call unless the socket takes everything.
+    fn send(&mut self, core: &mut Core) -> io::Result<()> {
+        let result = if !core.out_buf.is_empty() {
+            let mut r = Ok(());
+            let mut written = 0;
+            if self.pending() == 0 && !self.write_blocked {
+                r = self.write_from(&core.out_buf, &mut written, core.now, &core.stats);
+            }
+            self.out.extend_from_slice(&core.out_buf[written..]);
+            core.out_buf.clear();
+            if core.out_buf.capacity() > 4 * core.limits.read_chunk {
+                core.out_buf.shrink_to(core.limits.read_chunk);
+            }
+            r
+        } else if self.pending() > 0 && !self.write_blocked {
+            let out = std::mem::take(&mut self.out);
+            let mut pos = self.out_pos;
+            let r = self.write_from(&out, &mut pos, core.now, &core.stats);
+            self.out = out;
+            self.out_pos = pos;
+            r
+        } else {
+            Ok(())
+        };
+        if self.pending() == 0 {
+            self.out_pos = 0;
+            self.out.clear();
+            if self.out.capacity() > 16 * 1024 {
+                self.out = Vec::new();
+            }
+        } else if self.pending() > core.limits.max_output {
+            self.paused = true;
+        }
+        if self.paused && self.pending() <= core.limits.low_water && !self.input_full() {
+            self.paused = false;
+        }
+        self.account(core);
+        if let Err(e) = &result {
+            debug!("{}: write: {e}", self.peer);
+        }
+        result
+    }
+
+    /// Writes `buf[*pos..]` until done or the socket is full.
+    fn write_from(
+        &mut self,
+        buf: &[u8],
+        pos: &mut usize,
+        now: Instant,
+        stats: &Stats,
+    ) -> io::Result<()> {
+        while *pos < buf.len() {
+            match self.socket.write(&buf[*pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    *pos += n;
+                    self.last_active = now;
+                    stats.bytes_out.add(n as u64);
+                    if *pos < buf.len() {
+                        // A short write means the send buffer is full: wait for WRITABLE
+                        // rather than spend a syscall to hear WouldBlock.
+                        self.write_blocked = true;
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn input_full(&self) -> bool {
+        self.phase == Phase::Open && self.input.len() >= self.input_limit
+    }
+
+    /// Gives back an emptied input buffer that grew large.
+    fn release_input(&mut self) {
+        if self.input.is_empty() && self.input.capacity() > 4096 {
+            self.input = Vec::new();
+        }
+    }
+
+    fn account(&mut self, core: &Core) {
+        let now = self.pending();
+        if now > self.accounted {
+            core.stats.buffered_out.add((now - self.accounted) as u64);
+        } else {
+            core.stats.buffered_out.sub((self.accounted - now) as u64);
+        }
+        self.accounted = now;
+    }
+
+    fn apply_flow(&mut self, flow: Flow, core: &mut Core) -> Result<(), Removed> {
+        match self.apply(flow, core) {
+            Status::Keep => Ok(()),
+            Status::Remove => Err(Removed),
+        }
+    }
+
+    fn apply(&mut self, flow: Flow, core: &mut Core) -> Status {
+        match flow {
+            Flow::Continue => Status::Keep,
+            Flow::Abort => Status::Remove,
+            Flow::Close => {
+                if self.phase == Phase::Open {
+                    self.phase = Phase::Closing;
+                    self.input = Vec::new();
+                    self.paused = false;
+                    self.readable = true;
+                }
+                self.finish_if_flushed(core)
+            }
+        }
+    }
+
+    /// Once a closing connection has written everything, shuts down the write side and
+    /// lingers, or goes at once if the peer already closed.
+    fn finish_if_flushed(&mut self, core: &mut Core) -> Status {
+        if self.phase != Phase::Closing || self.pending() > 0 {
+            return Status::Keep;
+        }
+        if self.read_closed {
+            return Status::Remove;
+        }
+        if let Err(e) = self.socket.shutdown(Shutdown::Write) {
+            debug!("{}: shutdown: {e}", self.peer);
+            return Status::Remove;
+        }
+        self.phase = Phase::Lingering {
+            until: core.now + core.limits.linger_timeout,
+        };
+        self.readable = true;
+        Status::Keep
+    }
+
+    /// Registers WRITABLE interest only while a write is waiting for room.
+    fn update_interest(&mut self, core: &Core) {
+        let want_write = self.write_blocked && self.pending() > 0;
+        let interest = if want_write {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if want_write != self.write_interest {
+            if let Err(e) = core
+                .registry
+                .reregister(&mut self.socket, self.token, interest)
+            {
+                debug!("{}: reregister: {e}", self.peer);
+            }
+            self.write_interest = want_write;
+        }
+    }
+
+    /// Appends bytes from elsewhere (a broadcast) to the output and tries to send them.
+    pub fn push(&mut self, bytes: &[u8], core: &mut Core) -> Status {
+        self.out.extend_from_slice(bytes);
+        let result = self.send(core);
+        self.update_interest(core);
+        match result {
+            Ok(()) => Status::Keep,
+            Err(_) => Status::Remove,
+        }
+    }
+
+    /// Registers a freshly accepted socket.
+    pub fn register(socket: &mut TcpStream, token: Token, registry: &Registry) -> io::Result<()> {
+        registry.register(socket, token, Interest::READABLE)
+    }
+}
+
+/// Marker: the connection must be removed. Lets the read path use `?`.
+#[derive(Debug)]
+pub struct Removed;
+
+impl From<Removed> for Status {
+    fn from(_: Removed) -> Status {
+        Status::Remove
+    }
+}

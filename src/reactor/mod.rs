@@ -1,0 +1,538 @@
+//! The event loop: one `mio::Poll`, every socket of one thread, dispatch by token.
+//!
+//! ```text
+//!  loop {
+//!      poll(timeout = earliest deadline, or 0 if some work was deferred)
+//!      for each event:  token ─► listener: accept until WouldBlock
+//!                             ─► connection: read → session → write   (conn.rs)
+//!                             ─► UDP socket: recv_from → service → send_to (udp.rs)
+//!                             ─► signal / waker: begin a graceful stop
+//!      run deferred work (connections that used up their read budget)
+//!      fire due timers (idle timeouts, session deadlines, linger ends)
+//!  }
+//! ```
+//!
+//! The reactor owns sockets, buffers, timers and counters, and nothing else: what the bytes
+//! mean is the business of the [`Session`](crate::session::Session) behind each connection.
+//! It never blocks and never sleeps except in `poll`, so an idle server uses no CPU.
+
+mod conn;
+mod listener;
+pub mod socket;
+mod timer;
+pub mod token;
+mod udp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+
+use crate::config::{Limits, SocketOptions};
+use crate::session::{DatagramService, Service};
+use crate::stats::Stats;
+use conn::{Conn, Status};
+use listener::{Accepted, Listener};
+use timer::{Entry, Timers};
+use token::Target;
+use udp::UdpEndpoint;
+
+/// Everything a connection handler may use besides the connection itself. Kept apart from
+/// the connection slab so a handler can borrow both at once.
+pub struct Core {
+    registry: Registry,
+    limits: Limits,
+    stats: Arc<Stats>,
+    /// The time of the current batch of events.
+    now: Instant,
+    /// The shared read buffer every connection reads into.
+    read_buf: Vec<u8>,
+    /// The shared output buffer sessions write into when their connection has nothing pending.
+    out_buf: Vec<u8>,
+    /// Bytes a session asked to broadcast, delivered once its callback returns.
+    broadcast: Vec<u8>,
+    /// Tokens with work left after their budget ran out.
+    deferred: Vec<Token>,
+    timers: Timers,
+}
+
+/// A listener or UDP socket, addressed by the low tokens.
+enum Endpoint {
+    Tcp(Listener),
+    Udp(UdpEndpoint),
+    /// Closed at shutdown; its slot stays so indices keep their meaning.
+    Closed,
+}
+
+/// Stops a running reactor from another thread.
+#[derive(Clone)]
+pub struct Handle {
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl Handle {
+    /// Asks the reactor to stop gracefully, as SIGTERM would.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        if let Err(e) = self.waker.wake() {
+            warn!("waking the reactor: {e}");
+        }
+    }
+}
+
+/// One single-threaded event loop and every socket it serves.
+pub struct Reactor {
+    poll: Poll,
+    endpoints: Vec<Endpoint>,
+    conns: Slab<Conn>,
+    core: Core,
+    socket_options: SocketOptions,
+    signals: Option<Signals>,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    next_id: u64,
+    accept_paused_until: Option<Instant>,
+    last_fd_warning: Option<Instant>,
+    draining_until: Option<Instant>,
+    spare_deferred: Vec<Token>,
+}
+
+impl Reactor {
+    /// A reactor with no sockets yet.
+    pub fn new(limits: Limits, socket_options: SocketOptions) -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Arc::new(Waker::new(poll.registry(), token::WAKER)?);
+        // Big enough for one TCP read chunk and for the largest datagram plus the byte that
+        // reveals a datagram was larger still.
+        let read_len = limits.read_chunk.max(limits.max_datagram + 1);
+        Ok(Reactor {
+            poll,
+            endpoints: Vec::new(),
+            conns: Slab::new(),
+            core: Core {
+                registry,
+                stats: Arc::new(Stats::default()),
+                now: Instant::now(),
+                read_buf: vec![0; read_len],
+                out_buf: Vec::with_capacity(limits.read_chunk),
+                broadcast: Vec::new(),
+                deferred: Vec::new(),
+                timers: Timers::default(),
+                limits,
+            },
+            socket_options,
+            signals: None,
+            stop: Arc::new(AtomicBool::new(false)),
+            waker,
+            next_id: 0,
+            accept_paused_until: None,
+            last_fd_warning: None,
+            draining_until: None,
+            spare_deferred: Vec::new(),
+        })
+    }
+
+    /// Binds a TCP listener on `addr` serving `service`. Returns the address actually bound.
+    pub fn listen(
+        &mut self,
+        addr: SocketAddr,
+        service: Box<dyn Service>,
+    ) -> io::Result<SocketAddr> {
+        let index = self.next_endpoint()?;
+        let mut socket = socket::tcp_listener(addr, &self.socket_options)?;
+        let bound = socket.local_addr()?;
+        self.poll
+            .registry()
+            .register(&mut socket, token::endpoint(index), Interest::READABLE)?;
+        info!("listening {} tcp {bound}", service.name());
+        debug!(
+            "listener {bound}: {}",
+            socket::describe(socket2::SockRef::from(&socket))
+        );
+        self.endpoints.push(Endpoint::Tcp(Listener {
+            socket,
+            service,
+            addr: bound,
+        }));
+        Ok(bound)
+    }
+
+    /// Binds a UDP socket on `addr` serving `service`. Returns the address actually bound.
+    pub fn bind_udp(
+        &mut self,
+        addr: SocketAddr,
+        service: Box<dyn DatagramService>,
+    ) -> io::Result<SocketAddr> {
+        let index = self.next_endpoint()?;
+        let mut socket = socket::udp_socket(addr, &self.socket_options)?;
+        let bound = socket.local_addr()?;
+        let token = token::endpoint(index);
+        self.poll
+            .registry()
+            .register(&mut socket, token, Interest::READABLE)?;
+        info!("listening {} udp {bound}", service.name());
+        debug!(
+            "udp {bound}: {}",
+            socket::describe(socket2::SockRef::from(&socket))
+        );
+        self.endpoints.push(Endpoint::Udp(UdpEndpoint::new(
+            socket, service, bound, token,
+        )));
+        Ok(bound)
+    }
+
+    fn next_endpoint(&self) -> io::Result<usize> {
+        let index = self.endpoints.len();
+        if index >= token::MAX_ENDPOINTS {
+            return Err(io::Error::other("too many listeners on one reactor"));
+        }
+        Ok(index)
+    }
+
+    /// Stops gracefully on SIGINT or SIGTERM. (Not done by default, so a reactor embedded in
+    /// a test or a benchmark leaves the process's signal handling alone.)
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let mut signals =
+            Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
+        self.poll
+            .registry()
+            .register(&mut signals, token::SIGNALS, Interest::READABLE)?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    /// A handle that stops this reactor from another thread.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            stop: self.stop.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+
+    /// This reactor's counters, readable from any thread.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.core.stats.clone()
+    }
+
+    /// Runs until stopped (signal or [`Handle::stop`]) and drained.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            if let Some(until) = self.draining_until
+                && (self.conns.is_empty() || self.core.now >= until)
+            {
+                break;
+            }
+            let timeout = self.poll_timeout();
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            self.core.now = Instant::now();
+            for event in events.iter() {
+                self.dispatch(event);
+            }
+            self.run_deferred();
+            self.resume_accepting();
+            self.fire_timers();
+            if self.stop.load(Ordering::Acquire) {
+                self.begin_shutdown();
+            }
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        if !keys.is_empty() {
+            warn!("drain timeout: closing {} connections", keys.len());
+        }
+        for key in keys {
+            self.remove(key);
+        }
+        info!("stopped: {}", self.core.stats);
+        Ok(())
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.core.deferred.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let next = [
+            self.core.timers.next_deadline(),
+            self.accept_paused_until,
+            self.draining_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        // Round up: waking a hair early would only mean a second, empty, poll.
+        Some(next.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
+    }
+
+    fn dispatch(&mut self, event: &mio::event::Event) {
+        match token::target(event.token()) {
+            Target::Endpoint(index) => self.endpoint_ready(index, event),
+            Target::Conn(key) => {
+                let Some(conn) = self.conns.get_mut(key) else {
+                    return; // closed earlier in this batch
+                };
+                let status = conn.ready(&mut self.core, event);
+                self.finish(key, status);
+            }
+            Target::Signals => {
+                let received: Vec<i32> = self
+                    .signals
+                    .as_mut()
+                    .map(|s| s.pending().collect())
+                    .unwrap_or_default();
+                if !received.is_empty() {
+                    info!("signal {received:?} received");
+                    self.begin_shutdown();
+                }
+            }
+            Target::Waker => {} // the stop flag is checked after every batch
+        }
+    }
+
+    fn endpoint_ready(&mut self, index: usize, event: &mio::event::Event) {
+        match self.endpoints.get_mut(index) {
+            Some(Endpoint::Tcp(_)) => self.accept(index),
+            Some(Endpoint::Udp(udp)) => {
+                if udp.ready(&mut self.core, event.is_readable(), event.is_writable()) {
+                    self.core.deferred.push(token::endpoint(index));
+                }
+            }
+            Some(Endpoint::Closed) | None => {}
+        }
+    }
+
+    /// Accepts until the backlog is empty, the budget is spent, or descriptors run out.
+    fn accept(&mut self, index: usize) {
+        if self.accept_paused_until.is_some() {
+            return; // resume_accepting will come back to every listener
+        }
+        for _ in 0..self.core.limits.read_budget * 8 {
+            let Some(Endpoint::Tcp(listener)) = self.endpoints.get_mut(index) else {
+                return;
+            };
+            let (stream, peer) = match listener.accept(self.core.now, &mut self.last_fd_warning) {
+                Accepted::Conn(stream, peer) => (stream, peer),
+                Accepted::Done => return,
+                Accepted::Pause(until) => {
+                    self.accept_paused_until = Some(until);
+                    return;
+                }
+            };
+            if self.conns.len() >= self.core.limits.max_connections {
+                listener.reject(stream, peer);
+                self.core.stats.rejected.incr();
+                continue;
+            }
+            let session = listener.service.new_session(peer);
+            let input_limit = listener.service.input_limit();
+            self.add_conn(index, stream, peer, session, input_limit);
+        }
+        self.core.deferred.push(token::endpoint(index));
+    }
+
+    fn add_conn(
+        &mut self,
+        endpoint: usize,
+        mut stream: mio::net::TcpStream,
+        peer: SocketAddr,
+        session: Box<dyn crate::session::Session>,
+        input_limit: usize,
+    ) {
+        if self.socket_options.nodelay
+            && let Err(e) = stream.set_nodelay(true)
+        {
+            debug!("{peer}: TCP_NODELAY: {e}");
+        }
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let token = token::conn(key);
+        if let Err(e) = Conn::register(&mut stream, token, &self.core.registry) {
+            warn!("register {peer}: {e}");
+            return;
+        }
+        debug!("accepted {peer} as {token:?}");
+        self.next_id += 1;
+        entry.insert(Conn::new(
+            self.next_id,
+            endpoint,
+            stream,
+            token,
+            peer,
+            session,
+            input_limit,
+        ));
+        self.core.stats.accepted.incr();
+        self.core.stats.active.incr();
+        let status = self.conns[key].open(&mut self.core);
+        self.finish(key, status);
+    }
+
+    fn resume_accepting(&mut self) {
+        match self.accept_paused_until {
+            Some(until) if until <= self.core.now => {
+                self.accept_paused_until = None;
+                for index in 0..self.endpoints.len() {
+                    if matches!(self.endpoints[index], Endpoint::Tcp(_)) {
+                        self.accept(index);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn run_deferred(&mut self) {
+        std::mem::swap(&mut self.core.deferred, &mut self.spare_deferred);
+        let mut work = std::mem::take(&mut self.spare_deferred);
+        for token in work.drain(..) {
+            match token::target(token) {
+                Target::Conn(key) => {
+                    if let Some(conn) = self.conns.get_mut(key) {
+                        let status = conn.drive(&mut self.core);
+                        self.finish(key, status);
+                    }
+                }
+                Target::Endpoint(index) => match self.endpoints.get_mut(index) {
+                    Some(Endpoint::Tcp(_)) => self.accept(index),
+                    Some(Endpoint::Udp(udp)) => {
+                        let more = udp.ready(&mut self.core, true, false);
+                        if more {
+                            self.core.deferred.push(token);
+                        }
+                    }
+                    _ => {}
+                },
+                Target::Signals | Target::Waker => {}
+            }
+        }
+        self.spare_deferred = work;
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.core.now;
+        while let Some(entry) = self.core.timers.pop_due(now) {
+            let Some(conn) = self.conns.get_mut(entry.key) else {
+                continue;
+            };
+            if conn.id != entry.id || conn.scheduled != Some(entry.when) {
+                continue; // stale: the connection is gone or was rescheduled sooner
+            }
+            conn.scheduled = None;
+            let status = if conn.deadline(&self.core) <= now {
+                conn.timed_out(&mut self.core)
+            } else {
+                Status::Keep // activity moved the deadline; finish() reschedules
+            };
+            self.finish(entry.key, status);
+        }
+    }
+
+    /// After a connection was driven: deliver its broadcasts, then reschedule or remove it.
+    fn finish(&mut self, key: usize, status: Status) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let endpoint = conn.endpoint;
+        if status == Status::Keep {
+            let when = conn.deadline(&self.core);
+            if conn.scheduled.is_none_or(|s| when < s) {
+                self.core.timers.push(Entry {
+                    when,
+                    id: conn.id,
+                    key,
+                });
+                conn.scheduled = Some(when);
+            }
+        }
+        let mut doomed = Vec::new();
+        if status == Status::Remove {
+            doomed.push(key);
+        }
+        self.deliver_broadcast(endpoint, key, &mut doomed);
+        for key in doomed {
+            self.remove(key);
+        }
+    }
+
+    /// Sends the pending broadcast to every other open connection of `endpoint`; receivers
+    /// that cannot keep up are added to `doomed`.
+    fn deliver_broadcast(&mut self, endpoint: usize, from: usize, doomed: &mut Vec<usize>) {
+        if self.core.broadcast.is_empty() {
+            return;
+        }
+        let msg = std::mem::take(&mut self.core.broadcast);
+        for (key, conn) in self.conns.iter_mut() {
+            if key == from || conn.endpoint != endpoint || !conn.is_open() {
+                continue;
+            }
+            if conn.push(&msg, &mut self.core) == Status::Remove
+                || conn.pending() > self.core.limits.max_output
+            {
+                info!("{}: slow consumer disconnected", conn.peer);
+                doomed.push(key);
+            }
+        }
+        self.core.broadcast = msg;
+        self.core.broadcast.clear();
+    }
+
+    /// Closes a connection, and any that its leave broadcast overwhelms.
+    fn remove(&mut self, key: usize) {
+        let mut doomed = vec![key];
+        while let Some(key) = doomed.pop() {
+            let Some(conn) = self.conns.try_remove(key) else {
+                continue;
+            };
+            let endpoint = conn.endpoint;
+            debug!("closed {}", conn.peer);
+            conn.close(&mut self.core);
+            self.core.stats.closed.incr();
+            self.core.stats.active.sub(1);
+            self.deliver_broadcast(endpoint, key, &mut doomed);
+        }
+    }
+
+    /// Stops accepting, lets pending output drain, and arms the drain deadline.
+    fn begin_shutdown(&mut self) {
+        if self.draining_until.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        self.core.now = now;
+        self.draining_until = Some(now + self.core.limits.drain_timeout);
+        info!(
+            "shutting down: draining {} connections for up to {:?}",
+            self.conns.len(),
+            self.core.limits.drain_timeout
+        );
+        for endpoint in &mut self.endpoints {
+            let old = std::mem::replace(endpoint, Endpoint::Closed);
+            let result = match old {
+                Endpoint::Tcp(mut l) => self.core.registry.deregister(&mut l.socket),
+                Endpoint::Udp(mut u) => self.core.registry.deregister(&mut u.socket),
+                Endpoint::Closed => Ok(()),
+            };
+            if let Err(e) = result {
+                debug!("deregister endpoint: {e}");
+            }
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                let status = conn.begin_shutdown(&mut self.core);
+                self.finish(key, status);
+            }
+        }
+    }
+}

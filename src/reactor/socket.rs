@@ -1,0 +1,62 @@
+//! Opening listeners and UDP sockets with the options mio does not expose.
+//!
+//! Options are set with socket2 *before* `bind`/`listen`, where they must be: `SO_REUSEADDR`
+//! lets a restarted server bind while old connections sit in TIME_WAIT, `SO_REUSEPORT` lets
+//! several reactors share one port, and buffer sizes affect the window a listener advertises.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::config::SocketOptions;
+
+/// Binds a non-blocking TCP listener on `addr` with `opts`.
+pub fn tcp_listener(addr: SocketAddr, opts: &SocketOptions) -> io::Result<mio::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    apply_common(&socket, addr, opts)?;
+    socket.bind(&addr.into())?;
+    socket.listen(opts.backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
+/// Binds a non-blocking UDP socket on `addr` with `opts`.
+pub fn udp_socket(addr: SocketAddr, opts: &SocketOptions) -> io::Result<mio::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    apply_common(&socket, addr, opts)?;
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(mio::net::UdpSocket::from_std(socket.into()))
+}
+
+fn apply_common(socket: &Socket, addr: SocketAddr, opts: &SocketOptions) -> io::Result<()> {
+    if addr.is_ipv6() {
+        // Bind exactly what was asked: `[::]:80` should not also take IPv4's port 80.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(opts.reuse_address)?;
+    if opts.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    if let Some(size) = opts.recv_buffer {
+        socket.set_recv_buffer_size(size)?;
+    }
+    if let Some(size) = opts.send_buffer {
+        socket.set_send_buffer_size(size)?;
+    }
+    Ok(())
+}
+
+/// A one-line description of a socket's effective options, read back from the kernel (which
+/// may round or double buffer sizes), for debug logs.
+pub fn describe(socket: SockRef<'_>) -> String {
+    let get = |r: io::Result<usize>| r.map_or_else(|e| format!("?({e})"), |v| v.to_string());
+    format!(
+        "rcvbuf={} sndbuf={} reuseaddr={} reuseport={}",
+        get(socket.recv_buffer_size()),
+        get(socket.send_buffer_size()),
+        socket.reuse_address().is_ok_and(|v| v),
+        socket.reuse_port().is_ok_and(|v| v),
+    )
+}
