@@ -91,3 +91,72 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
     }
     Ok((reactor, bound))
 }
+
+/// A server running on its own thread (for tests, benchmarks and embedding).
+pub struct Running {
+    /// The bound addresses, in the order of the configuration's services.
+    pub addrs: Vec<SocketAddr>,
+    /// The reactor's counters.
+    pub stats: std::sync::Arc<crate::stats::Stats>,
+    handle: crate::reactor::Handle,
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl Running {
+    /// Stops the server gracefully and waits for its thread.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.handle.stop();
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("reactor thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Builds and runs a server on a new thread. The reactor is built *on* that thread because
+/// sessions may hold thread-local state (`Rc`), so a reactor never moves between threads.
+pub fn spawn(config: ServerConfig) -> Result<Running, BindError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("evserve-reactor".into())
+        .spawn(move || {
+            let mut reactor = match build(&config) {
+                Ok((reactor, addrs)) => {
+                    let _ = tx.send(Ok((addrs, reactor.stats(), reactor.handle())));
+                    reactor
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return Ok(());
+                }
+            };
+            reactor.run()
+        })
+        .map_err(|e| BindError {
+            flag: "--workers",
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source: e,
+        })?;
+    let (addrs, stats, handle) = rx.recv().map_err(|_| BindError {
+        flag: "--workers",
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source: io::Error::other("reactor thread died while starting"),
+    })??;
+    Ok(Running {
+        addrs,
+        stats,
+        handle,
+        thread: Some(thread),
+    })
+}

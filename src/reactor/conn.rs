@@ -201,14 +201,13 @@ impl Conn {
         self.drive(core)
     }
 
-    /// Starts a graceful stop: finish writing what is owed, then close without lingering.
+    /// Starts a graceful stop: no more input is served; what is owed is written, then the
+    /// connection closes as any other does (the drain deadline bounds the whole).
     pub fn begin_shutdown(&mut self, core: &mut Core) -> Status {
-        if self.phase == Phase::Open {
-            self.phase = Phase::Closing;
-            self.input = Vec::new();
+        match self.apply(Flow::Close, core) {
+            Status::Keep => self.drive(core),
+            Status::Remove => Status::Remove,
         }
-        self.read_closed = true; // nothing more will be read: close as soon as flushed
-        self.drive(core)
     }
 
     /// The deadline passed.

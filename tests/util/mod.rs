@@ -1,0 +1,136 @@
+//! Spawning the real `evserve` binary for end-to-end tests, and finding what it bound.
+//!
+//! Every test binds port 0 and learns the real port from the `listening <service> <proto>
+//! <addr>` log lines, so tests run in parallel without colliding.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A running `evserve serve` child process.
+pub struct Server {
+    child: Child,
+    listening: Vec<(String, String, SocketAddr)>,
+    log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `evserve serve ARGS...` and waits until `listeners` addresses are bound.
+    pub fn start(args: &[&str], listeners: usize) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_evserve"))
+            .arg("serve")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn evserve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[server] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            listening: Vec::new(),
+            log: rx,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.listening.len() < listeners {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = server
+                .log
+                .recv_timeout(left)
+                .expect("server did not report its listeners in time");
+            if let Some(rest) = line.split("listening ").nth(1) {
+                let parts: Vec<&str> = rest.split_whitespace().collect();
+                if let [name, proto, addr] = parts[..] {
+                    let addr = addr.parse().expect("bound address");
+                    server
+                        .listening
+                        .push((name.to_string(), proto.to_string(), addr));
+                }
+            }
+        }
+        server
+    }
+
+    /// The address the service `name` bound over `proto` ("tcp" or "udp").
+    pub fn addr(&self, name: &str, proto: &str) -> SocketAddr {
+        self.listening
+            .iter()
+            .find(|(n, p, _)| n == name && p == proto)
+            .map(|(_, _, a)| *a)
+            .unwrap_or_else(|| panic!("no {name} {proto} listener in {:?}", self.listening))
+    }
+
+    /// The TCP address of `name`.
+    pub fn tcp(&self, name: &str) -> SocketAddr {
+        self.addr(name, "tcp")
+    }
+
+    /// Waits up to `within` for a log line containing `needle`.
+    pub fn wait_log(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, up to `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
