@@ -3,10 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::config::{Limits, SocketOptions};
-use crate::server::{ServerConfig, ServiceSpec};
+use crate::discovery::{self, ServiceEntry};
+use crate::server::{Announce, ServerConfig, ServiceSpec};
 
 /// A high-throughput network server on one non-blocking event loop.
 #[derive(Debug, Parser)]
@@ -22,6 +23,41 @@ pub struct Cli {
 pub enum Command {
     /// Run the server. With no service flag, serves TCP and UDP echo on 127.0.0.1:7007.
     Serve(ServeArgs),
+    /// Broadcast discovery beacons for services running elsewhere (no server).
+    Announce(AnnounceArgs),
+    /// Listen for discovery beacons and list the servers heard.
+    Discover(DiscoverArgs),
+}
+
+/// `evserve announce`.
+#[derive(Debug, Args)]
+pub struct AnnounceArgs {
+    /// Where to send beacons: a broadcast address and port, e.g. 192.168.1.255:7099.
+    #[arg(long, value_name = "ADDR")]
+    pub to: SocketAddr,
+    /// A service to announce, as NAME=tcp://ADDR or NAME=udp://ADDR. Repeatable.
+    #[arg(long, value_name = "SERVICE", value_parser = parse_service)]
+    pub service: Vec<ServiceEntry>,
+    /// The name in the beacons (default: the host name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Time between beacons; never below 1s whatever is asked, with random jitter.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub interval: Duration,
+}
+
+/// `evserve discover`.
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// The address to listen on for beacons.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7099")]
+    pub listen: SocketAddr,
+    /// How long to listen (e.g. 5s).
+    #[arg(long = "for", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `evserve serve`.
@@ -58,6 +94,31 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = Limits::default().udp_queue)]
     pub udp_queue: usize,
 
+    /// Broadcast discovery beacons to ADDR (e.g. 192.168.1.255:7099 or 127.255.255.255:7099).
+    #[arg(long, value_name = "ADDR")]
+    pub announce: Option<SocketAddr>,
+    /// The server's name in its beacons (default: the host name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Time between beacons; never below 1s whatever is asked, with random jitter.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub announce_interval: Duration,
+
+    /// SO_REUSEADDR on listeners, so a restart does not fail on TIME_WAIT (true/false).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    pub reuse_address: bool,
+    /// SO_REUSEPORT on listeners, so several processes or workers can share a port.
+    #[arg(long)]
+    pub reuse_port: bool,
+    /// TCP_NODELAY on connections: small replies leave at once (true/false).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    pub no_delay: bool,
+    /// SO_RCVBUF for every socket (the kernel may round or double it; see the debug log).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub recv_buffer: Option<usize>,
+    /// SO_SNDBUF for every socket.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub send_buffer: Option<usize>,
     /// Listen backlog.
     #[arg(long, value_name = "N", default_value_t = SocketOptions::default().backlog)]
     pub backlog: i32,
@@ -88,9 +149,18 @@ impl ServeArgs {
                 ..Limits::default()
             },
             socket_options: SocketOptions {
+                reuse_address: self.reuse_address,
+                reuse_port: self.reuse_port,
+                nodelay: self.no_delay,
+                recv_buffer: self.recv_buffer,
+                send_buffer: self.send_buffer,
                 backlog: self.backlog,
-                ..SocketOptions::default()
             },
+            announce: self.announce.map(|to| Announce {
+                to,
+                name: self.name.clone().unwrap_or_else(discovery::host_name),
+                interval: self.announce_interval,
+            }),
         }
     }
 }
@@ -130,6 +200,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parses `NAME=tcp://ADDR` or `NAME=udp://ADDR`.
+pub fn parse_service(s: &str) -> Result<ServiceEntry, String> {
+    let bad = || format!("'{s}': expected NAME=tcp://ADDR or NAME=udp://ADDR");
+    let (name, url) = s.split_once('=').ok_or_else(bad)?;
+    let (transport, addr) = url.split_once("://").ok_or_else(bad)?;
+    if name.is_empty() || !matches!(transport, "tcp" | "udp") {
+        return Err(bad());
+    }
+    Ok(ServiceEntry {
+        name: name.to_string(),
+        transport: transport.to_string(),
+        addr: addr.parse().map_err(|_| bad())?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,16 +242,55 @@ mod tests {
     #[test]
     fn no_service_flag_means_loopback_defaults() {
         let cli = Cli::parse_from(["evserve", "serve"]);
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         let cfg = args.config();
         let addrs: Vec<String> = cfg.services.iter().map(|s| format!("{s:?}")).collect();
         assert_eq!(addrs, ["Echo(127.0.0.1:7007)", "UdpEcho(127.0.0.1:7007)"]);
     }
 
     #[test]
+    fn services_to_announce() {
+        let e = parse_service("http=tcp://127.0.0.1:8080").unwrap();
+        assert_eq!((e.name.as_str(), e.transport.as_str()), ("http", "tcp"));
+        assert!(parse_service("http=sctp://127.0.0.1:1").is_err());
+        assert!(parse_service("tcp://127.0.0.1:1").is_err());
+        assert!(parse_service("x=udp://nowhere").is_err());
+    }
+
+    #[test]
+    fn socket_flags_reach_the_options() {
+        let cli = Cli::parse_from([
+            "evserve",
+            "serve",
+            "--reuse-address",
+            "false",
+            "--reuse-port",
+            "--no-delay",
+            "false",
+            "--recv-buffer",
+            "64KiB",
+            "--backlog",
+            "16",
+        ]);
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let o = args.config().socket_options;
+        assert!(!o.reuse_address && o.reuse_port && !o.nodelay);
+        assert_eq!(
+            (o.recv_buffer, o.send_buffer, o.backlog),
+            (Some(65536), None, 16)
+        );
+    }
+
+    #[test]
     fn explicit_services_replace_defaults() {
         let cli = Cli::parse_from(["evserve", "serve", "--echo", "127.0.0.1:0"]);
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         assert_eq!(args.config().services.len(), 1);
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod protocol;
 pub mod reactor;
 pub mod server;

@@ -2,14 +2,21 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
-use evserve::cli::{Cli, Command};
+use evserve::cli::{AnnounceArgs, Cli, Command, DiscoverArgs, ServeArgs};
+use evserve::config::{Limits, SocketOptions};
+use evserve::discovery;
+use evserve::reactor::Reactor;
+use evserve::server::{self, Announce};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Announce(args) => announce(&args),
+        Command::Discover(args) => discover(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -20,10 +27,40 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: &evserve::cli::ServeArgs) -> anyhow::Result<()> {
-    let config = args.config();
-    let (mut reactor, _) = evserve::server::build(&config)?;
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let (mut reactor, _) = server::build(&args.config())?;
     reactor.handle_signals()?;
     reactor.run()?;
+    Ok(())
+}
+
+fn announce(args: &AnnounceArgs) -> anyhow::Result<()> {
+    let mut reactor = Reactor::new(Limits::default(), SocketOptions::default())?;
+    let announce = Announce {
+        to: args.to,
+        name: args.name.clone().unwrap_or_else(discovery::host_name),
+        interval: args.interval,
+    };
+    server::add_announcer(&mut reactor, &announce, args.service.clone())
+        .with_context(|| format!("cannot announce to --to {}", args.to))?;
+    reactor.handle_signals()?;
+    reactor.run()?;
+    Ok(())
+}
+
+fn discover(args: &DiscoverArgs) -> anyhow::Result<()> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(args.listen),
+        socket2::Type::DGRAM,
+        None,
+    )?;
+    // Several listeners on one machine (and a server's own port) may share the port.
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket
+        .bind(&args.listen.into())
+        .with_context(|| format!("cannot bind --listen {}", args.listen))?;
+    let found = discovery::discover(&socket.into(), args.duration)?;
+    print!("{}", evserve::discovery::render(&found, args.json));
     Ok(())
 }

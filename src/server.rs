@@ -7,6 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use crate::config::{Limits, SocketOptions};
+use crate::discovery;
 use crate::protocol::echo::{Echo, UdpEcho};
 use crate::reactor::Reactor;
 
@@ -24,6 +25,21 @@ impl ServiceSpec {
     pub fn addr(&self) -> SocketAddr {
         match self {
             ServiceSpec::Echo(a) | ServiceSpec::UdpEcho(a) => *a,
+        }
+    }
+
+    /// The service's name, as logged and announced.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServiceSpec::Echo(_) | ServiceSpec::UdpEcho(_) => "echo",
+        }
+    }
+
+    /// `tcp` or `udp`.
+    pub fn transport(&self) -> &'static str {
+        match self {
+            ServiceSpec::UdpEcho(_) => "udp",
+            _ => "tcp",
         }
     }
 
@@ -45,6 +61,54 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Options for every listening socket.
     pub socket_options: SocketOptions,
+    /// Broadcast discovery beacons, if set.
+    pub announce: Option<Announce>,
+}
+
+/// Where and how often a server announces itself.
+#[derive(Debug, Clone)]
+pub struct Announce {
+    /// The (broadcast) address beacons are sent to.
+    pub to: SocketAddr,
+    /// The server's name in its beacons.
+    pub name: String,
+    /// The interval between beacons (never below [`discovery::MIN_INTERVAL`]).
+    pub interval: std::time::Duration,
+}
+
+/// Starts announcing `services` on `reactor` as `announce` says.
+pub fn add_announcer(
+    reactor: &mut Reactor,
+    announce: &Announce,
+    services: Vec<discovery::ServiceEntry>,
+) -> io::Result<()> {
+    let beacon = discovery::Beacon {
+        name: announce.name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        services,
+    };
+    let payload = beacon
+        .encode()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut schedule = discovery::Schedule::new(announce.interval);
+    let interval = schedule.interval();
+    let bind: SocketAddr = if announce.to.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    reactor.add_periodic(
+        bind,
+        announce.to,
+        payload,
+        Box::new(move || schedule.next_delay()),
+    )?;
+    log::info!(
+        "announcing {:?} to {} every {interval:?} (with jitter)",
+        announce.name,
+        announce.to
+    );
+    Ok(())
 }
 
 /// A service could not be bound.
@@ -88,6 +152,23 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
         }
         .map_err(|e| fail(spec, e))?;
         bound.push(addr);
+    }
+    if let Some(announce) = &config.announce {
+        let entries = config
+            .services
+            .iter()
+            .zip(&bound)
+            .map(|(spec, addr)| discovery::ServiceEntry {
+                name: spec.name().to_string(),
+                transport: spec.transport().to_string(),
+                addr: *addr,
+            })
+            .collect();
+        add_announcer(&mut reactor, announce, entries).map_err(|source| BindError {
+            flag: "--announce",
+            addr: announce.to,
+            source,
+        })?;
     }
     Ok((reactor, bound))
 }

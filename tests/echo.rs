@@ -70,7 +70,10 @@ fn two_hundred_clients_each_do_a_hundred_exchanges() {
                 let mut s = TcpStream::connect(addr).expect("connect");
                 s.set_read_timeout(Some(TIMEOUT)).unwrap();
                 for round in 0..100u64 {
-                    let msg = pattern(1 + ((id * 7 + round * 13) % 300) as usize, id * 1000 + round);
+                    let msg = pattern(
+                        1 + ((id * 7 + round * 13) % 300) as usize,
+                        id * 1000 + round,
+                    );
                     s.write_all(&msg).unwrap();
                     let mut got = vec![0u8; msg.len()];
                     s.read_exact(&mut got).unwrap();
@@ -207,7 +210,10 @@ fn a_client_that_never_reads_cannot_grow_server_memory() {
         }
     }
     let buffered = stats.buffered_out.get() as usize;
-    assert!(written < 64 << 20, "server kept reading: {written} bytes taken");
+    assert!(
+        written < 64 << 20,
+        "server kept reading: {written} bytes taken"
+    );
     assert!(
         buffered <= max_output + read_chunk,
         "{buffered} bytes buffered, limit {max_output}"
@@ -215,7 +221,11 @@ fn a_client_that_never_reads_cannot_grow_server_memory() {
     assert!(buffered > 0, "the server should hold some pending output");
     drop(s);
     server.stop().unwrap();
-    assert_eq!(stats.buffered_out.get(), 0, "gauge returns to zero after close");
+    assert_eq!(
+        stats.buffered_out.get(),
+        0,
+        "gauge returns to zero after close"
+    );
 }
 
 #[test]
@@ -260,7 +270,10 @@ fn sigterm_with_a_pending_write_still_delivers_it_and_exits_zero() {
     let got = read_to_eof(&mut s);
     w.join().unwrap();
     assert!(!got.is_empty(), "pending output was lost");
-    assert!(got[..] == data[..got.len()], "delivered bytes are not the echo");
+    assert!(
+        got[..] == data[..got.len()],
+        "delivered bytes are not the echo"
+    );
     drop(s);
     let status = server.wait_exit(TIMEOUT).expect("server did not exit");
     assert!(status.success(), "exit status {status}");

@@ -70,6 +70,16 @@ enum Endpoint {
     Closed,
 }
 
+/// A datagram sent on a schedule (a discovery beacon). The reactor knows only "these bytes,
+/// to there, when the schedule says": what they mean is the caller's business.
+struct Periodic {
+    socket: std::net::UdpSocket,
+    to: SocketAddr,
+    payload: Vec<u8>,
+    next: Instant,
+    schedule: Box<dyn FnMut() -> Duration>,
+}
+
 /// Stops a running reactor from another thread.
 #[derive(Clone)]
 pub struct Handle {
@@ -102,6 +112,7 @@ pub struct Reactor {
     last_fd_warning: Option<Instant>,
     draining_until: Option<Instant>,
     spare_deferred: Vec<Token>,
+    periodic: Vec<Periodic>,
 }
 
 impl Reactor {
@@ -137,6 +148,7 @@ impl Reactor {
             last_fd_warning: None,
             draining_until: None,
             spare_deferred: Vec::new(),
+            periodic: Vec::new(),
         })
     }
 
@@ -187,6 +199,47 @@ impl Reactor {
             socket, service, bound, token,
         )));
         Ok(bound)
+    }
+
+    /// Sends `payload` to `to` from a socket bound on `bind`, now and then after every delay
+    /// `schedule` returns. `SO_BROADCAST` is set, so `to` may be a broadcast address. A send
+    /// that would block is dropped and counted: a late beacon is worth nothing.
+    pub fn add_periodic(
+        &mut self,
+        bind: SocketAddr,
+        to: SocketAddr,
+        payload: Vec<u8>,
+        schedule: Box<dyn FnMut() -> Duration>,
+    ) -> io::Result<SocketAddr> {
+        let socket = std::net::UdpSocket::bind(bind)?;
+        socket.set_broadcast(true)?;
+        socket.set_nonblocking(true)?;
+        let bound = socket.local_addr()?;
+        self.periodic.push(Periodic {
+            socket,
+            to,
+            payload,
+            next: Instant::now(),
+            schedule,
+        });
+        Ok(bound)
+    }
+
+    fn send_periodic(&mut self) {
+        let now = self.core.now;
+        for p in &mut self.periodic {
+            if p.next > now {
+                continue;
+            }
+            match p.socket.send_to(&p.payload, p.to) {
+                Ok(_) => self.core.stats.datagrams_out.incr(),
+                Err(e) => {
+                    debug!("periodic datagram to {}: {e}", p.to);
+                    self.core.stats.datagrams_dropped.incr();
+                }
+            }
+            p.next = now + (p.schedule)();
+        }
     }
 
     fn next_endpoint(&self) -> io::Result<usize> {
@@ -244,6 +297,7 @@ impl Reactor {
             self.run_deferred();
             self.resume_accepting();
             self.fire_timers();
+            self.send_periodic();
             if self.stop.load(Ordering::Acquire) {
                 self.begin_shutdown();
             }
@@ -267,6 +321,7 @@ impl Reactor {
             self.core.timers.next_deadline(),
             self.accept_paused_until,
             self.draining_until,
+            self.periodic.iter().map(|p| p.next).min(),
         ]
         .into_iter()
         .flatten()
@@ -527,6 +582,7 @@ impl Reactor {
                 debug!("deregister endpoint: {e}");
             }
         }
+        self.periodic.clear();
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             if let Some(conn) = self.conns.get_mut(key) {

@@ -22,10 +22,19 @@ pub struct Server {
 impl Server {
     /// Starts `evserve serve ARGS...` and waits until `listeners` addresses are bound.
     pub fn start(args: &[&str], listeners: usize) -> Server {
+        Server::start_logging(args, listeners, "info")
+    }
+
+    /// Like [`Server::start`], with `RUST_LOG` set to `log_level`.
+    pub fn start_logging(args: &[&str], listeners: usize, log_level: &str) -> Server {
+        Server::spawn(&[&["serve"], args].concat(), listeners, log_level)
+    }
+
+    /// Runs `evserve ARGS...` (any subcommand) and waits for `listeners` bound addresses.
+    pub fn spawn(args: &[&str], listeners: usize, log_level: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_evserve"))
-            .arg("serve")
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
