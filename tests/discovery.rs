@@ -143,10 +143,10 @@ fn the_interval_floor_cannot_be_lowered_from_the_command_line() {
     while start.elapsed() < window {
         sock.set_read_timeout(Some(window - start.elapsed() + Duration::from_millis(1)))
             .unwrap();
-        if let Ok((n, _)) = sock.recv_from(&mut buf) {
-            if Beacon::decode(&buf[..n]).is_ok_and(|b| b.name == "fast") {
-                count += 1;
-            }
+        if let Ok((n, _)) = sock.recv_from(&mut buf)
+            && Beacon::decode(&buf[..n]).is_ok_and(|b| b.name == "fast")
+        {
+            count += 1;
         }
     }
     // One beacon at start, then at most one per second: never a storm of 2,500.
