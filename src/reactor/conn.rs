@@ -92,6 +92,8 @@ pub struct Conn {
     paused: bool,
     /// The session produced output since it was last offered `on_drain`.
     want_drain: bool,
+    /// A write failed (reset, broken pipe): remove at the next opportunity.
+    broken: bool,
     last_active: Instant,
     /// The deadline the session asked for.
     deadline: Option<Instant>,
@@ -129,6 +131,7 @@ impl Conn {
             write_interest: false,
             paused: false,
             want_drain: false,
+            broken: false,
             last_active: Instant::now(),
             deadline: None,
         }
@@ -253,7 +256,7 @@ impl Conn {
             if self.readable && !self.read_closed && !self.paused {
                 progress |= self.read_once(core)?;
             }
-            if self.finish_if_flushed(core) == Status::Remove {
+            if self.broken || self.finish_if_flushed(core) == Status::Remove {
                 return Err(Removed);
             }
             if !progress {
@@ -449,9 +452,9 @@ impl Conn {
             self.want_drain = true;
         }
         if self.send(core).is_err() {
-            // The socket is broken; the next read or write reports it and removes us.
-            self.phase = Phase::Closing;
-            self.readable = true;
+            // Callers may be deep in a read or a broadcast: note it, and the drive loop (or
+            // the broadcast) removes the connection when control comes back to it.
+            self.broken = true;
         }
     }
 
@@ -561,6 +564,9 @@ impl Conn {
     }
 
     fn apply(&mut self, flow: Flow, core: &mut Core) -> Status {
+        if self.broken {
+            return Status::Remove;
+        }
         match flow {
             Flow::Continue => Status::Keep,
             Flow::Abort => Status::Remove,
