@@ -6,3 +6,4 @@
 
 pub mod echo;
 pub mod frame;
+pub mod framed;
