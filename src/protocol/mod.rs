@@ -6,5 +6,6 @@
 
 pub mod chat;
 pub mod echo;
+pub mod files;
 pub mod frame;
 pub mod framed;
