@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod protocol;
+pub mod send;
 pub mod session;
 pub mod stats;
 pub mod testing;
