@@ -23,8 +23,8 @@
 //! * Names are plain file names: no separator, no `.`/`..`, nothing hidden, no control
 //!   characters, so nothing can be written outside the directory.
 //! * An existing file is never replaced unless [`FilesConfig::overwrite`] is set: checked before
-//!   any data is accepted, and again, atomically, when the file is put in place (see
-//!   [`link_no_clobber`]).
+//!   any data is accepted, and again, atomically, when the file is put in place: a hard link,
+//!   unlike a rename, fails if its name has been taken meanwhile.
 //!
 //! File IO here is blocking `std::fs` on the reactor thread, an accepted compromise: writes to a
 //! local disk complete in micro- to milliseconds (the page cache absorbs them) whereas a socket
