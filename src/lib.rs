@@ -19,6 +19,7 @@ pub mod config;
 pub mod discovery;
 pub mod protocol;
 pub mod reactor;
+pub mod send;
 pub mod server;
 pub mod session;
 pub mod stats;

@@ -4,4 +4,8 @@
 //! [`Session`](crate::session::Session) trait and appends bytes to an output buffer, so every
 //! one of them is unit-tested without a socket.
 
+pub mod chat;
 pub mod echo;
+pub mod files;
+pub mod frame;
+pub mod framed;

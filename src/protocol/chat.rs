@@ -1,0 +1,206 @@
+//! Chat: one room per listener, where every line a client sends reaches every other client.
+//!
+//! A line from `127.0.0.1:5555` saying `hello` reaches the others as
+//! `127.0.0.1:5555: hello\n`; arrivals and departures are announced as `* <addr> joined\n` and
+//! `* <addr> left\n`. The sender does not get its own lines back. Lines are `\n`-terminated
+//! (`\r\n` accepted) and limited to [`DEFAULT_MAX_LINE`] bytes by default; a longer line gets
+//! `ERR frame too large: N > MAX\n` and the connection closes.
+//!
+//! The room itself is the reactor's: a session hands each message to
+//! [`Ctx::broadcast`], and the reactor copies it to every other connection of the listener,
+//! cutting off any receiver too slow to keep up. The session never knows who is listening.
+//!
+//! Relayed text is the peer's, but it lands on other people's terminals: ASCII control bytes
+//! (tab excepted) are replaced by `?` so that nobody can, with a `\r` or an escape sequence,
+//! overwrite the address prefix and speak under someone else's name.
+
+use std::net::SocketAddr;
+
+use crate::protocol::frame::{DEFAULT_MAX_LINE, LineCodec};
+use crate::session::{Ctx, Flow, Service, Session, Step};
+
+/// The chat service: settings shared by every session.
+#[derive(Debug, Clone)]
+pub struct Chat {
+    max_line: usize,
+}
+
+impl Default for Chat {
+    fn default() -> Chat {
+        Chat::new(DEFAULT_MAX_LINE)
+    }
+}
+
+impl Chat {
+    /// A chat accepting lines of up to `max_line` bytes.
+    pub fn new(max_line: usize) -> Chat {
+        Chat { max_line }
+    }
+}
+
+impl Service for Chat {
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    fn new_session(&mut self, peer: SocketAddr) -> Box<dyn Session> {
+        Box::new(ChatSession::new(peer, self.max_line))
+    }
+
+    /// A whole line, `\r\n` included, must fit.
+    fn input_limit(&self) -> usize {
+        self.max_line.saturating_add(LineCodec::OVERHEAD)
+    }
+}
+
+/// One chat member.
+#[derive(Debug, Clone)]
+pub struct ChatSession {
+    codec: LineCodec,
+    /// `"<addr>: "`, formatted once rather than for every line.
+    prefix: Vec<u8>,
+    /// The message being assembled, reused so that relaying a line allocates nothing.
+    message: Vec<u8>,
+}
+
+impl ChatSession {
+    /// The session of the member at `peer`, accepting lines of up to `max_line` bytes.
+    pub fn new(peer: SocketAddr, max_line: usize) -> ChatSession {
+        ChatSession {
+            codec: LineCodec::new(max_line),
+            prefix: format!("{peer}: ").into_bytes(),
+            message: Vec::new(),
+        }
+    }
+
+    /// Sends `<addr>: <line>\n` to the others, defused as explained in the module docs.
+    fn relay(&mut self, line: &[u8], cx: &mut Ctx<'_>) {
+        self.message.clear();
+        self.message.extend_from_slice(&self.prefix);
+        self.message.extend(line.iter().map(|&b| defuse(b)));
+        self.message.push(b'\n');
+        cx.broadcast(&self.message);
+    }
+}
+
+/// `b` itself, unless it is a control byte that could rewrite a terminal line.
+fn defuse(b: u8) -> u8 {
+    if b.is_ascii_control() && b != b'\t' {
+        b'?'
+    } else {
+        b
+    }
+}
+
+impl Session for ChatSession {
+    fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let notice = format!("* {} joined\n", cx.peer());
+        cx.broadcast(notice.as_bytes());
+        Flow::Continue
+    }
+
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        let mut used = 0;
+        loop {
+            let rest = input.get(used..).unwrap_or_default();
+            match self.codec.decode(rest) {
+                Ok(Some(line)) => {
+                    self.relay(line.payload, cx);
+                    used += line.consumed;
+                }
+                Ok(None) => return Step::consumed(used),
+                Err(err) => {
+                    log::debug!("{}: {err}", cx.peer());
+                    cx.out()
+                        .extend_from_slice(format!("ERR {err}\n").as_bytes());
+                    return Step::close(used);
+                }
+            }
+        }
+    }
+
+    /// Whole lines still buffered are relayed; an unfinished last line is dropped, since the
+    /// peer never said it was done.
+    fn on_eof(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Flow {
+        let step = self.on_input(input, cx);
+        let left = input.len().saturating_sub(step.consumed);
+        if step.flow == Flow::Continue && left > 0 {
+            log::info!("{}: truncated line, {left} bytes discarded", cx.peer());
+        }
+        match step.flow {
+            Flow::Abort => Flow::Abort,
+            Flow::Continue | Flow::Close => Flow::Close,
+        }
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<'_>) {
+        let notice = format!("* {} left\n", cx.peer());
+        cx.broadcast(notice.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Harness;
+
+    /// The harness's peer is 127.0.0.1:40000.
+    fn member(max_line: usize) -> Harness<ChatSession> {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+        Harness::new(ChatSession::new(peer, max_line))
+    }
+
+    #[test]
+    fn joining_and_leaving_are_announced() {
+        let mut h = member(64);
+        assert_eq!(h.open(), Flow::Continue);
+        assert_eq!(h.take_broadcast(), b"* 127.0.0.1:40000 joined\n");
+        h.close();
+        assert_eq!(h.take_broadcast(), b"* 127.0.0.1:40000 left\n");
+    }
+
+    #[test]
+    fn lines_go_to_the_others_with_the_senders_address() {
+        let mut h = member(64);
+        assert_eq!(h.input(b"hello\r\nworld\nand"), Step::consumed(13));
+        assert_eq!(
+            h.take_broadcast(),
+            b"127.0.0.1:40000: hello\n127.0.0.1:40000: world\n"
+        );
+        assert!(h.take_output().is_empty(), "the sender gets no echo");
+        assert_eq!(h.input_bytewise(b" more\n"), Flow::Continue);
+        assert_eq!(h.take_broadcast(), b"127.0.0.1:40000: and more\n");
+    }
+
+    #[test]
+    fn control_bytes_cannot_forge_a_prefix() {
+        let mut h = member(64);
+        h.input(b"hi\r10.0.0.1:1: fake\x1b[2K\tok\n");
+        assert_eq!(
+            h.take_broadcast(),
+            b"127.0.0.1:40000: hi?10.0.0.1:1: fake?[2K\tok\n"
+        );
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_refused_and_closes() {
+        let mut h = member(4);
+        assert_eq!(h.input(b"abcd\nabcde"), Step::close(5));
+        assert_eq!(h.take_broadcast(), b"127.0.0.1:40000: abcd\n");
+        assert_eq!(h.take_output(), b"ERR frame too large: 5 > 4\n");
+    }
+
+    #[test]
+    fn eof_relays_whole_lines_and_drops_the_rest() {
+        let mut h = member(64);
+        assert_eq!(h.eof(b"bye\nunfinished"), Flow::Close);
+        assert_eq!(h.take_broadcast(), b"127.0.0.1:40000: bye\n");
+    }
+
+    #[test]
+    fn service_settings() {
+        let svc = Chat::new(100);
+        assert_eq!(svc.name(), "chat");
+        assert_eq!(svc.input_limit(), 102);
+    }
+}

@@ -1,0 +1,873 @@
+//! File upload over length-prefixed frames: a header, the data, one reply.
+//!
+//! ```text
+//!   client                                         server
+//!   FILE <size> <sha256-hex> <name>   ──frame──►   check name, size, existence; create part file
+//!   <data>  <data>  ...               ──frames─►   append, hash, count
+//!                                     ◄──frame──   OK <size> <sha256-hex>   or   ERR <reason>
+//! ```
+//!
+//! The whole protocol, with byte-level examples, is in `docs/protocols.md`. In short: every
+//! message is a [`LengthCodec`] frame; after `OK` the connection may carry another file; after
+//! `ERR` the server closes, because data frames already in flight could not be told apart from
+//! a next header.
+//!
+//! What this module guarantees about the target directory:
+//!
+//! * A file appears under its final name only whole, checked (size and SHA-256) and flushed to
+//!   disk (`sync_all`). Until then the data lives in a hidden part file,
+//!   `.<name>.<pid>-<n>.part`, which is then renamed (or hard-linked) into place.
+//! * An upload that fails for any reason (bad checksum, too much data, end of stream, timeout,
+//!   disk error, lost connection) leaves nothing behind: the part file is removed when the
+//!   upload is dropped, whatever the path that dropped it.
+//! * Names are plain file names: no separator, no `.`/`..`, nothing hidden, no control
+//!   characters, so nothing can be written outside the directory.
+//! * An existing file is never replaced unless [`FilesConfig::overwrite`] is set: checked before
+//!   any data is accepted, and again, atomically, when the file is put in place: a hard link,
+//!   unlike a rename, fails if its name has been taken meanwhile.
+//!
+//! File IO here is blocking `std::fs` on the reactor thread, an accepted compromise: writes to a
+//! local disk complete in micro- to milliseconds (the page cache absorbs them) whereas a socket
+//! can block forever, which is why only sockets must never be waited on. The one slow call,
+//! `sync_all`, happens once per file.
+
+use std::fmt::{self, Write as _};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use crate::protocol::frame::{FrameError, LengthCodec};
+use crate::session::{Ctx, Flow, Service, Session, Step};
+
+/// The default largest file accepted: 1 GiB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
+
+/// The default largest frame accepted: 1 MiB, room for the client's 64 KiB data frames and
+/// then some, while keeping each connection's input buffer small.
+pub const DEFAULT_MAX_DATA_FRAME: usize = 1 << 20;
+
+/// The longest file name accepted, in bytes: the part file's name adds about 30 bytes, and
+/// must stay under the usual 255-byte limit of a name on disk.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// The first word of a header frame.
+const FILE_VERB: &[u8] = b"FILE ";
+
+/// The file service's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesConfig {
+    /// Where received files are stored.
+    pub dir: PathBuf,
+    /// Replace a file that already exists under the same name (otherwise: `ERR exists`).
+    pub overwrite: bool,
+    /// The largest file accepted.
+    pub max_file_size: u64,
+    /// The largest frame accepted, header or data.
+    pub max_frame: usize,
+}
+
+impl FilesConfig {
+    /// Stores into `dir`, never overwriting, with the default limits.
+    pub fn new(dir: impl Into<PathBuf>) -> FilesConfig {
+        FilesConfig {
+            dir: dir.into(),
+            overwrite: false,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_frame: DEFAULT_MAX_DATA_FRAME,
+        }
+    }
+}
+
+/// The file upload service.
+#[derive(Debug, Clone)]
+pub struct Files {
+    config: Rc<FilesConfig>,
+}
+
+impl Files {
+    /// A service storing files as `config` says.
+    pub fn new(config: FilesConfig) -> Files {
+        Files {
+            config: Rc::new(config),
+        }
+    }
+}
+
+impl Service for Files {
+    fn name(&self) -> &'static str {
+        "files"
+    }
+
+    fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
+        Box::new(FilesSession::new(Rc::clone(&self.config)))
+    }
+
+    /// A whole frame must fit: each is handled only once complete.
+    fn input_limit(&self) -> usize {
+        self.config.max_frame.saturating_add(LengthCodec::OVERHEAD)
+    }
+}
+
+/// One uploading connection.
+#[derive(Debug)]
+pub struct FilesSession {
+    config: Rc<FilesConfig>,
+    codec: LengthCodec,
+    state: State,
+}
+
+/// Where a connection is in the protocol.
+#[derive(Debug)]
+enum State {
+    /// Waiting for a `FILE` header.
+    Ready,
+    /// Receiving the data of one file (boxed: a hash state and two paths, once per file).
+    Receiving(Box<Upload>),
+    /// `ERR` was sent: the stream is out of step, input is ignored until the close.
+    Closing,
+}
+
+impl FilesSession {
+    /// A session storing files as `config` says.
+    pub fn new(config: Rc<FilesConfig>) -> FilesSession {
+        let codec = LengthCodec::new(config.max_frame);
+        FilesSession {
+            config,
+            codec,
+            state: State::Ready,
+        }
+    }
+
+    /// The state after `payload`, the next frame, has been handled in `state`.
+    fn next(&self, state: State, payload: &[u8], cx: &mut Ctx<'_>) -> Result<State, Refusal> {
+        let upload = match state {
+            State::Ready => Box::new(Upload::begin(&self.config, Header::parse(payload)?)?),
+            State::Receiving(mut upload) => {
+                upload.write(payload)?;
+                upload
+            }
+            State::Closing => return Ok(State::Closing),
+        };
+        if upload.received < upload.size {
+            return Ok(State::Receiving(upload));
+        }
+        let name = upload.name.clone();
+        let (size, sha256) = upload.finish(&self.config)?;
+        log::info!("{}: received {name:?} ({size} bytes)", cx.peer());
+        reply(&Reply::Ok { size, sha256 }, cx);
+        Ok(State::Ready)
+    }
+
+    /// Answers `ERR <why>` and stops reading. The caller drops the upload, if any, and its
+    /// part file with it.
+    fn refuse(&mut self, why: Refusal, cx: &mut Ctx<'_>) {
+        match &why {
+            Refusal::Disk(err) => log::warn!("{}: disk error: {err}", cx.peer()),
+            _ => log::info!("{}: refused: {why}", cx.peer()),
+        }
+        reply(&Reply::Err(&why.to_string()), cx);
+        self.state = State::Closing;
+    }
+}
+
+/// Appends one reply frame. Replies are a few dozen bytes, far under any frame limit, and
+/// exempt from the configured one, which bounds what the peer may send.
+fn reply(reply: &Reply<'_>, cx: &mut Ctx<'_>) {
+    let text = reply.to_string();
+    if let Err(err) = LengthCodec::default().encode(text.as_bytes(), cx.out()) {
+        log::error!("{}: reply not sent: {err}", cx.peer());
+    }
+}
+
+impl Session for FilesSession {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        let mut used = 0;
+        while !matches!(self.state, State::Closing) {
+            let rest = input.get(used..).unwrap_or_default();
+            let frame = match self.codec.decode(rest) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Step::consumed(used),
+                Err(err) => {
+                    self.refuse(Refusal::Frame(err), cx);
+                    break;
+                }
+            };
+            used += frame.consumed;
+            let state = std::mem::replace(&mut self.state, State::Closing);
+            match self.next(state, frame.payload, cx) {
+                Ok(state) => self.state = state,
+                Err(why) => self.refuse(why, cx),
+            }
+        }
+        Step::close(used)
+    }
+
+    /// Whole frames still buffered are handled; then an upload still open is truncated.
+    fn on_eof(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Flow {
+        let step = self.on_input(input, cx);
+        let left = input.len().saturating_sub(step.consumed);
+        match std::mem::replace(&mut self.state, State::Closing) {
+            State::Receiving(upload) => self.refuse(Refusal::truncated(&upload), cx),
+            State::Ready if left > 0 => {
+                log::info!("{}: truncated frame, {left} bytes discarded", cx.peer());
+            }
+            State::Ready | State::Closing => {}
+        }
+        Flow::Close
+    }
+
+    fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        if let State::Receiving(upload) = std::mem::replace(&mut self.state, State::Closing) {
+            self.refuse(Refusal::Timeout(upload.received, upload.size), cx);
+        }
+        Flow::Close
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<'_>) {
+        if let State::Receiving(upload) = std::mem::replace(&mut self.state, State::Closing) {
+            log::info!("{}: {}", cx.peer(), Refusal::truncated(&upload));
+        }
+    }
+}
+
+/// Why an upload was refused or abandoned: the text after `ERR ` in the reply.
+#[derive(Debug)]
+enum Refusal {
+    /// A frame over the limit.
+    Frame(FrameError),
+    /// The first frame is not `FILE <size> <sha256-hex> <name>`.
+    BadHeader,
+    /// The name is not a plain file name.
+    BadName(&'static str),
+    /// The announced size is over the limit.
+    TooLarge { size: u64, max: u64 },
+    /// A file of that name exists and overwriting is off.
+    Exists,
+    /// Data beyond the announced size: `(bytes so far, announced)`.
+    ExtraData(u64, u64),
+    /// The data's SHA-256 is not the announced one.
+    Checksum([u8; 32]),
+    /// The stream ended mid-file: `(received, announced)`.
+    Truncated(u64, u64),
+    /// No data for too long: `(received, announced)`.
+    Timeout(u64, u64),
+    /// The file system failed us.
+    Disk(io::Error),
+}
+
+impl Refusal {
+    fn truncated(upload: &Upload) -> Refusal {
+        Refusal::Truncated(upload.received, upload.size)
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Frame(err) => write!(f, "{err}"),
+            Refusal::BadHeader => f.write_str("bad header: expected FILE <size> <sha256> <name>"),
+            Refusal::BadName(why) => write!(f, "bad name: {why}"),
+            Refusal::TooLarge { size, max } => write!(f, "file too large: {size} > {max}"),
+            Refusal::Exists => f.write_str("exists"),
+            Refusal::ExtraData(n, size) => write!(f, "more data than announced: {n} > {size}"),
+            Refusal::Checksum(got) => write!(f, "checksum mismatch: got {}", to_hex(got)),
+            Refusal::Truncated(n, size) => write!(f, "truncated: got {n} of {size} bytes"),
+            Refusal::Timeout(n, size) => write!(f, "timeout: got {n} of {size} bytes"),
+            Refusal::Disk(err) => write!(f, "disk: {err}"),
+        }
+    }
+}
+
+impl From<io::Error> for Refusal {
+    fn from(err: io::Error) -> Refusal {
+        Refusal::Disk(err)
+    }
+}
+
+/// The header frame announcing a file: `FILE <size> <sha256-hex> <name>` (its `Display`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The file's exact size in bytes.
+    pub size: u64,
+    /// The SHA-256 of the file's content.
+    pub sha256: [u8; 32],
+    /// The name to store it under: see [`check_name`].
+    pub name: &'a str,
+}
+
+impl fmt::Display for Header<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "FILE {} {} {}",
+            self.size,
+            to_hex(&self.sha256),
+            self.name
+        )
+    }
+}
+
+/// The server's answer to a file: `OK <size> <sha256-hex>` or `ERR <reason>` (its `Display`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// The file is stored, with this size and checksum.
+    Ok {
+        /// Bytes stored.
+        size: u64,
+        /// SHA-256 of the bytes stored.
+        sha256: [u8; 32],
+    },
+    /// The file was refused, for this reason; the server closes the connection.
+    Err(&'a str),
+}
+
+impl<'a> Reply<'a> {
+    /// Parses a reply frame, or `None` if it is neither form.
+    pub fn parse(frame: &'a [u8]) -> Option<Reply<'a>> {
+        let text = std::str::from_utf8(frame).ok()?;
+        if let Some(reason) = text.strip_prefix("ERR ") {
+            return Some(Reply::Err(reason));
+        }
+        let (size, sha256) = text.strip_prefix("OK ")?.split_once(' ')?;
+        Some(Reply::Ok {
+            size: parse_decimal(size.as_bytes())?,
+            sha256: parse_hex(sha256.as_bytes())?,
+        })
+    }
+}
+
+impl fmt::Display for Reply<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reply::Ok { size, sha256 } => write!(f, "OK {size} {}", to_hex(sha256)),
+            Reply::Err(reason) => write!(f, "ERR {reason}"),
+        }
+    }
+}
+
+impl<'a> Header<'a> {
+    /// Parses `FILE <size> <sha256-hex> <name>`. The name comes last so it may hold spaces.
+    fn parse(frame: &'a [u8]) -> Result<Header<'a>, Refusal> {
+        let rest = frame.strip_prefix(FILE_VERB).ok_or(Refusal::BadHeader)?;
+        let mut fields = rest.splitn(3, |&b| b == b' ');
+        let (Some(size), Some(sha256), Some(name)) = (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(Refusal::BadHeader);
+        };
+        let name = std::str::from_utf8(name).map_err(|_| Refusal::BadName("not UTF-8"))?;
+        check_name(name).map_err(Refusal::BadName)?;
+        Ok(Header {
+            size: parse_decimal(size).ok_or(Refusal::BadHeader)?,
+            sha256: parse_hex(sha256).ok_or(Refusal::BadHeader)?,
+            name,
+        })
+    }
+}
+
+/// Digits only: `u64::from_str` would also take a `+`.
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// 64 hexadecimal digits, either case.
+pub fn parse_hex(hex: &[u8]) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if hex.len() != 2 * out.len() {
+        return None;
+    }
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let text = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A digest as 64 lowercase hexadecimal digits.
+pub fn to_hex(digest: &[u8; 32]) -> String {
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        // Writing to a String cannot fail.
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}
+
+/// Checks that `name` is a plain file name that cannot reach outside the target directory,
+/// nor hide there. Returns why not.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("empty")
+    } else if name.len() > MAX_NAME_LEN {
+        Err("too long")
+    } else if name.starts_with('.') {
+        // Also `.` and `..`, and our own part files.
+        Err("hidden or relative")
+    } else if name.contains(['/', '\\']) {
+        Err("path separator")
+    } else if name.chars().any(char::is_control) {
+        Err("control character")
+    } else if !is_one_component(name) {
+        // Whatever else this platform counts as a path (a Windows drive prefix, say).
+        Err("not a plain file name")
+    } else {
+        Ok(())
+    }
+}
+
+fn is_one_component(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(Component::Normal(_)), None)
+    )
+}
+
+/// One file being received.
+#[derive(Debug)]
+struct Upload {
+    name: String,
+    size: u64,
+    sha256: [u8; 32],
+    received: u64,
+    hasher: Sha256,
+    part: PartFile,
+    target: PathBuf,
+}
+
+impl Upload {
+    /// Accepts `header`: everything that can be refused before data arrives is refused here.
+    fn begin(config: &FilesConfig, header: Header<'_>) -> Result<Upload, Refusal> {
+        if header.size > config.max_file_size {
+            return Err(Refusal::TooLarge {
+                size: header.size,
+                max: config.max_file_size,
+            });
+        }
+        let target = config.dir.join(header.name);
+        if !config.overwrite && exists(&target)? {
+            return Err(Refusal::Exists);
+        }
+        Ok(Upload {
+            name: header.name.to_owned(),
+            size: header.size,
+            sha256: header.sha256,
+            received: 0,
+            hasher: Sha256::new(),
+            part: PartFile::create(&config.dir, header.name)?,
+            target,
+        })
+    }
+
+    /// Appends a data frame, refusing any byte past the announced size.
+    fn write(&mut self, data: &[u8]) -> Result<(), Refusal> {
+        let total = self.received.saturating_add(data.len() as u64);
+        if total > self.size {
+            return Err(Refusal::ExtraData(total, self.size));
+        }
+        self.part.file.write_all(data)?;
+        self.hasher.update(data);
+        self.received = total;
+        Ok(())
+    }
+
+    /// All data is in: checks it, makes it durable, and gives it its name.
+    fn finish(self, config: &FilesConfig) -> Result<(u64, [u8; 32]), Refusal> {
+        let got: [u8; 32] = self.hasher.finalize().into();
+        if got != self.sha256 {
+            return Err(Refusal::Checksum(got));
+        }
+        self.part.file.sync_all()?;
+        if config.overwrite {
+            fs::rename(&self.part.path, &self.target)?;
+        } else {
+            link_no_clobber(&self.part.path, &self.target)?;
+        }
+        sync_dir(&config.dir);
+        // `self.part` drops here, removing the part file's name if it still has one.
+        Ok((self.size, got))
+    }
+}
+
+/// Whether anything, even a dangling symlink, has this name.
+fn exists(path: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Gives `from`'s file the name `to` unless `to` exists, atomically: a hard link fails if its
+/// name is taken, where a rename would silently replace a file created during the upload.
+/// On a file system without hard links, falls back to check-then-rename (a small window).
+fn link_no_clobber(from: &Path, to: &Path) -> Result<(), Refusal> {
+    match fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(Refusal::Exists),
+        Err(err) => {
+            log::debug!("hard link failed ({err}), falling back to rename");
+            if exists(to)? {
+                return Err(Refusal::Exists);
+            }
+            Ok(fs::rename(from, to)?)
+        }
+    }
+}
+
+/// Flushes the directory entry of a new name, so the file survives a crash under that name.
+/// Best effort: the data is already safe, and not every platform can open a directory.
+fn sync_dir(dir: &Path) {
+    if let Err(err) = File::open(dir).and_then(|d| d.sync_all()) {
+        log::debug!("{}: directory sync failed: {err}", dir.display());
+    }
+}
+
+/// Numbers part files apart, across every session and reactor of the process.
+static NEXT_PART: AtomicU64 = AtomicU64::new(0);
+
+/// A hidden temporary file, removed when dropped: whatever ends an upload, on whichever path,
+/// cleans up after it. After a rename the name is already gone and removal is a no-op; after
+/// a hard link it removes the now redundant second name.
+#[derive(Debug)]
+struct PartFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl PartFile {
+    /// Creates `.<name>.<pid>-<n>.part` in `dir`. `create_new` guarantees the file is ours,
+    /// even if a crashed process with the same pid left one behind.
+    fn create(dir: &Path, name: &str) -> io::Result<PartFile> {
+        let pid = std::process::id();
+        for _ in 0..8 {
+            let n = NEXT_PART.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!(".{name}.{pid}-{n}.part"));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => return Ok(PartFile { path, file }),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free part file name",
+        ))
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        match fs::remove_file(&self.path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => {
+                log::warn!("{}: not removed: {err}", self.path.display());
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Harness;
+    use tempfile::TempDir;
+
+    fn sha256(data: &[u8]) -> [u8; 32] {
+        Sha256::digest(data).into()
+    }
+
+    fn session(config: FilesConfig) -> Harness<FilesSession> {
+        Harness::new(FilesSession::new(Rc::new(config)))
+    }
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        LengthCodec::default().encode(payload, &mut out).unwrap();
+        out
+    }
+
+    /// The frames uploading `data` as `name`, in data frames of `chunk` bytes.
+    fn upload(name: &str, data: &[u8], chunk: usize) -> Vec<u8> {
+        let (size, sha256) = (data.len() as u64, sha256(data));
+        let mut out = frame(Header { size, sha256, name }.to_string().as_bytes());
+        data.chunks(chunk).for_each(|c| out.extend(frame(c)));
+        out
+    }
+
+    /// Every reply frame written so far, as text.
+    fn replies(h: &mut Harness<FilesSession>) -> Vec<String> {
+        let out = h.take_output();
+        let (mut codec, mut rest, mut texts) = (LengthCodec::default(), &out[..], Vec::new());
+        while let Some(f) = codec.decode(rest).unwrap() {
+            texts.push(String::from_utf8(f.payload.to_vec()).unwrap());
+            rest = &rest[f.consumed..];
+        }
+        assert!(rest.is_empty(), "a partial reply frame");
+        texts
+    }
+
+    fn listing(dir: &TempDir) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn ok(data: &[u8]) -> String {
+        Reply::Ok {
+            size: data.len() as u64,
+            sha256: sha256(data),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn stores_empty_one_byte_and_multi_frame_files_on_one_connection() {
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        let big: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let mut stream = upload("empty", b"", 1000);
+        stream.extend(upload("one", b"x", 1000));
+        stream.extend(upload("big file.bin", &big, 1000));
+        // Split mid-frame to show that partial frames wait for the rest.
+        let (a, b) = stream.split_at(5000);
+        assert_eq!(h.input(a).flow, Flow::Continue);
+        assert_eq!(h.input(b).flow, Flow::Continue);
+        assert!(h.pending_input().is_empty());
+        assert_eq!(replies(&mut h), [ok(b""), ok(b"x"), ok(&big)]);
+        assert_eq!(listing(&dir), ["big file.bin", "empty", "one"]);
+        assert_eq!(fs::read(dir.path().join("big file.bin")).unwrap(), big);
+        assert_eq!(fs::read(dir.path().join("one")).unwrap(), b"x");
+        assert_eq!(h.eof(b""), Flow::Close);
+    }
+
+    #[test]
+    fn data_arrives_in_a_hidden_part_file() {
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        let stream = upload("f", b"hello", 2);
+        h.input(&stream[..stream.len() - 3]);
+        let names = listing(&dir);
+        assert_eq!(names.len(), 1);
+        assert!(names[0].starts_with(".f.") && names[0].ends_with(".part"));
+        h.input(&stream[stream.len() - 3..]);
+        assert_eq!(replies(&mut h), [ok(b"hello")]);
+        assert_eq!(listing(&dir), ["f"]);
+    }
+
+    #[test]
+    fn refuses_names_outside_plain_file_names() {
+        let names: &[(&[u8], &str)] = &[
+            (b"", "empty"),
+            (b".", "hidden or relative"),
+            (b"..", "hidden or relative"),
+            (b".hidden", "hidden or relative"),
+            (b"../escape", "hidden or relative"),
+            (b"a/b", "path separator"),
+            (b"/etc/passwd", "path separator"),
+            (b"a\\b", "path separator"),
+            (b"nul\0byte", "control character"),
+            (b"esc\x1b", "control character"),
+            (b"bad\xffutf8", "not UTF-8"),
+            (&[b'n'; MAX_NAME_LEN + 1], "too long"),
+        ];
+        for (name, why) in names {
+            let dir = TempDir::new().unwrap();
+            let mut h = session(FilesConfig::new(dir.path()));
+            let mut head = format!("FILE 1 {} ", to_hex(&sha256(b"x"))).into_bytes();
+            head.extend_from_slice(name);
+            let mut stream = frame(&head);
+            stream.extend(frame(b"x"));
+            assert_eq!(h.input(&stream).flow, Flow::Close, "{name:?}");
+            assert_eq!(replies(&mut h), [format!("ERR bad name: {why}")]);
+            assert!(listing(&dir).is_empty());
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_headers() {
+        let hex = to_hex(&sha256(b""));
+        let headers = [
+            "PUT 0 x".to_string(),
+            "FILE 0".to_string(),
+            format!("FILE +0 {hex} f"),
+            format!("FILE -1 {hex} f"),
+            format!("FILE 99999999999999999999 {hex} f"),
+            format!("FILE 0 {} f", &hex[1..]),
+            format!("FILE 0 {}g f", &hex[1..]),
+        ];
+        for head in headers {
+            let dir = TempDir::new().unwrap();
+            let mut h = session(FilesConfig::new(dir.path()));
+            assert_eq!(h.input(&frame(head.as_bytes())).flow, Flow::Close, "{head}");
+            let want = "ERR bad header: expected FILE <size> <sha256> <name>";
+            assert_eq!(replies(&mut h), [want]);
+        }
+    }
+
+    #[test]
+    fn refuses_an_oversized_file_before_storing_anything() {
+        let dir = TempDir::new().unwrap();
+        let mut config = FilesConfig::new(dir.path());
+        config.max_file_size = 10;
+        let mut h = session(config);
+        assert_eq!(h.input(&upload("f", &[0; 10], 4)).flow, Flow::Continue);
+        assert_eq!(h.input(&upload("g", &[0; 11], 4)).flow, Flow::Close);
+        assert_eq!(
+            replies(&mut h),
+            [ok(&[0; 10]), "ERR file too large: 11 > 10".into()]
+        );
+        assert_eq!(listing(&dir), ["f"]);
+    }
+
+    #[test]
+    fn refuses_an_oversized_frame_and_cleans_up() {
+        let dir = TempDir::new().unwrap();
+        let mut config = FilesConfig::new(dir.path());
+        config.max_frame = 200;
+        let mut h = session(config);
+        assert_eq!(h.input(&upload("f", &[1; 500], 201)).flow, Flow::Close);
+        assert_eq!(replies(&mut h), ["ERR frame too large: 201 > 200"]);
+        assert!(listing(&dir).is_empty());
+    }
+
+    #[test]
+    fn wrong_checksum_leaves_nothing() {
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        let name = "f";
+        let head = Header {
+            size: 3,
+            sha256: sha256(b"abc"),
+            name,
+        };
+        let mut stream = frame(head.to_string().as_bytes());
+        stream.extend(frame(b"abd"));
+        assert_eq!(h.input(&stream).flow, Flow::Close);
+        let got = to_hex(&sha256(b"abd"));
+        assert_eq!(
+            replies(&mut h),
+            [format!("ERR checksum mismatch: got {got}")]
+        );
+        assert!(listing(&dir).is_empty());
+    }
+
+    #[test]
+    fn more_data_than_announced_leaves_nothing() {
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        let head = Header {
+            size: 3,
+            sha256: sha256(b"abc"),
+            name: "f",
+        };
+        let mut stream = frame(head.to_string().as_bytes());
+        stream.extend(frame(b"ab"));
+        stream.extend(frame(b"cd"));
+        assert_eq!(h.input(&stream).flow, Flow::Close);
+        assert_eq!(replies(&mut h), ["ERR more data than announced: 4 > 3"]);
+        assert!(listing(&dir).is_empty());
+    }
+
+    #[test]
+    fn an_existing_file_is_kept_unless_overwrite_is_set() {
+        let dir = TempDir::new().unwrap();
+        fs::write(dir.path().join("f"), b"old").unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        assert_eq!(h.input(&upload("f", b"new", 10)).flow, Flow::Close);
+        assert_eq!(replies(&mut h), ["ERR exists"]);
+        assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"old");
+
+        let mut config = FilesConfig::new(dir.path());
+        config.overwrite = true;
+        let mut h = session(config);
+        assert_eq!(h.input(&upload("f", b"new", 10)).flow, Flow::Continue);
+        assert_eq!(replies(&mut h), [ok(b"new")]);
+        assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"new");
+        assert_eq!(listing(&dir), ["f"]);
+    }
+
+    #[test]
+    fn a_file_created_during_the_upload_is_not_clobbered() {
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        let stream = upload("f", b"mine", 2);
+        h.input(&stream[..stream.len() - 6]);
+        fs::write(dir.path().join("f"), b"theirs").unwrap();
+        assert_eq!(h.input(&stream[stream.len() - 6..]).flow, Flow::Close);
+        assert_eq!(replies(&mut h), ["ERR exists"]);
+        assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"theirs");
+        assert_eq!(listing(&dir), ["f"]);
+    }
+
+    #[test]
+    fn a_cut_off_transfer_leaves_no_file_and_no_part_file() {
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        h.input(&upload("f", &[7; 100], 30)[..80]);
+        assert_eq!(listing(&dir).len(), 1, "the part file");
+        h.close();
+        assert!(listing(&dir).is_empty());
+    }
+
+    #[test]
+    fn eof_mid_transfer_is_reported_and_cleaned_up() {
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        let stream = upload("f", &[7; 100], 30);
+        // Frames: header, 3 × (4 + 30 bytes), 4 + 10 bytes. Cut inside the fourth data frame.
+        assert_eq!(h.eof(&stream[..stream.len() - 15]), Flow::Close);
+        assert_eq!(replies(&mut h), ["ERR truncated: got 60 of 100 bytes"]);
+        assert!(listing(&dir).is_empty());
+    }
+
+    #[test]
+    fn a_timeout_mid_transfer_is_reported_and_cleaned_up() {
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        // The 79-byte header frame, one 34-byte data frame, part of the next.
+        h.input(&upload("f", &[7; 100], 30)[..120]);
+        assert_eq!(h.timeout(), Flow::Close);
+        assert_eq!(replies(&mut h), ["ERR timeout: got 30 of 100 bytes"]);
+        assert!(listing(&dir).is_empty());
+    }
+
+    #[test]
+    fn a_disk_error_is_a_reply_not_a_panic() {
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path().join("missing")));
+        assert_eq!(h.input(&upload("f", b"x", 1)).flow, Flow::Close);
+        let replies = replies(&mut h);
+        assert!(replies[0].starts_with("ERR disk: "), "{replies:?}");
+    }
+
+    #[test]
+    fn replies_parse_back() {
+        let sha256 = sha256(b"x");
+        let text = Reply::Ok { size: 1, sha256 }.to_string();
+        assert_eq!(
+            Reply::parse(text.as_bytes()),
+            Some(Reply::Ok { size: 1, sha256 })
+        );
+        assert_eq!(Reply::parse(b"ERR exists"), Some(Reply::Err("exists")));
+        assert_eq!(Reply::parse(b"OK 1"), None);
+        assert_eq!(Reply::parse(b"HELLO"), None);
+    }
+
+    #[test]
+    fn service_settings() {
+        let svc = Files::new(FilesConfig::new("."));
+        assert_eq!(svc.name(), "files");
+        assert_eq!(svc.input_limit(), DEFAULT_MAX_DATA_FRAME + 4);
+    }
+}
