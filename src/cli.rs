@@ -1,12 +1,15 @@
 //! The command line: subcommands, flags, and their translation into a [`ServerConfig`].
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::config::{Limits, SocketOptions};
 use crate::discovery::{self, ServiceEntry};
+use crate::protocol::files::FilesConfig;
+use crate::protocol::framed::FramedConfig;
 use crate::server::{Announce, ServerConfig, ServiceSpec};
 
 /// A high-throughput network server on one non-blocking event loop.
@@ -22,11 +25,32 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server. With no service flag, serves TCP and UDP echo on 127.0.0.1:7007.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Broadcast discovery beacons for services running elsewhere (no server).
     Announce(AnnounceArgs),
     /// Listen for discovery beacons and list the servers heard.
     Discover(DiscoverArgs),
+    /// Send a file to a `--files` server; exits 0 only when it was stored and verified.
+    Send(SendArgs),
+}
+
+/// `evserve send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The file to send.
+    pub file: PathBuf,
+    /// The server's files service, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: String,
+    /// Store it under this name (default: the file's own name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Payload bytes per data frame.
+    #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = parse_size)]
+    pub chunk: usize,
+    /// Limit for connecting and for each read or write.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// `evserve announce`.
@@ -69,6 +93,36 @@ pub struct ServeArgs {
     /// Serve UDP echo on ADDR: each datagram goes back to its sender. Repeatable.
     #[arg(long = "udp-echo", value_name = "ADDR")]
     pub udp_echo: Vec<SocketAddr>,
+    /// Serve framed echo on ADDR: each frame comes back as one frame. Repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub framed: Vec<SocketAddr>,
+    /// Framing for --framed: a 4-byte big-endian length per frame, or a delimiter at the end.
+    #[arg(long, value_enum, default_value_t = FramingArg::Length)]
+    pub framing: FramingArg,
+    /// Largest frame accepted (default 16MiB for length framing, 64KiB for line framing).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_frame: Option<usize>,
+    /// The delimiter byte ending each frame in line framing: a character or 0xNN.
+    #[arg(long, value_name = "BYTE", default_value = "\\n", value_parser = parse_byte)]
+    pub delimiter: u8,
+    /// Serve a line chat room on ADDR: each line goes to every other client. Repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub chat: Vec<SocketAddr>,
+    /// Largest chat line accepted.
+    #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = parse_size)]
+    pub max_line: usize,
+    /// Receive files (see `evserve send`) on ADDR, stored in --files-dir. Repeatable.
+    #[arg(long, value_name = "ADDR", requires = "files_dir")]
+    pub files: Vec<SocketAddr>,
+    /// Where received files are stored.
+    #[arg(long, value_name = "DIR")]
+    pub files_dir: Option<PathBuf>,
+    /// Let a received file replace an existing one of the same name.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Largest file accepted; larger ones are refused before any data is stored.
+    #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_size)]
+    pub max_file_size: usize,
 
     /// Open TCP connections allowed; more are accepted and closed at once.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
@@ -130,9 +184,32 @@ impl ServeArgs {
         let mut services: Vec<ServiceSpec> = Vec::new();
         services.extend(self.echo.iter().copied().map(ServiceSpec::Echo));
         services.extend(self.udp_echo.iter().copied().map(ServiceSpec::UdpEcho));
+        let framed = self.framed_config();
+        services.extend(self.framed.iter().map(|a| ServiceSpec::Framed(*a, framed)));
+        services.extend(
+            self.chat
+                .iter()
+                .map(|a| ServiceSpec::Chat(*a, self.max_line)),
+        );
+        if let Some(dir) = &self.files_dir {
+            let files = FilesConfig {
+                overwrite: self.overwrite,
+                max_file_size: self.max_file_size as u64,
+                ..FilesConfig::new(dir.clone())
+            };
+            services.extend(
+                self.files
+                    .iter()
+                    .map(|a| ServiceSpec::Files(*a, files.clone())),
+            );
+        }
         if services.is_empty() {
             let echo = SocketAddr::from(([127, 0, 0, 1], 7007));
-            services = vec![ServiceSpec::Echo(echo), ServiceSpec::UdpEcho(echo)];
+            services = vec![
+                ServiceSpec::Echo(echo),
+                ServiceSpec::UdpEcho(echo),
+                ServiceSpec::Framed(SocketAddr::from(([127, 0, 0, 1], 7008)), framed),
+            ];
         }
         let max_output = self.max_output.max(1);
         ServerConfig {
@@ -162,6 +239,47 @@ impl ServeArgs {
                 interval: self.announce_interval,
             }),
         }
+    }
+}
+
+impl ServeArgs {
+    fn framed_config(&self) -> FramedConfig {
+        let base = match self.framing {
+            FramingArg::Length => FramedConfig::length(),
+            FramingArg::Line => FramedConfig::line(),
+        };
+        FramedConfig {
+            max_frame: self.max_frame.unwrap_or(base.max_frame),
+            delimiter: self.delimiter,
+            ..base
+        }
+    }
+}
+
+/// The framings `--framing` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FramingArg {
+    /// A 4-byte big-endian length, then the payload.
+    Length,
+    /// The payload, then the delimiter (a trailing `\r` is stripped).
+    Line,
+}
+
+/// Parses a delimiter: one character (`\n`, `\t`, `\0` and `\r` escapes allowed) or `0xNN`.
+pub fn parse_byte(s: &str) -> Result<u8, String> {
+    match s {
+        "\\n" => return Ok(b'\n'),
+        "\\r" => return Ok(b'\r'),
+        "\\t" => return Ok(b'\t'),
+        "\\0" => return Ok(0),
+        _ => {}
+    }
+    if let Some(hex) = s.strip_prefix("0x") {
+        return u8::from_str_radix(hex, 16).map_err(|_| format!("'{s}' is not a byte"));
+    }
+    match s.as_bytes() {
+        [b] => Ok(*b),
+        _ => Err(format!("'{s}': give one character or 0xNN")),
     }
 }
 
@@ -220,6 +338,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn delimiters() {
+        assert_eq!(parse_byte("\\n"), Ok(b'\n'));
+        assert_eq!(parse_byte(";"), Ok(b';'));
+        assert_eq!(parse_byte("0x1e"), Ok(0x1e));
+        assert!(parse_byte("ab").is_err());
+        assert!(parse_byte("0xzz").is_err());
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("65536"), Ok(65536));
         assert_eq!(parse_size("64KiB"), Ok(65536));
@@ -247,7 +374,16 @@ mod tests {
         };
         let cfg = args.config();
         let addrs: Vec<String> = cfg.services.iter().map(|s| format!("{s:?}")).collect();
-        assert_eq!(addrs, ["Echo(127.0.0.1:7007)", "UdpEcho(127.0.0.1:7007)"]);
+        assert_eq!(addrs.len(), 3);
+        assert_eq!(
+            addrs[..2],
+            ["Echo(127.0.0.1:7007)", "UdpEcho(127.0.0.1:7007)"]
+        );
+        assert!(
+            addrs[2].starts_with("Framed(127.0.0.1:7008"),
+            "{}",
+            addrs[2]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use evserve::cli::{AnnounceArgs, Cli, Command, DiscoverArgs, ServeArgs};
+use evserve::cli::{AnnounceArgs, Cli, Command, DiscoverArgs, SendArgs, ServeArgs};
 use evserve::config::{Limits, SocketOptions};
 use evserve::discovery;
 use evserve::reactor::Reactor;
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Announce(args) => announce(&args),
         Command::Discover(args) => discover(&args),
+        Command::Send(args) => send(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,5 +63,18 @@ fn discover(args: &DiscoverArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot bind --listen {}", args.listen))?;
     let found = discovery::discover(&socket.into(), args.duration)?;
     print!("{}", evserve::discovery::render(&found, args.json));
+    Ok(())
+}
+
+fn send(args: &SendArgs) -> anyhow::Result<()> {
+    let options = evserve::send::SendOptions {
+        name: args.name.clone(),
+        chunk_size: args.chunk,
+        timeout: args.timeout,
+        progress: true,
+    };
+    let report = evserve::send::send_file(&args.file, &args.to, &options)
+        .with_context(|| format!("cannot send {} to {}", args.file.display(), args.to))?;
+    println!("{report}");
     Ok(())
 }

@@ -8,7 +8,10 @@ use std::net::SocketAddr;
 
 use crate::config::{Limits, SocketOptions};
 use crate::discovery;
+use crate::protocol::chat::Chat;
 use crate::protocol::echo::{Echo, UdpEcho};
+use crate::protocol::files::{Files, FilesConfig};
+use crate::protocol::framed::{FramedConfig, FramedEcho};
 use crate::reactor::Reactor;
 
 /// One service bound to one address.
@@ -18,13 +21,23 @@ pub enum ServiceSpec {
     Echo(SocketAddr),
     /// UDP echo.
     UdpEcho(SocketAddr),
+    /// Framed echo: each frame back as one frame.
+    Framed(SocketAddr, FramedConfig),
+    /// A line chat room.
+    Chat(SocketAddr, usize),
+    /// File uploads over length-prefixed frames.
+    Files(SocketAddr, FilesConfig),
 }
 
 impl ServiceSpec {
     /// The address to bind.
     pub fn addr(&self) -> SocketAddr {
         match self {
-            ServiceSpec::Echo(a) | ServiceSpec::UdpEcho(a) => *a,
+            ServiceSpec::Echo(a)
+            | ServiceSpec::UdpEcho(a)
+            | ServiceSpec::Framed(a, _)
+            | ServiceSpec::Chat(a, _)
+            | ServiceSpec::Files(a, _) => *a,
         }
     }
 
@@ -32,6 +45,9 @@ impl ServiceSpec {
     pub fn name(&self) -> &'static str {
         match self {
             ServiceSpec::Echo(_) | ServiceSpec::UdpEcho(_) => "echo",
+            ServiceSpec::Framed(..) => "framed",
+            ServiceSpec::Chat(..) => "chat",
+            ServiceSpec::Files(..) => "files",
         }
     }
 
@@ -48,6 +64,9 @@ impl ServiceSpec {
         match self {
             ServiceSpec::Echo(_) => "--echo",
             ServiceSpec::UdpEcho(_) => "--udp-echo",
+            ServiceSpec::Framed(..) => "--framed",
+            ServiceSpec::Chat(..) => "--chat",
+            ServiceSpec::Files(..) => "--files",
         }
     }
 }
@@ -149,6 +168,9 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
         let addr = match spec {
             ServiceSpec::Echo(a) => reactor.listen(*a, Box::new(Echo)),
             ServiceSpec::UdpEcho(a) => reactor.bind_udp(*a, Box::new(UdpEcho)),
+            ServiceSpec::Framed(a, c) => reactor.listen(*a, Box::new(FramedEcho::new(*c))),
+            ServiceSpec::Chat(a, max_line) => reactor.listen(*a, Box::new(Chat::new(*max_line))),
+            ServiceSpec::Files(a, c) => reactor.listen(*a, Box::new(Files::new(c.clone()))),
         }
         .map_err(|e| fail(spec, e))?;
         bound.push(addr);

@@ -168,8 +168,9 @@ pub trait Session {
         Flow::Continue
     }
 
-    /// The peer has shut down its sending side (a read returned 0). `input` is whatever was
-    /// left unconsumed; a session that ends mid-message should report it here. By default the
+    /// The peer has shut down its sending side (a read returned 0). Every byte read before
+    /// has already been offered to [`Session::on_input`]; `input` is whatever was left
+    /// unconsumed; a session that ends mid-message should report it here. By default the
     /// connection closes once the output is flushed.
     fn on_eof(&mut self, _input: &[u8], _cx: &mut Ctx<'_>) -> Flow {
         Flow::Close
@@ -184,6 +185,28 @@ pub trait Session {
     /// The connection is gone (any reason). Output written now is discarded, but broadcasts
     /// (a leave notice) are delivered.
     fn on_close(&mut self, _cx: &mut Ctx<'_>) {}
+}
+
+/// A boxed session is a session, so tests can drive what [`Service::new_session`] returns.
+impl<S: Session + ?Sized> Session for Box<S> {
+    fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        (**self).on_open(cx)
+    }
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        (**self).on_input(input, cx)
+    }
+    fn on_drain(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        (**self).on_drain(cx)
+    }
+    fn on_eof(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Flow {
+        (**self).on_eof(input, cx)
+    }
+    fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        (**self).on_timeout(cx)
+    }
+    fn on_close(&mut self, cx: &mut Ctx<'_>) {
+        (**self).on_close(cx)
+    }
 }
 
 /// What a TCP listener serves: a factory of sessions plus the state they share.
