@@ -176,6 +176,11 @@ pub struct ServeArgs {
     /// Listen backlog.
     #[arg(long, value_name = "N", default_value_t = SocketOptions::default().backlog)]
     pub backlog: i32,
+
+    /// Independent single-threaded reactors sharing the ports through SO_REUSEPORT.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
 }
 
 impl ServeArgs {
@@ -238,6 +243,7 @@ impl ServeArgs {
                 name: self.name.clone().unwrap_or_else(discovery::host_name),
                 interval: self.announce_interval,
             }),
+            workers: usize::from(self.workers),
         }
     }
 }

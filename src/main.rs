@@ -29,9 +29,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let (mut reactor, _) = server::build(&args.config())?;
-    reactor.handle_signals()?;
-    reactor.run()?;
+    server::serve(&args.config())?;
     Ok(())
 }
 

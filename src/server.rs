@@ -30,6 +30,19 @@ pub enum ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// The same service on another address.
+    fn with_addr(&self, addr: SocketAddr) -> ServiceSpec {
+        let mut spec = self.clone();
+        match &mut spec {
+            ServiceSpec::Echo(a)
+            | ServiceSpec::UdpEcho(a)
+            | ServiceSpec::Framed(a, _)
+            | ServiceSpec::Chat(a, _)
+            | ServiceSpec::Files(a, _) => *a = addr,
+        }
+        spec
+    }
+
     /// The address to bind.
     pub fn addr(&self) -> SocketAddr {
         match self {
@@ -82,6 +95,8 @@ pub struct ServerConfig {
     pub socket_options: SocketOptions,
     /// Broadcast discovery beacons, if set.
     pub announce: Option<Announce>,
+    /// Independent single-threaded reactors sharing the listening ports (at least 1).
+    pub workers: usize,
 }
 
 /// Where and how often a server announces itself.
@@ -262,4 +277,50 @@ pub fn spawn(config: ServerConfig) -> Result<Running, BindError> {
         handle,
         thread: Some(thread),
     })
+}
+
+/// Runs the server on this thread until SIGINT/SIGTERM, with `config.workers` reactors.
+///
+/// Workers share nothing: each has its own thread, poll, connections and counters, and its
+/// own listening sockets bound with `SO_REUSEPORT`, so the kernel spreads new connections
+/// (and datagrams) across them. Worker 0 binds first, so that a port 0 is resolved once and
+/// every other worker binds the very same ports. State that lives in a reactor — a chat room,
+/// for one — is per worker.
+pub fn serve(config: &ServerConfig) -> io::Result<()> {
+    let workers = config.workers.max(1);
+    let mut first = config.clone();
+    if workers > 1 {
+        first.socket_options.reuse_port = true;
+    }
+    let (mut reactor, addrs) = build(&first).map_err(|e| io::Error::other(e.to_string()))?;
+    reactor.handle_signals()?;
+    let mut rest = first.clone();
+    rest.announce = None; // one beacon per server, not per worker
+    rest.services = config
+        .services
+        .iter()
+        .zip(&addrs)
+        .map(|(spec, addr)| spec.with_addr(*addr))
+        .collect();
+    let mut threads = Vec::new();
+    for n in 1..workers {
+        let cfg = rest.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("evserve-worker-{n}"))
+            .spawn(move || -> io::Result<()> {
+                let (mut reactor, _) = build(&cfg).map_err(|e| io::Error::other(e.to_string()))?;
+                reactor.handle_signals()?;
+                reactor.run()
+            })?;
+        threads.push(thread);
+    }
+    let result = reactor.run();
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::error!("worker: {e}"),
+            Err(_) => log::error!("worker panicked"),
+        }
+    }
+    result
 }

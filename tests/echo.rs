@@ -278,3 +278,31 @@ fn sigterm_with_a_pending_write_still_delivers_it_and_exits_zero() {
     let status = server.wait_exit(TIMEOUT).expect("server did not exit");
     assert!(status.success(), "exit status {status}");
 }
+
+#[test]
+fn several_workers_share_one_port_and_all_serve() {
+    let mut server = Server::start(&["--echo", "127.0.0.1:0", "--workers", "3"], 3);
+    let addr = server.tcp("echo");
+    // All three workers bound the same, once-resolved port.
+    let bound: Vec<_> = server.listening().iter().map(|(_, _, a)| *a).collect();
+    assert_eq!(bound, [addr, addr, addr]);
+    let clients: Vec<_> = (0..30u64)
+        .map(|id| {
+            thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(TIMEOUT)).unwrap();
+                let msg = pattern(1000, id);
+                s.write_all(&msg).unwrap();
+                let mut got = vec![0u8; msg.len()];
+                s.read_exact(&mut got).unwrap();
+                assert_eq!(got, msg);
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    server.terminate();
+    let status = server.wait_exit(TIMEOUT).expect("all workers stop");
+    assert!(status.success());
+}

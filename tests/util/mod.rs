@@ -84,6 +84,11 @@ impl Server {
             .unwrap_or_else(|| panic!("no {name} {proto} listener in {:?}", self.listening))
     }
 
+    /// Every address bound, as `(service, transport, address)`, in log order.
+    pub fn listening(&self) -> &[(String, String, SocketAddr)] {
+        &self.listening
+    }
+
     /// The TCP address of `name`.
     pub fn tcp(&self, name: &str) -> SocketAddr {
         self.addr(name, "tcp")
