@@ -5,3 +5,4 @@
 //! one of them is unit-tested without a socket.
 
 pub mod echo;
+pub mod http;
