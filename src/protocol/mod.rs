@@ -9,3 +9,4 @@ pub mod echo;
 pub mod files;
 pub mod frame;
 pub mod framed;
+pub mod http;

@@ -1,0 +1,55 @@
+//! Everything an HTTP service can be told, with its default, in one place.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The configuration of an [`Http`](super::Http) service.
+///
+/// Every limit is enforced on every request and has a status code that reports it; see
+/// `docs/http.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// The document root for static files; uploads go to `<root>/files/`. Default `.`.
+    pub root: PathBuf,
+    /// The longest request head (request line, fields and blank line); longer is 431.
+    /// Default 8 KiB.
+    pub max_header_bytes: usize,
+    /// The longest request target; longer is 414. Default 4 KiB.
+    pub max_uri: usize,
+    /// The most header fields in a request; more is 431. Default 64, at most 128.
+    pub max_headers: usize,
+    /// The largest request body, announced or chunked; larger is 413. Default 16 MiB.
+    pub max_body: u64,
+    /// How long a request head may take to arrive, from its first byte; slower is 408.
+    /// Default 10 s.
+    pub header_timeout: Duration,
+    /// Whether `PUT` and `DELETE` under `/files/` are allowed. Default `false`.
+    pub writable: bool,
+    /// `(user, password)` that `PUT` and `DELETE` require as HTTP Basic credentials.
+    /// Default `None`: no credentials needed.
+    pub auth: Option<(String, String)>,
+    /// Whether `TRACE` echoes the request (otherwise 405). Default `false`.
+    pub allow_trace: bool,
+    /// Whether to log one line per request at `info` level. Default `false`.
+    pub access_log: bool,
+    /// The `Server` field value. Default `evserve`.
+    pub server_name: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            root: PathBuf::from("."),
+            max_header_bytes: 8 * 1024,
+            max_uri: 4 * 1024,
+            max_headers: 64,
+            max_body: 16 * 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            writable: false,
+            auth: None,
+            allow_trace: false,
+            access_log: false,
+            server_name: "evserve".to_owned(),
+        }
+    }
+}

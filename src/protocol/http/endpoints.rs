@@ -1,0 +1,232 @@
+//! The built-in resources: `/plain`, `/echo`, `/stats`, and the `OPTIONS` and `TRACE` answers.
+//!
+//! `/plain` is the benchmark route, so its answer is precomputed when the service starts
+//! ([`Plain`]): serving it is a few copies into the output buffer and one `Date`, with no
+//! allocation and no formatting. The other endpoints build small JSON documents with
+//! `serde_json`; they are not on a hot path and clarity wins there.
+
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value};
+
+use super::exchange::Reply;
+use super::request::{Framing, RequestHead, Version};
+use super::response::{HeadParts, connection_field};
+use super::routes::{BodySink, Handled, MethodSet};
+use super::status::Status;
+
+/// The body of `/plain`.
+pub const PLAIN_BODY: &[u8] = b"Hello, World!";
+
+/// The `/plain` answer, all but `Date` and `Connection` written in advance.
+#[derive(Debug)]
+pub struct Plain {
+    /// Status line, `Server`, `Content-Type` and `Content-Length`.
+    prefix: Vec<u8>,
+}
+
+impl Plain {
+    /// Precomputes the answer for a server whose common fields are `parts`.
+    pub fn new(parts: &HeadParts) -> Plain {
+        let mut prefix = Status::Ok.line().to_vec();
+        prefix.extend_from_slice(&parts.server_line);
+        prefix.extend_from_slice(b"Content-Type: text/plain\r\nContent-Length: ");
+        prefix.extend_from_slice(itoa::Buffer::new().format(PLAIN_BODY.len()).as_bytes());
+        prefix.extend_from_slice(b"\r\n");
+        Plain { prefix }
+    }
+
+    /// Answers `GET /plain` (or `HEAD`).
+    pub fn write(&self, reply: &mut Reply<'_, '_>) {
+        let persist = reply.final_persist(Status::Ok);
+        let with_body = reply.wants_body_bytes();
+        let parts = &reply.shared.parts;
+        parts.counts.record(Status::Ok);
+        let date = parts.date.get(reply.cx.now());
+        let out = reply.cx.out();
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(&date);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(connection_field(persist));
+        out.extend_from_slice(b"\r\n");
+        if with_body {
+            out.extend_from_slice(PLAIN_BODY);
+        }
+    }
+}
+
+/// `GET /echo?...`: the query as a JSON object.
+pub fn echo_query(reply: &mut Reply<'_, '_>, query: Option<&str>) {
+    let json = Value::Object(parse_query(query.unwrap_or_default()));
+    reply.send(Status::Ok, b"application/json", json.to_string().as_bytes());
+}
+
+/// Decodes a query string into a JSON object. Keys and values are percent-decoded, with `+`
+/// read as a space (HTML form encoding) and invalid UTF-8 replaced. A key given once maps to a
+/// string; a repeated key maps to an array of its values in order. `a` alone means `a=`.
+pub fn parse_query(query: &str) -> Map<String, Value> {
+    let mut map = Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (key, value) = (form_decode(key), Value::String(form_decode(value)));
+        match map.get_mut(&key) {
+            None => {
+                map.insert(key, value);
+            }
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => {
+                let first = first.take();
+                map.insert(key, Value::Array(vec![first, value]));
+            }
+        }
+    }
+    map
+}
+
+fn form_decode(s: &str) -> String {
+    percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// What `POST /echo` does with the body as it arrives.
+#[derive(Debug)]
+pub enum EchoBody {
+    /// The length was known up front, so the head is already out and body bytes are copied
+    /// straight to the output as they arrive: nothing is buffered.
+    Through,
+    /// Chunked: the length is only known at the end, so the body is collected (at most
+    /// `max_body` bytes) and sent back whole.
+    Collect {
+        /// The request's `Content-Type`, to send back.
+        content_type: Vec<u8>,
+        /// The body so far.
+        body: Vec<u8>,
+    },
+}
+
+/// `POST /echo`: the body comes back with the request's `Content-Type`.
+pub fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handled {
+    let content_type = head
+        .header("content-type")
+        .unwrap_or(b"application/octet-stream");
+    reply.accept_body();
+    match head.framing {
+        Framing::Length(n) => {
+            reply
+                .start(Status::Ok)
+                .header("Content-Type", content_type)
+                .end(n);
+            Handled::AwaitBody(BodySink::Echo(EchoBody::Through))
+        }
+        Framing::Chunked => Handled::AwaitBody(BodySink::Echo(EchoBody::Collect {
+            content_type: content_type.to_vec(),
+            body: Vec::new(),
+        })),
+        Framing::None => {
+            reply.send(Status::Ok, content_type, b"");
+            Handled::Answered
+        }
+    }
+}
+
+impl EchoBody {
+    /// Takes body bytes.
+    pub fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) {
+        match self {
+            EchoBody::Through => reply.cx.out().extend_from_slice(data),
+            EchoBody::Collect { body, .. } => body.extend_from_slice(data),
+        }
+    }
+
+    /// The body is complete: answer, if not done already.
+    pub fn finish(self, reply: &mut Reply<'_, '_>) {
+        if let EchoBody::Collect { content_type, body } = self {
+            reply.send(Status::Ok, &content_type, &body);
+        }
+    }
+}
+
+/// `GET /stats`: the reactor's counters and the responses sent, by class.
+pub fn stats(reply: &mut Reply<'_, '_>) {
+    let mut map: Map<String, Value> = reply
+        .cx
+        .stats()
+        .snapshot()
+        .iter()
+        .map(|&(name, value)| (name.to_owned(), Value::from(value)))
+        .collect();
+    let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+    let counts = reply.shared.parts.counts.get();
+    let requests: Map<String, Value> = classes
+        .iter()
+        .zip(counts)
+        .map(|(class, n)| ((*class).to_owned(), Value::from(n)))
+        .collect();
+    map.insert("requests".to_owned(), Value::Object(requests));
+    reply.send(
+        Status::Ok,
+        b"application/json",
+        Value::Object(map).to_string().as_bytes(),
+    );
+}
+
+/// `OPTIONS`: 204 with the methods `allowed`.
+pub fn options(reply: &mut Reply<'_, '_>, allowed: MethodSet) {
+    let allow = allowed.allow_value();
+    let _ = reply
+        .start(Status::NoContent)
+        .header("Allow", allow.as_bytes())
+        .end(0);
+}
+
+/// `TRACE`: the request head echoed back as `message/http`, minus the fields that carry
+/// credentials (RFC 9110 §9.3.8 asks the server to leave those out).
+pub fn trace(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) {
+    const SENSITIVE: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+    let mut body = Vec::with_capacity(256);
+    for part in [head.method_token, " ", head.uri, " "] {
+        body.extend_from_slice(part.as_bytes());
+    }
+    body.extend_from_slice(match head.version {
+        Version::Http10 => b"HTTP/1.0\r\n",
+        Version::Http11 => b"HTTP/1.1\r\n",
+    });
+    for h in head.headers {
+        if SENSITIVE.iter().any(|s| h.name.eq_ignore_ascii_case(s)) {
+            continue;
+        }
+        body.extend_from_slice(h.name.as_bytes());
+        body.extend_from_slice(b": ");
+        body.extend_from_slice(h.value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"\r\n");
+    reply.send(Status::Ok, b"message/http", &body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn queries_decode_into_objects() {
+        let cases: &[(&str, Value)] = &[
+            ("a=1&b=2", json!({"a": "1", "b": "2"})),
+            ("", json!({})),
+            ("a", json!({"a": ""})),
+            ("a=&&b", json!({"a": "", "b": ""})),
+            (
+                "q=a+b%2Bc&x%20y=%E2%9C%93",
+                json!({"q": "a b+c", "x y": "✓"}),
+            ),
+            ("k=1&k=2&k=3", json!({"k": ["1", "2", "3"]})),
+            ("bad=%ff%", json!({"bad": "\u{fffd}%"})),
+            ("eq=a=b", json!({"eq": "a=b"})),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(Value::Object(parse_query(query)), *expected, "{query}");
+        }
+    }
+}

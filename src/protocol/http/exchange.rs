@@ -1,0 +1,216 @@
+//! One request/response exchange, and the [`Reply`] handlers answer it through.
+//!
+//! Whatever a handler writes goes through a [`Reply`], so the rules that hold for *every*
+//! response live here once: `HEAD` gets the head without the body; an error answer closes the
+//! connection; a client waiting on `Expect: 100-continue` gets `100 Continue` only from a
+//! handler that wants its body, and a final answer sent while it still waits closes the
+//! connection (the body may or may not come, so the stream can no longer be trusted).
+//!
+//! An [`Exchange`] outlives the request head when the answer is deferred (a body to read, a
+//! file to stream); it keeps what the end of the exchange needs: the connection's fate, the
+//! status and byte count for the access log.
+
+use std::time::Instant;
+
+use crate::session::Ctx;
+
+use super::Shared;
+use super::request::{Expect, Method, Persist, RequestHead};
+use super::response::{ResponseHead, write_continue};
+use super::status::Status;
+
+/// Whether the request's body is still to come, and on what terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingBody {
+    /// No body, or the client sends it without waiting.
+    Unconditional,
+    /// The client waits for `100 Continue` before sending a body.
+    AwaitsContinue,
+}
+
+/// What the access log needs that the head will no longer hold. Only made when logging is on.
+#[derive(Debug)]
+pub struct LogEntry {
+    method: String,
+    target: String,
+    started: Instant,
+}
+
+/// The state of one request/response exchange.
+#[derive(Debug)]
+pub struct Exchange {
+    /// The request method (`HEAD` answers carry no body).
+    pub method: Method,
+    /// What happens to the connection after the answer.
+    pub persist: Persist,
+    /// Whether the client waits before sending its body.
+    pub pending_body: PendingBody,
+    /// The last final status written, for the log.
+    pub status: Option<Status>,
+    /// Bytes written for this exchange so far.
+    pub bytes: u64,
+    log: Option<Box<LogEntry>>,
+}
+
+impl Exchange {
+    /// An exchange for a parsed request whose head started arriving at `started`.
+    pub fn new(head: &RequestHead<'_, '_>, started: Instant, logging: bool) -> Exchange {
+        let pending_body = match head.expect {
+            Expect::Continue if head.framing.has_body() => PendingBody::AwaitsContinue,
+            _ => PendingBody::Unconditional,
+        };
+        Exchange {
+            method: head.method,
+            persist: head.persist,
+            pending_body,
+            status: None,
+            bytes: 0,
+            log: logging.then(|| {
+                Box::new(LogEntry {
+                    method: head.method_token.to_owned(),
+                    target: head.uri.to_owned(),
+                    started,
+                })
+            }),
+        }
+    }
+
+    /// An exchange for input that never became a request (a head refused before parsing).
+    pub fn unparsed(started: Instant, logging: bool) -> Exchange {
+        Exchange {
+            method: Method::Unknown,
+            persist: Persist::Close,
+            pending_body: PendingBody::Unconditional,
+            status: None,
+            bytes: 0,
+            log: logging.then(|| {
+                Box::new(LogEntry {
+                    method: "-".to_owned(),
+                    target: "-".to_owned(),
+                    started,
+                })
+            }),
+        }
+    }
+
+    /// Writes the access-log line, if logging is on: the exchange is over.
+    pub fn finish(self, cx: &Ctx<'_>) {
+        if let Some(entry) = self.log {
+            let micros = Instant::now()
+                .saturating_duration_since(entry.started)
+                .as_micros();
+            log::info!(
+                "{} \"{} {}\" {} {} {}us",
+                cx.peer(),
+                entry.method,
+                entry.target,
+                self.status.map_or(0, Status::code),
+                self.bytes,
+                micros
+            );
+        }
+    }
+}
+
+/// The context a handler answers through.
+pub struct Reply<'r, 'c> {
+    /// The reactor's context: output buffer, clock, counters.
+    pub cx: &'r mut Ctx<'c>,
+    /// Service-wide configuration and caches.
+    pub shared: &'r Shared,
+    /// The exchange being answered.
+    pub exchange: &'r mut Exchange,
+}
+
+impl<'c> Reply<'_, 'c> {
+    /// Starts a final response head. Ends the head with the length of the body that a `GET`
+    /// would carry; whether the body follows is [`Reply::wants_body_bytes`].
+    pub fn start(&mut self, status: Status) -> ResponseHead<'_> {
+        let persist = self.final_persist(status);
+        let now = self.cx.now();
+        ResponseHead::start(self.cx.out(), &self.shared.parts, now, status, persist)
+    }
+
+    /// Records `status` as the answer and settles the connection's fate: a client still
+    /// waiting to send its body makes the stream unreadable, so that connection closes.
+    pub fn final_persist(&mut self, status: Status) -> Persist {
+        if self.exchange.pending_body == PendingBody::AwaitsContinue {
+            self.exchange.persist = Persist::Close;
+        }
+        self.exchange.status = Some(status);
+        self.exchange.persist
+    }
+
+    /// Whether body bytes follow the head (not for `HEAD`).
+    pub fn wants_body_bytes(&self) -> bool {
+        self.exchange.method != Method::Head
+    }
+
+    /// A complete response with an in-memory body.
+    pub fn send(&mut self, status: Status, content_type: &[u8], body: &[u8]) {
+        let with_body = self.wants_body_bytes();
+        let out = self
+            .start(status)
+            .header("Content-Type", content_type)
+            .end(body.len() as u64);
+        if with_body {
+            out.extend_from_slice(body);
+        }
+    }
+
+    /// An error answer: a one-line text body, then the connection closes.
+    pub fn fail(&mut self, status: Status) {
+        self.exchange.persist = Persist::Close;
+        self.refuse(status);
+    }
+
+    /// A refusal the connection survives (404, 405, ...): a one-line text body.
+    pub fn refuse(&mut self, status: Status) {
+        self.refuse_with(status, None);
+    }
+
+    /// A refusal with one extra field (`Allow` for 405, `WWW-Authenticate` for 401, ...).
+    pub fn refuse_with(&mut self, status: Status, field: Option<(&str, &[u8])>) {
+        let mut buf = [0u8; 64];
+        let len = error_body(status, &mut buf);
+        let body = buf.get(..len).unwrap_or_default();
+        let with_body = self.wants_body_bytes();
+        let mut head = self.start(status).header("Content-Type", b"text/plain");
+        if let Some((name, value)) = field {
+            head = head.header(name, value);
+        }
+        let out = head.end(body.len() as u64);
+        if with_body {
+            out.extend_from_slice(body);
+        }
+    }
+
+    /// The handler will read the body: a client waiting for permission gets `100 Continue`.
+    pub fn accept_body(&mut self) {
+        if self.exchange.pending_body == PendingBody::AwaitsContinue {
+            self.exchange.pending_body = PendingBody::Unconditional;
+            write_continue(self.cx.out(), &self.shared.parts);
+        }
+    }
+}
+
+/// `"404 Not Found\n"` into `buf`; returns its length.
+fn error_body(status: Status, buf: &mut [u8; 64]) -> usize {
+    let mut digits = itoa::Buffer::new();
+    let parts: [&[u8]; 4] = [
+        digits.format(status.code()).as_bytes(),
+        b" ",
+        status.reason(),
+        b"\n",
+    ];
+    let mut len = 0;
+    for part in parts {
+        for &b in part {
+            if let Some(slot) = buf.get_mut(len) {
+                *slot = b;
+                len += 1;
+            }
+        }
+    }
+    len
+}

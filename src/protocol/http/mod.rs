@@ -1,0 +1,155 @@
+//! HTTP/1.1, as a sans-IO origin server: static files, uploads and a few built-in endpoints.
+//!
+//! The layers, from the wire up:
+//!
+//! ```text
+//!  request.rs   find the end of a head (incrementally), parse it with httparse, decide framing
+//!  body.rs      unframe a body: Content-Length or chunked, incrementally, strictly
+//!  status.rs    the status codes we send
+//!  response.rs  write response heads into the output buffer; the Date cache
+//!  ─────────────────────────────────────────────────────────────────────────────────
+//!  conn.rs      HttpSession: the per-connection state machine (reading × writing)
+//!  exchange.rs  one request/response: the Reply every handler writes through
+//!  routes.rs    path → resource, method → handler, Allow sets
+//!  endpoints.rs /plain, /echo, /stats, OPTIONS, TRACE
+//!  static_files.rs  path safety, validators, ranges, streaming
+//!  upload.rs    PUT and DELETE under /files/
+//! ```
+//!
+//! Nothing here touches a socket: [`HttpSession`] is fed bytes through the
+//! [`Session`](crate::session::Session) contract and appends its answers to the reactor's
+//! output buffer. Pipelined requests are answered in order within one call; a long file is
+//! streamed from `on_drain` while later requests wait in the input buffer.
+//!
+//! The sessions of one [`Http`] service share, through an `Rc` (everything runs on the
+//! reactor's thread), the configuration, the `Date` cache, the precomputed `/plain` answer and
+//! the response counters. See `docs/http.md` for every status code and limit.
+
+pub mod body;
+mod config;
+mod conn;
+mod endpoints;
+mod exchange;
+pub mod request;
+pub mod response;
+mod routes;
+mod static_files;
+pub mod status;
+mod upload;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::session::{Service, Session};
+
+pub use config::HttpConfig;
+pub use conn::HttpSession;
+
+use endpoints::Plain;
+use request::{HEADER_SLOTS, Limits};
+use response::HeadParts;
+use static_files::Root;
+use upload::TempNames;
+
+/// What the sessions of one service share.
+#[derive(Debug)]
+pub struct Shared {
+    config: HttpConfig,
+    limits: Limits,
+    parts: HeadParts,
+    plain: Plain,
+    root: Root,
+    temp_names: TempNames,
+    /// `user:password`, as Basic credentials decode to.
+    credentials: Option<Vec<u8>>,
+}
+
+/// The HTTP service: one [`HttpSession`] per connection.
+#[derive(Debug)]
+pub struct Http {
+    shared: Rc<Shared>,
+    reject: Vec<u8>,
+}
+
+impl Http {
+    /// A service with this configuration.
+    pub fn new(config: HttpConfig) -> Http {
+        let limits = Limits {
+            max_head: config.max_header_bytes,
+            max_uri: config.max_uri,
+            max_headers: config.max_headers.min(HEADER_SLOTS),
+            max_body: config.max_body,
+        };
+        let parts = HeadParts::new(&config.server_name, Instant::now());
+        let reject = reject_message(&parts.server_line);
+        let shared = Shared {
+            limits,
+            plain: Plain::new(&parts),
+            parts,
+            root: Root::new(config.root.clone()),
+            temp_names: TempNames::new(),
+            credentials: config
+                .auth
+                .as_ref()
+                .map(|(user, pass)| format!("{user}:{pass}").into_bytes()),
+            config,
+        };
+        Http {
+            shared: Rc::new(shared),
+            reject,
+        }
+    }
+
+    /// A session for a new connection (what [`Service::new_session`] boxes). The peer's
+    /// address is not needed: the reactor passes it with every call, through `Ctx`.
+    pub fn session(&self) -> HttpSession {
+        HttpSession::new(Rc::clone(&self.shared))
+    }
+
+    /// Responses sent so far by all sessions, by status class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
+    pub fn responses(&self) -> [u64; 5] {
+        self.shared.parts.counts.get()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.shared.config
+    }
+}
+
+impl Service for Http {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
+        Box::new(self.session())
+    }
+
+    /// A complete 503. It has no `Date`: it is prepared once, and RFC 9110 §6.6.1 makes
+    /// `Date` optional on 5xx answers.
+    fn reject_message(&self) -> &[u8] {
+        &self.reject
+    }
+
+    /// Room for the largest head we accept, and more: bodies are consumed as they arrive, so
+    /// input only piles up behind a response being streamed.
+    fn input_limit(&self) -> usize {
+        (64 * 1024).max(self.shared.config.max_header_bytes.saturating_add(1))
+    }
+}
+
+fn reject_message(server_line: &[u8]) -> Vec<u8> {
+    const BODY: &[u8] = b"503 Service Unavailable\n";
+    let mut out = status::Status::ServiceUnavailable.line().to_vec();
+    out.extend_from_slice(server_line);
+    out.extend_from_slice(b"Retry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(BODY.len()).as_bytes());
+    out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    out.extend_from_slice(BODY);
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,238 @@
+//! Response heads, written straight into the connection's output buffer.
+//!
+//! A response head is a status line and a handful of fields, all appended to the `Vec` the
+//! reactor will write from: numbers go through `itoa` on the stack, the status line is a static
+//! string ([`Status::line`]), and the `Date` value comes from a [`DateCache`] that formats the
+//! clock at most once per second. Writing a head therefore never allocates (beyond the output
+//! buffer growing, which the reactor amortises across the connection's life).
+//!
+//! [`ResponseHead`] also enforces the rules every response here follows: `Date` and `Server`
+//! always; `Content-Length` always, except where RFC 9110 forbids it (1xx, 204) or where we
+//! choose to omit it (304); and the `Connection` field that matches what will happen next.
+
+use std::cell::Cell;
+use std::io::Write as _;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use httpdate::HttpDate;
+
+use super::request::Persist;
+use super::status::Status;
+
+/// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub const DATE_LEN: usize = 29;
+
+/// The `Date` header value, re-formatted only when the second changes.
+///
+/// Wall-clock time is derived from the reactor's cached monotonic clock (`cx.now()`) and a
+/// wall-clock anchor taken when the cache was made, so a burst of responses in one poll
+/// iteration costs one comparison each, and a test whose clock stands still sees one `Date`.
+#[derive(Debug)]
+pub struct DateCache {
+    anchor: Instant,
+    anchor_wall: SystemTime,
+    second: Cell<u64>,
+    text: Cell<[u8; DATE_LEN]>,
+}
+
+impl DateCache {
+    /// A cache anchored at `now`, which corresponds to the current wall-clock time.
+    pub fn new(now: Instant) -> DateCache {
+        let cache = DateCache {
+            anchor: now,
+            anchor_wall: SystemTime::now(),
+            second: Cell::new(u64::MAX),
+            text: Cell::new([b' '; DATE_LEN]),
+        };
+        cache.get(now);
+        cache
+    }
+
+    /// The date at `now`, formatted.
+    pub fn get(&self, now: Instant) -> [u8; DATE_LEN] {
+        let wall = self.anchor_wall + now.saturating_duration_since(self.anchor);
+        let second = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != self.second.get() {
+            let mut text = [b' '; DATE_LEN];
+            // An IMF-fixdate is always exactly DATE_LEN bytes, so this write cannot fall short.
+            let _ = write!(&mut text[..], "{}", HttpDate::from(wall));
+            self.text.set(text);
+            self.second.set(second);
+        }
+        self.text.get()
+    }
+}
+
+/// Responses sent, by status class (1xx to 5xx), service-wide.
+#[derive(Debug, Default)]
+pub struct StatusCounts([Cell<u64>; 5]);
+
+impl StatusCounts {
+    /// Counts one response.
+    pub fn record(&self, status: Status) {
+        if let Some(counter) = self.0.get(status.class_index()) {
+            counter.set(counter.get() + 1);
+        }
+    }
+
+    /// The counts, 1xx first.
+    pub fn get(&self) -> [u64; 5] {
+        [0, 1, 2, 3, 4].map(|i| self.0[i].get())
+    }
+}
+
+/// What every response head needs from the service: the clock cache, the `Server` field and
+/// the counters.
+#[derive(Debug)]
+pub struct HeadParts {
+    /// The `Date` cache.
+    pub date: DateCache,
+    /// `Server: <name>\r\n`, ready to copy.
+    pub server_line: Vec<u8>,
+    /// Responses by class.
+    pub counts: StatusCounts,
+}
+
+impl HeadParts {
+    /// Parts for a server called `server_name` (control characters are dropped, so the name
+    /// cannot inject fields), anchored at `now`.
+    pub fn new(server_name: &str, now: Instant) -> HeadParts {
+        let mut server_line = b"Server: ".to_vec();
+        server_line.extend(server_name.bytes().filter(|b| (b' '..=b'~').contains(b)));
+        server_line.extend_from_slice(b"\r\n");
+        HeadParts {
+            date: DateCache::new(now),
+            server_line,
+            counts: StatusCounts::default(),
+        }
+    }
+}
+
+/// A response head being appended to an output buffer.
+///
+/// Start it with the status, add fields, and [`end`](ResponseHead::end) it with the body
+/// length and the connection's fate; the body, if any, is then appended by the caller.
+#[must_use = "a response head must be ended"]
+pub struct ResponseHead<'o> {
+    out: &'o mut Vec<u8>,
+    status: Status,
+    persist: Persist,
+}
+
+impl<'o> ResponseHead<'o> {
+    /// Writes the status line, `Date` and `Server`, and counts the response. `persist` says
+    /// what will become of the connection, for the `Connection` field.
+    pub fn start(
+        out: &'o mut Vec<u8>,
+        parts: &HeadParts,
+        now: Instant,
+        status: Status,
+        persist: Persist,
+    ) -> Self {
+        parts.counts.record(status);
+        out.extend_from_slice(status.line());
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(&parts.date.get(now));
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&parts.server_line);
+        ResponseHead {
+            out,
+            status,
+            persist,
+        }
+    }
+
+    /// Adds a field. The value must come from us or have been checked: it is copied as is.
+    pub fn header(self, name: &str, value: &[u8]) -> Self {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b": ");
+        self.out.extend_from_slice(value);
+        self.out.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// Adds a field with a decimal value.
+    pub fn number(self, name: &str, n: u64) -> Self {
+        let mut digits = itoa::Buffer::new();
+        let value = digits.format(n).as_bytes();
+        self.header(name, value)
+    }
+
+    /// Adds `Content-Length` (unless the status forbids it), the `Connection` field, and the
+    /// blank line. Returns the output buffer, for the body.
+    pub fn end(self, content_length: u64) -> &'o mut Vec<u8> {
+        let (status, persist) = (self.status, self.persist);
+        let this = if status.is_bodiless() {
+            self
+        } else {
+            self.number("Content-Length", content_length)
+        };
+        this.out.extend_from_slice(connection_field(persist));
+        this.out.extend_from_slice(b"\r\n");
+        this.out
+    }
+}
+
+/// The `Connection` field (CRLF included) that announces `persist`; empty for the HTTP/1.1
+/// default.
+pub fn connection_field(persist: Persist) -> &'static [u8] {
+    match persist {
+        Persist::KeepAlive => b"",
+        Persist::KeepAliveAnnounced => b"Connection: keep-alive\r\n",
+        Persist::Close => b"Connection: close\r\n",
+    }
+}
+
+/// The interim response that tells a client waiting on `Expect: 100-continue` to send.
+pub fn write_continue(out: &mut Vec<u8>, parts: &HeadParts) {
+    parts.counts.record(Status::Continue);
+    out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn date_is_cached_within_a_second_and_advances_after() {
+        let t0 = Instant::now();
+        let cache = DateCache::new(t0);
+        let first = cache.get(t0);
+        assert!(httpdate::parse_http_date(std::str::from_utf8(&first).unwrap()).is_ok());
+        assert_eq!(cache.get(t0 + Duration::from_millis(1)), first);
+        assert_ne!(cache.get(t0 + Duration::from_secs(2)), first);
+        // A clock from before the anchor is clamped rather than panicking.
+        let _ = cache.get(t0.checked_sub(Duration::from_secs(5)).unwrap_or(t0));
+    }
+
+    #[test]
+    fn head_carries_date_server_length_and_connection() {
+        let now = Instant::now();
+        let parts = HeadParts::new("evserve\r\nX-Evil: 1", now);
+        let mut out = Vec::new();
+        ResponseHead::start(&mut out, &parts, now, Status::Ok, Persist::Close)
+            .header("Content-Type", b"text/plain")
+            .end(13);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\nDate: "));
+        assert!(text.contains("\r\nServer: evserveX-Evil: 1\r\n"));
+        assert!(text.ends_with(
+            "Content-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\n"
+        ));
+        assert_eq!(parts.counts.get(), [0, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn bodiless_statuses_carry_no_length() {
+        let now = Instant::now();
+        let parts = HeadParts::new("s", now);
+        for status in [Status::NoContent, Status::NotModified] {
+            let mut out = Vec::new();
+            ResponseHead::start(&mut out, &parts, now, status, Persist::KeepAliveAnnounced).end(0);
+            let text = String::from_utf8(out).unwrap();
+            assert!(!text.contains("Content-Length"), "{text}");
+            assert!(text.ends_with("Connection: keep-alive\r\n\r\n"));
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! Which resource a request names, which methods that resource supports, and who handles it.
+//!
+//! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/echo` and `/stats`
+//! are built in, `/files/NAME` is the upload area (writable when configured), and every other
+//! path is a static file under the document root. Each resource has a [`MethodSet`]; a known
+//! method outside it gets 405 with an `Allow` field built from that set, so `Allow`, `OPTIONS`
+//! and the dispatch below can never disagree.
+//!
+//! A handler answers in one of three ways ([`Handled`]): at once, by streaming a file through
+//! `on_drain`, or after reading the request body into a [`BodySink`].
+
+use base64::Engine as _;
+
+use super::endpoints::{self, EchoBody};
+use super::exchange::Reply;
+use super::request::{Method, RequestHead, Target, trim_ows};
+use super::static_files::{self, FileStream};
+use super::status::Status;
+use super::upload::{self, Upload};
+use super::{HttpConfig, Shared};
+
+/// How a handler answered.
+#[derive(Debug)]
+pub enum Handled {
+    /// The whole answer is in the output buffer.
+    Answered,
+    /// The head is written; the body follows from this file, a slice at a time.
+    Streaming(FileStream),
+    /// The answer waits for the request body, which goes into this sink.
+    AwaitBody(BodySink),
+}
+
+/// A handler that takes the request body, and answers once it is complete.
+#[derive(Debug)]
+pub enum BodySink {
+    /// Back to the client (`POST /echo`).
+    Echo(EchoBody),
+    /// Into a file (`PUT /files/NAME`).
+    Upload(Upload),
+}
+
+impl BodySink {
+    /// Takes body bytes as they are decoded.
+    pub fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) -> std::io::Result<()> {
+        match self {
+            BodySink::Echo(echo) => {
+                echo.write(data, reply);
+                Ok(())
+            }
+            BodySink::Upload(upload) => upload.write(data),
+        }
+    }
+
+    /// The body is complete: answer.
+    pub fn finish(self, reply: &mut Reply<'_, '_>) {
+        match self {
+            BodySink::Echo(echo) => echo.finish(reply),
+            BodySink::Upload(upload) => upload.finish(reply),
+        }
+    }
+}
+
+/// A set of methods, for `Allow` and dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodSet(u8);
+
+/// The methods that can appear in `Allow`, in the order they are listed.
+const LISTED: [(Method, &str); 7] = [
+    (Method::Get, "GET"),
+    (Method::Head, "HEAD"),
+    (Method::Post, "POST"),
+    (Method::Put, "PUT"),
+    (Method::Delete, "DELETE"),
+    (Method::Options, "OPTIONS"),
+    (Method::Trace, "TRACE"),
+];
+
+impl MethodSet {
+    /// The methods every readable resource supports.
+    pub const READ: MethodSet = MethodSet(0)
+        .with(Method::Get)
+        .with(Method::Head)
+        .with(Method::Options);
+
+    /// Adds `method` (methods that cannot be listed are ignored).
+    pub const fn with(self, method: Method) -> MethodSet {
+        MethodSet(self.0 | bit(method))
+    }
+
+    /// Whether `method` is in the set.
+    pub const fn contains(self, method: Method) -> bool {
+        bit(method) != 0 && self.0 & bit(method) != 0
+    }
+
+    /// The `Allow` value, e.g. `GET, HEAD, OPTIONS`.
+    pub fn allow_value(self) -> AllowValue {
+        let mut value = AllowValue {
+            buf: [0; 64],
+            len: 0,
+        };
+        for (method, name) in LISTED {
+            if self.contains(method) {
+                if value.len > 0 {
+                    value.push(b", ");
+                }
+                value.push(name.as_bytes());
+            }
+        }
+        value
+    }
+}
+
+const fn bit(method: Method) -> u8 {
+    match method {
+        Method::Get => 1,
+        Method::Head => 1 << 1,
+        Method::Post => 1 << 2,
+        Method::Put => 1 << 3,
+        Method::Delete => 1 << 4,
+        Method::Options => 1 << 5,
+        Method::Trace => 1 << 6,
+        Method::Connect | Method::Patch | Method::Unknown => 0,
+    }
+}
+
+/// An `Allow` field value, on the stack.
+#[derive(Debug, Clone, Copy)]
+pub struct AllowValue {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl AllowValue {
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    /// The value.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// What a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource<'b> {
+    Plain,
+    Echo,
+    Stats,
+    /// `/files/NAME`: a static file that `PUT` and `DELETE` may also write.
+    Upload {
+        name: &'b str,
+    },
+    Static,
+}
+
+impl<'b> Resource<'b> {
+    fn of(path: &'b str) -> Resource<'b> {
+        match path {
+            "/plain" => Resource::Plain,
+            "/echo" => Resource::Echo,
+            "/stats" => Resource::Stats,
+            _ => match path.strip_prefix("/files/") {
+                Some(name) if !name.is_empty() => Resource::Upload { name },
+                _ => Resource::Static,
+            },
+        }
+    }
+
+    fn methods(self, config: &HttpConfig) -> MethodSet {
+        let set = match self {
+            Resource::Echo => MethodSet::READ.with(Method::Post),
+            Resource::Upload { .. } if config.writable => {
+                MethodSet::READ.with(Method::Put).with(Method::Delete)
+            }
+            _ => MethodSet::READ,
+        };
+        with_trace(set, config)
+    }
+}
+
+/// Every method the server supports somewhere, for `OPTIONS *` and `CONNECT`.
+fn server_methods(config: &HttpConfig) -> MethodSet {
+    let set = MethodSet::READ.with(Method::Post);
+    let set = if config.writable {
+        set.with(Method::Put).with(Method::Delete)
+    } else {
+        set
+    };
+    with_trace(set, config)
+}
+
+fn with_trace(set: MethodSet, config: &HttpConfig) -> MethodSet {
+    if config.allow_trace {
+        set.with(Method::Trace)
+    } else {
+        set
+    }
+}
+
+/// Routes a parsed request to its handler.
+pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handled {
+    let config = &reply.shared.config;
+    match head.method {
+        Method::Unknown => return refused(reply, Status::NotImplemented),
+        // We are not a proxy: no tunnels, whatever the target.
+        Method::Connect => return not_allowed(reply, server_methods(config)),
+        _ => {}
+    }
+    let (path, query) = match head.target() {
+        Ok(Target::Origin { path, query }) => (path, query),
+        Ok(Target::Asterisk) if head.method == Method::Options => {
+            endpoints::options(reply, server_methods(config));
+            return Handled::Answered;
+        }
+        Ok(Target::Asterisk) | Err(_) => {
+            reply.fail(Status::BadRequest);
+            return Handled::Answered;
+        }
+    };
+    let resource = Resource::of(path);
+    let allowed = resource.methods(config);
+    match (head.method, resource) {
+        (m, _) if !allowed.contains(m) => not_allowed(reply, allowed),
+        (Method::Options, _) => {
+            endpoints::options(reply, allowed);
+            Handled::Answered
+        }
+        (Method::Trace, _) => {
+            endpoints::trace(head, reply);
+            Handled::Answered
+        }
+        (Method::Get | Method::Head, Resource::Plain) => {
+            reply.shared.plain.write(reply);
+            Handled::Answered
+        }
+        (Method::Get | Method::Head, Resource::Echo) => {
+            endpoints::echo_query(reply, query);
+            Handled::Answered
+        }
+        (Method::Get | Method::Head, Resource::Stats) => {
+            endpoints::stats(reply);
+            Handled::Answered
+        }
+        (Method::Get | Method::Head, _) => static_files::serve(head, path, query, reply),
+        (Method::Post, _) => endpoints::echo_body(head, reply),
+        (Method::Put | Method::Delete, _) if !authorized(head, reply.shared) => {
+            reply.refuse_with(
+                Status::Unauthorized,
+                Some(("WWW-Authenticate", b"Basic realm=\"evserve\"")),
+            );
+            Handled::Answered
+        }
+        (Method::Put, Resource::Upload { name }) => upload::put(name, reply),
+        (Method::Delete, Resource::Upload { name }) => upload::delete(name, reply),
+        _ => not_allowed(reply, allowed),
+    }
+}
+
+fn refused(reply: &mut Reply<'_, '_>, status: Status) -> Handled {
+    reply.refuse(status);
+    Handled::Answered
+}
+
+fn not_allowed(reply: &mut Reply<'_, '_>, allowed: MethodSet) -> Handled {
+    let allow = allowed.allow_value();
+    reply.refuse_with(Status::MethodNotAllowed, Some(("Allow", allow.as_bytes())));
+    Handled::Answered
+}
+
+/// Whether the request carries the configured Basic credentials (or none are configured).
+fn authorized(head: &RequestHead<'_, '_>, shared: &Shared) -> bool {
+    let Some(expected) = &shared.credentials else {
+        return true;
+    };
+    let Some(value) = head.header("authorization") else {
+        return false;
+    };
+    let Some((scheme, token)) = value.split_at_checked(6) else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case(b"basic ") {
+        return false;
+    }
+    match base64::engine::general_purpose::STANDARD.decode(trim_ows(token)) {
+        Ok(given) => constant_time_eq(&given, expected),
+        Err(_) => false,
+    }
+}
+
+/// Compares without an early exit, so the time taken does not reveal how much of a guessed
+/// password was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists_methods_in_order() {
+        let set = MethodSet::READ.with(Method::Delete).with(Method::Trace);
+        assert_eq!(
+            set.allow_value().as_bytes(),
+            b"GET, HEAD, DELETE, OPTIONS, TRACE"
+        );
+        let all = LISTED.iter().fold(MethodSet(0), |s, (m, _)| s.with(*m));
+        assert_eq!(
+            all.allow_value().as_bytes(),
+            b"GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE"
+        );
+        assert!(!all.contains(Method::Patch));
+        assert!(!all.contains(Method::Unknown));
+    }
+
+    #[test]
+    fn paths_name_resources() {
+        assert_eq!(Resource::of("/plain"), Resource::Plain);
+        assert_eq!(Resource::of("/plain/"), Resource::Static);
+        assert_eq!(
+            Resource::of("/files/a.txt"),
+            Resource::Upload { name: "a.txt" }
+        );
+        assert_eq!(Resource::of("/files/"), Resource::Static);
+        assert_eq!(Resource::of("/index.html"), Resource::Static);
+    }
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"a:b", b"a:b"));
+        assert!(!constant_time_eq(b"a:b", b"a:c"));
+        assert!(!constant_time_eq(b"a:b", b"a:bc"));
+    }
+}

@@ -1,0 +1,217 @@
+//! `PUT` and `DELETE` under `/files/`, credentials, and uploads cut short.
+
+use std::fs;
+
+use super::*;
+
+fn writable() -> (TempDir, HttpConfig) {
+    let (dir, config) = site();
+    let config = HttpConfig {
+        writable: true,
+        ..config
+    };
+    (dir, config)
+}
+
+fn put(name: &str, body: &[u8], extra: &[&str]) -> Vec<u8> {
+    let length = format!("Content-Length: {}", body.len());
+    let mut fields = vec![length.as_str()];
+    fields.extend_from_slice(extra);
+    let mut input = request("PUT", &format!("/files/{name}"), &fields);
+    input.extend_from_slice(body);
+    input
+}
+
+#[test]
+fn put_get_replace_delete() {
+    let (dir, config) = writable();
+    let mut h = harness(config);
+    let r = exchange(&mut h, &put("notes.txt", b"first", &[]));
+    assert_eq!(r.status_line, "HTTP/1.1 201 Created");
+    assert_eq!(r.header("Location"), Some("/files/notes.txt"));
+    assert_eq!(r.header("Content-Length"), Some("0"));
+    assert_eq!(
+        fs::read(dir.path().join("files/notes.txt")).unwrap(),
+        b"first"
+    );
+
+    let r = get(&mut h, "/files/notes.txt", &[]);
+    assert_eq!((r.code, r.body.as_slice()), (200, &b"first"[..]));
+
+    let r = exchange(&mut h, &put("notes.txt", b"second version", &[]));
+    assert_eq!(r.status_line, "HTTP/1.1 204 No Content");
+    assert_eq!(get(&mut h, "/files/notes.txt", &[]).body, b"second version");
+
+    let r = exchange(&mut h, &request("DELETE", "/files/notes.txt", &[]));
+    assert_eq!(r.status_line, "HTTP/1.1 204 No Content");
+    assert_eq!(get(&mut h, "/files/notes.txt", &[]).code, 404);
+    let r = exchange(&mut h, &request("DELETE", "/files/notes.txt", &[]));
+    assert_eq!(r.status_line, "HTTP/1.1 404 Not Found");
+    assert!(names_in(&dir.path().join("files")).is_empty());
+}
+
+#[test]
+fn chunked_put_split_anywhere() {
+    let (dir, config) = writable();
+    let mut h = harness(config);
+    let mut input = request("PUT", "/files/c.bin", &["Transfer-Encoding: chunked"]);
+    input.extend_from_slice(b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n");
+    assert_eq!(h.input_bytewise(&input), Flow::Continue);
+    assert_eq!(one(&h.take_output()).code, 201);
+    assert_eq!(
+        fs::read(dir.path().join("files/c.bin")).unwrap(),
+        b"abcdefg"
+    );
+}
+
+#[test]
+fn put_with_expect_continue() {
+    let (dir, config) = writable();
+    let mut h = harness(config);
+    let head = request(
+        "PUT",
+        "/files/e.txt",
+        &["Content-Length: 2", "Expect: 100-continue"],
+    );
+    h.input(&head);
+    assert_eq!(h.take_output(), b"HTTP/1.1 100 Continue\r\n\r\n");
+    h.input(b"ok");
+    assert_eq!(one(&h.take_output()).code, 201);
+    assert_eq!(fs::read(dir.path().join("files/e.txt")).unwrap(), b"ok");
+}
+
+#[test]
+fn writes_need_the_writable_switch() {
+    let (dir, config) = site();
+    let mut h = harness(config);
+    for input in [put("x", b"data", &[]), request("DELETE", "/files/x", &[])] {
+        let r = exchange(&mut h, &input);
+        assert_eq!(r.status_line, "HTTP/1.1 405 Method Not Allowed");
+        assert_eq!(r.header("Allow"), Some("GET, HEAD, OPTIONS"));
+    }
+    assert!(!dir.path().join("files").exists());
+}
+
+#[test]
+fn writes_need_credentials_when_configured() {
+    let (dir, config) = writable();
+    let mut h = harness(HttpConfig {
+        auth: Some(("alice".into(), "s3cret".into())),
+        ..config
+    });
+    // alice:s3cret and alice:wrong
+    let good = "Authorization: Basic YWxpY2U6czNjcmV0";
+    let cases: &[(&[&str], u16)] = &[
+        (&[], 401),
+        (&["Authorization: Basic YWxpY2U6d3Jvbmc="], 401),
+        (&["Authorization: Bearer YWxpY2U6czNjcmV0"], 401),
+        (&["Authorization: Basic !!!"], 401),
+        (&["Authorization: basic YWxpY2U6czNjcmV0"], 201),
+    ];
+    for (fields, code) in cases {
+        let r = exchange(&mut h, &put("a.txt", b"x", fields));
+        assert_eq!(r.code, *code, "{fields:?}");
+        if *code == 401 {
+            assert_eq!(r.status_line, "HTTP/1.1 401 Unauthorized");
+            assert_eq!(
+                r.header("WWW-Authenticate"),
+                Some("Basic realm=\"evserve\"")
+            );
+        }
+    }
+    let r = exchange(&mut h, &request("DELETE", "/files/a.txt", &[]));
+    assert_eq!(r.code, 401);
+    let r = exchange(&mut h, &request("DELETE", "/files/a.txt", &[good]));
+    assert_eq!(r.code, 204);
+    // Reading needs no credentials.
+    assert_eq!(get(&mut h, "/hello.txt", &[]).code, 200);
+    assert!(names_in(&dir.path().join("files")).is_empty());
+}
+
+#[test]
+fn upload_names_must_be_plain() {
+    let (dir, config) = writable();
+    let mut h = harness(config);
+    for name in [
+        ".hidden",
+        "%2e%2e",
+        "..%2fhello.txt",
+        "a%2fb",
+        "a%5cb",
+        "%00",
+    ] {
+        let r = exchange(&mut h, &put(name, b"x", &[]));
+        assert_eq!(r.status_line, "HTTP/1.1 403 Forbidden", "{name}");
+    }
+    // `/files/a/b` is not an upload name either.
+    assert_eq!(exchange(&mut h, &put("a/b", b"x", &[])).code, 403);
+    assert_eq!(
+        fs::read(dir.path().join("hello.txt")).unwrap(),
+        b"hello, file\n"
+    );
+    assert!(names_in(&dir.path().join("files")).is_empty());
+}
+
+#[test]
+fn cut_off_uploads_leave_nothing() {
+    type End = fn(&mut Harness<HttpSession>);
+    let endings: &[(&str, End)] = &[
+        ("eof", |h| assert_eq!(h.eof(b"more"), Flow::Close)),
+        ("timeout", |h| assert_eq!(h.timeout(), Flow::Close)),
+        ("close", |h| h.close()),
+        ("bad chunk", |h| {
+            assert_eq!(h.input(b"zz\r\n").flow, Flow::Close)
+        }),
+    ];
+    for (name, end) in endings {
+        let (dir, config) = writable();
+        let mut h = harness(HttpConfig {
+            max_body: 1000,
+            ..config
+        });
+        let chunked = *name == "bad chunk";
+        let mut input = if chunked {
+            let mut head = request("PUT", "/files/big.bin", &["Transfer-Encoding: chunked"]);
+            head.extend_from_slice(b"5\r\n12345\r\n");
+            head
+        } else {
+            request("PUT", "/files/big.bin", &["Content-Length: 1000"])
+        };
+        input.extend_from_slice(if chunked { b"" } else { b"partial" });
+        assert_eq!(h.input(&input).flow, Flow::Continue);
+        assert_eq!(
+            names_in(&dir.path().join("files")).len(),
+            1,
+            "a temporary file exists"
+        );
+        end(&mut h);
+        assert!(names_in(&dir.path().join("files")).is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn oversized_chunked_uploads_are_413_and_leave_nothing() {
+    let (dir, config) = writable();
+    let mut h = harness(HttpConfig {
+        max_body: 8,
+        ..config
+    });
+    let mut input = request("PUT", "/files/x", &["Transfer-Encoding: chunked"]);
+    input.extend_from_slice(b"5\r\n12345\r\n5\r\n");
+    let r = expect_close(&mut h, &input);
+    assert_eq!(r.status_line, "HTTP/1.1 413 Content Too Large");
+    assert!(names_in(&dir.path().join("files")).is_empty());
+}
+
+#[test]
+fn a_directory_cannot_be_replaced() {
+    let (dir, config) = writable();
+    fs::create_dir_all(dir.path().join("files/sub")).unwrap();
+    let mut h = harness(config);
+    assert_eq!(exchange(&mut h, &put("sub", b"x", &[])).code, 403);
+    assert_eq!(
+        exchange(&mut h, &request("DELETE", "/files/sub", &[])).code,
+        403
+    );
+    assert_eq!(names_in(&dir.path().join("files")), ["sub"]);
+}
