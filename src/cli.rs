@@ -10,6 +10,7 @@ use crate::config::{Limits, SocketOptions};
 use crate::discovery::{self, ServiceEntry};
 use crate::protocol::files::FilesConfig;
 use crate::protocol::framed::FramedConfig;
+use crate::protocol::http::HttpConfig;
 use crate::server::{Announce, ServerConfig, ServiceSpec};
 
 /// A high-throughput network server on one non-blocking event loop.
@@ -120,6 +121,40 @@ pub struct ServeArgs {
     /// Let a received file replace an existing one of the same name.
     #[arg(long)]
     pub overwrite: bool,
+    /// Serve HTTP/1.1 on ADDR (static files from --root, /plain, /echo, /stats). Repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Vec<SocketAddr>,
+    /// The directory HTTP serves files from; PUT /files/NAME stores into ROOT/files.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: PathBuf,
+    /// Largest HTTP request head (request line and headers); more is answered with 431.
+    #[arg(long, value_name = "BYTES", default_value = "8KiB", value_parser = parse_size)]
+    pub max_header_bytes: usize,
+    /// Longest request URI; longer is answered with 414.
+    #[arg(long, value_name = "BYTES", default_value = "4KiB", value_parser = parse_size)]
+    pub max_uri: usize,
+    /// Most request headers; more is answered with 431.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_headers: usize,
+    /// Largest request body; more is answered with 413.
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
+    pub max_body: usize,
+    /// Time a request head may take to arrive once started (slowloris); then 408.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Allow PUT and DELETE under /files/.
+    #[arg(long)]
+    pub writable: bool,
+    /// Require HTTP Basic credentials USER:PASS for PUT and DELETE.
+    #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials)]
+    pub auth: Option<(String, String)>,
+    /// Answer TRACE by echoing the request (off: 405).
+    #[arg(long)]
+    pub allow_trace: bool,
+    /// One log line per HTTP request at info level (true/false).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    pub access_log: bool,
+
     /// Largest file accepted; larger ones are refused before any data is stored.
     #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_size)]
     pub max_file_size: usize,
@@ -208,12 +243,19 @@ impl ServeArgs {
                     .map(|a| ServiceSpec::Files(*a, files.clone())),
             );
         }
+        let http = Box::new(self.http_config());
+        services.extend(
+            self.http
+                .iter()
+                .map(|a| ServiceSpec::Http(*a, http.clone())),
+        );
         if services.is_empty() {
             let echo = SocketAddr::from(([127, 0, 0, 1], 7007));
             services = vec![
                 ServiceSpec::Echo(echo),
                 ServiceSpec::UdpEcho(echo),
                 ServiceSpec::Framed(SocketAddr::from(([127, 0, 0, 1], 7008)), framed),
+                ServiceSpec::Http(SocketAddr::from(([127, 0, 0, 1], 8080)), http),
             ];
         }
         let max_output = self.max_output.max(1);
@@ -249,6 +291,22 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    fn http_config(&self) -> HttpConfig {
+        HttpConfig {
+            root: self.root.clone(),
+            max_header_bytes: self.max_header_bytes,
+            max_uri: self.max_uri,
+            max_headers: self.max_headers,
+            max_body: self.max_body as u64,
+            header_timeout: self.header_timeout,
+            writable: self.writable,
+            auth: self.auth.clone(),
+            allow_trace: self.allow_trace,
+            access_log: self.access_log,
+            ..HttpConfig::default()
+        }
+    }
+
     fn framed_config(&self) -> FramedConfig {
         let base = match self.framing {
             FramingArg::Length => FramedConfig::length(),
@@ -286,6 +344,14 @@ pub fn parse_byte(s: &str) -> Result<u8, String> {
     match s.as_bytes() {
         [b] => Ok(*b),
         _ => Err(format!("'{s}': give one character or 0xNN")),
+    }
+}
+
+/// Parses `USER:PASS`.
+pub fn parse_credentials(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((user, pass)) if !user.is_empty() => Ok((user.to_string(), pass.to_string())),
+        _ => Err("expected USER:PASS".to_string()),
     }
 }
 
@@ -380,7 +446,8 @@ mod tests {
         };
         let cfg = args.config();
         let addrs: Vec<String> = cfg.services.iter().map(|s| format!("{s:?}")).collect();
-        assert_eq!(addrs.len(), 3);
+        assert_eq!(addrs.len(), 4);
+        assert!(addrs[3].starts_with("Http(127.0.0.1:8080"), "{}", addrs[3]);
         assert_eq!(
             addrs[..2],
             ["Echo(127.0.0.1:7007)", "UdpEcho(127.0.0.1:7007)"]

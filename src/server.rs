@@ -12,6 +12,7 @@ use crate::protocol::chat::Chat;
 use crate::protocol::echo::{Echo, UdpEcho};
 use crate::protocol::files::{Files, FilesConfig};
 use crate::protocol::framed::{FramedConfig, FramedEcho};
+use crate::protocol::http::{Http, HttpConfig};
 use crate::reactor::Reactor;
 
 /// One service bound to one address.
@@ -27,6 +28,8 @@ pub enum ServiceSpec {
     Chat(SocketAddr, usize),
     /// File uploads over length-prefixed frames.
     Files(SocketAddr, FilesConfig),
+    /// HTTP/1.1.
+    Http(SocketAddr, Box<HttpConfig>),
 }
 
 impl ServiceSpec {
@@ -38,7 +41,8 @@ impl ServiceSpec {
             | ServiceSpec::UdpEcho(a)
             | ServiceSpec::Framed(a, _)
             | ServiceSpec::Chat(a, _)
-            | ServiceSpec::Files(a, _) => *a = addr,
+            | ServiceSpec::Files(a, _)
+            | ServiceSpec::Http(a, _) => *a = addr,
         }
         spec
     }
@@ -50,7 +54,8 @@ impl ServiceSpec {
             | ServiceSpec::UdpEcho(a)
             | ServiceSpec::Framed(a, _)
             | ServiceSpec::Chat(a, _)
-            | ServiceSpec::Files(a, _) => *a,
+            | ServiceSpec::Files(a, _)
+            | ServiceSpec::Http(a, _) => *a,
         }
     }
 
@@ -61,6 +66,7 @@ impl ServiceSpec {
             ServiceSpec::Framed(..) => "framed",
             ServiceSpec::Chat(..) => "chat",
             ServiceSpec::Files(..) => "files",
+            ServiceSpec::Http(..) => "http",
         }
     }
 
@@ -80,6 +86,7 @@ impl ServiceSpec {
             ServiceSpec::Framed(..) => "--framed",
             ServiceSpec::Chat(..) => "--chat",
             ServiceSpec::Files(..) => "--files",
+            ServiceSpec::Http(..) => "--http",
         }
     }
 }
@@ -186,6 +193,7 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
             ServiceSpec::Framed(a, c) => reactor.listen(*a, Box::new(FramedEcho::new(*c))),
             ServiceSpec::Chat(a, max_line) => reactor.listen(*a, Box::new(Chat::new(*max_line))),
             ServiceSpec::Files(a, c) => reactor.listen(*a, Box::new(Files::new(c.clone()))),
+            ServiceSpec::Http(a, c) => reactor.listen(*a, Box::new(Http::new((**c).clone()))),
         }
         .map_err(|e| fail(spec, e))?;
         bound.push(addr);
