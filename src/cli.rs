@@ -151,6 +151,10 @@ pub struct ServeArgs {
     /// Answer TRACE by echoing the request (off: 405).
     #[arg(long)]
     pub allow_trace: bool,
+    /// Memory for small static files (<= 64 KiB each), revalidated at most a second after
+    /// being read; 0 disables.
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
+    pub file_cache: usize,
     /// One log line per HTTP request at info level (true/false).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
     pub access_log: bool,
@@ -303,6 +307,7 @@ impl ServeArgs {
             auth: self.auth.clone(),
             allow_trace: self.allow_trace,
             access_log: self.access_log,
+            file_cache: self.file_cache,
             ..HttpConfig::default()
         }
     }

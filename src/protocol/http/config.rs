@@ -34,6 +34,9 @@ pub struct HttpConfig {
     pub access_log: bool,
     /// The `Server` field value. Default `evserve`.
     pub server_name: String,
+    /// Bytes of small files kept in memory, each revalidated at most a second after it was
+    /// read (default 16 MiB; 0 disables the cache).
+    pub file_cache: usize,
 }
 
 impl Default for HttpConfig {
@@ -50,6 +53,7 @@ impl Default for HttpConfig {
             allow_trace: false,
             access_log: false,
             server_name: "evserve".to_owned(),
+            file_cache: 16 * 1024 * 1024,
         }
     }
 }

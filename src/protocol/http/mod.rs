@@ -30,6 +30,7 @@ mod config;
 mod conn;
 mod endpoints;
 mod exchange;
+mod file_cache;
 pub mod request;
 pub mod response;
 mod routes;
@@ -49,6 +50,8 @@ pub use conn::HttpSession;
 use endpoints::Plain;
 use request::{HEADER_SLOTS, Limits};
 use response::HeadParts;
+use std::cell::RefCell;
+
 use static_files::Root;
 use upload::TempNames;
 
@@ -61,6 +64,8 @@ pub struct Shared {
     plain: Plain,
     root: Root,
     temp_names: TempNames,
+    /// Small files held in memory (see `file_cache.rs`).
+    file_cache: RefCell<file_cache::FileCache>,
     /// `user:password`, as Basic credentials decode to.
     credentials: Option<Vec<u8>>,
 }
@@ -89,6 +94,7 @@ impl Http {
             parts,
             root: Root::new(config.root.clone()),
             temp_names: TempNames::new(),
+            file_cache: RefCell::new(file_cache::FileCache::new(config.file_cache)),
             credentials: config
                 .auth
                 .as_ref()

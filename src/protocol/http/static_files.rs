@@ -39,6 +39,7 @@ use httpdate::HttpDate;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 
 use super::exchange::Reply;
+use super::file_cache::{CachedFile, MAX_ENTRY};
 use super::request::{Method, RequestHead, list_items, trim_ows};
 use super::response::DATE_LEN;
 use super::routes::Handled;
@@ -154,9 +155,13 @@ pub fn serve(
     query: Option<&str>,
     reply: &mut Reply<'_, '_>,
 ) -> Handled {
+    let cached = reply.shared.file_cache.borrow().fresh(path, reply.cx.now());
+    if let Some(file) = cached {
+        return serve_cached(head, &file, reply);
+    }
     let located = locate(path, &reply.shared.root);
     match located {
-        Ok(found) if found.meta.is_file() => serve_file(head, &found.path, reply),
+        Ok(found) if found.meta.is_file() => serve_file(head, &found.path, path, reply),
         Ok(found) if found.meta.is_dir() && path.ends_with('/') => {
             serve_directory(head, &found, path, reply)
         }
@@ -203,7 +208,7 @@ fn serve_directory(
     // the point is the canonicalisation and the check that it stays under the root.
     let index = dir.path.join("index.html");
     match resolve(&dir.root, &index) {
-        Ok(index) if index.is_file() => serve_file(head, &index, reply),
+        Ok(index) if index.is_file() => serve_file(head, &index, path, reply),
         Ok(_) | Err(Refusal::NotFound) => match listing(&dir.path, path) {
             Ok(html) => {
                 reply.send(Status::Ok, b"text/html; charset=utf-8", html.as_bytes());
@@ -233,7 +238,8 @@ fn redirect_to_slash(path: &str, query: Option<&str>, reply: &mut Reply<'_, '_>)
 }
 
 /// A file's validators, formatted on the stack.
-struct Validators {
+#[derive(Debug, Clone)]
+pub struct Validators {
     /// `"<mtime hex>-<size hex>"`, quotes included.
     etag: ([u8; 48], usize),
     /// The modification time in whole seconds, and as an HTTP date.
@@ -241,7 +247,8 @@ struct Validators {
 }
 
 impl Validators {
-    fn of(meta: &Metadata) -> Validators {
+    /// The validators of a file with this metadata.
+    pub fn of(meta: &Metadata) -> Validators {
         let mtime = meta.modified().ok();
         let since_epoch = mtime.and_then(|t| t.duration_since(UNIX_EPOCH).ok());
         let mut etag = [0u8; 48];
@@ -363,14 +370,65 @@ fn number(digits: &[u8]) -> Option<u64> {
 }
 
 /// Answers for a regular file: conditionals, range, head, then the first slice of body.
-fn serve_file(head: &RequestHead<'_, '_>, path: &Path, reply: &mut Reply<'_, '_>) -> Handled {
+fn serve_file(
+    head: &RequestHead<'_, '_>,
+    path: &Path,
+    url_path: &str,
+    reply: &mut Reply<'_, '_>,
+) -> Handled {
     let opened = File::open(path).and_then(|f| f.metadata().map(|m| (f, m)));
-    let (file, meta) = match opened {
+    let (mut file, meta) = match opened {
         Ok((file, meta)) if meta.is_file() => (file, meta),
         Ok(_) => return answer(Refusal::Forbidden, reply, &path.to_string_lossy()),
         Err(e) => return answer(e.into(), reply, &path.to_string_lossy()),
     };
     let validators = Validators::of(&meta);
+    let content_type = mime_guess::from_path(path)
+        .first_raw()
+        .unwrap_or("application/octet-stream");
+    if meta.len() <= MAX_ENTRY && reply.shared.config.file_cache > 0 {
+        let mut body = Vec::with_capacity(meta.len() as usize);
+        match file.read_to_end(&mut body) {
+            Ok(_) => {
+                let entry = CachedFile::new(body, content_type, validators, reply.cx.now());
+                let entry = reply.shared.file_cache.borrow_mut().insert(url_path, entry);
+                return serve_cached(head, &entry, reply);
+            }
+            Err(e) => return answer(e.into(), reply, &path.to_string_lossy()),
+        }
+    }
+    match respond(head, meta.len(), &validators, content_type, reply) {
+        Some((first, len)) => start_stream(file, first, len, path, reply),
+        None => Handled::Answered,
+    }
+}
+
+/// Answers from a file held in memory.
+fn serve_cached(
+    head: &RequestHead<'_, '_>,
+    file: &CachedFile,
+    reply: &mut Reply<'_, '_>,
+) -> Handled {
+    let size = file.body.len() as u64;
+    if let Some((first, len)) = respond(head, size, &file.validators, file.content_type, reply) {
+        let body = file
+            .body
+            .get(first as usize..(first + len) as usize)
+            .unwrap_or_default();
+        reply.cx.out().extend_from_slice(body);
+    }
+    Handled::Answered
+}
+
+/// Writes the response head for a file of `size` bytes: 304, 416, 206 or 200. Returns the
+/// byte range to send when a body follows.
+fn respond(
+    head: &RequestHead<'_, '_>,
+    size: u64,
+    validators: &Validators,
+    content_type: &str,
+    reply: &mut Reply<'_, '_>,
+) -> Option<(u64, u64)> {
     if validators.not_modified(head) {
         let head = reply
             .start(Status::NotModified)
@@ -380,18 +438,14 @@ fn serve_file(head: &RequestHead<'_, '_>, path: &Path, reply: &mut Reply<'_, '_>
             None => head,
         };
         head.end(0);
-        return Handled::Answered;
+        return None;
     }
-    let size = meta.len();
     let range = match head.header("range") {
         Some(value) if head.method == Method::Get && validators.range_applies(head) => {
             byte_range(value, size)
         }
         _ => ByteRange::Full,
     };
-    let content_type = mime_guess::from_path(path)
-        .first_raw()
-        .unwrap_or("application/octet-stream");
     let (status, first, len) = match range {
         ByteRange::Full => (Status::Ok, 0, size),
         ByteRange::Partial { first, last } => (Status::PartialContent, first, last - first + 1),
@@ -404,7 +458,7 @@ fn serve_file(head: &RequestHead<'_, '_>, path: &Path, reply: &mut Reply<'_, '_>
                 Status::RangeNotSatisfiable,
                 Some(("Content-Range", &value[..n])),
             );
-            return Handled::Answered;
+            return None;
         }
     };
     let mut head_out = reply
@@ -423,10 +477,7 @@ fn serve_file(head: &RequestHead<'_, '_>, path: &Path, reply: &mut Reply<'_, '_>
         head_out = head_out.header("Content-Range", &value[..n]);
     }
     head_out.end(len);
-    if !reply.wants_body_bytes() || len == 0 {
-        return Handled::Answered;
-    }
-    start_stream(file, first, len, path, reply)
+    (reply.wants_body_bytes() && len > 0).then_some((first, len))
 }
 
 /// Sends what fits now; the rest continues from `on_drain`.

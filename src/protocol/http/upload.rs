@@ -101,7 +101,10 @@ impl Upload {
 
     /// The body is complete: make it durable, put it in place, answer 201 or 204.
     pub fn finish(mut self, reply: &mut Reply<'_, '_>) {
-        match self.commit() {
+        let committed = self.commit();
+        // Writes through HTTP are rare: forgetting every cached file is simplest and exact.
+        reply.shared.file_cache.borrow_mut().clear();
+        match committed {
             Ok(Status::Created) => {
                 let location = location_of(&self.target);
                 let _ = reply
@@ -202,6 +205,7 @@ pub fn delete(raw_name: &str, reply: &mut Reply<'_, '_>) -> Handled {
         fs::remove_file(&target)?;
         Ok(())
     });
+    reply.shared.file_cache.borrow_mut().clear();
     match removed {
         Ok(()) => {
             let _ = reply.start(Status::NoContent).end(0);
