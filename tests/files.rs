@@ -100,11 +100,17 @@ fn exchange(server: &Server, header: &str, data: &[u8]) -> String {
         codec.encode(chunk, &mut wire).unwrap();
     }
     let _ = s.write_all(&wire); // the server may refuse and stop reading early
-    let mut reply = Vec::new();
-    let _ = s.read_to_end(&mut reply);
+    // Read exactly one reply frame: after OK the connection stays open for another file.
+    let (mut reply, mut chunk) = (Vec::new(), [0u8; 4096]);
     let mut dec = LengthCodec::new(1 << 20);
-    let frame = dec.decode(&reply).unwrap().expect("a reply frame");
-    String::from_utf8_lossy(frame.payload).into_owned()
+    loop {
+        if let Some(frame) = dec.decode(&reply).unwrap() {
+            return String::from_utf8_lossy(frame.payload).into_owned();
+        }
+        let n = s.read(&mut chunk).expect("read reply");
+        assert!(n > 0, "connection closed before a whole reply frame");
+        reply.extend_from_slice(&chunk[..n]);
+    }
 }
 
 fn sha_hex(data: &[u8]) -> String {
