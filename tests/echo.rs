@@ -306,3 +306,35 @@ fn several_workers_share_one_port_and_all_serve() {
     let status = server.wait_exit(TIMEOUT).expect("all workers stop");
     assert!(status.success());
 }
+
+#[test]
+fn running_out_of_file_descriptors_pauses_accepting_and_recovers() {
+    let server = Server::start_with_fd_limit(&["--echo", "127.0.0.1:0"], 1, 24);
+    let addr = server.tcp("echo");
+    // Far more clients than descriptors: the kernel completes their handshakes, the server
+    // cannot accept them all. It must say so, not spin, and keep serving those it has.
+    let crowd: Vec<TcpStream> = (0..40)
+        .filter_map(|_| TcpStream::connect(addr).ok())
+        .collect();
+    assert!(
+        server
+            .wait_log("pausing accepts", Duration::from_secs(10))
+            .is_some(),
+        "EMFILE was not reported"
+    );
+    drop(crowd);
+    // Descriptors come back as the server closes the crowd; a new client is then served.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            let mut got = [0u8; 4];
+            if s.write_all(b"back").is_ok() && s.read_exact(&mut got).is_ok() {
+                assert_eq!(&got, b"back");
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never recovered from EMFILE");
+        thread::sleep(Duration::from_millis(100));
+    }
+}

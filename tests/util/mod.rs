@@ -32,7 +32,31 @@ impl Server {
 
     /// Runs `evserve ARGS...` (any subcommand) and waits for `listeners` bound addresses.
     pub fn spawn(args: &[&str], listeners: usize, log_level: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_evserve"))
+        Server::spawn_command(
+            Command::new(env!("CARGO_BIN_EXE_evserve")),
+            args,
+            listeners,
+            log_level,
+        )
+    }
+
+    /// Runs `evserve serve ARGS...` with at most `limit` open file descriptors.
+    pub fn start_with_fd_limit(args: &[&str], listeners: usize, limit: u32) -> Server {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_evserve"))
+            .arg("serve");
+        Server::spawn_command(sh, args, listeners, "info")
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        args: &[&str],
+        listeners: usize,
+        log_level: &str,
+    ) -> Server {
+        let mut child = command
             .args(args)
             .env("RUST_LOG", log_level)
             .stdin(Stdio::null())
