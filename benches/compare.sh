@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
-PORT_EV=18080 PORT_NGINX=18082 PORT_HYPER=18081
+PORT_EV=18080 PORT_NGINX=18082 PORT_HYPER=18081 PORT_C=18083
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -36,6 +36,7 @@ trap cleanup EXIT
 
 if [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
 
+cc -O2 -o "$work/c_epoll_plain" benches/peers/c_epoll_plain.c
 mkdir -p "$work/root"
 printf 'Hello, World!' > "$work/root/plain.txt"
 cat > "$work/nginx.conf" <<CONF
@@ -57,6 +58,7 @@ $SRV nginx -c "$work/nginx.conf" & pids+=($!); nginx_master=$!
 $SRV target/release/evserve serve --http 127.0.0.1:$PORT_EV --root "$work/root" \
   --access-log false 2>"$work/evserve.log" & pids+=($!); ev_pid=$!
 $SRV target/release/examples/hyper_plain 127.0.0.1:$PORT_HYPER 2>"$work/hyper.log" & pids+=($!); hyper_pid=$!
+$SRV "$work/c_epoll_plain" $PORT_C & pids+=($!); c_pid=$!
 sleep 1
 # nginx serves from its worker process: measure that one's CPU time.
 nginx_pid=$(pgrep -P "$nginx_master" | head -1)
@@ -106,7 +108,9 @@ row "nginx static 13 B file" $nginx_pid "http://127.0.0.1:$PORT_NGINX/plain.txt"
 row "evserve static 13 B file" $ev_pid "http://127.0.0.1:$PORT_EV/plain.txt"
 row "hyper fixed body" $hyper_pid "http://127.0.0.1:$PORT_HYPER/plain"
 row "evserve GET /plain" $ev_pid "http://127.0.0.1:$PORT_EV/plain"
+row "C epoll loop (ceiling)" $c_pid "http://127.0.0.1:$PORT_C/plain"
 row "nginx static, 16 pipelined" $nginx_pid "http://127.0.0.1:$PORT_NGINX/plain.txt" -s "$work/pipeline.lua"
 row "evserve static, 16 pipelined" $ev_pid "http://127.0.0.1:$PORT_EV/plain.txt" -s "$work/pipeline.lua"
 row "hyper, 16 pipelined" $hyper_pid "http://127.0.0.1:$PORT_HYPER/plain" -s "$work/pipeline.lua"
 row "evserve /plain, 16 pipelined" $ev_pid "http://127.0.0.1:$PORT_EV/plain" -s "$work/pipeline.lua"
+row "C epoll loop, 16 pipelined" $c_pid "http://127.0.0.1:$PORT_C/plain" -s "$work/pipeline.lua"
