@@ -31,7 +31,9 @@ use crate::session::{Ctx, Flow, Session, Step};
 use super::Shared;
 use super::body::{BodyDecoder, BodyError};
 use super::exchange::{Exchange, Reply};
-use super::request::{HeadScan, Persist, RequestHead, header_slots, parse_head};
+use super::request::{
+    HeadScan, Persist, RequestHead, header_slots, parse_complete_head, parse_head,
+};
 use super::routes::{self, BodySink, Handled};
 use super::static_files::{FileStream, Pumped};
 use super::status::Status;
@@ -146,6 +148,21 @@ impl HttpSession {
             cx.set_deadline(now.checked_add(shared.config.header_timeout));
             now
         });
+        if progress.scan.scanned() == 0 {
+            let mut slots = header_slots();
+            if let Some((len, parsed)) = parse_complete_head(input, &mut slots, &shared.limits) {
+                cx.set_deadline(None);
+                self.reading = Reading::Head(HeadProgress::default());
+                match parsed {
+                    Ok(head) => self.answer(&head, started, shared, cx),
+                    Err(e) => self.refuse(e.status(), started, shared, cx),
+                }
+                return Advance::Went(len);
+            }
+        }
+        let Reading::Head(progress) = &mut self.reading else {
+            return Advance::Starved(0);
+        };
         match progress.scan.scan(input, &shared.limits) {
             Ok(None) => Advance::Starved(0),
             Err(e) => {

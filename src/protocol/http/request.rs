@@ -367,6 +367,38 @@ pub fn parse_head<'h, 'b>(
         }
         Err(_) => return Err(HeadError::Malformed),
     }
+    interpret(request, limits)
+}
+
+/// The fast path for the common case, a whole head in one read: parses `input` directly,
+/// without [`HeadScan`] looking at every byte first. Returns the head's length and its
+/// parse only when the head is complete, well-formed and within every limit; otherwise
+/// `None`, and the caller takes the scanning path, which reports the precise error.
+pub fn parse_complete_head<'h, 'b>(
+    input: &'b [u8],
+    slots: &'h mut [MaybeUninit<Header<'b>>],
+    limits: &Limits,
+) -> Option<(usize, Result<RequestHead<'h, 'b>, HeadError>)> {
+    let max = limits.max_headers.min(slots.len());
+    let slots = slots.get_mut(..max).unwrap_or_default();
+    let mut request = httparse::Request::new(&mut []);
+    match request.parse_with_uninit_headers(input, slots) {
+        Ok(httparse::Status::Complete(len))
+            if len <= limits.max_head
+                && request.path.is_some_and(|p| p.len() <= limits.max_uri) =>
+        {
+            Some((len, interpret(request, limits)))
+        }
+        _ => None,
+    }
+}
+
+/// Turns httparse's view of a complete head into a [`RequestHead`]: method, version, Host
+/// rules, body framing and persistence.
+fn interpret<'h, 'b>(
+    request: httparse::Request<'h, 'b>,
+    limits: &Limits,
+) -> Result<RequestHead<'h, 'b>, HeadError> {
     let (Some(method_token), Some(uri), Some(minor)) =
         (request.method, request.path, request.version)
     else {
@@ -571,9 +603,21 @@ pub fn split_target(uri: &str) -> Result<Target<'_>, HeadError> {
         }
     };
     // A fragment is never sent by a conforming client; drop one rather than route on it.
-    let origin = origin.split('#').next().unwrap_or_default();
-    let (path, query) = match origin.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
+    // One plain byte loop finds both delimiters: targets are short, and `str::find`'s
+    // searcher costs more to set up than this costs to run.
+    fn before(s: &str, at: usize) -> &str {
+        s.get(..at).unwrap_or_default() // `at` indexes an ASCII byte: a char boundary
+    }
+    let (path, query) = match origin.bytes().position(|b| b == b'?' || b == b'#') {
+        Some(at) if origin.as_bytes().get(at) == Some(&b'?') => {
+            let query = origin.get(at + 1..).unwrap_or_default();
+            let query = match query.bytes().position(|b| b == b'#') {
+                Some(hash) => before(query, hash),
+                None => query,
+            };
+            (before(origin, at), Some(query))
+        }
+        Some(at) => (before(origin, at), None),
         None => (origin, None),
     };
     let path = if path.is_empty() { "/" } else { path };
