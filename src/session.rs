@@ -72,6 +72,8 @@ impl Step {
 /// Built by the reactor for the duration of a single callback; the session never keeps it.
 pub struct Ctx<'a> {
     out: &'a mut Vec<u8>,
+    /// Bytes at the start of `out` already written to the socket (kept to save a memmove).
+    written: usize,
     broadcast: &'a mut Vec<u8>,
     deadline: &'a mut Option<Instant>,
     peer: SocketAddr,
@@ -91,6 +93,7 @@ impl<'a> Ctx<'a> {
     ) -> Ctx<'a> {
         Ctx {
             out,
+            written: 0,
             broadcast,
             deadline,
             peer,
@@ -99,8 +102,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The output buffer: append bytes to send. It may already hold bytes not yet written to
-    /// the socket; never remove or reorder them.
+    /// Marks the first `written` bytes of the output buffer as already sent (the reactor
+    /// compacts its buffers lazily); they do not count as pending.
+    pub fn with_written(mut self, written: usize) -> Ctx<'a> {
+        self.written = written.min(self.out.len());
+        self
+    }
+
+    /// The output buffer: append bytes to send. It may already hold bytes — sent or not yet
+    /// sent — ahead of what the session appends; never remove or reorder them.
     #[inline]
     pub fn out(&mut self) -> &mut Vec<u8> {
         self.out
@@ -110,7 +120,7 @@ impl<'a> Ctx<'a> {
     /// while this is small, so memory stays bounded whatever the body size.
     #[inline]
     pub fn pending_output(&self) -> usize {
-        self.out.len()
+        self.out.len() - self.written
     }
 
     /// Sends `bytes` to every *other* connection of the same listener (a chat room). A receiver

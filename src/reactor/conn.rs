@@ -339,7 +339,9 @@ impl Conn {
         } else {
             &mut self.out
         };
-        let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats);
+        let written = if before.is_none() { 0 } else { self.out_pos };
+        let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats)
+            .with_written(written);
         let step = self.session.on_input(input, &mut cx);
         let consumed = step.consumed.min(input.len());
         if from_shared {
@@ -374,7 +376,9 @@ impl Conn {
             } else {
                 &mut self.out
             };
-            let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats);
+            let written = if before.is_none() { 0 } else { self.out_pos };
+            let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats)
+                .with_written(written);
             let step = self.session.on_input(&input, &mut cx);
             self.input = input;
             let consumed = step.consumed.min(self.input.len());
@@ -422,22 +426,28 @@ impl Conn {
         } else {
             &mut self.out
         };
-        let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats);
+        let written = if before.is_none() { 0 } else { self.out_pos };
+        let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats)
+            .with_written(written);
         let r = f(&mut *self.session, &mut cx);
         self.after_call(before, core);
         r
     }
 
-    /// Makes `out` hold exactly the pending bytes. Returns `None` when nothing is pending (the
-    /// session should write into the shared buffer), else the pending length.
+    /// Chooses where the session writes. Returns `None` when nothing is pending (the session
+    /// writes into the shared buffer), else the current length of `out`. The bytes already
+    /// written are dropped from `out` only once they are at least half of it, so a connection
+    /// under backpressure pays an amortised memmove, not one per read.
     fn prepare_out(&mut self) -> Option<usize> {
         if self.pending() == 0 {
             self.out.clear();
             self.out_pos = 0;
             None
         } else {
-            self.out.drain(..self.out_pos);
-            self.out_pos = 0;
+            if self.out_pos >= self.out.len() / 2 {
+                self.out.drain(..self.out_pos);
+                self.out_pos = 0;
+            }
             Some(self.out.len())
         }
     }
