@@ -39,7 +39,8 @@ If-None-Match: \"17f3a2b4c5d6e7f8-1a2b\"\r\n\
 Priority: u=0, i\r\n\r\n";
 
 /// What a load generator sends.
-const GET_PLAIN: &[u8] = b"GET /plain HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: evload\r\nAccept: */*\r\n\r\n";
+const GET_PLAIN: &[u8] =
+    b"GET /plain HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: evload\r\nAccept: */*\r\n\r\n";
 
 /// Scans and parses every head in `input`; returns the number of header fields seen.
 fn parse_all(mut input: &[u8]) -> usize {
@@ -61,9 +62,13 @@ fn parser(c: &mut Criterion) {
     let pipelined = GET_PLAIN.repeat(16);
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("browser_get", |b| b.iter(|| parse_all(black_box(BROWSER_GET))));
+    group.bench_function("browser_get", |b| {
+        b.iter(|| parse_all(black_box(BROWSER_GET)))
+    });
     group.throughput(Throughput::Elements(16));
-    group.bench_function("pipelined_16_plain", |b| b.iter(|| parse_all(black_box(&pipelined))));
+    group.bench_function("pipelined_16_plain", |b| {
+        b.iter(|| parse_all(black_box(&pipelined)))
+    });
     group.finish();
 }
 
