@@ -146,28 +146,43 @@ impl HeadScan {
         self.scanned
     }
 
-    /// Walks the request line byte by byte, to measure the target as it arrives.
+    /// Moves through the request line one delimiter at a time, measuring the target as it
+    /// arrives.
     fn scan_request_line(&mut self, buf: &[u8], limits: &Limits) -> Result<(), HeadError> {
-        for (i, &b) in buf.iter().enumerate().skip(self.scanned) {
-            self.scanned = i + 1;
-            match (self.phase, b) {
-                (ScanPhase::Method, b'\n') if is_blank(buf, self.line_start, i) => {
-                    self.line_start = i + 1;
-                    continue;
-                }
-                (ScanPhase::Method, b' ') => self.phase = ScanPhase::Target { start: i + 1 },
-                (ScanPhase::Target { .. }, b' ' | b'\r' | b'\n') => self.phase = ScanPhase::Version,
-                (ScanPhase::Target { start }, _) if i + 1 - start > limits.max_uri => {
-                    return Err(HeadError::UriTooLong);
-                }
-                _ => {}
+        let rest = buf.get(self.scanned..).unwrap_or_default();
+        let found = match self.phase {
+            ScanPhase::Method => rest.iter().position(|&b| b == b' ' || b == b'\n'),
+            ScanPhase::Target { .. } => {
+                rest.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
             }
-            if b == b'\n' {
-                // Whatever the line held, httparse will judge it; we only need to know that
-                // the header fields start here.
+            ScanPhase::Version | ScanPhase::Fields => find_lf(rest),
+        };
+        let Some(at) = found else {
+            self.scanned = buf.len();
+            return match self.phase {
+                ScanPhase::Target { start } if buf.len() - start > limits.max_uri => {
+                    Err(HeadError::UriTooLong)
+                }
+                _ => Ok(()),
+            };
+        };
+        let i = self.scanned + at;
+        self.scanned = i + 1;
+        match (self.phase, buf.get(i)) {
+            (ScanPhase::Target { start }, _) if i - start > limits.max_uri => {
+                return Err(HeadError::UriTooLong);
+            }
+            // Blank lines before the request line are skipped (RFC 9112 §2.2).
+            (ScanPhase::Method, Some(b'\n')) if is_blank(buf, self.line_start, i) => {
+                self.line_start = i + 1;
+            }
+            (ScanPhase::Method, Some(b' ')) => self.phase = ScanPhase::Target { start: i + 1 },
+            (ScanPhase::Target { .. }, Some(b' ' | b'\r')) => self.phase = ScanPhase::Version,
+            // The line ends. Whatever it held, httparse will judge it; we only need to know
+            // that the header fields start here.
+            _ => {
                 self.phase = ScanPhase::Fields;
                 self.line_start = i + 1;
-                return Ok(());
             }
         }
         Ok(())
