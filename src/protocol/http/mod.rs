@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Nothing here touches a socket: [`HttpSession`] is fed bytes through the
-//! [`Session`](crate::session::Session) contract and appends its answers to the reactor's
+//! [`Session`] contract and appends its answers to the reactor's
 //! output buffer. Pipelined requests are answered in order within one call; a long file is
 //! streamed from `on_drain` while later requests wait in the input buffer.
 //!
