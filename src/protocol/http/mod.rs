@@ -3,7 +3,8 @@
 //! The layers, from the wire up:
 //!
 //! ```text
-//!  request.rs   find the end of a head (incrementally), parse it with httparse, decide framing
+//!  scan.rs      find the end of a head, incrementally, enforcing the early limits
+//!  request.rs   parse a head with httparse, decide framing and persistence
 //!  body.rs      unframe a body: Content-Length or chunked, incrementally, strictly
 //!  status.rs    the status codes we send
 //!  response.rs  write response heads into the output buffer; the Date cache
@@ -33,6 +34,7 @@ mod exchange;
 pub mod request;
 pub mod response;
 mod routes;
+pub mod scan;
 mod static_files;
 pub mod status;
 mod upload;
