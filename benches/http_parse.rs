@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-use evserve::protocol::http::request::{HeadScan, Limits, header_slots, parse_head};
+use evserve::protocol::http::request::{Limits, header_slots, parse_head};
+use evserve::protocol::http::scan::HeadScan;
 use evserve::protocol::http::{Http, HttpConfig};
 use evserve::session::{Ctx, Session};
 use evserve::stats::Stats;

@@ -335,6 +335,33 @@ mod tests {
         assert_eq!(decoder.decode(&trailer), Err(BodyError::BadChunk));
     }
 
+    proptest::proptest! {
+        /// Any body, chunked any way and delivered in any pieces, decodes to itself.
+        #[test]
+        fn chunked_round_trip(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
+            sizes in proptest::collection::vec(1usize..20, 1..10),
+            step in 1usize..30,
+        ) {
+            let mut encoded = Vec::new();
+            let mut rest = &body[..];
+            for size in sizes.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (chunk, tail) = rest.split_at((*size).min(rest.len()));
+                encoded.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                encoded.extend_from_slice(chunk);
+                encoded.extend_from_slice(b"\r\n");
+                rest = tail;
+            }
+            encoded.extend_from_slice(b"0\r\n\r\n");
+            let (decoded, left) = decode(Framing::Chunked, &encoded, step).unwrap();
+            proptest::prop_assert_eq!(decoded, body);
+            proptest::prop_assert!(left.is_empty());
+        }
+    }
+
     #[test]
     fn empty_bodies_are_done_at_once() {
         assert!(BodyDecoder::new(Framing::None, 0, 0).is_done());

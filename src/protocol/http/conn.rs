@@ -31,10 +31,9 @@ use crate::session::{Ctx, Flow, Session, Step};
 use super::Shared;
 use super::body::{BodyDecoder, BodyError};
 use super::exchange::{Exchange, Reply};
-use super::request::{
-    HeadScan, Persist, RequestHead, header_slots, parse_complete_head, parse_head,
-};
+use super::request::{Persist, RequestHead, header_slots, parse_complete_head, parse_head};
 use super::routes::{self, BodySink, Handled};
+use super::scan::HeadScan;
 use super::static_files::{FileStream, Pumped};
 use super::status::Status;
 

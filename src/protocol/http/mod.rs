@@ -3,7 +3,8 @@
 //! The layers, from the wire up:
 //!
 //! ```text
-//!  request.rs   find the end of a head (incrementally), parse it with httparse, decide framing
+//!  scan.rs      find the end of a head, incrementally, enforcing the early limits
+//!  request.rs   parse a head with httparse, decide framing and persistence
 //!  body.rs      unframe a body: Content-Length or chunked, incrementally, strictly
 //!  status.rs    the status codes we send
 //!  response.rs  write response heads into the output buffer; the Date cache
@@ -17,7 +18,7 @@
 //! ```
 //!
 //! Nothing here touches a socket: [`HttpSession`] is fed bytes through the
-//! [`Session`](crate::session::Session) contract and appends its answers to the reactor's
+//! [`Session`] contract and appends its answers to the reactor's
 //! output buffer. Pipelined requests are answered in order within one call; a long file is
 //! streamed from `on_drain` while later requests wait in the input buffer.
 //!
@@ -34,6 +35,7 @@ mod file_cache;
 pub mod request;
 pub mod response;
 mod routes;
+pub mod scan;
 mod static_files;
 pub mod status;
 mod upload;

@@ -1,13 +1,6 @@
-//! Request heads: finding where one ends, parsing it, and deciding how its body is framed.
+//! Request heads: parsing one, and deciding how its body is framed.
 //!
-//! A head arrives in pieces. [`HeadScan`] looks at each byte once, however the stream is split:
-//! it remembers how far it has searched for the blank line that ends the head, so a client
-//! dribbling one byte at a time costs linear work, not quadratic. On the way it watches the
-//! limits that must be enforced *before* the head is complete: a request target longer than
-//! `max_uri` is refused with 414 as soon as it is seen, and a head still open after
-//! `max_head` bytes with 431, so the input buffer never holds more than that.
-//!
-//! Once the blank line is found, [`parse_head`] hands the head to httparse, with header slots
+//! Once [`HeadScan`](super::scan::HeadScan) has found the blank line, [`parse_head`] hands the head to httparse, with header slots
 //! on the caller's stack, and turns the result into a [`RequestHead`] that borrows from the
 //! input: no allocation. It also decides the things the connection depends on:
 //!
@@ -84,119 +77,6 @@ impl HeadError {
             HeadError::Expectation => Status::ExpectationFailed,
         }
     }
-}
-
-/// Where [`HeadScan`] is within the head.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum ScanPhase {
-    /// In the method, or in blank lines before the request line (which RFC 9112 §2.2 asks us
-    /// to skip).
-    #[default]
-    Method,
-    /// In the request target, which starts at this offset.
-    Target { start: usize },
-    /// After the target, before the end of the request line.
-    Version,
-    /// In the header fields, looking for the empty line.
-    Fields,
-}
-
-/// The incremental search for the end of a request head.
-///
-/// Feed it the whole unconsumed input each time (the reactor re-offers it with new bytes
-/// appended); it resumes where it stopped. Reset it, with `HeadScan::default()`, when a head
-/// has been consumed.
-#[derive(Debug, Default, Clone)]
-pub struct HeadScan {
-    /// Bytes already examined.
-    scanned: usize,
-    /// Where the line under examination starts.
-    line_start: usize,
-    phase: ScanPhase,
-}
-
-impl HeadScan {
-    /// Looks for the end of the head in `buf`. Returns the head's length once its blank line
-    /// has arrived, `None` while it is still incomplete, or the limit it broke.
-    pub fn scan(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, HeadError> {
-        while self.scanned < buf.len() {
-            let found = if self.phase == ScanPhase::Fields {
-                self.scan_fields(buf)
-            } else {
-                self.scan_request_line(buf, limits)?;
-                None
-            };
-            if let Some(len) = found {
-                return if len > limits.max_head {
-                    Err(HeadError::HeadTooLarge)
-                } else {
-                    Ok(Some(len))
-                };
-            }
-        }
-        // The head is not complete, so every byte buffered so far belongs to it.
-        if self.scanned >= limits.max_head {
-            return Err(HeadError::HeadTooLarge);
-        }
-        Ok(None)
-    }
-
-    /// Bytes of the head seen so far: zero means no request has started.
-    pub fn scanned(&self) -> usize {
-        self.scanned
-    }
-
-    /// Walks the request line byte by byte, to measure the target as it arrives.
-    fn scan_request_line(&mut self, buf: &[u8], limits: &Limits) -> Result<(), HeadError> {
-        for (i, &b) in buf.iter().enumerate().skip(self.scanned) {
-            self.scanned = i + 1;
-            match (self.phase, b) {
-                (ScanPhase::Method, b'\n') if is_blank(buf, self.line_start, i) => {
-                    self.line_start = i + 1;
-                    continue;
-                }
-                (ScanPhase::Method, b' ') => self.phase = ScanPhase::Target { start: i + 1 },
-                (ScanPhase::Target { .. }, b' ' | b'\r' | b'\n') => self.phase = ScanPhase::Version,
-                (ScanPhase::Target { start }, _) if i + 1 - start > limits.max_uri => {
-                    return Err(HeadError::UriTooLong);
-                }
-                _ => {}
-            }
-            if b == b'\n' {
-                // Whatever the line held, httparse will judge it; we only need to know that
-                // the header fields start here.
-                self.phase = ScanPhase::Fields;
-                self.line_start = i + 1;
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    /// Finds the next line ends among the fields; returns the head length at the empty line.
-    fn scan_fields(&mut self, buf: &[u8]) -> Option<usize> {
-        let rest = buf.get(self.scanned..).unwrap_or_default();
-        match rest.iter().position(|&b| b == b'\n') {
-            None => {
-                self.scanned = buf.len();
-                None
-            }
-            Some(at) => {
-                let lf = self.scanned + at;
-                self.scanned = lf + 1;
-                if is_blank(buf, self.line_start, lf) {
-                    return Some(lf + 1);
-                }
-                self.line_start = lf + 1;
-                None
-            }
-        }
-    }
-}
-
-/// Whether the line from `start` to the LF at `lf` is empty (bare LF or CRLF).
-fn is_blank(buf: &[u8], start: usize, lf: usize) -> bool {
-    matches!(buf.get(start..lf), Some(b"" | b"\r"))
 }
 
 /// A request method. Method tokens are case-sensitive (RFC 9110 §9.1): `get` is unknown.
@@ -348,7 +228,8 @@ pub fn header_slots<'b>() -> HeaderSlots<'b> {
     [const { MaybeUninit::uninit() }; HEADER_SLOTS]
 }
 
-/// Parses a complete head (as delimited by [`HeadScan`]) and decides its framing.
+/// Parses a complete head (as delimited by [`HeadScan`](super::scan::HeadScan)) and decides
+/// its framing.
 pub fn parse_head<'h, 'b>(
     head: &'b [u8],
     slots: &'h mut [MaybeUninit<Header<'b>>],
@@ -371,7 +252,7 @@ pub fn parse_head<'h, 'b>(
 }
 
 /// The fast path for the common case, a whole head in one read: parses `input` directly,
-/// without [`HeadScan`] looking at every byte first. Returns the head's length and its
+/// without [`HeadScan`](super::scan::HeadScan) looking at every byte first. Returns the head's length and its
 /// parse only when the head is complete, well-formed and within every limit; otherwise
 /// `None`, and the caller takes the scanning path, which reports the precise error.
 pub fn parse_complete_head<'h, 'b>(
@@ -627,6 +508,7 @@ pub fn split_target(uri: &str) -> Result<Target<'_>, HeadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::http::scan::HeadScan;
 
     const LIMITS: Limits = Limits {
         max_head: 8192,
@@ -636,95 +518,6 @@ mod tests {
     };
 
     /// Scans `input` whole, then byte by byte, and checks both agree.
-    fn scan(input: &[u8], limits: &Limits) -> Result<Option<usize>, HeadError> {
-        let whole = HeadScan::default().scan(input, limits);
-        let mut scan = HeadScan::default();
-        let mut bytewise = Ok(None);
-        for end in 1..=input.len() {
-            bytewise = scan.scan(&input[..end], limits);
-            if !matches!(bytewise, Ok(None)) {
-                break;
-            }
-        }
-        assert_eq!(whole, bytewise, "whole and bytewise scans disagree");
-        whole
-    }
-
-    #[test]
-    fn scan_finds_the_end_of_the_head() {
-        let cases: &[(&[u8], Option<usize>)] = &[
-            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Some(27)),
-            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY", Some(27)),
-            (b"GET / HTTP/1.1\nHost: a\n\n", Some(24)),
-            (b"GET / HTTP/1.1\r\n\r\n", Some(18)),
-            (b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", Some(22)),
-            (b"GET / HTTP/1.1\r\nHost: a\r\n", None),
-            (b"GET / HTTP/1.1\r\nHost: a\r\n\r", None),
-            (b"GET /", None),
-            (b"", None),
-            // Not a request line, but the head still ends: httparse will call it malformed.
-            (b"GARBAGE\r\n\r\n", Some(11)),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(
-                scan(input, &LIMITS),
-                Ok(*expected),
-                "{:?}",
-                String::from_utf8_lossy(input)
-            );
-        }
-    }
-
-    #[test]
-    fn scan_refuses_a_long_target_before_the_head_ends() {
-        let limits = Limits {
-            max_uri: 10,
-            ..LIMITS
-        };
-        let at_limit = b"GET /123456789 HTTP/1.1\r\n\r\n";
-        assert_eq!(scan(at_limit, &limits), Ok(Some(at_limit.len())));
-        assert_eq!(
-            scan(b"GET /1234567890 HTTP/1.1\r\n\r\n", &limits),
-            Err(HeadError::UriTooLong)
-        );
-        // No space, no newline yet: the eleventh target byte is enough to know.
-        assert_eq!(
-            scan(b"GET /1234567890", &limits),
-            Err(HeadError::UriTooLong)
-        );
-        assert_eq!(scan(b"GET /123456789", &limits), Ok(None));
-    }
-
-    #[test]
-    fn scan_refuses_a_long_head_one_past_the_limit() {
-        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
-        let exact = Limits {
-            max_head: head.len(),
-            ..LIMITS
-        };
-        assert_eq!(scan(head, &exact), Ok(Some(head.len())));
-        let short = Limits {
-            max_head: head.len() - 1,
-            ..LIMITS
-        };
-        assert_eq!(scan(head, &short), Err(HeadError::HeadTooLarge));
-        // An unfinished head is refused as soon as it cannot fit any more.
-        assert_eq!(
-            scan(&head[..head.len() - 1], &short),
-            Err(HeadError::HeadTooLarge)
-        );
-        assert_eq!(scan(&head[..head.len() - 2], &short), Ok(None));
-    }
-
-    #[test]
-    fn endless_blank_lines_count_against_the_head_limit() {
-        let limits = Limits {
-            max_head: 100,
-            ..LIMITS
-        };
-        assert_eq!(scan(&[b'\n'; 101], &limits), Err(HeadError::HeadTooLarge));
-    }
-
     fn parse(head: &[u8]) -> Result<(Method, Version, Framing, Persist, Expect), HeadError> {
         let len = HeadScan::default()
             .scan(head, &LIMITS)?
