@@ -477,10 +477,17 @@ impl Conn {
             if self.pending() == 0 && !self.write_blocked {
                 r = self.write_from(&core.out_buf, &mut written, core.now, &core.stats);
             }
-            self.out.extend_from_slice(&core.out_buf[written..]);
-            core.out_buf.clear();
-            if core.out_buf.capacity() > 4 * core.limits.read_chunk {
-                core.out_buf.shrink_to(core.limits.read_chunk);
+            if written == core.out_buf.len() {
+                core.out_buf.clear();
+            } else if self.pending() == 0 {
+                // The socket took only part: hand the shared buffer itself to this connection
+                // (no copy of the rest); the connection's empty one becomes the shared one.
+                std::mem::swap(&mut self.out, &mut core.out_buf);
+                self.out_pos = written;
+                core.out_buf.clear();
+            } else {
+                self.out.extend_from_slice(&core.out_buf[written..]);
+                core.out_buf.clear();
             }
             r
         } else if self.pending() > 0 && !self.write_blocked {
@@ -496,8 +503,17 @@ impl Conn {
         if self.pending() == 0 {
             self.out_pos = 0;
             self.out.clear();
+            // Give a grown buffer back to the reactor for the next busy connection rather
+            // than free it and grow another one copy by copy; an idle connection owns none.
+            if self.out.capacity() > core.out_buf.capacity() {
+                std::mem::swap(&mut self.out, &mut core.out_buf);
+            }
             if self.out.capacity() > 16 * 1024 {
                 self.out = Vec::new();
+            }
+            let keep = core.limits.max_output + core.limits.read_chunk;
+            if core.out_buf.capacity() > 2 * keep {
+                core.out_buf.shrink_to(keep);
             }
         } else if self.pending() > core.limits.max_output {
             self.paused = true;
