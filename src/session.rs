@@ -171,8 +171,9 @@ pub trait Session {
     /// without consuming anything gets its connection closed.
     fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step;
 
-    /// Called after the output buffer has drained to the low-water mark (or empty), so a
-    /// session streaming a long body can produce the next chunk. After it returns, any
+    /// Called after output was written and the output buffer is at or below the low-water
+    /// mark, so a session streaming a long body can produce the next chunk. Declining (writing
+    /// nothing) is fine: the session is asked again after the next write. After it returns, any
     /// buffered input is offered again through [`Session::on_input`].
     fn on_drain(&mut self, _cx: &mut Ctx<'_>) -> Flow {
         Flow::Continue

@@ -90,7 +90,8 @@ pub struct Conn {
     write_interest: bool,
     /// Reading is suspended until the output drains to the low-water mark.
     paused: bool,
-    /// The session produced output since it was last offered `on_drain`.
+    /// The session produced output, or output was written, since the session was last
+    /// offered `on_drain`.
     want_drain: bool,
     /// A write failed (reset, broken pipe): remove at the next opportunity.
     broken: bool,
@@ -541,6 +542,9 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     *pos += n;
+                    // Output drained: a streaming session must be asked again for more, even
+                    // if it declined last time (it may have been just over its own mark).
+                    self.want_drain = true;
                     self.last_active = now;
                     stats.bytes_out.add(n as u64);
                     if *pos < buf.len() {

@@ -1,0 +1,106 @@
+//! The reactor with sessions written for the test, over real sockets on 127.0.0.1.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use evserve::config::{Limits, SocketOptions};
+use evserve::reactor::{Handle, Reactor};
+use evserve::session::{Ctx, Flow, Service, Session, Step};
+
+const BLOCK: usize = 100 * 1024;
+const BLOCKS: usize = 60;
+
+/// Streams BLOCKS blocks after the first input byte, producing more only from `on_drain`,
+/// and declining every other offer while output is still pending — as a session with its
+/// own high-water mark does when asked at the wrong moment.
+struct Stingy {
+    sent: usize,
+    offers: usize,
+}
+
+impl Stingy {
+    fn block(&mut self, cx: &mut Ctx<'_>) {
+        let fill = b'a' + (self.sent % 26) as u8;
+        let out = cx.out();
+        out.resize(out.len() + BLOCK, fill);
+        self.sent += 1;
+    }
+}
+
+impl Session for Stingy {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        if self.sent == 0 && !input.is_empty() {
+            self.block(cx);
+        }
+        Step::consumed(input.len())
+    }
+
+    fn on_drain(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        self.offers += 1;
+        if self.sent == BLOCKS {
+            return Flow::Close;
+        }
+        if cx.pending_output() > 0 && self.offers % 2 == 1 {
+            return Flow::Continue; // decline this time
+        }
+        self.block(cx);
+        Flow::Continue
+    }
+}
+
+struct StingyService;
+
+impl Service for StingyService {
+    fn name(&self) -> &'static str {
+        "stingy"
+    }
+    fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
+        Box::new(Stingy { sent: 0, offers: 0 })
+    }
+}
+
+fn start() -> (SocketAddr, Handle, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut reactor = Reactor::new(Limits::default(), SocketOptions::default()).unwrap();
+        let addr = reactor
+            .listen("127.0.0.1:0".parse().unwrap(), Box::new(StingyService))
+            .unwrap();
+        tx.send((addr, reactor.handle())).unwrap();
+        reactor.run().unwrap();
+    });
+    let (addr, handle) = rx.recv().unwrap();
+    (addr, handle, thread)
+}
+
+#[test]
+fn a_session_that_declines_a_drain_offer_is_asked_again() {
+    let (addr, handle, thread) = start();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut s, b"go").unwrap();
+    // Read slowly at first so the output backs up and drain offers arrive with bytes pending.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).expect("stream stalled");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if got.len() < 4 * BLOCK {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    assert_eq!(got.len(), BLOCK * BLOCKS, "every block arrives, then EOF");
+    for (i, block) in got.chunks(BLOCK).enumerate() {
+        assert!(
+            block.iter().all(|&b| b == b'a' + (i % 26) as u8),
+            "block {i}"
+        );
+    }
+    handle.stop();
+    thread.join().unwrap();
+}
