@@ -23,18 +23,14 @@ async fn plain(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     Ok(resp)
 }
 
-fn main() -> std::io::Result<()> {
-    let addr: SocketAddr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8081".into())
-        .parse()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+/// Serves on `listener` forever, on a new `current_thread` runtime on this thread.
+pub fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = TcpListener::bind(addr).await?;
-        eprintln!("hyper peer listening on {}", listener.local_addr()?);
+        let listener = TcpListener::from_std(listener)?;
         loop {
             let (stream, _) = listener.accept().await?;
             stream.set_nodelay(true)?;
@@ -46,4 +42,25 @@ fn main() -> std::io::Result<()> {
             });
         }
     })
+}
+
+/// Starts the peer on a 127.0.0.1 port of its own, on its own thread; returns the address.
+#[allow(dead_code)] // used by benches, not by the example binary
+pub fn spawn() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind hyper peer");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || serve(listener));
+    addr
+}
+
+#[allow(dead_code)] // the entry point when built as the example, not when a bench includes it
+fn main() -> std::io::Result<()> {
+    let addr: SocketAddr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8081".into())
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let listener = std::net::TcpListener::bind(addr)?;
+    eprintln!("hyper peer listening on {}", listener.local_addr()?);
+    serve(listener)
 }
