@@ -13,17 +13,17 @@
 //!
 //! Run: `cargo bench --bench echo`; HTML reports land in `target/criterion/`.
 
+#[path = "peers/client.rs"]
+mod client;
 #[path = "peers/tokio_echo.rs"]
 mod tokio_echo;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use evserve::server::{ServerConfig, ServiceSpec};
-use mio::net::TcpStream as MioStream;
-use mio::{Events, Interest, Poll, Token};
 
 const MSG: [u8; 64] = *b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -53,56 +53,14 @@ fn round_trips(addr: SocketAddr, iters: u64) -> Duration {
     start.elapsed()
 }
 
-/// `conns` connections, one 64-byte message in flight on each, until `total` replies.
-fn many_round_trips(addr: SocketAddr, conns: usize, total: u64) -> Duration {
-    let mut poll = Poll::new().unwrap();
-    let mut streams: Vec<(MioStream, usize)> = (0..conns)
-        .map(|i| {
-            let std = TcpStream::connect(addr).unwrap();
-            std.set_nodelay(true).unwrap();
-            std.set_nonblocking(true).unwrap();
-            let mut s = MioStream::from_std(std);
-            poll.registry()
-                .register(&mut s, Token(i), Interest::READABLE)
-                .unwrap();
-            (s, 0)
-        })
-        .collect();
-    let mut events = Events::with_capacity(1024);
-    let mut buf = [0u8; 4096];
-    let start = Instant::now();
-    for (s, _) in &mut streams {
-        s.write_all(&MSG).unwrap();
+/// Takes complete 64-byte echoes of `MSG`.
+fn take_echoes(received: &mut Vec<u8>) -> u64 {
+    let whole = received.len() / MSG.len();
+    for reply in received.chunks_exact(MSG.len()) {
+        assert_eq!(reply, MSG, "wrong echo");
     }
-    let (mut done, mut sent) = (0u64, conns as u64);
-    while done < total {
-        poll.poll(&mut events, Some(Duration::from_secs(5)))
-            .unwrap();
-        assert!(!events.is_empty(), "no reply within 5 s");
-        for ev in events.iter() {
-            let (s, have) = &mut streams[ev.token().0];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => panic!("server closed"),
-                    Ok(n) => {
-                        assert!(buf[..n].iter().all(|b| MSG.contains(b)), "wrong bytes");
-                        *have += n;
-                        while *have >= 64 {
-                            *have -= 64;
-                            done += 1;
-                            if sent < total {
-                                s.write_all(&MSG).unwrap();
-                                sent += 1;
-                            }
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) => panic!("read: {e}"),
-                }
-            }
-        }
-    }
-    start.elapsed()
+    received.drain(..whole * MSG.len());
+    whole as u64
 }
 
 fn bulk(addr: SocketAddr, iters: u64, chunk: &'static [u8]) -> Duration {
@@ -171,7 +129,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1000));
     for (name, tcp, _) in &servers {
         g.bench_function(*name, |b| {
-            b.iter_custom(|iters| many_round_trips(*tcp, 50, iters * 1000))
+            b.iter_custom(|iters| client::closed_loop(*tcp, 50, &MSG, 1, iters * 1000, take_echoes))
         });
     }
     g.finish();

@@ -4,15 +4,14 @@
 //! Run: `cargo bench --bench framed`. File transfer throughput is measured with
 //! `evserve send` (see docs/benchmarks.md).
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+#[path = "peers/client.rs"]
+mod client;
+
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use evserve::protocol::framed::FramedConfig;
 use evserve::server::{ServerConfig, ServiceSpec};
-use mio::net::TcpStream as MioStream;
-use mio::{Events, Interest, Poll, Token};
 
 /// One encoded frame: a 4-byte big-endian length, then 64 payload bytes.
 fn frame() -> Vec<u8> {
@@ -21,57 +20,15 @@ fn frame() -> Vec<u8> {
     f
 }
 
-/// `conns` connections, one frame in flight on each, until `total` frames came back.
-fn drive(addr: SocketAddr, conns: usize, total: u64) -> Duration {
+/// Takes complete echoed frames, each checked against the one sent.
+fn take_frames(received: &mut Vec<u8>) -> u64 {
     let frame = frame();
-    let mut poll = Poll::new().unwrap();
-    let mut streams: Vec<(MioStream, Vec<u8>)> = (0..conns)
-        .map(|i| {
-            let std = TcpStream::connect(addr).unwrap();
-            std.set_nodelay(true).unwrap();
-            std.set_nonblocking(true).unwrap();
-            let mut s = MioStream::from_std(std);
-            poll.registry()
-                .register(&mut s, Token(i), Interest::READABLE)
-                .unwrap();
-            (s, Vec::with_capacity(256))
-        })
-        .collect();
-    let mut events = Events::with_capacity(1024);
-    let mut buf = [0u8; 4096];
-    let start = Instant::now();
-    for (s, _) in &mut streams {
-        s.write_all(&frame).unwrap();
+    let whole = received.len() / frame.len();
+    for reply in received.chunks_exact(frame.len()) {
+        assert_eq!(reply, &frame[..], "wrong frame");
     }
-    let (mut done, mut sent) = (0u64, conns as u64);
-    while done < total {
-        poll.poll(&mut events, Some(Duration::from_secs(5)))
-            .unwrap();
-        assert!(!events.is_empty(), "no frame within 5 s");
-        for ev in events.iter() {
-            let (s, pending) = &mut streams[ev.token().0];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => panic!("server closed"),
-                    Ok(n) => {
-                        pending.extend_from_slice(&buf[..n]);
-                        while pending.len() >= frame.len() {
-                            assert_eq!(&pending[..frame.len()], &frame[..], "wrong frame");
-                            pending.drain(..frame.len());
-                            done += 1;
-                            if sent < total {
-                                s.write_all(&frame).unwrap();
-                                sent += 1;
-                            }
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) => panic!("read: {e}"),
-                }
-            }
-        }
-    }
-    start.elapsed()
+    received.drain(..whole * frame.len());
+    whole as u64
 }
 
 fn bench(c: &mut Criterion) {
@@ -88,7 +45,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1000));
     for conns in [1usize, 50] {
         g.bench_function(format!("{conns}conn"), |b| {
-            b.iter_custom(|iters| drive(addr, conns, iters * 1000))
+            b.iter_custom(|iters| {
+                client::closed_loop(addr, conns, &frame(), 1, iters * 1000, take_frames)
+            })
         });
     }
     g.finish();

@@ -364,28 +364,11 @@ impl Conn {
         let produced = self.want_drain;
         if self.phase == Phase::Open && !self.input.is_empty() {
             let input = std::mem::take(&mut self.input);
-            let before = self.prepare_out();
-            let Core {
-                out_buf,
-                broadcast,
-                now,
-                stats,
-                ..
-            } = core;
-            let out = if before.is_none() {
-                out_buf
-            } else {
-                &mut self.out
-            };
-            let written = if before.is_none() { 0 } else { self.out_pos };
-            let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats)
-                .with_written(written);
-            let step = self.session.on_input(&input, &mut cx);
+            let step = self.call(core, |s, cx| s.on_input(&input, cx));
             self.input = input;
             let consumed = step.consumed.min(self.input.len());
             self.input.drain(..consumed);
             self.release_input();
-            self.after_call(before, core);
             self.apply_flow(step.flow, core)?;
             if consumed > 0 {
                 self.paused = false;
