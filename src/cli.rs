@@ -8,6 +8,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::config::{Limits, SocketOptions};
 use crate::discovery::{self, ServiceEntry};
+use crate::load::{Framing, LoadConfig, Protocol};
 use crate::protocol::files::FilesConfig;
 use crate::protocol::framed::FramedConfig;
 use crate::protocol::http::HttpConfig;
@@ -33,6 +34,103 @@ pub enum Command {
     Discover(DiscoverArgs),
     /// Send a file to a `--files` server; exits 0 only when it was stored and verified.
     Send(SendArgs),
+    /// Generate load: `load http://HOST:PORT/PATH`, or `load echo|udp|framed HOST:PORT`.
+    Load(Box<LoadArgs>),
+}
+
+/// `evserve load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// `http://HOST:PORT/PATH`, or one of `echo`, `udp`, `framed` followed by HOST:PORT.
+    pub target: String,
+    /// HOST:PORT, after `echo`, `udp` or `framed`.
+    pub addr: Option<String>,
+    /// Connections (UDP: sockets).
+    #[arg(short = 'c', long, default_value_t = 10)]
+    pub connections: usize,
+    /// How long to run.
+    #[arg(short = 'd', long, value_name = "DURATION", default_value = "10s",
+          value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Stop after this many correct replies (the duration still bounds the run).
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Payload bytes for echo, udp and framed.
+    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_size)]
+    pub size: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Framing for `framed`.
+    #[arg(long, value_enum, default_value_t = FramingArg::Length)]
+    pub framing: FramingArg,
+    /// HTTP method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// A request unanswered this long counts as a timeout.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl LoadArgs {
+    /// The run these arguments describe.
+    pub fn config(&self) -> Result<LoadConfig, String> {
+        let resolve = |hostport: &str| -> Result<SocketAddr, String> {
+            use std::net::ToSocketAddrs;
+            hostport
+                .to_socket_addrs()
+                .map_err(|e| format!("{hostport}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{hostport}: no address"))
+        };
+        let (protocol, addr) = if let Some(rest) = self.target.strip_prefix("http://") {
+            let (hostport, path) = match rest.find('/') {
+                Some(at) => (&rest[..at], &rest[at..]),
+                None => (rest, "/"),
+            };
+            let protocol = Protocol::Http {
+                method: self.method.clone(),
+                path: path.to_string(),
+                host: hostport.to_string(),
+            };
+            (protocol, resolve(hostport)?)
+        } else {
+            let addr = self
+                .addr
+                .as_deref()
+                .ok_or("give HOST:PORT after the protocol")?;
+            let protocol = match self.target.as_str() {
+                "echo" => Protocol::Echo,
+                "udp" => Protocol::Udp,
+                "framed" => Protocol::Framed(match self.framing {
+                    FramingArg::Length => Framing::Length,
+                    FramingArg::Line => Framing::Line,
+                }),
+                other => {
+                    return Err(format!(
+                        "unknown target '{other}': use http://, echo, udp or framed"
+                    ));
+                }
+            };
+            (protocol, resolve(addr)?)
+        };
+        if self.connections == 0 || self.pipeline == 0 {
+            return Err("--connections and --pipeline must be at least 1".into());
+        }
+        Ok(LoadConfig {
+            addr,
+            protocol,
+            connections: self.connections,
+            pipeline: self.pipeline,
+            size: self.size.max(1),
+            duration: self.duration,
+            requests: self.requests,
+            timeout: self.timeout,
+        })
+    }
 }
 
 /// `evserve send`.

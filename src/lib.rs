@@ -17,6 +17,7 @@
 pub mod cli;
 pub mod config;
 pub mod discovery;
+pub mod load;
 pub mod protocol;
 pub mod reactor;
 pub mod send;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use evserve::cli::{AnnounceArgs, Cli, Command, DiscoverArgs, SendArgs, ServeArgs};
+use evserve::cli::{AnnounceArgs, Cli, Command, DiscoverArgs, LoadArgs, SendArgs, ServeArgs};
 use evserve::config::{Limits, SocketOptions};
 use evserve::discovery;
 use evserve::reactor::Reactor;
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Announce(args) => announce(&args),
         Command::Discover(args) => discover(&args),
         Command::Send(args) => send(&args),
+        Command::Load(args) => load(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,5 +75,17 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
     let report = evserve::send::send_file(&args.file, &args.to, &options)
         .with_context(|| format!("cannot send {} to {}", args.file.display(), args.to))?;
     println!("{report}");
+    Ok(())
+}
+
+fn load(args: &LoadArgs) -> anyhow::Result<()> {
+    let config = args.config().map_err(anyhow::Error::msg)?;
+    let report =
+        evserve::load::run(&config).with_context(|| format!("cannot load {}", config.addr))?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
     Ok(())
 }
