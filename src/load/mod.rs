@@ -228,6 +228,16 @@ impl Conn {
     }
 }
 
+/// Whether the run goes on: before its deadline and short of its request count.
+fn keep_going(config: &LoadConfig, report: &Report, deadline: Instant) -> bool {
+    Instant::now() < deadline && config.requests.is_none_or(|l| report.requests < l)
+}
+
+/// How long to poll: until the deadline, but at least every `tick` to check for timeouts.
+fn wait(deadline: Instant, tick: Duration) -> Duration {
+    deadline.saturating_duration_since(Instant::now()).min(tick)
+}
+
 /// Whether the run may issue another request.
 fn may_issue(config: &LoadConfig, issued: u64) -> bool {
     config.requests.is_none_or(|limit| issued < limit)
@@ -249,11 +259,11 @@ fn run_tcp(config: &LoadConfig, driver: &Driver) -> io::Result<Report> {
     }
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 65536];
-    while Instant::now() < deadline && config.requests.is_none_or(|l| report.requests < l) {
-        let wait = deadline
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(100));
-        poll.poll(&mut events, Some(wait))?;
+    while keep_going(config, &report, deadline) {
+        poll.poll(
+            &mut events,
+            Some(wait(deadline, Duration::from_millis(100))),
+        )?;
         let now = Instant::now();
         for ev in events.iter() {
             let i = ev.token().0;
@@ -427,11 +437,8 @@ fn run_udp(config: &LoadConfig, driver: &Driver) -> io::Result<Report> {
     }
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 65536];
-    while Instant::now() < deadline && config.requests.is_none_or(|l| report.requests < l) {
-        let wait = deadline
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(20));
-        poll.poll(&mut events, Some(wait))?;
+    while keep_going(config, &report, deadline) {
+        poll.poll(&mut events, Some(wait(deadline, Duration::from_millis(20))))?;
         let now = Instant::now();
         for ev in events.iter() {
             let Some((socket, in_flight)) = sockets.get_mut(ev.token().0) else {
