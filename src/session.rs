@@ -182,7 +182,9 @@ pub trait Session {
     /// The peer has shut down its sending side (a read returned 0). Every byte read before
     /// has already been offered to [`Session::on_input`]; `input` is whatever was left
     /// unconsumed; a session that ends mid-message should report it here. By default the
-    /// connection closes once the output is flushed.
+    /// connection closes once the output is flushed. A session that returns `Continue` (it
+    /// is still streaming an answer) is offered the same unconsumed input again through
+    /// [`Session::on_input`] after its next [`Session::on_drain`].
     fn on_eof(&mut self, _input: &[u8], _cx: &mut Ctx<'_>) -> Flow {
         Flow::Close
     }

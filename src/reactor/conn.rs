@@ -387,6 +387,9 @@ impl Conn {
         }
         let input = std::mem::take(&mut self.input);
         let flow = self.call(core, |s, cx| s.on_eof(&input, cx));
+        // A session that goes on (finishing a streamed answer) is offered what it left
+        // unconsumed again after its next drain: requests queued behind the stream.
+        self.input = input;
         self.apply_flow(flow, core)
     }
 

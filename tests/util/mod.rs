@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod http;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -92,7 +92,10 @@ pub enum Refusal {
 impl From<io::Error> for Refusal {
     fn from(e: io::Error) -> Refusal {
         match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Refusal::NotFound,
+            // A name too long for the filesystem names nothing there: the client's doing.
+            io::ErrorKind::NotFound
+            | io::ErrorKind::NotADirectory
+            | io::ErrorKind::InvalidFilename => Refusal::NotFound,
             io::ErrorKind::PermissionDenied => Refusal::Forbidden,
             _ => Refusal::Failed(e),
         }
