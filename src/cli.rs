@@ -1,5 +1,6 @@
 //! The command line: subcommands, flags, and their translation into a [`ServerConfig`].
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::config::{Limits, SocketOptions};
 use crate::discovery::{self, ServiceEntry};
-use crate::load::{Framing, LoadConfig, Protocol};
+use crate::load::{self, Framing, HttpRequest, LoadConfig, Protocol};
 use crate::protocol::files::FilesConfig;
 use crate::protocol::framed::FramedConfig;
 use crate::protocol::http::HttpConfig;
@@ -41,35 +42,45 @@ pub enum Command {
 /// `evserve load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// `http://HOST:PORT/PATH`, or one of `echo`, `udp`, `framed` followed by HOST:PORT.
+    /// `http://HOST[:PORT]/PATH`, or one of `echo`, `udp`, `framed` followed by HOST:PORT.
     pub target: String,
     /// HOST:PORT, after `echo`, `udp` or `framed`.
     pub addr: Option<String>,
-    /// Connections (UDP: sockets).
-    #[arg(short = 'c', long, default_value_t = 10)]
+    /// Connections (UDP: sockets), dealt evenly to the threads.
+    #[arg(short = 'c', long, default_value_t = load::DEFAULT_CONNECTIONS)]
     pub connections: usize,
-    /// How long to run.
-    #[arg(short = 'd', long, value_name = "DURATION", default_value = "10s",
-          value_parser = parse_duration)]
-    pub duration: Duration,
-    /// Stop after this many correct replies (the duration still bounds the run).
+    /// How long to run (default 10s); with -n, a time limit (default 10m).
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop once this many requests have ended (ok, error or timeout).
     #[arg(short = 'n', long)]
     pub requests: Option<u64>,
-    /// Payload bytes for echo, udp and framed.
+    /// Payload bytes for echo, udp and framed; the body of an HTTP POST, PUT or PATCH.
     #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_size)]
     pub size: usize,
     /// Requests in flight per connection.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
+    /// Open loop at this many requests/s across all connections, latency counted from each
+    /// request's scheduled time (coordinated omission corrected). Default: closed loop.
+    #[arg(long, value_name = "PER_SEC")]
+    pub rate: Option<f64>,
     /// Framing for `framed`.
     #[arg(long, value_enum, default_value_t = FramingArg::Length)]
     pub framing: FramingArg,
     /// HTTP method.
     #[arg(long, default_value = "GET")]
     pub method: String,
+    /// HTTP keep-alive (true/false); false sends `Connection: close` and reconnects for
+    /// every request.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    pub keep_alive: bool,
     /// A request unanswered this long counts as a timeout.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Threads, each with its own event loop and share of the connections.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -78,30 +89,19 @@ pub struct LoadArgs {
 impl LoadArgs {
     /// The run these arguments describe.
     pub fn config(&self) -> Result<LoadConfig, String> {
-        let resolve = |hostport: &str| -> Result<SocketAddr, String> {
-            use std::net::ToSocketAddrs;
-            hostport
-                .to_socket_addrs()
-                .map_err(|e| format!("{hostport}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("{hostport}: no address"))
-        };
-        let (protocol, addr) = if let Some(rest) = self.target.strip_prefix("http://") {
-            let (hostport, path) = match rest.find('/') {
-                Some(at) => (&rest[..at], &rest[at..]),
-                None => (rest, "/"),
-            };
-            let protocol = Protocol::Http {
+        let (protocol, hostport) = if self.target.contains("://") {
+            if let Some(extra) = &self.addr {
+                return Err(format!("unexpected '{extra}' after the URL"));
+            }
+            let (host, connect, path) = load::http::parse_url(&self.target)?;
+            let request = HttpRequest {
                 method: self.method.clone(),
-                path: path.to_string(),
-                host: hostport.to_string(),
+                path,
+                host,
+                keep_alive: self.keep_alive,
             };
-            (protocol, resolve(hostport)?)
+            (Protocol::Http(request), connect)
         } else {
-            let addr = self
-                .addr
-                .as_deref()
-                .ok_or("give HOST:PORT after the protocol")?;
             let protocol = match self.target.as_str() {
                 "echo" => Protocol::Echo,
                 "udp" => Protocol::Udp,
@@ -111,25 +111,42 @@ impl LoadArgs {
                 }),
                 other => {
                     return Err(format!(
-                        "unknown target '{other}': use http://, echo, udp or framed"
+                        "unknown target '{other}': use http://HOST:PORT/PATH, or echo, udp or \
+                         framed followed by HOST:PORT"
                     ));
                 }
             };
-            (protocol, resolve(addr)?)
+            let hostport = self
+                .addr
+                .clone()
+                .ok_or("give HOST:PORT after the protocol")?;
+            (protocol, hostport)
         };
-        if self.connections == 0 || self.pipeline == 0 {
-            return Err("--connections and --pipeline must be at least 1".into());
-        }
-        Ok(LoadConfig {
-            addr,
-            protocol,
+        let addr = {
+            use std::net::ToSocketAddrs;
+            hostport
+                .to_socket_addrs()
+                .map_err(|e| format!("{hostport}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{hostport}: no address"))?
+        };
+        let config = LoadConfig {
             connections: self.connections,
+            threads: usize::from(self.threads),
             pipeline: self.pipeline,
-            size: self.size.max(1),
-            duration: self.duration,
+            size: self.size,
+            duration: self.duration.unwrap_or(match self.requests {
+                Some(_) => load::COUNTED_RUN_LIMIT,
+                None => load::DEFAULT_DURATION,
+            }),
             requests: self.requests,
+            rate: self.rate,
             timeout: self.timeout,
-        })
+            progress: std::io::stderr().is_terminal(),
+            ..LoadConfig::new(addr, protocol)
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -595,6 +612,38 @@ mod tests {
             (o.recv_buffer, o.send_buffer, o.backlog),
             (Some(65536), None, 16)
         );
+    }
+
+    #[test]
+    fn load_targets_and_bounds() {
+        let load = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["evserve", "load"].iter().chain(args))
+                .map_err(|e| e.to_string())?;
+            let Command::Load(args) = cli.command else {
+                panic!("not load")
+            };
+            args.config()
+        };
+        let c = load(&["http://127.0.0.1:8080/plain", "--pipeline", "16"]).unwrap();
+        let Protocol::Http(request) = &c.protocol else {
+            panic!("not http")
+        };
+        assert_eq!((request.path.as_str(), c.pipeline), ("/plain", 16));
+        assert_eq!(c.duration, load::DEFAULT_DURATION);
+        let c = load(&["echo", "127.0.0.1:7", "-n", "5", "--rate", "100"]).unwrap();
+        assert_eq!((c.requests, c.rate), (Some(5), Some(100.0)));
+        assert_eq!(
+            c.duration,
+            load::COUNTED_RUN_LIMIT,
+            "-n alone: the generous limit"
+        );
+        let c = load(&["framed", "127.0.0.1:7", "--framing", "line", "-d", "2s"]).unwrap();
+        assert_eq!(c.protocol, Protocol::Framed(Framing::Line));
+        assert_eq!(c.duration, Duration::from_secs(2));
+        assert!(load(&["echo"]).unwrap_err().contains("HOST:PORT"));
+        assert!(load(&["ftp://h/"]).unwrap_err().contains("http://"));
+        assert!(load(&["udp", "127.0.0.1:7", "--threads", "0"]).is_err());
+        assert!(load(&["udp", "127.0.0.1:7", "--rate", "-1"]).is_err());
     }
 
     #[test]

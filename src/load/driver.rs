@@ -1,75 +1,148 @@
-//! What a load client sends and how it judges replies, per protocol, without sockets.
+//! What a load client sends and how it judges what comes back, per protocol, without sockets.
 //!
-//! A [`Driver`] hands out the bytes of one request and takes complete replies off the front of
-//! what a connection has received. A reply that is complete but wrong is an error, never
-//! throughput; the connection is then out of step and the caller reconnects.
+//! A [`Driver`] is built once per run and shared by every connection of a thread. It owns the
+//! bytes of one request (the same for every request, so they are built once) and a *batch*
+//! of several requests back to back, so that a connection owing `k` pipelined requests writes
+//! them with one `write` and no copy. Each connection owns a [`ReplyState`], the driver's
+//! decoder state for the reply it is in the middle of.
+//!
+//! Decoding follows httparse and tokio-util: [`Driver::decode`] is offered the bytes received
+//! so far and answers with a [`Decode`]:
+//!
+//! ```text
+//!   Partial { used }         the reply is not complete: `used` bytes were consumed (a body is
+//!                            checked as it streams past and never kept), offer the rest again
+//!                            with more appended
+//!   Reply { used, outcome }  one reply is complete, right (Outcome::Ok) or wrong
+//!   Broken(why)              these bytes cannot be a reply: the connection is out of step
+//! ```
+//!
+//! A wrong reply (an echo with other bytes, an HTTP 500) is still a whole reply, so the
+//! connection stays in step and goes on; only a `Broken` stream forces a reconnect. Either
+//! way a wrong reply is counted as an error, never as throughput.
 
-use super::Framing;
+use super::echo::{self, MirrorReply};
+use super::framed::{LengthReply, LineReply};
+use super::http::HttpReply;
+use super::{Framing, Protocol};
 
-/// What became of the received bytes.
+/// Most bytes a batch of pipelined requests may take; a batch holds at least one request.
+/// Larger requests are written in several calls anyway.
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// What the decoder made of the bytes offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// `n` complete, correct replies were taken (possibly 0: need more bytes).
-    Replies(usize),
-    /// The next reply is complete and wrong.
-    Wrong,
+pub enum Decode {
+    /// The reply is not complete yet. `used` bytes were consumed; the caller keeps the rest
+    /// (a bounded, incomplete piece: a header, a line) and offers it again with more.
+    Partial {
+        /// Bytes consumed from the front.
+        used: usize,
+    },
+    /// One reply completed with the first `used` bytes.
+    Reply {
+        /// Bytes consumed from the front, including any consumed by earlier `Partial`s' rest.
+        used: usize,
+        /// Whether it was the right reply.
+        outcome: Outcome,
+        /// The server will close the connection after this reply (HTTP `Connection: close`).
+        close: bool,
+    },
+    /// The bytes are not a reply of this protocol; the connection must be replaced.
+    Broken(Broken),
 }
 
-/// One protocol's request and reply check.
+/// How a complete reply was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The expected reply.
+    Ok,
+    /// Complete, but not the bytes that were sent (echo, framed, udp).
+    Mismatch,
+    /// An HTTP status other than 2xx.
+    Status(u16),
+}
+
+/// Why a stream cannot be decoded further.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broken {
+    /// Not an HTTP/1.x response head.
+    BadHead,
+    /// A response head larger than [`super::http::MAX_HEAD`].
+    HeadTooLarge,
+    /// A `Content-Length` that is not a number, or two that disagree.
+    BadLength,
+    /// A malformed chunk in a chunked body.
+    BadChunk,
+    /// A status the load generator cannot follow (101 Switching Protocols).
+    Unsupported,
+    /// A length-prefixed frame longer than [`super::framed::MAX_FRAME`].
+    FrameTooLarge,
+    /// Bytes arrived when no request was waiting for them.
+    Unsolicited,
+}
+
+/// One protocol's request bytes and reply check, shared by all connections of a thread.
 #[derive(Debug, Clone)]
 pub struct Driver {
     request: Vec<u8>,
-    kind: Kind,
+    batch: Vec<u8>,
+    expect: Expect,
 }
 
+/// What a reply must be.
 #[derive(Debug, Clone)]
-enum Kind {
-    /// The reply is the request, byte for byte (echo, framed echo).
+enum Expect {
+    /// The request itself, byte for byte (TCP echo and UDP echo).
     Mirror,
-    /// An HTTP/1.1 response with a 2xx status and a Content-Length body.
-    Http,
+    /// The same frame: length-prefixed, or a line; `payload` is the frame's content.
+    Frame(Framing, Vec<u8>),
+    /// A 2xx HTTP response with its whole body; a `HEAD` response has none.
+    Http {
+        /// The request was `HEAD`.
+        head: bool,
+    },
 }
 
-/// A payload of `size` printable bytes, never containing a line feed.
-pub fn payload(size: usize) -> Vec<u8> {
-    (0..size).map(|i| b'a' + (i % 26) as u8).collect()
+/// A connection's progress through the reply it is receiving.
+#[derive(Debug, Clone)]
+pub enum ReplyState {
+    /// Echo.
+    Mirror(MirrorReply),
+    /// Length-prefixed frames.
+    Length(LengthReply),
+    /// Lines.
+    Line(LineReply),
+    /// HTTP responses.
+    Http(HttpReply),
 }
 
 impl Driver {
-    /// Echo: `size` bytes, echoed back.
-    pub fn echo(size: usize) -> Driver {
-        Driver {
-            request: payload(size),
-            kind: Kind::Mirror,
-        }
-    }
-
-    /// Framed echo: one frame of `size` payload bytes, echoed back as the same frame.
-    pub fn framed(framing: Framing, size: usize) -> Driver {
-        let body = payload(size);
-        let request = match framing {
-            Framing::Length => {
-                let mut r = (size as u32).to_be_bytes().to_vec();
-                r.extend_from_slice(&body);
-                r
+    /// The driver for `protocol` with `size`-byte payloads (at least 1 for echo), batching
+    /// up to `pipeline` requests per write.
+    pub fn new(protocol: &Protocol, size: usize, pipeline: usize) -> Driver {
+        let (request, expect) = match protocol {
+            // An empty echo would be a reply of no bytes, complete before anything arrives.
+            Protocol::Echo | Protocol::Udp => (echo::payload(size.max(1)), Expect::Mirror),
+            Protocol::Framed(framing) => {
+                let payload = echo::payload(size);
+                (
+                    super::framed::encode(*framing, &payload),
+                    Expect::Frame(*framing, payload),
+                )
             }
-            Framing::Line => {
-                let mut r = body;
-                r.push(b'\n');
-                r
-            }
+            Protocol::Http(http) => (
+                http.encode(size),
+                Expect::Http {
+                    head: http.method.eq_ignore_ascii_case("HEAD"),
+                },
+            ),
         };
+        let copies = pipeline.min(MAX_BATCH_BYTES / request.len().max(1)).max(1);
         Driver {
+            batch: request.repeat(copies),
             request,
-            kind: Kind::Mirror,
-        }
-    }
-
-    /// HTTP/1.1: `method path` with a Host header, keep-alive.
-    pub fn http(method: &str, path: &str, host: &str) -> Driver {
-        Driver {
-            request: format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
-            kind: Kind::Http,
+            expect,
         }
     }
 
@@ -78,76 +151,56 @@ impl Driver {
         &self.request
     }
 
-    /// Takes every complete reply off the front of `received`.
-    pub fn take(&self, received: &mut Vec<u8>) -> Verdict {
-        let mut replies = 0;
-        loop {
-            let step = match self.kind {
-                Kind::Mirror => self.take_mirror(received),
-                Kind::Http => take_http(received),
-            };
-            match step {
-                Step::One(used) => {
-                    received.drain(..used);
-                    replies += 1;
-                }
-                Step::Incomplete => return Verdict::Replies(replies),
-                Step::Wrong => return Verdict::Wrong,
-            }
+    /// The next bytes a connection owes when `unsent` requests are not fully written and
+    /// `offset` bytes of the first of them are: a slice of the batch (so possibly fewer
+    /// requests than owed; the caller writes again).
+    pub fn pending(&self, unsent: usize, offset: usize) -> &[u8] {
+        let len = self.request.len();
+        let end = (unsent * len).min(self.batch.len());
+        &self.batch[offset.min(end)..end]
+    }
+
+    /// A fresh decoder state, for a new connection.
+    pub fn reply_state(&self) -> ReplyState {
+        match &self.expect {
+            Expect::Mirror => ReplyState::Mirror(MirrorReply::default()),
+            Expect::Frame(Framing::Length, _) => ReplyState::Length(LengthReply::default()),
+            Expect::Frame(Framing::Line, _) => ReplyState::Line(LineReply::default()),
+            Expect::Http { head } => ReplyState::Http(HttpReply::new(*head)),
         }
     }
 
-    fn take_mirror(&self, received: &[u8]) -> Step {
-        let want = self.request.len();
-        match received.get(..want) {
-            None => {
-                // Even a partial reply can already be known wrong.
-                if self.request.starts_with(received) {
-                    Step::Incomplete
-                } else {
-                    Step::Wrong
-                }
-            }
-            Some(reply) if reply == self.request => Step::One(want),
-            Some(_) => Step::Wrong,
+    /// Decodes the front of `src`, the bytes received and not yet consumed.
+    pub fn decode(&self, state: &mut ReplyState, src: &[u8]) -> Decode {
+        match (state, &self.expect) {
+            (ReplyState::Mirror(s), _) => s.decode(&self.request, src),
+            (ReplyState::Length(s), Expect::Frame(_, payload)) => s.decode(payload, src),
+            (ReplyState::Line(s), Expect::Frame(_, payload)) => s.decode(payload, src),
+            (ReplyState::Http(s), _) => s.decode(src),
+            // A state is only ever made by `reply_state` of the same driver.
+            _ => Decode::Broken(Broken::Unsupported),
         }
     }
-}
 
-enum Step {
-    One(usize),
-    Incomplete,
-    Wrong,
-}
+    /// The peer closed the connection: does that complete the reply in progress (an HTTP
+    /// body delimited by the close)?
+    pub fn eof(&self, state: &mut ReplyState) -> Option<Outcome> {
+        match state {
+            ReplyState::Http(s) => s.eof(),
+            _ => None,
+        }
+    }
 
-fn take_http(received: &[u8]) -> Step {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut response = httparse::Response::new(&mut headers);
-    let head = match response.parse(received) {
-        Ok(httparse::Status::Complete(head)) => head,
-        Ok(httparse::Status::Partial) => return Step::Incomplete,
-        Err(_) => return Step::Wrong,
-    };
-    let ok = response.code.is_some_and(|c| (200..300).contains(&c));
-    let length = response
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| {
-            std::str::from_utf8(h.value)
-                .ok()?
-                .trim()
-                .parse::<usize>()
-                .ok()
-        });
-    let no_body = matches!(response.code, Some(204 | 304));
-    match (ok, length, no_body) {
-        (false, _, _) => Step::Wrong,
-        (true, _, true) => Step::One(head),
-        // A 2xx without a length cannot be delimited on a kept-alive connection.
-        (true, None, false) => Step::Wrong,
-        (true, Some(len), false) if received.len() >= head + len => Step::One(head + len),
-        (true, Some(_), false) => Step::Incomplete,
+    /// Checks one UDP echo datagram; returns the sequence stamp it carries if it is the
+    /// datagram that was sent.
+    pub fn check_datagram(&self, datagram: &[u8]) -> Result<u64, Outcome> {
+        echo::check_datagram(&self.request, datagram)
+    }
+
+    /// Writes the UDP datagram stamped with `seq` into `out` (as long as the request).
+    pub fn stamp_datagram(&self, seq: u64, out: &mut [u8]) {
+        out.copy_from_slice(&self.request);
+        echo::stamp(out, seq);
     }
 }
 
@@ -156,46 +209,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn echo_replies_split_and_stuck_together() {
-        let d = Driver::echo(4);
-        let mut rx = b"abcdab".to_vec();
-        assert_eq!(d.take(&mut rx), Verdict::Replies(1));
-        assert_eq!(rx, b"ab");
-        rx.extend_from_slice(b"cd");
-        assert_eq!(d.take(&mut rx), Verdict::Replies(1));
-        assert!(rx.is_empty());
-        let mut wrong = b"abX".to_vec();
-        assert_eq!(
-            d.take(&mut wrong),
-            Verdict::Wrong,
-            "known wrong before complete"
-        );
+    fn a_batch_serves_any_number_of_owed_requests() {
+        let d = Driver::new(&Protocol::Echo, 3, 4);
+        assert_eq!(d.request(), b"abc");
+        assert_eq!(d.pending(1, 0), b"abc");
+        assert_eq!(d.pending(2, 1), b"bcabc");
+        // More owed than the batch holds: the batch, and the caller writes again.
+        assert_eq!(d.pending(9, 0), b"abcabcabcabc");
+        assert_eq!(d.pending(0, 0), b"");
     }
 
     #[test]
-    fn framed_requests_are_well_formed() {
-        let d = Driver::framed(Framing::Length, 3);
-        assert_eq!(d.request(), b"\0\0\0\x03abc");
-        let d = Driver::framed(Framing::Line, 3);
-        assert_eq!(d.request(), b"abc\n");
-    }
-
-    #[test]
-    fn http_responses_need_2xx_and_their_whole_body() {
-        let d = Driver::http("GET", "/plain", "h");
-        assert!(
-            d.request()
-                .starts_with(b"GET /plain HTTP/1.1\r\nHost: h\r\n")
-        );
-        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
-        let mut rx = ok[..ok.len() - 1].to_vec();
-        assert_eq!(d.take(&mut rx), Verdict::Replies(0));
-        rx.extend_from_slice(b"i");
-        rx.extend_from_slice(ok);
-        assert_eq!(d.take(&mut rx), Verdict::Replies(2));
-        let mut bad = b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n".to_vec();
-        assert_eq!(d.take(&mut bad), Verdict::Wrong);
-        let mut garbage = b"NOT HTTP\r\n\r\n".to_vec();
-        assert_eq!(d.take(&mut garbage), Verdict::Wrong);
+    fn a_huge_request_is_batched_alone() {
+        let d = Driver::new(&Protocol::Echo, MAX_BATCH_BYTES + 1, 16);
+        assert_eq!(d.pending(16, 0).len(), MAX_BATCH_BYTES + 1);
     }
 }

@@ -1,51 +1,101 @@
-//! `evserve load`: a load generator on its own mio loop, for evserve or any other server.
+//! `evserve load`: a load generator on its own mio loops, for evserve or any other server.
 //!
-//! Closed loop: every connection keeps `pipeline` requests in flight and sends a new one as
-//! each reply arrives. Every reply is checked by the protocol's [`driver::Driver`]; a wrong
-//! reply is counted as an error (and the connection, now out of step, is replaced), never as
-//! throughput. Latency is measured per request from its send to its reply, into an
-//! HdrHistogram. MB/s counts the bytes sent plus the bytes received.
+//! ```text
+//!   run(&LoadConfig) ──► thread 0: runner ─ Poll ─ slots 0..c₀ ─┐     Report (merged):
+//!        │               thread 1: runner ─ Poll ─ slots 0..c₁ ─┼──►  counts, bytes,
+//!        │               …  (connections and -n dealt evenly)   ─┘     latency histogram
+//!        └─ once a second: the progress line on stderr (if asked)
+//!
+//!   a slot = tcp::Conn or udp::Socket      ── what it owes: inflight.rs
+//!   what to send, how to judge a reply     ── driver.rs → echo.rs, framed.rs, http.rs (sans-IO)
+//!   when it may send, latency from when    ── pacing.rs (closed loop, or open loop at --rate)
+//! ```
+//!
+//! Layers as in the server: the protocol drivers know nothing of sockets (bytes in, a verdict
+//! out); the runner and its slots know nothing of protocols. Each thread owns its connections
+//! outright and shares nothing with the others on the hot path; their reports are merged at
+//! the end.
+//!
+//! What is measured:
+//! - **requests**: correct replies. A wrong reply (other bytes, an HTTP status other than
+//!   2xx, a body cut short) is an **error**, never throughput. So is a request written on a
+//!   connection that then failed; the connection is replaced (a **reconnect**) and the run
+//!   goes on. A request unanswered after `timeout` is a **timeout**.
+//! - **latency** of correct replies, in µs, from the request's *intended* send time: in a
+//!   closed loop that is when it was issued; with `rate` it is its slot in the schedule, so a
+//!   stalled server is charged for every request it delayed (see `pacing.rs`).
+//! - **MB/s**: bytes on the wire in both directions (requests and replies, HTTP heads
+//!   included), 10^6 bytes per MB.
+//!
+//! Every run is bounded: by `duration`, or by a request count, which `duration` then bounds
+//! as a time limit.
 
 pub mod driver;
+pub mod echo;
+pub mod framed;
+pub mod http;
+mod inflight;
+mod pacing;
+mod progress;
+mod report;
+mod runner;
+mod tcp;
+mod udp;
 
-use std::collections::VecDeque;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+pub use http::HttpRequest;
+pub use report::Report;
 
-use driver::{Driver, Verdict};
+use driver::Driver;
+use pacing::Pacing;
+use progress::Progress;
+use runner::Plan;
+
+/// Connections when none are asked for.
+pub const DEFAULT_CONNECTIONS: usize = 10;
+
+/// How long a run lasts when neither a duration nor a request count is given.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+/// The time limit of a run given a request count and no duration: generous, but a bound.
+pub const COUNTED_RUN_LIMIT: Duration = Duration::from_secs(600);
+
+/// How long a request may wait for its reply by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Payload bytes by default.
+pub const DEFAULT_SIZE: usize = 64;
+
+/// The largest payload for TCP echo and HTTP bodies.
+pub const MAX_SIZE: usize = 64 << 20;
+
+/// The largest UDP payload (65 535 less the IPv4 and UDP headers).
+pub const MAX_DATAGRAM: usize = 65_507;
 
 /// Framing for the `framed` protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
-    /// 4-byte big-endian length, then the payload.
+    /// A 4-byte big-endian length, then the payload.
     Length,
     /// The payload, then `\n`.
     Line,
 }
 
 /// The protocol to drive.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Protocol {
-    /// TCP echo.
+    /// TCP echo: `size` bytes out, the same bytes back.
     Echo,
-    /// UDP echo.
+    /// UDP echo: one datagram out, the same datagram back.
     Udp,
-    /// Framed echo.
+    /// Framed echo: one frame out, the same frame back.
     Framed(Framing),
-    /// HTTP/1.1 keep-alive requests.
-    Http {
-        /// The method.
-        method: String,
-        /// The request target.
-        path: String,
-        /// The Host header.
-        host: String,
-    },
+    /// HTTP/1.1: a 2xx response with its whole body back.
+    Http(HttpRequest),
 }
 
 /// One load run.
@@ -55,423 +105,267 @@ pub struct LoadConfig {
     pub addr: SocketAddr,
     /// What to speak.
     pub protocol: Protocol,
-    /// Connections (UDP: sockets).
+    /// Connections (UDP: sockets), dealt evenly to the threads.
     pub connections: usize,
+    /// Threads, each with its own poll loop (at most one per connection).
+    pub threads: usize,
     /// Requests in flight per connection.
     pub pipeline: usize,
-    /// Payload bytes (echo, udp, framed).
+    /// Payload bytes (echo, udp, framed; HTTP `POST`/`PUT`/`PATCH` bodies).
     pub size: usize,
-    /// Stop after this long...
+    /// How long to run; with `requests`, the time limit.
     pub duration: Duration,
-    /// ...or after this many replies, whichever comes first.
+    /// Stop once this many requests have ended (ok, error or timeout).
     pub requests: Option<u64>,
+    /// Open loop: requests per second across all connections, latency measured from each
+    /// request's scheduled time. `None`: closed loop, as fast as replies come.
+    pub rate: Option<f64>,
     /// A request unanswered this long is a timeout.
     pub timeout: Duration,
+    /// Draw a progress line on stderr once a second.
+    pub progress: bool,
 }
 
-/// What a run measured.
-#[derive(Debug)]
-pub struct Report {
-    /// Correct replies.
-    pub requests: u64,
-    /// Wrong replies and connection failures.
-    pub errors: u64,
-    /// Requests unanswered within the timeout.
-    pub timeouts: u64,
-    /// Connections replaced after an error or timeout.
-    pub reconnects: u64,
-    /// Bytes sent plus bytes received.
-    pub bytes: u64,
-    /// Wall time of the run.
-    pub elapsed: Duration,
-    /// Latency of correct replies, in microseconds.
-    pub latency: Histogram<u64>,
-}
-
-impl Report {
-    fn new() -> Report {
-        Report {
-            requests: 0,
-            errors: 0,
-            timeouts: 0,
-            reconnects: 0,
-            bytes: 0,
-            elapsed: Duration::ZERO,
-            // 1 µs to 1 hour at 3 significant digits: fixed size, no allocation per sample.
-            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+impl LoadConfig {
+    /// A run against `addr` with every other setting at its default.
+    pub fn new(addr: SocketAddr, protocol: Protocol) -> LoadConfig {
+        LoadConfig {
+            addr,
+            protocol,
+            connections: DEFAULT_CONNECTIONS,
+            threads: 1,
+            pipeline: 1,
+            size: DEFAULT_SIZE,
+            duration: DEFAULT_DURATION,
+            requests: None,
+            rate: None,
+            timeout: DEFAULT_TIMEOUT,
+            progress: false,
         }
     }
 
-    fn record(&mut self, sent: Instant, now: Instant) {
-        let micros = now.saturating_duration_since(sent).as_micros() as u64;
-        self.latency.saturating_record(micros.max(1));
-        self.requests += 1;
-    }
-
-    /// Correct replies per second.
-    pub fn requests_per_sec(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// Megabytes (10^6) per second, sent plus received.
-    pub fn mb_per_sec(&self) -> f64 {
-        self.bytes as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// The report as one JSON object.
-    pub fn to_json(&self) -> serde_json::Value {
-        let q = |p: f64| self.latency.value_at_quantile(p);
-        serde_json::json!({
-            "requests": self.requests,
-            "errors": self.errors,
-            "timeouts": self.timeouts,
-            "reconnects": self.reconnects,
-            "duration_secs": self.elapsed.as_secs_f64(),
-            "requests_per_sec": self.requests_per_sec(),
-            "mb_per_sec": self.mb_per_sec(),
-            "latency_us": {
-                "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999),
-                "max": self.latency.max(),
-            },
-        })
-    }
-
-    /// The report for people.
-    pub fn to_text(&self) -> String {
-        let q = |p: f64| self.latency.value_at_quantile(p);
-        format!(
-            "{} requests in {:.2} s: {:.0} requests/s, {:.2} MB/s\n\
-             errors {}, timeouts {}, reconnects {}\n\
-             latency µs: p50 {} p90 {} p99 {} p99.9 {} max {}\n",
-            self.requests,
-            self.elapsed.as_secs_f64(),
-            self.requests_per_sec(),
-            self.mb_per_sec(),
-            self.errors,
-            self.timeouts,
-            self.reconnects,
-            q(0.5),
-            q(0.9),
-            q(0.99),
-            q(0.999),
-            self.latency.max()
-        )
-    }
-}
-
-/// Runs the load described by `config`.
-pub fn run(config: &LoadConfig) -> io::Result<Report> {
-    let driver = match &config.protocol {
-        Protocol::Echo | Protocol::Udp => Driver::echo(config.size),
-        Protocol::Framed(framing) => Driver::framed(*framing, config.size),
-        Protocol::Http { method, path, host } => Driver::http(method, path, host),
-    };
-    match config.protocol {
-        Protocol::Udp => run_udp(config, &driver),
-        _ => run_tcp(config, &driver),
-    }
-}
-
-/// One TCP connection of the load.
-struct Conn {
-    stream: TcpStream,
-    received: Vec<u8>,
-    outbox: Vec<u8>,
-    sent_at: VecDeque<Instant>,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr, token: Token, poll: &Poll) -> io::Result<Conn> {
-        let std = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        std.set_nodelay(true)?;
-        std.set_nonblocking(true)?;
-        let mut stream = TcpStream::from_std(std);
-        poll.registry()
-            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
-        Ok(Conn {
-            stream,
-            received: Vec::with_capacity(4096),
-            outbox: Vec::with_capacity(4096),
-            sent_at: VecDeque::new(),
-        })
-    }
-
-    /// Queues `n` requests and writes what the socket takes.
-    fn send(
-        &mut self,
-        driver: &Driver,
-        n: usize,
-        now: Instant,
-        report: &mut Report,
-    ) -> io::Result<()> {
-        for _ in 0..n {
-            self.outbox.extend_from_slice(driver.request());
-            self.sent_at.push_back(now);
+    /// Checks the settings; the message names the command-line flag at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.connections == 0 || self.threads == 0 || self.pipeline == 0 {
+            return Err("--connections, --threads and --pipeline must be at least 1".into());
         }
-        self.flush(report)
-    }
-
-    fn flush(&mut self, report: &mut Report) -> io::Result<()> {
-        while !self.outbox.is_empty() {
-            match self.stream.write(&self.outbox) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    report.bytes += n as u64;
-                    self.outbox.drain(..n);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        if self.duration.is_zero() || self.timeout.is_zero() {
+            return Err("--duration and --timeout must be more than 0".into());
+        }
+        if self.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            return Err("--rate must be a positive number of requests per second".into());
+        }
+        let max_size = match &self.protocol {
+            Protocol::Udp => MAX_DATAGRAM,
+            Protocol::Framed(Framing::Length) => framed::MAX_FRAME,
+            _ => MAX_SIZE,
+        };
+        let needs_payload = !matches!(self.protocol, Protocol::Http(_));
+        if (needs_payload && self.size == 0) || self.size > max_size {
+            return Err(format!("--size must be from 1 to {max_size} bytes here"));
+        }
+        if let Protocol::Http(request) = &self.protocol {
+            let token = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            };
+            let visible = |s: &str| s.bytes().all(|b| b.is_ascii_graphic());
+            if !token(&request.method) {
+                return Err(format!(
+                    "--method '{}' is not an HTTP method",
+                    request.method
+                ));
+            }
+            if !request.path.starts_with('/') || !visible(&request.path) || !visible(&request.host)
+            {
+                return Err("the URL must be http://HOST[:PORT]/PATH without spaces".into());
+            }
+            if !request.keep_alive && self.pipeline > 1 {
+                return Err(
+                    "--keep-alive false sends one request per connection: drop --pipeline".into(),
+                );
             }
         }
         Ok(())
     }
 }
 
-/// Whether the run goes on: before its deadline and short of its request count.
-fn keep_going(config: &LoadConfig, report: &Report, deadline: Instant) -> bool {
-    Instant::now() < deadline && config.requests.is_none_or(|l| report.requests < l)
-}
-
-/// How long to poll: until the deadline, but at least every `tick` to check for timeouts.
-fn wait(deadline: Instant, tick: Duration) -> Duration {
-    deadline.saturating_duration_since(Instant::now()).min(tick)
-}
-
-/// Whether the run may issue another request.
-fn may_issue(config: &LoadConfig, issued: u64) -> bool {
-    config.requests.is_none_or(|limit| issued < limit)
-}
-
-fn run_tcp(config: &LoadConfig, driver: &Driver) -> io::Result<Report> {
-    let mut poll = Poll::new()?;
-    let mut report = Report::new();
+/// Runs the load `config` describes and reports what was measured.
+///
+/// Fails on invalid settings, if the server cannot be reached at all (a first TCP connect is
+/// tried before the run starts), or if a thread cannot set up its poll. Errors during the
+/// run — refused connections, resets, wrong replies — are counted in the report instead.
+pub fn run(config: &LoadConfig) -> io::Result<Report> {
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let tcp = !matches!(config.protocol, Protocol::Udp);
+    if tcp {
+        // Fail fast, with the reason, rather than count refusals for the whole duration.
+        std::net::TcpStream::connect_timeout(&config.addr, config.timeout)?;
+    }
+    let driver = Driver::new(&config.protocol, config.size, config.pipeline);
+    let threads = config.threads.min(config.connections);
+    let keep_alive = match &config.protocol {
+        Protocol::Http(request) => request.keep_alive,
+        _ => true,
+    };
     let start = Instant::now();
     let deadline = start + config.duration;
-    let mut conns: Vec<Option<Conn>> = Vec::with_capacity(config.connections);
-    let mut issued = 0u64;
-    for i in 0..config.connections {
-        let mut conn = Conn::open(config.addr, Token(i), &poll)?;
-        let n = (config.pipeline as u64).min(config.requests.map_or(u64::MAX, |l| l - issued));
-        conn.send(driver, n as usize, Instant::now(), &mut report)?;
-        issued += n;
-        conns.push(Some(conn));
-    }
-    let mut events = Events::with_capacity(1024);
-    let mut buf = vec![0u8; 65536];
-    while keep_going(config, &report, deadline) {
-        poll.poll(
-            &mut events,
-            Some(wait(deadline, Duration::from_millis(100))),
-        )?;
-        let now = Instant::now();
-        for ev in events.iter() {
-            let i = ev.token().0;
-            let Some(conn) = conns.get_mut(i).and_then(Option::as_mut) else {
-                continue;
+    let progress = Progress::new(threads);
+    let (tx, rx) = mpsc::channel();
+    let merged = std::thread::scope(|scope| -> io::Result<Report> {
+        for t in 0..threads {
+            let slots = share(config.connections as u64, threads, t) as usize;
+            let limit = config.requests.map_or(u64::MAX, |n| share(n, threads, t));
+            let pacing = match config.rate {
+                // Each thread takes the part of the rate its connections carry.
+                Some(rate) => {
+                    let rate = rate * slots as f64 / config.connections as f64;
+                    Pacing::open(start, rate, slots, limit)
+                }
+                None => Pacing::closed(limit),
             };
-            let ok = serve_event(
-                conn,
-                driver,
-                &mut buf,
-                config,
-                &mut issued,
-                &mut report,
-                now,
-            );
-            if !ok {
-                report.errors += 1;
-                replace(
-                    &mut conns,
-                    i,
-                    config,
-                    driver,
-                    &poll,
-                    &mut issued,
-                    &mut report,
-                )?;
-            }
-        }
-        for i in 0..conns.len() {
-            let late = conns[i]
-                .as_ref()
-                .and_then(|c| c.sent_at.front())
-                .is_some_and(|sent| now.saturating_duration_since(*sent) > config.timeout);
-            if late {
-                report.timeouts += conns[i].as_ref().map_or(0, |c| c.sent_at.len() as u64);
-                replace(
-                    &mut conns,
-                    i,
-                    config,
-                    driver,
-                    &poll,
-                    &mut issued,
-                    &mut report,
-                )?;
-            }
-        }
-    }
-    report.elapsed = start.elapsed();
-    Ok(report)
-}
-
-/// Reads and writes what one event allows. Returns false when the connection must go.
-fn serve_event(
-    conn: &mut Conn,
-    driver: &Driver,
-    buf: &mut [u8],
-    config: &LoadConfig,
-    issued: &mut u64,
-    report: &mut Report,
-    now: Instant,
-) -> bool {
-    if conn.flush(report).is_err() {
-        return false;
-    }
-    loop {
-        match conn.stream.read(buf) {
-            Ok(0) => return false,
-            Ok(n) => {
-                report.bytes += n as u64;
-                conn.received.extend_from_slice(&buf[..n]);
-                let replies = match driver.take(&mut conn.received) {
-                    Verdict::Replies(r) => r,
-                    Verdict::Wrong => return false,
-                };
-                for _ in 0..replies {
-                    if let Some(sent) = conn.sent_at.pop_front() {
-                        report.record(sent, now);
-                    }
-                }
-                let mut again = 0;
-                while again < replies && may_issue(config, *issued) {
-                    again += 1;
-                    *issued += 1;
-                }
-                if again > 0 && conn.send(driver, again, now, report).is_err() {
-                    return false;
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-}
-
-/// Replaces connection `i` (after an error or a timeout) with a fresh one.
-fn replace(
-    conns: &mut [Option<Conn>],
-    i: usize,
-    config: &LoadConfig,
-    driver: &Driver,
-    poll: &Poll,
-    issued: &mut u64,
-    report: &mut Report,
-) -> io::Result<()> {
-    if let Some(mut old) = conns[i].take() {
-        let _ = poll.registry().deregister(&mut old.stream);
-        // Its unanswered requests will never be answered: issue them again.
-        *issued -= old.sent_at.len() as u64;
-    }
-    report.reconnects += 1;
-    match Conn::open(config.addr, Token(i), poll) {
-        Ok(mut conn) => {
-            let mut n = 0;
-            while n < config.pipeline && may_issue(config, *issued) {
-                n += 1;
-                *issued += 1;
-            }
-            conn.send(driver, n, Instant::now(), report)?;
-            conns[i] = Some(conn);
-            Ok(())
-        }
-        Err(e) => {
-            report.errors += 1;
-            log::debug!("reconnect: {e}");
-            Ok(())
-        }
-    }
-}
-
-/// UDP: each socket keeps `pipeline` datagrams in flight; a reply must equal the request.
-/// Datagrams are not reordered on loopback, so replies are matched in order; a datagram lost
-/// is a timeout, and its slot is refilled.
-fn run_udp(config: &LoadConfig, driver: &Driver) -> io::Result<Report> {
-    let mut poll = Poll::new()?;
-    let mut report = Report::new();
-    let start = Instant::now();
-    let deadline = start + config.duration;
-    let bind: SocketAddr = if config.addr.is_ipv6() {
-        (std::net::Ipv6Addr::LOCALHOST, 0).into()
-    } else {
-        (std::net::Ipv4Addr::LOCALHOST, 0).into()
-    };
-    let mut sockets = Vec::with_capacity(config.connections);
-    let mut issued = 0u64;
-    for i in 0..config.connections {
-        let mut socket = mio::net::UdpSocket::bind(bind)?;
-        socket.connect(config.addr)?;
-        poll.registry()
-            .register(&mut socket, Token(i), Interest::READABLE)?;
-        sockets.push((socket, VecDeque::new()));
-    }
-    let refill = |socket: &mio::net::UdpSocket,
-                  in_flight: &mut VecDeque<Instant>,
-                  issued: &mut u64,
-                  report: &mut Report| {
-        while in_flight.len() < config.pipeline && may_issue(config, *issued) {
-            match socket.send(driver.request()) {
-                Ok(n) => {
-                    report.bytes += n as u64;
-                    in_flight.push_back(Instant::now());
-                    *issued += 1;
-                }
-                // A full send buffer: the slot is refilled after the next reply or timeout.
-                Err(_) => break,
-            }
-        }
-    };
-    for (socket, in_flight) in &mut sockets {
-        refill(socket, in_flight, &mut issued, &mut report);
-    }
-    let mut events = Events::with_capacity(1024);
-    let mut buf = vec![0u8; 65536];
-    while keep_going(config, &report, deadline) {
-        poll.poll(&mut events, Some(wait(deadline, Duration::from_millis(20))))?;
-        let now = Instant::now();
-        for ev in events.iter() {
-            let Some((socket, in_flight)) = sockets.get_mut(ev.token().0) else {
-                continue;
+            let plan = Plan {
+                addr: config.addr,
+                slots,
+                driver: &driver,
+                pacing,
+                pipeline: config.pipeline,
+                timeout: config.timeout,
+                keep_alive,
+                start,
+                deadline,
+                counters: progress.counters(t),
             };
-            loop {
-                match socket.recv(&mut buf) {
-                    Ok(n) => {
-                        report.bytes += n as u64;
-                        match in_flight.pop_front() {
-                            Some(sent) if &buf[..n] == driver.request() => report.record(sent, now),
-                            _ => report.errors += 1,
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        report.errors += 1;
-                        break;
-                    }
-                }
-            }
+            let tx = tx.clone();
+            std::thread::Builder::new()
+                .name(format!("evserve-load-{t}"))
+                .spawn_scoped(scope, move || {
+                    let report = if tcp {
+                        runner::run::<tcp::Conn>(plan)
+                    } else {
+                        runner::run::<udp::Socket>(plan)
+                    };
+                    let _ = tx.send(report);
+                })?;
         }
-        for (socket, in_flight) in &mut sockets {
-            while in_flight
-                .front()
-                .is_some_and(|s| now.saturating_duration_since(*s) > config.timeout)
-            {
-                in_flight.pop_front();
-                report.timeouts += 1;
+        drop(tx);
+        collect(&rx, threads, config.progress, start, &progress)
+    })?;
+    if tcp && merged.connects == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "no connection could be made",
+        ));
+    }
+    Ok(merged)
+}
+
+/// Part `t` of `total` dealt to `parts` threads: as even as can be, the first ones taking
+/// one more when it does not divide.
+fn share(total: u64, parts: usize, t: usize) -> u64 {
+    let parts = parts as u64;
+    let t = t as u64;
+    total / parts + u64::from(t < total % parts)
+}
+
+/// Waits for every thread's report, drawing the progress line once a second meanwhile.
+fn collect(
+    rx: &mpsc::Receiver<io::Result<Report>>,
+    threads: usize,
+    show: bool,
+    start: Instant,
+    progress: &Progress,
+) -> io::Result<Report> {
+    let mut merged = Report::new();
+    let mut failed = None;
+    let mut next_line = start + Duration::from_secs(1);
+    let mut drawn = false;
+    let mut done = 0;
+    while done < threads {
+        match rx.recv_timeout(next_line.saturating_duration_since(Instant::now())) {
+            Ok(Ok(report)) => {
+                merged.merge(&report);
+                done += 1;
             }
-            refill(socket, in_flight, &mut issued, &mut report);
+            Ok(Err(e)) => {
+                failed.get_or_insert(e);
+                done += 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if show {
+                    // Clear the line and draw over it: one line, however long the run.
+                    eprint!("\r\x1b[2K{}", progress.line(start.elapsed()));
+                    let _ = io::stderr().flush();
+                    drawn = true;
+                }
+                next_line += Duration::from_secs(1);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                failed.get_or_insert_with(|| io::Error::other("a load thread died"));
+                break;
+            }
         }
     }
-    report.elapsed = start.elapsed();
-    Ok(report)
+    if drawn {
+        eprint!("\r\x1b[2K");
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(merged),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up() {
+        for (total, parts) in [(10, 3), (2, 4), (0, 2), (7, 1)] {
+            let sum: u64 = (0..parts).map(|t| share(total, parts, t)).sum();
+            assert_eq!(sum, total);
+        }
+        assert_eq!(share(10, 3, 0), 4);
+        assert_eq!(share(10, 3, 2), 3);
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let ok = LoadConfig::new(addr, Protocol::Echo);
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = |f: fn(&mut LoadConfig)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(|c| c.connections = 0).contains("--connections"));
+        assert!(bad(|c| c.size = 0).contains("--size"));
+        assert!(bad(|c| c.rate = Some(0.0)).contains("--rate"));
+        assert!(bad(|c| c.rate = Some(f64::NAN)).contains("--rate"));
+        assert!(
+            bad(|c| {
+                c.protocol = Protocol::Udp;
+                c.size = MAX_DATAGRAM + 1
+            })
+            .contains("65507")
+        );
+        let mut http = LoadConfig::new(addr, Protocol::Http(HttpRequest::get("h", "/")));
+        http.size = 0;
+        assert_eq!(http.validate(), Ok(()));
+        http.protocol = Protocol::Http(HttpRequest {
+            method: "GET /x".into(),
+            ..HttpRequest::get("h", "/")
+        });
+        assert!(http.validate().unwrap_err().contains("--method"));
+        http.protocol = Protocol::Http(HttpRequest {
+            keep_alive: false,
+            ..HttpRequest::get("h", "/")
+        });
+        http.pipeline = 2;
+        assert!(http.validate().unwrap_err().contains("--pipeline"));
+    }
 }

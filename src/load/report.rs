@@ -1,0 +1,205 @@
+//! What a run measured: counts, bytes, and a latency histogram; merged across threads.
+//!
+//! Every request granted ends exactly once, as one of `requests` (a correct reply), `errors`
+//! (a wrong reply, or written on a connection that failed before answering) or `timeouts`; a
+//! run stopped by its duration leaves some in flight, which count as none of them. Latency is
+//! recorded for correct replies only, in microseconds, into an HdrHistogram of fixed size (so
+//! recording never allocates) from 1 µs to an hour at 3 significant digits.
+//!
+//! MB/s counts every byte on the wire in both directions (requests and replies, HTTP heads
+//! included), in units of 10^6 bytes, over the run's wall time.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// The largest latency recorded exactly, in µs (an hour); longer ones are recorded as this.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// What a run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Correct replies.
+    pub requests: u64,
+    /// Wrong replies, and requests lost when their connection failed.
+    pub errors: u64,
+    /// Requests unanswered within the timeout.
+    pub timeouts: u64,
+    /// Connections replaced after a failure, a timeout or an unexpected close by the server.
+    pub reconnects: u64,
+    /// Connections established, including planned ones (`Connection: close`).
+    pub connects: u64,
+    /// Connection attempts that failed.
+    pub connect_errors: u64,
+    /// Bytes written.
+    pub bytes_sent: u64,
+    /// Bytes read.
+    pub bytes_received: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Latency of correct replies, in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl Default for Report {
+    fn default() -> Report {
+        Report::new()
+    }
+}
+
+impl Report {
+    /// An empty report.
+    pub fn new() -> Report {
+        Report {
+            requests: 0,
+            errors: 0,
+            timeouts: 0,
+            reconnects: 0,
+            connects: 0,
+            connect_errors: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            elapsed: Duration::ZERO,
+            latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .expect("constant bounds are valid"),
+        }
+    }
+
+    /// A correct reply to a request meant to be sent at `intended` arrived at `now`.
+    pub fn record_ok(&mut self, intended: Instant, now: Instant) {
+        let micros = now.saturating_duration_since(intended).as_micros();
+        let micros = u64::try_from(micros).unwrap_or(u64::MAX).max(1);
+        self.latency.saturating_record(micros);
+        self.requests += 1;
+    }
+
+    /// Requests that ended, one way or another.
+    pub fn completed(&self) -> u64 {
+        self.requests + self.errors + self.timeouts
+    }
+
+    /// Adds another thread's report to this one; the run took as long as the longest.
+    pub fn merge(&mut self, other: &Report) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.timeouts += other.timeouts;
+        self.reconnects += other.reconnects;
+        self.connects += other.connects;
+        self.connect_errors += other.connect_errors;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.elapsed = self.elapsed.max(other.elapsed);
+        // Same bounds on both sides, so this cannot fail.
+        let _ = self.latency.add(&other.latency);
+    }
+
+    /// Correct replies per second.
+    pub fn requests_per_sec(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Megabytes (10^6 bytes) per second on the wire, sent plus received.
+    pub fn mb_per_sec(&self) -> f64 {
+        (self.bytes_sent + self.bytes_received) as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The latency at quantile `q` (0.5 for the median), in µs; 0 with no samples.
+    pub fn latency_at(&self, q: f64) -> u64 {
+        self.latency.value_at_quantile(q)
+    }
+
+    /// The report as one JSON object.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "requests": self.requests,
+            "errors": self.errors,
+            "timeouts": self.timeouts,
+            "reconnects": self.reconnects,
+            "connects": self.connects,
+            "connect_errors": self.connect_errors,
+            "duration_secs": self.elapsed.as_secs_f64(),
+            "requests_per_sec": self.requests_per_sec(),
+            "mb_per_sec": self.mb_per_sec(),
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+            "latency_us": {
+                "p50": self.latency_at(0.5),
+                "p90": self.latency_at(0.9),
+                "p99": self.latency_at(0.99),
+                "p999": self.latency_at(0.999),
+                "max": self.latency.max(),
+                "mean": self.latency.mean(),
+            },
+        })
+    }
+
+    /// The report for people, a few lines.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{} requests in {:.2} s: {:.0} requests/s, {:.2} MB/s (sent + received)\n\
+             errors {}, timeouts {}, reconnects {}, connect errors {}\n\
+             latency µs: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
+            self.requests,
+            self.elapsed.as_secs_f64(),
+            self.requests_per_sec(),
+            self.mb_per_sec(),
+            self.errors,
+            self.timeouts,
+            self.reconnects,
+            self.connect_errors,
+            self.latency_at(0.5),
+            self.latency_at(0.9),
+            self.latency_at(0.99),
+            self.latency_at(0.999),
+            self.latency.max(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_reports_add_up() {
+        let t0 = Instant::now();
+        let mut a = Report::new();
+        a.record_ok(t0, t0 + Duration::from_micros(100));
+        a.errors = 1;
+        a.elapsed = Duration::from_secs(2);
+        let mut b = Report::new();
+        b.record_ok(t0, t0 + Duration::from_micros(300));
+        b.record_ok(t0, t0); // under a microsecond still counts, as 1 µs
+        b.timeouts = 2;
+        b.bytes_sent = 1_000_000;
+        b.elapsed = Duration::from_secs(1);
+        a.merge(&b);
+        assert_eq!(
+            (a.requests, a.errors, a.timeouts, a.completed()),
+            (3, 1, 2, 6)
+        );
+        assert_eq!(a.elapsed, Duration::from_secs(2));
+        assert_eq!(a.latency.len(), 3);
+        assert_eq!(a.latency.max(), 300);
+        assert_eq!(a.latency.min(), 1);
+        assert!((a.requests_per_sec() - 1.5).abs() < 1e-9);
+        assert!((a.mb_per_sec() - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn json_has_the_documented_keys() {
+        let doc = Report::new().to_json();
+        for key in [
+            "requests_per_sec",
+            "mb_per_sec",
+            "requests",
+            "errors",
+            "timeouts",
+        ] {
+            assert!(doc.get(key).is_some(), "{key}");
+        }
+        for key in ["p50", "p90", "p99", "p999", "max"] {
+            assert_eq!(doc["latency_us"][key], 0, "{key}");
+        }
+    }
+}
