@@ -405,6 +405,7 @@ impl ServeArgs {
                 interval: self.announce_interval,
             }),
             workers: usize::from(self.workers),
+            stats: Default::default(),
         }
     }
 }

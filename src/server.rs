@@ -12,7 +12,7 @@ use crate::protocol::chat::Chat;
 use crate::protocol::echo::{Echo, UdpEcho};
 use crate::protocol::files::{Files, FilesConfig};
 use crate::protocol::framed::{FramedConfig, FramedEcho};
-use crate::protocol::http::{Http, HttpConfig};
+use crate::protocol::http::{Http, HttpConfig, ServerStats};
 use crate::reactor::Reactor;
 
 /// One service bound to one address.
@@ -104,6 +104,9 @@ pub struct ServerConfig {
     pub announce: Option<Announce>,
     /// Independent single-threaded reactors sharing the listening ports (at least 1).
     pub workers: usize,
+    /// The groups every worker adds its counters to, so `/stats` reports the whole server.
+    /// Clones of a configuration share them: a configuration and its clones are one server.
+    pub stats: ServerStats,
 }
 
 /// Where and how often a server announces itself.
@@ -193,7 +196,10 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
             ServiceSpec::Framed(a, c) => reactor.listen(*a, Box::new(FramedEcho::new(*c))),
             ServiceSpec::Chat(a, max_line) => reactor.listen(*a, Box::new(Chat::new(*max_line))),
             ServiceSpec::Files(a, c) => reactor.listen(*a, Box::new(Files::new(c.clone()))),
-            ServiceSpec::Http(a, c) => reactor.listen(*a, Box::new(Http::new((**c).clone()))),
+            ServiceSpec::Http(a, c) => reactor.listen(
+                *a,
+                Box::new(Http::in_server((**c).clone(), config.stats.clone())),
+            ),
         }
         .map_err(|e| fail(spec, e))?;
         bound.push(addr);
@@ -215,6 +221,7 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
             source,
         })?;
     }
+    config.stats.reactors.join(reactor.stats());
     Ok((reactor, bound))
 }
 

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A counter with a single writer thread and any number of readers.
 #[derive(Debug, Default)]
@@ -71,9 +72,12 @@ pub struct Stats {
     pub datagrams_truncated: Counter,
 }
 
+/// The number of counters in a [`Stats`].
+pub const STATS_LEN: usize = 11;
+
 impl Stats {
     /// Every counter as `(name, value)`, in a fixed order (for logs and JSON).
-    pub fn snapshot(&self) -> [(&'static str, u64); 11] {
+    pub fn snapshot(&self) -> [(&'static str, u64); STATS_LEN] {
         [
             ("accepted", self.accepted.get()),
             ("active", self.active.get()),
@@ -99,5 +103,88 @@ impl fmt::Display for Stats {
             write!(f, "{name}={value}")?;
         }
         Ok(())
+    }
+}
+
+/// The counters of every worker of one server, so that a report can give the server's totals
+/// rather than those of the worker that happened to answer.
+///
+/// Each worker joins once, when it starts; reading takes a lock and is meant for reports, never
+/// for the hot path (writers never touch the group: they bump their own counters).
+#[derive(Debug)]
+pub struct Group<T> {
+    members: Mutex<Vec<Arc<T>>>,
+}
+
+impl<T> Default for Group<T> {
+    fn default() -> Self {
+        Group {
+            members: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<T> Group<T> {
+    /// Adds one worker's counters.
+    pub fn join(&self, member: Arc<T>) {
+        self.lock().push(member);
+    }
+
+    /// The members so far, in the order they joined.
+    pub fn members(&self) -> Vec<Arc<T>> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<T>>> {
+        // A panic elsewhere cannot leave a Vec of Arcs half-updated, so a poisoned lock is
+        // still safe to use.
+        self.members.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Group<Stats> {
+    /// Every counter summed over the members (gauges such as `active` sum too).
+    pub fn total(&self) -> [(&'static str, u64); STATS_LEN] {
+        let mut total = Stats::default().snapshot();
+        for member in self.lock().iter() {
+            for (sum, (_, value)) in total.iter_mut().zip(member.snapshot()) {
+                sum.1 = sum.1.wrapping_add(value);
+            }
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_sums_its_members() {
+        let group = Group::default();
+        let (a, b) = (Arc::new(Stats::default()), Arc::new(Stats::default()));
+        group.join(a.clone());
+        group.join(b.clone());
+        a.accepted.add(3);
+        b.accepted.add(4);
+        a.active.add(2);
+        b.bytes_out.add(10);
+        let total = group.total();
+        let get = |name| total.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(get("accepted"), 7);
+        assert_eq!(get("active"), 2);
+        assert_eq!(get("bytes_out"), 10);
+        assert_eq!(get("closed"), 0);
+        assert_eq!(group.members().len(), 2);
+    }
+
+    #[test]
+    fn an_empty_group_totals_zero() {
+        assert!(
+            Group::<Stats>::default()
+                .total()
+                .iter()
+                .all(|(_, v)| *v == 0)
+        );
     }
 }

@@ -143,6 +143,36 @@ fn plain_echo_stats_and_static_files() {
 }
 
 #[test]
+fn stats_sum_every_worker_whichever_answers() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--root",
+            root.path().to_str().unwrap(),
+            "--workers",
+            "2",
+        ],
+        2,
+    );
+    let addr = server.tcp("http");
+    // Forty connections, one request each: the kernel spreads them over both workers (all
+    // forty landing on one has odds of 2^-39), so a per-worker answer would fall short.
+    for _ in 0..40 {
+        assert_eq!(get(addr, "/plain").status, 200);
+    }
+    for asked in 1..=4u64 {
+        let r = get(addr, "/stats");
+        let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(json["workers"], 2, "{json}");
+        // 40 requests, plus the earlier /stats answers; this one is counted once sent.
+        assert_eq!(json["requests"]["2xx"], 40 + asked - 1, "{json}");
+        assert_eq!(json["accepted"], 40 + asked, "{json}");
+    }
+}
+
+#[test]
 fn a_hundred_pipelined_requests_are_answered_in_order() {
     let root = tempfile::tempdir().unwrap();
     let server = http_server(root.path(), &[]);

@@ -147,23 +147,34 @@ impl EchoBody {
     }
 }
 
-/// `GET /stats`: the reactor's counters and the responses sent, by class.
+/// `GET /stats`: the server's counters and the responses it sent, by class, summed over
+/// every worker (`workers` says how many), whichever worker answers.
 pub fn stats(reply: &mut Reply<'_, '_>) {
-    let mut map: Map<String, Value> = reply
-        .cx
-        .stats()
-        .snapshot()
+    let server = &reply.shared.server;
+    let reactors = server.reactors.members().len();
+    let totals = if reactors == 0 {
+        reply.cx.stats().snapshot()
+    } else {
+        server.reactors.total()
+    };
+    let mut map: Map<String, Value> = totals
         .iter()
         .map(|&(name, value)| (name.to_owned(), Value::from(value)))
         .collect();
+    let mut counts = [0u64; 5];
+    for member in server.responses.members() {
+        for (sum, n) in counts.iter_mut().zip(member.get()) {
+            *sum += n;
+        }
+    }
     let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-    let counts = reply.shared.parts.counts.get();
     let requests: Map<String, Value> = classes
         .iter()
         .zip(counts)
         .map(|(class, n)| ((*class).to_owned(), Value::from(n)))
         .collect();
     map.insert("requests".to_owned(), Value::Object(requests));
+    map.insert("workers".to_owned(), Value::from(reactors.max(1)));
     reply.send(
         Status::Ok,
         b"application/json",

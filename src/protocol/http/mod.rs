@@ -42,16 +42,18 @@ mod upload;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::session::{Service, Session};
+use crate::stats::{Group, Stats};
 
 pub use config::HttpConfig;
 pub use conn::HttpSession;
 
 use endpoints::Plain;
 use request::{HEADER_SLOTS, Limits};
-use response::HeadParts;
+use response::{HeadParts, StatusCounts};
 use std::cell::RefCell;
 
 use static_files::Root;
@@ -70,6 +72,21 @@ pub struct Shared {
     file_cache: RefCell<file_cache::FileCache>,
     /// `user:password`, as Basic credentials decode to.
     credentials: Option<Vec<u8>>,
+    /// The server this service is part of, for `/stats`.
+    server: ServerStats,
+}
+
+/// Where `/stats` finds the counters of the whole server, which may run several workers.
+///
+/// A configuration and its clones describe one server, so every worker's service is given
+/// clones of the same groups; each worker adds its own counters when it starts.
+#[derive(Debug, Clone, Default)]
+pub struct ServerStats {
+    /// Every worker's reactor counters. When empty (a service used on its own), `/stats`
+    /// reports the counters of the reactor that answers.
+    pub reactors: Arc<Group<Stats>>,
+    /// Every HTTP service's response counts; each service joins with its own.
+    pub responses: Arc<Group<StatusCounts>>,
 }
 
 /// The HTTP service: one [`HttpSession`] per connection.
@@ -80,8 +97,13 @@ pub struct Http {
 }
 
 impl Http {
-    /// A service with this configuration.
+    /// A service with this configuration, on its own: `/stats` reports its reactor alone.
     pub fn new(config: HttpConfig) -> Http {
+        Http::in_server(config, ServerStats::default())
+    }
+
+    /// A service that is one worker's part of a server: `/stats` sums the counters in `server`.
+    pub fn in_server(config: HttpConfig, server: ServerStats) -> Http {
         let limits = Limits {
             max_head: config.max_header_bytes,
             max_uri: config.max_uri,
@@ -89,6 +111,7 @@ impl Http {
             max_body: config.max_body,
         };
         let parts = HeadParts::new(&config.server_name, Instant::now());
+        server.responses.join(Arc::clone(&parts.counts));
         let reject = reject_message(&parts.server_line);
         let shared = Shared {
             limits,
@@ -102,6 +125,7 @@ impl Http {
                 .as_ref()
                 .map(|(user, pass)| format!("{user}:{pass}").into_bytes()),
             config,
+            server,
         };
         Http {
             shared: Rc::new(shared),

@@ -12,12 +12,14 @@
 
 use std::cell::Cell;
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use httpdate::HttpDate;
 
 use super::request::Persist;
 use super::status::Status;
+use crate::stats::Counter;
 
 /// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub const DATE_LEN: usize = 29;
@@ -63,15 +65,19 @@ impl DateCache {
     }
 }
 
-/// Responses sent, by status class (1xx to 5xx), service-wide.
+/// Responses sent, by status class (1xx to 5xx), by one worker's service.
+///
+/// Single-writer counters (see [`Counter`]): the worker bumps them, and `/stats` on any worker
+/// of the same server reads them to report the server's totals.
 #[derive(Debug, Default)]
-pub struct StatusCounts([Cell<u64>; 5]);
+pub struct StatusCounts([Counter; 5]);
 
 impl StatusCounts {
     /// Counts one response.
+    #[inline]
     pub fn record(&self, status: Status) {
         if let Some(counter) = self.0.get(status.class_index()) {
-            counter.set(counter.get() + 1);
+            counter.incr();
         }
     }
 
@@ -89,8 +95,8 @@ pub struct HeadParts {
     pub date: DateCache,
     /// `Server: <name>\r\n`, ready to copy.
     pub server_line: Vec<u8>,
-    /// Responses by class.
-    pub counts: StatusCounts,
+    /// Responses by class (shared with the server's group, for `/stats`).
+    pub counts: Arc<StatusCounts>,
 }
 
 impl HeadParts {
@@ -103,7 +109,7 @@ impl HeadParts {
         HeadParts {
             date: DateCache::new(now),
             server_line,
-            counts: StatusCounts::default(),
+            counts: Arc::default(),
         }
     }
 }
