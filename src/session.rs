@@ -8,9 +8,12 @@
 //! ```text
 //!             bytes read                      bytes to write
 //!  socket ──► [input buffer] ──► Session ──► [output buffer] ──► socket
-//!                 ▲     on_input(&input, cx) -> Step { consumed, flow }
+//!                 ▲     on_input(&input, cx) -> Step { consumed, forward, flow }
 //!                 └── unconsumed bytes wait for the next read
 //! ```
+//!
+//! A session that sends input back unchanged (echo) says so with [`Step::forward`] rather than
+//! copying it to the output: the reactor then writes it straight from its read buffer.
 //!
 //! A [`Service`] is what a TCP listener serves: it makes one session per accepted connection and
 //! holds whatever the sessions share (configuration, a document root, ...). A
@@ -45,6 +48,13 @@ pub struct Step {
     /// How many bytes, from the start of the input, the session has used up. The reactor keeps
     /// the rest and offers it again, followed by newly read bytes, on the next call.
     pub consumed: usize,
+    /// How many of the consumed bytes, from the start of the input, are to be sent back as
+    /// they are, after whatever the session appended to the output during this call.
+    ///
+    /// This is how a session echoes without copying: the reactor writes these bytes straight
+    /// from its read buffer when nothing else is waiting to be sent, as a hand-written echo
+    /// loop would, and copies only what the socket does not take. At most `consumed`.
+    pub forward: usize,
     /// What to do with the connection next.
     pub flow: Flow,
 }
@@ -54,6 +64,7 @@ impl Step {
     pub fn consumed(consumed: usize) -> Step {
         Step {
             consumed,
+            forward: 0,
             flow: Flow::Continue,
         }
     }
@@ -62,7 +73,17 @@ impl Step {
     pub fn close(consumed: usize) -> Step {
         Step {
             consumed,
+            forward: 0,
             flow: Flow::Close,
+        }
+    }
+
+    /// `n` bytes used and sent back unchanged (see [`Step::forward`]), keep going.
+    pub fn forward(n: usize) -> Step {
+        Step {
+            consumed: n,
+            forward: n,
+            flow: Flow::Continue,
         }
     }
 }

@@ -65,6 +65,12 @@ impl<S: Session> Harness<S> {
             step.consumed <= self.input.len(),
             "session consumed more than it was given"
         );
+        assert!(
+            step.forward <= step.consumed,
+            "session forwarded bytes it did not consume"
+        );
+        // Forwarded bytes follow whatever the session wrote, as the reactor sends them.
+        self.out.extend_from_slice(&self.input[..step.forward]);
         self.input.drain(..step.consumed);
         step
     }

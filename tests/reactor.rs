@@ -61,12 +61,54 @@ impl Service for StingyService {
     }
 }
 
+/// Sends back complete lines with `Step::forward`, keeping a partial line until the rest
+/// arrives; says `BEGIN` (written to the output in the same call as the first forward, so it
+/// must arrive first) and, at EOF, `END <bytes of the unfinished line>`.
+#[derive(Default)]
+struct Lines {
+    begun: bool,
+}
+
+impl Session for Lines {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        let complete = input.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if complete > 0 && !self.begun {
+            self.begun = true;
+            cx.out().extend_from_slice(b"BEGIN\n");
+        }
+        Step::forward(complete)
+    }
+
+    fn on_eof(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Flow {
+        cx.out()
+            .extend_from_slice(format!("END {}\n", input.len()).as_bytes());
+        Flow::Close
+    }
+}
+
+struct LinesService;
+
+impl Service for LinesService {
+    fn name(&self) -> &'static str {
+        "lines"
+    }
+    fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
+        Box::new(Lines::default())
+    }
+}
+
 fn start() -> (SocketAddr, Handle, std::thread::JoinHandle<()>) {
+    start_with(|| Box::new(StingyService))
+}
+
+fn start_with(
+    service: fn() -> Box<dyn Service>,
+) -> (SocketAddr, Handle, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let mut reactor = Reactor::new(Limits::default(), SocketOptions::default()).unwrap();
         let addr = reactor
-            .listen("127.0.0.1:0".parse().unwrap(), Box::new(StingyService))
+            .listen("127.0.0.1:0".parse().unwrap(), service())
             .unwrap();
         tx.send((addr, reactor.handle())).unwrap();
         reactor.run().unwrap();
@@ -101,6 +143,56 @@ fn a_session_that_declines_a_drain_offer_is_asked_again() {
             "block {i}"
         );
     }
+    handle.stop();
+    thread.join().unwrap();
+}
+
+#[test]
+fn forwarded_input_arrives_in_order_after_the_sessions_own_output() {
+    let (addr, handle, thread) = start_with(|| Box::new(LinesService));
+    // 4 MiB of lines of many lengths, written in pieces that split lines anywhere, while
+    // another thread reads: forwarding goes straight from the read buffer, through partial
+    // writes, and from kept input when a line spans reads.
+    let mut sent = Vec::new();
+    let mut i = 0u64;
+    while sent.len() < 4 << 20 {
+        let len = (i * 7919 % 5000) as usize;
+        sent.extend((0..len).map(|k| b'a' + ((i as usize + k) % 26) as u8));
+        sent.push(b'\n');
+        i += 1;
+    }
+    let tail = b"no newline at the end";
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = s.try_clone().unwrap();
+    let got = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).expect("stream stalled");
+        got
+    });
+    let mut at = 0;
+    let mut piece = 1;
+    for part in [&sent[..], &tail[..]] {
+        at = 0;
+        while at < part.len() {
+            let end = (at + piece).min(part.len());
+            std::io::Write::write_all(&mut s, &part[at..end]).unwrap();
+            at = end;
+            piece = piece * 3 % 100_003 + 1;
+        }
+    }
+    assert_eq!(at, tail.len());
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let got = got.join().unwrap();
+    let mut want = b"BEGIN\n".to_vec();
+    want.extend_from_slice(&sent);
+    want.extend_from_slice(format!("END {}\n", tail.len()).as_bytes());
+    assert_eq!(got.len(), want.len());
+    assert!(
+        got == want,
+        "bytes differ from offset {:?}",
+        got.iter().zip(&want).position(|(a, b)| a != b)
+    );
     handle.stop();
     thread.join().unwrap();
 }

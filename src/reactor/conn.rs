@@ -14,7 +14,9 @@
 //! connection's own `input`. Likewise the session writes into a shared output buffer when
 //! nothing is pending, which is written at once; only what the socket did not take is copied
 //! into the connection's own `out`. So the hot path allocates nothing, and an idle connection
-//! owns no buffer at all.
+//! owns no buffer at all. Input a session forwards (`Step::forward`, an echo) is written
+//! straight from the read buffer when nothing is queued ahead of it: no copy at all unless the
+//! socket does not take everything.
 //!
 //! Readiness. mio is edge-triggered: an event says "something changed", so the connection
 //! remembers `readable` until a read returns `WouldBlock` (or fewer bytes than asked, which on
@@ -336,7 +338,7 @@ impl Conn {
             &self.input
         };
         let out = if before.is_none() {
-            out_buf
+            &mut *out_buf
         } else {
             &mut self.out
         };
@@ -345,6 +347,26 @@ impl Conn {
             .with_written(written);
         let step = self.session.on_input(input, &mut cx);
         let consumed = step.consumed.min(input.len());
+        let forward = step.forward.min(consumed);
+        if forward > 0 {
+            self.want_drain = true;
+            if from_shared && before.is_none() && out_buf.is_empty() && !self.write_blocked {
+                // Nothing is queued ahead of these bytes: write them from the read buffer
+                // where they are, and keep (copy) only what the socket does not take.
+                let mut sent = 0;
+                if self
+                    .write_from(&read_buf[..forward], &mut sent, *now, stats)
+                    .is_err()
+                {
+                    self.broken = true;
+                }
+                out_buf.extend_from_slice(&read_buf[sent..forward]);
+            } else if before.is_none() {
+                out_buf.extend_from_slice(&input[..forward]);
+            } else {
+                self.out.extend_from_slice(&input[..forward]);
+            }
+        }
         if from_shared {
             self.input.extend_from_slice(&read_buf[consumed..fresh]);
         } else {
@@ -364,7 +386,12 @@ impl Conn {
         let produced = self.want_drain;
         if self.phase == Phase::Open && !self.input.is_empty() {
             let input = std::mem::take(&mut self.input);
-            let step = self.call(core, |s, cx| s.on_input(&input, cx));
+            let step = self.call(core, |s, cx| {
+                let step = s.on_input(&input, cx);
+                let forward = step.forward.min(step.consumed).min(input.len());
+                cx.out().extend_from_slice(&input[..forward]);
+                step
+            });
             self.input = input;
             let consumed = step.consumed.min(self.input.len());
             self.input.drain(..consumed);

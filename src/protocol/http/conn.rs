@@ -398,6 +398,7 @@ impl Session for HttpSession {
         };
         Step {
             consumed: used,
+            forward: 0,
             flow,
         }
     }
