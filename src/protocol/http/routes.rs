@@ -256,8 +256,8 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
             );
             Handled::Answered
         }
-        (Method::Put, Resource::Upload { name }) => upload::put(name, reply),
-        (Method::Delete, Resource::Upload { name }) => upload::delete(name, reply),
+        (Method::Put, Resource::Upload { name }) => upload::put(head, name, reply),
+        (Method::Delete, Resource::Upload { name }) => upload::delete(head, name, reply),
         _ => not_allowed(reply, allowed),
     }
 }

@@ -11,9 +11,10 @@
 //!    must still lie under the canonical root, so a symlink pointing out of the root is 403.
 //!
 //! **Validators.** Each file gets a `Last-Modified` and a strong `ETag` built from its
-//! modification time in nanoseconds and its size (`"<mtime hex>-<size hex>"`).
-//! `If-None-Match` (a list, or `*`) is checked first and, when present, `If-Modified-Since` is
-//! ignored (RFC 9110 §13.2.2); either can answer 304.
+//! modification time in nanoseconds and its size (`"<mtime hex>-<size hex>"`). [`evaluate`]
+//! applies the conditional fields in RFC 9110 §13.2.2's order: `If-Match` or
+//! `If-Unmodified-Since` can answer 412; then `If-None-Match` (a list, or `*`), or failing that
+//! `If-Modified-Since`, can answer 304. Uploads use the same evaluation (see `upload.rs`).
 //!
 //! **Ranges.** One `bytes=` range (`a-b`, `a-`, `-n`) gets 206 with `Content-Range`; a range
 //! wholly past the end gets 416 with `Content-Range: bytes */size`. Several ranges are
@@ -85,6 +86,8 @@ pub enum Refusal {
     Forbidden,
     /// 404: absent or hidden.
     NotFound,
+    /// 412: a conditional write's precondition does not hold.
+    Precondition,
     /// 500: the filesystem failed in a way a client cannot cause.
     Failed(io::Error),
 }
@@ -108,6 +111,7 @@ impl Refusal {
         match self {
             Refusal::Forbidden => reply.refuse(Status::Forbidden),
             Refusal::NotFound => reply.refuse(Status::NotFound),
+            Refusal::Precondition => reply.refuse(Status::PreconditionFailed),
             Refusal::Failed(e) => {
                 log::error!("http: {what}: {e}");
                 reply.fail(Status::InternalServerError);
@@ -271,25 +275,9 @@ impl Validators {
         }
     }
 
-    fn etag(&self) -> &[u8] {
+    /// The strong entity tag, quotes included.
+    pub fn etag(&self) -> &[u8] {
         self.etag.0.get(..self.etag.1).unwrap_or_default()
-    }
-
-    /// RFC 9110 §13.2.2: `If-None-Match` decides when present; otherwise
-    /// `If-Modified-Since`.
-    fn not_modified(&self, head: &RequestHead<'_, '_>) -> bool {
-        if let Some(list) = head.header("if-none-match") {
-            return trim_ows(list) == b"*"
-                || list_items(list)
-                    .any(|tag| tag.strip_prefix(b"W/").unwrap_or(tag) == self.etag());
-        }
-        match (
-            head.header("if-modified-since").and_then(http_date),
-            self.modified,
-        ) {
-            (Some(since), Some((modified, _))) => modified <= since,
-            _ => false,
-        }
     }
 
     /// `If-Range`: the range applies only if the client's copy is this very version.
@@ -302,6 +290,59 @@ impl Validators {
                 _ => false,
             },
         }
+    }
+}
+
+/// What a request's conditional fields decide (RFC 9110 §13.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// Carry on: serve, or write.
+    Proceed,
+    /// 304: the client's cached copy is current (GET and HEAD only).
+    NotModified,
+    /// 412: the client's copy, or its expectation of the resource, is not what is there.
+    Failed,
+}
+
+/// Evaluates `head`'s preconditions against the resource's `current` validators (`None`: no
+/// such resource), in RFC 9110 §13.2.2's order: `If-Match`, else `If-Unmodified-Since`; then
+/// `If-None-Match`, else (GET and HEAD) `If-Modified-Since`.
+///
+/// `If-Match` compares strongly (a weak tag never matches); `If-None-Match` weakly. `*` matches
+/// any current representation, so `If-None-Match: *` on a `PUT` means "create, never replace".
+pub fn evaluate(head: &RequestHead<'_, '_>, current: Option<&Validators>) -> Precondition {
+    let read = matches!(head.method, Method::Get | Method::Head);
+    let modified = current.and_then(|v| v.modified).map(|(secs, _)| secs);
+    if let Some(list) = head.header("if-match") {
+        let matched = current
+            .is_some_and(|v| trim_ows(list) == b"*" || list_items(list).any(|tag| tag == v.etag()));
+        if !matched {
+            return Precondition::Failed;
+        }
+    } else if let (Some(since), Some(modified)) = (
+        head.header("if-unmodified-since").and_then(http_date),
+        modified,
+    ) && modified > since
+    {
+        return Precondition::Failed;
+    }
+    if let Some(list) = head.header("if-none-match") {
+        let matched = current.is_some_and(|v| {
+            trim_ows(list) == b"*"
+                || list_items(list).any(|tag| tag.strip_prefix(b"W/").unwrap_or(tag) == v.etag())
+        });
+        return match (matched, read) {
+            (false, _) => Precondition::Proceed,
+            (true, true) => Precondition::NotModified,
+            (true, false) => Precondition::Failed,
+        };
+    }
+    match (
+        head.header("if-modified-since").and_then(http_date),
+        modified,
+    ) {
+        (Some(since), Some(modified)) if read && modified <= since => Precondition::NotModified,
+        _ => Precondition::Proceed,
     }
 }
 
@@ -432,16 +473,23 @@ fn respond(
     content_type: &str,
     reply: &mut Reply<'_, '_>,
 ) -> Option<(u64, u64)> {
-    if validators.not_modified(head) {
-        let head = reply
-            .start(Status::NotModified)
-            .header("ETag", validators.etag());
-        let head = match &validators.modified {
-            Some((_, date)) => head.header("Last-Modified", date),
-            None => head,
-        };
-        head.end(0);
-        return None;
+    match evaluate(head, Some(validators)) {
+        Precondition::Proceed => {}
+        Precondition::Failed => {
+            reply.refuse(Status::PreconditionFailed);
+            return None;
+        }
+        Precondition::NotModified => {
+            let head = reply
+                .start(Status::NotModified)
+                .header("ETag", validators.etag());
+            let head = match &validators.modified {
+                Some((_, date)) => head.header("Last-Modified", date),
+                None => head,
+            };
+            head.end(0);
+            return None;
+        }
     }
     let range = match head.header("range") {
         Some(value) if head.method == Method::Get && validators.range_applies(head) => {

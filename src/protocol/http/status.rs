@@ -36,6 +36,8 @@ pub enum Status {
     RequestTimeout,
     /// 411: a `POST` or `PUT` without `Content-Length` or chunked framing.
     LengthRequired,
+    /// 412: `If-Match` or `If-Unmodified-Since` (or `If-None-Match` on a write) failed.
+    PreconditionFailed,
     /// 413: the body is over the configured maximum.
     ContentTooLarge,
     /// 414: the request target is over the configured maximum.
@@ -74,6 +76,7 @@ impl Status {
             Status::MethodNotAllowed => 405,
             Status::RequestTimeout => 408,
             Status::LengthRequired => 411,
+            Status::PreconditionFailed => 412,
             Status::ContentTooLarge => 413,
             Status::UriTooLong => 414,
             Status::RangeNotSatisfiable => 416,
@@ -104,6 +107,7 @@ impl Status {
             Status::MethodNotAllowed => b"HTTP/1.1 405 Method Not Allowed\r\n",
             Status::RequestTimeout => b"HTTP/1.1 408 Request Timeout\r\n",
             Status::LengthRequired => b"HTTP/1.1 411 Length Required\r\n",
+            Status::PreconditionFailed => b"HTTP/1.1 412 Precondition Failed\r\n",
             Status::ContentTooLarge => b"HTTP/1.1 413 Content Too Large\r\n",
             Status::UriTooLong => b"HTTP/1.1 414 URI Too Long\r\n",
             Status::RangeNotSatisfiable => b"HTTP/1.1 416 Range Not Satisfiable\r\n",
@@ -145,7 +149,7 @@ impl Status {
 mod tests {
     use super::*;
 
-    const ALL: [Status; 23] = [
+    const ALL: [Status; 24] = [
         Status::Continue,
         Status::Ok,
         Status::Created,
@@ -160,6 +164,7 @@ mod tests {
         Status::MethodNotAllowed,
         Status::RequestTimeout,
         Status::LengthRequired,
+        Status::PreconditionFailed,
         Status::ContentTooLarge,
         Status::UriTooLong,
         Status::RangeNotSatisfiable,

@@ -8,6 +8,15 @@
 //! transfer can end early (the peer closing, a timeout, a framing error, the connection being
 //! dropped) leaves nothing behind.
 //!
+//! **Conditional writes.** `If-Match: "<etag>"` (replace only the version I have),
+//! `If-None-Match: *` (create, never replace) and `If-Unmodified-Since` are evaluated before the
+//! body is accepted (a failing `PUT` gets 412 without sending its body, when it asked for
+//! `100-continue`), and again when the body is complete: the write goes ahead only if the target
+//! is still as it was first seen. "Never replace" is made atomic with a hard link, which fails if
+//! the name exists; replacing a given version is checked just before the rename, which leaves a
+//! window only against writers outside this process's reactor threads. `201` and `204` carry
+//! the new file's `ETag`.
+//!
 //! `NAME` is one plain file name: after percent-decoding it must be non-empty, at most 255
 //! bytes, without `/`, `\`, NUL or control characters, and not start with a dot (which also
 //! rules out `.` and `..`). Anything else is 403, like the path-safety refusals of static files.
@@ -22,8 +31,9 @@ use std::path::{Path, PathBuf};
 use percent_encoding::percent_decode_str;
 
 use super::exchange::Reply;
+use super::request::RequestHead;
 use super::routes::{BodySink, Handled};
-use super::static_files::{LINK, Refusal, Root};
+use super::static_files::{LINK, Precondition, Refusal, Root, Validators, evaluate};
 use super::status::Status;
 
 /// Numbers for temporary file names. Several reactor threads may each run a service on the
@@ -60,6 +70,9 @@ pub struct Upload {
     /// The temporary file, until it is renamed into place.
     temp: Option<PathBuf>,
     target: PathBuf,
+    /// For a conditional write, the target as its preconditions were evaluated against
+    /// (`None` inside: it did not exist); it must be unchanged when the body is complete.
+    seen: Option<Option<Validators>>,
 }
 
 impl Drop for Upload {
@@ -73,7 +86,12 @@ impl Drop for Upload {
 }
 
 impl Upload {
-    fn create(dir: &Path, target: PathBuf, names: &TempNames) -> io::Result<Upload> {
+    fn create(
+        dir: &Path,
+        target: PathBuf,
+        seen: Option<Option<Validators>>,
+        names: &TempNames,
+    ) -> io::Result<Upload> {
         for _ in 0..16 {
             let temp = dir.join(format!(".upload-{:x}.tmp", names.next()));
             match OpenOptions::new().write(true).create_new(true).open(&temp) {
@@ -82,6 +100,7 @@ impl Upload {
                         file,
                         temp: Some(temp),
                         target,
+                        seen,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -104,34 +123,74 @@ impl Upload {
         let committed = self.commit();
         // Writes through HTTP are rare: forgetting every cached file is simplest and exact.
         reply.shared.file_cache.borrow_mut().clear();
-        match committed {
-            Ok(Status::Created) => {
-                let location = location_of(&self.target);
-                let _ = reply
-                    .start(Status::Created)
-                    .header("Location", location.as_bytes())
-                    .end(0);
-            }
-            Ok(status) => {
-                let _ = reply.start(status).end(0);
-            }
-            Err(refusal) => refusal.answer(reply, &self.target.to_string_lossy()),
+        let status = match committed {
+            Ok(status) => status,
+            Err(refusal) => return refusal.answer(reply, &self.target.to_string_lossy()),
+        };
+        let written = current(&self.target).ok().flatten();
+        let mut head = reply.start(status);
+        if let Some(validators) = &written {
+            head = head.header("ETag", validators.etag());
         }
+        if status == Status::Created {
+            head = head.header("Location", location_of(&self.target).as_bytes());
+        }
+        let _ = head.end(0);
     }
 
     fn commit(&mut self) -> Result<Status, Refusal> {
         self.file.sync_all()?;
-        let status = match fs::symlink_metadata(&self.target) {
-            Ok(meta) if meta.is_dir() => return Err(Refusal::Forbidden),
-            Ok(_) => Status::NoContent,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Status::Created,
-            Err(e) => return Err(e.into()),
+        let now = current(&self.target)?;
+        if let Some(seen) = &self.seen
+            && seen.as_ref().map(Validators::etag) != now.as_ref().map(Validators::etag)
+        {
+            return Err(Refusal::Precondition);
+        }
+        let status = match now {
+            Some(_) => Status::NoContent,
+            None => Status::Created,
         };
         if let Some(temp) = &self.temp {
-            fs::rename(temp, &self.target)?;
+            if matches!(self.seen, Some(None)) {
+                // It must not exist: a link fails, atomically, if the name was taken meanwhile.
+                fs::hard_link(temp, &self.target).map_err(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => Refusal::Precondition,
+                    _ => e.into(),
+                })?;
+                let _ = fs::remove_file(temp);
+            } else {
+                fs::rename(temp, &self.target)?;
+            }
             self.temp = None;
         }
         Ok(status)
+    }
+}
+
+/// The validators of the file at `target`, `None` if there is none; a directory is 403.
+fn current(target: &Path) -> Result<Option<Validators>, Refusal> {
+    match fs::symlink_metadata(target) {
+        Ok(meta) if meta.is_dir() => Err(Refusal::Forbidden),
+        Ok(meta) => Ok(Some(Validators::of(&meta))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Evaluates a write's preconditions against its target. Returns what was seen, for a
+/// conditional request, so the write can check nothing changed before it commits.
+fn check_preconditions(
+    head: &RequestHead<'_, '_>,
+    target: &Path,
+) -> Result<Option<Option<Validators>>, Refusal> {
+    const FIELDS: [&str; 3] = ["if-match", "if-none-match", "if-unmodified-since"];
+    if !FIELDS.iter().any(|f| head.header(f).is_some()) {
+        return Ok(None);
+    }
+    let now = current(target)?;
+    match evaluate(head, now.as_ref()) {
+        Precondition::Proceed => Ok(Some(now)),
+        _ => Err(Refusal::Precondition),
     }
 }
 
@@ -177,11 +236,17 @@ fn files_dir(root: &Root, create: bool) -> Result<PathBuf, Refusal> {
 }
 
 /// `PUT /files/NAME`: checks, then reads the body into a temporary file.
-pub fn put(raw_name: &str, reply: &mut Reply<'_, '_>) -> Handled {
+pub fn put(head: &RequestHead<'_, '_>, raw_name: &str, reply: &mut Reply<'_, '_>) -> Handled {
     let prepared = file_name(raw_name).and_then(|name| {
         let dir = files_dir(&reply.shared.root, true)?;
         let target = dir.join(name);
-        Ok(Upload::create(&dir, target, &reply.shared.temp_names)?)
+        let seen = check_preconditions(head, &target)?;
+        Ok(Upload::create(
+            &dir,
+            target,
+            seen,
+            &reply.shared.temp_names,
+        )?)
     });
     match prepared {
         Ok(upload) => {
@@ -195,13 +260,14 @@ pub fn put(raw_name: &str, reply: &mut Reply<'_, '_>) -> Handled {
     }
 }
 
-/// `DELETE /files/NAME`: 204, or 404 if there is no such file.
-pub fn delete(raw_name: &str, reply: &mut Reply<'_, '_>) -> Handled {
+/// `DELETE /files/NAME`: 204, 404 if there is no such file, 412 if a precondition fails.
+pub fn delete(head: &RequestHead<'_, '_>, raw_name: &str, reply: &mut Reply<'_, '_>) -> Handled {
     let removed = file_name(raw_name).and_then(|name| {
         let target = files_dir(&reply.shared.root, false)?.join(name);
         if fs::symlink_metadata(&target)?.is_dir() {
             return Err(Refusal::Forbidden);
         }
+        check_preconditions(head, &target)?;
         fs::remove_file(&target)?;
         Ok(())
     });

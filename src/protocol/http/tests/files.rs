@@ -196,6 +196,44 @@ fn conditional_requests_answer_304() {
 }
 
 #[test]
+fn if_match_and_if_unmodified_since_answer_412() {
+    let (_dir, config) = site();
+    let mut h = harness(config);
+    let first = get(&mut h, "/hello.txt", &[]);
+    let etag = first.header("ETag").unwrap().to_owned();
+    let modified = first.header("Last-Modified").unwrap().to_owned();
+    let earlier = "Sat, 01 Jan 2000 00:00:00 GMT";
+    let im = |v: &str| format!("If-Match: {v}");
+    let ius = |v: &str| format!("If-Unmodified-Since: {v}");
+    let inm = |v: &str| format!("If-None-Match: {v}");
+    let cases: Vec<(Vec<String>, u16)> = vec![
+        (vec![im(&etag)], 200),
+        (vec![im(&format!("\"x\", {etag}"))], 200),
+        (vec![im("*")], 200),
+        (vec![im("\"other\"")], 412),
+        // If-Match compares strongly: a weak tag never matches.
+        (vec![im(&format!("W/{etag}"))], 412),
+        (vec![ius(&modified)], 200),
+        (vec![ius(earlier)], 412),
+        (vec![ius("not a date")], 200),
+        // If-Match decides when present: If-Unmodified-Since is then ignored.
+        (vec![im(&etag), ius(earlier)], 200),
+        // Both kinds: 412 comes first, then 304.
+        (vec![im("\"other\""), inm(&etag)], 412),
+        (vec![im(&etag), inm(&etag)], 304),
+    ];
+    for (fields, code) in cases {
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        let r = get(&mut h, "/hello.txt", &fields);
+        assert_eq!(r.code, code, "{fields:?}");
+        if code == 412 {
+            assert_eq!(r.status_line, "HTTP/1.1 412 Precondition Failed");
+            assert_eq!(r.body, b"412 Precondition Failed\n");
+        }
+    }
+}
+
+#[test]
 fn single_ranges_answer_206_and_impossible_ones_416() {
     let (dir, config) = site();
     let data: Vec<u8> = (0..100u8).collect();

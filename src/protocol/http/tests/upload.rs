@@ -215,3 +215,90 @@ fn a_directory_cannot_be_replaced() {
     );
     assert_eq!(names_in(&dir.path().join("files")), ["sub"]);
 }
+
+#[test]
+fn conditional_writes_create_once_and_replace_only_the_version_seen() {
+    let (dir, config) = writable();
+    let mut h = harness(config);
+    let path = dir.path().join("files/doc.txt");
+    // Replacing what does not exist yet.
+    let r = exchange(&mut h, &put("doc.txt", b"v0", &["If-Match: *"]));
+    assert_eq!(r.code, 412);
+    assert!(!path.exists());
+    // Create-only: the first succeeds and says which version it made.
+    let r = exchange(&mut h, &put("doc.txt", b"v1", &["If-None-Match: *"]));
+    assert_eq!(r.code, 201);
+    let v1 = r.header("ETag").expect("ETag of the new file").to_owned();
+    assert_eq!(
+        get(&mut h, "/files/doc.txt", &[]).header("ETag"),
+        Some(v1.as_str())
+    );
+    let r = exchange(&mut h, &put("doc.txt", b"v1 again", &["If-None-Match: *"]));
+    assert_eq!(r.code, 412);
+    assert_eq!(fs::read(&path).unwrap(), b"v1");
+    // Replace the version we have, once; a second writer holding v1 too is refused.
+    let if_v1 = format!("If-Match: {v1}");
+    let r = exchange(&mut h, &put("doc.txt", b"version 2", &[&if_v1]));
+    assert_eq!(r.code, 204);
+    let v2 = r.header("ETag").unwrap().to_owned();
+    assert_ne!(v1, v2);
+    let r = exchange(&mut h, &put("doc.txt", b"lost update", &[&if_v1]));
+    assert_eq!(r.code, 412);
+    assert_eq!(fs::read(&path).unwrap(), b"version 2");
+    // DELETE is conditional too.
+    let r = exchange(&mut h, &request("DELETE", "/files/doc.txt", &[&if_v1]));
+    assert_eq!(r.code, 412);
+    let if_v2 = format!("If-Match: {v2}");
+    let r = exchange(&mut h, &request("DELETE", "/files/doc.txt", &[&if_v2]));
+    assert_eq!(r.code, 204);
+    assert!(
+        names_in(&dir.path().join("files")).is_empty(),
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn a_precondition_that_fails_while_the_body_arrives_is_412_and_leaves_the_file() {
+    let (dir, config) = writable();
+    let mut h = harness(config);
+    let path = dir.path().join("files/race.txt");
+    // Head accepted (the name is free), then another writer creates the file before the body
+    // is complete: the create-only write must not replace it.
+    let mut input = request(
+        "PUT",
+        "/files/race.txt",
+        &["Content-Length: 4", "If-None-Match: *"],
+    );
+    input.extend_from_slice(b"mi");
+    h.input(&input);
+    assert!(h.output().is_empty(), "no answer before the body");
+    fs::write(&path, b"theirs").unwrap();
+    h.input(b"ne");
+    assert_eq!(one(&h.take_output()).code, 412);
+    assert_eq!(fs::read(&path).unwrap(), b"theirs");
+    assert_eq!(names_in(&dir.path().join("files")), ["race.txt"]);
+}
+
+#[test]
+fn a_refused_conditional_put_with_expect_continue_never_gets_100() {
+    let (dir, config) = writable();
+    let mut h = harness(config);
+    fs::create_dir_all(dir.path().join("files")).unwrap();
+    fs::write(dir.path().join("files/kept.txt"), b"kept").unwrap();
+    let head = request(
+        "PUT",
+        "/files/kept.txt",
+        &[
+            "Content-Length: 5",
+            "Expect: 100-continue",
+            "If-None-Match: *",
+        ],
+    );
+    h.input(&head);
+    let r = one(&h.take_output());
+    assert_eq!(r.code, 412, "refused before the body, without 100 Continue");
+    assert_eq!(
+        fs::read(dir.path().join("files/kept.txt")).unwrap(),
+        b"kept"
+    );
+}
