@@ -174,3 +174,27 @@ fn a_transfer_cut_off_in_the_middle_leaves_nothing() {
         .wait_log("truncated", Duration::from_secs(5))
         .expect("the cut-off transfer is logged");
 }
+
+/// Writes `name` in `dir` with a modification time `age` ago.
+fn aged_file(dir: &Path, name: &str, age: Duration) {
+    let file = std::fs::File::create(dir.join(name)).unwrap();
+    file.set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+}
+
+#[test]
+fn part_files_left_by_a_crash_are_swept_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let hours = Duration::from_secs(2 * 3600);
+    aged_file(dir.path(), ".lost.4242-7.part", hours);
+    aged_file(dir.path(), ".fresh.4242-8.part", Duration::ZERO);
+    aged_file(dir.path(), "old-but-real.bin", hours);
+    let _server = files_server(dir.path(), &[]);
+    // The sweep runs before the service listens, so it is done by now.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".fresh.4242-8.part", "old-but-real.bin"]);
+}

@@ -173,6 +173,28 @@ fn stats_sum_every_worker_whichever_answers() {
 }
 
 #[test]
+fn upload_temporaries_left_by_a_crash_are_swept_at_start() {
+    let root = tempfile::tempdir().unwrap();
+    let files = root.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let age = |name: &str, secs: u64| {
+        let f = std::fs::File::create(files.join(name)).unwrap();
+        f.set_modified(std::time::SystemTime::now() - Duration::from_secs(secs))
+            .unwrap();
+    };
+    age(".upload-dead.tmp", 2 * 3600);
+    age(".upload-live.tmp", 0);
+    age("kept.txt", 2 * 3600);
+    let _server = http_server(root.path(), &["--writable"]);
+    let mut names: Vec<String> = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".upload-live.tmp", "kept.txt"]);
+}
+
+#[test]
 fn a_hundred_pipelined_requests_are_answered_in_order() {
     let root = tempfile::tempdir().unwrap();
     let server = http_server(root.path(), &[]);

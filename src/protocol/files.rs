@@ -92,10 +92,17 @@ pub struct Files {
 impl Files {
     /// A service storing files as `config` says.
     pub fn new(config: FilesConfig) -> Files {
+        super::stale::sweep_and_log(&config.dir, is_part_file, "files");
         Files {
             config: Rc::new(config),
         }
     }
+}
+
+/// Whether a name is one of our part files, `.<name>.<pid>-<n>.part`.
+fn is_part_file(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    name.starts_with(b".") && name.ends_with(b".part")
 }
 
 impl Service for Files {

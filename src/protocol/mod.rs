@@ -10,3 +10,4 @@ pub mod files;
 pub mod frame;
 pub mod framed;
 pub mod http;
+pub mod stale;

@@ -112,6 +112,10 @@ impl Http {
         };
         let parts = HeadParts::new(&config.server_name, Instant::now());
         server.responses.join(Arc::clone(&parts.counts));
+        if config.writable {
+            let uploads = config.root.join("files");
+            crate::protocol::stale::sweep_and_log(&uploads, upload::is_temp_file, "http");
+        }
         let reject = reject_message(&parts.server_line);
         let shared = Shared {
             limits,

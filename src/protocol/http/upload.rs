@@ -194,6 +194,12 @@ fn check_preconditions(
     }
 }
 
+/// Whether a name is one of our temporary files, `.upload-<n>.tmp`.
+pub fn is_temp_file(name: &OsStr) -> bool {
+    let name = name.as_bytes();
+    name.starts_with(b".upload-") && name.ends_with(b".tmp")
+}
+
 /// `/files/NAME`, for the `Location` of a new file.
 fn location_of(target: &Path) -> String {
     let name = target.file_name().map(OsStr::as_bytes).unwrap_or_default();
