@@ -7,6 +7,7 @@
 mod core;
 mod errors;
 mod files;
+mod fuzz;
 mod upload;
 
 use std::path::Path;
