@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use evserve::protocol::frame::LengthCodec;
 use sha2::{Digest, Sha256};
-use util::{Server, pattern};
+use util::{Server, aged_file, names_in, pattern};
 
 fn files_server(dir: &Path, extra: &[&str]) -> Server {
     let dir = dir.to_str().unwrap();
@@ -27,16 +27,6 @@ fn send(file: &Path, server: &Server, name: Option<&str>) -> std::process::Outpu
         cmd.args(["--name", n]);
     }
     cmd.output().expect("run evserve send")
-}
-
-/// Lists a directory, hidden files included.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -65,7 +55,7 @@ fn files_of_0_1_and_20_mib_arrive_byte_identical() {
             "{name} differs"
         );
     }
-    assert_eq!(listing(dst.path()), ["big.bin", "empty", "one"]);
+    assert_eq!(names_in(dst.path()), ["big.bin", "empty", "one"]);
 }
 
 #[test]
@@ -138,7 +128,7 @@ fn bad_names_oversize_and_wrong_checksums_are_refused() {
     let reply = exchange(&server, &format!("FILE 5 {good} ok.txt"), data);
     assert_eq!(reply, format!("OK 5 {good}"));
     assert_eq!(
-        listing(dst.path()),
+        names_in(dst.path()),
         ["ok.txt"],
         "refused transfers left files behind"
     );
@@ -162,24 +152,17 @@ fn a_transfer_cut_off_in_the_middle_leaves_nothing() {
     s.write_all(&wire).unwrap();
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !listing(dst.path()).is_empty() {
+    while !names_in(dst.path()).is_empty() {
         assert!(
             Instant::now() < deadline,
             "left behind: {:?}",
-            listing(dst.path())
+            names_in(dst.path())
         );
         std::thread::sleep(Duration::from_millis(20));
     }
     server
         .wait_log("truncated", Duration::from_secs(5))
         .expect("the cut-off transfer is logged");
-}
-
-/// Writes `name` in `dir` with a modification time `age` ago.
-fn aged_file(dir: &Path, name: &str, age: Duration) {
-    let file = std::fs::File::create(dir.join(name)).unwrap();
-    file.set_modified(std::time::SystemTime::now() - age)
-        .unwrap();
 }
 
 #[test]
@@ -191,10 +174,8 @@ fn part_files_left_by_a_crash_are_swept_at_start() {
     aged_file(dir.path(), "old-but-real.bin", hours);
     let _server = files_server(dir.path(), &[]);
     // The sweep runs before the service listens, so it is done by now.
-    let mut names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, [".fresh.4242-8.part", "old-but-real.bin"]);
+    assert_eq!(
+        names_in(dir.path()),
+        [".fresh.4242-8.part", "old-but-real.bin"]
+    );
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{Server, pattern};
+use util::{Server, aged_file, names_in, pattern};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -177,21 +177,12 @@ fn upload_temporaries_left_by_a_crash_are_swept_at_start() {
     let root = tempfile::tempdir().unwrap();
     let files = root.path().join("files");
     std::fs::create_dir(&files).unwrap();
-    let age = |name: &str, secs: u64| {
-        let f = std::fs::File::create(files.join(name)).unwrap();
-        f.set_modified(std::time::SystemTime::now() - Duration::from_secs(secs))
-            .unwrap();
-    };
-    age(".upload-dead.tmp", 2 * 3600);
-    age(".upload-live.tmp", 0);
-    age("kept.txt", 2 * 3600);
+    let hours = Duration::from_secs(2 * 3600);
+    aged_file(&files, ".upload-dead.tmp", hours);
+    aged_file(&files, ".upload-live.tmp", Duration::ZERO);
+    aged_file(&files, "kept.txt", hours);
     let _server = http_server(root.path(), &["--writable"]);
-    let mut names: Vec<String> = std::fs::read_dir(&files)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, [".upload-live.tmp", "kept.txt"]);
+    assert_eq!(names_in(&files), [".upload-live.tmp", "kept.txt"]);
 }
 
 #[test]
@@ -458,9 +449,7 @@ fn a_cut_off_upload_leaves_nothing() {
     let files = root.path().join("files");
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        let left: Vec<_> = std::fs::read_dir(&files)
-            .map(|d| d.map(|e| e.unwrap().file_name()).collect())
-            .unwrap_or_default();
+        let left = names_in(&files);
         if left.is_empty() {
             break;
         }

@@ -15,12 +15,11 @@ use std::fs;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::unix::fs::symlink;
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use util::http::{self, Conn, Response, get, once};
-use util::pattern;
+use util::{names_in, pattern};
 
 /// Asserts the exact status line, showing the whole response if it differs.
 fn status(r: &Response, line: &str) {
@@ -62,19 +61,6 @@ fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
         }
         thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Names in a directory, hidden ones included (temporary uploads are hidden).
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// Sends `head` then `extra` body bytes from a writer thread while this thread reads the
@@ -155,7 +141,7 @@ fn put_is_201_then_204_and_delete_is_204_then_404() {
     assert_eq!(r.text(), "404 Not Found\n");
     let r = c.exchange(b"DELETE /files/a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     status(&r, "HTTP/1.1 404 Not Found");
-    assert!(names(&root.path().join("files")).is_empty());
+    assert!(names_in(&root.path().join("files")).is_empty());
 }
 
 #[test]
@@ -474,9 +460,9 @@ fn a_stalled_upload_body_is_408_and_its_partial_file_removed() {
     c.expect_eof();
     let files = root.path().join("files");
     assert!(
-        eventually(Duration::from_secs(5), || names(&files).is_empty()),
+        eventually(Duration::from_secs(5), || names_in(&files).is_empty()),
         "left behind: {:?}",
-        names(&files)
+        names_in(&files)
     );
 }
 
@@ -865,7 +851,7 @@ fn a_chunked_put_stores_identical_bytes_and_delete_removes_them() {
     status(&r, "HTTP/1.1 204 No Content");
     let r = c.exchange(b"GET /files/up.bin HTTP/1.1\r\nHost: t\r\n\r\n");
     status(&r, "HTTP/1.1 404 Not Found");
-    assert!(names(&root.path().join("files")).is_empty());
+    assert!(names_in(&root.path().join("files")).is_empty());
 }
 
 /// Starts an upload with `head`, sends half of its 1 MB body, closes, and checks nothing is
@@ -879,14 +865,14 @@ fn cut_off_upload_leaves_nothing(head: &[u8], half_body: &[u8]) {
     c.send(half_body);
     // Wait until the server holds a partial upload, so the test checks a real clean-up.
     assert!(
-        eventually(Duration::from_secs(5), || !names(&files).is_empty()),
+        eventually(Duration::from_secs(5), || !names_in(&files).is_empty()),
         "no temporary file appeared"
     );
     drop(c);
     assert!(
-        eventually(Duration::from_secs(5), || names(&files).is_empty()),
+        eventually(Duration::from_secs(5), || names_in(&files).is_empty()),
         "left behind: {:?}",
-        names(&files)
+        names_in(&files)
     );
     status(
         &get(server.tcp("http"), "/files/cut.bin"),
@@ -1039,7 +1025,7 @@ fn uploads_never_write_outside_the_root() {
     );
     status(&get(addr, "/files/secret.txt"), "HTTP/1.1 403 Forbidden");
     assert_eq!(fs::read(&secret).unwrap(), SECRET);
-    assert_eq!(names(elsewhere.path()), ["secret.txt"]);
+    assert_eq!(names_in(elsewhere.path()), ["secret.txt"]);
 }
 
 // ---------------------------------------------------------------------------------------

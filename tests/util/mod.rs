@@ -9,10 +9,11 @@ pub mod http;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A running `evserve serve` child process.
 pub struct Server {
@@ -173,4 +174,24 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// The names in a directory, hidden ones included (temporary uploads are hidden), sorted; none
+/// if it does not exist.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Creates an empty file `name` in `dir` last modified `age` ago (a crash's leftover).
+pub fn aged_file(dir: &Path, name: &str, age: Duration) {
+    let file = std::fs::File::create(dir.join(name)).unwrap();
+    file.set_modified(SystemTime::now() - age).unwrap();
 }
