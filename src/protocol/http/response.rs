@@ -13,7 +13,7 @@
 use std::cell::Cell;
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use httpdate::HttpDate;
 
@@ -27,13 +27,15 @@ pub const DATE_LEN: usize = 29;
 /// The `Date` header value, re-formatted only when the second changes.
 ///
 /// Wall-clock time is derived from the reactor's cached monotonic clock (`cx.now()`) and a
-/// wall-clock anchor taken when the cache was made, so a burst of responses in one poll
-/// iteration costs one comparison each, and a test whose clock stands still sees one `Date`.
+/// wall-clock anchor taken when the cache was made, so a test whose clock stands still sees one
+/// `Date`. Each formatting also notes the instant its second ends, so every other call is one
+/// comparison of instants: no clock arithmetic per response.
 #[derive(Debug)]
 pub struct DateCache {
     anchor: Instant,
     anchor_wall: SystemTime,
-    second: Cell<u64>,
+    /// The text is good until this instant (the next second boundary).
+    fresh_until: Cell<Instant>,
     text: Cell<[u8; DATE_LEN]>,
 }
 
@@ -43,7 +45,7 @@ impl DateCache {
         let cache = DateCache {
             anchor: now,
             anchor_wall: SystemTime::now(),
-            second: Cell::new(u64::MAX),
+            fresh_until: Cell::new(now),
             text: Cell::new([b' '; DATE_LEN]),
         };
         cache.get(now);
@@ -51,17 +53,26 @@ impl DateCache {
     }
 
     /// The date at `now`, formatted.
+    #[inline]
     pub fn get(&self, now: Instant) -> [u8; DATE_LEN] {
-        let wall = self.anchor_wall + now.saturating_duration_since(self.anchor);
-        let second = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if second != self.second.get() {
-            let mut text = [b' '; DATE_LEN];
-            // An IMF-fixdate is always exactly DATE_LEN bytes, so this write cannot fall short.
-            let _ = write!(&mut text[..], "{}", HttpDate::from(wall));
-            self.text.set(text);
-            self.second.set(second);
+        if now >= self.fresh_until.get() {
+            self.refresh(now);
         }
         self.text.get()
+    }
+
+    #[cold]
+    fn refresh(&self, now: Instant) {
+        let wall = self.anchor_wall + now.saturating_duration_since(self.anchor);
+        let mut text = [b' '; DATE_LEN];
+        // An IMF-fixdate is always exactly DATE_LEN bytes, so this write cannot fall short.
+        let _ = write!(&mut text[..], "{}", HttpDate::from(wall));
+        self.text.set(text);
+        let into_second = wall
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let rest = Duration::from_nanos(u64::from(1_000_000_000 - into_second));
+        self.fresh_until.set(now + rest);
     }
 }
 
@@ -206,10 +217,23 @@ mod tests {
         let cache = DateCache::new(t0);
         let first = cache.get(t0);
         assert!(httpdate::parse_http_date(std::str::from_utf8(&first).unwrap()).is_ok());
-        assert_eq!(cache.get(t0 + Duration::from_millis(1)), first);
         assert_ne!(cache.get(t0 + Duration::from_secs(2)), first);
         // A clock from before the anchor is clamped rather than panicking.
         let _ = cache.get(t0.checked_sub(Duration::from_secs(5)).unwrap_or(t0));
+    }
+
+    #[test]
+    fn the_cached_date_is_always_the_date_of_that_instant() {
+        let t0 = Instant::now();
+        let cache = DateCache::new(t0);
+        // Steps of 7 ms over 3 s cross several second boundaries at varied offsets.
+        for ms in (0..3000).step_by(7) {
+            let now = t0 + Duration::from_millis(ms);
+            let wall = cache.anchor_wall + (now - t0);
+            let mut want = [b' '; DATE_LEN];
+            let _ = write!(&mut want[..], "{}", HttpDate::from(wall));
+            assert_eq!(cache.get(now), want, "{ms} ms after the anchor");
+        }
     }
 
     #[test]
