@@ -1,20 +1,41 @@
 #!/usr/bin/env bash
-# Side-by-side HTTP throughput: evserve against nginx and a hyper current_thread server,
-# same machine, same run, same load. Prints a markdown table of medians of RUNS runs.
+# Side-by-side throughput: evserve against the servers users would pick instead, on one machine
+# in one run, under the same load.
 #
-#   benches/compare.sh                  # defaults: 3 runs of 10 s, 50 connections
+#   benches/compare.sh            # the table: HTTP and echo workloads, evserve vs its peer
+#   benches/compare.sh sweep      # throughput vs connections (1 … 1000) → CSV and SVG chart
+#   benches/compare.sh all        # both
 #   RUNS=5 DURATION=20s CONNS=50 benches/compare.sh
 #
-# Servers run on CPU 0 and wrk on CPU 1 (when there are two or more), so the load generator
-# does not steal the server's core. Besides requests/s, each row gives requests per *server*
-# CPU-second (from /proc/PID/stat), since a one-thread wrk may saturate before the server.
+# Peers: nginx (worker_processes 1) and a hyper current_thread server for HTTP, a tokio
+# current_thread echo server for echo (both built from benches/peers), and a hand-written C
+# epoll loop as the ceiling. HTTP load is wrk -t1; echo and UDP load is `evserve load`.
+#
+# Servers run on CPU 0 and the load generator on CPU 1 (when there are two or more), so the
+# load does not steal the server's core. Each figure is the median of RUNS runs, evserve and
+# its peer measured alternately so that drift on the machine hits both. Besides requests/s,
+# each row gives requests per *server* CPU-second (user + system time from /proc/PID/stat),
+# since a one-thread load generator may saturate before the server does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+MODE=${1:-table}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
-PORT_EV=18080 PORT_NGINX=18082 PORT_HYPER=18081 PORT_C=18083
+SWEEP_DURATION=${SWEEP_DURATION:-5s}
+SWEEP_CONNS=${SWEEP_CONNS:-"1 10 50 200 1000"}
+OUT=${OUT:-docs/bench}
+PORT_EV=18080 PORT_HYPER=18081 PORT_NGINX=18082 PORT_C=18083 PORT_EV_ECHO=18084 PORT_TOKIO=18085
+
+case $MODE in table | sweep | all) ;; *) echo "usage: $0 [table|sweep|all]" >&2; exit 2 ;; esac
+
+secs() { echo "${1%s}"; }
+n_sweep=$(wc -w <<<"$SWEEP_CONNS")
+total=0
+[ "$MODE" != sweep ] && total=$((total + 10 * 2 * RUNS * $(secs "$DURATION")))
+[ "$MODE" != table ] && total=$((total + 2 * n_sweep * 2 * RUNS * $(secs "$SWEEP_DURATION")))
+echo "compare.sh $MODE: about $((total / 60 + 1)) minutes of load" >&2
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -23,7 +44,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release -q
-cargo build --release -q --example hyper_plain
+cargo build --release -q --example hyper_plain --example tokio_echo --example chart
 
 work=$(mktemp -d)
 pids=()
@@ -38,8 +59,8 @@ if [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="
 
 cc -O2 -o "$work/c_epoll_plain" benches/peers/c_epoll_plain.c
 mkdir -p "$work/root"
-printf 'Hello, World!' > "$work/root/plain.txt"
-cat > "$work/nginx.conf" <<CONF
+printf 'Hello, World!' >"$work/root/plain.txt"
+cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
 error_log $work/nginx.err warn;
@@ -50,20 +71,27 @@ http {
   sendfile on; tcp_nopush on; tcp_nodelay on;
   keepalive_requests 1000000;
   default_type text/plain;
-  server { listen 127.0.0.1:$PORT_NGINX; root $work/root; }
+  server { listen 127.0.0.1:$PORT_NGINX backlog=4096; root $work/root; }
 }
 CONF
 
+ulimit -n 8192 2>/dev/null || echo "warning: ulimit -n is $(ulimit -n); 1000 connections may fail" >&2
 $SRV nginx -c "$work/nginx.conf" & pids+=($!); nginx_master=$!
 $SRV target/release/evserve serve --http 127.0.0.1:$PORT_EV --root "$work/root" \
-  --access-log false 2>"$work/evserve.log" & pids+=($!); ev_pid=$!
-$SRV target/release/examples/hyper_plain 127.0.0.1:$PORT_HYPER 2>"$work/hyper.log" & pids+=($!); hyper_pid=$!
+  --echo 127.0.0.1:$PORT_EV_ECHO --udp-echo 127.0.0.1:$PORT_EV_ECHO \
+  --max-connections 4096 --backlog 4096 --access-log false 2>"$work/evserve.log" & pids+=($!)
+ev_pid=$!
+$SRV target/release/examples/hyper_plain 127.0.0.1:$PORT_HYPER 2>"$work/hyper.log" & pids+=($!)
+hyper_pid=$!
+$SRV target/release/examples/tokio_echo 127.0.0.1:$PORT_TOKIO 127.0.0.1:$PORT_TOKIO \
+  2>"$work/tokio.log" & pids+=($!)
+tokio_pid=$!
 $SRV "$work/c_epoll_plain" $PORT_C & pids+=($!); c_pid=$!
 sleep 1
 # nginx serves from its worker process: measure that one's CPU time.
 nginx_pid=$(pgrep -P "$nginx_master" | head -1)
 
-cat > "$work/pipeline.lua" <<'LUA'
+cat >"$work/pipeline.lua" <<'LUA'
 init = function(args)
   local r = {}
   for i = 1, 16 do r[i] = wrk.format(nil) end
@@ -72,45 +100,122 @@ end
 request = function() return req end
 LUA
 
+HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# run NAME PID URL [wrk args...] -> "rps rps_per_cpu_s"
-run_once() {
-  local pid=$1 url=$2; shift 2
-  local t0 t1 out rps
+# measure PID DURATION CONNS TARGET [load args...] -> "requests/s requests-per-server-CPU-second"
+# TARGET is an http:// URL (wrk) or "echo|udp HOST:PORT" (evserve load).
+measure() {
+  local pid=$1 duration=$2 conns=$3 target=$4; shift 4
+  local t0 t1 out rps reqs
   t0=$(cpu_ticks "$pid")
-  out=$($LOAD wrk -t1 -c"$CONNS" -d"$DURATION" "$@" "$url")
+  case $target in
+    http://*)
+      out=$($LOAD wrk -t1 -c"$conns" -d"$duration" "$@" "$target")
+      rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+      reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+      ;;
+    *)
+      # shellcheck disable=SC2086 # TARGET is "protocol address" on purpose
+      out=$($LOAD target/release/evserve load $target -c "$conns" -d "$duration" --json "$@")
+      rps=$(sed -E 's/.*"requests_per_sec":([0-9.]+).*/\1/' <<<"$out")
+      reqs=$(sed -E 's/.*"requests":([0-9]+).*/\1/' <<<"$out")
+      local errors
+      errors=$(sed -E 's/.*"errors":([0-9]+).*/\1/' <<<"$out")
+      [ "$errors" = 0 ] || echo "warning: $errors errors from evserve load $target" >&2
+      ;;
+  esac
   t1=$(cpu_ticks "$pid")
-  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-  local reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  local hz=$(getconf CLK_TCK)
-  local cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN {print (b - a) / hz}')
-  awk -v r="$rps" -v n="$reqs" -v c="$cpu" 'BEGIN {printf "%.0f %.0f\n", r, (c > 0 ? n / c : 0)}'
+  awk -v r="$rps" -v n="$reqs" -v a="$t0" -v b="$t1" -v hz="$HZ" \
+    'BEGIN { c = (b - a) / hz; printf "%.0f %.0f\n", r, (c > 0 ? n / c : 0) }'
 }
 
-median_of_runs() {
-  local results=()
-  for _ in $(seq "$RUNS"); do results+=("$(run_once "$@")"); done
-  printf '%s\n' "${results[@]}" | sort -n | awk -v n="$RUNS" 'NR == int((n + 1) / 2)'
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# compare DURATION CONNS EV_PID EV_TARGET PEER_PID PEER_TARGET [load args...]
+#   -> "ev_rps peer_rps ev_per_cpu peer_per_cpu", medians of RUNS alternating runs
+compare() {
+  local duration=$1 conns=$2 ev=$3 ev_target=$4 peer=$5 peer_target=$6; shift 6
+  local e p
+  : >"$work/ev" && : >"$work/peer"
+  for _ in $(seq "$RUNS"); do
+    measure "$ev" "$duration" "$conns" "$ev_target" "$@" >>"$work/ev"
+    measure "$peer" "$duration" "$conns" "$peer_target" "$@" >>"$work/peer"
+  done
+  e=$(cut -d' ' -f1 "$work/ev" | median) p=$(cut -d' ' -f1 "$work/peer" | median)
+  echo "$e $p $(cut -d' ' -f2 "$work/ev" | median) $(cut -d' ' -f2 "$work/peer" | median)"
 }
 
-row() { # label pid url [wrk args]
-  local label=$1; shift
-  read -r rps per_cpu <<<"$(median_of_runs "$@")"
-  printf '| %s | %s | %s |\n' "$label" "$rps" "$per_cpu"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / b }'; }
+k() { awk -v n="$1" 'BEGIN { printf "%.1f k", n / 1000 }'; }
+
+# row LABEL PEER_NAME CONNS compare-args... -> one markdown table row
+row() {
+  local label=$1 peer=$2 conns=$3; shift 3
+  local e p ec pc
+  read -r e p ec pc <<<"$(compare "$DURATION" "$conns" "$@")"
+  printf '| %s | %s | %s | %s | **%s** | %s | %s | **%s** |\n' "$label" "$peer" \
+    "$(k "$e")" "$(k "$p")" "$(ratio "$e" "$p")" "$(k "$ec")" "$(k "$pc")" "$(ratio "$ec" "$pc")"
 }
 
-echo "## HTTP, wrk -t1 -c$CONNS -d$DURATION, median of $RUNS ($(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
-echo
-echo "| server / request | requests/s | requests per server CPU-second |"
-echo "| --- | ---: | ---: |"
-row "nginx static 13 B file" $nginx_pid "http://127.0.0.1:$PORT_NGINX/plain.txt"
-row "evserve static 13 B file" $ev_pid "http://127.0.0.1:$PORT_EV/plain.txt"
-row "hyper fixed body" $hyper_pid "http://127.0.0.1:$PORT_HYPER/plain"
-row "evserve GET /plain" $ev_pid "http://127.0.0.1:$PORT_EV/plain"
-row "C epoll loop (ceiling)" $c_pid "http://127.0.0.1:$PORT_C/plain"
-row "nginx static, 16 pipelined" $nginx_pid "http://127.0.0.1:$PORT_NGINX/plain.txt" -s "$work/pipeline.lua"
-row "evserve static, 16 pipelined" $ev_pid "http://127.0.0.1:$PORT_EV/plain.txt" -s "$work/pipeline.lua"
-row "hyper, 16 pipelined" $hyper_pid "http://127.0.0.1:$PORT_HYPER/plain" -s "$work/pipeline.lua"
-row "evserve /plain, 16 pipelined" $ev_pid "http://127.0.0.1:$PORT_EV/plain" -s "$work/pipeline.lua"
-row "C epoll loop, 16 pipelined" $c_pid "http://127.0.0.1:$PORT_C/plain" -s "$work/pipeline.lua"
+EV=http://127.0.0.1:$PORT_EV NGINX=http://127.0.0.1:$PORT_NGINX
+HYPER=http://127.0.0.1:$PORT_HYPER C=http://127.0.0.1:$PORT_C
+PIPE=(-s "$work/pipeline.lua")
+EV_ECHO=127.0.0.1:$PORT_EV_ECHO TOKIO=127.0.0.1:$PORT_TOKIO
+
+machine="$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+
+if [ "$MODE" != sweep ]; then
+  echo "## evserve / peer: medians of $RUNS runs of $DURATION, $CONNS connections ($machine)"
+  echo
+  echo "| workload | peer | evserve req/s | peer req/s | ratio | evserve req per CPU-s | peer req per CPU-s | ratio |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  row "HTTP static 13 B file" nginx "$CONNS" $ev_pid "$EV/plain.txt" $nginx_pid "$NGINX/plain.txt"
+  row "HTTP GET /plain" hyper "$CONNS" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain"
+  row "HTTP GET /plain" "C epoll loop" "$CONNS" $ev_pid "$EV/plain" $c_pid "$C/plain"
+  row "HTTP static, 16 pipelined" nginx "$CONNS" $ev_pid "$EV/plain.txt" $nginx_pid "$NGINX/plain.txt" "${PIPE[@]}"
+  row "HTTP /plain, 16 pipelined" hyper "$CONNS" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain" "${PIPE[@]}"
+  row "HTTP /plain, 16 pipelined" "C epoll loop" "$CONNS" $ev_pid "$EV/plain" $c_pid "$C/plain" "${PIPE[@]}"
+  row "TCP echo 64 B" tokio "$CONNS" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO"
+  row "TCP echo 64 B, 16 in flight" tokio "$CONNS" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO" --pipeline 16
+  row "UDP echo 64 B" tokio "$CONNS" $ev_pid "udp $EV_ECHO" $tokio_pid "udp $TOKIO"
+  row "TCP echo 64 KiB, 1 connection" tokio 1 $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO" --size 65536
+  echo
+  echo "HTTP load: wrk -t1; echo and UDP load: evserve load, every reply checked (UDP: $CONNS"
+  echo "sockets). A request of the 64 KiB row is one 64 KiB round trip on one connection."
+fi
+
+if [ "$MODE" != table ]; then
+  mkdir -p "$OUT"
+  csv=$OUT/sweep.csv
+  echo "service,server,connections,requests_per_sec,per_cpu_sec" >"$csv"
+  for c in $SWEEP_CONNS; do
+    read -r e p ec pc <<<"$(compare "$SWEEP_DURATION" "$c" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain")"
+    printf 'HTTP GET /plain (wrk -t1),evserve,%s,%s,%s\nHTTP GET /plain (wrk -t1),hyper,%s,%s,%s\n' \
+      "$c" "$e" "$ec" "$c" "$p" "$pc" >>"$csv"
+    read -r e p ec pc <<<"$(compare "$SWEEP_DURATION" "$c" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO")"
+    printf 'TCP echo 64 B (evserve load),evserve,%s,%s,%s\nTCP echo 64 B (evserve load),tokio,%s,%s,%s\n' \
+      "$c" "$e" "$ec" "$c" "$p" "$pc" >>"$csv"
+    echo "sweep: $c connections done" >&2
+  done
+  target/release/examples/chart "$csv" "$OUT/throughput-vs-connections.svg"
+  echo
+  echo "## Throughput vs connections: medians of $RUNS runs of $SWEEP_DURATION ($machine)"
+  echo
+  echo "| service | connections | evserve req/s | peer | peer req/s | ratio | ratio per CPU-s |"
+  echo "| --- | ---: | ---: | --- | ---: | ---: | ---: |"
+  awk -F, 'NR > 1 {
+      key = $1 SUBSEP $3
+      if ($2 == "evserve") { ev[key] = $4; evc[key] = $5; order[++n] = key; svc[key] = $1; conns[key] = $3 }
+      else { peer[key] = $4; peerc[key] = $5; name[key] = $2 }
+    }
+    END {
+      for (i = 1; i <= n; i++) {
+        k = order[i]
+        printf "| %s | %s | %.1f k | %s | %.1f k | %.2f | %.2f |\n", svc[k], conns[k], ev[k] / 1000,
+          name[k], peer[k] / 1000, ev[k] / peer[k], (peerc[k] > 0 ? evc[k] / peerc[k] : 0)
+      }
+    }' "$csv"
+  echo
+  echo "CSV: $csv; chart: $OUT/throughput-vs-connections.svg"
+fi
