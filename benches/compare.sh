@@ -40,6 +40,7 @@ echo "compare.sh $MODE: about $((total / 60 + 1)) minutes of load" >&2
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
+command -v curl >/dev/null || need+=(curl)
 if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -47,6 +48,9 @@ cargo build --release -q
 cargo build --release -q --example hyper_plain --example tokio_echo --example chart
 
 work=$(mktemp -d)
+# nginx's worker drops root for an unprivileged user, which must be able to reach the files:
+# mktemp's 0700 made every nginx answer a 403.
+chmod 755 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -90,6 +94,14 @@ $SRV "$work/c_epoll_plain" $PORT_C & pids+=($!); c_pid=$!
 sleep 1
 # nginx serves from its worker process: measure that one's CPU time.
 nginx_pid=$(pgrep -P "$nginx_master" | head -1)
+
+# Every HTTP server must answer the 13-byte body with a 200 before it is measured (wrk
+# counts error answers as requests).
+for url in http://127.0.0.1:$PORT_EV/plain.txt http://127.0.0.1:$PORT_NGINX/plain.txt \
+  http://127.0.0.1:$PORT_EV/plain http://127.0.0.1:$PORT_HYPER/plain http://127.0.0.1:$PORT_C/plain; do
+  body=$(curl -sf --max-time 2 "$url") || { echo "$url: no 200 answer" >&2; exit 1; }
+  [ "$body" = "Hello, World!" ] || { echo "$url: unexpected body '$body'" >&2; exit 1; }
+done
 
 cat >"$work/pipeline.lua" <<'LUA'
 init = function(args)
