@@ -6,6 +6,7 @@
 #   benches/compare.sh sweep      # throughput vs connections (1 … 1000) → CSV and SVG chart
 #   benches/compare.sh all        # both
 #   RUNS=5 DURATION=20s CONNS=50 benches/compare.sh
+#   PORT_BASE=19080 benches/compare.sh   # six ports (TCP and UDP) from there; 18080 by default
 #
 # Peers: nginx (worker_processes 1) and a hyper current_thread server for HTTP, a tokio
 # current_thread echo server for echo (both built from benches/peers), and a hand-written C
@@ -26,7 +27,9 @@ CONNS=${CONNS:-50}
 SWEEP_DURATION=${SWEEP_DURATION:-5s}
 SWEEP_CONNS=${SWEEP_CONNS:-"1 10 50 200 1000"}
 OUT=${OUT:-docs/bench}
-PORT_EV=18080 PORT_HYPER=18081 PORT_NGINX=18082 PORT_C=18083 PORT_EV_ECHO=18084 PORT_TOKIO=18085
+PORT_BASE=${PORT_BASE:-18080}
+PORT_EV=$PORT_BASE PORT_HYPER=$((PORT_BASE + 1)) PORT_NGINX=$((PORT_BASE + 2))
+PORT_C=$((PORT_BASE + 3)) PORT_EV_ECHO=$((PORT_BASE + 4)) PORT_TOKIO=$((PORT_BASE + 5))
 
 case $MODE in table | sweep | all) ;; *) echo "usage: $0 [table|sweep|all]" >&2; exit 2 ;; esac
 
@@ -36,6 +39,14 @@ total=0
 [ "$MODE" != sweep ] && total=$((total + 10 * 2 * RUNS * $(secs "$DURATION")))
 [ "$MODE" != table ] && total=$((total + 2 * n_sweep * 2 * RUNS * $(secs "$SWEEP_DURATION")))
 echo "compare.sh $MODE: about $((total / 60 + 1)) minutes of load" >&2
+
+# A port already taken (another run of this script?) would have us measure someone else's server.
+for p in $PORT_EV $PORT_HYPER $PORT_NGINX $PORT_C $PORT_EV_ECHO $PORT_TOKIO; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "port $p is in use: stop what listens there or set PORT_BASE" >&2
+    exit 1
+  fi
+done
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -54,10 +65,20 @@ chmod 755 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # evserve drains for up to 5 s on SIGTERM; whatever is still there after 8 s is killed.
+  for _ in $(seq 80); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 if [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
 
@@ -91,9 +112,27 @@ $SRV target/release/examples/tokio_echo 127.0.0.1:$PORT_TOKIO 127.0.0.1:$PORT_TO
   2>"$work/tokio.log" & pids+=($!)
 tokio_pid=$!
 $SRV "$work/c_epoll_plain" $PORT_C & pids+=($!); c_pid=$!
-sleep 1
+
+# Every server up and listening within 5 s, or stop here.
+up() { kill -0 "$1" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; }
+for s in "nginx $nginx_master $PORT_NGINX" "evserve $ev_pid $PORT_EV" "evserve $ev_pid $PORT_EV_ECHO" \
+  "hyper_plain $hyper_pid $PORT_HYPER" "tokio_echo $tokio_pid $PORT_TOKIO" "c_epoll_plain $c_pid $PORT_C"; do
+  read -r name pid port <<<"$s"
+  for _ in $(seq 50); do up "$pid" "$port" && break; sleep 0.1; done
+  if ! up "$pid" "$port"; then
+    echo "$name did not start listening on $port; the servers' logs:" >&2
+    cat "$work"/*.log "$work/nginx.err" 2>/dev/null | tail -20 >&2
+    exit 1
+  fi
+done
 # nginx serves from its worker process: measure that one's CPU time.
-nginx_pid=$(pgrep -P "$nginx_master" | head -1)
+nginx_pid=
+for _ in $(seq 50); do
+  nginx_pid=$(pgrep -P "$nginx_master" | head -1) && break
+  sleep 0.1
+done
+[ -n "$nginx_pid" ] || { echo "nginx started no worker process" >&2; exit 1; }
+
 
 # Every HTTP server must answer the 13-byte body with a 200 before it is measured (wrk
 # counts error answers as requests).
