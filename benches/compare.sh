@@ -6,7 +6,11 @@
 #   benches/compare.sh sweep      # throughput vs connections (1 … 1000) → CSV and SVG chart
 #   benches/compare.sh all        # both
 #   RUNS=5 DURATION=20s CONNS=50 benches/compare.sh
-#   PORT_BASE=19080 benches/compare.sh   # six ports (TCP and UDP) from there; 18080 by default
+#   RUNS=1 DURATION=1s SWEEP_DURATION=1s benches/compare.sh all   # smoke test: 40 s of load
+#
+# Environment: RUNS (3), DURATION (10s, table), CONNS (50, table), SWEEP_DURATION (5s),
+# SWEEP_CONNS ("1 10 50 200 1000"), OUT (docs/bench, where the sweep writes sweep.csv and the
+# SVG), PORT_BASE (18080; the script uses six ports from there, TCP and UDP).
 #
 # Peers: nginx (worker_processes 1) and a hyper current_thread server for HTTP, a tokio
 # current_thread echo server for echo (both built from benches/peers), and a hand-written C
@@ -33,12 +37,21 @@ PORT_C=$((PORT_BASE + 3)) PORT_EV_ECHO=$((PORT_BASE + 4)) PORT_TOKIO=$((PORT_BAS
 
 case $MODE in table | sweep | all) ;; *) echo "usage: $0 [table|sweep|all]" >&2; exit 2 ;; esac
 
-secs() { echo "${1%s}"; }
+# secs 10s|500ms|2m|10 -> whole seconds, rounded up (for the time estimate only)
+secs() {
+  case $1 in
+    *ms) echo $(((${1%ms} + 999) / 1000)) ;;
+    *s) echo "${1%s}" ;;
+    *m) echo $((${1%m} * 60)) ;;
+    *) echo "$1" ;;
+  esac
+}
 n_sweep=$(wc -w <<<"$SWEEP_CONNS")
-total=0
+sweep_services=2
+total=0 # seconds of load: rows (or sweep points) x 2 servers x RUNS x duration
 [ "$MODE" != sweep ] && total=$((total + 10 * 2 * RUNS * $(secs "$DURATION")))
-[ "$MODE" != table ] && total=$((total + 2 * n_sweep * 2 * RUNS * $(secs "$SWEEP_DURATION")))
-echo "compare.sh $MODE: about $((total / 60 + 1)) minutes of load" >&2
+[ "$MODE" != table ] && total=$((total + sweep_services * n_sweep * 2 * RUNS * $(secs "$SWEEP_DURATION")))
+echo "compare.sh $MODE: about $((total / 60)) min $((total % 60)) s of load, plus building" >&2
 
 # A port already taken (another run of this script?) would have us measure someone else's server.
 for p in $PORT_EV $PORT_HYPER $PORT_NGINX $PORT_C $PORT_EV_ECHO $PORT_TOKIO; do
@@ -133,7 +146,6 @@ for _ in $(seq 50); do
 done
 [ -n "$nginx_pid" ] || { echo "nginx started no worker process" >&2; exit 1; }
 
-
 # Every HTTP server must answer the 13-byte body with a 200 before it is measured (wrk
 # counts error answers as requests).
 for url in http://127.0.0.1:$PORT_EV/plain.txt http://127.0.0.1:$PORT_NGINX/plain.txt \
@@ -154,59 +166,72 @@ LUA
 HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# measure PID DURATION CONNS TARGET [load args...] -> "requests/s requests-per-server-CPU-second"
+# measure PID DURATION CONNS TARGET [load args...]
+#   -> "requests/s requests-per-server-CPU-second MB/s" (MB/s: bytes echoed back, one
+#      direction, 10^6 bytes; 0 for HTTP)
 # TARGET is an http:// URL (wrk) or "echo|udp HOST:PORT" (evserve load).
 measure() {
   local pid=$1 duration=$2 conns=$3 target=$4; shift 4
-  local t0 t1 out rps reqs
+  local t0 t1 out rps reqs mbps=0 errors
   t0=$(cpu_ticks "$pid")
   case $target in
     http://*)
       out=$($LOAD wrk -t1 -c"$conns" -d"$duration" "$@" "$target")
       rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
       reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+      errors=$(grep -E 'Socket errors|Non-2xx' <<<"$out" || true)
+      [ -z "$errors" ] || echo "warning: wrk -c$conns $target: $(xargs <<<"$errors")" >&2
       ;;
     *)
       # shellcheck disable=SC2086 # TARGET is "protocol address" on purpose
       out=$($LOAD target/release/evserve load $target -c "$conns" -d "$duration" --json "$@")
-      rps=$(sed -E 's/.*"requests_per_sec":([0-9.]+).*/\1/' <<<"$out")
-      reqs=$(sed -E 's/.*"requests":([0-9]+).*/\1/' <<<"$out")
-      local errors
-      errors=$(sed -E 's/.*"errors":([0-9]+).*/\1/' <<<"$out")
-      [ "$errors" = 0 ] || echo "warning: $errors errors from evserve load $target" >&2
+      field() { sed -E "s/.*\"$1\":([0-9.]+).*/\\1/" <<<"$out"; }
+      rps=$(field requests_per_sec) reqs=$(field requests)
+      mbps=$(awk -v b="$(field bytes_received)" -v d="$(field duration_secs)" \
+        'BEGIN { printf "%.1f", (d > 0 ? b / d / 1e6 : 0) }')
+      errors=$(($(field errors) + $(field timeouts) + $(field connect_errors)))
+      [ "$errors" = 0 ] ||
+        echo "warning: evserve load $target -c $conns: $errors errors, timeouts or connect errors" >&2
       ;;
   esac
   t1=$(cpu_ticks "$pid")
-  awk -v r="$rps" -v n="$reqs" -v a="$t0" -v b="$t1" -v hz="$HZ" \
-    'BEGIN { c = (b - a) / hz; printf "%.0f %.0f\n", r, (c > 0 ? n / c : 0) }'
+  awk -v r="$rps" -v n="$reqs" -v a="$t0" -v b="$t1" -v hz="$HZ" -v m="$mbps" \
+    'BEGIN { c = (b - a) / hz; printf "%.0f %.0f %s\n", r, (c > 0 ? n / c : 0), m }'
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # compare DURATION CONNS EV_PID EV_TARGET PEER_PID PEER_TARGET [load args...]
-#   -> "ev_rps peer_rps ev_per_cpu peer_per_cpu", medians of RUNS alternating runs
+#   -> "ev_rps peer_rps ev_per_cpu peer_per_cpu ev_mbps peer_mbps", medians of RUNS runs,
+#      evserve and the peer alternately
 compare() {
   local duration=$1 conns=$2 ev=$3 ev_target=$4 peer=$5 peer_target=$6; shift 6
-  local e p
   : >"$work/ev" && : >"$work/peer"
   for _ in $(seq "$RUNS"); do
     measure "$ev" "$duration" "$conns" "$ev_target" "$@" >>"$work/ev"
     measure "$peer" "$duration" "$conns" "$peer_target" "$@" >>"$work/peer"
   done
-  e=$(cut -d' ' -f1 "$work/ev" | median) p=$(cut -d' ' -f1 "$work/peer" | median)
-  echo "$e $p $(cut -d' ' -f2 "$work/ev" | median) $(cut -d' ' -f2 "$work/peer" | median)"
+  local col out=()
+  for col in 1 2 3; do
+    out+=("$(cut -d' ' -f$col "$work/ev" | median)" "$(cut -d' ' -f$col "$work/peer" | median)")
+  done
+  echo "${out[0]} ${out[1]} ${out[2]} ${out[3]} ${out[4]} ${out[5]}"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / b }'; }
+# ratio A B -> A / B to two decimals ("n/a" when B is 0)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 k() { awk -v n="$1" 'BEGIN { printf "%.1f k", n / 1000 }'; }
 
-# row LABEL PEER_NAME CONNS compare-args... -> one markdown table row
+# row LABEL PEER_NAME CONNS compare-args... -> one markdown table row; with MB=1, the
+# requests/s cells also give MB/s echoed
 row() {
   local label=$1 peer=$2 conns=$3; shift 3
-  local e p ec pc
-  read -r e p ec pc <<<"$(compare "$DURATION" "$conns" "$@")"
+  local e p ec pc em pm es ps
+  read -r e p ec pc em pm <<<"$(compare "$DURATION" "$conns" "$@")"
+  es=$(k "$e") ps=$(k "$p")
+  if [ "${MB:-0}" = 1 ]; then es="$es ($em MB/s)" ps="$ps ($pm MB/s)"; fi
   printf '| %s | %s | %s | %s | **%s** | %s | %s | **%s** |\n' "$label" "$peer" \
-    "$(k "$e")" "$(k "$p")" "$(ratio "$e" "$p")" "$(k "$ec")" "$(k "$pc")" "$(ratio "$ec" "$pc")"
+    "$es" "$ps" "$(ratio "$e" "$p")" "$(k "$ec")" "$(k "$pc")" "$(ratio "$ec" "$pc")"
 }
 
 EV=http://127.0.0.1:$PORT_EV NGINX=http://127.0.0.1:$PORT_NGINX
@@ -230,32 +255,39 @@ if [ "$MODE" != sweep ]; then
   row "TCP echo 64 B" tokio "$CONNS" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO"
   row "TCP echo 64 B, 16 in flight" tokio "$CONNS" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO" --pipeline 16
   row "UDP echo 64 B" tokio "$CONNS" $ev_pid "udp $EV_ECHO" $tokio_pid "udp $TOKIO"
-  row "TCP echo 64 KiB, 1 connection" tokio 1 $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO" --size 65536
+  MB=1 row "TCP echo 64 KiB, 1 connection" tokio 1 $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO" --size 65536
   echo
   echo "HTTP load: wrk -t1; echo and UDP load: evserve load, every reply checked (UDP: $CONNS"
-  echo "sockets). A request of the 64 KiB row is one 64 KiB round trip on one connection."
+  echo "sockets). A request of the 64 KiB row is one 64 KiB round trip on one connection; its"
+  echo "MB/s counts the bytes echoed back (one direction). Ratios are evserve / peer: above 1,"
+  echo "evserve is ahead."
 fi
 
 if [ "$MODE" != table ]; then
   mkdir -p "$OUT"
   csv=$OUT/sweep.csv
+  svg=$OUT/throughput-vs-connections.svg
   echo "service,server,connections,requests_per_sec,per_cpu_sec" >"$csv"
+  # point SERVICE PEER_NAME CONNS compare-args... -> two CSV lines (evserve, then the peer)
+  point() {
+    local service=$1 peer=$2 c=$3 e p ec pc; shift 3
+    read -r e p ec pc _ <<<"$(compare "$SWEEP_DURATION" "$c" "$@")"
+    printf '%s,evserve,%s,%s,%s\n%s,%s,%s,%s,%s\n' "$service" "$c" "$e" "$ec" \
+      "$service" "$peer" "$c" "$p" "$pc" >>"$csv"
+  }
   for c in $SWEEP_CONNS; do
-    read -r e p ec pc <<<"$(compare "$SWEEP_DURATION" "$c" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain")"
-    printf 'HTTP GET /plain (wrk -t1),evserve,%s,%s,%s\nHTTP GET /plain (wrk -t1),hyper,%s,%s,%s\n' \
-      "$c" "$e" "$ec" "$c" "$p" "$pc" >>"$csv"
-    read -r e p ec pc <<<"$(compare "$SWEEP_DURATION" "$c" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO")"
-    printf 'TCP echo 64 B (evserve load),evserve,%s,%s,%s\nTCP echo 64 B (evserve load),tokio,%s,%s,%s\n' \
-      "$c" "$e" "$ec" "$c" "$p" "$pc" >>"$csv"
+    point "HTTP GET /plain (wrk -t1)" hyper "$c" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain"
+    point "TCP echo 64 B (evserve load)" tokio "$c" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO"
     echo "sweep: $c connections done" >&2
   done
-  target/release/examples/chart "$csv" "$OUT/throughput-vs-connections.svg"
+  target/release/examples/chart "$csv" "$svg"
   echo
   echo "## Throughput vs connections: medians of $RUNS runs of $SWEEP_DURATION ($machine)"
   echo
   echo "| service | connections | evserve req/s | peer | peer req/s | ratio | ratio per CPU-s |"
   echo "| --- | ---: | ---: | --- | ---: | ---: | ---: |"
-  awk -F, 'NR > 1 {
+  awk -F, 'function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "n/a" }
+    NR > 1 {
       key = $1 SUBSEP $3
       if ($2 == "evserve") { ev[key] = $4; evc[key] = $5; order[++n] = key; svc[key] = $1; conns[key] = $3 }
       else { peer[key] = $4; peerc[key] = $5; name[key] = $2 }
@@ -263,10 +295,10 @@ if [ "$MODE" != table ]; then
     END {
       for (i = 1; i <= n; i++) {
         k = order[i]
-        printf "| %s | %s | %.1f k | %s | %.1f k | %.2f | %.2f |\n", svc[k], conns[k], ev[k] / 1000,
-          name[k], peer[k] / 1000, ev[k] / peer[k], (peerc[k] > 0 ? evc[k] / peerc[k] : 0)
+        printf "| %s | %s | %.1f k | %s | %.1f k | **%s** | **%s** |\n", svc[k], conns[k], ev[k] / 1000,
+          name[k], peer[k] / 1000, ratio(ev[k], peer[k]), ratio(evc[k], peerc[k])
       }
     }' "$csv"
   echo
-  echo "CSV: $csv; chart: $OUT/throughput-vs-connections.svg"
+  echo "CSV: $csv; chart: $svg"
 fi
