@@ -106,7 +106,11 @@ pid $work/nginx.pid;
 events { worker_connections 4096; }
 http {
   access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
+  # Tuned for one 13-byte file. open_file_cache is nginx's counterpart of evserve's small-file
+  # cache (also revalidated after 1 s). sendfile with tcp_nopush (TCP_CORK) was slower for it:
+  # 18 k against 92 k requests/s with 16 pipelined, 32 k against 59 k without.
+  open_file_cache max=1024; open_file_cache_valid 1s;
+  sendfile off; tcp_nodelay on;
   keepalive_requests 1000000;
   default_type text/plain;
   server { listen 127.0.0.1:$PORT_NGINX backlog=4096; root $work/root; }
