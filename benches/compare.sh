@@ -9,8 +9,9 @@
 #   RUNS=1 DURATION=1s SWEEP_DURATION=1s benches/compare.sh all   # smoke test: 40 s of load
 #
 # Environment: RUNS (3), DURATION (10s, table), CONNS (50, table), SWEEP_DURATION (5s),
-# SWEEP_CONNS ("1 10 50 200 1000"), OUT (docs/bench, where the sweep writes sweep.csv and the
-# SVG), PORT_BASE (18080; the script uses six ports from there, TCP and UDP).
+# SWEEP_CONNS ("1 10 50 200 1000"), SWEEP_STATIC (0; 1 adds evserve vs nginx on the static file
+# to the sweep), OUT (docs/bench, where the sweep writes sweep.csv and the SVG), PORT_BASE
+# (18080; the script uses six ports from there, TCP and UDP).
 #
 # Peers: nginx (worker_processes 1) and a hyper current_thread server for HTTP, a tokio
 # current_thread echo server for echo (both built from benches/peers), and a hand-written C
@@ -30,6 +31,7 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
 SWEEP_DURATION=${SWEEP_DURATION:-5s}
 SWEEP_CONNS=${SWEEP_CONNS:-"1 10 50 200 1000"}
+SWEEP_STATIC=${SWEEP_STATIC:-0}
 OUT=${OUT:-docs/bench}
 PORT_BASE=${PORT_BASE:-18080}
 PORT_EV=$PORT_BASE PORT_HYPER=$((PORT_BASE + 1)) PORT_NGINX=$((PORT_BASE + 2))
@@ -48,6 +50,7 @@ secs() {
 }
 n_sweep=$(wc -w <<<"$SWEEP_CONNS")
 sweep_services=2
+[ "$SWEEP_STATIC" = 1 ] && sweep_services=3
 total=0 # seconds of load: rows (or sweep points) x 2 servers x RUNS x duration
 [ "$MODE" != sweep ] && total=$((total + 10 * 2 * RUNS * $(secs "$DURATION")))
 [ "$MODE" != table ] && total=$((total + sweep_services * n_sweep * 2 * RUNS * $(secs "$SWEEP_DURATION")))
@@ -282,6 +285,9 @@ if [ "$MODE" != table ]; then
   for c in $SWEEP_CONNS; do
     point "HTTP GET /plain (wrk -t1)" hyper "$c" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain"
     point "TCP echo 64 B (evserve load)" tokio "$c" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO"
+    if [ "$SWEEP_STATIC" = 1 ]; then
+      point "HTTP static 13 B file (wrk -t1)" nginx "$c" $ev_pid "$EV/plain.txt" $nginx_pid "$NGINX/plain.txt"
+    fi
     echo "sweep: $c connections done" >&2
   done
   target/release/examples/chart "$csv" "$svg"
