@@ -6,6 +6,12 @@
 #   benches/compare.sh sweep      # throughput vs connections (1 … 1000) → CSV and SVG chart
 #   benches/compare.sh all        # both
 #   RUNS=5 DURATION=20s CONNS=50 benches/compare.sh
+#   RUNS=1 DURATION=1s SWEEP_DURATION=1s benches/compare.sh all   # smoke test: 40 s of load
+#
+# Environment: RUNS (3), DURATION (10s, table), CONNS (50, table), SWEEP_DURATION (5s),
+# SWEEP_CONNS ("1 10 50 200 1000"), SWEEP_STATIC (0; 1 adds evserve vs nginx on the static file
+# to the sweep), OUT (docs/bench, where the sweep writes sweep.csv and the SVG), PORT_BASE
+# (18080; the script uses six ports from there, TCP and UDP).
 #
 # Peers: nginx (worker_processes 1) and a hyper current_thread server for HTTP, a tokio
 # current_thread echo server for echo (both built from benches/peers), and a hand-written C
@@ -25,21 +31,43 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
 SWEEP_DURATION=${SWEEP_DURATION:-5s}
 SWEEP_CONNS=${SWEEP_CONNS:-"1 10 50 200 1000"}
+SWEEP_STATIC=${SWEEP_STATIC:-0}
 OUT=${OUT:-docs/bench}
-PORT_EV=18080 PORT_HYPER=18081 PORT_NGINX=18082 PORT_C=18083 PORT_EV_ECHO=18084 PORT_TOKIO=18085
+PORT_BASE=${PORT_BASE:-18080}
+PORT_EV=$PORT_BASE PORT_HYPER=$((PORT_BASE + 1)) PORT_NGINX=$((PORT_BASE + 2))
+PORT_C=$((PORT_BASE + 3)) PORT_EV_ECHO=$((PORT_BASE + 4)) PORT_TOKIO=$((PORT_BASE + 5))
 
 case $MODE in table | sweep | all) ;; *) echo "usage: $0 [table|sweep|all]" >&2; exit 2 ;; esac
 
-secs() { echo "${1%s}"; }
+# secs 10s|500ms|2m|10 -> whole seconds, rounded up (for the time estimate only)
+secs() {
+  case $1 in
+    *ms) echo $(((${1%ms} + 999) / 1000)) ;;
+    *s) echo "${1%s}" ;;
+    *m) echo $((${1%m} * 60)) ;;
+    *) echo "$1" ;;
+  esac
+}
 n_sweep=$(wc -w <<<"$SWEEP_CONNS")
-total=0
+sweep_services=2
+[ "$SWEEP_STATIC" = 1 ] && sweep_services=3
+total=0 # seconds of load: rows (or sweep points) x 2 servers x RUNS x duration
 [ "$MODE" != sweep ] && total=$((total + 10 * 2 * RUNS * $(secs "$DURATION")))
-[ "$MODE" != table ] && total=$((total + 2 * n_sweep * 2 * RUNS * $(secs "$SWEEP_DURATION")))
-echo "compare.sh $MODE: about $((total / 60 + 1)) minutes of load" >&2
+[ "$MODE" != table ] && total=$((total + sweep_services * n_sweep * 2 * RUNS * $(secs "$SWEEP_DURATION")))
+echo "compare.sh $MODE: about $((total / 60)) min $((total % 60)) s of load, plus building" >&2
+
+# A port already taken (another run of this script?) would have us measure someone else's server.
+for p in $PORT_EV $PORT_HYPER $PORT_NGINX $PORT_C $PORT_EV_ECHO $PORT_TOKIO; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "port $p is in use: stop what listens there or set PORT_BASE" >&2
+    exit 1
+  fi
+done
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
+command -v curl >/dev/null || need+=(curl)
 if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -47,13 +75,26 @@ cargo build --release -q
 cargo build --release -q --example hyper_plain --example tokio_echo --example chart
 
 work=$(mktemp -d)
+# nginx's worker drops root for an unprivileged user, which must be able to reach the files:
+# mktemp's 0700 made every nginx answer a 403.
+chmod 755 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # evserve drains for up to 5 s on SIGTERM; whatever is still there after 8 s is killed.
+  for _ in $(seq 80); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 if [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
 
@@ -68,7 +109,11 @@ pid $work/nginx.pid;
 events { worker_connections 4096; }
 http {
   access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
+  # Tuned for one 13-byte file. open_file_cache is nginx's counterpart of evserve's small-file
+  # cache (also revalidated after 1 s). sendfile with tcp_nopush (TCP_CORK) was slower for it:
+  # 18 k against 92 k requests/s with 16 pipelined, 32 k against 59 k without.
+  open_file_cache max=1024; open_file_cache_valid 1s;
+  sendfile off; tcp_nodelay on;
   keepalive_requests 1000000;
   default_type text/plain;
   server { listen 127.0.0.1:$PORT_NGINX backlog=4096; root $work/root; }
@@ -87,9 +132,34 @@ $SRV target/release/examples/tokio_echo 127.0.0.1:$PORT_TOKIO 127.0.0.1:$PORT_TO
   2>"$work/tokio.log" & pids+=($!)
 tokio_pid=$!
 $SRV "$work/c_epoll_plain" $PORT_C & pids+=($!); c_pid=$!
-sleep 1
+
+# Every server up and listening within 5 s, or stop here.
+up() { kill -0 "$1" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; }
+for s in "nginx $nginx_master $PORT_NGINX" "evserve $ev_pid $PORT_EV" "evserve $ev_pid $PORT_EV_ECHO" \
+  "hyper_plain $hyper_pid $PORT_HYPER" "tokio_echo $tokio_pid $PORT_TOKIO" "c_epoll_plain $c_pid $PORT_C"; do
+  read -r name pid port <<<"$s"
+  for _ in $(seq 50); do up "$pid" "$port" && break; sleep 0.1; done
+  if ! up "$pid" "$port"; then
+    echo "$name did not start listening on $port; the servers' logs:" >&2
+    cat "$work"/*.log "$work/nginx.err" 2>/dev/null | tail -20 >&2
+    exit 1
+  fi
+done
 # nginx serves from its worker process: measure that one's CPU time.
-nginx_pid=$(pgrep -P "$nginx_master" | head -1)
+nginx_pid=
+for _ in $(seq 50); do
+  nginx_pid=$(pgrep -P "$nginx_master" | head -1) && break
+  sleep 0.1
+done
+[ -n "$nginx_pid" ] || { echo "nginx started no worker process" >&2; exit 1; }
+
+# Every HTTP server must answer the 13-byte body with a 200 before it is measured (wrk
+# counts error answers as requests).
+for url in http://127.0.0.1:$PORT_EV/plain.txt http://127.0.0.1:$PORT_NGINX/plain.txt \
+  http://127.0.0.1:$PORT_EV/plain http://127.0.0.1:$PORT_HYPER/plain http://127.0.0.1:$PORT_C/plain; do
+  body=$(curl -sf --max-time 2 "$url") || { echo "$url: no 200 answer" >&2; exit 1; }
+  [ "$body" = "Hello, World!" ] || { echo "$url: unexpected body '$body'" >&2; exit 1; }
+done
 
 cat >"$work/pipeline.lua" <<'LUA'
 init = function(args)
@@ -103,59 +173,72 @@ LUA
 HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# measure PID DURATION CONNS TARGET [load args...] -> "requests/s requests-per-server-CPU-second"
+# measure PID DURATION CONNS TARGET [load args...]
+#   -> "requests/s requests-per-server-CPU-second MB/s" (MB/s: bytes echoed back, one
+#      direction, 10^6 bytes; 0 for HTTP)
 # TARGET is an http:// URL (wrk) or "echo|udp HOST:PORT" (evserve load).
 measure() {
   local pid=$1 duration=$2 conns=$3 target=$4; shift 4
-  local t0 t1 out rps reqs
+  local t0 t1 out rps reqs mbps=0 errors
   t0=$(cpu_ticks "$pid")
   case $target in
     http://*)
       out=$($LOAD wrk -t1 -c"$conns" -d"$duration" "$@" "$target")
       rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
       reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+      errors=$(grep -E 'Socket errors|Non-2xx' <<<"$out" || true)
+      [ -z "$errors" ] || echo "warning: wrk -c$conns $target: $(xargs <<<"$errors")" >&2
       ;;
     *)
       # shellcheck disable=SC2086 # TARGET is "protocol address" on purpose
       out=$($LOAD target/release/evserve load $target -c "$conns" -d "$duration" --json "$@")
-      rps=$(sed -E 's/.*"requests_per_sec":([0-9.]+).*/\1/' <<<"$out")
-      reqs=$(sed -E 's/.*"requests":([0-9]+).*/\1/' <<<"$out")
-      local errors
-      errors=$(sed -E 's/.*"errors":([0-9]+).*/\1/' <<<"$out")
-      [ "$errors" = 0 ] || echo "warning: $errors errors from evserve load $target" >&2
+      field() { sed -E "s/.*\"$1\":([0-9.]+).*/\\1/" <<<"$out"; }
+      rps=$(field requests_per_sec) reqs=$(field requests)
+      mbps=$(awk -v b="$(field bytes_received)" -v d="$(field duration_secs)" \
+        'BEGIN { printf "%.1f", (d > 0 ? b / d / 1e6 : 0) }')
+      errors=$(($(field errors) + $(field timeouts) + $(field connect_errors)))
+      [ "$errors" = 0 ] ||
+        echo "warning: evserve load $target -c $conns: $errors errors, timeouts or connect errors" >&2
       ;;
   esac
   t1=$(cpu_ticks "$pid")
-  awk -v r="$rps" -v n="$reqs" -v a="$t0" -v b="$t1" -v hz="$HZ" \
-    'BEGIN { c = (b - a) / hz; printf "%.0f %.0f\n", r, (c > 0 ? n / c : 0) }'
+  awk -v r="$rps" -v n="$reqs" -v a="$t0" -v b="$t1" -v hz="$HZ" -v m="$mbps" \
+    'BEGIN { c = (b - a) / hz; printf "%.0f %.0f %s\n", r, (c > 0 ? n / c : 0), m }'
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # compare DURATION CONNS EV_PID EV_TARGET PEER_PID PEER_TARGET [load args...]
-#   -> "ev_rps peer_rps ev_per_cpu peer_per_cpu", medians of RUNS alternating runs
+#   -> "ev_rps peer_rps ev_per_cpu peer_per_cpu ev_mbps peer_mbps", medians of RUNS runs,
+#      evserve and the peer alternately
 compare() {
   local duration=$1 conns=$2 ev=$3 ev_target=$4 peer=$5 peer_target=$6; shift 6
-  local e p
   : >"$work/ev" && : >"$work/peer"
   for _ in $(seq "$RUNS"); do
     measure "$ev" "$duration" "$conns" "$ev_target" "$@" >>"$work/ev"
     measure "$peer" "$duration" "$conns" "$peer_target" "$@" >>"$work/peer"
   done
-  e=$(cut -d' ' -f1 "$work/ev" | median) p=$(cut -d' ' -f1 "$work/peer" | median)
-  echo "$e $p $(cut -d' ' -f2 "$work/ev" | median) $(cut -d' ' -f2 "$work/peer" | median)"
+  local col out=()
+  for col in 1 2 3; do
+    out+=("$(cut -d' ' -f$col "$work/ev" | median)" "$(cut -d' ' -f$col "$work/peer" | median)")
+  done
+  echo "${out[0]} ${out[1]} ${out[2]} ${out[3]} ${out[4]} ${out[5]}"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / b }'; }
+# ratio A B -> A / B to two decimals ("n/a" when B is 0)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 k() { awk -v n="$1" 'BEGIN { printf "%.1f k", n / 1000 }'; }
 
-# row LABEL PEER_NAME CONNS compare-args... -> one markdown table row
+# row LABEL PEER_NAME CONNS compare-args... -> one markdown table row; with MB=1, the
+# requests/s cells also give MB/s echoed
 row() {
   local label=$1 peer=$2 conns=$3; shift 3
-  local e p ec pc
-  read -r e p ec pc <<<"$(compare "$DURATION" "$conns" "$@")"
+  local e p ec pc em pm es ps
+  read -r e p ec pc em pm <<<"$(compare "$DURATION" "$conns" "$@")"
+  es=$(k "$e") ps=$(k "$p")
+  if [ "${MB:-0}" = 1 ]; then es="$es ($em MB/s)" ps="$ps ($pm MB/s)"; fi
   printf '| %s | %s | %s | %s | **%s** | %s | %s | **%s** |\n' "$label" "$peer" \
-    "$(k "$e")" "$(k "$p")" "$(ratio "$e" "$p")" "$(k "$ec")" "$(k "$pc")" "$(ratio "$ec" "$pc")"
+    "$es" "$ps" "$(ratio "$e" "$p")" "$(k "$ec")" "$(k "$pc")" "$(ratio "$ec" "$pc")"
 }
 
 EV=http://127.0.0.1:$PORT_EV NGINX=http://127.0.0.1:$PORT_NGINX
@@ -179,32 +262,42 @@ if [ "$MODE" != sweep ]; then
   row "TCP echo 64 B" tokio "$CONNS" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO"
   row "TCP echo 64 B, 16 in flight" tokio "$CONNS" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO" --pipeline 16
   row "UDP echo 64 B" tokio "$CONNS" $ev_pid "udp $EV_ECHO" $tokio_pid "udp $TOKIO"
-  row "TCP echo 64 KiB, 1 connection" tokio 1 $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO" --size 65536
+  MB=1 row "TCP echo 64 KiB, 1 connection" tokio 1 $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO" --size 65536
   echo
   echo "HTTP load: wrk -t1; echo and UDP load: evserve load, every reply checked (UDP: $CONNS"
-  echo "sockets). A request of the 64 KiB row is one 64 KiB round trip on one connection."
+  echo "sockets). A request of the 64 KiB row is one 64 KiB round trip on one connection; its"
+  echo "MB/s counts the bytes echoed back (one direction). Ratios are evserve / peer: above 1,"
+  echo "evserve is ahead."
 fi
 
 if [ "$MODE" != table ]; then
   mkdir -p "$OUT"
   csv=$OUT/sweep.csv
+  svg=$OUT/throughput-vs-connections.svg
   echo "service,server,connections,requests_per_sec,per_cpu_sec" >"$csv"
+  # point SERVICE PEER_NAME CONNS compare-args... -> two CSV lines (evserve, then the peer)
+  point() {
+    local service=$1 peer=$2 c=$3 e p ec pc; shift 3
+    read -r e p ec pc _ <<<"$(compare "$SWEEP_DURATION" "$c" "$@")"
+    printf '%s,evserve,%s,%s,%s\n%s,%s,%s,%s,%s\n' "$service" "$c" "$e" "$ec" \
+      "$service" "$peer" "$c" "$p" "$pc" >>"$csv"
+  }
   for c in $SWEEP_CONNS; do
-    read -r e p ec pc <<<"$(compare "$SWEEP_DURATION" "$c" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain")"
-    printf 'HTTP GET /plain (wrk -t1),evserve,%s,%s,%s\nHTTP GET /plain (wrk -t1),hyper,%s,%s,%s\n' \
-      "$c" "$e" "$ec" "$c" "$p" "$pc" >>"$csv"
-    read -r e p ec pc <<<"$(compare "$SWEEP_DURATION" "$c" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO")"
-    printf 'TCP echo 64 B (evserve load),evserve,%s,%s,%s\nTCP echo 64 B (evserve load),tokio,%s,%s,%s\n' \
-      "$c" "$e" "$ec" "$c" "$p" "$pc" >>"$csv"
+    point "HTTP GET /plain (wrk -t1)" hyper "$c" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain"
+    point "TCP echo 64 B (evserve load)" tokio "$c" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO"
+    if [ "$SWEEP_STATIC" = 1 ]; then
+      point "HTTP static 13 B file (wrk -t1)" nginx "$c" $ev_pid "$EV/plain.txt" $nginx_pid "$NGINX/plain.txt"
+    fi
     echo "sweep: $c connections done" >&2
   done
-  target/release/examples/chart "$csv" "$OUT/throughput-vs-connections.svg"
+  target/release/examples/chart "$csv" "$svg"
   echo
   echo "## Throughput vs connections: medians of $RUNS runs of $SWEEP_DURATION ($machine)"
   echo
   echo "| service | connections | evserve req/s | peer | peer req/s | ratio | ratio per CPU-s |"
   echo "| --- | ---: | ---: | --- | ---: | ---: | ---: |"
-  awk -F, 'NR > 1 {
+  awk -F, 'function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "n/a" }
+    NR > 1 {
       key = $1 SUBSEP $3
       if ($2 == "evserve") { ev[key] = $4; evc[key] = $5; order[++n] = key; svc[key] = $1; conns[key] = $3 }
       else { peer[key] = $4; peerc[key] = $5; name[key] = $2 }
@@ -212,10 +305,10 @@ if [ "$MODE" != table ]; then
     END {
       for (i = 1; i <= n; i++) {
         k = order[i]
-        printf "| %s | %s | %.1f k | %s | %.1f k | %.2f | %.2f |\n", svc[k], conns[k], ev[k] / 1000,
-          name[k], peer[k] / 1000, ev[k] / peer[k], (peerc[k] > 0 ? evc[k] / peerc[k] : 0)
+        printf "| %s | %s | %.1f k | %s | %.1f k | **%s** | **%s** |\n", svc[k], conns[k], ev[k] / 1000,
+          name[k], peer[k] / 1000, ratio(ev[k], peer[k]), ratio(evc[k], peerc[k])
       }
     }' "$csv"
   echo
-  echo "CSV: $csv; chart: $OUT/throughput-vs-connections.svg"
+  echo "CSV: $csv; chart: $svg"
 fi

@@ -23,6 +23,17 @@ async fn plain(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     Ok(resp)
 }
 
+/// Binds a listener with the same backlog as evserve and nginx in `benches/compare.sh` (std's
+/// `TcpListener::bind` asks for 128, which drops SYNs when 1000 connections open at once).
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
 /// Serves on `listener` forever, on a new `current_thread` runtime on this thread.
 pub fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -47,7 +58,7 @@ pub fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
 /// Starts the peer on a 127.0.0.1 port of its own, on its own thread; returns the address.
 #[allow(dead_code)] // used by benches, not by the example binary
 pub fn spawn() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind hyper peer");
+    let listener = listen(([127, 0, 0, 1], 0).into()).expect("bind hyper peer");
     let addr = listener.local_addr().expect("local addr");
     std::thread::spawn(move || serve(listener));
     addr
@@ -60,7 +71,7 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:8081".into())
         .parse()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let listener = std::net::TcpListener::bind(addr)?;
+    let listener = listen(addr)?;
     eprintln!("hyper peer listening on {}", listener.local_addr()?);
     serve(listener)
 }

@@ -9,6 +9,17 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
+/// Binds a TCP listener with the same backlog as evserve and nginx in `benches/compare.sh`
+/// (std's `TcpListener::bind` asks for 128, which drops SYNs when 1000 connections open at once).
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
 /// Serves TCP and UDP echo on these sockets, on this thread, for ever.
 fn serve(tcp: std::net::TcpListener, udp: std::net::UdpSocket) -> std::io::Result<()> {
     tcp.set_nonblocking(true)?;
@@ -51,7 +62,7 @@ fn serve(tcp: std::net::TcpListener, udp: std::net::UdpSocket) -> std::io::Resul
 /// Returns `(tcp, udp)`. The thread lives as long as the process (a benchmark's).
 #[allow(dead_code)] // used by benches, not by the example binary
 pub fn spawn() -> (SocketAddr, SocketAddr) {
-    let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+    let tcp = listen(([127, 0, 0, 1], 0).into()).expect("bind tcp");
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
     let addrs = (tcp.local_addr().unwrap(), udp.local_addr().unwrap());
     std::thread::spawn(move || serve(tcp, udp));
@@ -67,7 +78,7 @@ fn main() -> std::io::Result<()> {
             .parse()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
     };
-    let tcp = std::net::TcpListener::bind(arg(1, "127.0.0.1:7017")?)?;
+    let tcp = listen(arg(1, "127.0.0.1:7017")?)?;
     let udp = std::net::UdpSocket::bind(arg(2, "127.0.0.1:7017")?)?;
     eprintln!(
         "tokio echo peer listening on tcp {} udp {}",

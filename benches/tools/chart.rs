@@ -56,17 +56,21 @@ fn draw(
     metric: Metric,
 ) -> Result<(), Box<dyn Error>> {
     let palette = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
-    let top = servers
-        .iter()
-        .flat_map(|(_, points)| points.iter().map(metric))
-        .fold(0.0, f64::max)
-        / 1000.0;
+    let all = || servers.iter().flat_map(|(_, points)| points.iter());
+    let top = (all().map(metric).fold(0.0, f64::max) / 1000.0).max(1.0);
+    // The measured connection counts, with a margin either side on the log axis.
+    let left = all()
+        .map(|p| p.connections)
+        .fold(f64::INFINITY, f64::min)
+        .max(1.0)
+        / 1.25;
+    let right = all().map(|p| p.connections).fold(1.0, f64::max) * 1.3;
     let mut chart = ChartBuilder::on(panel)
         .caption(service, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d((0.8f64..1300.0).log_scale(), 0.0..top * 1.1)?;
+        .build_cartesian_2d((left..right).log_scale(), 0.0..top * 1.1)?;
     chart
         .configure_mesh()
         .x_desc("connections")
