@@ -4,8 +4,9 @@
  *
  * One thread, edge-triggered epoll, non-blocking sockets, one read and one write per batch of
  * pipelined requests, a Date header formatted at most once a second, no allocation per
- * request (the response is rebuilt once a second and copied). It counts requests by their "\r\n\r\n" and ignores bodies: a benchmark peer, not a
- * server. Built and run by benches/compare.sh:  cc -O2 -o c_epoll_plain c_epoll_plain.c
+ * request (the response is rebuilt once a second and copied). It counts requests by their
+ * "\r\n\r\n" and ignores bodies: a benchmark peer, not a server. Built and run by
+ * benches/compare.sh:  cc -O2 -o c_epoll_plain c_epoll_plain.c
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

@@ -59,6 +59,34 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status this server sends, in code order.
+    pub const ALL: [Status; 24] = [
+        Status::Continue,
+        Status::Ok,
+        Status::Created,
+        Status::NoContent,
+        Status::PartialContent,
+        Status::MovedPermanently,
+        Status::NotModified,
+        Status::BadRequest,
+        Status::Unauthorized,
+        Status::Forbidden,
+        Status::NotFound,
+        Status::MethodNotAllowed,
+        Status::RequestTimeout,
+        Status::LengthRequired,
+        Status::PreconditionFailed,
+        Status::ContentTooLarge,
+        Status::UriTooLong,
+        Status::RangeNotSatisfiable,
+        Status::ExpectationFailed,
+        Status::RequestHeaderFieldsTooLarge,
+        Status::InternalServerError,
+        Status::NotImplemented,
+        Status::ServiceUnavailable,
+        Status::HttpVersionNotSupported,
+    ];
+
     /// The numeric code.
     pub fn code(self) -> u16 {
         match self {
@@ -149,36 +177,9 @@ impl Status {
 mod tests {
     use super::*;
 
-    const ALL: [Status; 24] = [
-        Status::Continue,
-        Status::Ok,
-        Status::Created,
-        Status::NoContent,
-        Status::PartialContent,
-        Status::MovedPermanently,
-        Status::NotModified,
-        Status::BadRequest,
-        Status::Unauthorized,
-        Status::Forbidden,
-        Status::NotFound,
-        Status::MethodNotAllowed,
-        Status::RequestTimeout,
-        Status::LengthRequired,
-        Status::PreconditionFailed,
-        Status::ContentTooLarge,
-        Status::UriTooLong,
-        Status::RangeNotSatisfiable,
-        Status::ExpectationFailed,
-        Status::RequestHeaderFieldsTooLarge,
-        Status::InternalServerError,
-        Status::NotImplemented,
-        Status::ServiceUnavailable,
-        Status::HttpVersionNotSupported,
-    ];
-
     #[test]
     fn every_line_parses_back_to_its_code() {
-        for status in ALL {
+        for status in Status::ALL {
             let mut headers = [httparse::EMPTY_HEADER; 1];
             let mut response = httparse::Response::new(&mut headers);
             let mut line = status.line().to_vec();
