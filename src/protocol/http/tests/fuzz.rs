@@ -38,12 +38,50 @@ fn a_request() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// A write to the upload area: `PUT` (by length or chunked, maybe conditional, maybe
+/// announcing `100-continue`) or `DELETE` of one of three names.
+fn a_write() -> impl Strategy<Value = Vec<u8>> {
+    let condition = prop_oneof![
+        Just(None),
+        Just(Some("If-None-Match: *")),
+        Just(Some("If-Match: *")),
+        Just(Some("Expect: 100-continue")),
+    ];
+    prop_oneof![
+        4 => (0..3u8, proptest::collection::vec(any::<u8>(), 0..400), any::<bool>(), 1usize..60, condition)
+            .prop_map(|(name, body, chunked, chunk, condition)| {
+                let target = format!("/files/u{name}");
+                let length = format!("Content-Length: {}", body.len());
+                let framing = if chunked { "Transfer-Encoding: chunked" } else { length.as_str() };
+                let mut fields = vec![framing];
+                fields.extend(condition);
+                let mut r = request("PUT", &target, &fields);
+                if chunked {
+                    for piece in body.chunks(chunk) {
+                        r.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                        r.extend_from_slice(piece);
+                        r.extend_from_slice(b"\r\n");
+                    }
+                    r.extend_from_slice(b"0\r\n\r\n");
+                } else {
+                    r.extend_from_slice(&body);
+                }
+                r
+            }),
+        1 => (0..3u8).prop_map(|name| request("DELETE", &format!("/files/u{name}"), &[])),
+    ]
+}
+
 /// Feeds `input` in pieces of the given sizes (cycling), then the rest, as reads would
 /// deliver it; after each piece the session is offered a drain, as after a write. Stops when
 /// the session stops the connection. Returns the output with `Date` values blanked, since
 /// two runs may straddle a second.
 fn run(input: &[u8], pieces: &[usize]) -> (Vec<u8>, Flow) {
-    let mut h = default_harness();
+    run_on(&mut default_harness(), input, pieces)
+}
+
+/// [`run`] on a given session.
+fn run_on(h: &mut Harness<HttpSession>, input: &[u8], pieces: &[usize]) -> (Vec<u8>, Flow) {
     let mut at = 0;
     let mut flow = Flow::Continue;
     let mut sizes = pieces.iter().copied().cycle();
@@ -108,6 +146,42 @@ proptest! {
         input.truncate(cut.index(input.len() + 1));
         let (out, flow) = run(&input, &pieces);
         check_well_formed(&out, flow);
+    }
+
+    /// Uploads and deletes, damaged and cut anywhere: well-formed answers, and when the
+    /// connection is gone no temporary file is left and nothing was written outside
+    /// `<root>/files/`.
+    #[test]
+    fn damaged_uploads_leave_no_temporary_file(
+        writes in proptest::collection::vec(a_write(), 1..5),
+        damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+        pieces in proptest::collection::vec(1usize..80, 1..10),
+    ) {
+        let root = tempfile::tempdir().unwrap();
+        let config = HttpConfig {
+            root: root.path().to_path_buf(),
+            writable: true,
+            ..HttpConfig::default()
+        };
+        let mut input = writes.concat();
+        for (at, byte) in &damage {
+            let i = at.index(input.len());
+            input[i] = *byte;
+        }
+        input.truncate(cut.index(input.len() + 1));
+        let mut h = harness(config);
+        let (out, flow) = run_on(&mut h, &input, &pieces);
+        check_well_formed(&out, flow);
+        if flow == Flow::Continue {
+            h.eof(&[]);
+        }
+        drop(h); // the connection is gone: an unfinished upload removes its temporary file
+        let top = names_in(root.path());
+        prop_assert!(top.is_empty() || top == ["files"], "{:?}", top);
+        for name in names_in(&root.path().join("files")) {
+            prop_assert!(!name.starts_with('.'), "left behind: {}", name);
+        }
     }
 
     /// Arbitrary bytes, sprinkled with the tokens a parser cares about.
