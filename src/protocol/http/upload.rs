@@ -123,23 +123,22 @@ impl Upload {
         let committed = self.commit();
         // Writes through HTTP are rare: forgetting every cached file is simplest and exact.
         reply.shared.file_cache.borrow_mut().clear();
-        let status = match committed {
-            Ok(status) => status,
+        let (status, written) = match committed {
+            Ok(committed) => committed,
             Err(refusal) => return refusal.answer(reply, &self.target.to_string_lossy()),
         };
-        let written = current(&self.target).ok().flatten();
-        let mut head = reply.start(status);
-        if let Some(validators) = &written {
-            head = head.header("ETag", validators.etag());
-        }
+        let mut head = reply.start(status).header("ETag", written.etag());
         if status == Status::Created {
             head = head.header("Location", location_of(&self.target).as_bytes());
         }
         let _ = head.end(0);
     }
 
-    fn commit(&mut self) -> Result<Status, Refusal> {
+    /// Puts the file in place; returns 201 or 204 and the validators of what was written
+    /// (taken from the open file, so a writer replacing it right after cannot change them).
+    fn commit(&mut self) -> Result<(Status, Validators), Refusal> {
         self.file.sync_all()?;
+        let written = Validators::of(&self.file.metadata()?);
         let now = current(&self.target)?;
         if let Some(seen) = &self.seen
             && seen.as_ref().map(Validators::etag) != now.as_ref().map(Validators::etag)
@@ -163,7 +162,7 @@ impl Upload {
             }
             self.temp = None;
         }
-        Ok(status)
+        Ok((status, written))
     }
 }
 
