@@ -75,6 +75,29 @@ impl<S: Session> Harness<S> {
         step
     }
 
+    /// Feeds `bytes` in pieces of the given sizes (cycling; the rest in one piece if `pieces`
+    /// is empty), as reads would deliver them, offering a drain after each as the reactor does
+    /// after a write. Stops at the first flow that is not `Continue` and returns it.
+    pub fn input_in_pieces(&mut self, bytes: &[u8], pieces: &[usize]) -> Flow {
+        let mut at = 0;
+        let mut sizes = pieces.iter().copied().cycle();
+        while at < bytes.len() {
+            let n = sizes
+                .next()
+                .unwrap_or(bytes.len())
+                .clamp(1, bytes.len() - at);
+            let mut flow = self.input(&bytes[at..at + n]).flow;
+            at += n;
+            if flow == Flow::Continue {
+                flow = self.drain();
+            }
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+
     /// Feeds `bytes` one at a time, stopping at the first step that is not `Continue`.
     pub fn input_bytewise(&mut self, bytes: &[u8]) -> Flow {
         for b in bytes {
@@ -153,4 +176,18 @@ impl<S: Session> Harness<S> {
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
+}
+
+/// `bytes` with each `(position, value)` of `flips` written over it (positions taken modulo its
+/// length) and then cut to `keep` bytes (modulo its length plus one): a damaged, truncated
+/// stream for property tests of hostile input.
+pub fn damaged(mut bytes: Vec<u8>, flips: &[(usize, u8)], keep: usize) -> Vec<u8> {
+    if !bytes.is_empty() {
+        for &(at, value) in flips {
+            let len = bytes.len();
+            bytes[at % len] = value;
+        }
+    }
+    bytes.truncate(keep % (bytes.len() + 1));
+    bytes
 }

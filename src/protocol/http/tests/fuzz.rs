@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::protocol::http::status::Status;
 use crate::session::Flow;
+use crate::testing::damaged;
 
 /// One request from a family that exercises every framing: bodies by length and chunked,
 /// HEAD, errors that keep the connection, `Expect`, queries needing decoding.
@@ -72,30 +73,16 @@ fn a_write() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// Feeds `input` in pieces of the given sizes (cycling), then the rest, as reads would
-/// deliver it; after each piece the session is offered a drain, as after a write. Stops when
-/// the session stops the connection. Returns the output with `Date` values blanked, since
-/// two runs may straddle a second.
+/// Feeds `input` in pieces to a default session (see [`run_on`]).
 fn run(input: &[u8], pieces: &[usize]) -> (Vec<u8>, Flow) {
     run_on(&mut default_harness(), input, pieces)
 }
 
-/// [`run`] on a given session.
+/// Feeds `input` in pieces of the given sizes, as reads would deliver it, until the session
+/// stops the connection. Returns the output with `Date` values blanked, since two runs may
+/// straddle a second, and the last flow.
 fn run_on(h: &mut Harness<HttpSession>, input: &[u8], pieces: &[usize]) -> (Vec<u8>, Flow) {
-    let mut at = 0;
-    let mut flow = Flow::Continue;
-    let mut sizes = pieces.iter().copied().cycle();
-    while at < input.len() && flow == Flow::Continue {
-        let n = sizes
-            .next()
-            .unwrap_or(input.len())
-            .clamp(1, input.len() - at);
-        flow = h.input(&input[at..at + n]).flow;
-        at += n;
-        if flow == Flow::Continue {
-            flow = h.drain();
-        }
-    }
+    let flow = h.input_in_pieces(input, pieces);
     let mut out = h.take_output();
     blank_dates(&mut out);
     (out, flow)
@@ -134,16 +121,11 @@ proptest! {
     #[test]
     fn damaged_requests_get_well_formed_answers(
         requests in proptest::collection::vec(a_request(), 1..5),
-        damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
-        cut in any::<prop::sample::Index>(),
+        damage in proptest::collection::vec(any::<(usize, u8)>(), 0..6),
+        cut in any::<usize>(),
         pieces in proptest::collection::vec(1usize..80, 1..10),
     ) {
-        let mut input = requests.concat();
-        for (at, byte) in &damage {
-            let i = at.index(input.len());
-            input[i] = *byte;
-        }
-        input.truncate(cut.index(input.len() + 1));
+        let input = damaged(requests.concat(), &damage, cut);
         let (out, flow) = run(&input, &pieces);
         check_well_formed(&out, flow);
     }
@@ -154,8 +136,8 @@ proptest! {
     #[test]
     fn damaged_uploads_leave_no_temporary_file(
         writes in proptest::collection::vec(a_write(), 1..5),
-        damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
-        cut in any::<prop::sample::Index>(),
+        damage in proptest::collection::vec(any::<(usize, u8)>(), 0..4),
+        cut in any::<usize>(),
         pieces in proptest::collection::vec(1usize..80, 1..10),
     ) {
         let root = tempfile::tempdir().unwrap();
@@ -164,12 +146,7 @@ proptest! {
             writable: true,
             ..HttpConfig::default()
         };
-        let mut input = writes.concat();
-        for (at, byte) in &damage {
-            let i = at.index(input.len());
-            input[i] = *byte;
-        }
-        input.truncate(cut.index(input.len() + 1));
+        let input = damaged(writes.concat(), &damage, cut);
         let mut h = harness(config);
         let (out, flow) = run_on(&mut h, &input, &pieces);
         check_well_formed(&out, flow);
