@@ -190,10 +190,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .sample_size(20);
+    config = client::criterion();
     targets = bench
 }
 criterion_main!(benches);

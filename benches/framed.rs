@@ -7,8 +7,6 @@
 #[path = "peers/client.rs"]
 mod client;
 
-use std::time::Duration;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use evserve::protocol::framed::FramedConfig;
 use evserve::server::{ServerConfig, ServiceSpec};
@@ -56,10 +54,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .sample_size(20);
+    config = client::criterion();
     targets = bench
 }
 criterion_main!(benches);

@@ -17,7 +17,6 @@ mod client;
 mod hyper_plain;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use evserve::protocol::http::HttpConfig;
@@ -84,10 +83,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .sample_size(20);
+    config = client::criterion();
     targets = bench
 }
 criterion_main!(benches);

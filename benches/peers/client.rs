@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 
+/// The criterion settings every loopback bench uses: short runs, since each sample already
+/// covers many round trips.
+pub fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(20)
+}
+
 /// Runs `conns` connections until `total` replies have arrived; returns the time taken.
 /// `request` is sent whole, and again once `per_request` replies to it have arrived.
 pub fn closed_loop(

@@ -52,7 +52,7 @@ pub use config::HttpConfig;
 pub use conn::HttpSession;
 
 use endpoints::Plain;
-use request::{HEADER_SLOTS, Limits};
+use request::Limits;
 use response::{HeadParts, StatusCounts};
 use std::cell::RefCell;
 
@@ -104,12 +104,7 @@ impl Http {
 
     /// A service that is one worker's part of a server: `/stats` sums the counters in `server`.
     pub fn in_server(config: HttpConfig, server: ServerStats) -> Http {
-        let limits = Limits {
-            max_head: config.max_header_bytes,
-            max_uri: config.max_uri,
-            max_headers: config.max_headers.min(HEADER_SLOTS),
-            max_body: config.max_body,
-        };
+        let limits = Limits::of(&config);
         let parts = HeadParts::new(&config.server_name, Instant::now());
         server.responses.join(Arc::clone(&parts.counts));
         if config.writable {

@@ -17,6 +17,7 @@ use std::mem::MaybeUninit;
 
 use httparse::Header;
 
+use super::HttpConfig;
 use super::status::Status;
 
 /// The most header fields a head may carry, whatever the configuration says: the parser's
@@ -34,6 +35,18 @@ pub struct Limits {
     pub max_headers: usize,
     /// Largest body, announced or (when chunked) accumulated.
     pub max_body: u64,
+}
+
+impl Limits {
+    /// The limits a service with this configuration enforces.
+    pub fn of(config: &HttpConfig) -> Limits {
+        Limits {
+            max_head: config.max_header_bytes,
+            max_uri: config.max_uri,
+            max_headers: config.max_headers.min(HEADER_SLOTS),
+            max_body: config.max_body,
+        }
+    }
 }
 
 /// Why a request head was refused.
@@ -510,12 +523,9 @@ mod tests {
     use super::*;
     use crate::protocol::http::scan::HeadScan;
 
-    const LIMITS: Limits = Limits {
-        max_head: 8192,
-        max_uri: 4096,
-        max_headers: 64,
-        max_body: 1 << 24,
-    };
+    /// The defaults: 8 KiB head, 4 KiB target, 64 fields, 16 MiB body.
+    static LIMITS: std::sync::LazyLock<Limits> =
+        std::sync::LazyLock::new(|| Limits::of(&HttpConfig::default()));
 
     /// Scans `input` whole, then byte by byte, and checks both agree.
     fn parse(head: &[u8]) -> Result<(Method, Version, Framing, Persist, Expect), HeadError> {
@@ -672,7 +682,7 @@ mod tests {
     fn too_many_headers_one_past_the_limit() {
         let limits = Limits {
             max_headers: 3,
-            ..LIMITS
+            ..*LIMITS
         };
         let ok = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n";
         let over = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";

@@ -167,12 +167,9 @@ fn is_blank(buf: &[u8], start: usize, lf: usize) -> bool {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        max_head: 8192,
-        max_uri: 4096,
-        max_headers: 64,
-        max_body: 1 << 24,
-    };
+    /// The defaults: 8 KiB head, 4 KiB target, 64 fields, 16 MiB body.
+    static LIMITS: std::sync::LazyLock<Limits> =
+        std::sync::LazyLock::new(|| Limits::of(&crate::protocol::http::HttpConfig::default()));
 
     fn scan(input: &[u8], limits: &Limits) -> Result<Option<usize>, HeadError> {
         let whole = HeadScan::default().scan(input, limits);
@@ -217,7 +214,7 @@ mod tests {
     fn scan_refuses_a_long_target_before_the_head_ends() {
         let limits = Limits {
             max_uri: 10,
-            ..LIMITS
+            ..*LIMITS
         };
         let at_limit = b"GET /123456789 HTTP/1.1\r\n\r\n";
         assert_eq!(scan(at_limit, &limits), Ok(Some(at_limit.len())));
@@ -238,12 +235,12 @@ mod tests {
         let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
         let exact = Limits {
             max_head: head.len(),
-            ..LIMITS
+            ..*LIMITS
         };
         assert_eq!(scan(head, &exact), Ok(Some(head.len())));
         let short = Limits {
             max_head: head.len() - 1,
-            ..LIMITS
+            ..*LIMITS
         };
         assert_eq!(scan(head, &short), Err(HeadError::HeadTooLarge));
         // An unfinished head is refused as soon as it cannot fit any more.
@@ -258,7 +255,7 @@ mod tests {
     fn endless_blank_lines_count_against_the_head_limit() {
         let limits = Limits {
             max_head: 100,
-            ..LIMITS
+            ..*LIMITS
         };
         assert_eq!(scan(&[b'\n'; 101], &limits), Err(HeadError::HeadTooLarge));
     }
@@ -296,7 +293,7 @@ mod tests {
             cut in 0usize..400,
         ) {
             let input = lines.concat().into_bytes();
-            let limits = Limits { max_head: 200, max_uri: 30, ..LIMITS };
+            let limits = Limits { max_head: 200, max_uri: 30, ..*LIMITS };
             let whole = HeadScan::default().scan(&input, &limits);
             let mut scan = HeadScan::default();
             let cut = cut.min(input.len());
