@@ -95,6 +95,9 @@ pub struct Ctx<'a> {
     out: &'a mut Vec<u8>,
     /// Bytes at the start of `out` already written to the socket (kept to save a memmove).
     written: usize,
+    /// Output pending further out, beyond this buffer (a wrapping session's own, see
+    /// [`Ctx::nested`]); counted by [`Ctx::pending_output`].
+    outer_pending: usize,
     broadcast: &'a mut Vec<u8>,
     deadline: &'a mut Option<Instant>,
     peer: SocketAddr,
@@ -115,6 +118,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             out,
             written: 0,
+            outer_pending: 0,
             broadcast,
             deadline,
             peer,
@@ -130,6 +134,39 @@ impl<'a> Ctx<'a> {
         self
     }
 
+    /// A context for a session wrapped inside the current one (TLS, a PROXY-protocol header):
+    /// the inner session appends to `out`, which the wrapper then transforms into this
+    /// context's output; everything else (broadcast, deadline, peer, clock, counters) is
+    /// shared. The inner session's [`Ctx::pending_output`] counts this context's pending
+    /// output too, so its backpressure still sees the socket.
+    pub fn nested<'b>(&'b mut self, out: &'b mut Vec<u8>) -> Ctx<'b> {
+        Ctx {
+            outer_pending: self.pending_output(),
+            out,
+            written: 0,
+            broadcast: &mut *self.broadcast,
+            deadline: &mut *self.deadline,
+            peer: self.peer,
+            now: self.now,
+            stats: self.stats,
+        }
+    }
+
+    /// The same context seen from another peer address: a wrapper that learned the real client
+    /// (a PROXY-protocol header) hands its inner session this one.
+    pub fn with_peer(&mut self, peer: SocketAddr) -> Ctx<'_> {
+        Ctx {
+            out: &mut *self.out,
+            written: self.written,
+            outer_pending: self.outer_pending,
+            broadcast: &mut *self.broadcast,
+            deadline: &mut *self.deadline,
+            peer,
+            now: self.now,
+            stats: self.stats,
+        }
+    }
+
     /// The output buffer: append bytes to send. It may already hold bytes — sent or not yet
     /// sent — ahead of what the session appends; never remove or reorder them.
     #[inline]
@@ -141,7 +178,7 @@ impl<'a> Ctx<'a> {
     /// while this is small, so memory stays bounded whatever the body size.
     #[inline]
     pub fn pending_output(&self) -> usize {
-        self.out.len() - self.written
+        self.out.len() - self.written + self.outer_pending
     }
 
     /// Sends `bytes` to every *other* connection of the same listener (a chat room). A receiver
@@ -272,4 +309,32 @@ pub trait DatagramService {
     /// Handles one datagram from `peer`. Whatever is appended to `reply` (which arrives empty)
     /// is sent back to `peer` when the function returns `true`.
     fn on_datagram(&mut self, data: &[u8], peer: SocketAddr, reply: &mut Vec<u8>) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nested_context_counts_the_outer_pending_output_and_shares_the_rest() {
+        let stats = Stats::default();
+        let (mut out, mut broadcast, mut deadline) = (b"abcdef".to_vec(), Vec::new(), None);
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let later: SocketAddr = "10.0.0.1:80".parse().unwrap();
+        let now = Instant::now();
+        let mut cx =
+            Ctx::new(&mut out, &mut broadcast, &mut deadline, peer, now, &stats).with_written(2);
+        let mut plain = b"xyz".to_vec();
+        let mut inner = cx.nested(&mut plain);
+        assert_eq!(inner.pending_output(), 4 + 3);
+        inner.out().extend_from_slice(b"!");
+        inner.broadcast(b"hi");
+        inner.set_deadline(Some(now));
+        assert_eq!(inner.pending_output(), 4 + 4);
+        assert_eq!(cx.with_peer(later).peer(), later);
+        assert_eq!(cx.peer(), peer);
+        assert_eq!(plain, b"xyz!");
+        assert_eq!(broadcast, b"hi");
+        assert_eq!(deadline, Some(now));
+    }
 }
