@@ -253,6 +253,14 @@ pub trait Session {
         Flow::Close
     }
 
+    /// Another connection of the same room broadcast `message` (see [`Ctx::broadcast`]). The
+    /// default sends it as it is; a session with its own wire form (TLS, WebSocket) wraps it.
+    /// Broadcasts made from here are dropped: a message is never relayed twice.
+    fn on_broadcast(&mut self, message: &[u8], cx: &mut Ctx<'_>) -> Flow {
+        cx.out().extend_from_slice(message);
+        Flow::Continue
+    }
+
     /// The connection is gone (any reason). Output written now is discarded, but broadcasts
     /// (a leave notice) are delivered.
     fn on_close(&mut self, _cx: &mut Ctx<'_>) {}
@@ -274,6 +282,9 @@ impl<S: Session + ?Sized> Session for Box<S> {
     }
     fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
         (**self).on_timeout(cx)
+    }
+    fn on_broadcast(&mut self, message: &[u8], cx: &mut Ctx<'_>) -> Flow {
+        (**self).on_broadcast(message, cx)
     }
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
         (**self).on_close(cx)

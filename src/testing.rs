@@ -132,6 +132,11 @@ impl<S: Session> Harness<S> {
         self.session.on_timeout(&mut cx!(self))
     }
 
+    /// Calls [`Session::on_broadcast`]: another member of the room sent `message`.
+    pub fn deliver(&mut self, message: &[u8]) -> Flow {
+        self.session.on_broadcast(message, &mut cx!(self))
+    }
+
     /// Calls [`Session::on_close`].
     pub fn close(&mut self) {
         self.session.on_close(&mut cx!(self))

@@ -664,15 +664,13 @@ impl Conn {
         }
     }
 
-    /// Appends bytes from elsewhere (a broadcast) to the output and tries to send them.
+    /// Hands the session a message from elsewhere (a broadcast), lets it write it in its own
+    /// form (as is, encrypted, framed), and tries to send it.
     pub fn push(&mut self, bytes: &[u8], core: &mut Core) -> Status {
-        self.out.extend_from_slice(bytes);
-        let result = self.send(core);
+        let flow = self.call(core, |s, cx| s.on_broadcast(bytes, cx));
+        let status = self.apply(flow, core);
         self.update_interest(core);
-        match result {
-            Ok(()) => Status::Keep,
-            Err(_) => Status::Remove,
-        }
+        status
     }
 
     /// Registers a freshly accepted socket.
