@@ -178,11 +178,11 @@ fn upload_temporaries_left_by_a_crash_are_swept_at_start() {
     let files = root.path().join("files");
     std::fs::create_dir(&files).unwrap();
     let hours = Duration::from_secs(2 * 3600);
-    aged_file(&files, ".upload-dead.tmp", hours);
-    aged_file(&files, ".upload-live.tmp", Duration::ZERO);
+    aged_file(&files, ".a.txt.41-0.part", hours);
+    aged_file(&files, ".b.txt.41-1.part", Duration::ZERO);
     aged_file(&files, "kept.txt", hours);
     let _server = http_server(root.path(), &["--writable"]);
-    assert_eq!(names_in(&files), [".upload-live.tmp", "kept.txt"]);
+    assert_eq!(names_in(&files), [".b.txt.41-1.part", "kept.txt"]);
 }
 
 #[test]

@@ -10,13 +10,16 @@
 //! [`Ctx::broadcast`], and the reactor copies it to every other connection of the listener,
 //! cutting off any receiver too slow to keep up. The session never knows who is listening.
 //!
-//! Relayed text is the peer's, but it lands on other people's terminals: ASCII control bytes
-//! (tab excepted) are replaced by `?` so that nobody can, with a `\r` or an escape sequence,
-//! overwrite the address prefix and speak under someone else's name.
+//! Relayed text is the peer's, but it lands on other people's terminals: control characters
+//! (tab excepted; C1 controls such as CSI too), bidirectional overrides and line separators
+//! are replaced by `?`, and bytes that are not UTF-8 by U+FFFD (see [`text`]), so that nobody
+//! can, with a `\r`, an escape sequence or a right-to-left override, overwrite the address
+//! prefix and speak under someone else's name.
 
 use std::net::SocketAddr;
 
 use crate::protocol::frame::{DEFAULT_MAX_LINE, LineCodec};
+use crate::protocol::text;
 use crate::session::{Ctx, Flow, Service, Session, Step};
 
 /// The chat service: settings shared by every session.
@@ -77,18 +80,9 @@ impl ChatSession {
     fn relay(&mut self, line: &[u8], cx: &mut Ctx<'_>) {
         self.message.clear();
         self.message.extend_from_slice(&self.prefix);
-        self.message.extend(line.iter().map(|&b| defuse(b)));
+        text::defuse_into(line, &mut self.message);
         self.message.push(b'\n');
         cx.broadcast(&self.message);
-    }
-}
-
-/// `b` itself, unless it is a control byte that could rewrite a terminal line.
-fn defuse(b: u8) -> u8 {
-    if b.is_ascii_control() && b != b'\t' {
-        b'?'
-    } else {
-        b
     }
 }
 
@@ -179,6 +173,21 @@ mod tests {
         assert_eq!(
             h.take_broadcast(),
             b"127.0.0.1:40000: hi?10.0.0.1:1: fake?[2K\tok\n"
+        );
+    }
+
+    #[test]
+    fn c1_controls_bidi_overrides_and_stray_bytes_are_defused() {
+        let mut h = member(64);
+        h.input("a\u{9b}2J b\u{85}c \u{2028}d \u{202e}gnp.exe\n".as_bytes());
+        assert_eq!(
+            String::from_utf8(h.take_broadcast()).unwrap(),
+            "127.0.0.1:40000: a?2J b?c ?d ?gnp.exe\n"
+        );
+        h.input(b"raw \x9b2J\n");
+        assert_eq!(
+            String::from_utf8(h.take_broadcast()).unwrap(),
+            "127.0.0.1:40000: raw \u{fffd}2J\n"
         );
     }
 

@@ -32,16 +32,16 @@
 //! `sync_all`, happens once per file.
 
 use std::fmt::{self, Write as _};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io;
 use std::net::SocketAddr;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
 use crate::protocol::frame::{FrameError, LengthCodec};
+use crate::protocol::number;
+use crate::protocol::store::{self, CommitError, Place, TempFile};
 use crate::session::{Ctx, Flow, Service, Session, Step};
 
 /// The default largest file accepted: 1 GiB.
@@ -51,9 +51,7 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
 /// then some, while keeping each connection's input buffer small.
 pub const DEFAULT_MAX_DATA_FRAME: usize = 1 << 20;
 
-/// The longest file name accepted, in bytes: the part file's name adds about 30 bytes, and
-/// must stay under the usual 255-byte limit of a name on disk.
-pub const MAX_NAME_LEN: usize = 200;
+pub use store::{MAX_NAME_LEN, check_name};
 
 /// The first word of a header frame.
 const FILE_VERB: &[u8] = b"FILE ";
@@ -92,17 +90,11 @@ pub struct Files {
 impl Files {
     /// A service storing files as `config` says.
     pub fn new(config: FilesConfig) -> Files {
-        super::stale::sweep_and_log(&config.dir, is_part_file, "files");
+        super::stale::sweep_and_log(&config.dir, store::is_temp_name, "files");
         Files {
             config: Rc::new(config),
         }
     }
-}
-
-/// Whether a name is one of our part files, `.<name>.<pid>-<n>.part`.
-fn is_part_file(name: &std::ffi::OsStr) -> bool {
-    let name = name.as_encoded_bytes();
-    name.starts_with(b".") && name.ends_with(b".part")
 }
 
 impl Service for Files {
@@ -342,7 +334,7 @@ impl<'a> Reply<'a> {
         }
         let (size, sha256) = text.strip_prefix("OK ")?.split_once(' ')?;
         Some(Reply::Ok {
-            size: parse_decimal(size.as_bytes())?,
+            size: number::decimal(size.as_bytes())?,
             sha256: parse_hex(sha256.as_bytes())?,
         })
     }
@@ -369,32 +361,16 @@ impl<'a> Header<'a> {
         let name = std::str::from_utf8(name).map_err(|_| Refusal::BadName("not UTF-8"))?;
         check_name(name).map_err(Refusal::BadName)?;
         Ok(Header {
-            size: parse_decimal(size).ok_or(Refusal::BadHeader)?,
+            size: number::decimal(size).ok_or(Refusal::BadHeader)?,
             sha256: parse_hex(sha256).ok_or(Refusal::BadHeader)?,
             name,
         })
     }
 }
 
-/// Digits only: `u64::from_str` would also take a `+`.
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
 /// 64 hexadecimal digits, either case.
 pub fn parse_hex(hex: &[u8]) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if hex.len() != 2 * out.len() {
-        return None;
-    }
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        let text = std::str::from_utf8(pair).ok()?;
-        *byte = u8::from_str_radix(text, 16).ok()?;
-    }
-    Some(out)
+    number::hex_bytes(hex)
 }
 
 /// A digest as 64 lowercase hexadecimal digits.
@@ -407,36 +383,6 @@ pub fn to_hex(digest: &[u8; 32]) -> String {
     hex
 }
 
-/// Checks that `name` is a plain file name that cannot reach outside the target directory,
-/// nor hide there. Returns why not.
-pub fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        Err("empty")
-    } else if name.len() > MAX_NAME_LEN {
-        Err("too long")
-    } else if name.starts_with('.') {
-        // Also `.` and `..`, and our own part files.
-        Err("hidden or relative")
-    } else if name.contains(['/', '\\']) {
-        Err("path separator")
-    } else if name.chars().any(char::is_control) {
-        Err("control character")
-    } else if !is_one_component(name) {
-        // Whatever else this platform counts as a path (a Windows drive prefix, say).
-        Err("not a plain file name")
-    } else {
-        Ok(())
-    }
-}
-
-fn is_one_component(name: &str) -> bool {
-    let mut parts = Path::new(name).components();
-    matches!(
-        (parts.next(), parts.next()),
-        (Some(Component::Normal(_)), None)
-    )
-}
-
 /// One file being received.
 #[derive(Debug)]
 struct Upload {
@@ -445,7 +391,7 @@ struct Upload {
     sha256: [u8; 32],
     received: u64,
     hasher: Sha256,
-    part: PartFile,
+    part: TempFile,
     target: PathBuf,
 }
 
@@ -459,7 +405,7 @@ impl Upload {
             });
         }
         let target = config.dir.join(header.name);
-        if !config.overwrite && exists(&target)? {
+        if !config.overwrite && store::exists(&target)? {
             return Err(Refusal::Exists);
         }
         Ok(Upload {
@@ -468,7 +414,7 @@ impl Upload {
             sha256: header.sha256,
             received: 0,
             hasher: Sha256::new(),
-            part: PartFile::create(&config.dir, header.name)?,
+            part: TempFile::create(&config.dir, header.name)?,
             target,
         })
     }
@@ -479,7 +425,7 @@ impl Upload {
         if total > self.size {
             return Err(Refusal::ExtraData(total, self.size));
         }
-        self.part.file.write_all(data)?;
+        self.part.write(data)?;
         self.hasher.update(data);
         self.received = total;
         Ok(())
@@ -491,93 +437,18 @@ impl Upload {
         if got != self.sha256 {
             return Err(Refusal::Checksum(got));
         }
-        self.part.file.sync_all()?;
-        if config.overwrite {
-            fs::rename(&self.part.path, &self.target)?;
+        let mut part = self.part;
+        part.sync()?;
+        let place = if config.overwrite {
+            Place::Replace
         } else {
-            link_no_clobber(&self.part.path, &self.target)?;
-        }
-        sync_dir(&config.dir);
-        // `self.part` drops here, removing the part file's name if it still has one.
+            Place::NoClobber
+        };
+        part.commit(&self.target, place).map_err(|e| match e {
+            CommitError::Exists => Refusal::Exists,
+            CommitError::Io(e) => Refusal::Disk(e),
+        })?;
         Ok((self.size, got))
-    }
-}
-
-/// Whether anything, even a dangling symlink, has this name.
-fn exists(path: &Path) -> io::Result<bool> {
-    match fs::symlink_metadata(path) {
-        Ok(_) => Ok(true),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(err) => Err(err),
-    }
-}
-
-/// Gives `from`'s file the name `to` unless `to` exists, atomically: a hard link fails if its
-/// name is taken, where a rename would silently replace a file created during the upload.
-/// On a file system without hard links, falls back to check-then-rename (a small window).
-fn link_no_clobber(from: &Path, to: &Path) -> Result<(), Refusal> {
-    match fs::hard_link(from, to) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(Refusal::Exists),
-        Err(err) => {
-            log::debug!("hard link failed ({err}), falling back to rename");
-            if exists(to)? {
-                return Err(Refusal::Exists);
-            }
-            Ok(fs::rename(from, to)?)
-        }
-    }
-}
-
-/// Flushes the directory entry of a new name, so the file survives a crash under that name.
-/// Best effort: the data is already safe, and not every platform can open a directory.
-fn sync_dir(dir: &Path) {
-    if let Err(err) = File::open(dir).and_then(|d| d.sync_all()) {
-        log::debug!("{}: directory sync failed: {err}", dir.display());
-    }
-}
-
-/// Numbers part files apart, across every session and reactor of the process.
-static NEXT_PART: AtomicU64 = AtomicU64::new(0);
-
-/// A hidden temporary file, removed when dropped: whatever ends an upload, on whichever path,
-/// cleans up after it. After a rename the name is already gone and removal is a no-op; after
-/// a hard link it removes the now redundant second name.
-#[derive(Debug)]
-struct PartFile {
-    path: PathBuf,
-    file: File,
-}
-
-impl PartFile {
-    /// Creates `.<name>.<pid>-<n>.part` in `dir`. `create_new` guarantees the file is ours,
-    /// even if a crashed process with the same pid left one behind.
-    fn create(dir: &Path, name: &str) -> io::Result<PartFile> {
-        let pid = std::process::id();
-        for _ in 0..8 {
-            let n = NEXT_PART.fetch_add(1, Ordering::Relaxed);
-            let path = dir.join(format!(".{name}.{pid}-{n}.part"));
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(file) => return Ok(PartFile { path, file }),
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(err) => return Err(err),
-            }
-        }
-        Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "no free part file name",
-        ))
-    }
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        match fs::remove_file(&self.path) {
-            Err(err) if err.kind() != io::ErrorKind::NotFound => {
-                log::warn!("{}: not removed: {err}", self.path.display());
-            }
-            _ => {}
-        }
     }
 }
 
@@ -585,6 +456,7 @@ impl Drop for PartFile {
 mod tests {
     use super::*;
     use crate::testing::Harness;
+    use std::fs;
     use tempfile::TempDir;
 
     fn sha256(data: &[u8]) -> [u8; 32] {
@@ -683,8 +555,16 @@ mod tests {
             (b"a/b", "path separator"),
             (b"/etc/passwd", "path separator"),
             (b"a\\b", "path separator"),
-            (b"nul\0byte", "control character"),
-            (b"esc\x1b", "control character"),
+            (b"nul\0byte", "control or bidirectional character"),
+            (b"esc\x1b", "control or bidirectional character"),
+            (
+                "csi\u{9b}2J".as_bytes(),
+                "control or bidirectional character",
+            ),
+            (
+                "\u{202e}txt.exe".as_bytes(),
+                "control or bidirectional character",
+            ),
             (b"bad\xffutf8", "not UTF-8"),
             (&[b'n'; MAX_NAME_LEN + 1], "too long"),
         ];
@@ -709,9 +589,9 @@ mod tests {
             "FILE 0".to_string(),
             format!("FILE +0 {hex} f"),
             format!("FILE -1 {hex} f"),
-            format!("FILE 99999999999999999999 {hex} f"),
             format!("FILE 0 {} f", &hex[1..]),
             format!("FILE 0 {}g f", &hex[1..]),
+            format!("FILE 0 +{} f", &hex[1..]),
         ];
         for head in headers {
             let dir = TempDir::new().unwrap();
@@ -720,6 +600,13 @@ mod tests {
             let want = "ERR bad header: expected FILE <size> <sha256> <name>";
             assert_eq!(replies(&mut h), [want]);
         }
+        // Too many digits for a u64 is too large, as any size over the limit is.
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        let head = format!("FILE 99999999999999999999 {hex} f");
+        assert_eq!(h.input(&frame(head.as_bytes())).flow, Flow::Close);
+        let reply = &replies(&mut h)[0];
+        assert!(reply.starts_with("ERR file too large: 18446744073709551615 > "));
     }
 
     #[test]

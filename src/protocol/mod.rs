@@ -10,4 +10,7 @@ pub mod files;
 pub mod frame;
 pub mod framed;
 pub mod http;
+pub mod number;
 pub mod stale;
+pub mod store;
+pub mod text;

@@ -57,7 +57,6 @@ use response::{HeadParts, StatusCounts};
 use std::cell::RefCell;
 
 use static_files::Root;
-use upload::TempNames;
 
 /// What the sessions of one service share.
 #[derive(Debug)]
@@ -67,7 +66,6 @@ pub struct Shared {
     parts: HeadParts,
     plain: Plain,
     root: Root,
-    temp_names: TempNames,
     /// Small files held in memory (see `file_cache.rs`).
     file_cache: RefCell<file_cache::FileCache>,
     /// `user:password`, as Basic credentials decode to.
@@ -109,7 +107,11 @@ impl Http {
         server.responses.join(Arc::clone(&parts.counts));
         if config.writable {
             let uploads = config.root.join("files");
-            crate::protocol::stale::sweep_and_log(&uploads, upload::is_temp_file, "http");
+            crate::protocol::stale::sweep_and_log(
+                &uploads,
+                crate::protocol::store::is_temp_name,
+                "http",
+            );
         }
         let reject = reject_message(&parts.server_line);
         let shared = Shared {
@@ -117,7 +119,6 @@ impl Http {
             plain: Plain::new(&parts),
             parts,
             root: Root::new(config.root.clone()),
-            temp_names: TempNames::new(),
             file_cache: RefCell::new(file_cache::FileCache::new(config.file_cache)),
             credentials: config
                 .auth

@@ -36,7 +36,7 @@ pub enum BodySink {
     /// Back to the client (`POST /echo`).
     Echo(EchoBody),
     /// Into a file (`PUT /files/NAME`).
-    Upload(Upload),
+    Upload(Box<Upload>),
 }
 
 impl BodySink {

@@ -1,0 +1,318 @@
+//! Storing a file a peer sends, atomically: the one place that names, writes and commits
+//! uploads, for the files protocol and for HTTP `PUT` alike.
+//!
+//! ```text
+//!   create ──► .<name>.<pid>-<n>.part   (hidden: never served, listed or taken for the file)
+//!   write  ──► appended as it arrives
+//!   commit ──► sync_all(file) ──► rename or link to <name> ──► sync_all(dir)
+//!   drop   ──► the temporary name is removed, whatever ended the transfer
+//! ```
+//!
+//! A reader therefore sees the old file or the whole new one, never part of one; a transfer
+//! cut short leaves nothing; and after a commit returns, the file survives a crash under its
+//! name (the file's data and the directory entry are both on disk). Temporary names carry the
+//! process id and a process-wide counter, and are opened with `create_new`, so several reactor
+//! threads, or several processes sharing a directory, never write into one another's file.
+//! What a crash leaves behind is swept by [`stale`](super::stale).
+
+use std::ffi::OsStr;
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::text::is_deceptive;
+
+/// The longest file name accepted, in bytes: the temporary name adds up to 33 bytes (a dot,
+/// `.`, the pid, `-`, the counter and `.part`), and most file systems stop at 255.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// Checks that `name` is a plain file name that cannot reach outside its directory, hide
+/// there, or deceive whoever reads a listing. Returns why not.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("empty")
+    } else if name.len() > MAX_NAME_LEN {
+        Err("too long")
+    } else if name.starts_with('.') {
+        // Also `.` and `..`, and our own temporary files.
+        Err("hidden or relative")
+    } else if name.contains(['/', '\\']) {
+        Err("path separator")
+    } else if name.chars().any(is_deceptive) {
+        Err("control or bidirectional character")
+    } else if !is_one_component(name) {
+        // Whatever else this platform counts as a path (a Windows drive prefix, say).
+        Err("not a plain file name")
+    } else {
+        Ok(())
+    }
+}
+
+fn is_one_component(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(Component::Normal(_)), None)
+    )
+}
+
+/// Whether a directory entry is one of our temporary files, `.<name>.<pid>-<n>.part`.
+pub fn is_temp_name(name: &OsStr) -> bool {
+    let name = name.as_bytes();
+    name.starts_with(b".") && name.ends_with(b".part")
+}
+
+/// How a finished file takes its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Replace whatever has the name (a rename: atomic).
+    Replace,
+    /// Only if nothing has the name: a hard link, which fails atomically if the name was
+    /// taken meanwhile. Where hard links are not supported, falls back to check-then-rename.
+    NoClobber,
+}
+
+/// Why a commit failed.
+#[derive(Debug)]
+pub enum CommitError {
+    /// [`Place::NoClobber`], and something already has the name.
+    Exists,
+    /// The file system said no.
+    Io(io::Error),
+}
+
+impl From<io::Error> for CommitError {
+    fn from(e: io::Error) -> CommitError {
+        CommitError::Io(e)
+    }
+}
+
+/// Numbers temporary files apart, across every session and reactor of the process.
+static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
+
+/// A file being received under a hidden temporary name, removed when dropped unless it was
+/// committed.
+#[derive(Debug)]
+pub struct TempFile {
+    file: File,
+    /// The temporary name, until the commit gives the file its real one.
+    path: Option<PathBuf>,
+    dir: PathBuf,
+}
+
+impl TempFile {
+    /// Creates `.<name>.<pid>-<n>.part` in `dir`, for a file that will be called `name`
+    /// (already checked with [`check_name`]).
+    pub fn create(dir: &Path, name: &str) -> io::Result<TempFile> {
+        let pid = std::process::id();
+        for _ in 0..8 {
+            let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!(".{name}.{pid}-{n}.part"));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        file,
+                        path: Some(path),
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                // A crashed process with the same pid left one behind.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free temporary file name",
+        ))
+    }
+
+    /// Appends received bytes.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data)
+    }
+
+    /// Flushes the data to disk and returns the file's metadata as it will be committed.
+    /// Taken from the open file, so a writer replacing the name right after the commit cannot
+    /// change what the caller reports (an ETag).
+    pub fn sync(&mut self) -> io::Result<Metadata> {
+        self.file.sync_all()?;
+        self.file.metadata()
+    }
+
+    /// Gives the file its name `target` (in the same directory), after [`TempFile::sync`],
+    /// then makes the new name durable.
+    pub fn commit(mut self, target: &Path, place: Place) -> Result<(), CommitError> {
+        let Some(temp) = self.path.take() else {
+            return Ok(());
+        };
+        let placed = match place {
+            Place::Replace => fs::rename(&temp, target).map_err(CommitError::from),
+            Place::NoClobber => link_no_clobber(&temp, target),
+        };
+        if let Err(e) = placed {
+            self.path = Some(temp);
+            return Err(e);
+        }
+        // After a link the temporary name is still there: the second name goes now.
+        remove(&temp);
+        sync_dir(&self.dir);
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(temp) = self.path.take() {
+            remove(&temp);
+        }
+    }
+}
+
+/// Removes a name; one that is already gone (renamed) is no error.
+fn remove(path: &Path) {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            log::warn!("{}: not removed: {e}", path.display());
+        }
+        _ => {}
+    }
+}
+
+/// Gives `from`'s file the name `to` unless `to` exists, atomically.
+fn link_no_clobber(from: &Path, to: &Path) -> Result<(), CommitError> {
+    match fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(CommitError::Exists),
+        Err(e) => {
+            log::debug!("hard link failed ({e}), falling back to rename");
+            if exists(to)? {
+                return Err(CommitError::Exists);
+            }
+            Ok(fs::rename(from, to)?)
+        }
+    }
+}
+
+/// Whether anything, even a dangling symlink, has this name.
+pub fn exists(path: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Flushes the directory entry of a new name, so the file survives a crash under that name.
+/// Best effort: the data is already safe, and not every platform can open a directory.
+fn sync_dir(dir: &Path) {
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        log::debug!("{}: directory sync failed: {e}", dir.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tempfile::TempDir;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn names_are_plain_visible_and_honest() {
+        for ok in [
+            "a.txt",
+            "report 2024.pdf",
+            "✓",
+            "a..b",
+            &"x".repeat(MAX_NAME_LEN),
+        ] {
+            assert_eq!(check_name(ok), Ok(()), "{ok}");
+        }
+        let too_long = "x".repeat(MAX_NAME_LEN + 1);
+        for bad in [
+            "",
+            ".hidden",
+            ".",
+            "..",
+            "a/b",
+            "a\\b",
+            "nul\0",
+            "a\nb",
+            "\u{9b}2J",
+            "\u{85}",
+            "\u{202e}txt.exe",
+            "a\u{2028}b",
+            &too_long,
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_committed_file_has_its_name_and_nothing_else_is_left() {
+        let dir = TempDir::new().unwrap();
+        let mut temp = TempFile::create(dir.path(), "a.txt").unwrap();
+        temp.write(b"hello").unwrap();
+        let names_while_writing = names(dir.path());
+        assert_eq!(names_while_writing.len(), 1);
+        assert!(is_temp_name(OsStr::new(&names_while_writing[0])));
+        assert_eq!(temp.sync().unwrap().len(), 5);
+        temp.commit(&dir.path().join("a.txt"), Place::NoClobber)
+            .unwrap();
+        assert_eq!(names(dir.path()), ["a.txt"]);
+        assert_eq!(fs::read(dir.path().join("a.txt")).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn no_clobber_refuses_a_taken_name_and_replace_replaces_it() {
+        let dir = TempDir::new().unwrap();
+        let target = dir.path().join("a.txt");
+        fs::write(&target, b"old").unwrap();
+        let mut temp = TempFile::create(dir.path(), "a.txt").unwrap();
+        temp.write(b"new").unwrap();
+        temp.sync().unwrap();
+        assert!(matches!(
+            temp.commit(&target, Place::NoClobber),
+            Err(CommitError::Exists)
+        ));
+        assert_eq!(names(dir.path()), ["a.txt"], "the refused file is removed");
+        assert_eq!(fs::read(&target).unwrap(), b"old");
+
+        let mut temp = TempFile::create(dir.path(), "a.txt").unwrap();
+        temp.write(b"new").unwrap();
+        temp.sync().unwrap();
+        temp.commit(&target, Place::Replace).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert_eq!(names(dir.path()), ["a.txt"]);
+    }
+
+    #[test]
+    fn a_dropped_transfer_leaves_nothing() {
+        let dir = TempDir::new().unwrap();
+        let mut temp = TempFile::create(dir.path(), "a.txt").unwrap();
+        temp.write(b"half").unwrap();
+        drop(temp);
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn temporary_names_never_collide() {
+        let dir = TempDir::new().unwrap();
+        let files: Vec<TempFile> = (0..50)
+            .map(|_| TempFile::create(dir.path(), "same").unwrap())
+            .collect();
+        assert_eq!(names(dir.path()).len(), 50);
+        drop(files);
+        assert!(names(dir.path()).is_empty());
+    }
+}
