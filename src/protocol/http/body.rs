@@ -123,7 +123,7 @@ impl BodyDecoder {
         let Some(line) = crlf_line(input, MAX_CHUNK_LINE)? else {
             return Ok(framing_only(0));
         };
-        if !line.first().is_some_and(u8::is_ascii_hexdigit) {
+        if !line.first().is_some_and(u8::is_ascii_hexdigit) || !size_then_extension(line) {
             return Err(BodyError::BadChunk);
         }
         let size = match httparse::parse_chunk_size(line) {
@@ -164,6 +164,10 @@ impl BodyDecoder {
         };
         self.state = if line == b"\r\n" {
             DecodeState::Done
+        } else if !is_field_line(line) {
+            // Discarded either way, but a line that is no header field (a smuggled request
+            // line, say) is broken framing: a stricter peer would read the stream differently.
+            return Err(BodyError::BadChunk);
         } else {
             DecodeState::Trailers {
                 seen: seen + line.len(),
@@ -171,6 +175,35 @@ impl BodyDecoder {
         };
         Ok(framing_only(line.len()))
     }
+}
+
+/// Whether a chunk-size line (CRLF included) holds hex digits followed by the CRLF, or by
+/// an extension (`BWS ";" ...`, RFC 9112 §7.1.1): whitespace with nothing after it (`3 \r\n`)
+/// is refused, as every strict parser refuses it.
+fn size_then_extension(line: &[u8]) -> bool {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let rest = &line[digits..];
+    let after_bws = rest.iter().position(|&b| b != b' ' && b != b'\t');
+    rest == b"\r\n" || after_bws.is_some_and(|i| rest[i] == b';')
+}
+
+/// Whether a trailer line (CRLF included) is a header field: a token, a colon, then a value
+/// of visible characters, spaces and tabs (RFC 9110 §5.1, §5.5).
+fn is_field_line(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (name, value) = (&line[..colon], &line[colon + 1..line.len() - 2]);
+    !name.is_empty()
+        && name.iter().all(|&b| is_tchar(b))
+        && value
+            .iter()
+            .all(|&b| b == b'\t' || b == b' ' || b > 0x20 && b != 0x7f)
+}
+
+/// A token character (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Up to `remaining` bytes from the front of `input`, and how many will still be missing.
@@ -269,17 +302,31 @@ mod tests {
     }
 
     #[test]
+    fn extensions_and_trailer_fields_are_accepted() {
+        let input = b"3 ;name=v\r\nabc\r\n2;x\r\nde\r\n0\r\nExpires: never\r\nX-Y:\t1\r\n\r\nNEXT";
+        let (body, rest) = every_split(Framing::Chunked, input).unwrap();
+        assert_eq!((&body[..], &rest[..]), (&b"abcde"[..], &b"NEXT"[..]));
+    }
+
+    #[test]
     fn broken_chunked_framing_is_refused() {
         let cases: &[&[u8]] = &[
-            b"\r\n",                     // empty size line: not "zero"
-            b"x\r\n",                    // not hex
-            b"-1\r\n",                   // not hex
-            b" 5\r\nhello\r\n0\r\n\r\n", // leading space
-            b"5\nhello\r\n0\r\n\r\n",    // bare LF
-            b"5;ext\nhi\r\n",            // bare LF hidden in an extension
-            b"5\r\nhelloXX0\r\n\r\n",    // data not followed by CRLF
-            b"11111111111111111\r\n",    // 17 hex digits: overflows
-            b"0\r\nTrailer: x\n\r\n",    // bare LF in trailers
+            b"\r\n",                         // empty size line: not "zero"
+            b"x\r\n",                        // not hex
+            b"-1\r\n",                       // not hex
+            b" 5\r\nhello\r\n0\r\n\r\n",     // leading space
+            b"5\nhello\r\n0\r\n\r\n",        // bare LF
+            b"5;ext\nhi\r\n",                // bare LF hidden in an extension
+            b"5\r\nhelloXX0\r\n\r\n",        // data not followed by CRLF
+            b"11111111111111111\r\n",        // 17 hex digits: overflows
+            b"0\r\nTrailer: x\n\r\n",        // bare LF in trailers
+            b"3 \r\nabc\r\n0\r\n\r\n",       // trailing whitespace, no extension
+            b"3\t\r\nabc\r\n0\r\n\r\n",      // trailing tab, no extension
+            b"3x\r\nabc\r\n0\r\n\r\n",       // junk after the size
+            b"0\r\nGET /x HTTP/1.1\r\n\r\n", // a request line is no trailer field
+            b"0\r\n: x\r\n\r\n",             // no field name
+            b"0\r\nA b: x\r\n\r\n",          // a space in the name
+            b"0\r\nA: \x01\r\n\r\n",         // a control byte in the value
         ];
         for input in cases {
             let mut decoder = BodyDecoder::new(Framing::Chunked, u64::MAX, 64);

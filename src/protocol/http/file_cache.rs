@@ -31,6 +31,8 @@ pub struct CachedFile {
     pub content_type: &'static str,
     /// `ETag` and `Last-Modified`.
     pub validators: Validators,
+    /// An uploaded file, served with `Content-Security-Policy: sandbox`.
+    pub sandboxed: bool,
     loaded: Instant,
 }
 
@@ -40,12 +42,14 @@ impl CachedFile {
         body: Vec<u8>,
         content_type: &'static str,
         validators: Validators,
+        sandboxed: bool,
         now: Instant,
     ) -> CachedFile {
         CachedFile {
             body,
             content_type,
             validators,
+            sandboxed,
             loaded: now,
         }
     }
@@ -126,7 +130,13 @@ mod tests {
 
     fn file(len: usize, now: Instant) -> CachedFile {
         let meta = std::fs::metadata(".").expect("metadata of the working directory");
-        CachedFile::new(vec![7; len], "text/plain", Validators::of(&meta), now)
+        CachedFile::new(
+            vec![7; len],
+            "text/plain",
+            Validators::of(&meta),
+            false,
+            now,
+        )
     }
 
     #[test]

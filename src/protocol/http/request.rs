@@ -19,6 +19,7 @@ use httparse::Header;
 
 use super::HttpConfig;
 use super::status::Status;
+use crate::protocol::number;
 
 /// The most header fields a head may carry, whatever the configuration says: the parser's
 /// slots live on the stack, uninitialised until used, so a large ceiling costs nothing.
@@ -372,6 +373,9 @@ impl<'b> Fields<'b> {
                 fields.expect = Some(h.value);
             } else if name.eq_ignore_ascii_case("host") {
                 fields.hosts += 1;
+                if !is_valid_host(h.value) {
+                    return Err(HeadError::Host);
+                }
             }
         }
         Ok(fields)
@@ -443,15 +447,42 @@ impl<'b> Fields<'b> {
     }
 }
 
-/// A `Content-Length` value: one or more digits, nothing else. Values too large for a u64 are
-/// saturated, which the `max_body` check then refuses as too large.
+/// A `Host` value (RFC 9112 §3.2, RFC 3986 §3.2.2): empty, or a host — a registered name, an
+/// IPv4 address, or an IP literal in brackets — with an optional port. A list (`a, b`), a
+/// space, or anything that reads as a path or user info (`a b/c@d`) is not one host.
+fn is_valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value {
+        [b'[', rest @ ..] => match rest.iter().position(|&b| b == b']') {
+            Some(end) => {
+                let literal = &rest[..end];
+                if literal.is_empty()
+                    || !literal
+                        .iter()
+                        .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+                {
+                    return false;
+                }
+                (&[][..], &rest[end + 1..])
+            }
+            None => return false,
+        },
+        _ => match value.iter().position(|&b| b == b':') {
+            Some(colon) => (&value[..colon], &value[colon..]),
+            None => (value, &[][..]),
+        },
+    };
+    let reg_name = |b: &u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+;=".contains(b);
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    host.iter().all(reg_name) && port_ok
+}
+
+/// A `Content-Length` value: one or more digits, nothing else (see [`number::decimal`]).
 fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(digits.iter().fold(0u64, |n, &d| {
-        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-    }))
+    number::decimal(digits)
 }
 
 /// The non-empty items of a comma-separated field value, whitespace trimmed.
@@ -584,6 +615,33 @@ mod tests {
             let (_, _, f, p, _) =
                 parse(head.as_bytes()).unwrap_or_else(|e| panic!("{head:?}: {e:?}"));
             assert_eq!((f, p), (*framing, *persist), "{head:?}");
+        }
+    }
+
+    #[test]
+    fn host_must_be_one_host_with_an_optional_port() {
+        for host in [
+            "a",
+            "a:8080",
+            "127.0.0.1",
+            "[::1]",
+            "[::1]:80",
+            "",
+            "xn--bcher-kva.de",
+            "a_b",
+        ] {
+            let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert!(parse(head.as_bytes()).is_ok(), "{host:?}");
+        }
+        for host in [
+            "a b/c@d", "a, b", "a,b", "u@h", "h/p", "[::1", "[]", "[x]", "a:8x", "a:80:80", "a\"",
+        ] {
+            let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert_eq!(
+                parse(head.as_bytes()).unwrap_err(),
+                HeadError::Host,
+                "{host:?}"
+            );
         }
     }
 

@@ -6,8 +6,9 @@
 //! clock at most once per second. Writing a head therefore never allocates (beyond the output
 //! buffer growing, which the reactor amortises across the connection's life).
 //!
-//! [`ResponseHead`] also enforces the rules every response here follows: `Date` and `Server`
-//! always; `Content-Length` always, except where RFC 9110 forbids it (1xx, 204) or where we
+//! [`ResponseHead`] also enforces the rules every response here follows: `Date`, `Server` and
+//! `X-Content-Type-Options: nosniff` always (a browser must not guess a script out of a text
+//! file someone uploaded); `Content-Length` always, except where RFC 9110 forbids it (1xx, 204) or where we
 //! choose to omit it (304); and the `Connection` field that matches what will happen next.
 
 use std::cell::Cell;
@@ -104,7 +105,7 @@ impl StatusCounts {
 pub struct HeadParts {
     /// The `Date` cache.
     pub date: DateCache,
-    /// `Server: <name>\r\n`, ready to copy.
+    /// `Server: <name>\r\n` and the other fields every response carries, ready to copy.
     pub server_line: Vec<u8>,
     /// Responses by class (shared with the server's group, for `/stats`).
     pub counts: Arc<StatusCounts>,
@@ -116,7 +117,7 @@ impl HeadParts {
     pub fn new(server_name: &str, now: Instant) -> HeadParts {
         let mut server_line = b"Server: ".to_vec();
         server_line.extend(server_name.bytes().filter(|b| (b' '..=b'~').contains(b)));
-        server_line.extend_from_slice(b"\r\n");
+        server_line.extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\n");
         HeadParts {
             date: DateCache::new(now),
             server_line,
@@ -246,7 +247,9 @@ mod tests {
             .end(13);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nDate: "));
-        assert!(text.contains("\r\nServer: evserveX-Evil: 1\r\n"));
+        assert!(
+            text.contains("\r\nServer: evserveX-Evil: 1\r\nX-Content-Type-Options: nosniff\r\n")
+        );
         assert!(text.ends_with(
             "Content-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\n"
         ));

@@ -4,9 +4,10 @@
 //! checks, and either is enough to stop an escape:
 //!
 //! 1. [`sanitize`] works on the text: it refuses (403) an encoded slash or backslash (`%2f`,
-//!    `%5c`) before decoding, then, after decoding, a NUL, a backslash or any `..` segment.
-//!    Segments starting with a dot are hidden files, answered 404 as if absent (uploads in
-//!    progress are such files).
+//!    `%5c`) before decoding, then, after decoding, a NUL or a backslash. It removes dot
+//!    segments as RFC 3986 §5.2.4 does (`/a/./b` → `a/b`, `/a/../b` → `b`) and refuses (403) a
+//!    `..` that would climb above the root. Segments then starting with a dot are hidden
+//!    files, answered 404 as if absent (uploads in progress are such files).
 //! 2. [`resolve`] asks the filesystem: the joined path is canonicalised (symlinks followed) and
 //!    must still lie under the canonical root, so a symlink pointing out of the root is 403.
 //!
@@ -134,15 +135,21 @@ pub fn sanitize(raw: &str) -> Result<PathBuf, Refusal> {
     if decoded.iter().any(|&b| b == 0 || b == b'\\') {
         return Err(Refusal::Forbidden);
     }
-    let mut relative = PathBuf::new();
+    // Dot segments first (RFC 3986 §5.2.4): `/a/./b` is `/a/b` and `/a/../b` is `/b`, as a
+    // browser would have sent them; only then can a leading dot mean a hidden file. A `..`
+    // with nothing left to remove would climb above the root.
+    let mut segments: Vec<&[u8]> = Vec::new();
     for segment in decoded.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
         match segment {
-            b".." => return Err(Refusal::Forbidden),
+            b"." => {}
+            b".." => {
+                segments.pop().ok_or(Refusal::Forbidden)?;
+            }
             [b'.', ..] => return Err(Refusal::NotFound),
-            _ => relative.push(OsStr::from_bytes(segment)),
+            _ => segments.push(segment),
         }
     }
-    Ok(relative)
+    Ok(segments.iter().map(|s| OsStr::from_bytes(s)).collect())
 }
 
 /// Canonicalises `root/relative` and checks it is still under `root` (itself canonical).
@@ -168,6 +175,10 @@ pub fn serve(
     }
     let located = locate(path, &reply.shared.root);
     match located {
+        // `/file.txt/` names a directory that is not there (nginx: 404 too).
+        Ok(found) if found.meta.is_file() && path.ends_with('/') => {
+            answer(Refusal::NotFound, reply, path)
+        }
         Ok(found) if found.meta.is_file() => serve_file(head, &found.path, path, reply),
         Ok(found) if found.meta.is_dir() && path.ends_with('/') => {
             serve_directory(head, &found, path, reply)
@@ -407,10 +418,7 @@ pub fn byte_range(value: &[u8], size: u64) -> ByteRange {
 }
 
 fn number(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    crate::protocol::number::decimal(digits)
 }
 
 /// Answers for a regular file: conditionals, range, head, then the first slice of body.
@@ -430,18 +438,32 @@ fn serve_file(
     let content_type = mime_guess::from_path(path)
         .first_raw()
         .unwrap_or("application/octet-stream");
+    // Uploaded files were written by whoever may `PUT`; see `respond`.
+    let sandboxed = reply
+        .shared
+        .root
+        .canonical()
+        .is_ok_and(|root| path.starts_with(root.join("files")));
     if meta.len() <= MAX_ENTRY && reply.shared.config.file_cache > 0 {
         let mut body = Vec::with_capacity(meta.len() as usize);
         match file.read_to_end(&mut body) {
             Ok(_) => {
-                let entry = CachedFile::new(body, content_type, validators, reply.cx.now());
+                let entry =
+                    CachedFile::new(body, content_type, validators, sandboxed, reply.cx.now());
                 let entry = reply.shared.file_cache.borrow_mut().insert(url_path, entry);
                 return serve_cached(head, &entry, reply);
             }
             Err(e) => return answer(e.into(), reply, &path.to_string_lossy()),
         }
     }
-    match respond(head, meta.len(), &validators, content_type, reply) {
+    match respond(
+        head,
+        meta.len(),
+        &validators,
+        content_type,
+        sandboxed,
+        reply,
+    ) {
         Some((first, len)) => start_stream(file, first, len, path, reply),
         None => Handled::Answered,
     }
@@ -454,7 +476,14 @@ fn serve_cached(
     reply: &mut Reply<'_, '_>,
 ) -> Handled {
     let size = file.body.len() as u64;
-    if let Some((first, len)) = respond(head, size, &file.validators, file.content_type, reply) {
+    if let Some((first, len)) = respond(
+        head,
+        size,
+        &file.validators,
+        file.content_type,
+        file.sandboxed,
+        reply,
+    ) {
         let body = file
             .body
             .get(first as usize..(first + len) as usize)
@@ -471,6 +500,7 @@ fn respond(
     size: u64,
     validators: &Validators,
     content_type: &str,
+    sandboxed: bool,
     reply: &mut Reply<'_, '_>,
 ) -> Option<(u64, u64)> {
     match evaluate(head, Some(validators)) {
@@ -517,6 +547,11 @@ fn respond(
         .header("Content-Type", content_type.as_bytes())
         .header("ETag", validators.etag())
         .header("Accept-Ranges", b"bytes");
+    if sandboxed {
+        // Anyone who may PUT could upload a page with a script: served on our origin it
+        // would run with our cookies. Sandboxed, it runs as an opaque origin, if at all.
+        head_out = head_out.header("Content-Security-Policy", b"sandbox");
+    }
     if let Some((_, date)) = &validators.modified {
         head_out = head_out.header("Last-Modified", date);
     }
@@ -677,6 +712,12 @@ mod tests {
             ("/a%00b", None),
             ("/.hidden", None),
             ("/a/.git/config", None),
+            ("/sub/./a.txt", Some("sub/a.txt")),
+            ("/sub/../a.txt", Some("a.txt")),
+            ("/a/b/../../c", Some("c")),
+            ("/./.", Some("")),
+            ("/sub/%2e/a.txt", Some("sub/a.txt")),
+            ("/a/./../.env", None),
         ];
         for (raw, expected) in cases {
             let got = sanitize(raw).ok();
@@ -728,7 +769,21 @@ mod tests {
             ("bytes=a-b", Full),
             ("bytes=-", Full),
             ("items=0-1", Full),
-            ("bytes=99999999999999999999-", Full),
+            // However many digits, one rule: past the end is 416, an end past it is clamped.
+            ("bytes=9999999999999999999-", Unsatisfiable),
+            ("bytes=99999999999999999999-", Unsatisfiable),
+            (
+                "bytes=0-9999999999999999999",
+                Partial { first: 0, last: 99 },
+            ),
+            (
+                "bytes=0-99999999999999999999",
+                Partial { first: 0, last: 99 },
+            ),
+            (
+                "bytes=-99999999999999999999",
+                Partial { first: 0, last: 99 },
+            ),
             ("bytes", Full),
         ];
         for (value, expected) in cases {

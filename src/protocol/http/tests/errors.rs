@@ -42,6 +42,28 @@ fn refusals_close_the_connection() {
             "400 Bad Request",
         ),
         (
+            "a host with a path and user info",
+            b"GET / HTTP/1.1\r\nHost: a b/c@d\r\n\r\n".to_vec(),
+            "400 Bad Request",
+        ),
+        (
+            "a list of hosts",
+            b"GET / HTTP/1.1\r\nHost: a, b\r\n\r\n".to_vec(),
+            "400 Bad Request",
+        ),
+        (
+            "chunk size with trailing whitespace",
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n"
+                .to_vec(),
+            "400 Bad Request",
+        ),
+        (
+            "a request line smuggled as a trailer",
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nGET /x HTTP/1.1\r\n\r\n"
+                .to_vec(),
+            "400 Bad Request",
+        ),
+        (
             "asterisk for GET",
             request("GET", "*", &[]),
             "400 Bad Request",

@@ -39,6 +39,25 @@ fn files_are_served_with_type_and_validators() {
 }
 
 #[test]
+fn dot_segments_are_removed_and_a_file_is_no_directory() {
+    let (_dir, config) = site();
+    let mut h = harness(config);
+    for path in [
+        "/list/sub/./a.txt",
+        "/list/./sub/a.txt",
+        "/list/x/../sub/a.txt",
+        "/list/sub/%2e/a.txt",
+    ] {
+        let r = get(&mut h, path, &[]);
+        assert_eq!((r.code, r.body.as_slice()), (200, &b"in sub"[..]), "{path}");
+    }
+    for path in ["/hello.txt/", "/list/sub/a.txt/", "/list/sub/../.secret"] {
+        assert_eq!(get(&mut h, path, &[]).code, 404, "{path}");
+    }
+    assert_eq!(get(&mut h, "/list/../../etc/passwd", &[]).code, 403);
+}
+
+#[test]
 fn head_of_a_file_has_its_length_and_no_body() {
     let (_dir, config) = site();
     let mut h = harness(config);

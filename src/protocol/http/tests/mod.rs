@@ -50,6 +50,11 @@ impl Response {
             "Date: {self:?}"
         );
         assert_eq!(self.header("Server"), Some("evserve"), "{self:?}");
+        assert_eq!(
+            self.header("X-Content-Type-Options"),
+            Some("nosniff"),
+            "{self:?}"
+        );
         let bodiless = matches!(self.code, 100..=199 | 204 | 304);
         assert_eq!(
             self.header("Content-Length").is_some(),
@@ -184,6 +189,7 @@ pub fn site() -> (TempDir, HttpConfig) {
     std::fs::write(root.join("list/a&b <c>.txt"), b"x").unwrap();
     std::fs::write(root.join("list/.secret"), b"x").unwrap();
     std::fs::create_dir(root.join("list/sub")).unwrap();
+    std::fs::write(root.join("list/sub/a.txt"), b"in sub").unwrap();
     let config = HttpConfig {
         root: root.to_path_buf(),
         ..HttpConfig::default()

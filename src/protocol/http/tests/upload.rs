@@ -23,6 +23,25 @@ fn put(name: &str, body: &[u8], extra: &[&str]) -> Vec<u8> {
 }
 
 #[test]
+fn uploaded_files_are_served_sandboxed_and_others_are_not() {
+    let (_dir, config) = writable();
+    let mut h = harness(config);
+    let page = b"<script>alert(document.cookie)</script>";
+    assert_eq!(exchange(&mut h, &put("x.html", page, &[])).code, 201);
+    for _ in 0..2 {
+        // The first answer reads the file, the second comes from the cache.
+        let r = get(&mut h, "/files/x.html", &[]);
+        assert_eq!((r.code, r.body.as_slice()), (200, &page[..]));
+        assert_eq!(r.header("Content-Security-Policy"), Some("sandbox"));
+        assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
+        let r = get(&mut h, "/list/../files/x.html", &[]);
+        assert_eq!(r.header("Content-Security-Policy"), Some("sandbox"));
+    }
+    let r = get(&mut h, "/page.html", &[]);
+    assert_eq!(r.header("Content-Security-Policy"), None);
+}
+
+#[test]
 fn put_get_replace_delete() {
     let (dir, config) = writable();
     let mut h = harness(config);
