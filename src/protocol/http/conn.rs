@@ -18,7 +18,8 @@
 //! Deadlines: when the first byte of a head arrives, a deadline of `header_timeout` is armed
 //! (a slowloris client dribbling a head gets 408); it is cleared once the head is complete,
 //! and the reactor's idle timeout covers everything else. A timeout between requests closes
-//! quietly.
+//! quietly: one empty line after a request (a CRLF some clients send after a body) is skipped
+//! without starting a request, so it is never answered with an unasked-for 408.
 //!
 //! The peer closing its side ends the connection once the current answer is out; requests it
 //! pipelined before closing are still answered.
@@ -63,6 +64,9 @@ struct HeadProgress {
     scan: HeadScan,
     /// When its first byte arrived (also the start of the exchange, for the access log).
     started: Option<Instant>,
+    /// One empty line before the request was skipped (RFC 9112 §2.2: a client may send a
+    /// CRLF after a body). Only one, so that empty lines cannot keep a connection alive.
+    skipped_blank: bool,
 }
 
 /// A body being read.
@@ -141,6 +145,19 @@ impl HttpSession {
         };
         if input.is_empty() {
             return Advance::Starved(0);
+        }
+        if progress.started.is_none() && !progress.skipped_blank {
+            let blank = match input {
+                [b'\n', ..] => 1,
+                [b'\r', b'\n', ..] => 2,
+                [b'\r'] => return Advance::Starved(0),
+                _ => 0,
+            };
+            if blank > 0 {
+                // Not a request: no header timer starts, and no 408 is owed.
+                progress.skipped_blank = true;
+                return Advance::Went(blank);
+            }
         }
         let started = *progress.started.get_or_insert_with(|| {
             let now = cx.now();

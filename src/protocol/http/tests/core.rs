@@ -203,6 +203,33 @@ fn slow_heads_get_408_and_idle_connections_close_quietly() {
 }
 
 #[test]
+fn a_stray_crlf_after_a_request_is_no_request() {
+    let mut h = default_harness();
+    let mut input = request("POST", "/echo", &["Content-Length: 2"]);
+    input.extend_from_slice(b"hi\r\n");
+    // Also cut between CR and LF.
+    let cut = input.len() - 1;
+    h.input(&input[..cut]);
+    h.input(&input[cut..]);
+    assert_eq!(one(&h.take_output()).code, 200);
+    assert!(h.pending_input().is_empty());
+    assert_eq!(h.deadline(), None, "no header timer for an empty line");
+    assert_eq!(h.timeout(), Flow::Close);
+    assert!(h.take_output().is_empty(), "an idle close says nothing");
+
+    // The request after the stray line is answered. A second empty line is no longer
+    // skipped: it starts the header timer, so empty lines cannot keep a connection open.
+    let mut h = default_harness();
+    let mut input = b"\r\n".to_vec();
+    input.extend_from_slice(&request("GET", "/plain", &[]));
+    assert_eq!(exchange(&mut h, &input).code, 200);
+    h.input(b"\r\n\r\n");
+    assert_eq!(h.deadline(), Some(h.now() + Duration::from_secs(10)));
+    assert_eq!(h.timeout(), Flow::Close);
+    assert_eq!(one(&h.take_output()).code, 408);
+}
+
+#[test]
 fn a_complete_head_clears_the_deadline() {
     let mut h = default_harness();
     h.input(b"GET /plain HTTP/1.1\r\n");
