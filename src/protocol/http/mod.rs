@@ -43,6 +43,7 @@ mod upload;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use crate::session::{Service, Session};
@@ -85,6 +86,9 @@ pub struct ServerStats {
     pub reactors: Arc<Group<Stats>>,
     /// Every HTTP service's response counts; each service joins with its own.
     pub responses: Arc<Group<StatusCounts>>,
+    /// Writes (`PUT`, `DELETE`) through any worker, so that every worker's file cache
+    /// forgets what a write changed (see `file_cache.rs`).
+    pub file_writes: Arc<AtomicU64>,
 }
 
 /// The HTTP service: one [`HttpSession`] per connection.
@@ -119,7 +123,10 @@ impl Http {
             plain: Plain::new(&parts),
             parts,
             root: Root::new(config.root.clone()),
-            file_cache: RefCell::new(file_cache::FileCache::new(config.file_cache)),
+            file_cache: RefCell::new(file_cache::FileCache::new(
+                config.file_cache,
+                Arc::clone(&server.file_writes),
+            )),
             credentials: config
                 .auth
                 .as_ref()

@@ -169,7 +169,11 @@ pub fn serve(
     query: Option<&str>,
     reply: &mut Reply<'_, '_>,
 ) -> Handled {
-    let cached = reply.shared.file_cache.borrow().fresh(path, reply.cx.now());
+    let cached = reply
+        .shared
+        .file_cache
+        .borrow_mut()
+        .fresh(path, reply.cx.now());
     if let Some(file) = cached {
         return serve_cached(head, &file, reply);
     }

@@ -66,8 +66,9 @@ impl Upload {
     pub fn finish(self, reply: &mut Reply<'_, '_>) {
         let target = self.target.clone();
         let committed = self.commit();
-        // Writes through HTTP are rare: forgetting every cached file is simplest and exact.
-        reply.shared.file_cache.borrow_mut().clear();
+        // Writes through HTTP are rare: forgetting every cached file, in every worker, is
+        // simplest and exact.
+        reply.shared.file_cache.borrow_mut().written();
         let (status, written) = match committed {
             Ok(committed) => committed,
             Err(refusal) => return refusal.answer(reply, &target.to_string_lossy()),
@@ -199,7 +200,7 @@ pub fn delete(head: &RequestHead<'_, '_>, raw_name: &str, reply: &mut Reply<'_, 
         fs::remove_file(&target)?;
         Ok(())
     });
-    reply.shared.file_cache.borrow_mut().clear();
+    reply.shared.file_cache.borrow_mut().written();
     match removed {
         Ok(()) => {
             let _ = reply.start(Status::NoContent).end(0);
