@@ -11,7 +11,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use evserve::protocol::http::request::{Limits, header_slots, parse_head};
 use evserve::protocol::http::scan::HeadScan;
 use evserve::protocol::http::{Http, HttpConfig};
-use evserve::session::{Ctx, Session};
+use evserve::session::{Ctx, Session, Watch};
 use evserve::stats::Stats;
 use evserve::testing::Harness;
 
@@ -89,7 +89,8 @@ fn session(c: &mut Criterion) {
 
     // As the reactor drives it: one output buffer reused across reads.
     let mut s = http.session();
-    let (mut out, mut broadcast, mut deadline) = (Vec::with_capacity(64 * 1024), Vec::new(), None);
+    let (mut out, mut broadcast, mut deadline) =
+        (Vec::with_capacity(64 * 1024), Vec::new(), Watch::default());
     let stats = Stats::default();
     let peer = "127.0.0.1:40000".parse().expect("address");
     let now = Instant::now();

@@ -22,6 +22,7 @@
 //! Everything here runs on the reactor's single thread: sessions may keep `Rc`s to shared state
 //! and need no locks.
 
+use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -88,6 +89,109 @@ impl Step {
     }
 }
 
+/// Where a session's bytes go: an append-only view of the connection's output buffer.
+///
+/// The buffer may already hold bytes ahead of what the session appends — some written to the
+/// socket, some not yet — and the reactor compacts it lazily, so a session must never remove
+/// or reorder anything: this handle can only append. [`Output::pending`] counts what is still
+/// to be sent, which is what a streaming session must look at, never the buffer's length.
+pub struct Output<'a> {
+    buf: &'a mut Vec<u8>,
+    /// Bytes at the start of `buf` already written to the socket.
+    written: usize,
+    /// Output pending further out (a wrapping session's own, see [`Ctx::nested`]).
+    outer_pending: usize,
+}
+
+impl<'a> Output<'a> {
+    /// Appends to `buf`, all of whose bytes count as pending. For clients and tests that
+    /// encode into a `Vec` of their own.
+    pub fn new(buf: &'a mut Vec<u8>) -> Output<'a> {
+        Output {
+            buf,
+            written: 0,
+            outer_pending: 0,
+        }
+    }
+
+    /// Appends `bytes`.
+    #[inline]
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Appends one byte.
+    #[inline]
+    pub fn push(&mut self, byte: u8) {
+        self.buf.push(byte);
+    }
+
+    /// Makes room for `additional` more bytes.
+    #[inline]
+    pub fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
+    }
+
+    /// Appends up to `max` bytes read from `reader` (a file being streamed); returns how many.
+    pub fn read_from(&mut self, reader: impl io::Read, max: u64) -> io::Result<usize> {
+        io::Read::read_to_end(&mut reader.take(max), self.buf)
+    }
+
+    /// Bytes accepted but not yet written to the socket, this session's and any wrapper's.
+    #[inline]
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.written + self.outer_pending
+    }
+}
+
+impl io::Write for Output<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Something bytes can only be appended to: a session's [`Output`], or a `Vec` a client or a
+/// test encodes into. Encoders (the frame codecs, response heads) write through it, so one
+/// encoder serves both sides.
+pub trait Append {
+    /// Appends `bytes`.
+    fn append(&mut self, bytes: &[u8]);
+    /// Makes room for `additional` more bytes.
+    fn reserve_more(&mut self, additional: usize);
+}
+
+impl Append for Vec<u8> {
+    fn append(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn reserve_more(&mut self, additional: usize) {
+        self.reserve(additional);
+    }
+}
+
+impl Append for Output<'_> {
+    fn append(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn reserve_more(&mut self, additional: usize) {
+        self.reserve(additional);
+    }
+}
+
+/// What a session asks the reactor to watch over for it between calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watch {
+    /// When to call [`Session::on_timeout`] (see [`Ctx::set_deadline`]).
+    pub deadline: Option<Instant>,
+    /// The session is in the middle of a message from the peer (see [`Ctx::set_receiving`]).
+    pub receiving: bool,
+}
+
 /// The reactor-owned things a session may touch during one call.
 ///
 /// Built by the reactor for the duration of a single callback; the session never keeps it.
@@ -99,7 +203,7 @@ pub struct Ctx<'a> {
     /// [`Ctx::nested`]); counted by [`Ctx::pending_output`].
     outer_pending: usize,
     broadcast: &'a mut Vec<u8>,
-    deadline: &'a mut Option<Instant>,
+    watch: &'a mut Watch,
     peer: SocketAddr,
     now: Instant,
     stats: &'a Stats,
@@ -110,7 +214,7 @@ impl<'a> Ctx<'a> {
     pub fn new(
         out: &'a mut Vec<u8>,
         broadcast: &'a mut Vec<u8>,
-        deadline: &'a mut Option<Instant>,
+        watch: &'a mut Watch,
         peer: SocketAddr,
         now: Instant,
         stats: &'a Stats,
@@ -120,7 +224,7 @@ impl<'a> Ctx<'a> {
             written: 0,
             outer_pending: 0,
             broadcast,
-            deadline,
+            watch,
             peer,
             now,
             stats,
@@ -145,7 +249,7 @@ impl<'a> Ctx<'a> {
             out,
             written: 0,
             broadcast: &mut *self.broadcast,
-            deadline: &mut *self.deadline,
+            watch: &mut *self.watch,
             peer: self.peer,
             now: self.now,
             stats: self.stats,
@@ -160,22 +264,25 @@ impl<'a> Ctx<'a> {
             written: self.written,
             outer_pending: self.outer_pending,
             broadcast: &mut *self.broadcast,
-            deadline: &mut *self.deadline,
+            watch: &mut *self.watch,
             peer,
             now: self.now,
             stats: self.stats,
         }
     }
 
-    /// The output buffer: append bytes to send. It may already hold bytes — sent or not yet
-    /// sent — ahead of what the session appends; never remove or reorder them.
+    /// Where to append bytes to send (see [`Output`]).
     #[inline]
-    pub fn out(&mut self) -> &mut Vec<u8> {
-        self.out
+    pub fn out(&mut self) -> Output<'_> {
+        Output {
+            buf: &mut *self.out,
+            written: self.written,
+            outer_pending: self.outer_pending,
+        }
     }
 
-    /// Bytes waiting in the output buffer. A session streaming a large body produces more only
-    /// while this is small, so memory stays bounded whatever the body size.
+    /// Bytes waiting to be sent. A session streaming a large body produces more only while
+    /// this is small, so memory stays bounded whatever the body size.
     #[inline]
     pub fn pending_output(&self) -> usize {
         self.out.len() - self.written + self.outer_pending
@@ -191,7 +298,15 @@ impl<'a> Ctx<'a> {
     /// [`Session::on_timeout`]. Without one, the listener's idle timeout applies, counted from
     /// the last byte read or written.
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
-        *self.deadline = deadline;
+        self.watch.deadline = deadline;
+    }
+
+    /// Says whether the session is in the middle of a message from the peer that it consumes
+    /// as it arrives (a request body, a file). The reactor then holds the peer to the minimum
+    /// transfer rate, as it does while a partial message waits unconsumed: a trickle of bytes
+    /// cannot keep the connection, or its place among the server's connections, for ever.
+    pub fn set_receiving(&mut self, receiving: bool) {
+        self.watch.receiving = receiving;
     }
 
     /// The peer's address.
@@ -329,12 +444,13 @@ mod tests {
     #[test]
     fn a_nested_context_counts_the_outer_pending_output_and_shares_the_rest() {
         let stats = Stats::default();
-        let (mut out, mut broadcast, mut deadline) = (b"abcdef".to_vec(), Vec::new(), None);
+        let (mut out, mut broadcast, mut watch) =
+            (b"abcdef".to_vec(), Vec::new(), Watch::default());
         let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
         let later: SocketAddr = "10.0.0.1:80".parse().unwrap();
         let now = Instant::now();
         let mut cx =
-            Ctx::new(&mut out, &mut broadcast, &mut deadline, peer, now, &stats).with_written(2);
+            Ctx::new(&mut out, &mut broadcast, &mut watch, peer, now, &stats).with_written(2);
         let mut plain = b"xyz".to_vec();
         let mut inner = cx.nested(&mut plain);
         assert_eq!(inner.pending_output(), 4 + 3);
@@ -342,10 +458,11 @@ mod tests {
         inner.broadcast(b"hi");
         inner.set_deadline(Some(now));
         assert_eq!(inner.pending_output(), 4 + 4);
+        assert_eq!(inner.out().pending(), 4 + 4);
         assert_eq!(cx.with_peer(later).peer(), later);
         assert_eq!(cx.peer(), peer);
         assert_eq!(plain, b"xyz!");
         assert_eq!(broadcast, b"hi");
-        assert_eq!(deadline, Some(now));
+        assert_eq!(watch.deadline, Some(now));
     }
 }

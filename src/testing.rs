@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::session::{Ctx, Flow, Session, Step};
+use crate::session::{Ctx, Flow, Session, Step, Watch};
 use crate::stats::Stats;
 
 /// Drives one session without sockets.
@@ -17,7 +17,7 @@ pub struct Harness<S> {
     input: Vec<u8>,
     out: Vec<u8>,
     broadcast: Vec<u8>,
-    deadline: Option<Instant>,
+    watch: Watch,
     peer: SocketAddr,
     now: Instant,
     stats: Stats,
@@ -28,7 +28,7 @@ macro_rules! cx {
         Ctx::new(
             &mut $h.out,
             &mut $h.broadcast,
-            &mut $h.deadline,
+            &mut $h.watch,
             $h.peer,
             $h.now,
             &$h.stats,
@@ -44,7 +44,7 @@ impl<S: Session> Harness<S> {
             input: Vec::new(),
             out: Vec::new(),
             broadcast: Vec::new(),
-            deadline: None,
+            watch: Watch::default(),
             peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
             now: Instant::now(),
             stats: Stats::default(),
@@ -164,7 +164,12 @@ impl<S: Session> Harness<S> {
 
     /// The deadline the session last set.
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.watch.deadline
+    }
+
+    /// Whether the session last said it is in the middle of a message from the peer.
+    pub fn receiving(&self) -> bool {
+        self.watch.receiving
     }
 
     /// The time the session sees as `now`.

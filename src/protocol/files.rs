@@ -178,7 +178,7 @@ impl FilesSession {
 /// exempt from the configured one, which bounds what the peer may send.
 fn reply(reply: &Reply<'_>, cx: &mut Ctx<'_>) {
     let text = reply.to_string();
-    if let Err(err) = LengthCodec::default().encode(text.as_bytes(), cx.out()) {
+    if let Err(err) = LengthCodec::default().encode(text.as_bytes(), &mut cx.out()) {
         log::error!("{}: reply not sent: {err}", cx.peer());
     }
 }

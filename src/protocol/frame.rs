@@ -27,6 +27,8 @@
 
 use std::fmt;
 
+use crate::session::Append;
+
 /// The default largest payload of a length-prefixed frame: 16 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 
@@ -166,11 +168,11 @@ impl LengthCodec {
 
     /// Appends `payload` as one frame to `dst`. A payload over the limit is refused, since the
     /// other side would refuse it too.
-    pub fn encode(&self, payload: &[u8], dst: &mut Vec<u8>) -> Result<(), FrameError> {
+    pub fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
         let head = self.head(payload.len())?;
-        dst.reserve(HEADER_LEN + payload.len());
-        dst.extend_from_slice(&head);
-        dst.extend_from_slice(payload);
+        dst.reserve_more(HEADER_LEN + payload.len());
+        dst.append(&head);
+        dst.append(payload);
         Ok(())
     }
 }
@@ -277,7 +279,7 @@ impl LineCodec {
 
     /// Appends `payload` and the delimiter to `dst`. A payload containing the delimiter, or
     /// over the limit, is refused.
-    pub fn encode(&self, payload: &[u8], dst: &mut Vec<u8>) -> Result<(), FrameError> {
+    pub fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
         if payload.len() > self.max {
             return Err(FrameError::TooLarge {
                 len: payload.len(),
@@ -287,14 +289,14 @@ impl LineCodec {
         if let Some(at) = find_byte(self.delimiter, payload) {
             return Err(FrameError::DelimiterInPayload { at });
         }
-        dst.reserve(payload.len() + Self::OVERHEAD);
-        dst.extend_from_slice(payload);
+        dst.reserve_more(payload.len() + Self::OVERHEAD);
+        dst.append(payload);
         // The decoder drops one `\r` before `\n`; a payload that really ends in `\r` gets a
         // second one, so that decoding gives back exactly what was encoded.
         if self.strips_cr() && payload.last() == Some(&b'\r') {
-            dst.push(b'\r');
+            dst.append(b"\r");
         }
-        dst.push(self.delimiter);
+        dst.append(&[self.delimiter]);
         Ok(())
     }
 }

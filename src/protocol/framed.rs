@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use crate::protocol::frame::{
     DEFAULT_MAX_FRAME, DEFAULT_MAX_LINE, Frame, FrameError, LengthCodec, LineCodec,
 };
-use crate::session::{Ctx, Flow, Service, Session, Step};
+use crate::session::{Append, Ctx, Flow, Service, Session, Step};
 
 /// How messages are delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,7 @@ impl FramedEchoSession {
     fn refuse(&self, err: FrameError, used: usize, cx: &mut Ctx<'_>) -> Step {
         log::debug!("{}: {err}", cx.peer());
         let text = format!("ERR {err}");
-        if let Err(err) = self.codec.encode_reply(text.as_bytes(), cx.out()) {
+        if let Err(err) = self.codec.encode_reply(text.as_bytes(), &mut cx.out()) {
             // Only a delimiter chosen among the reply's own characters gets here.
             log::debug!("{}: error reply not sent: {err}", cx.peer());
         }
@@ -139,7 +139,7 @@ impl Session for FramedEchoSession {
             };
             // Cannot fail for a payload the same codec just decoded, but a refusal is the
             // honest answer if it ever did.
-            if let Err(err) = self.codec.encode(frame.payload, cx.out()) {
+            if let Err(err) = self.codec.encode(frame.payload, &mut cx.out()) {
                 return self.refuse(err, used, cx);
             }
             used += frame.consumed;
@@ -176,7 +176,7 @@ impl Codec {
         }
     }
 
-    fn encode(&self, payload: &[u8], dst: &mut Vec<u8>) -> Result<(), FrameError> {
+    fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
         match self {
             Codec::Length(c) => c.encode(payload, dst),
             Codec::Line(c) => c.encode(payload, dst),
@@ -185,7 +185,7 @@ impl Codec {
 
     /// Encodes one of our own messages. The frame limit protects us from the peer; our short
     /// error text is exempt, so that even a tiny limit gets an explanation.
-    fn encode_reply(&self, text: &[u8], dst: &mut Vec<u8>) -> Result<(), FrameError> {
+    fn encode_reply(&self, text: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
         match self {
             Codec::Length(_) => LengthCodec::default().encode(text, dst),
             Codec::Line(c) => {

@@ -33,7 +33,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::Core;
-use crate::session::{Ctx, Flow, Session};
+use crate::session::{Ctx, Flow, Session, Watch};
 use crate::stats::Stats;
 
 /// Where a connection is in its life.
@@ -98,8 +98,8 @@ pub struct Conn {
     /// A write failed (reset, broken pipe): remove at the next opportunity.
     broken: bool,
     last_active: Instant,
-    /// The deadline the session asked for.
-    deadline: Option<Instant>,
+    /// The deadline the session asked for, and whether it is mid-message.
+    watch: Watch,
 }
 
 impl Conn {
@@ -136,7 +136,7 @@ impl Conn {
             want_drain: false,
             broken: false,
             last_active: Instant::now(),
-            deadline: None,
+            watch: Watch::default(),
         }
     }
 
@@ -155,7 +155,7 @@ impl Conn {
         match self.phase {
             Phase::Open => {
                 let idle = self.last_active + core.limits.idle_timeout;
-                self.deadline.map_or(idle, |d| d.min(idle))
+                self.watch.deadline.map_or(idle, |d| d.min(idle))
             }
             Phase::Closing => self.last_active + core.limits.idle_timeout,
             Phase::Lingering { until } => until,
@@ -173,7 +173,7 @@ impl Conn {
         let mut cx = Ctx::new(
             &mut discard,
             &mut core.broadcast,
-            &mut self.deadline,
+            &mut self.watch,
             self.peer,
             core.now,
             &core.stats,
@@ -343,8 +343,8 @@ impl Conn {
             &mut self.out
         };
         let written = if before.is_none() { 0 } else { self.out_pos };
-        let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats)
-            .with_written(written);
+        let mut cx =
+            Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats).with_written(written);
         let step = self.session.on_input(input, &mut cx);
         let consumed = step.consumed.min(input.len());
         let forward = step.forward.min(consumed);
@@ -441,8 +441,8 @@ impl Conn {
             &mut self.out
         };
         let written = if before.is_none() { 0 } else { self.out_pos };
-        let mut cx = Ctx::new(out, broadcast, &mut self.deadline, self.peer, *now, stats)
-            .with_written(written);
+        let mut cx =
+            Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats).with_written(written);
         let r = f(&mut *self.session, &mut cx);
         self.after_call(before, core);
         r

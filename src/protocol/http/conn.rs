@@ -343,7 +343,7 @@ impl HttpSession {
             return;
         };
         let before = cx.pending_output();
-        let pumped = stream.file.pump(cx.out());
+        let pumped = stream.file.pump(&mut cx.out());
         stream.exchange.bytes += (cx.pending_output() - before) as u64;
         let finished = match pumped {
             Ok(Pumped::More) => return,

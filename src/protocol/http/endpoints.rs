@@ -42,7 +42,7 @@ impl Plain {
         let parts = &reply.shared.parts;
         parts.counts.record(Status::Ok);
         let date = parts.date.get(reply.cx.now());
-        let out = reply.cx.out();
+        let mut out = reply.cx.out();
         out.extend_from_slice(&self.prefix);
         out.extend_from_slice(b"Date: ");
         out.extend_from_slice(&date);

@@ -149,7 +149,7 @@ impl<'c> Reply<'_, 'c> {
     /// A complete response with an in-memory body.
     pub fn send(&mut self, status: Status, content_type: &[u8], body: &[u8]) {
         let with_body = self.wants_body_bytes();
-        let out = self
+        let mut out = self
             .start(status)
             .header("Content-Type", content_type)
             .end(body.len() as u64);
@@ -179,7 +179,7 @@ impl<'c> Reply<'_, 'c> {
         if let Some((name, value)) = field {
             head = head.header(name, value);
         }
-        let out = head.end(body.len() as u64);
+        let mut out = head.end(body.len() as u64);
         if with_body {
             out.extend_from_slice(body);
         }
@@ -189,7 +189,7 @@ impl<'c> Reply<'_, 'c> {
     pub fn accept_body(&mut self) {
         if self.exchange.pending_body == PendingBody::AwaitsContinue {
             self.exchange.pending_body = PendingBody::Unconditional;
-            write_continue(self.cx.out(), &self.shared.parts);
+            write_continue(&mut self.cx.out(), &self.shared.parts);
         }
     }
 }

@@ -12,6 +12,8 @@
 //! choose to omit it (304); and the `Connection` field that matches what will happen next.
 
 use std::cell::Cell;
+
+use crate::session::{Append, Output};
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -132,7 +134,7 @@ impl HeadParts {
 /// length and the connection's fate; the body, if any, is then appended by the caller.
 #[must_use = "a response head must be ended"]
 pub struct ResponseHead<'o> {
-    out: &'o mut Vec<u8>,
+    out: Output<'o>,
     status: Status,
     persist: Persist,
 }
@@ -141,7 +143,7 @@ impl<'o> ResponseHead<'o> {
     /// Writes the status line, `Date` and `Server`, and counts the response. `persist` says
     /// what will become of the connection, for the `Connection` field.
     pub fn start(
-        out: &'o mut Vec<u8>,
+        mut out: Output<'o>,
         parts: &HeadParts,
         now: Instant,
         status: Status,
@@ -161,7 +163,7 @@ impl<'o> ResponseHead<'o> {
     }
 
     /// Adds a field. The value must come from us or have been checked: it is copied as is.
-    pub fn header(self, name: &str, value: &[u8]) -> Self {
+    pub fn header(mut self, name: &str, value: &[u8]) -> Self {
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(b": ");
         self.out.extend_from_slice(value);
@@ -178,9 +180,9 @@ impl<'o> ResponseHead<'o> {
 
     /// Adds `Content-Length` (unless the status forbids it), the `Connection` field, and the
     /// blank line. Returns the output buffer, for the body.
-    pub fn end(self, content_length: u64) -> &'o mut Vec<u8> {
+    pub fn end(self, content_length: u64) -> Output<'o> {
         let (status, persist) = (self.status, self.persist);
-        let this = if status.is_bodiless() {
+        let mut this = if status.is_bodiless() {
             self
         } else {
             self.number("Content-Length", content_length)
@@ -202,9 +204,9 @@ pub fn connection_field(persist: Persist) -> &'static [u8] {
 }
 
 /// The interim response that tells a client waiting on `Expect: 100-continue` to send.
-pub fn write_continue(out: &mut Vec<u8>, parts: &HeadParts) {
+pub fn write_continue(out: &mut impl Append, parts: &HeadParts) {
     parts.counts.record(Status::Continue);
-    out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+    out.append(b"HTTP/1.1 100 Continue\r\n\r\n");
 }
 
 #[cfg(test)]
@@ -242,9 +244,15 @@ mod tests {
         let now = Instant::now();
         let parts = HeadParts::new("evserve\r\nX-Evil: 1", now);
         let mut out = Vec::new();
-        ResponseHead::start(&mut out, &parts, now, Status::Ok, Persist::Close)
-            .header("Content-Type", b"text/plain")
-            .end(13);
+        ResponseHead::start(
+            Output::new(&mut out),
+            &parts,
+            now,
+            Status::Ok,
+            Persist::Close,
+        )
+        .header("Content-Type", b"text/plain")
+        .end(13);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nDate: "));
         assert!(
@@ -262,7 +270,14 @@ mod tests {
         let parts = HeadParts::new("s", now);
         for status in [Status::NoContent, Status::NotModified] {
             let mut out = Vec::new();
-            ResponseHead::start(&mut out, &parts, now, status, Persist::KeepAliveAnnounced).end(0);
+            ResponseHead::start(
+                Output::new(&mut out),
+                &parts,
+                now,
+                status,
+                Persist::KeepAliveAnnounced,
+            )
+            .end(0);
             let text = String::from_utf8(out).unwrap();
             assert!(!text.contains("Content-Length"), "{text}");
             assert!(text.ends_with("Connection: keep-alive\r\n\r\n"));

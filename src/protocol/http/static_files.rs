@@ -46,6 +46,7 @@ use super::request::{Method, RequestHead, list_items, trim_ows};
 use super::response::DATE_LEN;
 use super::routes::Handled;
 use super::status::Status;
+use crate::session::Output;
 
 /// How much file data is read per step.
 const CHUNK: usize = 64 * 1024;
@@ -587,7 +588,7 @@ fn start_stream(
         file,
         remaining: len,
     };
-    match sought.and_then(|()| stream.pump(reply.cx.out())) {
+    match sought.and_then(|()| stream.pump(&mut reply.cx.out())) {
         Ok(Pumped::Done) => Handled::Answered,
         Ok(Pumped::More) => Handled::Streaming(stream),
         Err(e) => {
@@ -616,15 +617,15 @@ pub struct FileStream {
 }
 
 impl FileStream {
-    /// Appends file data to `out` while its backlog is under the high-water mark.
-    pub fn pump(&mut self, out: &mut Vec<u8>) -> io::Result<Pumped> {
+    /// Appends file data to `out` while what it has pending is under the high-water mark.
+    pub fn pump(&mut self, out: &mut Output<'_>) -> io::Result<Pumped> {
         while self.remaining > 0 {
-            if out.len() >= HIGH_WATER {
+            if out.pending() >= HIGH_WATER {
                 return Ok(Pumped::More);
             }
             let want = self.remaining.min(CHUNK as u64);
             out.reserve(CHUNK);
-            let got = (&mut self.file).take(want).read_to_end(out)?;
+            let got = out.read_from(&mut self.file, want)?;
             if got == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
