@@ -157,7 +157,7 @@ impl fmt::Display for BroadcastReport {
         )?;
         writeln!(
             f,
-            "2. evserve started with an echo service on {} and announces to {}.\n   \
+            "2. evserve serves echo on {} and announces itself to {}.\n   \
              A socket bound to 0.0.0.0:{} heard this {}-byte beacon from {}:",
             self.echo_addr,
             self.to,

@@ -244,7 +244,7 @@ fn explain_field(name: &str) -> &'static str {
         "authorization" => "header: credentials (user:password, base64)",
         "date" => "header: when the answer was made",
         "server" => "header: the server's name",
-        "allow" => "header: the methods this resource accepts",
+        "allow" => "header: the methods allowed here",
         "location" => "header: where the new resource is",
         "etag" => "header: a version tag of the resource",
         "last-modified" => "header: when the file last changed",
@@ -312,7 +312,10 @@ impl fmt::Display for HttpReport {
             .iter()
             .map(|x| format!("{} {}", x.method, x.status))
             .collect();
-        writeln!(f, "Status codes seen: {}.", codes.join(", "))?;
+        writeln!(f, "Status codes seen:")?;
+        for row in codes.chunks(6) {
+            writeln!(f, "  {}", row.join(", "))?;
+        }
         writeln!(
             f,
             "2xx: done (200 OK, 201 Created, 204 No Content). 4xx: the client's mistake\n\

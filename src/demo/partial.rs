@@ -250,8 +250,14 @@ impl fmt::Display for PartialReport {
         )?;
         writeln!(
             f,
-            "   Its own writes came up short too: {} bytes of echo wait in its output buffer,\n   \
-             over max_output, so it stopped reading; TCP flow control then stopped the client.",
+            "   Where the {} bytes are: {} read by evserve; {} still in kernel buffers (the\n   \
+             client's send buffer, evserve's receive buffer). Of its echo, evserve wrote {} (they\n   \
+             wait, unread, in the client's receive buffer) and holds {} in its output buffer:\n   \
+             over max_output, so it stopped reading, and TCP flow control stopped the client.",
+            self.taken_before_full,
+            self.server_bytes_in,
+            (self.taken_before_full as u64).saturating_sub(self.server_bytes_in),
+            self.server_bytes_out,
             self.server_buffered_out
         )?;
         writeln!(

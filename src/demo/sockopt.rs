@@ -130,45 +130,53 @@ impl fmt::Display for SockoptReport {
         )?;
         writeln!(
             f,
-            "fileno()        {:<22} the descriptor: a small integer naming this socket",
+            "fileno()        {:<29} the descriptor: a small integer naming this socket",
             self.fd
         )?;
         writeln!(
             f,
-            "type            {:<22} TCP; a UDP socket is {}",
+            "type            {:<29} TCP; a UDP socket is {}",
             self.tcp_type, self.udp_type
         )?;
         writeln!(
             f,
-            "getsockname()   {:<22} we never bound: connect() picked a free port",
+            "getsockname()   {:<29} we never bound: connect() picked a free port",
             self.local.to_string()
         )?;
         writeln!(
             f,
-            "getpeername()   {:<22} the evserve server (it bound {})",
+            "getpeername()   {:<29} the evserve server (it bound {})",
             self.peer.to_string(),
             self.server
         )?;
+        let change =
+            |before: &dyn fmt::Display, asked: &dyn fmt::Display, after: &dyn fmt::Display| {
+                format!("{before} -> set {asked} -> {after}")
+            };
+        let r = &self.reuse_address;
         writeln!(
             f,
-            "SO_REUSEADDR    {} -> set {} -> {:<9} rebind a port whose old connections are in TIME_WAIT",
-            self.reuse_address.before, self.reuse_address.asked, self.reuse_address.after
+            "SO_REUSEADDR    {:<29} bind a port old connections still hold (TIME_WAIT)",
+            change(&r.before, &r.asked, &r.after)
         )?;
+        let r = &self.recv_buffer;
         writeln!(
             f,
-            "SO_RCVBUF       {} -> set {} -> {}  the kernel doubled it (half is its bookkeeping){}",
-            self.recv_buffer.before,
-            self.recv_buffer.asked,
-            self.recv_buffer.after,
-            match self.rmem_max {
-                Some(max) => format!("; capped at 2 x rmem_max = {}", 2 * max),
-                None => String::new(),
-            }
+            "SO_RCVBUF       {:<29} doubled by the kernel: the extra half is bookkeeping",
+            change(&r.before, &r.asked, &r.after)
         )?;
+        if let Some(max) = self.rmem_max {
+            writeln!(
+                f,
+                "{:<46}(after cutting the request to net.core.rmem_max = {max})",
+                ""
+            )?;
+        }
+        let r = &self.nodelay;
         writeln!(
             f,
-            "TCP_NODELAY     {} -> set {} -> {:<9} send small writes at once, no Nagle delay",
-            self.nodelay.before, self.nodelay.asked, self.nodelay.after
+            "TCP_NODELAY     {:<29} send small writes at once, no Nagle delay",
+            change(&r.before, &r.asked, &r.after)
         )?;
         writeln!(
             f,

@@ -260,10 +260,17 @@ impl fmt::Display for StickyReport {
             "4. \"Fix\": sleep {PAUSE:?} between the sends, reader waiting in read():"
         )?;
         write!(f, "{}", self.sleep_eager_reader)?;
-        writeln!(
-            f,
-            "   Usually two reads: the first message came back while the sender slept."
-        )?;
+        if self.sleep_eager_reader.reads.len() > 1 {
+            writeln!(
+                f,
+                "   Two reads this time, as usual: the first message came back while the sender slept."
+            )?;
+        } else {
+            writeln!(
+                f,
+                "   One read even so: the reader was slower than the sleep this time. See 5."
+            )?;
+        }
         writeln!(f, "5. The same sleep, but the reader reads late:")?;
         write!(f, "{}", self.sleep_late_reader)?;
         writeln!(

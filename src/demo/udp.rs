@@ -92,6 +92,11 @@ pub fn run() -> io::Result<UdpReport> {
     client.send_to(b"ping", to)?;
     let (n, _) = client.recv_from(&mut buf)?;
     let after_oversized = buf[..n].to_vec();
+    // evserve counts a reply after sending it, so ours may have arrived before the count.
+    let replies = DATAGRAMS.len() as u64 + 2;
+    wait_for("evserve to count its replies", || {
+        Ok(stats.datagrams_out.get() >= replies)
+    })?;
 
     Ok(UdpReport {
         server: to,
@@ -115,8 +120,8 @@ impl fmt::Display for UdpReport {
         let sent: Vec<String> = DATAGRAMS.iter().map(|d| format!("{d:?}")).collect();
         writeln!(
             f,
-            "1. Three sendto()s to the UDP echo at {}: {}. All three replies wait in our\n   \
-             buffer, then each recvfrom() returns exactly one:",
+            "1. Three sendto()s to evserve's UDP echo at {}: {}.\n   \
+             All three replies wait in our buffer, then each recvfrom() returns exactly one:",
             self.server,
             sent.join(", ")
         )?;
