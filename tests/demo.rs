@@ -266,3 +266,87 @@ fn an_unknown_lesson_is_refused_with_the_list_of_lessons() {
     }
     assert_eq!(demo::Lesson::EACH.len(), 7);
 }
+
+/// A line of demo output with what changes from run to run taken out: numbers (ports, fds,
+/// byte counts that depend on the kernel), HTTP dates and tags, and column padding.
+fn normalize(line: &str) -> String {
+    let mut line = line.to_string();
+    for field in ["Date: ", "Last-Modified: ", "ETag: "] {
+        if let Some(at) = line.find(field) {
+            line.truncate(at + field.len());
+        }
+    }
+    let mut out = String::new();
+    let (mut digit, mut space) = (false, false);
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !digit {
+                out.push('#');
+            }
+            (digit, space) = (true, false);
+        } else if c.is_whitespace() {
+            if !space {
+                out.push(' ');
+            }
+            (digit, space) = (false, true);
+        } else {
+            out.push(c);
+            (digit, space) = (false, false);
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// Lines whose wording depends on the scheduler: the "sleep" case reads once or twice.
+fn varies(line: &str) -> bool {
+    line.contains("Two reads this time") || line.contains("One read even so")
+}
+
+#[test]
+fn docs_lessons_md_shows_what_the_demos_print() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/lessons.md"))
+        .expect("read docs/lessons.md");
+    // The pasted outputs: the ```text blocks that start with a demo's "== lesson" title.
+    let mut pasted = Vec::new();
+    let mut block: Option<Vec<&str>> = None;
+    for line in doc.lines() {
+        match (&mut block, line) {
+            (None, "```text") => block = Some(Vec::new()),
+            (Some(lines), "```") => {
+                if lines.first().is_some_and(|l| l.starts_with("== ")) {
+                    pasted.extend(lines.iter().copied());
+                }
+                block = None;
+            }
+            (Some(lines), _) => lines.push(line),
+            (None, _) => {}
+        }
+    }
+    let fresh = demo::run(demo::Lesson::All).expect("run every demo");
+    let keep = |l: &&str| !l.trim().is_empty() && !varies(l);
+    let pasted: std::collections::BTreeSet<String> =
+        pasted.into_iter().filter(keep).map(normalize).collect();
+    let fresh: std::collections::BTreeSet<String> =
+        fresh.lines().filter(keep).map(normalize).collect();
+    for lesson in [
+        "sticky",
+        "partial",
+        "eof",
+        "udp",
+        "sockopt",
+        "broadcast",
+        "http",
+    ] {
+        assert!(
+            doc.contains(&format!("    evserve demo {lesson}\n")),
+            "docs/lessons.md does not show the command for {lesson}"
+        );
+    }
+    let stale: Vec<&String> = pasted.difference(&fresh).collect();
+    let missing: Vec<&String> = fresh.difference(&pasted).collect();
+    assert!(
+        stale.is_empty() && missing.is_empty(),
+        "docs/lessons.md is out of date: paste a fresh `evserve demo LESSON` run.\n\
+         in the page, not printed: {stale:#?}\nprinted, not in the page: {missing:#?}"
+    );
+}
