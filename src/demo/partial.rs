@@ -211,7 +211,8 @@ fn short_reads() -> io::Result<(Vec<usize>, u64, usize, u64)> {
     stream.read_exact(&mut back)?;
     let mut frames = 0;
     let mut rest = &back[..];
-    while let Ok(Some(f)) = LengthCodec::default().decode(rest) {
+    let mut codec = LengthCodec::default();
+    while let Ok(Some(f)) = codec.decode(rest) {
         frames += 1;
         rest = &rest[f.consumed..];
     }

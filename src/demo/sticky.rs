@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::{Shown, loopback, read_once, start, wait_buffered};
 use crate::config::Limits;
-use crate::protocol::frame::{LengthCodec, LineCodec};
+use crate::protocol::frame::{Frame, FrameError, LengthCodec, LineCodec};
 use crate::protocol::framed::FramedConfig;
 use crate::server::ServiceSpec;
 
@@ -88,12 +88,14 @@ pub fn run() -> io::Result<StickyReport> {
         framed.push(frame);
     }
     let length = late_reader(length.addrs[0], &framed, None, |bytes| {
-        decode_all(bytes, |b| LengthCodec::default().decode(b))
+        let mut codec = LengthCodec::default();
+        decode_all(bytes, |b| codec.decode(b))
     })?;
 
     let lines: Vec<Vec<u8>> = MESSAGES.iter().map(|m| format!("{m}\n").into()).collect();
     let delimiter = late_reader(line.addrs[0], &lines, None, |bytes| {
-        decode_all(bytes, |b| LineCodec::default().decode(b))
+        let mut codec = LineCodec::default();
+        decode_all(bytes, |b| codec.decode(b))
     })?;
 
     let sleep_eager_reader = eager_reader(echo.addrs[0], &plain)?;
@@ -110,16 +112,14 @@ pub fn run() -> io::Result<StickyReport> {
     })
 }
 
-/// Every whole frame in `bytes`, decoded with a fresh decoder each time (as the framed
-/// service's session loops over its input).
+/// What a decoder makes of the bytes it is offered: a frame, "not yet", or an error.
+type Decoded<'a> = Result<Option<Frame<'a>>, FrameError>;
+
+/// Every whole frame in `bytes`, as the framed service's session loops over its input: decode,
+/// consume the frame's bytes, decode again until the decoder says "not yet".
 fn decode_all<'a>(
     mut bytes: &'a [u8],
-    mut decode: impl FnMut(
-        &'a [u8],
-    ) -> Result<
-        Option<crate::protocol::frame::Frame<'a>>,
-        crate::protocol::frame::FrameError,
-    >,
+    mut decode: impl FnMut(&'a [u8]) -> Decoded<'a>,
 ) -> Vec<String> {
     let mut out = Vec::new();
     while let Ok(Some(frame)) = decode(bytes) {
