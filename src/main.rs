@@ -26,7 +26,10 @@ fn main() -> ExitCode {
             }
             evserve::demo::run(args.lesson)
                 .map(|text| print!("{text}"))
-                .with_context(|| format!("demo {:?} failed", args.lesson))
+                .with_context(|| {
+                    let name = args.lesson.name();
+                    format!("demo {name} failed (RUST_LOG=debug shows the server's side)")
+                })
         }
     };
     match result {

@@ -265,6 +265,9 @@ fn an_unknown_lesson_is_refused_with_the_list_of_lessons() {
         assert!(stderr.contains(lesson), "{lesson} missing from: {stderr}");
     }
     assert_eq!(demo::Lesson::EACH.len(), 7);
+    for lesson in demo::Lesson::EACH {
+        assert!(stderr.contains(lesson.name()), "{}", lesson.name());
+    }
 }
 
 /// A line of demo output with what changes from run to run taken out: numbers (ports, fds,

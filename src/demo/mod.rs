@@ -82,6 +82,20 @@ impl Lesson {
         Lesson::Broadcast,
         Lesson::Http,
     ];
+
+    /// The name the command line knows it by: `sticky`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Lesson::Sticky => "sticky",
+            Lesson::Partial => "partial",
+            Lesson::Eof => "eof",
+            Lesson::Udp => "udp",
+            Lesson::Sockopt => "sockopt",
+            Lesson::Broadcast => "broadcast",
+            Lesson::Http => "http",
+            Lesson::All => "all",
+        }
+    }
 }
 
 /// Runs `lesson` and returns what it prints.
