@@ -20,9 +20,10 @@
 //!   demo/http.rs       requests and responses, line by line, one per method
 //! ```
 //!
-//! Nothing here waits on a sleep to *observe* something: a demo waits for a fact (bytes in a
-//! receive buffer, a counter reaching a value) with a deadline, and fails with a message if the
-//! fact never comes. The one `sleep` is the "sleep between sends" fix, which is the lesson.
+//! Nothing here sleeps in the hope that something has happened: a demo waits for a fact (bytes
+//! in a receive buffer, a counter reaching a value), checked every millisecond up to a
+//! deadline, and fails with a message if the fact never comes. The one deliberate `sleep` is
+//! the "sleep between sends" fix, which is the lesson.
 
 pub mod broadcast;
 pub mod eof;
