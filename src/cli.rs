@@ -37,6 +37,8 @@ pub enum Command {
     Send(SendArgs),
     /// Generate load: `load http://HOST:PORT/PATH`, or `load echo|udp|framed HOST:PORT`.
     Load(Box<LoadArgs>),
+    /// Run a socket lesson against a server started on loopback: `demo sticky`, ... `demo all`.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// `evserve load`.

@@ -5,6 +5,7 @@
 //!   (CLI)      (limits)      mio::Poll, slab of       the sans-IO       echo, framing,
 //!                            connections, timers,     contract          chat, files, http
 //!                            UDP, signals             (bytes in/out)    (no sockets)
+//!   demo/      the classic socket lessons, each run against a real server (`evserve demo`)
 //! ```
 //!
 //! The reactor owns every socket and knows nothing of any protocol; a protocol is a state
@@ -16,6 +17,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod discovery;
 pub mod load;
 pub mod protocol;

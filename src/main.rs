@@ -19,6 +19,18 @@ fn main() -> ExitCode {
         Command::Discover(args) => discover(&args),
         Command::Send(args) => send(&args),
         Command::Load(args) => load(&args),
+        Command::Demo(args) => {
+            // A lesson prints its own account; the servers' info logs would only interleave.
+            if std::env::var_os("RUST_LOG").is_none() {
+                log::set_max_level(log::LevelFilter::Warn);
+            }
+            evserve::demo::run(args.lesson)
+                .map(|text| print!("{text}"))
+                .with_context(|| {
+                    let name = args.lesson.name();
+                    format!("demo {name} failed (RUST_LOG=debug shows the server's side)")
+                })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
