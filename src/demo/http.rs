@@ -251,6 +251,8 @@ fn explain_field(name: &str) -> &'static str {
         "www-authenticate" => "header: how to authenticate",
         "accept-ranges" => "header: parts of it may be asked for",
         "cache-control" => "header: how long copies stay fresh",
+        "x-content-type-options" => "header: do not guess the type",
+        "content-security-policy" => "header: run an uploaded page sandboxed",
         _ => "header",
     }
 }
