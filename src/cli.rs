@@ -296,6 +296,13 @@ pub struct ServeArgs {
     /// After a final answer, how long to keep reading and discarding before closing.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub linger_timeout: Duration,
+    /// Bytes a second a connection must move while mid-message or owing output, counted over
+    /// each --rate-window; slower ones are closed (0: no minimum).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().min_rate)]
+    pub min_rate: u64,
+    /// The period over which --min-rate is measured (e.g. 20s).
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    pub rate_window: Duration,
     /// Largest UDP datagram received whole; larger ones are dropped and counted.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_datagram,
           value_parser = parse_size)]
@@ -389,6 +396,8 @@ impl ServeArgs {
                 idle_timeout: self.idle_timeout,
                 drain_timeout: self.drain_timeout,
                 linger_timeout: self.linger_timeout,
+                min_rate: self.min_rate,
+                rate_window: self.rate_window,
                 max_datagram: self.max_datagram,
                 udp_queue: self.udp_queue,
                 ..Limits::default()

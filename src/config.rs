@@ -27,6 +27,19 @@ pub struct Limits {
     pub read_chunk: usize,
     /// Reads per readiness event before the connection yields to others (fairness).
     pub read_budget: usize,
+    /// Bytes written to one connection per turn of the loop before it yields to others: a
+    /// peer with a huge socket buffer cannot make one turn copy megabytes for it alone.
+    pub write_budget: usize,
+    /// Bytes written to all connections together per turn; the rest waits for the next turn,
+    /// after the next `poll`, so one burst of large answers cannot stall every other client.
+    pub turn_write_budget: usize,
+    /// While a connection is in the middle of a message or owes output, it must move at least
+    /// this many bytes a second, measured over each `rate_window` (0: no minimum). A trickle
+    /// of bytes therefore cannot hold a connection: unlike the idle timeout, the window is not
+    /// restarted by every byte.
+    pub min_rate: u64,
+    /// The period over which `min_rate` is measured.
+    pub rate_window: Duration,
     /// The largest UDP datagram received whole; a larger one is dropped and counted.
     pub max_datagram: usize,
     /// UDP replies queued while the socket cannot send; more are dropped and counted.
@@ -44,6 +57,12 @@ impl Default for Limits {
             linger_timeout: Duration::from_secs(2),
             read_chunk: 64 * 1024,
             read_budget: 16,
+            write_budget: 1024 * 1024,
+            turn_write_budget: 16 * 1024 * 1024,
+            // As Apache's mod_reqtimeout (MinRate=500 over 20 s): far below any real client,
+            // far above a slowloris.
+            min_rate: 512,
+            rate_window: Duration::from_secs(20),
             // The largest UDP payload over IPv6 without jumbograms (IPv4's is 65,507), so by
             // default the kernel never has to truncate a datagram.
             max_datagram: 65_527,

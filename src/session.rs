@@ -420,6 +420,14 @@ pub trait Service {
         b""
     }
 
+    /// Whether a connection that is idle (no partial message, nothing to send) may be closed
+    /// to make room for a new one at the connection limit. True where idleness is only a
+    /// courtesy, as an HTTP keep-alive connection between requests (nginx reuses those the
+    /// same way); false where being idle is the point (a chat member waiting to hear).
+    fn idle_disposable(&self) -> bool {
+        false
+    }
+
     /// The most unconsumed input the reactor keeps for one connection. Large enough for the
     /// largest message head the protocol accepts.
     fn input_limit(&self) -> usize {

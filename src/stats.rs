@@ -56,6 +56,12 @@ pub struct Stats {
     pub rejected: Counter,
     /// TCP connections closed, for any reason.
     pub closed: Counter,
+    /// TCP connections closed because they moved fewer than `--min-rate` bytes a second while
+    /// in the middle of a message or owing output (a trickled body, a reader that never reads).
+    pub too_slow: Counter,
+    /// TCP connections closed at `--max-connections` to make room for a new one (an idle
+    /// keep-alive connection, or the one stalling longest).
+    pub evicted: Counter,
     /// Bytes read from TCP connections.
     pub bytes_in: Counter,
     /// Bytes written to TCP connections.
@@ -73,7 +79,7 @@ pub struct Stats {
 }
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 11;
+pub const STATS_LEN: usize = 13;
 
 impl Stats {
     /// Every counter as `(name, value)`, in a fixed order (for logs and JSON).
@@ -83,6 +89,8 @@ impl Stats {
             ("active", self.active.get()),
             ("rejected", self.rejected.get()),
             ("closed", self.closed.get()),
+            ("too_slow", self.too_slow.get()),
+            ("evicted", self.evicted.get()),
             ("bytes_in", self.bytes_in.get()),
             ("bytes_out", self.bytes_out.get()),
             ("buffered_out", self.buffered_out.get()),

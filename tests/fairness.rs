@@ -3,7 +3,11 @@
 
 mod util;
 
-use util::http;
+use std::io::{ErrorKind, Write};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use util::http::{self, Conn};
 
 /// With two workers, each keeps its own file cache; a write through either must be seen by
 /// the next read through either (the kernel deals new connections to both).
@@ -38,4 +42,159 @@ fn every_worker_sees_a_write_at_once() {
             "served after DELETE"
         );
     }
+}
+
+/// The server's counters, from `/stats` on a fresh connection.
+fn stats(addr: std::net::SocketAddr) -> serde_json::Value {
+    let r = http::get(addr, "/stats");
+    assert_eq!(r.status, 200);
+    serde_json::from_slice(&r.body).expect("stats JSON")
+}
+
+/// Polls `/stats` until `ok` holds, for at most 10 s.
+fn wait_stats(
+    addr: std::net::SocketAddr,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = stats(addr);
+        if ok(&s) {
+            return s;
+        }
+        assert!(Instant::now() < until, "{what}: {s}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Opens a connection that sends a request head and the first bytes of a body it never
+/// finishes (slowhttptest's slow body).
+fn slow_body(addr: std::net::SocketAddr) -> Conn {
+    let mut c = Conn::open(addr);
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nab");
+    c
+}
+
+/// The lockout: every connection slot is held by a client trickling a body. A well-behaved
+/// client must still be answered: the server closes the connection stalling longest for it.
+#[test]
+fn a_full_server_makes_room_for_a_new_client() {
+    let root = tempfile::tempdir().unwrap();
+    let server = http::start(root.path(), &["--max-connections", "20"]);
+    let addr = server.tcp("http");
+    let attackers: Vec<Conn> = (0..20).map(|_| slow_body(addr)).collect();
+    // Once every attacker has stalled for a second, each is a candidate; until then a
+    // newcomer may be refused (503), which the loop tolerates. Bounded: 10 s.
+    let until = Instant::now() + Duration::from_secs(10);
+    let answered = loop {
+        let r = http::get(addr, "/plain");
+        if r.status == 200 {
+            break r;
+        }
+        assert_eq!(r.status, 503, "{r:?}");
+        assert!(Instant::now() < until, "still locked out after 10 s");
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(answered.body, b"Hello, World!");
+    let s = stats(addr);
+    assert!(s["evicted"].as_u64().unwrap() >= 1, "{s}");
+    drop(attackers);
+}
+
+/// At the limit, an idle keep-alive connection makes room, as nginx reuses its idle ones.
+#[test]
+fn an_idle_keep_alive_connection_makes_room() {
+    let root = tempfile::tempdir().unwrap();
+    let server = http::start(root.path(), &["--max-connections", "1"]);
+    let addr = server.tcp("http");
+    let mut idle = Conn::open(addr);
+    let r = idle.exchange(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(http::get(addr, "/plain").status, 200);
+    idle.expect_eof();
+}
+
+/// A body trickled a few bytes a second gets 408 at the end of the rate window, however
+/// often a byte arrives (each one would restart an idle timeout).
+#[test]
+fn a_trickled_body_gets_408_despite_steady_bytes() {
+    let root = tempfile::tempdir().unwrap();
+    let server = http::start(
+        root.path(),
+        &[
+            "--writable",
+            "--rate-window",
+            "1s",
+            "--min-rate",
+            "200",
+            "--idle-timeout",
+            "60s",
+        ],
+    );
+    let addr = server.tcp("http");
+    let mut c = Conn::open(addr);
+    c.send(b"PUT /files/slow.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nab");
+    c.stream()
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    // A byte every 100 ms, at most 100 of them (10 s): the answer comes long before.
+    for _ in 0..100 {
+        match c.read(false) {
+            Ok(r) => {
+                assert_eq!(r.status, 408, "{r:?}");
+                let s = stats(addr);
+                assert!(s["too_slow"].as_u64().unwrap() >= 1, "{s}");
+                let files = root.path().join("files");
+                assert!(
+                    util::names_in(&files).is_empty(),
+                    "the partial upload is gone"
+                );
+                return;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("no 408: {e}"),
+        }
+        if c.stream().write_all(b"x").is_err() {
+            break;
+        }
+    }
+    panic!("the trickled body was never cut off");
+}
+
+/// A client that asks for a large file and never reads holds output; it is closed once it
+/// falls below the minimum rate, and the memory it held is released.
+#[test]
+fn a_reader_that_never_reads_is_closed() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("big.bin"), vec![7u8; 16 << 20]).unwrap();
+    let server = http::start(
+        root.path(),
+        &["--rate-window", "1s", "--min-rate", "100000"],
+    );
+    let addr = server.tcp("http");
+    let mut c = Conn::open(addr);
+    c.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    let s = wait_stats(addr, "the stalled reader is closed", |s| {
+        s["too_slow"].as_u64() >= Some(1)
+    });
+    assert_eq!(s["buffered_out"], 0, "{s}");
+    drop(c);
+}
+
+/// A lingering connection goes as soon as the peer closes, not at the linger timeout.
+#[test]
+fn a_lingering_connection_goes_when_the_peer_closes() {
+    let root = tempfile::tempdir().unwrap();
+    let server = http::start(root.path(), &["--linger-timeout", "60s"]);
+    let addr = server.tcp("http");
+    let mut c = Conn::open(addr);
+    let r = c.exchange(b"GET /plain HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 200);
+    c.expect_eof();
+    drop(c);
+    // Only the /stats connection of the probe itself may remain.
+    wait_stats(addr, "the closed connection is gone", |s| {
+        s["closed"].as_u64() >= Some(1) && s["active"] == 1
+    });
 }

@@ -333,12 +333,19 @@ fn a_slow_head_gets_408() {
 #[test]
 fn over_max_connections_gets_503_with_retry_after() {
     let root = tempfile::tempdir().unwrap();
-    let server = http_server(root.path(), &["--max-connections", "1"]);
+    // No minimum rate: a connection mid-upload is then never closed to make room. The
+    // 100 Continue proves the server holds it in that state before the next client comes.
+    let server = http_server(
+        root.path(),
+        &["--max-connections", "1", "--min-rate", "0", "--writable"],
+    );
     let addr = server.tcp("http");
     let mut held = connect(addr);
-    held.write_all(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
-    assert_eq!(read_response(&mut held, &mut Vec::new(), false).status, 200);
+    held.write_all(
+        b"PUT /files/h.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut held, &mut Vec::new(), false).status, 100);
     let mut extra = connect(addr);
     let r = read_response(&mut extra, &mut Vec::new(), false);
     assert_eq!(r.status, 503);

@@ -190,7 +190,12 @@ impl Session for FilesSession {
             let rest = input.get(used..).unwrap_or_default();
             let frame = match self.codec.decode(rest) {
                 Ok(Some(frame)) => frame,
-                Ok(None) => return Step::consumed(used),
+                Ok(None) => {
+                    // Between frames of a file the peer still owes the rest of it: the
+                    // reactor's minimum rate applies, as it does to a partial frame.
+                    cx.set_receiving(matches!(self.state, State::Receiving(_)));
+                    return Step::consumed(used);
+                }
                 Err(err) => {
                     self.refuse(Refusal::Frame(err), cx);
                     break;
@@ -539,9 +544,14 @@ mod tests {
         let names = listing(&dir);
         assert_eq!(names.len(), 1);
         assert!(names[0].starts_with(".f.") && names[0].ends_with(".part"));
+        assert!(
+            h.receiving(),
+            "mid-file, the reactor's minimum rate applies"
+        );
         h.input(&stream[stream.len() - 3..]);
         assert_eq!(replies(&mut h), [ok(b"hello")]);
         assert_eq!(listing(&dir), ["f"]);
+        assert!(!h.receiving());
     }
 
     #[test]

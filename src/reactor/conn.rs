@@ -18,6 +18,19 @@
 //! straight from the read buffer when nothing is queued ahead of it: no copy at all unless the
 //! socket does not take everything.
 //!
+//! Progress. The idle timeout is restarted by every byte, so on its own it lets a peer hold a
+//! connection for ever with a byte every minute. So while a connection owes progress — a
+//! partial message waits in its input, its session is mid-message (`Ctx::set_receiving`), or
+//! output waits for the peer to read — it must move `min_rate` bytes a second, counted over
+//! each `rate_window`: a peer that falls short is cut off (its session may still answer, an
+//! HTTP 408, if the peer is reading). At the connection limit the reactor makes room for a
+//! newcomer by closing an idle connection its service lets go (HTTP keep-alive), or failing
+//! that the one that has been stalling longest ([`Conn::eviction_rank`]).
+//!
+//! Write budget. A connection writes at most `write_budget` bytes per turn, and all of them
+//! together `turn_write_budget`; what is left waits on the deferred list for the next turn, so
+//! a thousand large answers cannot stall the loop while the kernel copies them.
+//!
 //! Readiness. mio is edge-triggered: an event says "something changed", so the connection
 //! remembers `readable` until a read returns `WouldBlock` (or fewer bytes than asked, which on
 //! Linux means the socket was drained — the same shortcut tokio takes — unless the peer also
@@ -32,7 +45,7 @@ use log::debug;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
-use super::Core;
+use super::{Core, WriteBudget};
 use crate::session::{Ctx, Flow, Session, Watch};
 use crate::stats::Stats;
 
@@ -49,6 +62,14 @@ enum Phase {
         /// When to give up waiting for the peer's EOF.
         until: Instant,
     },
+}
+
+/// A period over which a connection that owes progress must move `min_rate` bytes a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    start: Instant,
+    /// `Conn::moved` when the window began.
+    moved: u64,
 }
 
 /// What the reactor should do with a connection after driving it.
@@ -70,6 +91,8 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// When the heap entry currently scheduled for this connection fires, if any.
     pub scheduled: Option<Instant>,
+    /// Its service lets it go when idle, to make room at the connection limit (HTTP).
+    pub idle_disposable: bool,
     socket: TcpStream,
     token: Token,
     session: Box<dyn Session>,
@@ -100,6 +123,18 @@ pub struct Conn {
     last_active: Instant,
     /// The deadline the session asked for, and whether it is mid-message.
     watch: Watch,
+    /// Bytes read and written since the connection opened.
+    moved: u64,
+    /// Set while the connection owes progress (see the module docs).
+    window: Option<Window>,
+    /// Bytes this connection may still write in the turn `allowance_turn`.
+    write_allowance: usize,
+    allowance_turn: u64,
+    /// The write allowance ran out with output pending: come back next turn.
+    write_deferred: bool,
+    /// Writing a broadcast: not budgeted, so that a receiver over its output limit is one
+    /// whose peer does not read, never one whose turn had come to an end.
+    unbudgeted: bool,
 }
 
 impl Conn {
@@ -118,6 +153,7 @@ impl Conn {
             endpoint,
             peer,
             scheduled: None,
+            idle_disposable: false,
             socket,
             token,
             session,
@@ -137,6 +173,12 @@ impl Conn {
             broken: false,
             last_active: Instant::now(),
             watch: Watch::default(),
+            moved: 0,
+            window: None,
+            write_allowance: 0,
+            allowance_turn: u64::MAX,
+            write_deferred: false,
+            unbudgeted: false,
         }
     }
 
@@ -152,14 +194,57 @@ impl Conn {
 
     /// When this connection next needs attention if nothing happens.
     pub fn deadline(&self, core: &Core) -> Instant {
-        match self.phase {
-            Phase::Open => {
-                let idle = self.last_active + core.limits.idle_timeout;
-                self.watch.deadline.map_or(idle, |d| d.min(idle))
-            }
-            Phase::Closing => self.last_active + core.limits.idle_timeout,
+        let idle = self.last_active + core.limits.idle_timeout;
+        let own = match self.phase {
+            Phase::Open => self.watch.deadline.map_or(idle, |d| d.min(idle)),
+            Phase::Closing => idle,
             Phase::Lingering { until } => until,
+        };
+        match self.window {
+            Some(w) => own.min(w.start + core.limits.rate_window),
+            None => own,
         }
+    }
+
+    /// Whether the connection is waiting on its peer in the middle of something: a partial
+    /// message, a message its session is receiving, or output the peer has not read.
+    fn owes_progress(&self) -> bool {
+        match self.phase {
+            Phase::Open => !self.input.is_empty() || self.watch.receiving || self.pending() > 0,
+            Phase::Closing => self.pending() > 0,
+            Phase::Lingering { .. } => false,
+        }
+    }
+
+    /// Opens a progress window when the connection starts owing progress, and closes it when
+    /// it no longer does. Called after every time the connection was driven.
+    pub fn track_progress(&mut self, core: &Core) {
+        if core.limits.min_rate == 0 || !self.owes_progress() {
+            self.window = None;
+        } else if self.window.is_none() {
+            self.window = Some(Window {
+                start: core.now,
+                moved: self.moved,
+            });
+        }
+    }
+
+    /// Whether this connection may be closed to make room for a new one, and how readily:
+    /// lower ranks go first. An idle connection its service lets go (a keep-alive connection
+    /// between requests) or one already lingering ranks 0, by how long it has been idle; one
+    /// that has stalled below the minimum rate for at least a second ranks 1, by how long it
+    /// has been stalling. Anything making progress is never chosen.
+    pub fn eviction_rank(&self, core: &Core) -> Option<(u8, Instant)> {
+        if matches!(self.phase, Phase::Lingering { .. })
+            || (self.idle_disposable && self.phase == Phase::Open && !self.owes_progress())
+        {
+            return Some((0, self.last_active));
+        }
+        let w = self.window?;
+        let elapsed = core.now.saturating_duration_since(w.start);
+        let expected = core.limits.min_rate as f64 * elapsed.as_secs_f64();
+        let stalling = elapsed.as_secs() >= 1 && ((self.moved - w.moved) as f64) < expected;
+        stalling.then_some((1, w.start))
     }
 
     /// Deregisters the socket, hands the session its last call, and releases the gauge.
@@ -218,6 +303,11 @@ impl Conn {
 
     /// The deadline passed.
     pub fn timed_out(&mut self, core: &mut Core) -> Status {
+        if let Some(w) = self.window
+            && core.now >= w.start + core.limits.rate_window
+        {
+            return self.window_ended(w, core);
+        }
         if self.phase != Phase::Open {
             debug!("{}: timed out while closing", self.peer);
             return Status::Remove;
@@ -226,6 +316,41 @@ impl Conn {
         let flow = match flow {
             // A session that keeps going must have moved its deadline, or it would fire again.
             Flow::Continue if self.deadline(core) <= core.now => Flow::Close,
+            flow => flow,
+        };
+        match self.apply(flow, core) {
+            Status::Keep => self.drive(core),
+            Status::Remove => Status::Remove,
+        }
+    }
+
+    /// A progress window is over: start the next one if the peer kept up, else cut it off.
+    fn window_ended(&mut self, w: Window, core: &mut Core) -> Status {
+        let moved = self.moved - w.moved;
+        let needed = core
+            .limits
+            .min_rate
+            .saturating_mul(core.limits.rate_window.as_secs().max(1));
+        if moved >= needed {
+            self.window = Some(Window {
+                start: core.now,
+                moved: self.moved,
+            });
+            return Status::Keep;
+        }
+        debug!(
+            "{}: too slow: {moved} bytes in {:?}, {needed} needed",
+            self.peer, core.limits.rate_window
+        );
+        core.stats.too_slow.incr();
+        self.window = None;
+        if self.phase != Phase::Open || self.pending() > 0 {
+            // The peer is not reading: nothing more we write would reach it.
+            return Status::Remove;
+        }
+        // A message trickling in: the session may answer it (HTTP's 408) before the close.
+        let flow = match self.call(core, |s, cx| s.on_timeout(cx)) {
+            Flow::Continue => Flow::Close,
             flow => flow,
         };
         match self.apply(flow, core) {
@@ -301,6 +426,7 @@ impl Conn {
             }
         };
         self.last_active = core.now;
+        self.moved += n as u64;
         if n == 0 {
             self.read_closed = true;
             self.readable = false;
@@ -330,6 +456,7 @@ impl Conn {
             broadcast,
             now,
             stats,
+            turn_write_left,
             ..
         } = core;
         let input: &[u8] = if from_shared {
@@ -355,7 +482,13 @@ impl Conn {
                 // where they are, and keep (copy) only what the socket does not take.
                 let mut sent = 0;
                 if self
-                    .write_from(&read_buf[..forward], &mut sent, *now, stats)
+                    .write_from(
+                        &read_buf[..forward],
+                        &mut sent,
+                        *now,
+                        stats,
+                        turn_write_left,
+                    )
                     .is_err()
                 {
                     self.broken = true;
@@ -489,7 +622,13 @@ impl Conn {
             let mut r = Ok(());
             let mut written = 0;
             if self.pending() == 0 && !self.write_blocked {
-                r = self.write_from(&core.out_buf, &mut written, core.now, &core.stats);
+                r = self.write_from(
+                    &core.out_buf,
+                    &mut written,
+                    core.now,
+                    &core.stats,
+                    &mut core.turn_write_left,
+                );
             }
             if written == core.out_buf.len() {
                 core.out_buf.clear();
@@ -507,7 +646,13 @@ impl Conn {
         } else if self.pending() > 0 && !self.write_blocked {
             let out = std::mem::take(&mut self.out);
             let mut pos = self.out_pos;
-            let r = self.write_from(&out, &mut pos, core.now, &core.stats);
+            let r = self.write_from(
+                &out,
+                &mut pos,
+                core.now,
+                &core.stats,
+                &mut core.turn_write_left,
+            );
             self.out = out;
             self.out_pos = pos;
             r
@@ -542,25 +687,44 @@ impl Conn {
         result
     }
 
-    /// Writes `buf[*pos..]` until done or the socket is full.
+    /// Writes `buf[*pos..]` until done, the socket is full, or this turn's write budget (the
+    /// connection's, or the whole reactor's) is spent.
     fn write_from(
         &mut self,
         buf: &[u8],
         pos: &mut usize,
         now: Instant,
         stats: &Stats,
+        budget: &mut WriteBudget,
     ) -> io::Result<()> {
+        if self.allowance_turn != budget.turn {
+            self.allowance_turn = budget.turn;
+            self.write_allowance = budget.per_conn;
+        }
         while *pos < buf.len() {
-            match self.socket.write(&buf[*pos..]) {
+            let allowed = if self.unbudgeted {
+                usize::MAX
+            } else {
+                self.write_allowance.min(budget.left)
+            };
+            if allowed == 0 {
+                self.write_deferred = true;
+                return Ok(());
+            }
+            let end = buf.len().min(*pos + allowed);
+            match self.socket.write(&buf[*pos..end]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     *pos += n;
+                    self.write_allowance = self.write_allowance.saturating_sub(n);
+                    budget.left = budget.left.saturating_sub(n);
+                    self.moved += n as u64;
                     // Output drained: a streaming session must be asked again for more, even
                     // if it declined last time (it may have been just over its own mark).
                     self.want_drain = true;
                     self.last_active = now;
                     stats.bytes_out.add(n as u64);
-                    if *pos < buf.len() {
+                    if *pos < end {
                         // A short write means the send buffer is full: wait for WRITABLE
                         // rather than spend a syscall to hear WouldBlock.
                         self.write_blocked = true;
@@ -628,6 +792,14 @@ impl Conn {
     /// Once a closing connection has written everything, shuts down the write side and
     /// lingers, or goes at once if the peer already closed.
     fn finish_if_flushed(&mut self, core: &mut Core) -> Status {
+        if let Phase::Lingering { .. } = self.phase {
+            // The peer's EOF is what lingering waits for.
+            return if self.read_closed {
+                Status::Remove
+            } else {
+                Status::Keep
+            };
+        }
         if self.phase != Phase::Closing || self.pending() > 0 {
             return Status::Keep;
         }
@@ -645,8 +817,13 @@ impl Conn {
         Status::Keep
     }
 
-    /// Registers WRITABLE interest only while a write is waiting for room.
-    fn update_interest(&mut self, core: &Core) {
+    /// Registers WRITABLE interest only while a write is waiting for room, and puts the
+    /// connection on the deferred list when its write budget ran out with output pending
+    /// (the socket has room, so no WRITABLE event would come).
+    fn update_interest(&mut self, core: &mut Core) {
+        if std::mem::take(&mut self.write_deferred) && self.pending() > 0 && !self.write_blocked {
+            core.deferred.push(self.token);
+        }
         let want_write = self.write_blocked && self.pending() > 0;
         let interest = if want_write {
             Interest::READABLE | Interest::WRITABLE
@@ -667,7 +844,9 @@ impl Conn {
     /// Hands the session a message from elsewhere (a broadcast), lets it write it in its own
     /// form (as is, encrypted, framed), and tries to send it.
     pub fn push(&mut self, bytes: &[u8], core: &mut Core) -> Status {
+        self.unbudgeted = true;
         let flow = self.call(core, |s, cx| s.on_broadcast(bytes, cx));
+        self.unbudgeted = false;
         let status = self.apply(flow, core);
         self.update_interest(core);
         status

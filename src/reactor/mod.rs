@@ -59,7 +59,35 @@ pub struct Core {
     broadcast: Vec<u8>,
     /// Tokens with work left after their budget ran out.
     deferred: Vec<Token>,
+    /// What may still be written in this turn of the loop.
+    turn_write_left: WriteBudget,
     timers: Timers,
+}
+
+/// The bytes connections may write in one turn of the loop (see `Limits::write_budget`).
+#[derive(Debug)]
+pub struct WriteBudget {
+    /// Counts turns, so a connection can tell its own allowance is from an earlier one.
+    turn: u64,
+    /// What every connection may write in a turn.
+    per_conn: usize,
+    /// What all of them together may still write in this turn.
+    left: usize,
+}
+
+impl WriteBudget {
+    fn new(limits: &Limits) -> WriteBudget {
+        WriteBudget {
+            turn: 0,
+            per_conn: limits.write_budget,
+            left: limits.turn_write_budget,
+        }
+    }
+
+    fn next_turn(&mut self, limits: &Limits) {
+        self.turn += 1;
+        self.left = limits.turn_write_budget;
+    }
 }
 
 /// A listener or UDP socket, addressed by the low tokens.
@@ -136,6 +164,7 @@ impl Reactor {
                 out_buf: Vec::with_capacity(limits.read_chunk),
                 broadcast: Vec::new(),
                 deferred: Vec::new(),
+                turn_write_left: WriteBudget::new(&limits),
                 timers: Timers::default(),
                 limits,
             },
@@ -291,10 +320,13 @@ impl Reactor {
                 Err(e) => return Err(e),
             }
             self.core.now = Instant::now();
+            self.core.turn_write_left.next_turn(&self.core.limits);
+            // Work deferred from the last turn goes first: it has waited a turn already, and
+            // this turn's write budget must not go to the newly ready alone.
+            self.run_deferred();
             for event in events.iter() {
                 self.dispatch(event);
             }
-            self.run_deferred();
             self.resume_accepting();
             self.fire_timers();
             self.send_periodic();
@@ -385,13 +417,30 @@ impl Reactor {
                 }
             };
             if self.conns.len() >= self.core.limits.max_connections {
-                listener.reject(stream, peer);
-                self.core.stats.rejected.incr();
-                continue;
+                match self.victim() {
+                    Some(key) => {
+                        if let Some(conn) = self.conns.get(key) {
+                            info!("{}: closed to make room for {peer}", conn.peer);
+                        }
+                        self.core.stats.evicted.incr();
+                        self.remove(key);
+                    }
+                    None => {
+                        if let Some(Endpoint::Tcp(listener)) = self.endpoints.get_mut(index) {
+                            listener.reject(stream, peer);
+                        }
+                        self.core.stats.rejected.incr();
+                        continue;
+                    }
+                }
             }
+            let Some(Endpoint::Tcp(listener)) = self.endpoints.get_mut(index) else {
+                return;
+            };
             let session = listener.service.new_session(peer);
             let input_limit = listener.service.input_limit();
-            self.add_conn(index, stream, peer, session, input_limit);
+            let idle_disposable = listener.service.idle_disposable();
+            self.add_conn(index, stream, peer, session, input_limit, idle_disposable);
         }
         self.core.deferred.push(token::endpoint(index));
     }
@@ -403,6 +452,7 @@ impl Reactor {
         peer: SocketAddr,
         session: Box<dyn crate::session::Session>,
         input_limit: usize,
+        idle_disposable: bool,
     ) {
         if self.socket_options.nodelay
             && let Err(e) = stream.set_nodelay(true)
@@ -427,10 +477,23 @@ impl Reactor {
             session,
             input_limit,
         ));
+        self.conns[key].idle_disposable = idle_disposable;
         self.core.stats.accepted.incr();
         self.core.stats.active.incr();
         let status = self.conns[key].open(&mut self.core);
         self.finish(key, status);
+    }
+
+    /// At the connection limit: the connection to close for a newcomer, if any may go (see
+    /// [`Conn::eviction_rank`]). A scan of every connection, but only when full, and cheaper
+    /// than the alternative: a lockout, where a few thousand stalling clients keep every
+    /// well-behaved one out.
+    fn victim(&self) -> Option<usize> {
+        self.conns
+            .iter()
+            .filter_map(|(key, conn)| Some((conn.eviction_rank(&self.core)?, key)))
+            .min()
+            .map(|(_, key)| key)
     }
 
     fn resume_accepting(&mut self) {
@@ -500,6 +563,7 @@ impl Reactor {
         };
         let endpoint = conn.endpoint;
         if status == Status::Keep {
+            conn.track_progress(&self.core);
             let when = conn.deadline(&self.core);
             if conn.scheduled.is_none_or(|s| when < s) {
                 self.core.timers.push(Entry {

@@ -16,8 +16,10 @@
 //! the body of the request being answered.
 //!
 //! Deadlines: when the first byte of a head arrives, a deadline of `header_timeout` is armed
-//! (a slowloris client dribbling a head gets 408); it is cleared once the head is complete,
-//! and the reactor's idle timeout covers everything else. A timeout between requests closes
+//! (a slowloris client dribbling a head gets 408); it is cleared once the head is complete.
+//! While a body arrives the session tells the reactor it is receiving, and the reactor's
+//! minimum rate applies (a body trickled a byte at a time gets 408 at the end of the rate
+//! window, whatever the idle timeout); the idle timeout covers everything else. A timeout between requests closes
 //! quietly: one empty line after a request (a CRLF some clients send after a body) is skipped
 //! without starting a request, so it is never answered with an unasked-for 408.
 //!
@@ -405,6 +407,8 @@ impl Session for HttpSession {
         if let PeerInput::Ended { unread } = &mut self.peer {
             *unread = used < input.len();
         }
+        // A body arrives as it is consumed: the reactor's minimum rate guards it.
+        cx.set_receiving(matches!(self.reading, Reading::Body(_)));
         let flow = match (&self.reading, self.peer) {
             _ if self.is_streaming() => Flow::Continue,
             (Reading::Closed, _) => Flow::Close,

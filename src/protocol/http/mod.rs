@@ -172,6 +172,12 @@ impl Service for Http {
         &self.reject
     }
 
+    /// A keep-alive connection between requests is a courtesy: at the connection limit it
+    /// makes room for a client with a request.
+    fn idle_disposable(&self) -> bool {
+        true
+    }
+
     /// Room for the largest head we accept, and more: bodies are consumed as they arrive, so
     /// input only piles up behind a response being streamed.
     fn input_limit(&self) -> usize {

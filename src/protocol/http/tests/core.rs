@@ -214,6 +214,7 @@ fn a_stray_crlf_after_a_request_is_no_request() {
     assert_eq!(one(&h.take_output()).code, 200);
     assert!(h.pending_input().is_empty());
     assert_eq!(h.deadline(), None, "no header timer for an empty line");
+    assert!(!h.receiving(), "between requests nothing is owed");
     assert_eq!(h.timeout(), Flow::Close);
     assert!(h.take_output().is_empty(), "an idle close says nothing");
 

@@ -276,7 +276,12 @@ fn a_stalled_body_times_out_with_408() {
     let mut input = request("POST", "/echo", &["Transfer-Encoding: chunked"]);
     input.extend_from_slice(b"5\r\nhel");
     assert_eq!(h.input(&input).flow, Flow::Continue);
-    assert_eq!(h.deadline(), None, "the idle timeout covers bodies");
+    assert_eq!(
+        h.deadline(),
+        None,
+        "the reactor's minimum rate covers bodies"
+    );
+    assert!(h.receiving(), "the reactor is told a body is arriving");
     assert_eq!(h.timeout(), Flow::Close);
     let r = one(&h.take_output());
     assert_eq!(r.status_line, "HTTP/1.1 408 Request Timeout");
