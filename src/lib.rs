@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cluster_args;
 pub mod config;
 pub mod discovery;
 pub mod load;

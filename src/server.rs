@@ -129,7 +129,7 @@ pub fn add_announcer(
     let beacon = discovery::Beacon {
         name: announce.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        services,
+        services: discovery::advertised(services, announce.to),
     };
     let payload = beacon
         .encode()
