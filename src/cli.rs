@@ -341,6 +341,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
+
+    /// Load-balancer flags: --drain-delay, --proxy-protocol.
+    #[command(flatten)]
+    pub cluster: crate::cluster_args::ClusterArgs,
 }
 
 impl ServeArgs {
@@ -384,7 +388,7 @@ impl ServeArgs {
             ];
         }
         let max_output = self.max_output.max(1);
-        ServerConfig {
+        let mut config = ServerConfig {
             services,
             limits: Limits {
                 max_connections: self.max_connections,
@@ -411,8 +415,10 @@ impl ServeArgs {
                 interval: self.announce_interval,
             }),
             workers: usize::from(self.workers),
-            stats: Default::default(),
-        }
+            ..ServerConfig::default()
+        };
+        self.cluster.apply(&mut config);
+        config
     }
 }
 

@@ -9,6 +9,29 @@ use clap::Args;
 
 use crate::cli::parse_duration;
 use crate::discovery;
+use crate::server::ServerConfig;
+
+/// `serve` flags for running behind a load balancer (see `docs/deploy.md`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClusterArgs {
+    /// On SIGTERM, keep serving this long with /healthz answering 503 before the listeners
+    /// close, so the balancer's health check takes the server out first (e.g. 3s; default 0s).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub drain_delay: Duration,
+    /// Expect a PROXY protocol header (v2, or v1 text) first on every TCP connection, as
+    /// HAProxy's `send-proxy-v2` sends; the client it names is the peer. Connections without
+    /// one are closed. Applies to every TCP listener of this server.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+}
+
+impl ClusterArgs {
+    /// Applies these flags to a server configuration.
+    pub fn apply(&self, config: &mut ServerConfig) {
+        config.limits.drain_delay = self.drain_delay;
+        config.proxy_protocol = self.proxy_protocol;
+    }
+}
 
 /// `discover` flags beyond where and how long to listen.
 #[derive(Debug, Clone, Args)]

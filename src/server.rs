@@ -107,6 +107,8 @@ pub struct ServerConfig {
     /// The groups every worker adds its counters to, so `/stats` reports the whole server.
     /// Clones of a configuration share them: a configuration and its clones are one server.
     pub stats: ServerStats,
+    /// Every TCP listener expects a PROXY protocol header first (`--proxy-protocol`).
+    pub proxy_protocol: bool,
 }
 
 /// Where and how often a server announces itself.

@@ -55,6 +55,20 @@ impl Plain {
     }
 }
 
+/// `GET /healthz`: `200` while serving, `503` once a graceful stop has begun, so a load
+/// balancer's health check (HAProxy's `option httpchk`) stops sending new requests before the
+/// listener closes. The body names the client as the server sees it (behind a proxy speaking
+/// the PROXY protocol, the real client).
+pub fn healthz(reply: &mut Reply<'_, '_>) {
+    let (status, state) = if reply.cx.stats().is_draining() {
+        (Status::ServiceUnavailable, "draining")
+    } else {
+        (Status::Ok, "serving")
+    };
+    let body = serde_json::json!({ "status": state, "client": reply.cx.peer().to_string() });
+    reply.send(status, b"application/json", format!("{body}\n").as_bytes());
+}
+
 /// `GET /echo?...`: the query as a JSON object.
 pub fn echo_query(reply: &mut Reply<'_, '_>, query: Option<&str>) {
     let json = Value::Object(parse_query(query.unwrap_or_default()));

@@ -152,6 +152,8 @@ enum Resource<'b> {
     Plain,
     Echo,
     Stats,
+    /// `/healthz`: 200 while serving, 503 once draining, for load balancers.
+    Healthz,
     /// `/files/NAME`: a static file that `PUT` and `DELETE` may also write.
     Upload {
         name: &'b str,
@@ -165,6 +167,7 @@ impl<'b> Resource<'b> {
             "/plain" => Resource::Plain,
             "/echo" => Resource::Echo,
             "/stats" => Resource::Stats,
+            "/healthz" => Resource::Healthz,
             _ => match path.strip_prefix("/files/") {
                 Some(name) if !name.is_empty() => Resource::Upload { name },
                 _ => Resource::Static,
@@ -245,6 +248,10 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
         }
         (Method::Get | Method::Head, Resource::Stats) => {
             endpoints::stats(reply);
+            Handled::Answered
+        }
+        (Method::Get | Method::Head, Resource::Healthz) => {
+            endpoints::healthz(reply);
             Handled::Answered
         }
         (Method::Get | Method::Head, _) => static_files::serve(head, path, query, reply),
