@@ -60,3 +60,56 @@ fn without_a_drain_delay_the_listener_closes_at_once() {
     let status = server.wait_exit(Duration::from_secs(30)).expect("exit");
     assert!(status.success());
 }
+
+/// HAProxy's `send-proxy-v2` header for a client at `client` (IPv4) reaching `server`.
+fn proxy_v2(client: std::net::SocketAddrV4, server: std::net::SocketAddr) -> Vec<u8> {
+    let std::net::SocketAddr::V4(server) = server else {
+        panic!("IPv4 test server")
+    };
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend_from_slice(&[0x21, 0x11, 0x00, 12]);
+    h.extend_from_slice(&client.ip().octets());
+    h.extend_from_slice(&server.ip().octets());
+    h.extend_from_slice(&client.port().to_be_bytes());
+    h.extend_from_slice(&server.port().to_be_bytes());
+    h
+}
+
+#[test]
+fn behind_the_proxy_protocol_answers_and_logs_show_the_real_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = http::start(dir.path(), &["--proxy-protocol"]);
+    let addr = server.tcp("http");
+    let client = "203.0.113.7:41000".parse().unwrap();
+    let mut conn = Conn::open(addr);
+    // The header and the request in one write, as HAProxy sends them.
+    let request = [
+        proxy_v2(client, addr),
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+    ]
+    .concat();
+    let answer = conn.exchange(&request);
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.text().contains("\"client\":\"203.0.113.7:41000\""),
+        "{}",
+        answer.text()
+    );
+    // The next request on the same connection needs no header.
+    let again = conn.exchange(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(again.status, 200);
+    server
+        .wait_log("203.0.113.7:41000 \"GET /plain\"", Duration::from_secs(10))
+        .expect("the access log names the real client");
+
+    // A client that reaches the port directly, without a header, is refused unanswered.
+    let mut direct = Conn::open(addr);
+    direct.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut rest = Vec::new();
+    use std::io::Read;
+    let _ = direct.stream().read_to_end(&mut rest); // EOF or reset: either way, closed
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    server
+        .wait_log("no PROXY protocol header", Duration::from_secs(10))
+        .expect("the refusal is logged");
+}
