@@ -59,10 +59,12 @@ fn healthz_turns_503_during_the_drain_delay_while_other_requests_succeed() {
 fn without_a_drain_delay_the_listener_closes_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = http::start(dir.path(), &[]);
-    assert_eq!(http::get(server.tcp("http"), "/healthz").status, 200);
+    let addr = server.tcp("http");
+    assert_eq!(http::get(addr, "/healthz").status, 200);
     server.terminate();
     let status = server.wait_exit(Duration::from_secs(30)).expect("exit");
     assert!(status.success());
+    assert!(std::net::TcpStream::connect(addr).is_err());
 }
 
 /// HAProxy's `send-proxy-v2` header for a client at `client` (IPv4) reaching `server`.
@@ -372,10 +374,13 @@ fn a_cluster_behind_haproxy_survives_a_rolling_restart_and_a_crash() {
         shares.iter().all(|&s| s > 0),
         "every backend served: {shares:?}"
     );
-    assert_eq!(
-        shares.iter().sum::<u64>(),
-        report["requests"].as_u64().unwrap(),
-        "every request was answered 2xx by a backend"
+    // Every request was answered 2xx by a backend; a few more may have been answered after
+    // `load` stopped counting (in flight at its deadline: at most one per connection).
+    let answered: u64 = shares.iter().sum();
+    let requests = report["requests"].as_u64().unwrap();
+    assert!(
+        (requests..=requests + 8).contains(&answered),
+        "{answered} answered 2xx for {requests} requests: {shares:?}"
     );
 
     // 3. SIGKILL mid-load: HAProxy marks the backend down; only requests in flight on it may
