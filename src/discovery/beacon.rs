@@ -235,7 +235,8 @@ mod tests {
             b"EVSERVE-BEACON 01\nname a\nversion 1\n",
             b"EVSERVE-BEACON +1\nname a\nversion 1\n",
             b"EVSERVE-BEACON  1\nname a\nversion 1\n",
-            b"EVSERVE-BEACON 1\nname a\nversion 1\nservice e tcp 1.2.3.4:5\nservice e tcp 1.2.3.4:5\n",
+            b"EVSERVE-BEACON 1\nname a\nversion 1\n\
+              service e tcp 1.2.3.4:5\nservice e tcp 1.2.3.4:5\n",
             // Line ends: '\n' only, and the last line too.
             b"EVSERVE-BEACON 1\r\nname a\r\nversion 1\r\n",
             b"EVSERVE-BEACON 1\nname a\nversion 1",

@@ -99,7 +99,8 @@ pub fn advertised(services: Vec<ServiceEntry>, to: SocketAddr) -> Vec<ServiceEnt
         Ok(ip) => ip,
         Err(e) => {
             log::warn!(
-                "cannot tell which address beacons to {to} leave from ({e}); announcing 0.0.0.0, which discover replaces with the sender's address"
+                "cannot tell which address beacons to {to} leave from ({e}); announcing \
+                 0.0.0.0, which discover replaces with the sender's address"
             );
             return services;
         }
@@ -158,7 +159,8 @@ pub fn run(
     }
     if found.evicted > 0 {
         log::warn!(
-            "{} servers were evicted from the full table ({MAX_SERVERS} entries): a flood of beacons, or a very large segment",
+            "{} servers were evicted from the full table ({MAX_SERVERS} entries): a flood of \
+             beacons, or a very large segment",
             found.evicted
         );
     }

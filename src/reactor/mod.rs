@@ -586,7 +586,8 @@ impl Reactor {
             self.core.now = Instant::now();
             self.delay_until = Some(self.core.now + delay);
             info!(
-                "draining: health checks fail for {delay:?}, then the listeners close (signal again to close now)"
+                "draining: health checks fail for {delay:?}, then the listeners close \
+                 (signal again to close now)"
             );
             return;
         }

@@ -1,4 +1,5 @@
-//! The built-in resources: `/plain`, `/echo`, `/stats`, and the `OPTIONS` and `TRACE` answers.
+//! The built-in resources: `/plain`, `/echo`, `/stats`, `/healthz`, and the `OPTIONS` and `TRACE`
+//! answers.
 //!
 //! `/plain` is the benchmark route, so its answer is precomputed when the service starts
 //! ([`Plain`]): serving it is a few copies into the output buffer and one `Date`, with no

@@ -1,10 +1,10 @@
 //! Which resource a request names, which methods that resource supports, and who handles it.
 //!
-//! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/echo` and `/stats`
-//! are built in, `/files/NAME` is the upload area (writable when configured), and every other
-//! path is a static file under the document root. Each resource has a [`MethodSet`]; a known
-//! method outside it gets 405 with an `Allow` field built from that set, so `Allow`, `OPTIONS`
-//! and the dispatch below can never disagree.
+//! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/echo`, `/stats` and
+//! `/healthz` are built in, `/files/NAME` is the upload area (writable when configured), and
+//! every other path is a static file under the document root. Each resource has a
+//! [`MethodSet`]; a known method outside it gets 405 with an `Allow` field built from that set,
+//! so `Allow`, `OPTIONS` and the dispatch below can never disagree.
 //!
 //! A handler answers in one of three ways ([`Handled`]): at once, by streaming a file through
 //! `on_drain`, or after reading the request body into a [`BodySink`].
@@ -329,6 +329,7 @@ mod tests {
     #[test]
     fn paths_name_resources() {
         assert_eq!(Resource::of("/plain"), Resource::Plain);
+        assert_eq!(Resource::of("/healthz"), Resource::Healthz);
         assert_eq!(Resource::of("/plain/"), Resource::Static);
         assert_eq!(
             Resource::of("/files/a.txt"),
