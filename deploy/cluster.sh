@@ -223,11 +223,12 @@ cmd_status() {
     for ns in $(our_namespaces); do
         echo "  $ns: pids $(ip netns pids "$ns" | tr '\n' ' ')"
     done
-    if [[ -S $STATE/haproxy.sock ]] && command -v socat >/dev/null; then
+    if [[ -S $STATE/haproxy.sock ]] && ! command -v socat >/dev/null; then
+        echo "(install socat to see HAProxy's view of the servers: apt-get install socat)"
+    elif [[ -S $STATE/haproxy.sock ]]; then
         echo "HAProxy servers (name address status):"
         echo "show servers state evserve" | socat - "unix-connect:$STATE/haproxy.sock" |
-            awk 'NR > 2 && NF > 5 {
-                 split("MAINT DOWN STARTING UP", s, " "); print "  " $4, $5, ($6 == 2 ? "UP" : "DOWN/" $6) }'
+            awk 'NR > 2 && NF > 5 { print "  " $4, $5, ($6 == 2 ? "UP" : "DOWN (op_state " $6 ")") }'
     fi
 }
 

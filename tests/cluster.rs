@@ -56,6 +56,25 @@ fn healthz_turns_503_during_the_drain_delay_while_other_requests_succeed() {
 }
 
 #[test]
+fn every_worker_fails_its_health_checks_during_the_drain_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = http::start(dir.path(), &["--workers", "2", "--drain-delay", "5s"]);
+    let addr = server.tcp("http");
+    server.terminate();
+    for _ in 0..2 {
+        server
+            .wait_log("draining: health checks fail", Duration::from_secs(10))
+            .expect("each worker announces the delay");
+    }
+    // SO_REUSEPORT spreads new connections over both workers: whichever answers says 503.
+    for _ in 0..20 {
+        assert_eq!(http::get(addr, "/healthz").status, 503);
+    }
+    let status = server.wait_exit(Duration::from_secs(30)).expect("exit");
+    assert!(status.success());
+}
+
+#[test]
 fn without_a_drain_delay_the_listener_closes_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = http::start(dir.path(), &[]);
@@ -166,7 +185,6 @@ impl Cluster {
             down: false,
         };
         cluster.run(&["up", &backends.to_string()]);
-        cluster.down = false;
         cluster
     }
 
