@@ -179,7 +179,7 @@ impl Cluster {
     }
 
     fn up(backends: usize) -> Cluster {
-        let mut cluster = Cluster {
+        let cluster = Cluster {
             prefix: format!("e{}", std::process::id() % 100_000),
             state: tempfile::tempdir().unwrap(),
             down: false,
