@@ -235,7 +235,11 @@ cmd_status() {
 cmd_sync() {
     if discover_servers; then
         write_haproxy_cfg
+        local skip
+        skip=$(wc -l <"$STATE/haproxy.log")
         kill -USR2 "$(cat "$STATE/haproxy.master.pid")"
+        wait_for_line "$STATE/haproxy.log" 10 "$skip" "Loading success" ||
+            die "HAProxy did not reload; see $STATE/haproxy.log"
         say "server list changed: HAProxy reloaded"
     else
         say "server list unchanged"

@@ -430,7 +430,24 @@ fn a_cluster_behind_haproxy_survives_a_rolling_restart_and_a_crash() {
         "only the requests in flight on b2 may fail: {report}"
     );
 
-    // 4. Down leaves no namespace, link or process.
+    // 4. Discovery follows membership: b2 no longer beacons, so a resync drops it from
+    // HAProxy's list (rewrite and reload); restarted, it comes back.
+    cluster.run(&["sync"]);
+    // The old worker may answer the stats socket for a moment after the reload.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let servers: Vec<String> = cluster.servers().into_keys().collect();
+        if servers == ["b1", "b3"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "b2 still listed: {servers:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cluster.run(&["backend", "2", "start"]);
+    cluster.run(&["sync"]);
+    cluster.wait_status("b2", "UP", Duration::from_secs(10));
+
+    // 5. Down leaves no namespace, link or process.
     let pids = cluster.pids();
     assert!(pids.len() >= BACKENDS, "{pids:?}"); // two backends, HAProxy master and worker
     cluster.down();
