@@ -6,12 +6,14 @@
 #   deploy/cluster.sh status        namespaces, processes, HAProxy's view of each server
 #   deploy/cluster.sh sync          rediscover the backends; reload HAProxy if the list changed
 #   deploy/cluster.sh backend I start|term|kill    start, SIGTERM or SIGKILL backend I
-#   deploy/cluster.sh front CMD...  run CMD in the front namespace (e.g. evserve load ...)
+#   deploy/cluster.sh client CMD... run CMD on the client host (e.g. evserve load ...)
+#   deploy/cluster.sh front CMD...  run CMD in HAProxy's namespace
 #   deploy/cluster.sh broadcast-rate SECONDS       broadcast frames/s seen on the bridge
 #
 # Layout (all of it inside namespaces; the host's own network is not touched):
 #
 #   netns P-lan:    bridge P-br (no address)
+#                    ├── veth ── netns P-client 10.77.0.3    clients (load, curl)
 #                    ├── veth ── netns P-front  10.77.0.2    HAProxy on 10.77.0.2:8080,
 #                    │                                        evserve discover
 #                    ├── veth ── netns P-b1     10.77.0.11   evserve serve --http 0.0.0.0:8080
@@ -33,11 +35,13 @@ EVSERVE=${EVSERVE:-$HERE/../target/release/evserve}
 DRAIN_DELAY=${DRAIN_DELAY:-2s}
 NET=10.77.0
 FRONT_IP=$NET.2
+CLIENT_IP=$NET.3
 BCAST=$NET.255
 BEACON_PORT=7099
 HTTP_PORT=8080
 LAN=$P-lan
 FRONT=$P-front
+CLIENT=$P-client
 BRIDGE=$P-br
 
 say() { echo "cluster: $*" >&2; }
@@ -45,7 +49,7 @@ die() { echo "cluster: $*" >&2; exit 1; }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 backend_ns() { echo "$P-b$1"; }
 backend_ip() { echo "$NET.$((10 + $1))"; }
-our_namespaces() { ip netns list | awk '{print $1}' | grep -E "^$P-(lan|front|b[0-9]+)$" || true; }
+our_namespaces() { ip netns list | awk '{print $1}' | grep -E "^$P-(lan|front|client|b[0-9]+)$" || true; }
 
 # Waits up to $2 seconds for a line containing $4 in the file $1 after its first $3 lines.
 wait_for_line() {
@@ -171,6 +175,7 @@ cmd_up() {
     in_ns "$LAN" ip link add "$BRIDGE" type bridge
     in_ns "$LAN" ip link set "$BRIDGE" up
     add_host "$FRONT" "$FRONT_IP"
+    add_host "$CLIENT" "$CLIENT_IP"
     for ((i = 1; i <= n; i++)); do
         add_host "$(backend_ns "$i")" "$(backend_ip "$i")"
     done
@@ -183,7 +188,7 @@ cmd_up() {
     ((found == n)) || die "discover found $found of $n backends; see $STATE/servers.cfg"
     start_haproxy
     trap - EXIT
-    say "up: $n backends behind http://$FRONT_IP:$HTTP_PORT/ (run clients with: $0 front CMD)"
+    say "up: $n backends behind http://$FRONT_IP:$HTTP_PORT/ (run clients with: $0 client CMD)"
 }
 
 cmd_down() {
@@ -271,6 +276,7 @@ backend)
     esac
     ;;
 front) shift; in_ns "$FRONT" "$@" ;;
+client) shift; in_ns "$CLIENT" "$@" ;;
 broadcast-rate) shift; cmd_broadcast_rate "$@" ;;
 *)
     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2

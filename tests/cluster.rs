@@ -146,6 +146,10 @@ fn behind_the_proxy_protocol_answers_and_logs_show_the_real_client() {
 const BACKENDS: usize = 3;
 /// HAProxy's address inside the cluster (the front namespace).
 const FRONT: &str = "http://10.77.0.2:8080/plain";
+/// A request for `/healthz` through HAProxy, from the client host (bash alone: no curl needed).
+const HEALTHZ_FROM_CLIENT: &str = "exec 3<>/dev/tcp/10.77.0.2/8080 && \
+     printf 'GET /healthz HTTP/1.1\r\nHost: cluster\r\nConnection: close\r\n\r\n' >&3 && \
+     cat <&3";
 
 /// A cluster brought up by `deploy/cluster.sh up`, brought down when dropped (a failing
 /// test leaves nothing behind either).
@@ -215,10 +219,10 @@ impl Cluster {
             .collect()
     }
 
-    /// `evserve load` against HAProxy, from the front namespace, with `--json`.
+    /// `evserve load` against HAProxy, from the client host, with `--json`.
     fn load(&self, rate: u32, duration: &str) -> std::process::Child {
         self.script()
-            .args(["front", env!("CARGO_BIN_EXE_evserve"), "load", FRONT])
+            .args(["client", env!("CARGO_BIN_EXE_evserve"), "load", FRONT])
             .args([
                 "-c",
                 "8",
@@ -338,6 +342,12 @@ fn a_cluster_behind_haproxy_survives_a_rolling_restart_and_a_crash() {
         assert!(servers_cfg.contains(&line), "{line} in\n{servers_cfg}");
         cluster.wait_status(name, "UP", Duration::from_secs(10));
     }
+
+    // HAProxy passes the real client (10.77.0.3) with PROXY v2: the backend answers with it,
+    // not with HAProxy's own address (10.77.0.2).
+    let answer = cluster.run(&["client", "bash", "-c", HEALTHZ_FROM_CLIENT]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"client\":\"10.77.0.3:"), "{answer}");
 
     // The storm guard on a real segment: N hosts beaconing every 1 s (the floor) put about N
     // broadcast frames per second on the bridge (plus the odd ARP), never a storm.
