@@ -2,8 +2,8 @@
 //!
 //! A *beacon* ([`beacon`]) is one small text datagram sent to a broadcast address (every host
 //! of the segment, or `127.255.255.255` on one machine) with `SO_BROADCAST` set. `discover`
-//! ([`table`]) listens, keeps a bounded table of the servers heard, and prints it ([`format`])
-//! for people, for scripts, or as HAProxy `server` lines.
+//! ([`table`]) listens, keeps a bounded table of the servers heard, and prints it
+//! ([`format`](mod@format)) for people, for scripts, or as HAProxy `server` lines.
 //!
 //! Broadcasts reach every host, so a careless interval turns many servers into a broadcast
 //! storm. The interval therefore has a hard floor of [`MIN_INTERVAL`] that no flag can lower,

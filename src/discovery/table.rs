@@ -5,7 +5,7 @@
 //! evicting the server heard least recently — a real server beacons every few seconds and
 //! comes straight back, while a flood of one-off fakes pushes out only other fakes — and every
 //! eviction is counted and reported, so a flood is visible rather than silent. Memory is then
-//! bounded by the capacity times [`MAX_BEACON`](super::MAX_BEACON).
+//! bounded by the capacity times [`MAX_BEACON`].
 //!
 //! A server that stops beaconing (stopped, crashed, unplugged) drops out once it has been
 //! silent for the expiry time; that too is counted.
