@@ -194,12 +194,18 @@ pub struct DiscoverArgs {
     /// The address to listen on for beacons.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7099")]
     pub listen: SocketAddr,
-    /// How long to listen (e.g. 5s).
-    #[arg(long = "for", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    /// How long to listen, with a unit (e.g. 1500ms, 5s); Ctrl-C stops early and still prints.
+    #[arg(long = "for", value_name = "DURATION", default_value = "5s", value_parser = crate::cluster_args::parse_listen_time)]
     pub duration: Duration,
-    /// Print JSON instead of a table.
-    #[arg(long)]
+    /// Print JSON instead of a table (same as --format json).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Output: a table, JSON, or HAProxy `server` lines for the --service.
+    #[arg(long, value_enum, default_value_t = discovery::Format::Table)]
+    pub format: discovery::Format,
+    /// Expiry and the service `--format haproxy` lists.
+    #[command(flatten)]
+    pub options: crate::cluster_args::DiscoverOptions,
 }
 
 /// `evserve serve`.
@@ -344,6 +350,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
+
+    /// Load-balancer flags: --drain-delay, --proxy-protocol.
+    #[command(flatten)]
+    pub cluster: crate::cluster_args::ClusterArgs,
 }
 
 impl ServeArgs {
@@ -387,7 +397,7 @@ impl ServeArgs {
             ];
         }
         let max_output = self.max_output.max(1);
-        ServerConfig {
+        let mut config = ServerConfig {
             services,
             limits: Limits {
                 max_connections: self.max_connections,
@@ -416,8 +426,10 @@ impl ServeArgs {
                 interval: self.announce_interval,
             }),
             workers: usize::from(self.workers),
-            stats: Default::default(),
-        }
+            ..ServerConfig::default()
+        };
+        self.cluster.apply(&mut config);
+        config
     }
 }
 

@@ -20,6 +20,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// On SIGINT/SIGTERM, how long pending output may take to drain before everything closes.
     pub drain_timeout: Duration,
+    /// On SIGINT/SIGTERM, how long to go on serving, with `/healthz` answering 503, before the
+    /// listeners close: time for a load balancer's health check to notice and stop sending.
+    pub drain_delay: Duration,
     /// After answering and shutting down the write side, how long to keep reading and
     /// discarding before closing (so a client still sending is not reset before it reads).
     pub linger_timeout: Duration,
@@ -54,6 +57,7 @@ impl Default for Limits {
             low_water: 256 * 1024,
             idle_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(5),
+            drain_delay: Duration::ZERO,
             linger_timeout: Duration::from_secs(2),
             read_chunk: 64 * 1024,
             read_budget: 16,

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cluster_args;
 pub mod config;
 pub mod demo;
 pub mod discovery;

@@ -61,19 +61,16 @@ fn announce(args: &AnnounceArgs) -> anyhow::Result<()> {
 }
 
 fn discover(args: &DiscoverArgs) -> anyhow::Result<()> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(args.listen),
-        socket2::Type::DGRAM,
-        None,
-    )?;
-    // Several listeners on one machine (and a server's own port) may share the port.
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket
-        .bind(&args.listen.into())
-        .with_context(|| format!("cannot bind --listen {}", args.listen))?;
-    let found = discovery::discover(&socket.into(), args.duration)?;
-    print!("{}", evserve::discovery::render(&found, args.json));
+    let format = if args.json {
+        discovery::Format::Json
+    } else {
+        args.format
+    };
+    let (opts, listen) = (&args.options, args.listen);
+    print!(
+        "{}",
+        discovery::run(listen, args.duration, opts.expire, format, &opts.service)?
+    );
     Ok(())
 }
 

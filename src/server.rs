@@ -13,7 +13,9 @@ use crate::protocol::echo::{Echo, UdpEcho};
 use crate::protocol::files::{Files, FilesConfig};
 use crate::protocol::framed::{FramedConfig, FramedEcho};
 use crate::protocol::http::{Http, HttpConfig, ServerStats};
+use crate::protocol::proxy::ProxyService;
 use crate::reactor::Reactor;
+use crate::session::Service;
 
 /// One service bound to one address.
 #[derive(Debug, Clone)]
@@ -107,6 +109,8 @@ pub struct ServerConfig {
     /// The groups every worker adds its counters to, so `/stats` reports the whole server.
     /// Clones of a configuration share them: a configuration and its clones are one server.
     pub stats: ServerStats,
+    /// Every TCP listener expects a PROXY protocol header first (`--proxy-protocol`).
+    pub proxy_protocol: bool,
 }
 
 /// Where and how often a server announces itself.
@@ -129,7 +133,7 @@ pub fn add_announcer(
     let beacon = discovery::Beacon {
         name: announce.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        services,
+        services: discovery::advertised(services, announce.to),
     };
     let payload = beacon
         .encode()
@@ -189,16 +193,29 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
     let mut reactor = Reactor::new(config.limits.clone(), config.socket_options.clone())
         .map_err(|e| fail(&config.services[0], e))?;
     let mut bound = Vec::with_capacity(config.services.len());
+    // --proxy-protocol: every TCP service reads the balancer's header first.
+    let wrap = |service: Box<dyn Service>| -> Box<dyn Service> {
+        if config.proxy_protocol {
+            Box::new(ProxyService::new(service))
+        } else {
+            service
+        }
+    };
     for spec in &config.services {
         let addr = match spec {
-            ServiceSpec::Echo(a) => reactor.listen(*a, Box::new(Echo)),
+            ServiceSpec::Echo(a) => reactor.listen(*a, wrap(Box::new(Echo))),
             ServiceSpec::UdpEcho(a) => reactor.bind_udp(*a, Box::new(UdpEcho)),
-            ServiceSpec::Framed(a, c) => reactor.listen(*a, Box::new(FramedEcho::new(*c))),
-            ServiceSpec::Chat(a, max_line) => reactor.listen(*a, Box::new(Chat::new(*max_line))),
-            ServiceSpec::Files(a, c) => reactor.listen(*a, Box::new(Files::new(c.clone()))),
+            ServiceSpec::Framed(a, c) => reactor.listen(*a, wrap(Box::new(FramedEcho::new(*c)))),
+            ServiceSpec::Chat(a, max_line) => {
+                reactor.listen(*a, wrap(Box::new(Chat::new(*max_line))))
+            }
+            ServiceSpec::Files(a, c) => reactor.listen(*a, wrap(Box::new(Files::new(c.clone())))),
             ServiceSpec::Http(a, c) => reactor.listen(
                 *a,
-                Box::new(Http::in_server((**c).clone(), config.stats.clone())),
+                wrap(Box::new(Http::in_server(
+                    (**c).clone(),
+                    config.stats.clone(),
+                ))),
             ),
         }
         .map_err(|e| fail(spec, e))?;

@@ -5,7 +5,7 @@
 //! threads, such as an HTTP `/stats` handler on another worker, read them with relaxed loads.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// A counter with a single writer thread and any number of readers.
@@ -76,12 +76,19 @@ pub struct Stats {
     pub datagrams_dropped: Counter,
     /// Datagrams dropped because they were larger than the receive buffer.
     pub datagrams_truncated: Counter,
+    /// Set once a graceful stop has begun: health checks fail from then on (see `/healthz`).
+    pub draining: AtomicBool,
 }
 
 /// The number of counters in a [`Stats`].
 pub const STATS_LEN: usize = 13;
 
 impl Stats {
+    /// Whether this reactor is draining (a graceful stop has begun).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
     /// Every counter as `(name, value)`, in a fixed order (for logs and JSON).
     pub fn snapshot(&self) -> [(&'static str, u64); STATS_LEN] {
         [

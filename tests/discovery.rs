@@ -5,9 +5,10 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use evserve::discovery::{self, Beacon};
@@ -39,15 +40,14 @@ fn a_serving_server_is_discovered_with_its_services() {
     );
     let found = discovery::discover(&sock, Duration::from_secs(3)).unwrap();
     let seen: Vec<&discovery::Seen> = found
-        .servers
-        .values()
+        .servers()
         .filter(|s| s.beacon.name == "lab-1")
         .collect();
     assert_eq!(
         seen.len(),
         1,
         "one server, de-duplicated: {:?}",
-        found.servers
+        found.servers().collect::<Vec<_>>()
     );
     let mut services: Vec<(String, String, SocketAddr)> = seen[0]
         .beacon
@@ -88,35 +88,173 @@ fn standalone_announce_is_listed_by_discover_json_and_junk_is_ignored() {
     );
     let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
     let junk_to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let discover = std::thread::spawn(move || {
-        Command::new(env!("CARGO_BIN_EXE_evserve"))
-            .args([
-                "discover",
-                "--listen",
-                &format!("0.0.0.0:{port}"),
-                "--for",
-                "3s",
-                "--json",
-            ])
-            .output()
-            .expect("run discover")
-    });
-    std::thread::sleep(Duration::from_millis(500));
+    let discover = Discover::start(port, &["--for", "3s", "--json"]);
     for bad in [&b"hello"[..], b"EVSERVE-BEACON 9\nname x\nversion 1\n"] {
         junk.send_to(bad, junk_to).unwrap();
     }
-    let out = discover.join().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    let (status, stdout) = discover.finish();
+    assert!(status.success());
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
     let servers = doc["servers"].as_array().unwrap();
     let far: Vec<_> = servers.iter().filter(|s| s["name"] == "far-away").collect();
     assert_eq!(far.len(), 1, "{doc}");
     assert_eq!(far[0]["services"][0], "http=tcp://10.1.2.3:8080");
     assert!(doc["ignored"].as_u64().unwrap() >= 2, "{doc}");
+}
+
+/// A running `evserve discover`, started once it logged that it is listening.
+struct Discover {
+    child: std::process::Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Discover {
+    /// Runs `evserve discover --listen 0.0.0.0:PORT ARGS...` and waits for its listening line.
+    fn start(port: u16, args: &[&str]) -> Discover {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_evserve"))
+            .args(["discover", "--listen", &format!("0.0.0.0:{port}")])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run discover");
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[discover] {line}");
+                let _ = tx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("discover never said it was listening");
+            if line.contains("listening discover udp") {
+                break;
+            }
+        }
+        Discover { child, stderr }
+    }
+
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the exit; returns the status and stdout (stderr is echoed, and checked by
+    /// the caller through the status).
+    fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let mut stdout = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        let stderr = self.stderr.join().unwrap();
+        assert!(status.success(), "discover failed: {stderr}");
+        (status, stdout)
+    }
+}
+
+fn beacon_named(name: &str, service: &str) -> Vec<u8> {
+    format!("EVSERVE-BEACON 1\nname {name}\nversion 0.1.0\nservice http tcp {service}\n")
+        .into_bytes()
+}
+
+#[test]
+fn ctrl_c_prints_every_server_heard_so_far() {
+    let (sock, port) = receiver();
+    drop(sock);
+    let discover = Discover::start(port, &["--for", "10m", "--format", "haproxy"]);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (name, addr) in [("a", "127.0.0.1:8001"), ("b", "0.0.0.0:8002")] {
+        sender
+            .send_to(&beacon_named(name, addr), ("127.0.0.1", port))
+            .unwrap();
+    }
+    discover.interrupt();
+    let (_, stdout) = discover.finish();
+    let servers: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    // "0.0.0.0" from an old announcer becomes the address the beacon came from.
+    assert_eq!(
+        servers,
+        [
+            "    server a 127.0.0.1:8001 check",
+            "    server b 127.0.0.1:8002 check"
+        ],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_flood_of_spoofed_beacons_is_held_to_the_table_capacity() {
+    let (sock, port) = receiver();
+    drop(sock);
+    let discover = Discover::start(port, &["--for", "60s", "--json"]);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let flood = 3 * discovery::MAX_SERVERS;
+    for i in 0..flood {
+        let beacon = beacon_named(&format!("fake-{i}"), "10.9.9.9:80");
+        sender.send_to(&beacon, ("127.0.0.1", port)).unwrap();
+    }
+    discover.interrupt();
+    let (_, stdout) = discover.finish();
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+    let held = doc["servers"].as_array().unwrap().len();
+    let evicted = doc["evicted"].as_u64().unwrap() as usize;
+    assert!(held <= discovery::MAX_SERVERS, "{held} servers held");
+    // Loopback may drop some of a burst, but never adds: every one heard is held or evicted.
+    assert!(held + evicted <= flood);
+    assert!(evicted > 0, "the flood overflowed the table: {held} held");
+    assert_eq!(held, discovery::MAX_SERVERS, "a full table stays full");
+}
+
+#[test]
+fn a_bare_number_for_the_listening_time_is_refused_with_the_fix() {
+    let out = Command::new(env!("CARGO_BIN_EXE_evserve"))
+        .args(["discover", "--for", "1500"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1500ms or 1500s"), "{err}");
+}
+
+#[test]
+fn a_server_bound_to_every_address_advertises_where_its_beacons_leave_from() {
+    let (sock, port) = receiver();
+    let to = format!("127.255.255.255:{port}");
+    let _server = Server::start(
+        &[
+            "--echo",
+            "0.0.0.0:0",
+            "--announce",
+            &to,
+            "--name",
+            "anywhere",
+        ],
+        1,
+    );
+    let found = discovery::discover(&sock, Duration::from_secs(3)).unwrap();
+    let seen = found
+        .servers()
+        .find(|s| s.beacon.name == "anywhere")
+        .expect("beacon heard");
+    let addr = seen.beacon.services[0].addr;
+    assert_eq!(addr.ip().to_string(), "127.0.0.1", "{:?}", seen.beacon);
 }
 
 #[test]

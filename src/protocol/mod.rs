@@ -11,6 +11,7 @@ pub mod frame;
 pub mod framed;
 pub mod http;
 pub mod number;
+pub mod proxy;
 pub mod stale;
 pub mod store;
 pub mod text;

@@ -139,6 +139,9 @@ pub struct Reactor {
     accept_paused_until: Option<Instant>,
     last_fd_warning: Option<Instant>,
     draining_until: Option<Instant>,
+    /// While set, a graceful stop has begun but the listeners stay open until then (the
+    /// `--drain-delay`), so a load balancer notices the failing health check first.
+    delay_until: Option<Instant>,
     spare_deferred: Vec<Token>,
     periodic: Vec<Periodic>,
 }
@@ -176,6 +179,7 @@ impl Reactor {
             accept_paused_until: None,
             last_fd_warning: None,
             draining_until: None,
+            delay_until: None,
             spare_deferred: Vec::new(),
             periodic: Vec::new(),
         })
@@ -333,6 +337,9 @@ impl Reactor {
             if self.stop.load(Ordering::Acquire) {
                 self.begin_shutdown();
             }
+            if self.delay_until.is_some_and(|until| self.core.now >= until) {
+                self.close_and_drain();
+            }
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         if !keys.is_empty() {
@@ -353,6 +360,7 @@ impl Reactor {
             self.core.timers.next_deadline(),
             self.accept_paused_until,
             self.draining_until,
+            self.delay_until,
             self.periodic.iter().map(|p| p.next).min(),
         ]
         .into_iter()
@@ -380,7 +388,13 @@ impl Reactor {
                     .unwrap_or_default();
                 if !received.is_empty() {
                     info!("signal {received:?} received");
-                    self.begin_shutdown();
+                    if self.delay_until.is_some() {
+                        // A second signal during the delay: the operator wants it now.
+                        info!("second signal: closing the listeners now");
+                        self.close_and_drain();
+                    } else {
+                        self.begin_shutdown();
+                    }
                 }
             }
             Target::Waker => {} // the stop flag is checked after every batch
@@ -622,11 +636,34 @@ impl Reactor {
         }
     }
 
-    /// Stops accepting, lets pending output drain, and arms the drain deadline.
+    /// Begins a graceful stop: marks the reactor draining (health checks now fail) and stops
+    /// beaconing; after the drain delay, if any, closes the listeners and drains.
     fn begin_shutdown(&mut self) {
+        if self.draining_until.is_some() || self.delay_until.is_some() {
+            return;
+        }
+        self.core.stats.draining.store(true, Ordering::Relaxed);
+        // No more beacons: discovery forgets a server that is going away.
+        self.periodic.clear();
+        let delay = self.core.limits.drain_delay;
+        if !delay.is_zero() {
+            self.core.now = Instant::now();
+            self.delay_until = Some(self.core.now + delay);
+            info!(
+                "draining: health checks fail for {delay:?}, then the listeners close \
+                 (signal again to close now)"
+            );
+            return;
+        }
+        self.close_and_drain();
+    }
+
+    /// Stops accepting, lets pending output drain, and arms the drain deadline.
+    fn close_and_drain(&mut self) {
         if self.draining_until.is_some() {
             return;
         }
+        self.delay_until = None;
         let now = Instant::now();
         self.core.now = now;
         self.draining_until = Some(now + self.core.limits.drain_timeout);

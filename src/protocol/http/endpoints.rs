@@ -1,4 +1,5 @@
-//! The built-in resources: `/plain`, `/echo`, `/stats`, and the `OPTIONS` and `TRACE` answers.
+//! The built-in resources: `/plain`, `/echo`, `/stats`, `/healthz`, and the `OPTIONS` and `TRACE`
+//! answers.
 //!
 //! `/plain` is the benchmark route, so its answer is precomputed when the service starts
 //! ([`Plain`]): serving it is a few copies into the output buffer and one `Date`, with no
@@ -53,6 +54,20 @@ impl Plain {
             out.extend_from_slice(PLAIN_BODY);
         }
     }
+}
+
+/// `GET /healthz`: `200` while serving, `503` once a graceful stop has begun, so a load
+/// balancer's health check (HAProxy's `option httpchk`) stops sending new requests before the
+/// listener closes. The body names the client as the server sees it (behind a proxy speaking
+/// the PROXY protocol, the real client).
+pub fn healthz(reply: &mut Reply<'_, '_>) {
+    let (status, state) = if reply.cx.stats().is_draining() {
+        (Status::ServiceUnavailable, "draining")
+    } else {
+        (Status::Ok, "serving")
+    };
+    let body = serde_json::json!({ "status": state, "client": reply.cx.peer().to_string() });
+    reply.send(status, b"application/json", format!("{body}\n").as_bytes());
 }
 
 /// `GET /echo?...`: the query as a JSON object.

@@ -134,7 +134,11 @@ impl<'c> Reply<'_, 'c> {
     /// Records `status` as the answer and settles the connection's fate: a client still
     /// waiting to send its body makes the stream unreadable, so that connection closes.
     pub fn final_persist(&mut self, status: Status) -> Persist {
-        if self.exchange.pending_body == PendingBody::AwaitsContinue {
+        // A client still waiting to send its body makes the stream unreadable; a server that
+        // is draining closes kept-alive connections so balancers stop reusing them.
+        if self.exchange.pending_body == PendingBody::AwaitsContinue
+            || self.cx.stats().is_draining()
+        {
             self.exchange.persist = Persist::Close;
         }
         self.exchange.status = Some(status);

@@ -1,10 +1,10 @@
 //! Which resource a request names, which methods that resource supports, and who handles it.
 //!
-//! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/echo` and `/stats`
-//! are built in, `/files/NAME` is the upload area (writable when configured), and every other
-//! path is a static file under the document root. Each resource has a [`MethodSet`]; a known
-//! method outside it gets 405 with an `Allow` field built from that set, so `Allow`, `OPTIONS`
-//! and the dispatch below can never disagree.
+//! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/echo`, `/stats` and
+//! `/healthz` are built in, `/files/NAME` is the upload area (writable when configured), and
+//! every other path is a static file under the document root. Each resource has a
+//! [`MethodSet`]; a known method outside it gets 405 with an `Allow` field built from that set,
+//! so `Allow`, `OPTIONS` and the dispatch below can never disagree.
 //!
 //! A handler answers in one of three ways ([`Handled`]): at once, by streaming a file through
 //! `on_drain`, or after reading the request body into a [`BodySink`].
@@ -152,6 +152,8 @@ enum Resource<'b> {
     Plain,
     Echo,
     Stats,
+    /// `/healthz`: 200 while serving, 503 once draining, for load balancers.
+    Healthz,
     /// `/files/NAME`: a static file that `PUT` and `DELETE` may also write.
     Upload {
         name: &'b str,
@@ -165,6 +167,7 @@ impl<'b> Resource<'b> {
             "/plain" => Resource::Plain,
             "/echo" => Resource::Echo,
             "/stats" => Resource::Stats,
+            "/healthz" => Resource::Healthz,
             _ => match path.strip_prefix("/files/") {
                 Some(name) if !name.is_empty() => Resource::Upload { name },
                 _ => Resource::Static,
@@ -247,6 +250,10 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
             endpoints::stats(reply);
             Handled::Answered
         }
+        (Method::Get | Method::Head, Resource::Healthz) => {
+            endpoints::healthz(reply);
+            Handled::Answered
+        }
         (Method::Get | Method::Head, _) => static_files::serve(head, path, query, reply),
         (Method::Post, _) => endpoints::echo_body(head, reply),
         (Method::Put | Method::Delete, _) if !authorized(head, reply.shared) => {
@@ -322,6 +329,7 @@ mod tests {
     #[test]
     fn paths_name_resources() {
         assert_eq!(Resource::of("/plain"), Resource::Plain);
+        assert_eq!(Resource::of("/healthz"), Resource::Healthz);
         assert_eq!(Resource::of("/plain/"), Resource::Static);
         assert_eq!(
             Resource::of("/files/a.txt"),
