@@ -40,6 +40,14 @@ pub enum BodySink {
 }
 
 impl BodySink {
+    /// The largest body this handler takes, given the service's `max_body`.
+    pub fn max_body(&self, max_body: u64) -> u64 {
+        match self {
+            BodySink::Echo(echo) => echo.max_body(max_body),
+            BodySink::Upload(_) => max_body,
+        }
+    }
+
     /// Takes body bytes as they are decoded.
     pub fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) -> std::io::Result<()> {
         match self {

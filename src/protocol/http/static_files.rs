@@ -23,8 +23,7 @@
 //! `multipart/byteranges`. `If-Range` is honoured. A malformed `Range` is ignored.
 //!
 //! **Streaming.** A file is never read whole: [`FileStream`] appends 64 KiB at a time, and only
-//! while less than 256 KiB is waiting in the output buffer; the session calls it again from
-//! `on_drain`. Memory per connection stays bounded whatever the file size.
+//! while less than 64 KiB is waiting to be sent; the session calls it again from `on_drain`. Memory per connection stays bounded whatever the file size.
 //!
 //! Filesystem calls here block the event loop briefly; that is the usual trade for a local
 //! disk, and the reason the reads are bounded.
@@ -50,8 +49,9 @@ use crate::session::Output;
 
 /// How much file data is read per step.
 const CHUNK: usize = 64 * 1024;
-/// The output backlog above which no more file data is read until the socket drains.
-const HIGH_WATER: usize = 256 * 1024;
+/// The output backlog above which no more file data is read until the socket drains: one
+/// chunk, so a client that stops reading holds at most that much beyond its socket buffer.
+const HIGH_WATER: usize = CHUNK;
 
 /// The document root, canonicalised once it exists.
 #[derive(Debug)]
