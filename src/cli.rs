@@ -335,6 +335,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
+
+    /// TLS listeners and their certificates.
+    #[command(flatten)]
+    pub tls: crate::protocol::tls::TlsArgs,
 }
 
 impl ServeArgs {
@@ -350,12 +354,12 @@ impl ServeArgs {
                 .iter()
                 .map(|a| ServiceSpec::Chat(*a, self.max_line)),
         );
-        if let Some(dir) = &self.files_dir {
-            let files = FilesConfig {
-                overwrite: self.overwrite,
-                max_file_size: self.max_file_size as u64,
-                ..FilesConfig::new(dir.clone())
-            };
+        let files = self.files_dir.as_ref().map(|dir| FilesConfig {
+            overwrite: self.overwrite,
+            max_file_size: self.max_file_size as u64,
+            ..FilesConfig::new(dir.clone())
+        });
+        if let Some(files) = &files {
             services.extend(
                 self.files
                     .iter()
@@ -367,6 +371,10 @@ impl ServeArgs {
             self.http
                 .iter()
                 .map(|a| ServiceSpec::Http(*a, http.clone())),
+        );
+        services.extend(
+            self.tls
+                .services(&http, framed, self.max_line, files.as_ref()),
         );
         if services.is_empty() {
             let echo = SocketAddr::from(([127, 0, 0, 1], 7007));

@@ -70,10 +70,16 @@ pub struct Stats {
     pub datagrams_dropped: Counter,
     /// Datagrams dropped because they were larger than the receive buffer.
     pub datagrams_truncated: Counter,
+    /// TLS handshakes completed in full (a new session).
+    pub tls_handshakes_full: Counter,
+    /// TLS handshakes that resumed a session (a ticket or the session cache).
+    pub tls_handshakes_resumed: Counter,
+    /// TLS handshakes that failed: an alert, a timeout, a peer gone, plain HTTP.
+    pub tls_handshakes_failed: Counter,
 }
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 11;
+pub const STATS_LEN: usize = 14;
 
 impl Stats {
     /// Every counter as `(name, value)`, in a fixed order (for logs and JSON).
@@ -90,6 +96,9 @@ impl Stats {
             ("datagrams_out", self.datagrams_out.get()),
             ("datagrams_dropped", self.datagrams_dropped.get()),
             ("datagrams_truncated", self.datagrams_truncated.get()),
+            ("tls_handshakes_full", self.tls_handshakes_full.get()),
+            ("tls_handshakes_resumed", self.tls_handshakes_resumed.get()),
+            ("tls_handshakes_failed", self.tls_handshakes_failed.get()),
         ]
     }
 }

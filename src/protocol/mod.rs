@@ -11,3 +11,4 @@ pub mod frame;
 pub mod framed;
 pub mod http;
 pub mod stale;
+pub mod tls;
