@@ -104,10 +104,10 @@ impl CertStore {
         Ok(CertStore { keys })
     }
 
-    /// A store of one certificate.
-    pub fn single(key: CertifiedKey) -> CertStore {
+    /// A store of these certificates, the first the default.
+    pub fn new(keys: Vec<CertifiedKey>) -> CertStore {
         CertStore {
-            keys: vec![Arc::new(key)],
+            keys: keys.into_iter().map(Arc::new).collect(),
         }
     }
 

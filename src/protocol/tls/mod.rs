@@ -105,7 +105,7 @@ impl TlsSetup {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let store = if self.certs.is_empty() {
             let (key, pem) = certs::self_signed(&provider)?;
-            let store = CertStore::single(key);
+            let store = CertStore::new(vec![key]);
             info!(
                 "tls: self-signed certificate for {}, SHA-256 fingerprint {}",
                 certs::SELF_SIGNED_NAMES.join(", "),
@@ -306,3 +306,5 @@ impl Session for Refused {
     }
 }
 
+#[cfg(test)]
+mod tests;
