@@ -161,6 +161,35 @@ fn openssl_s_client_sees_tls_1_3_alpn_and_resumption() {
     assert!(!body.contains("\"tls_handshakes_resumed\":0"), "{body}");
 }
 
+#[test]
+fn a_renegotiation_attempt_is_refused() {
+    require("openssl", "openssl");
+    let s = TlsServer::self_signed(&["--tls-echo", "127.0.0.1:0"], 1);
+    let addr = s.tcp("tls-echo").to_string();
+    let cert = s.cert();
+    // `R` on its own line asks s_client to renegotiate (TLS 1.2 only); the piped input is
+    // read line by line, so "first" is echoed before and "after" would be after.
+    let out = run(
+        "sh",
+        &[
+            "-c",
+            "(echo first; sleep 1; echo R; sleep 1; echo after) | \
+             openssl s_client -connect \"$0\" -tls1_2 -CAfile \"$1\" 2>&1",
+            &addr,
+            cert.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("first"), "{text}");
+    assert!(text.contains("RENEGOTIATING"), "{text}");
+    assert!(text.contains("no renegotiation"), "{text}");
+    assert!(
+        !text.contains("\nafter"),
+        "served after a renegotiation: {text}"
+    );
+}
+
 const PYTHON_CLIENT: &str = r#"
 import socket, ssl, sys
 port, cafile, name, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -428,6 +457,59 @@ fn given_pem_files_reload_on_sighup() {
         .expect("reload logged");
     assert!(fetch(c), "the new certificate is served");
     assert!(!fetch(old_ca.to_str().unwrap()), "the old one is not");
+}
+
+#[test]
+fn rsa_p384_and_ed25519_keys_in_every_pem_form_are_served() {
+    require("openssl", "openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // (name, key generation, extra conversion): PKCS#1 RSA, SEC1 EC, PKCS#8 Ed25519.
+    let kinds = [
+        (
+            "rsa",
+            "openssl genrsa -traditional -out rsa.key 2048 2>/dev/null",
+        ),
+        (
+            "p384",
+            "openssl ecparam -name secp384r1 -genkey -noout -out p384.key",
+        ),
+        (
+            "ed25519",
+            "openssl genpkey -algorithm ed25519 -out ed25519.key",
+        ),
+    ];
+    for (name, genkey) in kinds {
+        let script = format!(
+            "cd \"$0\" && {genkey} && openssl req -new -x509 -key {name}.key -out {name}.pem \
+             -days 2 -subj /CN={name}.test -addext subjectAltName=DNS:{name}.test -addext basicConstraints=CA:FALSE"
+        );
+        let out = run("sh", &["-c", &script, d.to_str().unwrap()], b"");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let key = std::fs::read_to_string(d.join(format!("{name}.key"))).unwrap();
+        let first_line = key.lines().next().unwrap_or_default().to_string();
+        let server = Server::start(
+            &[
+                "--tls-echo",
+                "127.0.0.1:0",
+                "--tls-cert",
+                d.join(format!("{name}.pem")).to_str().unwrap(),
+                "--tls-key",
+                d.join(format!("{name}.key")).to_str().unwrap(),
+            ],
+            1,
+        );
+        let config = client_config(&d.join(format!("{name}.pem")));
+        let mut c = handshake(server.tcp("tls-echo"), &config, &format!("{name}.test"));
+        c.write_all(b"key").unwrap();
+        let mut back = [0; 3];
+        c.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"key", "{name} ({first_line})");
+    }
 }
 
 /// The process listening on 127.0.0.1:`port`, as `ss` reports it.
