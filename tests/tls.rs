@@ -306,6 +306,25 @@ fn https_pipelining_and_a_large_upload() {
 }
 
 #[test]
+fn an_upload_over_the_limit_gets_its_413_over_tls() {
+    let (s, _root) = https(&["--writable", "--max-body", "1KiB"]);
+    let config = client_config(&s.cert());
+    let mut c = handshake(s.tcp("https"), &config, "localhost");
+    c.write_all(b"PUT /files/big.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 10485760\r\n\r\n")
+        .unwrap();
+    // The client goes on sending (as curl would) before it reads: the lingering close must
+    // not destroy the answer with a reset.
+    let chunk = vec![b'u'; 64 * 1024];
+    for _ in 0..4 {
+        if c.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let r = read_response(&mut BufReader::new(&mut c), false).unwrap();
+    assert_eq!(r.status, 413, "{r:?}");
+}
+
+#[test]
 fn tls_echo_carries_a_megabyte_and_chat_broadcasts_are_encrypted() {
     let s = TlsServer::self_signed(
         &["--tls-echo", "127.0.0.1:0", "--tls-chat", "127.0.0.1:0"],
@@ -388,14 +407,14 @@ fn hostile_handshakes_are_refused_or_timed_out_and_others_still_served() {
     let answer = read_to_close(&mut big);
     assert!(answer.is_empty() || answer[0] == 21, "{answer:?}");
 
-    // Tricklers: 50 connections each sending half a ClientHello, one byte at a time.
+    // Tricklers: 300 connections each sending half a ClientHello, one byte at a time.
     let hello = {
         let mut probe = tls::connect(addr, &config, "localhost");
         let mut bytes = Vec::new();
         probe.conn.write_tls(&mut bytes).unwrap();
         bytes
     };
-    let mut tricklers: Vec<TcpStream> = (0..50).map(|_| raw(addr)).collect();
+    let mut tricklers: Vec<TcpStream> = (0..300).map(|_| raw(addr)).collect();
     for b in &hello[..hello.len() / 2] {
         for t in &mut tricklers {
             t.write_all(std::slice::from_ref(b)).unwrap();

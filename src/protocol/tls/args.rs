@@ -47,7 +47,8 @@ pub struct TlsArgs {
     /// Write the self-signed certificate to DIR/cert.pem, for `curl --cacert DIR/cert.pem`.
     #[arg(long, value_name = "DIR", conflicts_with = "tls_cert")]
     pub tls_self_signed_out: Option<PathBuf>,
-    /// Close a connection whose TLS handshake has not completed after this long.
+    /// Close a connection whose TLS handshake has not completed after this long, or whose
+    /// next record has been arriving for longer.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub tls_handshake_timeout: Duration,
 }

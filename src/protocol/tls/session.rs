@@ -23,7 +23,9 @@
 //! - **Handshake deadline.** From `on_open` until the handshake completes the session deadline
 //!   is the handshake timeout: a client that sends nothing, or half a ClientHello, is closed.
 //!   The inner session is opened (`on_open`: a chat join notice) only once the handshake is
-//!   done, and owns the deadline from then on.
+//!   done, and owns the deadline from then on. After the handshake a record must arrive
+//!   whole within the same time from its first byte (a record trickled a byte at a time would
+//!   otherwise reset the idle timeout forever).
 //! - **Closing.** `Flow::Close` from the inner session sends `close_notify`; the peer's
 //!   `close_notify` is `on_eof` for the inner session. A TCP EOF without it (a truncation
 //!   that many clients commit) is also `on_eof`, logged at debug level.
@@ -32,7 +34,7 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::debug;
 use rustls::{HandshakeKind, ServerConfig, ServerConnection};
@@ -42,7 +44,8 @@ use crate::session::{Ctx, Flow, Session, Step};
 /// The per-connection settings of a TLS listener.
 #[derive(Debug, Clone)]
 pub struct TlsSettings {
-    /// The handshake must complete within this time from the connection's opening.
+    /// The handshake must complete within this time from the connection's opening; after it,
+    /// one record must arrive whole within this time from its first byte.
     pub handshake_timeout: Duration,
     /// Ciphertext is decrypted only while the connection has less output than this pending.
     pub max_pending: usize,
@@ -100,6 +103,8 @@ pub struct TlsSession<S> {
     started: bool,
     /// Whether the inner session was opened (the handshake completed), so it must be closed.
     opened: bool,
+    /// Since when bytes of a record have been arriving without completing it.
+    partial_since: Option<Instant>,
 }
 
 impl<S: Session> TlsSession<S> {
@@ -122,6 +127,7 @@ impl<S: Session> TlsSession<S> {
             plain_out: Vec::new(),
             started: false,
             opened: false,
+            partial_since: None,
         })
     }
 
@@ -284,6 +290,10 @@ impl<S: Session> TlsSession<S> {
                 Ok(state) => state,
                 Err(e) => return (input.len(), self.fail(&e, cx)),
             };
+            if self.phase == Phase::Open && self.trickling(&state, n, cx) {
+                debug!("{}: a tls record trickled in too slowly", cx.peer());
+                return (input.len(), self.conclude(Flow::Close, cx));
+            }
             self.flush_tls(cx);
             if self.phase == Phase::Handshaking && !self.tls.is_handshaking() {
                 let flow = self.on_established(cx);
@@ -314,6 +324,26 @@ impl<S: Session> TlsSession<S> {
             }
         }
         (used, Flow::Continue)
+    }
+
+    /// Whether the peer has been sending one record for longer than the handshake timeout:
+    /// bytes arriving, none completing a record. The handshake has its deadline, and HTTP's
+    /// header timeout starts only at the first *plaintext* byte, so without this a client
+    /// could hold a connection by trickling a record a byte at a time, each byte resetting
+    /// the idle timeout.
+    fn trickling(&mut self, state: &rustls::IoState, taken: usize, cx: &Ctx<'_>) -> bool {
+        let completed = state.plaintext_bytes_to_read() > 0
+            || state.tls_bytes_to_write() > 0
+            || state.peer_has_closed();
+        if completed {
+            self.partial_since = None;
+            return false;
+        }
+        if taken == 0 {
+            return false;
+        }
+        let since = *self.partial_since.get_or_insert(cx.now());
+        cx.now().saturating_duration_since(since) > self.settings.handshake_timeout
     }
 
     /// The peer will send nothing more: tell the inner session, with what it left unconsumed.

@@ -292,6 +292,43 @@ fn after_the_handshake_timeouts_go_to_the_inner_session() {
 }
 
 #[test]
+fn a_record_trickled_for_longer_than_the_timeout_closes() {
+    let (config, cert) = server(&[]);
+    let mut p = Pair::new(config, &cert, EchoSession);
+    p.handshake();
+    p.send(b"slow");
+    let record = p.client_bytes();
+    let timeout = TlsSettings::default().handshake_timeout;
+    // One byte now, more a little later: still within the time.
+    assert_eq!(p.h.input(&record[..1]).flow, Flow::Continue);
+    p.h.advance(timeout / 2);
+    assert_eq!(p.h.input(&record[1..2]).flow, Flow::Continue);
+    // A byte after the record's time is up: closed, with close_notify.
+    p.h.advance(timeout);
+    assert_eq!(p.h.input(&record[2..3]).flow, Flow::Close);
+    p.down().unwrap();
+    assert!(p.client.process_new_packets().unwrap().peer_has_closed());
+}
+
+#[test]
+fn records_completing_in_time_reset_the_record_clock() {
+    let (config, cert) = server(&[]);
+    let mut p = Pair::new(config, &cert, EchoSession);
+    p.handshake();
+    let timeout = TlsSettings::default().handshake_timeout;
+    for _ in 0..3 {
+        p.send(b"steady");
+        let record = p.client_bytes();
+        let (head, tail) = record.split_at(record.len() / 2);
+        assert_eq!(p.h.input(head).flow, Flow::Continue);
+        p.h.advance(timeout * 3 / 4);
+        assert_eq!(p.h.input(tail).flow, Flow::Continue);
+    }
+    p.down().unwrap();
+    assert_eq!(p.received, b"steadysteadysteady");
+}
+
+#[test]
 fn plain_http_on_an_https_port_gets_a_plaintext_400() {
     let (config, _) = server(&[b"http/1.1"]);
     let settings = TlsSettings {
