@@ -103,20 +103,27 @@ fn openssl_s_client_sees_tls_1_3_alpn_and_resumption() {
             "http/1.1",
             version,
         ];
+        // A request, and -ign_eof so s_client waits for the answer and the close: TLS 1.3
+        // tickets arrive after the handshake, and it must have read one before -sess_out.
+        let request = b"GET /plain HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
         let first = run(
             "openssl",
-            &[&base[..], &["-sess_out", session]].concat(),
-            b"",
+            &[&base[..], &["-ign_eof", "-sess_out", session]].concat(),
+            request,
         );
         let text = String::from_utf8_lossy(&first.stdout);
         let want = format!("New, TLSv1.{}", &version[6..]);
         assert!(text.contains(&want), "{version}: {text}");
         assert!(text.contains("ALPN protocol: http/1.1"), "{text}");
+        assert!(
+            text.contains("Hello, World!"),
+            "the answer over TLS: {text}"
+        );
         assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
         let second = run(
             "openssl",
-            &[&base[..], &["-sess_in", session]].concat(),
-            b"",
+            &[&base[..], &["-ign_eof", "-sess_in", session]].concat(),
+            request,
         );
         let text = String::from_utf8_lossy(&second.stdout);
         assert!(
