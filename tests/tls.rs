@@ -174,27 +174,55 @@ fn a_renegotiation_attempt_is_refused() {
     let s = TlsServer::self_signed(&["--tls-echo", "127.0.0.1:0"], 1);
     let addr = s.tcp("tls-echo").to_string();
     let cert = s.cert();
-    // `R` on its own line asks s_client to renegotiate (TLS 1.2 only); the piped input is
-    // read line by line, so "first" is echoed before and "after" would be after.
-    let out = run(
-        "sh",
-        &[
+    // `R` alone on a line asks s_client to renegotiate (TLS 1.2 only). Each line is written
+    // only once the previous one has had its effect, read from s_client's output.
+    let mut child = std::process::Command::new("sh")
+        .args([
             "-c",
-            "(echo first; sleep 1; echo R; sleep 1; echo after) | \
-             openssl s_client -connect \"$0\" -tls1_2 -CAfile \"$1\" 2>&1",
-            &addr,
-            cert.to_str().unwrap(),
-        ],
-        b"",
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("first"), "{text}");
-    assert!(text.contains("RENEGOTIATING"), "{text}");
-    assert!(text.contains("no renegotiation"), "{text}");
-    assert!(
-        !text.contains("\nafter"),
-        "served after a renegotiation: {text}"
-    );
+            "exec openssl s_client -connect \"$0\" -tls1_2 -CAfile \"$1\" 2>&1",
+        ])
+        .args([&addr, cert.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run openssl");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |needle: &str| {
+        while let Ok(line) = rx.recv_timeout(tls::TIMEOUT) {
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return true;
+            }
+        }
+        false
+    };
+    stdin.write_all(b"first\n").unwrap();
+    assert!(wait_for("first"), "no echo before renegotiating");
+    stdin.write_all(b"R\n").unwrap();
+    assert!(wait_for("RENEGOTIATING"));
+    let refused = wait_for("no renegotiation");
+    let _ = stdin.write_all(b"after\n");
+    drop(stdin);
+    let ended = wait_for("after");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(refused, "no refusal: {seen:?}");
+    assert!(!ended, "served after a renegotiation: {seen:?}");
 }
 
 const PYTHON_CLIENT: &str = r#"
@@ -535,6 +563,36 @@ fn rsa_p384_and_ed25519_keys_in_every_pem_form_are_served() {
         let mut back = [0; 3];
         c.read_exact(&mut back).unwrap();
         assert_eq!(&back, b"key", "{name} ({first_line})");
+    }
+}
+
+#[test]
+fn bad_certificate_flags_are_refused_at_start_saying_which_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _) = tls::write_cert(dir.path(), "c", &["localhost"]);
+    let cert = cert.to_str().unwrap();
+    let missing = dir.path().join("missing.key");
+    let missing = missing.to_str().unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--tls-cert", cert, "--tls-key", missing],
+            "missing.key: No such file",
+        ),
+        (
+            &["--tls-cert", cert, "--tls-key", cert],
+            "no PRIVATE KEY in it",
+        ),
+        (&["--tls-cert", cert], "1 --tls-cert but 0 --tls-key"),
+    ];
+    for (flags, want) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_evserve"))
+            .args(["serve", "--https", "127.0.0.1:0"])
+            .args(flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flags:?} was accepted");
+        assert!(stderr.contains(want), "{flags:?}: {stderr}");
     }
 }
 

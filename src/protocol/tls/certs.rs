@@ -170,8 +170,15 @@ fn load_pair(pair: &CertFiles, provider: &CryptoProvider) -> Result<CertifiedKey
             "no CERTIFICATE in it (is it a PEM certificate?)".into(),
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(&pair.key)
-        .map_err(|e| file_error(&pair.key, pem_reason(e)))?;
+    let key = PrivateKeyDer::from_pem_file(&pair.key).map_err(|e| {
+        let reason = match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                "no PRIVATE KEY in it (PEM: PKCS#8, RSA or EC)".to_string()
+            }
+            other => pem_reason(other),
+        };
+        file_error(&pair.key, reason)
+    })?;
     CertifiedKey::from_der(chain, key, provider).map_err(|reason| CertError::Key {
         cert: pair.cert.clone(),
         reason,
