@@ -1,10 +1,10 @@
 //! [`TlsSession`]: any [`Session`] behind TLS, driven through rustls's byte-buffer API.
 //!
 //! ```text
-//!  ciphertext in ──read_tls──► rustls ──reader()──► plain_in ──on_input──► inner session
+//!  ciphertext in ──read_tls──► rustls ──reader()──► plain in ──on_input──► inner session
 //!  (reactor input)            (decrypt)                                      │ nested Ctx
-//!  ciphertext out ◄─write_tls── rustls ◄─writer()── plain_out ◄──────────────┘ (+ forwarded)
-//!  (reactor output)           (encrypt)
+//!  ciphertext out ◄─write_tls── rustls ◄─writer()── plain out ◄──────────────┘ (+ forwarded)
+//!  (reactor output)           (encrypt)        (both lent by the thread: see `spare`)
 //! ```
 //!
 //! The wrapper is itself a session, so the reactor drives it exactly as it drives a plain one
@@ -95,10 +95,9 @@ pub struct TlsSession<S> {
     inner: S,
     phase: Phase,
     settings: Arc<TlsSettings>,
-    /// Decrypted input the inner session has not consumed yet.
+    /// Decrypted input the inner session has not consumed yet. Borrowed from the thread's
+    /// spare buffer while it fills, kept only while the inner session leaves bytes in it.
     plain_in: Vec<u8>,
-    /// Scratch buffer for the inner session's output, kept between calls.
-    plain_out: Vec<u8>,
     /// Whether any byte has arrived yet (the plain-HTTP check looks at the very first).
     started: bool,
     /// Whether the inner session was opened (the handshake completed), so it must be closed.
@@ -124,7 +123,6 @@ impl<S: Session> TlsSession<S> {
             phase: Phase::Handshaking,
             settings,
             plain_in: Vec::new(),
-            plain_out: Vec::new(),
             started: false,
             opened: false,
             partial_since: None,
@@ -139,6 +137,12 @@ impl<S: Session> TlsSession<S> {
     /// The rustls connection (negotiated version, cipher suite, ALPN, SNI).
     pub fn connection(&self) -> &ServerConnection {
         &self.tls
+    }
+
+    /// The plaintext buffer capacity this connection holds (none while idle).
+    #[cfg(test)]
+    pub(super) fn held_plaintext(&self) -> usize {
+        self.plain_in.capacity()
     }
 
     /// Moves whatever rustls has to send (handshake messages, records, alerts) to the output.
@@ -162,8 +166,7 @@ impl<S: Session> TlsSession<S> {
         cx: &mut Ctx<'_>,
         f: impl FnOnce(&mut S, &[u8], &mut Ctx<'_>) -> (R, usize),
     ) -> R {
-        let mut plain = std::mem::take(&mut self.plain_out);
-        plain.clear();
+        let mut plain = spare::take(&spare::OUT);
         let (r, forward) = {
             let mut inner_cx = cx.nested(&mut plain);
             f(&mut self.inner, &self.plain_in, &mut inner_cx)
@@ -172,11 +175,7 @@ impl<S: Session> TlsSession<S> {
             plain.extend_from_slice(&self.plain_in[..forward]);
         }
         self.encrypt(&plain, cx);
-        plain.clear();
-        // Keep a modest buffer for the next call; give back one a large answer grew.
-        if plain.capacity() <= 64 * 1024 {
-            self.plain_out = plain;
-        }
+        spare::give_back(&spare::OUT, plain);
         r
     }
 
@@ -245,10 +244,7 @@ impl<S: Session> TlsSession<S> {
             (step, step.forward.min(consumed))
         });
         let consumed = step.consumed.min(self.plain_in.len());
-        self.plain_in.drain(..consumed);
-        if self.plain_in.is_empty() && self.plain_in.capacity() > 16 * 1024 {
-            self.plain_in = Vec::new();
-        }
+        self.consume_plain(consumed);
         let flow = self.conclude(step.flow, cx);
         if flow == Flow::Continue
             && consumed == 0
@@ -261,6 +257,21 @@ impl<S: Session> TlsSession<S> {
             return self.conclude(Flow::Close, cx);
         }
         flow
+    }
+
+    /// Drops the first `n` plaintext bytes. An emptied buffer goes back to the thread's spare,
+    /// so an idle connection owns none; a partial message left in a large buffer is moved to
+    /// one of its own size, and the large one goes back.
+    fn consume_plain(&mut self, n: usize) {
+        self.plain_in.drain(..n);
+        if self.plain_in.is_empty() {
+            spare::give_back(&spare::IN, std::mem::take(&mut self.plain_in));
+        } else if self.plain_in.capacity() > 16 * 1024
+            && self.plain_in.capacity() > 2 * self.plain_in.len()
+        {
+            let rest = self.plain_in.to_vec();
+            spare::give_back(&spare::IN, std::mem::replace(&mut self.plain_in, rest));
+        }
     }
 
     /// Whether decrypting more now would outrun the peer (output) or the inner session (input).
@@ -303,6 +314,9 @@ impl<S: Session> TlsSession<S> {
             }
             let ready = state.plaintext_bytes_to_read();
             if ready > 0 {
+                if self.plain_in.capacity() == 0 {
+                    self.plain_in = spare::take(&spare::IN);
+                }
                 let at = self.plain_in.len();
                 self.plain_in.resize(at + ready, 0);
                 if let Err(e) = self.tls.reader().read_exact(&mut self.plain_in[at..]) {
@@ -418,7 +432,7 @@ impl<S: Session> Session for TlsSession<S> {
                 (step, step.forward.min(step.consumed).min(input.len()))
             });
             let consumed = step.consumed.min(self.plain_in.len());
-            self.plain_in.drain(..consumed);
+            self.consume_plain(consumed);
             return self.conclude(step.flow, cx);
         }
         self.offer_plain(cx)
@@ -468,6 +482,43 @@ impl<S: Session> Session for TlsSession<S> {
             let mut discard = Vec::new();
             let mut inner_cx = cx.nested(&mut discard);
             self.inner.on_close(&mut inner_cx);
+        }
+    }
+}
+
+/// The plaintext buffers of the session running now, lent by the reactor's thread.
+///
+/// Sessions run one at a time on their reactor's thread, so one pair of buffers serves them
+/// all, as the reactor's one read buffer serves every connection: a connection owns plaintext
+/// only while its inner session leaves some unconsumed. A buffer is taken out of its cell and
+/// put back, never borrowed in place, so a call that somehow nested would get a fresh empty
+/// buffer rather than a panic.
+mod spare {
+    use std::cell::Cell;
+    use std::thread::LocalKey;
+
+    /// The most capacity kept between calls; a larger buffer (a huge answer) is freed.
+    const KEEP: usize = 1024 * 1024;
+
+    thread_local! {
+        /// Decrypted input.
+        pub static IN: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+        /// The inner session's output, before encryption.
+        pub static OUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    }
+
+    /// The thread's buffer, empty.
+    pub fn take(key: &'static LocalKey<Cell<Vec<u8>>>) -> Vec<u8> {
+        let mut buf = key.with(Cell::take);
+        buf.clear();
+        buf
+    }
+
+    /// Puts `buf` back for the next call.
+    pub fn give_back(key: &'static LocalKey<Cell<Vec<u8>>>, mut buf: Vec<u8>) {
+        if buf.capacity() <= KEEP {
+            buf.clear();
+            key.with(|cell| cell.set(buf));
         }
     }
 }

@@ -152,6 +152,42 @@ fn echo_over_tls_round_trips() {
         None,
         "the handshake deadline is lifted once done"
     );
+    assert_eq!(
+        p.h.session.held_plaintext(),
+        0,
+        "an idle connection owns no buffer"
+    );
+}
+
+/// Consumes only whole lines, so a partial one stays in the TLS session's plaintext buffer.
+struct Lines;
+
+impl Session for Lines {
+    fn on_input(&mut self, input: &[u8], _cx: &mut Ctx<'_>) -> Step {
+        let whole = input.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        Step::forward(whole)
+    }
+}
+
+#[test]
+fn a_partial_message_is_kept_and_completed_then_the_buffer_released() {
+    let (config, cert) = server(&[]);
+    let mut p = Pair::new(config, &cert, Lines);
+    p.handshake();
+    p.send(&[b'a'; 40_000]);
+    p.up(&[]);
+    p.down().unwrap();
+    assert!(p.received.is_empty());
+    let held = p.h.session.held_plaintext();
+    assert!((40_000..80_000).contains(&held), "{held}");
+    p.send(b"a\nb");
+    p.up(&[]);
+    p.down().unwrap();
+    assert_eq!(p.received.len(), 40_002);
+    assert!(
+        p.h.session.held_plaintext() < 1024,
+        "only the partial 'b' is kept"
+    );
 }
 
 #[test]
