@@ -401,6 +401,38 @@ fn tls_echo_carries_a_megabyte_and_chat_broadcasts_are_encrypted() {
     }
 }
 
+#[test]
+fn framed_and_files_listeners_speak_tls_too() {
+    let files = tempfile::tempdir().unwrap();
+    let s = TlsServer::self_signed(
+        &[
+            "--tls-framed",
+            "127.0.0.1:0",
+            "--tls-files",
+            "127.0.0.1:0",
+            "--files-dir",
+            files.path().to_str().unwrap(),
+        ],
+        2,
+    );
+    let config = client_config(&s.cert());
+    // One length-prefixed frame there and back.
+    let mut c = handshake(s.tcp("tls-framed"), &config, "localhost");
+    let payload = pattern(1000, 5);
+    c.write_all(&(payload.len() as u32).to_be_bytes()).unwrap();
+    c.write_all(&payload).unwrap();
+    let mut back = vec![0; 4 + payload.len()];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(back[..4], (payload.len() as u32).to_be_bytes());
+    assert!(back[4..] == payload[..]);
+    // The files listener completes a handshake (the `send` client has no TLS yet).
+    let c = handshake(s.tcp("tls-files"), &config, "localhost");
+    assert_eq!(
+        c.conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+}
+
 /// A raw TCP connection to a TLS port, for hostile input.
 fn raw(addr: std::net::SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
