@@ -76,10 +76,14 @@ pub struct Stats {
     pub tls_handshakes_resumed: Counter,
     /// TLS handshakes that failed: an alert, a timeout, a peer gone, plain HTTP.
     pub tls_handshakes_failed: Counter,
+    /// TLS handshakes completed with TLS 1.2.
+    pub tls_version_1_2: Counter,
+    /// TLS handshakes completed with TLS 1.3.
+    pub tls_version_1_3: Counter,
 }
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 14;
+pub const STATS_LEN: usize = 16;
 
 impl Stats {
     /// Every counter as `(name, value)`, in a fixed order (for logs and JSON).
@@ -99,6 +103,8 @@ impl Stats {
             ("tls_handshakes_full", self.tls_handshakes_full.get()),
             ("tls_handshakes_resumed", self.tls_handshakes_resumed.get()),
             ("tls_handshakes_failed", self.tls_handshakes_failed.get()),
+            ("tls_version_1_2", self.tls_version_1_2.get()),
+            ("tls_version_1_3", self.tls_version_1_3.get()),
         ]
     }
 }

@@ -166,6 +166,11 @@ fn openssl_s_client_sees_tls_1_3_alpn_and_resumption() {
         assert!(body.contains(counter), "{counter} in {body}");
     }
     assert!(!body.contains("\"tls_handshakes_resumed\":0"), "{body}");
+    // Both runs of each version above completed a handshake.
+    for version in ["tls_version_1_2", "tls_version_1_3"] {
+        assert!(body.contains(version), "{version} in {body}");
+        assert!(!body.contains(&format!("\"{version}\":0")), "{body}");
+    }
 }
 
 #[test]

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::debug;
-use rustls::{HandshakeKind, ServerConfig, ServerConnection};
+use rustls::{HandshakeKind, ProtocolVersion, ServerConfig, ServerConnection};
 
 use crate::session::{Ctx, Flow, Session, Step};
 
@@ -225,6 +225,11 @@ impl<S: Session> TlsSession<S> {
         match self.tls.handshake_kind() {
             Some(HandshakeKind::Resumed) => cx.stats().tls_handshakes_resumed.incr(),
             _ => cx.stats().tls_handshakes_full.incr(),
+        }
+        match self.tls.protocol_version() {
+            Some(ProtocolVersion::TLSv1_3) => cx.stats().tls_version_1_3.incr(),
+            Some(ProtocolVersion::TLSv1_2) => cx.stats().tls_version_1_2.incr(),
+            _ => {}
         }
         self.phase = Phase::Open;
         self.opened = true;

@@ -147,6 +147,7 @@ fn echo_over_tls_round_trips() {
     p.down().unwrap();
     assert_eq!(p.received, b"hello over tls");
     assert_eq!(p.h.stats().tls_handshakes_full.get(), 1);
+    assert_eq!(p.h.stats().tls_version_1_3.get(), 1);
     assert_eq!(
         p.h.deadline(),
         None,
