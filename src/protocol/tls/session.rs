@@ -76,8 +76,16 @@ Connection: close\r\n\
 This port speaks HTTPS: ask for https:// rather than http:// .\r\n";
 
 /// Where the TLS layer is.
+///
+/// ```text
+///  Fresh ─first byte─► Handshaking ─done─► Open ─peer's close_notify/EOF─► PeerClosed
+///    │                     │                 │                                 │
+///    └── plain HTTP ───────┴── alert, timeout┴── inner Close: close_notify ────┴──► Closed
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// Nothing received yet (the plain-HTTP check looks at the very first bytes).
+    Fresh,
     /// Waiting for the handshake to complete; the inner session is not open yet.
     Handshaking,
     /// Application data flows both ways.
@@ -86,7 +94,32 @@ enum Phase {
     /// has had `on_eof` and may still be writing.
     PeerClosed,
     /// We sent `close_notify` (or gave up): nothing more is read or written.
-    Closed,
+    Closed {
+        /// Whether the inner session had been opened, and so must hear `on_close`.
+        was_open: bool,
+    },
+}
+
+impl Phase {
+    /// Before the handshake completed.
+    fn handshaking(self) -> bool {
+        matches!(self, Phase::Fresh | Phase::Handshaking)
+    }
+
+    /// Whether the inner session has been opened.
+    fn opened(self) -> bool {
+        matches!(
+            self,
+            Phase::Open | Phase::PeerClosed | Phase::Closed { was_open: true }
+        )
+    }
+
+    /// The phase after closing from this one.
+    fn closed(self) -> Phase {
+        Phase::Closed {
+            was_open: self.opened(),
+        }
+    }
 }
 
 /// A session behind TLS: decrypts input for `inner` and encrypts what it writes.
@@ -98,10 +131,6 @@ pub struct TlsSession<S> {
     /// Decrypted input the inner session has not consumed yet. Borrowed from the thread's
     /// spare buffer while it fills, kept only while the inner session leaves bytes in it.
     plain_in: Vec<u8>,
-    /// Whether any byte has arrived yet (the plain-HTTP check looks at the very first).
-    started: bool,
-    /// Whether the inner session was opened (the handshake completed), so it must be closed.
-    opened: bool,
     /// Since when bytes of a record have been arriving without completing it.
     partial_since: Option<Instant>,
 }
@@ -120,11 +149,9 @@ impl<S: Session> TlsSession<S> {
         Ok(TlsSession {
             tls,
             inner,
-            phase: Phase::Handshaking,
+            phase: Phase::Fresh,
             settings,
             plain_in: Vec::new(),
-            started: false,
-            opened: false,
             partial_since: None,
         })
     }
@@ -181,7 +208,7 @@ impl<S: Session> TlsSession<S> {
 
     /// Encrypts `plain` into the output.
     fn encrypt(&mut self, plain: &[u8], cx: &mut Ctx<'_>) {
-        if plain.is_empty() || self.phase == Phase::Closed {
+        if plain.is_empty() || matches!(self.phase, Phase::Closed { .. }) {
             return;
         }
         if let Err(e) = self.tls.writer().write_all(plain) {
@@ -195,15 +222,15 @@ impl<S: Session> TlsSession<S> {
         match flow {
             Flow::Continue => Flow::Continue,
             Flow::Close => {
-                if self.phase != Phase::Closed {
+                if !matches!(self.phase, Phase::Closed { .. }) {
                     self.tls.send_close_notify();
                     self.flush_tls(cx);
-                    self.phase = Phase::Closed;
+                    self.phase = self.phase.closed();
                 }
                 Flow::Close
             }
             Flow::Abort => {
-                self.phase = Phase::Closed;
+                self.phase = self.phase.closed();
                 Flow::Abort
             }
         }
@@ -212,11 +239,11 @@ impl<S: Session> TlsSession<S> {
     /// A fatal TLS error: send the alert rustls queued, count it, close.
     fn fail(&mut self, why: &dyn std::fmt::Display, cx: &mut Ctx<'_>) -> Flow {
         debug!("{}: tls: {why}", cx.peer());
-        if self.phase == Phase::Handshaking {
+        if self.phase.handshaking() {
             cx.stats().tls_handshakes_failed.incr();
         }
         self.flush_tls(cx);
-        self.phase = Phase::Closed;
+        self.phase = self.phase.closed();
         Flow::Close
     }
 
@@ -232,7 +259,6 @@ impl<S: Session> TlsSession<S> {
             _ => {}
         }
         self.phase = Phase::Open;
-        self.opened = true;
         cx.set_deadline(None);
         let flow = self.with_inner(cx, |s, _, icx| (s.on_open(icx), 0));
         self.conclude(flow, cx)
@@ -290,7 +316,7 @@ impl<S: Session> TlsSession<S> {
     fn pump(&mut self, input: &[u8], cx: &mut Ctx<'_>, bounded: bool) -> (usize, Flow) {
         let mut used = 0;
         while used < input.len() {
-            if matches!(self.phase, Phase::PeerClosed | Phase::Closed) {
+            if matches!(self.phase, Phase::PeerClosed | Phase::Closed { .. }) {
                 // Nothing after close_notify means anything: discard it.
                 return (input.len(), Flow::Continue);
             }
@@ -311,7 +337,7 @@ impl<S: Session> TlsSession<S> {
                 return (input.len(), self.conclude(Flow::Close, cx));
             }
             self.flush_tls(cx);
-            if self.phase == Phase::Handshaking && !self.tls.is_handshaking() {
+            if self.phase.handshaking() && !self.tls.is_handshaking() {
                 let flow = self.on_established(cx);
                 if flow != Flow::Continue {
                     return (input.len(), flow);
@@ -368,9 +394,9 @@ impl<S: Session> TlsSession<S> {
     /// The peer will send nothing more: tell the inner session, with what it left unconsumed.
     fn peer_closed(&mut self, cx: &mut Ctx<'_>) -> Flow {
         match self.phase {
-            Phase::Handshaking => {
+            Phase::Fresh | Phase::Handshaking => {
                 cx.stats().tls_handshakes_failed.incr();
-                self.phase = Phase::Closed;
+                self.phase = self.phase.closed();
                 Flow::Close
             }
             Phase::Open => {
@@ -380,7 +406,7 @@ impl<S: Session> TlsSession<S> {
             }
             // The inner session heard it already and is still finishing its answer.
             Phase::PeerClosed => Flow::Continue,
-            Phase::Closed => Flow::Close,
+            Phase::Closed { .. } => Flow::Close,
         }
     }
 
@@ -402,13 +428,13 @@ impl<S: Session> Session for TlsSession<S> {
     }
 
     fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
-        if !self.started && !input.is_empty() {
-            self.started = true;
+        if self.phase == Phase::Fresh && !input.is_empty() {
+            self.phase = Phase::Handshaking;
             if self.looks_like_plain_http(input) {
                 debug!("{}: plain HTTP on a TLS port", cx.peer());
                 cx.stats().tls_handshakes_failed.incr();
                 cx.out().extend_from_slice(PLAIN_HTTP_ANSWER);
-                self.phase = Phase::Closed;
+                self.phase = self.phase.closed();
                 return Step::close(input.len());
             }
         }
@@ -457,17 +483,17 @@ impl<S: Session> Session for TlsSession<S> {
 
     fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
         match self.phase {
-            Phase::Handshaking => {
+            Phase::Fresh | Phase::Handshaking => {
                 debug!("{}: tls handshake timed out", cx.peer());
                 cx.stats().tls_handshakes_failed.incr();
-                self.phase = Phase::Closed;
+                self.phase = self.phase.closed();
                 Flow::Close
             }
             Phase::Open | Phase::PeerClosed => {
                 let flow = self.with_inner(cx, |s, _, icx| (s.on_timeout(icx), 0));
                 self.conclude(flow, cx)
             }
-            Phase::Closed => Flow::Close,
+            Phase::Closed { .. } => Flow::Close,
         }
     }
 
@@ -483,7 +509,7 @@ impl<S: Session> Session for TlsSession<S> {
 
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
         // Only a session that was opened is told it closes (a chat leave notice).
-        if self.opened {
+        if self.phase.opened() {
             let mut discard = Vec::new();
             let mut inner_cx = cx.nested(&mut discard);
             self.inner.on_close(&mut inner_cx);

@@ -591,3 +591,22 @@ fn sni_selects_the_certificate_for_the_name() {
     );
     assert_eq!(store.select(None).unwrap().cert[0], a_der, "no SNI");
 }
+
+#[test]
+fn only_a_member_that_joined_leaves() {
+    let (config, cert) = server(&[]);
+    let peer = "127.0.0.1:40000".parse().unwrap();
+    let mut never = Pair::new(Arc::clone(&config), &cert, ChatSession::new(peer, 1024));
+    never.up(&[]);
+    never.h.close();
+    assert!(
+        never.h.take_broadcast().is_empty(),
+        "no leave notice without a join"
+    );
+    let mut member = Pair::new(config, &cert, ChatSession::new(peer, 1024));
+    member.handshake();
+    member.h.take_broadcast();
+    member.h.close();
+    let notice = String::from_utf8(member.h.take_broadcast()).unwrap();
+    assert!(notice.contains("left"), "{notice}");
+}
