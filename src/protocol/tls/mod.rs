@@ -113,10 +113,12 @@ impl TlsSetup {
             );
             if let Some(dir) = &self.self_signed_out {
                 let path = dir.join("cert.pem");
-                std::fs::write(&path, pem).map_err(|reason| CertError::Write {
-                    path: path.clone(),
-                    reason,
-                })?;
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| std::fs::write(&path, pem))
+                    .map_err(|reason| CertError::Write {
+                        path: path.clone(),
+                        reason,
+                    })?;
                 info!("tls: wrote {} (curl --cacert {0})", path.display());
             }
             store
