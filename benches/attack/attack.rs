@@ -3,7 +3,7 @@
 //! server's RSS is sampled; prints one markdown table row:
 //!
 //! ```text
-//! | server | attack | what the attack did | good client: requests | p50 | p99 | max | failures | RSS idle | RSS peak | RSS after |
+//! | server | attack | what the attack did | CPU s server / runner | good client: requests | p50 | p99 | max | failures | RSS idle | RSS peak | RSS after |
 //! ```
 //! `benches/attack/run.sh` starts
 //! the servers (evserve, nginx), prepares the files and calls this once per (server, attack).
@@ -18,13 +18,15 @@
 //! sampler (every 100 ms) start together; the attack ends after `--duration` seconds (or when
 //! a one-shot attack is done) and closes all its sockets; the good client stops with it; the
 //! sampler goes on for `--after` seconds. The row gives the good client's latency over the
-//! attack (p50/p99/max of every attempt, failures included), its failures by kind, and the
-//! RSS (summed over `--pids`) idle, at its peak, and at the end of the `--after` window.
+//! attack (p50/p99/max of every attempt, failures included), its failures by kind, the
+//! RSS (summed over `--pids`) idle, at its peak, and at the end of the `--after` window, and
+//! the CPU time the server and this runner (attack and good client) spent during the attack.
 //!
 //! The attacks (sizes at `--scale 1`; each count is multiplied by the scale):
 //!
 //! | name | what |
 //! | --- | --- |
+//! | `none` | no attack: the control row, the good client alone |
 //! | `slow-body` | 250 connections `POST /echo`, `Content-Length: 4096`, 3 body bytes every 5 s; reopened when closed |
 //! | `slow-read` | 2,000 connections `GET /big.bin` (20 MiB) and never read; reopened when closed |
 //! | `listing` | 20 connections `GET /dir/` (ROOT/dir has ENTRIES entries) in a loop, reading each answer |
@@ -110,6 +112,15 @@ fn plan(name: &str, scale: f64) -> Fallible<Plan> {
     };
     let hold = Duration::from_millis(500);
     Ok(match name {
+        // The control: the good client alone, for the machine's own noise.
+        "none" => Plan {
+            conns: 0,
+            head: Vec::new(),
+            body: Body::None,
+            reading: Reading::Never,
+            again: Again::Once,
+            backoff: hold,
+        },
         "slow-body" => Plan {
             conns: n(250),
             head: post("Content-Length: 4096"),
@@ -158,7 +169,7 @@ fn plan(name: &str, scale: f64) -> Fallible<Plan> {
         },
         other => {
             return Err(format!(
-                "unknown attack '{other}' (slow-body, slow-read, listing, chunked-echo, burst)"
+                "unknown attack '{other}' (none, slow-body, slow-read, listing, chunked-echo, burst)"
             )
             .into());
         }
@@ -174,6 +185,20 @@ fn rss(pids: &[u32]) -> Option<u64> {
         total += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
     }
     Some(total)
+}
+
+/// User + system CPU time of `pids` (or `self`) so far, in seconds; 0 for one that is gone.
+fn cpu(pids: &[String]) -> f64 {
+    // /proc/PID/stat counts in USER_HZ, which is 100 on Linux whatever the kernel's HZ.
+    let ticks = |pid: &String| -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which may hold spaces: state is the first,
+        // utime and stime are the 12th and 13th.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let mut f = rest.split_whitespace().skip(11);
+        Some(f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?)
+    };
+    pids.iter().filter_map(ticks).sum::<u64>() as f64 / 100.0
 }
 
 fn run(args: &[String]) -> Fallible<()> {
@@ -237,9 +262,13 @@ fn run(args: &[String]) -> Fallible<()> {
         std::thread::spawn(move || good::run(addr, &good_path, PLAIN, PAUSE, TIMEOUT, stop))
     };
 
+    let server_pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let me = vec!["self".to_string()];
+    let (server_cpu, my_cpu) = (cpu(&server_pids), cpu(&me));
     let start = Instant::now();
     let tally = swarm::run(addr, &plan, start + Duration::from_secs_f64(duration))?;
     let attacked = start.elapsed();
+    let (server_cpu, my_cpu) = (cpu(&server_pids) - server_cpu, cpu(&me) - my_cpu);
     stop_good.store(true, Ordering::Relaxed);
     let record = good.join().map_err(|_| "the good client panicked")?;
     std::thread::sleep(Duration::from_secs_f64(after));
@@ -257,7 +286,7 @@ fn run(args: &[String]) -> Fallible<()> {
         None => "–".into(),
     };
     println!(
-        "| {server} | {attack} | {} ({:.0} s) | {} | {} | {} | {} | {} | {} | {} | {end} |",
+        "| {server} | {attack} | {} ({:.0} s) | {server_cpu:.1} / {my_cpu:.1} | {} | {} | {} | {} | {} | {} | {} | {end} |",
         tally.summary(),
         attacked.as_secs_f64(),
         record.attempts.len(),

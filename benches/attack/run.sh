@@ -4,12 +4,13 @@
 # sample the server's RSS every 100 ms during the attack and for AFTER seconds after it, and
 # print one markdown row: the good client's p50/p99/max and failures, RSS idle/peak/after.
 #
-#   benches/attack/run.sh                      # everything: 5 attacks x (evserve, nginx), ~7 min
-#   QUICK=1 benches/attack/run.sh              # each attack at a tenth of the size, shorter: ~2.5 min
+#   benches/attack/run.sh                      # everything: 6 runs x (evserve, nginx), ~8 min
+#   QUICK=1 benches/attack/run.sh              # each attack at a tenth of the size, shorter: ~3 min
 #   SERVERS=evserve ATTACKS="slow-body burst" benches/attack/run.sh
 #   EVSERVE_FLAGS="--max-memory 256MiB" benches/attack/run.sh   # extra flags for every evserve
 #
 # Attacks (full size; benches/attack/attack.rs says exactly what each connection sends):
+#   none          no attack: the control, the good client alone (the machine's own noise)
 #   slow-body     250 conns POST /echo, Content-Length 4096, 3 body bytes every 5 s; servers
 #                 limited to 200 connections (evserve --max-connections 200, nginx
 #                 worker_connections 201: one is its listener; QUICK: 25 against 20): the
@@ -20,22 +21,23 @@
 #                 module, echo_read_request_body + echo_request_body)
 #   burst         2,000 conns GET the 20 MiB file at once and read it; ends when all are done
 #
-# Environment: QUICK (0), SERVERS ("evserve nginx"), ATTACKS (all five), DURATION (25 s; QUICK
-# 6 s), AFTER (10 s; QUICK 5 s), PORT_BASE (18190; one port per run from there), EVSERVE_FLAGS.
+# Environment: QUICK (0), SERVERS ("evserve nginx"), ATTACKS (all six), DURATION (25 s; QUICK
+# 6 s), AFTER (10 s; QUICK 5 s), PORT_BASE (18190; one port per run from there), EVSERVE_FLAGS,
+# PIN (1: server on CPU 0, runner on CPU 1; 0: leave placement to the scheduler).
 #
 # The good client: GET /plain (evserve) or /plain.txt (nginx, a 13-byte static file), a new
 # connection per request, 10 ms between requests, 10 s timeout; p50/p99/max cover every
-# attempt, failed or not. Servers run on CPU 0, the runner (attack + good client) on CPU 1.
-# Access logs are off. Everything lives in a temp dir, removed on exit with every process
+# attempt, failed or not. Access logs are off. Everything lives in a temp dir, removed on exit with every process
 # this script started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 QUICK=${QUICK:-0}
 SERVERS=${SERVERS:-"evserve nginx"}
-ATTACKS=${ATTACKS:-"slow-body slow-read listing chunked-echo burst"}
+ATTACKS=${ATTACKS:-"none slow-body slow-read listing chunked-echo burst"}
 PORT_BASE=${PORT_BASE:-18190}
 EVSERVE_FLAGS=${EVSERVE_FLAGS:-}
+PIN=${PIN:-1}
 if [ "$QUICK" = 1 ]; then
   SCALE=0.1 ENTRIES=10000 DURATION=${DURATION:-6} AFTER=${AFTER:-5} LIMIT=20
 else
@@ -47,8 +49,8 @@ for s in $SERVERS; do
   case $s in evserve | nginx) ;; *) echo "unknown server '$s' (evserve, nginx)" >&2; exit 2 ;; esac
 done
 for a in $ATTACKS; do
-  case $a in slow-body | slow-read | listing | chunked-echo | burst) ;;
-    *) echo "unknown attack '$a' (slow-body slow-read listing chunked-echo burst)" >&2; exit 2 ;;
+  case $a in none | slow-body | slow-read | listing | chunked-echo | burst) ;;
+    *) echo "unknown attack '$a' (none slow-body slow-read listing chunked-echo burst)" >&2; exit 2 ;;
   esac
 done
 runs=$(($(wc -w <<<"$SERVERS") * $(wc -w <<<"$ATTACKS")))
@@ -82,7 +84,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
 mkdir -p "$work/root" "$work/nginx-tmp"
 chmod 777 "$work/nginx-tmp"
 echo "preparing: a 20 MiB file and a directory of $ENTRIES entries" >&2
@@ -136,12 +138,14 @@ up() {
 }
 
 machine="$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "## Attacks: $ATTACKS (scale $SCALE, $DURATION s each, RSS read $AFTER s after; $machine)"
+placement="server on CPU 0, runner on CPU 1"
+[ -n "$SRV" ] || placement="no CPU pinning"
+echo "## Attacks: $ATTACKS (scale $SCALE, $DURATION s each, RSS read $AFTER s after; $machine, $placement)"
 echo
 echo "Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
-echo "| server | attack | what the attack did | good client: requests | p50 | p99 | max | failures | RSS idle | RSS peak | RSS +$AFTER s |"
-echo "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
+echo "| server | attack | what the attack did | CPU s server / runner | good client: requests | p50 | p99 | max | failures | RSS idle | RSS peak | RSS +$AFTER s |"
+echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
 port=$PORT_BASE
 for attack in $ATTACKS; do
   for server in $SERVERS; do

@@ -235,7 +235,9 @@ pub fn run(addr: SocketAddr, plan: &Plan, until: Instant) -> std::io::Result<Tal
 
     loop {
         let now = Instant::now();
-        if now >= until || conns.iter().all(|c| matches!(c.phase, Phase::Done)) {
+        // No connections at all (the control run) lasts until `until`.
+        let all_done = !conns.is_empty() && conns.iter().all(|c| matches!(c.phase, Phase::Done));
+        if now >= until || all_done {
             break;
         }
         // Timers: connections due to (re)connect, trickles due to send more.
