@@ -4,7 +4,7 @@
 # sample the server's RSS every 100 ms during the attack and for AFTER seconds after it, and
 # print one markdown row: the good client's p50/p99/max and failures, RSS idle/peak/after.
 #
-#   benches/attack/run.sh                      # everything: 6 runs x (evserve, nginx), ~8 min
+#   benches/attack/run.sh                      # everything: 6 runs x (evserve, nginx), ~9 min
 #   QUICK=1 benches/attack/run.sh              # each attack at a tenth of the size, shorter: ~3 min
 #   SERVERS=evserve ATTACKS="slow-body burst" benches/attack/run.sh
 #   EVSERVE_FLAGS="--max-memory 256MiB" benches/attack/run.sh   # extra flags for every evserve
