@@ -177,9 +177,14 @@ for attack in $ATTACKS; do
       watch=$pid,$worker good=/plain.txt
     fi
     echo "$server: $attack on port $port" >&2
+    # In the background and waited for, so that a signal reaches the traps at once rather
+    # than after the run (bash runs traps only between commands).
     $LOAD target/release/examples/attack run --server "$server" --addr "127.0.0.1:$port" \
       --pids "$watch" --attack "$attack" --scale "$SCALE" --duration "$DURATION" \
-      --after "$AFTER" --good "$good"
+      --after "$AFTER" --good "$good" &
+    runner=$!
+    pids+=("$runner")
+    wait "$runner"
     for p in ${watch//,/ }; do kill -9 "$p" 2>/dev/null || true; done
     wait "$pid" 2>/dev/null || true
   done
