@@ -1,12 +1,8 @@
 //! The attack scenario runner's measuring half: runs ONE attack against a server that is
 //! already listening, while a well-behaved client keeps asking for a tiny answer and the
-//! server's RSS is sampled; prints one markdown table row:
-//!
-//! ```text
-//! | server | attack | what the attack did | CPU s server / runner | good client: requests | p50 | p99 | max | failures | RSS idle | RSS peak | RSS after |
-//! ```
-//! `benches/attack/run.sh` starts
-//! the servers (evserve, nginx), prepares the files and calls this once per (server, attack).
+//! server's RSS is sampled; prints one markdown table row. `benches/attack/run.sh` starts the
+//! servers (evserve, nginx), prepares the files and calls this once per (server, attack); the
+//! method and the figures are in docs/fairness.md.
 //!
 //! ```text
 //! attack prepare ROOT ENTRIES        # ROOT/plain.txt, ROOT/big.bin (20 MiB), ROOT/dir/ (ENTRIES files)
@@ -20,7 +16,11 @@
 //! sampler goes on for `--after` seconds. The row gives the good client's latency over the
 //! attack (p50/p99/max of every attempt, failures included), its failures by kind, the
 //! RSS (summed over `--pids`) idle, at its peak, and at the end of the `--after` window, and
-//! the CPU time the server and this runner (attack and good client) spent during the attack.
+//! the CPU time the server and this runner (attack and good client) spent during the attack:
+//!
+//! ```text
+//! | server | attack | what the attack did | CPU s server / runner | good client: requests | p50 | p99 | max | failures | RSS idle | RSS peak | RSS after |
+//! ```
 //!
 //! The attacks (sizes at `--scale 1`; each count is multiplied by the scale):
 //!

@@ -27,8 +27,8 @@
 #
 # The good client: GET /plain (evserve) or /plain.txt (nginx, a 13-byte static file), a new
 # connection per request, 10 ms between requests, 10 s timeout; p50/p99/max cover every
-# attempt, failed or not. Access logs are off. Everything lives in a temp dir, removed on exit with every process
-# this script started.
+# attempt, failed or not. Access logs are off. Everything lives in a temp dir, removed on exit
+# with every process this script started. Method and figures: docs/fairness.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
