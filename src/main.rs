@@ -8,7 +8,7 @@ use evserve::cli::{AnnounceArgs, Cli, Command, DiscoverArgs, LoadArgs, SendArgs,
 use evserve::config::{Limits, SocketOptions};
 use evserve::discovery;
 use evserve::reactor::Reactor;
-use evserve::server::{self, Announce};
+use evserve::server::{self, Announce, ServeError};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -22,16 +22,54 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Already reported (e.g. load's report): only the status is left to give.
+        Err(e) if e.is::<Exit>() => e.downcast_ref::<Exit>().map_or(ExitCode::FAILURE, |x| x.0),
         Err(e) => {
-            eprintln!("evserve: {e:#}");
+            eprintln!("evserve: {}", error_text(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its causes on one line, each said once: a message that already contains its
+/// cause's text (as `BindError` and `SendError` do, to put a hint after it) is not followed by
+/// the cause again.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// An exit status for a run whose outcome was already printed.
+#[derive(Debug)]
+struct Exit(ExitCode);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    server::serve(&args.config())?;
-    Ok(())
+    for warning in args.prepare().map_err(anyhow::Error::msg)? {
+        log::warn!("{warning}");
+    }
+    match server::serve(&args.config()) {
+        Ok(()) => Ok(()),
+        Err(ServeError::Bind(mut e)) => {
+            e.defaulted = args.uses_default_services();
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn announce(args: &AnnounceArgs) -> anyhow::Result<()> {

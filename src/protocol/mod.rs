@@ -10,4 +10,5 @@ pub mod files;
 pub mod frame;
 pub mod framed;
 pub mod http;
+pub mod sniff;
 pub mod stale;

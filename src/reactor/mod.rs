@@ -347,7 +347,15 @@ impl Reactor {
                     .map(|s| s.pending().collect())
                     .unwrap_or_default();
                 if !received.is_empty() {
-                    info!("signal {received:?} received");
+                    let names: Vec<&str> = received
+                        .iter()
+                        .map(|&s| match s {
+                            signal_hook::consts::SIGINT => "SIGINT",
+                            signal_hook::consts::SIGTERM => "SIGTERM",
+                            _ => "a signal",
+                        })
+                        .collect();
+                    info!("{} received", names.join(", "));
                     self.begin_shutdown();
                 }
             }

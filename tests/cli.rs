@@ -1,0 +1,273 @@
+//! The binary as a person meets it: the message and the exit status of every common mistake.
+//!
+//! Each test runs the built `evserve` and checks what it prints — what failed, the OS reason
+//! once, what to do — and how it exits. Servers bind port 0 and are found through their
+//! `listening` log lines (see `tests/util`).
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use util::Server;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `evserve ARGS` to its end (these runs fail at start, or are bounded by their flags).
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_evserve"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run evserve")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The `evserve: ...` line of a failed run.
+fn error_line(out: &Output) -> String {
+    let err = stderr(out);
+    err.lines()
+        .find(|l| l.starts_with("evserve: ") || l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in: {err}"))
+        .to_string()
+}
+
+#[test]
+fn port_in_use_names_the_address_the_reason_once_and_a_next_step() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&["serve", "--echo", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert_eq!(
+        line,
+        format!(
+            "evserve: cannot listen on {addr} (--echo): Address already in use (os error 98); \
+             is another evserve running? choose another port with --echo, e.g. --echo \
+             127.0.0.1:0 for any free one"
+        )
+    );
+}
+
+#[test]
+fn an_address_the_machine_lacks_says_so() {
+    // 192.0.2.0/24 is TEST-NET-1: never assigned to a host.
+    let out = run(&["serve", "--http", "192.0.2.1:8080"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(
+        line.contains("cannot listen on 192.0.2.1:8080 (--http)"),
+        "{line}"
+    );
+    assert_eq!(line.matches("os error 99").count(), 1, "{line}");
+    assert!(
+        line.contains("this machine has no address 192.0.2.1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_bad_address_shows_the_forms_accepted() {
+    let out = run(&["serve", "--echo", "127.0.0.1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a usage error, as clap reports them"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("'127.0.0.1' is not an address"), "{err}");
+    assert!(err.contains("e.g. 127.0.0.1:7007"), "{err}");
+}
+
+#[test]
+fn a_missing_root_is_refused_at_start() {
+    let out = run(&[
+        "serve",
+        "--http",
+        "127.0.0.1:0",
+        "--root",
+        "/nonexistent/evserve-root",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        error_line(&out),
+        "evserve: --root /nonexistent/evserve-root: No such file or directory (os error 2); \
+         give the directory to serve files from, e.g. --root ."
+    );
+    let out = run(&["serve", "--http", "127.0.0.1:0", "--root", "Cargo.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(error_line(&out).contains("--root Cargo.toml is not a directory"));
+}
+
+#[test]
+fn zero_limits_are_refused_naming_the_flag() {
+    for (flag, want) in [
+        (
+            "--idle-timeout",
+            "--idle-timeout 0 would close every connection at once",
+        ),
+        ("--max-connections", "--max-connections must be at least 1"),
+    ] {
+        let out = run(&["serve", "--echo", "127.0.0.1:0", flag, "0"]);
+        assert_eq!(out.status.code(), Some(1), "{flag}");
+        assert!(error_line(&out).contains(want), "{}", error_line(&out));
+    }
+}
+
+#[test]
+fn a_missing_files_dir_is_created_and_uploads_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inbox = tmp.path().join("inbox/nested");
+    let inbox_arg = inbox.to_str().unwrap();
+    let server = Server::start(&["--files", "127.0.0.1:0", "--files-dir", inbox_arg], 1);
+    assert!(inbox.is_dir(), "--files-dir was not created");
+    let file = tmp.path().join("hello.txt");
+    std::fs::write(&file, b"hello\n").unwrap();
+    let to = server.tcp("files").to_string();
+    let out = run(&["send", file.to_str().unwrap(), "--to", &to]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(inbox.join("hello.txt")).unwrap(), b"hello\n");
+
+    // The same name again: the refusal says how to get past it.
+    let out = run(&["send", file.to_str().unwrap(), "--to", &to]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(line.contains("refused by the server: exists"), "{line}");
+    assert!(
+        line.contains("--name") && line.contains("--overwrite"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_warning_at_start_for_a_clamped_value() {
+    // Warnings come before anything is bound: a taken port ends the run right after them.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&["serve", "--http", &addr, "--max-headers", "500"]);
+    let err = stderr(&out);
+    let warned: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("--max-headers"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(
+        warned[0].contains("WARN") && warned[0].contains("using 128"),
+        "{err}"
+    );
+}
+
+#[test]
+fn send_errors_say_their_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nope.jpg");
+    let out = run(&["send", missing.to_str().unwrap(), "--to", "127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(
+        line.ends_with("cannot read the file: No such file or directory (os error 2)"),
+        "{line}"
+    );
+    assert_eq!(line.matches("No such file").count(), 1, "{line}");
+
+    // A port nobody listens on (bound, then closed).
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let file = tmp.path().join("a.txt");
+    std::fs::write(&file, b"a").unwrap();
+    let out = run(&["send", file.to_str().unwrap(), "--to", &closed]);
+    let line = error_line(&out);
+    assert_eq!(line.matches("Connection refused").count(), 1, "{line}");
+    assert!(
+        line.contains("is a server running there with --files?"),
+        "{line}"
+    );
+}
+
+#[test]
+fn wrong_protocol_on_a_port_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let server = Server::start(
+        &[
+            "--files",
+            "127.0.0.1:0",
+            "--files-dir",
+            dir,
+            "--framed",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--root",
+            dir,
+            "--header-timeout",
+            "1s",
+        ],
+        3,
+    );
+    // An HTTP request at the files port: an HTTP answer that says what the port speaks.
+    let mut s = TcpStream::connect(server.tcp("files")).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("this port speaks the evserve files protocol (use: evserve send FILE --to HOST:PORT), not HTTP\n"),
+        "{answer}"
+    );
+
+    // Text typed at the framed port: one line of text back, not a binary frame.
+    let mut s = TcpStream::connect(server.tcp("framed")).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"hello\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert_eq!(
+        answer,
+        "ERR this port speaks evserve framed messages (a 4-byte big-endian length, then the \
+         payload), not text lines\n"
+    );
+
+    // `send` at the HTTP port and at the framed echo port.
+    let file = tmp.path().join("a.txt");
+    std::fs::write(&file, b"a").unwrap();
+    for (port, spoken) in [
+        ("http", "answered in HTTP"),
+        ("framed", "answered in echo (it sent our header back)"),
+    ] {
+        let to = server.tcp(port).to_string();
+        let out = run(&["send", file.to_str().unwrap(), "--to", &to]);
+        assert_eq!(out.status.code(), Some(1), "{port}");
+        let line = error_line(&out);
+        assert!(line.contains(spoken), "{port}: {line}");
+        assert!(line.contains("not a files service"), "{line}");
+    }
+}
+
+#[test]
+fn the_default_address_is_not_called_a_flag() {
+    // Take the default HTTP port if free; if something already holds it, that is the test.
+    let holder = TcpListener::bind("127.0.0.1:8080").ok();
+    let out = run(&["serve", "--root", "."]);
+    drop(holder);
+    if out.status.success() {
+        panic!("serve started although 127.0.0.1:8080 is taken");
+    }
+    let line = error_line(&out);
+    // Whichever default port was taken first (7007, 7008 or 8080), it is named as a default.
+    assert!(line.contains(", the default): "), "{line}");
+    assert!(!line.contains("(--"), "{line}");
+}
