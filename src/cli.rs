@@ -64,8 +64,8 @@ pub struct LoadArgs {
     #[arg(short = 'n', long)]
     pub requests: Option<u64>,
     /// Payload bytes for echo, udp and framed; the body of an HTTP POST, PUT or PATCH.
-    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_size)]
-    pub size: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = Size(load::DEFAULT_SIZE))]
+    pub size: Size,
     /// Requests in flight per connection.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
@@ -76,19 +76,37 @@ pub struct LoadArgs {
     /// Framing for `framed`.
     #[arg(long, value_enum, default_value_t = FramingArg::Length)]
     pub framing: FramingArg,
+    /// The delimiter byte ending each frame with `--framing line`: a character or 0xNN.
+    #[arg(long, value_name = "BYTE", default_value = "\\n", value_parser = parse_byte)]
+    pub delimiter: u8,
     /// HTTP method.
-    #[arg(long, default_value = "GET")]
+    #[arg(short = 'm', long, default_value = "GET")]
     pub method: String,
-    /// HTTP keep-alive (true/false); false sends `Connection: close` and reconnects for
-    /// every request.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    /// An HTTP header field to send, `NAME: VALUE`. Repeatable; a Host given here replaces
+    /// the URL's.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Send this file's content as every request's body (with any method).
+    #[arg(long, value_name = "FILE")]
+    pub body: Option<PathBuf>,
+    /// HTTP keep-alive; off sends `Connection: close` and reconnects for every request.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          default_value_t = true, action = ArgAction::Set, overrides_with = "no_keep_alive")]
     pub keep_alive: bool,
+    /// Send `Connection: close` and reconnect for every request.
+    #[arg(long, overrides_with = "keep_alive")]
+    pub no_keep_alive: bool,
     /// A request unanswered this long counts as a timeout.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Span(load::DEFAULT_TIMEOUT))]
+    pub timeout: Span,
     /// Threads, each with its own event loop and share of the connections.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(short = 't', long, default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
+    /// Exit with status 1 if more than this share of requests fail (errors and timeouts),
+    /// e.g. 1% or 0.01. Whatever it is, a run in which no request succeeded exits 1.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub max_error_rate: Option<f64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -102,11 +120,19 @@ impl LoadArgs {
                 return Err(format!("unexpected '{extra}' after the URL"));
             }
             let (host, connect, path) = load::http::parse_url(&self.target)?;
+            let body = match &self.body {
+                Some(file) => Some(
+                    std::fs::read(file).map_err(|e| format!("--body {}: {e}", file.display()))?,
+                ),
+                None => None,
+            };
             let request = HttpRequest {
                 method: self.method.clone(),
                 path,
                 host,
-                keep_alive: self.keep_alive,
+                keep_alive: self.keep_alive && !self.no_keep_alive,
+                headers: self.headers.clone(),
+                body,
             };
             (Protocol::Http(request), connect)
         } else {
@@ -115,7 +141,7 @@ impl LoadArgs {
                 "udp" => Protocol::Udp,
                 "framed" => Protocol::Framed(match self.framing {
                     FramingArg::Length => Framing::Length,
-                    FramingArg::Line => Framing::Line,
+                    FramingArg::Line => Framing::Line(self.delimiter),
                 }),
                 other => {
                     return Err(format!(
@@ -142,14 +168,14 @@ impl LoadArgs {
             connections: self.connections,
             threads: usize::from(self.threads),
             pipeline: self.pipeline,
-            size: self.size,
+            size: self.size.0,
             duration: self.duration.unwrap_or(match self.requests {
                 Some(_) => load::COUNTED_RUN_LIMIT,
                 None => load::DEFAULT_DURATION,
             }),
             requests: self.requests,
             rate: self.rate,
-            timeout: self.timeout,
+            timeout: self.timeout.0,
             progress: std::io::stderr().is_terminal(),
             ..LoadConfig::new(addr, protocol)
         };
@@ -170,11 +196,12 @@ pub struct SendArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Payload bytes per data frame.
-    #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = parse_size)]
-    pub chunk: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = Size(crate::send::DEFAULT_CHUNK))]
+    pub chunk: Size,
     /// Limit for connecting and for each read or write.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = Span(crate::send::SendOptions::default().timeout))]
+    pub timeout: Span,
 }
 
 /// `evserve announce`.
@@ -720,6 +747,32 @@ pub fn parse_byte(s: &str) -> Result<u8, String> {
     }
 }
 
+/// Parses `NAME: VALUE` (curl's `-H`).
+pub fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!(
+            "'{s}': expected NAME: VALUE, e.g. -H 'Accept: text/plain'"
+        )),
+    }
+}
+
+/// Parses a share: `5%`, or a fraction from 0 to 1 such as `0.05`.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let bad = || format!("'{s}': give a share such as 1% or 0.01");
+    let rate = match s.trim().strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().map_err(|_| bad())? / 100.0,
+        None => s.trim().parse::<f64>().map_err(|_| bad())?,
+    };
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(bad())
+    }
+}
+
 /// Parses `USER:PASS`.
 pub fn parse_credentials(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
@@ -1019,8 +1072,46 @@ mod tests {
             "-n alone: the generous limit"
         );
         let c = load(&["framed", "127.0.0.1:7", "--framing", "line", "-d", "2s"]).unwrap();
-        assert_eq!(c.protocol, Protocol::Framed(Framing::Line));
+        assert_eq!(c.protocol, Protocol::Framed(Framing::Line(b'\n')));
         assert_eq!(c.duration, Duration::from_secs(2));
+        let c = load(&[
+            "framed",
+            "127.0.0.1:7",
+            "--framing",
+            "line",
+            "--delimiter",
+            ";",
+        ])
+        .unwrap();
+        assert_eq!(c.protocol, Protocol::Framed(Framing::Line(b';')));
+        let c = load(&[
+            "http://127.0.0.1:1/",
+            "-m",
+            "PUT",
+            "-H",
+            "X-A: 1",
+            "-t",
+            "2",
+            "-c",
+            "2",
+        ])
+        .unwrap();
+        let Protocol::Http(request) = &c.protocol else {
+            panic!("not http")
+        };
+        assert_eq!(request.method, "PUT");
+        assert_eq!(request.headers, [("X-A".to_string(), "1".to_string())]);
+        assert_eq!(c.threads, 2);
+        assert!(
+            load(&["http://127.0.0.1:1/", "-H", "nocolon"])
+                .unwrap_err()
+                .contains("NAME: VALUE")
+        );
+        assert!(
+            load(&["http://127.0.0.1:1/", "--body", "/nonexistent"])
+                .unwrap_err()
+                .contains("--body")
+        );
         assert!(load(&["echo"]).unwrap_err().contains("HOST:PORT"));
         assert!(load(&["ftp://h/"]).unwrap_err().contains("http://"));
         assert!(load(&["udp", "127.0.0.1:7", "--threads", "0"]).is_err());

@@ -1,6 +1,8 @@
 //! The `evserve` binary: parse the command line, build the configuration, run.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::Parser;
@@ -9,6 +11,7 @@ use evserve::config::{Limits, SocketOptions};
 use evserve::discovery;
 use evserve::reactor::Reactor;
 use evserve::server::{self, Announce, ServeError};
+use signal_hook::consts::SIGINT;
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -106,8 +109,8 @@ fn discover(args: &DiscoverArgs) -> anyhow::Result<()> {
 fn send(args: &SendArgs) -> anyhow::Result<()> {
     let options = evserve::send::SendOptions {
         name: args.name.clone(),
-        chunk_size: args.chunk,
-        timeout: args.timeout,
+        chunk_size: args.chunk.0,
+        timeout: args.timeout.0,
         progress: true,
     };
     let report = evserve::send::send_file(&args.file, &args.to, &options)
@@ -116,14 +119,57 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `evserve load`: the report, then the verdict as the exit status, so scripts can trust it:
+/// 130 after Ctrl-C (with the partial report), 1 if no request succeeded or the error rate
+/// is over `--max-error-rate`, 0 otherwise.
 fn load(args: &LoadArgs) -> anyhow::Result<()> {
-    let config = args.config().map_err(anyhow::Error::msg)?;
-    let report =
-        evserve::load::run(&config).with_context(|| format!("cannot load {}", config.addr))?;
+    let mut config = args.config().map_err(anyhow::Error::msg)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    // The first Ctrl-C stops the run and prints what it measured; a second one, if that
+    // hangs, ends the process at once.
+    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))?;
+    signal_hook::flag::register(SIGINT, Arc::clone(&stop))?;
+    config.stop = Some(stop);
+    let report = evserve::load::run(&config).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => "; is the server running on that port?",
+            std::io::ErrorKind::TimedOut => "; is the address right, and the port open?",
+            _ => "",
+        };
+        anyhow::anyhow!("cannot load {}: {e}{hint}", config.addr)
+    })?;
     if args.json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_text());
+    }
+    if report.interrupted {
+        return Err(Exit(ExitCode::from(130)).into());
+    }
+    if report.completed() == 0 && report.connect_errors == 0 {
+        eprintln!(
+            "evserve: no reply arrived during the run; does {} speak the protocol loaded?",
+            config.addr
+        );
+        return Err(Exit(ExitCode::FAILURE).into());
+    }
+    if report.requests == 0 {
+        eprintln!(
+            "evserve: no request succeeded ({} errors, {} timeouts, {} connect errors; the \
+             kinds are listed above)",
+            report.errors, report.timeouts, report.connect_errors
+        );
+        return Err(Exit(ExitCode::FAILURE).into());
+    }
+    if let Some(max) = args.max_error_rate
+        && report.error_rate() > max
+    {
+        eprintln!(
+            "evserve: {:.2}% of requests failed, more than --max-error-rate {:.2}%",
+            report.error_rate() * 100.0,
+            max * 100.0
+        );
+        return Err(Exit(ExitCode::FAILURE).into());
     }
     Ok(())
 }

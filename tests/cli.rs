@@ -271,3 +271,172 @@ fn the_default_address_is_not_called_a_flag() {
     assert!(line.contains(", the default): "), "{line}");
     assert!(!line.contains("(--"), "{line}");
 }
+
+/// A TCP echo server on its own threads that reports, once, that a request arrived.
+fn echo_server() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = s.read(&mut buf) {
+                    let _ = tx.send(());
+                    if s.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn ctrl_c_during_load_prints_the_partial_report() {
+    let (addr, arrived) = echo_server();
+    let child = Command::new(env!("CARGO_BIN_EXE_evserve"))
+        .args(["load", "echo", &addr.to_string(), "-c", "2", "-d", "60s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first request on the wire means the run (and its SIGINT handler) has started.
+    arrived.recv_timeout(WAIT).expect("no request arrived");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output();
+        let _ = tx.send(());
+        out
+    });
+    rx.recv_timeout(WAIT).expect("load did not stop on SIGINT");
+    let out = waiter.join().unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.starts_with("interrupted: partial results\n"),
+        "{report}"
+    );
+    let requests: u64 = report
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in {report}"));
+    assert!(requests > 0, "{report}");
+}
+
+#[test]
+fn load_with_every_request_failing_exits_1_with_the_kinds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let server = Server::start(
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--root",
+            root,
+            "--framed",
+            "127.0.0.1:0",
+            // A binary frame is no request head; the HTTP service answers it (408) then.
+            "--header-timeout",
+            "1s",
+        ],
+        2,
+    );
+    let url = format!("http://{}/missing", server.tcp("http"));
+    let out = run(&["load", &url, "-n", "200", "-c", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("200 × HTTP status 404"), "{report}");
+    assert!(error_line(&out).contains("no request succeeded (200 errors"));
+
+    // Text lines at a length-framed port: the server says so, and the run fails.
+    let framed = server.tcp("framed").to_string();
+    let out = run(&[
+        "load",
+        "framed",
+        &framed,
+        "--framing",
+        "line",
+        "-n",
+        "50",
+        "-c",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wrong reply"));
+
+    // Length frames at the HTTP port: its answer is recognised as HTTP.
+    let http = server.tcp("http").to_string();
+    let out = run(&[
+        "load",
+        "framed",
+        &http,
+        "-n",
+        "1",
+        "-c",
+        "1",
+        "--timeout",
+        "20s",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("bad reply: the server answers in HTTP"),
+        "{report}"
+    );
+
+    // A UDP port nobody listens on.
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let out = run(&["load", "udp", &dead, "-n", "20", "-c", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Connection refused"));
+}
+
+#[test]
+fn max_error_rate_turns_some_errors_into_a_failure() {
+    // Answers the first request of each connection, then closes: half the requests fail.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = [0u8; 64];
+            if s.read_exact(&mut buf).is_ok() {
+                let _ = s.write_all(&buf);
+            }
+        }
+    });
+    let args = [
+        "load",
+        "echo",
+        &addr,
+        "-n",
+        "40",
+        "-c",
+        "1",
+        "--pipeline",
+        "2",
+    ];
+    let lenient = run(&args);
+    assert_eq!(lenient.status.code(), Some(0), "{}", stderr(&lenient));
+    let report = String::from_utf8_lossy(&lenient.stdout);
+    // Closed after one answer: the second request is lost (a close or a reset, as the
+    // kernel decides with unread data), so 20 of 40 fail.
+    assert!(report.contains("errors 20,"), "{report}");
+    let strict = run(&[&args[..], &["--max-error-rate", "1%"]].concat());
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(error_line(&strict).contains("more than --max-error-rate 1.00%"));
+}

@@ -113,7 +113,8 @@ pub fn refuse_foreign(rest: &[u8], speaks: &str, cx: &mut Ctx<'_>) -> bool {
     let Some(foreign) = client(rest) else {
         return false;
     };
-    log::info!(
+    // Debug, not info: a load generator pointed at the wrong port would flood the log.
+    log::debug!(
         "{}: {} on a port that speaks {speaks}",
         cx.peer(),
         describe(foreign)
