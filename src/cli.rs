@@ -57,7 +57,8 @@ pub struct LoadArgs {
     /// Connections (UDP: sockets), dealt evenly to the threads.
     #[arg(short = 'c', long, default_value_t = load::DEFAULT_CONNECTIONS)]
     pub connections: usize,
-    /// How long to run (default 10s); with -n, a time limit (default 10m).
+    /// How long to run (default 10s); with -n, a time limit (default 10m). A bare number is
+    /// seconds.
     #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Stop once this many requests have ended (ok, error or timeout).
@@ -996,6 +997,16 @@ mod tests {
             "--no-access-log",
         ] {
             assert!(help.contains(want), "{want} missing in:\n{help}");
+        }
+        let load_help = Cli::command()
+            .find_subcommand_mut("load")
+            .unwrap()
+            .render_help()
+            .to_string();
+        // Written in a doc comment, so checked here against the constants.
+        for default in [load::DEFAULT_DURATION, load::COUNTED_RUN_LIMIT] {
+            let text = format!("(default {})", Span(default));
+            assert!(load_help.contains(&text), "{text} missing in:\n{load_help}");
         }
         let top = Cli::command().render_help().to_string();
         for addr in [DEFAULT_ECHO, DEFAULT_FRAMED, DEFAULT_HTTP] {
