@@ -147,6 +147,19 @@ impl fmt::Display for SendError {
                 }
                 Ok(())
             }
+            // A blocking socket's read timeout surfaces as WouldBlock ("Resource temporarily
+            // unavailable"), which says nothing to a person.
+            SendError::Net(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                f.write_str(
+                    "no answer from the server within --timeout; is that port a files service \
+                     (the address of the server's --files flag)?",
+                )
+            }
             SendError::Net(err) => write!(f, "connection failed: {err}"),
             SendError::Refused(reason) if reason == "exists" => write!(
                 f,
@@ -168,6 +181,15 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            // Said in words instead (see Display).
+            SendError::Net(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
             SendError::File(err)
             | SendError::Resolve(err)
             | SendError::Connect(err)
