@@ -191,6 +191,10 @@ impl BindError {
     fn hint(&self) -> Option<String> {
         let flag = self.flag;
         let hint = match self.source.kind() {
+            io::ErrorKind::AddrInUse if self.defaulted => format!(
+                "is another evserve running? stop it, or choose addresses with {flag} and \
+                 the other service flags (any service flag replaces the defaults)"
+            ),
             io::ErrorKind::AddrInUse => format!(
                 "is another evserve running? choose another port with {flag}, e.g. \
                  {flag} {}:0 for any free one",
