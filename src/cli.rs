@@ -44,6 +44,11 @@ pub enum Command {
     /// Send a file to a `--files` server; exits 0 only when it was stored and verified.
     Send(SendArgs),
     /// Generate load: `load http://HOST:PORT/PATH`, or `load echo|udp|framed HOST:PORT`.
+    #[command(
+        after_help = "Exit status: 0 if requests succeeded (and at most --max-error-rate \
+        failed); 1 if none succeeded or more failed; 130 after Ctrl-C, which prints the \
+        partial report."
+    )]
     Load(Box<LoadArgs>),
 }
 
