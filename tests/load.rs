@@ -352,6 +352,9 @@ fn the_cli_prints_one_json_object() {
         (Some(0), Some(0))
     );
     assert_eq!(doc["reconnects"], 0);
+    assert_eq!(doc["failures"], serde_json::json!([]));
+    assert_eq!(doc["error_rate"], 0.0);
+    assert_eq!(doc["interrupted"], false);
     for key in ["p50", "p90", "p99", "p999", "max"] {
         assert!(
             doc["latency_us"][key].as_u64().unwrap() > 0,

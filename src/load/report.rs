@@ -308,6 +308,41 @@ mod tests {
     }
 
     #[test]
+    fn failures_are_tallied_by_kind_with_the_first_example() {
+        let mut a = Report::new();
+        let refused = Failure::Connect(io::ErrorKind::ConnectionRefused);
+        a.error(refused, 1, || Some("first".into()));
+        a.error(refused, 2, || Some("second".into()));
+        a.error(Failure::Status(404), 3, || None);
+        a.error(Failure::Timeout, 1, || None);
+        a.error(Failure::Closed, 0, || {
+            panic!("nothing failed: no example asked for")
+        });
+        let mut b = Report::new();
+        b.error(Failure::Status(404), 1, || None);
+        b.error(Failure::BadReply(Broken::Speaks("HTTP")), 1, || None);
+        a.merge(&b);
+        assert_eq!((a.errors, a.timeouts, a.connect_errors), (5, 1, 3));
+        assert_eq!(a.failures[&refused].count, 3);
+        assert_eq!(a.failures[&refused].example.as_deref(), Some("first"));
+        assert_eq!(a.failures[&Failure::Status(404)].count, 4);
+        assert!(!a.failures.contains_key(&Failure::Closed));
+        let text = a.to_text();
+        assert!(text.contains("4 × HTTP status 404\n"), "{text}");
+        assert!(
+            text.contains("3 × connect error (connection refused), first: first\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bad reply: the server answers in HTTP"),
+            "{text}"
+        );
+        assert_eq!(a.to_json()["failures"].as_array().map(Vec::len), Some(4));
+        // Ended: 0 ok, 5 errors, 1 timeout (failed connects are not requests).
+        assert!((a.error_rate() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn json_has_the_documented_keys() {
         let doc = Report::new().to_json();
         for key in [
