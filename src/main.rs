@@ -107,16 +107,30 @@ fn discover(args: &DiscoverArgs) -> anyhow::Result<()> {
 }
 
 fn send(args: &SendArgs) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    // Ctrl-C stops between data frames and says how far it got; a second one (a write
+    // blocked on a server that stopped reading) ends the process at once.
+    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))?;
+    signal_hook::flag::register(SIGINT, Arc::clone(&stop))?;
     let options = evserve::send::SendOptions {
         name: args.name.clone(),
         chunk_size: args.chunk.0,
         timeout: args.timeout.0,
         progress: true,
+        stop: Some(stop),
     };
-    let report = evserve::send::send_file(&args.file, &args.to, &options)
-        .with_context(|| format!("cannot send {} to {}", args.file.display(), args.to))?;
-    println!("{report}");
-    Ok(())
+    let what = || format!("cannot send {} to {}", args.file.display(), args.to);
+    match evserve::send::send_file(&args.file, &args.to, &options) {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(e @ evserve::send::SendError::Interrupted { .. }) => {
+            eprintln!("evserve: {}: {e}", what());
+            Err(Exit(ExitCode::from(130)).into())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(what())),
+    }
 }
 
 /// `evserve load`: the report, then the verdict as the exit status, so scripts can trust it:

@@ -20,6 +20,8 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Read, Seek, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -35,7 +37,7 @@ pub const DEFAULT_CHUNK: usize = 64 * 1024;
 const MAX_REPLY: usize = 64 * 1024;
 
 /// How to send a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SendOptions {
     /// The name to store the file under; by default the file's own name.
     pub name: Option<String>,
@@ -45,6 +47,9 @@ pub struct SendOptions {
     pub timeout: Duration,
     /// Draw a progress line on stderr, if stderr is a terminal.
     pub progress: bool,
+    /// Set (by a SIGINT handler, say) to stop between data frames with
+    /// [`SendError::Interrupted`]; the server discards the partial file.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for SendOptions {
@@ -54,6 +59,7 @@ impl Default for SendOptions {
             chunk_size: DEFAULT_CHUNK,
             timeout: Duration::from_secs(30),
             progress: true,
+            stop: None,
         }
     }
 }
@@ -119,6 +125,13 @@ pub enum SendError {
     WrongProtocol(&'static str),
     /// The file changed between the hashing pass and the sending pass.
     Changed,
+    /// Stopped on request (Ctrl-C) after `sent` of `size` bytes.
+    Interrupted {
+        /// Bytes sent.
+        sent: u64,
+        /// Bytes in the file.
+        size: u64,
+    },
 }
 
 impl fmt::Display for SendError {
@@ -174,6 +187,11 @@ impl fmt::Display for SendError {
                  give --to the address of the server's --files flag"
             ),
             SendError::Changed => f.write_str("the file changed while it was being sent"),
+            SendError::Interrupted { sent, size } => write!(
+                f,
+                "interrupted after {sent} of {size} bytes; the server discards the partial \
+                 file, send it again to store it"
+            ),
         }
     }
 }
@@ -217,7 +235,15 @@ pub fn send_file(path: &Path, to: &str, opts: &SendOptions) -> Result<SendReport
     };
     write_frame(&mut conn, header.to_string().as_bytes())?;
     let mut progress = Progress::new(opts.progress, &name, size);
-    let sent = send_data(&mut file, &mut conn, size, opts.chunk_size, &mut progress);
+    let stop = opts.stop.as_deref();
+    let sent = send_data(
+        &mut file,
+        &mut conn,
+        size,
+        opts.chunk_size,
+        &mut progress,
+        stop,
+    );
     progress.finish();
     let sent = match sent {
         Ok(sent) => sent,
@@ -325,6 +351,7 @@ fn send_data(
     size: u64,
     chunk: usize,
     progress: &mut Progress,
+    stop: Option<&AtomicBool>,
 ) -> Result<Sent, SendError> {
     let codec = LengthCodec::new(chunk.max(1));
     // One buffer holds a whole frame, header first, so each frame is one write.
@@ -333,6 +360,9 @@ fn send_data(
     // `take`: never more than announced, even if the file grew since it was hashed.
     let mut src = file.take(size);
     while sent < size {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Err(SendError::Interrupted { sent, size });
+        }
         if reply_waiting(conn).map_err(SendError::Net)? {
             return Ok(Sent::Early);
         }

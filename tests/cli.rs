@@ -495,3 +495,52 @@ fn max_error_rate_turns_some_errors_into_a_failure() {
     assert_eq!(strict.status.code(), Some(1));
     assert!(error_line(&strict).contains("more than --max-error-rate 1.00%"));
 }
+
+#[test]
+fn ctrl_c_during_send_says_how_far_it_got() {
+    // Reads slowly (the peer under test is slow, this is not a wait), and reports once a
+    // megabyte has arrived: the transfer is then under way and far from done.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = listener.local_addr().unwrap().to_string();
+    let (tx, under_way) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let (mut buf, mut total) = (vec![0u8; 64 * 1024], 0usize);
+        while let Ok(n @ 1..) = s.read(&mut buf) {
+            total += n;
+            if total >= 1 << 20 {
+                let _ = tx.send(());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("big.bin");
+    // Sparse: 256 MiB of zeros without writing them.
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_evserve"))
+        .args(["send", file.to_str().unwrap(), "--to", &to])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    under_way
+        .recv_timeout(WAIT)
+        .expect("the transfer did not start");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let line = error_line(&out);
+    assert!(line.contains("interrupted after "), "{line}");
+    assert!(line.contains(&format!("of {} bytes", 256 << 20)), "{line}");
+}
