@@ -285,6 +285,10 @@ fn wrong_protocol_on_a_port_is_named() {
 
 #[test]
 fn the_default_address_is_not_called_a_flag() {
+    // The README test serves on the default ports: take turns with it (see tests/readme.rs).
+    let lock = std::fs::File::create(std::env::temp_dir().join("evserve-readme-ports.lock"))
+        .expect("lock file");
+    lock.lock().expect("lock the README ports");
     // Take the default HTTP port if free; if something already holds it, that is the test.
     let holder = TcpListener::bind("127.0.0.1:8080").ok();
     let out = run(&["serve", "--root", "."]);

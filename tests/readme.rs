@@ -9,7 +9,8 @@
 //! built. Servers are stopped with SIGINT at the end and must exit 0, as the README says.
 //!
 //! The demos use fixed ports (7007, 7008, 8080, 7108-7110, 7207), as a person would: the
-//! test fails, saying so, if one is taken. They need `nc` (netcat-openbsd), `socat`, `curl`
+//! test fails, saying so, if one is taken. A lock file serialises the tests that use them
+//! across concurrent `cargo test` runs. They need `nc` (netcat-openbsd), `socat`, `curl`
 //! and `python3`; a missing tool fails the test loudly.
 
 use std::io::{BufRead, BufReader};
@@ -233,8 +234,19 @@ fn the_patterns_of_expected_output() {
     assert_eq!(strip_comment(&blocks[0][1].command), "c &");
 }
 
+/// The README's fixed ports are shared by every `cargo test` on the machine: two suites run
+/// side by side (as when hunting a flaky test) take turns here instead of colliding. The lock
+/// is released when the file is dropped, or when the process dies.
+fn readme_ports_lock() -> std::fs::File {
+    let path = std::env::temp_dir().join("evserve-readme-ports.lock");
+    let file = std::fs::File::create(&path).expect("lock file");
+    file.lock().expect("lock the README ports");
+    file
+}
+
 #[test]
 fn every_console_demo_in_the_readme_works() {
+    let _ports = readme_ports_lock();
     for tool in ["nc", "socat", "curl", "python3"] {
         let found = shell(&format!("command -v {tool}")).output().expect("bash");
         assert!(
