@@ -42,7 +42,11 @@ use sha2::{Digest, Sha256};
 use crate::protocol::frame::{FrameError, LengthCodec};
 use crate::protocol::number;
 use crate::protocol::store::{self, CommitError, Place, TempFile};
+use crate::protocol::sniff;
 use crate::session::{Ctx, Flow, Service, Session, Step};
+
+/// What the files port speaks, for a client that sent another protocol (see `sniff.rs`).
+const FILES_SPEAKS: &str = "the evserve files protocol (use: evserve send FILE --to HOST:PORT)";
 
 /// The default largest file accepted: 1 GiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
@@ -197,7 +201,10 @@ impl Session for FilesSession {
                     return Step::consumed(used);
                 }
                 Err(err) => {
-                    self.refuse(Refusal::Frame(err), cx);
+                    if !sniff::refuse_foreign(rest, FILES_SPEAKS, cx) {
+                        self.refuse(Refusal::Frame(err), cx);
+                    }
+                    self.state = State::Closing;
                     break;
                 }
             };

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use crate::protocol::frame::{
     DEFAULT_MAX_FRAME, DEFAULT_MAX_LINE, Frame, FrameError, LengthCodec, LineCodec,
 };
+use crate::protocol::sniff;
 use crate::session::{Append, Ctx, Flow, Service, Session, Step};
 
 /// How messages are delimited on the wire.
@@ -115,6 +116,17 @@ impl FramedEchoSession {
         FramedEchoSession { codec }
     }
 
+    /// A length header that failed to decode may be another protocol's first bytes (`GET `,
+    /// a TLS ClientHello, typed text): if so, answer in words and close (see `sniff.rs`).
+    fn misdirected(&self, rest: &[u8], used: usize, cx: &mut Ctx<'_>) -> Option<Step> {
+        // A line is any bytes: only the length framing can tell text from a frame.
+        let Codec::Length(_) = self.codec else {
+            return None;
+        };
+        let speaks = "evserve framed messages (a 4-byte big-endian length, then the payload)";
+        sniff::refuse_foreign(rest, speaks, cx).then(|| Step::close(used))
+    }
+
     /// Sends `ERR <why>` as a last frame and closes; `used` input bytes were fine.
     fn refuse(&self, err: FrameError, used: usize, cx: &mut Ctx<'_>) -> Step {
         log::debug!("{}: {err}", cx.peer());
@@ -135,7 +147,11 @@ impl Session for FramedEchoSession {
             let frame = match self.codec.decode(rest) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return Step::consumed(used),
-                Err(err) => return self.refuse(err, used, cx),
+                Err(err) => {
+                    return self
+                        .misdirected(rest, used, cx)
+                        .unwrap_or_else(|| self.refuse(err, used, cx));
+                }
             };
             // Cannot fail for a payload the same codec just decoded, but a refusal is the
             // honest answer if it ever did.
