@@ -127,24 +127,47 @@ impl<S: Session> Harness<S> {
         flow
     }
 
-    /// Calls [`Session::on_timeout`].
+    /// Calls [`Session::on_timeout`], as the reactor does when the session's deadline has
+    /// passed. A session that answers `Continue` without moving its deadline past
+    /// [`Harness::now`] would only be timed out again at once, so the reactor closes it, and
+    /// so does this: the result is then `Close`.
     pub fn timeout(&mut self) -> Flow {
-        self.session.on_timeout(&mut cx!(self))
+        let flow = self.session.on_timeout(&mut cx!(self));
+        match flow {
+            Flow::Continue if self.watch.deadline.is_some_and(|d| d <= self.now) => Flow::Close,
+            flow => flow,
+        }
     }
 
-    /// Calls [`Session::on_broadcast`]: another member of the room sent `message`.
+    /// Calls [`Session::on_broadcast`]: another member of the room sent `message`. Whatever
+    /// the session broadcasts from there is dropped, as the reactor drops it: a message is
+    /// never relayed twice.
     pub fn deliver(&mut self, message: &[u8]) -> Flow {
-        self.session.on_broadcast(message, &mut cx!(self))
+        let before = self.broadcast.len();
+        let flow = self.session.on_broadcast(message, &mut cx!(self));
+        self.broadcast.truncate(before);
+        flow
     }
 
-    /// Calls [`Session::on_close`].
+    /// Calls [`Session::on_close`]. As with the reactor, its broadcasts (a leave notice) are
+    /// kept for [`Harness::take_broadcast`], while what it writes for its own peer, who is
+    /// gone, is discarded.
     pub fn close(&mut self) {
-        self.session.on_close(&mut cx!(self))
+        let before = self.out.len();
+        self.session.on_close(&mut cx!(self));
+        self.out.truncate(before);
     }
 
     /// Takes everything the session has written so far.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Takes at most `max` bytes of what the session has written, as a socket with room for
+    /// only that much would; the rest stays pending (see [`Ctx::pending_output`]).
+    pub fn take_output_upto(&mut self, max: usize) -> Vec<u8> {
+        let rest = self.out.split_off(max.min(self.out.len()));
+        std::mem::replace(&mut self.out, rest)
     }
 
     /// Everything written so far, without taking it (as if the socket would block).
