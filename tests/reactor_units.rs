@@ -337,15 +337,15 @@ fn a_client_that_never_reads_holds_at_most_max_output_plus_one_read() {
     assert_eq!(server.stats.buffered_out.get(), 0, "the gauge is released");
 }
 
-/// Consumes everything, but says it is in the middle of a message (a body arriving).
+/// Consumes everything; says it is in the middle of a message (a body arriving) when the
+/// peer sends `r`, and that it is between messages when it sends anything else.
 struct Receiving {
     timeouts: Arc<AtomicUsize>,
-    receiving: bool,
 }
 
 impl Session for Receiving {
     fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
-        cx.set_receiving(self.receiving);
+        cx.set_receiving(input.last() == Some(&b'r'));
         Step::consumed(input.len())
     }
 
@@ -356,11 +356,25 @@ impl Session for Receiving {
     }
 }
 
+/// Sends `byte` ten times a second (far under the 1000 required) until told to stop or the
+/// connection fails; bounded to 10 s.
+fn trickle(mut s: TcpStream, byte: u8, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    thread::spawn(move || {
+        for _ in 0..100 {
+            if stop.load(Ordering::Relaxed) || s.write_all(&[byte]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
 #[test]
 fn a_trickle_into_a_receiving_session_is_cut_off_and_counted() {
+    let window = Duration::from_secs(1);
     let limits = Limits {
         min_rate: 1000,
-        rate_window: Duration::from_secs(1),
+        rate_window: window,
         ..Limits::default()
     };
     let timeouts = Arc::new(AtomicUsize::new(0));
@@ -370,32 +384,35 @@ fn a_trickle_into_a_receiving_session_is_cut_off_and_counted() {
             service(move || {
                 Box::new(Receiving {
                     timeouts: t.clone(),
-                    receiving: true,
                 })
             })
         }
     });
-    let mut client = server.connect();
-    let mut trickle = client.try_clone().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let stop = stop.clone();
-        thread::spawn(move || {
-            // 10 bytes a second, far under the 1000 required; bounded to 10 s.
-            for _ in 0..100 {
-                if stop.load(Ordering::Relaxed) || trickle.write_all(b"t").is_err() {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    // The control: the same trickle between messages owes nothing and is left alone.
+    let idle = server.connect();
+    let started = Instant::now();
+    let idle_writer = trickle(idle.try_clone().unwrap(), b'n', stop.clone());
+    let mut slow = server.connect();
+    let slow_writer = trickle(slow.try_clone().unwrap(), b'r', stop.clone());
     // The session may answer (HTTP's 408) before the close.
-    assert_eq!(read_to_end(&mut client), b"too slow\n");
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    assert_eq!(read_to_end(&mut slow), b"too slow\n");
+    slow_writer.join().unwrap();
     server.wait("the cut-off counted", |s| s.too_slow.get() == 1);
     assert_eq!(timeouts.load(Ordering::Relaxed), 1);
+    // Two full windows of the control's trickle, then it must still be there.
+    while started.elapsed() < 2 * window + window / 2 {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        server.stats.too_slow.get(),
+        1,
+        "a connection owing nothing was cut"
+    );
+    assert_eq!(server.stats.active.get(), 1);
+    stop.store(true, Ordering::Relaxed);
+    idle_writer.join().unwrap();
+    drop(idle);
 }
 
 /// Opens `n` connections and waits until the reactor has them all.
