@@ -527,3 +527,80 @@ fn small_write_budgets_still_deliver_a_large_answer_whole_and_in_order() {
     server.wait("all closed", |s| s.closed.get() == 3);
     assert_eq!(server.stats.bytes_out.get(), 3 * ANSWER as u64);
 }
+
+/// Answers `go` with [`STREAM`] bytes produced a chunk per drain, never more than 64 KiB
+/// ahead of the socket (a file download).
+#[derive(Default)]
+struct Download {
+    sent: usize,
+}
+
+const STREAM: usize = 8 << 20;
+
+impl Download {
+    fn chunk(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        if self.sent == STREAM {
+            return Flow::Close;
+        }
+        let end = (self.sent + 16 * 1024).min(STREAM);
+        let bytes: Vec<u8> = (self.sent..end).map(answer_byte).collect();
+        cx.out().extend_from_slice(&bytes);
+        self.sent = end;
+        Flow::Continue
+    }
+}
+
+impl Session for Download {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        if self.sent > 0 || !input.ends_with(b"go") {
+            return Step::consumed(input.len());
+        }
+        Step {
+            flow: self.chunk(cx),
+            ..Step::consumed(input.len())
+        }
+    }
+
+    fn on_drain(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        if cx.pending_output() > 64 * 1024 {
+            return Flow::Continue;
+        }
+        self.chunk(cx)
+    }
+}
+
+/// A graceful stop moves every connection to Closing, where pending output is written but
+/// the session is never offered another drain: a body streamed from `on_drain` (a file
+/// download, `static_files.rs`) ends cut short, with a clean FIN, although the drain timeout
+/// (5 s) would have let it finish. Either let an open connection that is still producing
+/// keep its drains until the drain deadline, or document that a stop truncates streams.
+#[test]
+#[ignore = "reactor: a graceful stop truncates a body streamed from on_drain"]
+fn a_graceful_stop_lets_a_streamed_body_finish() {
+    let server = Server::start(Limits::default(), || service(|| Box::<Download>::default()));
+    let mut s = server.connect();
+    s.write_all(b"go").unwrap();
+    let mut first = vec![0; 1 << 20];
+    s.read_exact(&mut first).unwrap();
+    server.handle.stop();
+    let rest = read_to_end(&mut s);
+    assert_eq!(
+        first.len() + rest.len(),
+        STREAM,
+        "the download was cut short"
+    );
+}
+
+#[test]
+fn a_streamed_body_arrives_whole_without_a_stop() {
+    let server = Server::start(Limits::default(), || service(|| Box::<Download>::default()));
+    let mut s = server.connect();
+    s.write_all(b"go").unwrap();
+    let got = read_to_end(&mut s);
+    assert_eq!(got.len(), STREAM);
+    let wrong = got
+        .iter()
+        .enumerate()
+        .position(|(at, &b)| b != answer_byte(at));
+    assert_eq!(wrong, None);
+}
