@@ -943,6 +943,27 @@ fn abort_discards_output_written_in_the_aborting_call() {
     run_both(|_| Box::new(Commands), &script, b"hi\n");
 }
 
+/// Greets and closes at once (a server that is full).
+struct Busy;
+
+impl Session for Busy {
+    fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        cx.out().extend_from_slice(b"busy, try later\n");
+        Flow::Close
+    }
+
+    fn on_input(&mut self, _input: &[u8], _cx: &mut Ctx<'_>) -> Step {
+        panic!("input offered to a session that closed in on_open");
+    }
+}
+
+#[test]
+fn close_from_on_open_delivers_the_greeting_and_serves_nothing() {
+    let script = [Act::Send(b"hello?\n"), Act::ReadToEnd];
+    let log = run_both(|_| Box::new(Busy), &script, b"busy, try later\n");
+    assert_eq!(log, [Event::Open(Flow::Close), Event::Close]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scenario: a drain is earned by output, not by input.
 

@@ -2,7 +2,8 @@
 //! token layout, timers (an idle connection is timed out once, a busy one never), the read
 //! budget (a fire hose does not starve its neighbour), backpressure (`buffered_out` stays
 //! under `max_output` plus one read), the minimum rate, eviction at the connection limit, and
-//! the write budgets (a large answer still arrives whole and in order).
+//! the write budgets (a large answer still arrives whole and in order), and a streamed body
+//! under a graceful stop (ignored: the stop cuts it short, see the test).
 //!
 //! Each test runs its own reactor on 127.0.0.1:0 with small limits, waits on signals (bytes
 //! arriving, a counter moving), never asserts on timing, and stops the reactor at the end.
