@@ -267,6 +267,7 @@ impl Conn {
             }
         }
         // Out of budget with work left: let other connections run, come back next turn.
+        core.stats.deferred.incr();
         core.deferred.push(self.token);
         Ok(())
     }
@@ -285,12 +286,15 @@ impl Conn {
                 debug!("{}: input limit reached without progress", self.peer);
                 return Err(Removed);
             }
+            core.stats.read_pauses.add(u64::from(!self.paused));
             self.paused = true;
             return Ok(false);
         }
+        core.stats.reads.incr();
         let n = match self.socket.read(&mut core.read_buf[..room]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                core.stats.reads_would_block.incr();
                 self.readable = false;
                 return Ok(false);
             }
@@ -398,11 +402,13 @@ impl Conn {
             self.release_input();
             self.apply_flow(step.flow, core)?;
             if consumed > 0 {
+                core.stats.read_resumes.add(u64::from(self.paused));
                 self.paused = false;
                 return Ok(true);
             }
         }
         if self.paused && self.pending() <= core.limits.low_water {
+            core.stats.read_resumes.incr();
             self.paused = false;
         }
         Ok(produced)
@@ -530,9 +536,11 @@ impl Conn {
                 core.out_buf.shrink_to(keep);
             }
         } else if self.pending() > core.limits.max_output {
+            core.stats.read_pauses.add(u64::from(!self.paused));
             self.paused = true;
         }
         if self.paused && self.pending() <= core.limits.low_water && !self.input_full() {
+            core.stats.read_resumes.incr();
             self.paused = false;
         }
         self.account(core);
@@ -551,6 +559,7 @@ impl Conn {
         stats: &Stats,
     ) -> io::Result<()> {
         while *pos < buf.len() {
+            stats.writes.incr();
             match self.socket.write(&buf[*pos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
@@ -563,11 +572,13 @@ impl Conn {
                     if *pos < buf.len() {
                         // A short write means the send buffer is full: wait for WRITABLE
                         // rather than spend a syscall to hear WouldBlock.
+                        stats.short_writes.incr();
                         self.write_blocked = true;
                         return Ok(());
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    stats.short_writes.incr();
                     self.write_blocked = true;
                     return Ok(());
                 }

@@ -291,12 +291,16 @@ impl Reactor {
                 Err(e) => return Err(e),
             }
             self.core.now = Instant::now();
+            let mut n = 0;
             for event in events.iter() {
+                n += 1;
                 self.dispatch(event);
             }
+            self.core.stats.record_poll(n);
             self.run_deferred();
             self.resume_accepting();
             self.fire_timers();
+            self.core.stats.timers.set(self.core.timers.len() as u64);
             self.send_periodic();
             if self.stop.load(Ordering::Acquire) {
                 self.begin_shutdown();
@@ -372,6 +376,7 @@ impl Reactor {
         if self.accept_paused_until.is_some() {
             return; // resume_accepting will come back to every listener
         }
+        self.core.stats.accept_wakeups.incr();
         for _ in 0..self.core.limits.read_budget * 8 {
             let Some(Endpoint::Tcp(listener)) = self.endpoints.get_mut(index) else {
                 return;
@@ -380,6 +385,7 @@ impl Reactor {
                 Accepted::Conn(stream, peer) => (stream, peer),
                 Accepted::Done => return,
                 Accepted::Pause(until) => {
+                    self.core.stats.emfile_pauses.incr();
                     self.accept_paused_until = Some(until);
                     return;
                 }
