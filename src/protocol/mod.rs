@@ -14,3 +14,4 @@ pub mod number;
 pub mod stale;
 pub mod store;
 pub mod text;
+pub mod ws;

@@ -33,7 +33,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::Core;
-use crate::session::{Ctx, Flow, Session, Watch};
+use crate::session::{Ctx, Flow, RoomId, Session, Watch};
 use crate::stats::Stats;
 
 /// Where a connection is in its life.
@@ -143,6 +143,11 @@ impl Conn {
     /// Output bytes accepted but not yet written.
     pub fn pending(&self) -> usize {
         self.out.len() - self.out_pos
+    }
+
+    /// The room the session joined (see `Ctx::join`), if any.
+    pub fn room(&self) -> Option<RoomId> {
+        self.watch.room
     }
 
     /// Whether the connection still accepts broadcasts.

@@ -35,7 +35,7 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::config::{Limits, SocketOptions};
-use crate::session::{DatagramService, Service};
+use crate::session::{DatagramService, RoomId, Service};
 use crate::stats::Stats;
 use conn::{Conn, Status};
 use listener::{Accepted, Listener};
@@ -113,6 +113,29 @@ pub struct Reactor {
     draining_until: Option<Instant>,
     spare_deferred: Vec<Token>,
     periodic: Vec<Periodic>,
+    /// The room of each listener's connections (`Service::room`), by endpoint index.
+    rooms: Vec<Option<RoomId>>,
+}
+
+/// Who hears a connection's broadcasts: its room, or else the other connections of its
+/// listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Room(RoomId),
+    Listener(usize),
+}
+
+impl Group {
+    /// The group of `conn`: the room it joined, else its listener's room, else its listener.
+    fn of(conn: &Conn, rooms: &[Option<RoomId>]) -> Group {
+        match conn
+            .room()
+            .or_else(|| rooms.get(conn.endpoint).copied().flatten())
+        {
+            Some(room) => Group::Room(room),
+            None => Group::Listener(conn.endpoint),
+        }
+    }
 }
 
 impl Reactor {
@@ -149,6 +172,7 @@ impl Reactor {
             draining_until: None,
             spare_deferred: Vec::new(),
             periodic: Vec::new(),
+            rooms: Vec::new(),
         })
     }
 
@@ -165,6 +189,8 @@ impl Reactor {
             .registry()
             .register(&mut socket, token::endpoint(index), Interest::READABLE)?;
         info!("listening {} tcp {bound}", service.name());
+        self.rooms.resize(index, None);
+        self.rooms.push(service.room());
         debug!(
             "listener {bound}: {}",
             socket::describe(socket2::SockRef::from(&socket))
@@ -504,7 +530,7 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let endpoint = conn.endpoint;
+        let group = Group::of(conn, &self.rooms);
         if status == Status::Keep {
             let when = conn.deadline(&self.core);
             if conn.scheduled.is_none_or(|s| when < s) {
@@ -520,21 +546,23 @@ impl Reactor {
         if status == Status::Remove {
             doomed.push(key);
         }
-        self.deliver_broadcast(endpoint, key, &mut doomed);
+        self.deliver_broadcast(group, key, &mut doomed);
         for key in doomed {
             self.remove(key);
         }
     }
 
-    /// Sends the pending broadcast to every other open connection of `endpoint`; receivers
-    /// that cannot keep up are added to `doomed`.
-    fn deliver_broadcast(&mut self, endpoint: usize, from: usize, doomed: &mut Vec<usize>) {
+    /// Sends the pending broadcast to every other open connection of `group` (a room shared by
+    /// several listeners, or one listener's connections); receivers that cannot keep up are
+    /// added to `doomed`. Still one pass over the slab: rooms are small and few, and a list per
+    /// room would have to be kept in step with every open and close.
+    fn deliver_broadcast(&mut self, group: Group, from: usize, doomed: &mut Vec<usize>) {
         if self.core.broadcast.is_empty() {
             return;
         }
         let msg = std::mem::take(&mut self.core.broadcast);
         for (key, conn) in self.conns.iter_mut() {
-            if key == from || conn.endpoint != endpoint || !conn.is_open() {
+            if key == from || Group::of(conn, &self.rooms) != group || !conn.is_open() {
                 continue;
             }
             if conn.push(&msg, &mut self.core) == Status::Remove
@@ -555,12 +583,12 @@ impl Reactor {
             let Some(conn) = self.conns.try_remove(key) else {
                 continue;
             };
-            let endpoint = conn.endpoint;
+            let group = Group::of(&conn, &self.rooms);
             debug!("closed {}", conn.peer);
             conn.close(&mut self.core);
             self.core.stats.closed.incr();
             self.core.stats.active.sub(1);
-            self.deliver_broadcast(endpoint, key, &mut doomed);
+            self.deliver_broadcast(group, key, &mut doomed);
         }
     }
 
