@@ -219,11 +219,15 @@ impl Session for WsSession {
         }
     }
 
+    /// One text message per line: a broadcast may carry several (a chat client's join
+    /// notice and its first line, when both were read in one go).
     fn on_broadcast(&mut self, message: &[u8], cx: &mut Ctx<'_>) -> Flow {
         if self.state == State::Open {
-            let line = message.strip_suffix(b"\n").unwrap_or(message);
-            frame::encode(Opcode::Text, line, None, &mut cx.out());
-            cx.stats().ws_messages_out.incr();
+            let message = message.strip_suffix(b"\n").unwrap_or(message);
+            for line in message.split(|&b| b == b'\n') {
+                frame::encode(Opcode::Text, line, None, &mut cx.out());
+                cx.stats().ws_messages_out.incr();
+            }
         }
         Flow::Continue
     }
@@ -336,10 +340,13 @@ mod tests {
         h.broadcast.clear();
         h.send(Opcode::Text, b"hello\x1b[2J");
         assert_eq!(h.broadcast, b"127.0.0.1:5555: hello?[2J\n");
-        h.with(|s, cx| s.on_broadcast(b"1.2.3.4:5: yo\n", cx));
+        h.with(|s, cx| s.on_broadcast(b"* 1.2.3.4:5 joined\n1.2.3.4:5: yo\n", cx));
         assert_eq!(
             h.replies(),
-            vec![(Message::Text, b"1.2.3.4:5: yo".to_vec())]
+            vec![
+                (Message::Text, b"* 1.2.3.4:5 joined".to_vec()),
+                (Message::Text, b"1.2.3.4:5: yo".to_vec())
+            ]
         );
         assert_eq!(h.send(Opcode::Binary, b"x").flow, Flow::Close);
         assert_eq!(

@@ -92,9 +92,13 @@
     g.strokeStyle = "#2a323c";
     g.beginPath(); g.moveTo(0, h - pad); g.lineTo(w, h - pad); g.stroke();
     g.font = "11px sans-serif";
-    series.forEach(([data, color], k) => {
+    // Drawn last to first, so the first series stays on top; the others dashed.
+    series.slice().reverse().forEach(([data, color], r) => {
+      const k = series.length - 1 - r;
       const max = Math.max(1e-9, ...data);
-      g.strokeStyle = color; g.lineWidth = 2; g.beginPath();
+      g.strokeStyle = color; g.lineWidth = k === 0 ? 2 : 1.5;
+      g.setLineDash(k === 0 ? [] : [5, 3]);
+      g.beginPath();
       data.forEach((v, i) => {
         const x = w - (data.length - 1 - i) * (w / (HISTORY - 1));
         const y = h - pad - (v / max) * (h - 2 * pad);
