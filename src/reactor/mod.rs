@@ -530,7 +530,8 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let group = Group::of(conn, &self.rooms);
+        // Most calls broadcast nothing: only then is the sender's group worth looking up.
+        let group = (!self.core.broadcast.is_empty()).then(|| Group::of(conn, &self.rooms));
         if status == Status::Keep {
             let when = conn.deadline(&self.core);
             if conn.scheduled.is_none_or(|s| when < s) {
@@ -546,7 +547,9 @@ impl Reactor {
         if status == Status::Remove {
             doomed.push(key);
         }
-        self.deliver_broadcast(group, key, &mut doomed);
+        if let Some(group) = group {
+            self.deliver_broadcast(group, key, &mut doomed);
+        }
         for key in doomed {
             self.remove(key);
         }
