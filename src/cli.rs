@@ -212,7 +212,7 @@ pub struct BrowserArgs {
     /// Same as --dashboard false.
     #[arg(long)]
     pub no_dashboard: bool,
-    /// An origin (e.g. http://app.example:3000) whose pages may open WebSockets here, besides
+    /// An origin (e.g. `http://app.example:3000`) whose pages may open WebSockets here, besides
     /// the server's own; `*` allows any. Repeatable.
     #[arg(long, value_name = "ORIGIN")]
     pub ws_allow_origin: Vec<String>,
