@@ -370,3 +370,83 @@ fn python_websockets_interoperates() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("interop ok"));
 }
+
+#[test]
+fn every_chat_listener_shares_the_room_and_echo_sessions_hear_nothing() {
+    let server = Server::start(
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--chat",
+            "127.0.0.1:0",
+            "--chat",
+            "127.0.0.1:0",
+        ],
+        3,
+    );
+    let chats: Vec<SocketAddr> = server
+        .listening()
+        .iter()
+        .filter(|(name, _, _)| name == "chat")
+        .map(|(_, _, addr)| *addr)
+        .collect();
+    assert_eq!(chats.len(), 2);
+    let mut echo = Client::open(server.tcp("http"), "/ws/echo");
+    let a = TcpStream::connect(chats[0]).unwrap();
+    a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut a_lines = BufReader::new(a.try_clone().unwrap());
+    let b = TcpStream::connect(chats[1]).unwrap();
+    let mut line = String::new();
+    a_lines.read_line(&mut line).unwrap();
+    assert!(line.ends_with(" joined\n"), "{line}");
+    (&b).write_all(b"across listeners\n").unwrap();
+    line.clear();
+    a_lines.read_line(&mut line).unwrap();
+    assert!(line.ends_with(": across listeners\n"), "{line}");
+    // The echo session is on the HTTP listener, in no room: the next thing it gets is its own
+    // echo, not a chat line.
+    echo.send(&frame(true, 1, b"mine"));
+    assert_eq!(echo.recv(), (true, 1, b"mine".to_vec()));
+}
+
+#[test]
+fn a_websocket_that_stops_reading_is_cut_off_not_waited_for() {
+    let server = Server::start(
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--chat",
+            "127.0.0.1:0",
+            "--max-output",
+            "64KiB",
+            "--send-buffer",
+            "8192",
+        ],
+        2,
+    );
+    let slow = Client::open(server.tcp("http"), "/ws/chat");
+    let fast = TcpStream::connect(server.tcp("chat")).unwrap();
+    fast.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let line = format!("{}\n", "x".repeat(1000));
+    // At most ~4 MB: far beyond what the slow client's buffers and --max-output can hold.
+    for _ in 0..4000 {
+        if (&fast).write_all(line.as_bytes()).is_err() {
+            break;
+        }
+        if server
+            .wait_log("slow consumer disconnected", Duration::ZERO)
+            .is_some()
+        {
+            drop(slow);
+            return;
+        }
+    }
+    assert!(
+        server
+            .wait_log("slow consumer disconnected", Duration::from_secs(10))
+            .is_some(),
+        "the WebSocket that never read was not cut off"
+    );
+    drop(slow);
+}
