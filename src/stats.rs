@@ -123,6 +123,20 @@ pub struct Stats {
     /// Snapshots not sent because the client had not read the previous ones (dropped, not
     /// queued).
     pub sse_skipped: Counter,
+    /// Open TCP connections by the service of their listener, in [`SERVICE_NAMES`] order
+    /// (gauges; WebSocket and event-stream connections count under `http`).
+    pub active_by_service: [Counter; SERVICES],
+}
+
+/// The number of services [`Stats::active_by_service`] tells apart.
+pub const SERVICES: usize = 5;
+
+/// The services [`Stats::active_by_service`] counts, by their `Service::name`.
+pub const SERVICE_NAMES: [&str; SERVICES] = ["echo", "framed", "chat", "files", "http"];
+
+/// The [`Stats::active_by_service`] index of the service called `name`, if it is counted.
+pub fn service_index(name: &str) -> Option<usize> {
+    SERVICE_NAMES.iter().position(|n| *n == name)
 }
 
 /// The number of buckets of [`Stats::events_per_poll`].
@@ -144,7 +158,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 11 + 19 + EVENT_BUCKETS;
+pub const STATS_LEN: usize = 11 + 19 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -198,6 +212,11 @@ impl Stats {
             ("events_per_poll_128_255", self.events_per_poll[8].get()),
             ("events_per_poll_256_511", self.events_per_poll[9].get()),
             ("events_per_poll_512_up", self.events_per_poll[10].get()),
+            ("active_echo", self.active_by_service[0].get()),
+            ("active_framed", self.active_by_service[1].get()),
+            ("active_chat", self.active_by_service[2].get()),
+            ("active_files", self.active_by_service[3].get()),
+            ("active_http", self.active_by_service[4].get()),
         ]
     }
 
@@ -310,6 +329,8 @@ mod tests {
             assert_eq!(event_bucket(n), bucket, "{n} events");
         }
         assert_eq!(event_bucket(512), 10);
+        assert_eq!(service_index("http"), Some(4));
+        assert_eq!(service_index("mystery"), None);
         assert_eq!(event_bucket(100_000), 10);
         let stats = Stats::default();
         stats.record_poll(5);

@@ -88,6 +88,8 @@ fn events_stream_a_snapshot_a_second() {
         assert!(events[1].get(key).is_some(), "{key} in {}", events[1]);
     }
     assert_eq!(events[1]["sse_open"], 1);
+    assert_eq!(events[1]["active_http"], 1, "the stream's own connection");
+    assert_eq!(events[1]["active_chat"], 0);
     assert!(events[1]["polls"].as_u64() > events[0]["polls"].as_u64());
     assert!(events[1]["time_ms"].as_u64() > events[0]["time_ms"].as_u64());
 }

@@ -115,6 +115,8 @@ pub struct Reactor {
     periodic: Vec<Periodic>,
     /// The room of each listener's connections (`Service::room`), by endpoint index.
     rooms: Vec<Option<RoomId>>,
+    /// Each listener's `Stats::active_by_service` index, by endpoint index.
+    services: Vec<Option<usize>>,
 }
 
 /// Who hears a connection's broadcasts: its room, or else the other connections of its
@@ -173,6 +175,7 @@ impl Reactor {
             spare_deferred: Vec::new(),
             periodic: Vec::new(),
             rooms: Vec::new(),
+            services: Vec::new(),
         })
     }
 
@@ -191,6 +194,9 @@ impl Reactor {
         info!("listening {} tcp {bound}", service.name());
         self.rooms.resize(index, None);
         self.rooms.push(service.room());
+        self.services.resize(index, None);
+        self.services
+            .push(crate::stats::service_index(service.name()));
         debug!(
             "listener {bound}: {}",
             socket::describe(socket2::SockRef::from(&socket))
@@ -461,6 +467,9 @@ impl Reactor {
         ));
         self.core.stats.accepted.incr();
         self.core.stats.active.incr();
+        if let Some(&Some(i)) = self.services.get(endpoint) {
+            self.core.stats.active_by_service[i].incr();
+        }
         let status = self.conns[key].open(&mut self.core);
         self.finish(key, status);
     }
@@ -587,10 +596,14 @@ impl Reactor {
                 continue;
             };
             let group = Group::of(&conn, &self.rooms);
+            let conn_endpoint = conn.endpoint;
             debug!("closed {}", conn.peer);
             conn.close(&mut self.core);
             self.core.stats.closed.incr();
             self.core.stats.active.sub(1);
+            if let Some(&Some(i)) = self.services.get(conn_endpoint) {
+                self.core.stats.active_by_service[i].sub(1);
+            }
             self.deliver_broadcast(group, key, &mut doomed);
         }
     }

@@ -60,10 +60,13 @@
   }
 
   function render(cur, prev) {
-    const other = Math.max(0, cur.active - (cur.ws_open || 0) - (cur.sse_open || 0));
     $("active").textContent = fmt(cur.active);
-    $("by-service").textContent =
-      `tcp/http ${fmt(other)} · websocket ${fmt(cur.ws_open || 0)} · event-stream ${fmt(cur.sse_open || 0)}`;
+    const http = Math.max(0, (cur.active_http || 0) - (cur.ws_open || 0) - (cur.sse_open || 0));
+    const parts = [["http", http], ["websocket", cur.ws_open || 0], ["event-stream", cur.sse_open || 0]];
+    for (const name of ["echo", "framed", "chat", "files"]) {
+      if (cur["active_" + name]) parts.push([name, cur["active_" + name]]);
+    }
+    $("by-service").textContent = parts.map(([n, v]) => `${n} ${fmt(v)}`).join(" · ");
     const rps = prev ? Math.max(0, (requests(cur) - requests(prev)) / ((cur.time_ms - prev.time_ms) / 1000)) : 0;
     $("rps").textContent = fmt(rps);
     const r = cur.requests || {};
