@@ -91,13 +91,42 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
 }
 
 fn load(args: &LoadArgs) -> anyhow::Result<()> {
-    let config = args.config().map_err(anyhow::Error::msg)?;
-    let report =
-        evserve::load::run(&config).with_context(|| format!("cannot load {}", config.addr))?;
+    let report = if args.target == "ws" {
+        let load = ws_load(args)?;
+        evserve::load::ws::run(&load).with_context(|| format!("cannot load {}", load.addr))?
+    } else {
+        let config = args.config().map_err(anyhow::Error::msg)?;
+        evserve::load::run(&config).with_context(|| format!("cannot load {}", config.addr))?
+    };
     if args.json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_text());
     }
     Ok(())
+}
+
+/// `evserve load ws HOST:PORT`: WebSocket echo at `/ws/echo` (see `load/ws.rs`).
+fn ws_load(args: &LoadArgs) -> anyhow::Result<evserve::load::ws::WsLoad> {
+    use std::net::ToSocketAddrs;
+    let hostport = args
+        .addr
+        .as_deref()
+        .context("give HOST:PORT after ws (the --http address)")?;
+    let addr = hostport
+        .to_socket_addrs()
+        .with_context(|| format!("{hostport}: cannot resolve"))?
+        .next()
+        .with_context(|| format!("{hostport}: no address"))?;
+    Ok(evserve::load::ws::WsLoad {
+        addr,
+        connections: args.connections,
+        size: args.size,
+        duration: args.duration.unwrap_or(match args.requests {
+            Some(_) => evserve::load::COUNTED_RUN_LIMIT,
+            None => evserve::load::DEFAULT_DURATION,
+        }),
+        requests: args.requests,
+        timeout: args.timeout,
+    })
 }

@@ -450,3 +450,31 @@ fn a_websocket_that_stops_reading_is_cut_off_not_waited_for() {
     );
     drop(slow);
 }
+
+#[test]
+fn evserve_load_ws_benchmarks_the_echo() {
+    let server = start();
+    let http = server.tcp("http").to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_evserve"))
+        .args([
+            "load", "ws", &http, "-c", "4", "-n", "2000", "--size", "300",
+        ])
+        .args(["-d", "60s", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["requests"], 2000, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    let answer = {
+        let mut s = TcpStream::connect(server.tcp("http")).unwrap();
+        s.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let stats: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert!(stats["ws_messages_in"].as_u64() >= Some(2000), "{stats}");
+}
