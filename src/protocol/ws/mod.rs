@@ -17,8 +17,8 @@
 //! We wrote the codec rather than drive tungstenite over an in-memory buffer: its
 //! `WebSocket<Stream>` wants a `Read + Write` stream and owns its buffers, so the reactor's
 //! zero-copy input and append-only output would have turned into two copies and an
-//! allocation per message; the frame format is small enough to state in about 400 lines with the
-//! property tests that cut the stream anywhere.
+//! allocation per message; the frame format is small enough to state in about 400 lines,
+//! with property tests that cut the stream anywhere.
 
 pub mod frame;
 mod session;
