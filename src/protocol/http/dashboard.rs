@@ -115,7 +115,6 @@ pub fn page(reply: &mut Reply<'_, '_>) -> Handled {
         .start(Status::Ok)
         .header("Content-Type", b"text/html; charset=utf-8")
         .header("Cache-Control", b"no-store")
-        .header("X-Content-Type-Options", b"nosniff")
         .header("Content-Security-Policy", page.csp.as_bytes())
         .end(page.html.len() as u64);
     if with_body {
