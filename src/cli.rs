@@ -256,6 +256,42 @@ pub struct DiscoverArgs {
     pub options: crate::cluster_args::DiscoverOptions,
 }
 
+/// `evserve serve`: the dashboard and the WebSocket endpoints of the HTTP service.
+#[derive(Debug, Args)]
+pub struct BrowserArgs {
+    /// Serve /dashboard, /events (Server-Sent Events), /ws/chat and /ws/echo on --http
+    /// (true/false).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    pub dashboard: bool,
+    /// Same as --dashboard false.
+    #[arg(long)]
+    pub no_dashboard: bool,
+    /// An origin (e.g. `http://app.example:3000`) whose pages may open WebSockets here, besides
+    /// the server's own; `*` allows any. Repeatable.
+    #[arg(long, value_name = "ORIGIN")]
+    pub ws_allow_origin: Vec<String>,
+    /// Largest WebSocket message, fragments joined; larger closes with 1009.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
+    pub ws_max_message: usize,
+    /// A WebSocket peer silent this long is pinged, and dropped after as long again.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub ws_ping_interval: Duration,
+}
+
+impl BrowserArgs {
+    /// The HTTP service's browser settings these flags describe.
+    pub fn config(&self) -> crate::protocol::http::dashboard::BrowserConfig {
+        crate::protocol::http::dashboard::BrowserConfig {
+            dashboard: self.dashboard && !self.no_dashboard,
+            ws_allow_origin: self.ws_allow_origin.clone(),
+            ws: crate::protocol::ws::WsConfig {
+                max_message: self.ws_max_message,
+                ping_interval: self.ws_ping_interval,
+            },
+        }
+    }
+}
+
 /// `evserve serve`.
 ///
 /// One struct, its flags grouped in `--help` by `help_heading`. Every default is taken from
@@ -347,6 +383,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES",
           default_value_t = Size(HttpConfig::default().max_body as usize), help_heading = HTTP)]
     pub max_body: Size,
+    /// The dashboard and WebSocket flags.
+    #[command(flatten)]
+    pub browser: BrowserArgs,
 
     /// Open TCP connections allowed; more are accepted and closed at once.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections,
@@ -662,6 +701,7 @@ impl ServeArgs {
             allow_trace: self.allow_trace,
             access_log: self.access_log && !self.no_access_log,
             file_cache: self.file_cache.0,
+            browser: self.browser.config(),
             ..HttpConfig::default()
         }
     }

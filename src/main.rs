@@ -149,21 +149,26 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
 /// 130 after Ctrl-C (with the partial report), 1 if no request succeeded or the error rate
 /// is over `--max-error-rate`, 0 otherwise.
 fn load(args: &LoadArgs) -> anyhow::Result<()> {
-    let mut config = args.config().map_err(anyhow::Error::msg)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    // The first Ctrl-C stops the run and prints what it measured; a second one, if that
-    // hangs, ends the process at once.
-    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))?;
-    signal_hook::flag::register(SIGINT, Arc::clone(&stop))?;
-    config.stop = Some(stop);
-    let report = evserve::load::run(&config).map_err(|e| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => "; is the server running on that port?",
-            std::io::ErrorKind::TimedOut => "; is the address right, and the port open?",
-            _ => "",
-        };
-        anyhow::anyhow!("cannot load {}: {e}{hint}", config.addr)
-    })?;
+    let report = if args.target == "ws" {
+        let load = ws_load(args)?;
+        evserve::load::ws::run(&load).with_context(|| format!("cannot load {}", load.addr))?
+    } else {
+        let mut config = args.config().map_err(anyhow::Error::msg)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        // The first Ctrl-C stops the run and prints what it measured; a second one, if that
+        // hangs, ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(SIGINT, Arc::clone(&stop))?;
+        config.stop = Some(stop);
+        evserve::load::run(&config).map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => "; is the server running on that port?",
+                std::io::ErrorKind::TimedOut => "; is the address right, and the port open?",
+                _ => "",
+            };
+            anyhow::anyhow!("cannot load {}: {e}{hint}", config.addr)
+        })?
+    };
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -175,7 +180,7 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
     if report.completed() == 0 && report.connect_errors == 0 {
         eprintln!(
             "evserve: no reply arrived during the run; does {} speak the protocol loaded?",
-            config.addr
+            args.addr.as_deref().unwrap_or(&args.target)
         );
         return Err(Exit(ExitCode::FAILURE).into());
     }
@@ -198,4 +203,29 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
         return Err(Exit(ExitCode::FAILURE).into());
     }
     Ok(())
+}
+
+/// `evserve load ws HOST:PORT`: WebSocket echo at `/ws/echo` (see `load/ws.rs`).
+fn ws_load(args: &LoadArgs) -> anyhow::Result<evserve::load::ws::WsLoad> {
+    use std::net::ToSocketAddrs;
+    let hostport = args
+        .addr
+        .as_deref()
+        .context("give HOST:PORT after ws (the --http address)")?;
+    let addr = hostport
+        .to_socket_addrs()
+        .with_context(|| format!("{hostport}: cannot resolve"))?
+        .next()
+        .with_context(|| format!("{hostport}: no address"))?;
+    Ok(evserve::load::ws::WsLoad {
+        addr,
+        connections: args.connections,
+        size: args.size.0,
+        duration: args.duration.unwrap_or(match args.requests {
+            Some(_) => evserve::load::COUNTED_RUN_LIMIT,
+            None => evserve::load::DEFAULT_DURATION,
+        }),
+        requests: args.requests,
+        timeout: args.timeout.0,
+    })
 }

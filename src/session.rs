@@ -183,6 +183,19 @@ impl Append for Output<'_> {
     }
 }
 
+/// A broadcast group: every open connection in a room hears what any other one broadcasts.
+///
+/// Rooms are fixed numbers, not names looked up at run time: a service says which room its
+/// connections start in ([`Service::room`]), and a session that changes protocol on the way
+/// (an HTTP connection upgraded to a WebSocket chat) joins one later with [`Ctx::join`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RoomId(pub u16);
+
+impl RoomId {
+    /// The chat room: `--chat` listeners and `/ws/chat` WebSocket sessions.
+    pub const CHAT: RoomId = RoomId(1);
+}
+
 /// What a session asks the reactor to watch over for it between calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Watch {
@@ -190,6 +203,8 @@ pub struct Watch {
     pub deadline: Option<Instant>,
     /// The session is in the middle of a message from the peer (see [`Ctx::set_receiving`]).
     pub receiving: bool,
+    /// The room the session joined with [`Ctx::join`], if any (it overrides the service's).
+    pub room: Option<RoomId>,
 }
 
 /// The reactor-owned things a session may touch during one call.
@@ -288,10 +303,17 @@ impl<'a> Ctx<'a> {
         self.out.len() - self.written + self.outer_pending
     }
 
-    /// Sends `bytes` to every *other* connection of the same listener (a chat room). A receiver
+    /// Sends `bytes` to every *other* connection of the same room (see [`RoomId`]), or, for a
+    /// service without rooms, of the same listener. A receiver
     /// whose output buffer is over its limit is disconnected rather than allowed to slow others.
     pub fn broadcast(&mut self, bytes: &[u8]) {
         self.broadcast.extend_from_slice(bytes);
+    }
+
+    /// Moves this connection into `room`: from the end of this call on, it hears the room's
+    /// broadcasts and its own broadcasts reach the room, whatever its listener's room was.
+    pub fn join(&mut self, room: RoomId) {
+        self.watch.room = Some(room);
     }
 
     /// Sets (or with `None` clears) a session deadline. When it passes, the reactor calls
@@ -426,6 +448,12 @@ pub trait Service {
     /// same way); false where being idle is the point (a chat member waiting to hear).
     fn idle_disposable(&self) -> bool {
         false
+    }
+
+    /// The room this listener's connections start in; `None` (the default) makes each
+    /// listener a group of its own.
+    fn room(&self) -> Option<RoomId> {
+        None
     }
 
     /// The most unconsumed input the reactor keeps for one connection. Large enough for the

@@ -32,6 +32,12 @@ impl Counter {
         );
     }
 
+    /// Sets the value (for gauges sampled once per loop turn, such as the timer heap size).
+    #[inline]
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+
     /// Adds one.
     #[inline]
     pub fn incr(&self) {
@@ -88,10 +94,96 @@ pub struct Stats {
     pub tls_version_1_2: Counter,
     /// TLS handshakes completed with TLS 1.3.
     pub tls_version_1_3: Counter,
+
+    // The loop's internals (see docs/architecture.md, "Counters"). Each is bumped with one
+    // plain add at the place it measures; none costs a syscall or a branch of its own.
+    /// `poll` calls that returned (with events or not).
+    pub polls: Counter,
+    /// Readiness events those polls returned, in all.
+    pub events: Counter,
+    /// Polls by how many events they returned: 0, 1, 2-3, 4-7, ... 256-511, 512 and more.
+    pub events_per_poll: [Counter; EVENT_BUCKETS],
+    /// `read` calls on TCP connections.
+    pub reads: Counter,
+    /// Of those, the ones that returned `WouldBlock` (the socket was already drained).
+    pub reads_would_block: Counter,
+    /// `write` calls on TCP connections.
+    pub writes: Counter,
+    /// Of those, the ones the socket did not take whole (the connection then waits for
+    /// WRITABLE).
+    pub short_writes: Counter,
+    /// Times a connection stopped being read because its output passed `--max-output` (or its
+    /// input buffer was full while its output drained).
+    pub read_pauses: Counter,
+    /// Times a paused connection was read again once its output drained to the low-water mark.
+    pub read_resumes: Counter,
+    /// Times a connection used up its read budget with work left and was put off to the end
+    /// of the loop turn, so that others get their turn.
+    pub deferred: Counter,
+    /// Entries in the timer heap (a gauge, sampled once per loop turn; stale entries count).
+    pub timers: Counter,
+    /// Times a listener was readable and accepted (the `accepted` per wakeup is the ratio).
+    pub accept_wakeups: Counter,
+    /// Times accepting stopped for a while because descriptors ran out (EMFILE, ENFILE...).
+    pub emfile_pauses: Counter,
+    /// Lines relayed by chat sessions (TCP and WebSocket).
+    pub chat_messages: Counter,
+    /// WebSocket data messages received.
+    pub ws_messages_in: Counter,
+    /// WebSocket data messages sent (echoes and room messages).
+    pub ws_messages_out: Counter,
+    /// Open WebSocket sessions (a gauge).
+    pub ws_open: Counter,
+    /// Open Server-Sent Events streams (a gauge).
+    pub sse_open: Counter,
+    /// Snapshots sent on Server-Sent Events streams.
+    pub sse_sent: Counter,
+    /// Snapshots not sent because the client had not read the previous ones (dropped, not
+    /// queued).
+    pub sse_skipped: Counter,
+    /// Open TCP connections by the service of their listener, in [`SERVICE_NAMES`] order
+    /// (gauges; WebSocket and event-stream connections count under `http`).
+    pub active_by_service: [Counter; SERVICES],
 }
 
+/// The number of services [`Stats::active_by_service`] tells apart.
+pub const SERVICES: usize = 5;
+
+/// The services [`Stats::active_by_service`] counts, by their `Service::name`.
+pub const SERVICE_NAMES: [&str; SERVICES] = ["echo", "framed", "chat", "files", "http"];
+
+/// The [`Stats::active_by_service`] index of the service called `name`, if it is counted.
+pub fn service_index(name: &str) -> Option<usize> {
+    SERVICE_NAMES.iter().position(|n| *n == name)
+}
+
+/// The number of buckets of [`Stats::events_per_poll`].
+pub const EVENT_BUCKETS: usize = 11;
+
+/// The names of the [`Stats::events_per_poll`] buckets, as `/stats` shows them.
+pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
+    "events_per_poll_0",
+    "events_per_poll_1",
+    "events_per_poll_2_3",
+    "events_per_poll_4_7",
+    "events_per_poll_8_15",
+    "events_per_poll_16_31",
+    "events_per_poll_32_63",
+    "events_per_poll_64_127",
+    "events_per_poll_128_255",
+    "events_per_poll_256_511",
+    "events_per_poll_512_up",
+];
+
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 18;
+pub const STATS_LEN: usize = 18 + 19 + EVENT_BUCKETS + SERVICES;
+
+/// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
+/// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
+#[inline]
+pub fn event_bucket(n: usize) -> usize {
+    ((usize::BITS - n.leading_zeros()) as usize).min(EVENT_BUCKETS - 1)
+}
 
 impl Stats {
     /// Whether this reactor is draining (a graceful stop has begun).
@@ -120,7 +212,50 @@ impl Stats {
             ("tls_handshakes_failed", self.tls_handshakes_failed.get()),
             ("tls_version_1_2", self.tls_version_1_2.get()),
             ("tls_version_1_3", self.tls_version_1_3.get()),
+            ("polls", self.polls.get()),
+            ("events", self.events.get()),
+            ("reads", self.reads.get()),
+            ("reads_would_block", self.reads_would_block.get()),
+            ("writes", self.writes.get()),
+            ("short_writes", self.short_writes.get()),
+            ("read_pauses", self.read_pauses.get()),
+            ("read_resumes", self.read_resumes.get()),
+            ("deferred", self.deferred.get()),
+            ("timers", self.timers.get()),
+            ("accept_wakeups", self.accept_wakeups.get()),
+            ("emfile_pauses", self.emfile_pauses.get()),
+            ("chat_messages", self.chat_messages.get()),
+            ("ws_messages_in", self.ws_messages_in.get()),
+            ("ws_messages_out", self.ws_messages_out.get()),
+            ("ws_open", self.ws_open.get()),
+            ("sse_open", self.sse_open.get()),
+            ("sse_sent", self.sse_sent.get()),
+            ("sse_skipped", self.sse_skipped.get()),
+            ("events_per_poll_0", self.events_per_poll[0].get()),
+            ("events_per_poll_1", self.events_per_poll[1].get()),
+            ("events_per_poll_2_3", self.events_per_poll[2].get()),
+            ("events_per_poll_4_7", self.events_per_poll[3].get()),
+            ("events_per_poll_8_15", self.events_per_poll[4].get()),
+            ("events_per_poll_16_31", self.events_per_poll[5].get()),
+            ("events_per_poll_32_63", self.events_per_poll[6].get()),
+            ("events_per_poll_64_127", self.events_per_poll[7].get()),
+            ("events_per_poll_128_255", self.events_per_poll[8].get()),
+            ("events_per_poll_256_511", self.events_per_poll[9].get()),
+            ("events_per_poll_512_up", self.events_per_poll[10].get()),
+            ("active_echo", self.active_by_service[0].get()),
+            ("active_framed", self.active_by_service[1].get()),
+            ("active_chat", self.active_by_service[2].get()),
+            ("active_files", self.active_by_service[3].get()),
+            ("active_http", self.active_by_service[4].get()),
         ]
+    }
+
+    /// Records one `poll` that returned `events` events.
+    #[inline]
+    pub fn record_poll(&self, events: usize) {
+        self.polls.incr();
+        self.events.add(events as u64);
+        self.events_per_poll[event_bucket(events)].incr();
     }
 }
 
@@ -206,6 +341,41 @@ mod tests {
         assert_eq!(get("bytes_out"), 10);
         assert_eq!(get("closed"), 0);
         assert_eq!(group.members().len(), 2);
+    }
+
+    #[test]
+    fn polls_fall_into_power_of_two_buckets() {
+        let cases = [
+            (0, 0),
+            (1, 1),
+            (2, 2),
+            (3, 2),
+            (4, 3),
+            (7, 3),
+            (8, 4),
+            (511, 9),
+        ];
+        for (n, bucket) in cases {
+            assert_eq!(event_bucket(n), bucket, "{n} events");
+        }
+        assert_eq!(event_bucket(512), 10);
+        assert_eq!(service_index("http"), Some(4));
+        assert_eq!(service_index("mystery"), None);
+        assert_eq!(event_bucket(100_000), 10);
+        let stats = Stats::default();
+        stats.record_poll(5);
+        stats.record_poll(0);
+        let snap = stats.snapshot();
+        let get = |name| snap.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!((get("polls"), get("events")), (2, 5));
+        assert_eq!(
+            (get("events_per_poll_4_7"), get("events_per_poll_0")),
+            (1, 1)
+        );
+        let names: Vec<_> = snap.iter().map(|(n, _)| *n).collect();
+        for bucket in EVENT_BUCKET_NAMES {
+            assert!(names.contains(&bucket), "{bucket}");
+        }
     }
 
     #[test]

@@ -41,6 +41,7 @@ mod report;
 mod runner;
 mod tcp;
 mod udp;
+pub mod ws;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;

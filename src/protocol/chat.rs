@@ -1,4 +1,5 @@
-//! Chat: one room per listener, where every line a client sends reaches every other client.
+//! Chat: one room ([`RoomId::CHAT`], shared by every chat listener of a worker and by the HTTP
+//! listener's `/ws/chat` WebSockets), where every line a client sends reaches every other client.
 //!
 //! A line from `127.0.0.1:5555` saying `hello` reaches the others as
 //! `127.0.0.1:5555: hello\n`; arrivals and departures are announced as `* <addr> joined\n` and
@@ -20,7 +21,7 @@ use std::net::SocketAddr;
 
 use crate::protocol::frame::{DEFAULT_MAX_LINE, LineCodec};
 use crate::protocol::text;
-use crate::session::{Ctx, Flow, Service, Session, Step};
+use crate::session::{Ctx, Flow, RoomId, Service, Session, Step};
 
 /// The chat service: settings shared by every session.
 #[derive(Debug, Clone)]
@@ -48,6 +49,11 @@ impl Service for Chat {
 
     fn new_session(&mut self, peer: SocketAddr) -> Box<dyn Session> {
         Box::new(ChatSession::new(peer, self.max_line))
+    }
+
+    /// Every chat listener, and every `/ws/chat` WebSocket, shares one room.
+    fn room(&self) -> Option<RoomId> {
+        Some(RoomId::CHAT)
     }
 
     /// A whole line, `\r\n` included, must fit.
@@ -82,6 +88,7 @@ impl ChatSession {
         self.message.extend_from_slice(&self.prefix);
         text::defuse_into(line, &mut self.message);
         self.message.push(b'\n');
+        cx.stats().chat_messages.incr();
         cx.broadcast(&self.message);
     }
 }

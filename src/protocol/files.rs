@@ -41,8 +41,8 @@ use sha2::{Digest, Sha256};
 
 use crate::protocol::frame::{FrameError, LengthCodec};
 use crate::protocol::number;
-use crate::protocol::store::{self, CommitError, Place, TempFile};
 use crate::protocol::sniff;
+use crate::protocol::store::{self, CommitError, Place, TempFile};
 use crate::session::{Ctx, Flow, Service, Session, Step};
 
 /// What the files port speaks, for a client that sent another protocol (see `sniff.rs`).

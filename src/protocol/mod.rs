@@ -17,3 +17,4 @@ pub mod stale;
 pub mod store;
 pub mod text;
 pub mod tls;
+pub mod ws;

@@ -46,7 +46,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::{Core, WriteBudget};
-use crate::session::{Ctx, Flow, Session, Watch};
+use crate::session::{Ctx, Flow, RoomId, Session, Watch};
 use crate::stats::Stats;
 
 /// Where a connection is in its life.
@@ -202,6 +202,11 @@ impl Conn {
     /// Output bytes accepted but not yet written.
     pub fn pending(&self) -> usize {
         self.out.len() - self.out_pos
+    }
+
+    /// The room the session joined (see `Ctx::join`), if any.
+    pub fn room(&self) -> Option<RoomId> {
+        self.watch.room
     }
 
     /// Whether the connection still accepts broadcasts.
@@ -396,6 +401,7 @@ impl Conn {
             }
         }
         // Out of budget with work left: let other connections run, come back next turn.
+        core.stats.deferred.incr();
         core.deferred.push(self.token);
         Ok(())
     }
@@ -414,12 +420,15 @@ impl Conn {
                 debug!("{}: input limit reached without progress", self.peer);
                 return Err(Gone);
             }
+            core.stats.read_pauses.add(u64::from(!self.paused));
             self.paused = true;
             return Ok(false);
         }
+        core.stats.reads.incr();
         let n = match self.socket.read(&mut core.read_buf[..room]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                core.stats.reads_would_block.incr();
                 self.set_read(ReadSide::Waiting);
                 return Ok(false);
             }
@@ -529,11 +538,13 @@ impl Conn {
             self.release_input();
             self.apply(step.flow, core)?;
             if consumed > 0 {
+                core.stats.read_resumes.add(u64::from(self.paused));
                 self.paused = false;
                 return Ok(true);
             }
         }
         if self.paused && self.pending() <= core.limits.low_water {
+            core.stats.read_resumes.incr();
             self.paused = false;
         }
         Ok(produced)
@@ -674,9 +685,11 @@ impl Conn {
                 core.out_buf.shrink_to(keep);
             }
         } else if self.pending() > core.limits.max_output {
+            core.stats.read_pauses.add(u64::from(!self.paused));
             self.paused = true;
         }
         if self.paused && self.pending() <= core.limits.low_water && !self.input_full() {
+            core.stats.read_resumes.incr();
             self.paused = false;
         }
         self.account(core);
@@ -711,6 +724,7 @@ impl Conn {
                 return Ok(());
             }
             let end = buf.len().min(*pos + allowed);
+            stats.writes.incr();
             match self.socket.write(&buf[*pos..end]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
@@ -726,11 +740,13 @@ impl Conn {
                     if *pos < end {
                         // A short write means the send buffer is full: wait for WRITABLE
                         // rather than spend a syscall to hear WouldBlock.
+                        stats.short_writes.incr();
                         self.set_write(WriteSide::Blocked);
                         return Ok(());
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    stats.short_writes.incr();
                     self.set_write(WriteSide::Blocked);
                     return Ok(());
                 }

@@ -35,7 +35,7 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::config::{Limits, SocketOptions};
-use crate::session::{DatagramService, Service};
+use crate::session::{DatagramService, RoomId, Service};
 use crate::stats::Stats;
 use conn::{Conn, Status};
 use listener::{Accepted, Listener};
@@ -144,6 +144,31 @@ pub struct Reactor {
     delay_until: Option<Instant>,
     spare_deferred: Vec<Token>,
     periodic: Vec<Periodic>,
+    /// The room of each listener's connections (`Service::room`), by endpoint index.
+    rooms: Vec<Option<RoomId>>,
+    /// Each listener's `Stats::active_by_service` index, by endpoint index.
+    services: Vec<Option<usize>>,
+}
+
+/// Who hears a connection's broadcasts: its room, or else the other connections of its
+/// listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Room(RoomId),
+    Listener(usize),
+}
+
+impl Group {
+    /// The group of `conn`: the room it joined, else its listener's room, else its listener.
+    fn of(conn: &Conn, rooms: &[Option<RoomId>]) -> Group {
+        match conn
+            .room()
+            .or_else(|| rooms.get(conn.endpoint).copied().flatten())
+        {
+            Some(room) => Group::Room(room),
+            None => Group::Listener(conn.endpoint),
+        }
+    }
 }
 
 impl Reactor {
@@ -182,6 +207,8 @@ impl Reactor {
             delay_until: None,
             spare_deferred: Vec::new(),
             periodic: Vec::new(),
+            rooms: Vec::new(),
+            services: Vec::new(),
         })
     }
 
@@ -198,6 +225,11 @@ impl Reactor {
             .registry()
             .register(&mut socket, token::endpoint(index), Interest::READABLE)?;
         info!("listening {} tcp {bound}", service.name());
+        self.rooms.resize(index, None);
+        self.rooms.push(service.room());
+        self.services.resize(index, None);
+        self.services
+            .push(crate::stats::service_index(service.name()));
         debug!(
             "listener {bound}: {}",
             socket::describe(socket2::SockRef::from(&socket))
@@ -328,11 +360,15 @@ impl Reactor {
             // Work deferred from the last turn goes first: it has waited a turn already, and
             // this turn's write budget must not go to the newly ready alone.
             self.run_deferred();
+            let mut n = 0;
             for event in events.iter() {
+                n += 1;
                 self.dispatch(event);
             }
+            self.core.stats.record_poll(n);
             self.resume_accepting();
             self.fire_timers();
+            self.core.stats.timers.set(self.core.timers.len() as u64);
             self.send_periodic();
             if self.stop.load(Ordering::Acquire) {
                 self.begin_shutdown();
@@ -426,6 +462,7 @@ impl Reactor {
         if self.accept_paused_until.is_some() {
             return; // resume_accepting will come back to every listener
         }
+        self.core.stats.accept_wakeups.incr();
         for _ in 0..self.core.limits.read_budget * 8 {
             let Some(Endpoint::Tcp(listener)) = self.endpoints.get_mut(index) else {
                 return;
@@ -434,6 +471,7 @@ impl Reactor {
                 Accepted::Conn(stream, peer) => (stream, peer),
                 Accepted::Done => return,
                 Accepted::Pause(until) => {
+                    self.core.stats.emfile_pauses.incr();
                     self.accept_paused_until = Some(until);
                     return;
                 }
@@ -502,6 +540,9 @@ impl Reactor {
         self.conns[key].idle_disposable = idle_disposable;
         self.core.stats.accepted.incr();
         self.core.stats.active.incr();
+        if let Some(&Some(i)) = self.services.get(endpoint) {
+            self.core.stats.active_by_service[i].incr();
+        }
         let status = self.conns[key].open(&mut self.core);
         self.finish(key, status);
     }
@@ -583,7 +624,8 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let endpoint = conn.endpoint;
+        // Most calls broadcast nothing: only then is the sender's group worth looking up.
+        let group = (!self.core.broadcast.is_empty()).then(|| Group::of(conn, &self.rooms));
         if status.is_ok() {
             conn.track_progress(&self.core);
             let when = conn.deadline(&self.core);
@@ -600,21 +642,25 @@ impl Reactor {
         if status.is_err() {
             doomed.push(key);
         }
-        self.deliver_broadcast(endpoint, key, &mut doomed);
+        if let Some(group) = group {
+            self.deliver_broadcast(group, key, &mut doomed);
+        }
         for key in doomed {
             self.remove(key);
         }
     }
 
-    /// Sends the pending broadcast to every other open connection of `endpoint`; receivers
-    /// that cannot keep up are added to `doomed`.
-    fn deliver_broadcast(&mut self, endpoint: usize, from: usize, doomed: &mut Vec<usize>) {
+    /// Sends the pending broadcast to every other open connection of `group` (a room shared by
+    /// several listeners, or one listener's connections); receivers that cannot keep up are
+    /// added to `doomed`. Still one pass over the slab: rooms are small and few, and a list per
+    /// room would have to be kept in step with every open and close.
+    fn deliver_broadcast(&mut self, group: Group, from: usize, doomed: &mut Vec<usize>) {
         if self.core.broadcast.is_empty() {
             return;
         }
         let msg = std::mem::take(&mut self.core.broadcast);
         for (key, conn) in self.conns.iter_mut() {
-            if key == from || conn.endpoint != endpoint || !conn.is_open() {
+            if key == from || Group::of(conn, &self.rooms) != group || !conn.is_open() {
                 continue;
             }
             if conn.push(&msg, &mut self.core).is_err()
@@ -635,12 +681,16 @@ impl Reactor {
             let Some(conn) = self.conns.try_remove(key) else {
                 continue;
             };
-            let endpoint = conn.endpoint;
+            let group = Group::of(&conn, &self.rooms);
+            let conn_endpoint = conn.endpoint;
             debug!("closed {}", conn.peer);
             conn.close(&mut self.core);
             self.core.stats.closed.incr();
             self.core.stats.active.sub(1);
-            self.deliver_broadcast(endpoint, key, &mut doomed);
+            if let Some(&Some(i)) = self.services.get(conn_endpoint) {
+                self.core.stats.active_by_service[i].sub(1);
+            }
+            self.deliver_broadcast(group, key, &mut doomed);
         }
     }
 

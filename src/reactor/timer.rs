@@ -50,8 +50,7 @@ impl Timers {
         }
     }
 
-    /// Number of entries, stale ones included.
-    #[cfg(test)]
+    /// Number of entries, stale ones included (the `timers` gauge).
     pub fn len(&self) -> usize {
         self.heap.len()
     }

@@ -37,6 +37,8 @@ pub struct HttpConfig {
     /// Bytes of small files kept in memory, each revalidated at most a second after it was
     /// read (default 16 MiB; 0 disables the cache).
     pub file_cache: usize,
+    /// The dashboard, its event stream and the WebSocket endpoints (see `dashboard.rs`).
+    pub browser: super::dashboard::BrowserConfig,
 }
 
 impl Default for HttpConfig {
@@ -54,6 +56,7 @@ impl Default for HttpConfig {
             access_log: false,
             server_name: "evserve".to_owned(),
             file_cache: 16 * 1024 * 1024,
+            browser: Default::default(),
         }
     }
 }

@@ -39,6 +39,7 @@ use super::routes::{self, BodySink, Handled};
 use super::scan::HeadScan;
 use super::static_files::{FileStream, Pumped};
 use super::status::Status;
+use super::upgrade::Upgrade;
 
 /// One HTTP connection.
 #[derive(Debug)]
@@ -58,6 +59,9 @@ enum Reading {
     Body(Box<BodyJob>),
     /// Nothing we will read: an answer that closes the connection has been written.
     Closed,
+    /// The connection changed protocol (a `101`, an event stream): the next session takes
+    /// over, with whatever input follows the head (see `upgrade.rs`).
+    Upgraded(Option<Upgrade>),
 }
 
 /// A request head under way.
@@ -133,6 +137,14 @@ impl HttpSession {
             reading: Reading::Head(HeadProgress::default()),
             writing: Writing::Idle,
             peer: PeerInput::Open,
+        }
+    }
+
+    /// The session that takes the connection over, once a handler switched protocols.
+    pub fn take_upgrade(&mut self) -> Option<Upgrade> {
+        match &mut self.reading {
+            Reading::Upgraded(next) => next.take(),
+            _ => None,
         }
     }
 
@@ -241,6 +253,11 @@ impl HttpSession {
                 return;
             }
             Handled::Answered => exchange.finish(cx),
+            Handled::Upgrade(next) => {
+                exchange.finish(cx);
+                self.reading = Reading::Upgraded(Some(next));
+                return;
+            }
             Handled::Streaming(file) => {
                 self.writing = Writing::Streaming(Box::new(Stream { file, exchange }));
             }
@@ -393,6 +410,7 @@ impl Session for HttpSession {
             let advance = match self.reading {
                 // An answer that closes the connection is out: whatever follows is dropped.
                 Reading::Closed => Advance::Starved(rest.len()),
+                Reading::Upgraded(_) => Advance::Starved(0),
                 Reading::Head(_) if self.is_streaming() => Advance::Starved(0),
                 Reading::Head(_) => self.read_head(rest, &shared, cx),
                 Reading::Body(_) => self.read_body(rest, &shared, cx),

@@ -9,11 +9,13 @@
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
+use super::ServerStats;
 use super::exchange::Reply;
 use super::request::{Framing, RequestHead, Version};
 use super::response::{HeadParts, connection_field};
 use super::routes::{BodySink, Handled, MethodSet};
 use super::status::Status;
+use crate::stats::Stats;
 
 /// The body of `/plain`.
 pub const PLAIN_BODY: &[u8] = b"Hello, World!";
@@ -178,10 +180,20 @@ impl EchoBody {
 /// `GET /stats`: the server's counters and the responses it sent, by class, summed over
 /// every worker (`workers` says how many), whichever worker answers.
 pub fn stats(reply: &mut Reply<'_, '_>) {
-    let server = &reply.shared.server;
+    let map = snapshot(&reply.shared.server, reply.cx.stats());
+    reply.send(
+        Status::Ok,
+        b"application/json",
+        Value::Object(map).to_string().as_bytes(),
+    );
+}
+
+/// The `/stats` document (also each `/events` snapshot): the counters of every worker summed,
+/// or those of `own` (the reactor answering) when the service runs on its own.
+pub fn snapshot(server: &ServerStats, own: &Stats) -> Map<String, Value> {
     let reactors = server.reactors.members().len();
     let totals = if reactors == 0 {
-        reply.cx.stats().snapshot()
+        own.snapshot()
     } else {
         server.reactors.total()
     };
@@ -203,11 +215,7 @@ pub fn stats(reply: &mut Reply<'_, '_>) {
         .collect();
     map.insert("requests".to_owned(), Value::Object(requests));
     map.insert("workers".to_owned(), Value::from(reactors.max(1)));
-    reply.send(
-        Status::Ok,
-        b"application/json",
-        Value::Object(map).to_string().as_bytes(),
-    );
+    map
 }
 
 /// `OPTIONS`: 204 with the methods `allowed`.

@@ -13,6 +13,8 @@
 //!  exchange.rs  one request/response: the Reply every handler writes through
 //!  routes.rs    path → resource, method → handler, Allow sets
 //!  endpoints.rs /plain, /echo, /stats, OPTIONS, TRACE
+//!  dashboard.rs /dashboard (an embedded page) and /events (Server-Sent Events)
+//!  upgrade.rs   the WebSocket handshake, and the hand-over to the next protocol
 //!  static_files.rs  path safety, validators, ranges, streaming
 //!  upload.rs    PUT and DELETE under /files/
 //! ```
@@ -29,6 +31,7 @@
 pub mod body;
 mod config;
 mod conn;
+pub mod dashboard;
 mod endpoints;
 mod exchange;
 mod file_cache;
@@ -38,6 +41,7 @@ mod routes;
 pub mod scan;
 mod static_files;
 pub mod status;
+mod upgrade;
 mod upload;
 
 use std::net::SocketAddr;
@@ -163,7 +167,7 @@ impl Service for Http {
     }
 
     fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
-        Box::new(self.session())
+        Box::new(upgrade::Upgradable::new(self.session()))
     }
 
     /// A complete 503. It has no `Date`: it is prepared once, and RFC 9110 §6.6.1 makes

@@ -11,13 +11,16 @@
 
 use base64::Engine as _;
 
+use super::dashboard;
 use super::endpoints::{self, EchoBody};
 use super::exchange::Reply;
 use super::request::{Method, RequestHead, Target, trim_ows};
 use super::static_files::{self, FileStream};
 use super::status::Status;
+use super::upgrade::{self as ws_upgrade, Upgrade};
 use super::upload::{self, Upload};
 use super::{HttpConfig, Shared};
+use crate::protocol::ws::Endpoint;
 
 /// How a handler answered.
 #[derive(Debug)]
@@ -28,6 +31,8 @@ pub enum Handled {
     Streaming(FileStream),
     /// The answer waits for the request body, which goes into this sink.
     AwaitBody(BodySink),
+    /// The head is written and another protocol takes the connection over (see `upgrade.rs`).
+    Upgrade(Upgrade),
 }
 
 /// A handler that takes the request body, and answers once it is complete.
@@ -162,6 +167,11 @@ enum Resource<'b> {
     Stats,
     /// `/healthz`: 200 while serving, 503 once draining, for load balancers.
     Healthz,
+    /// `/dashboard`, `/events`, `/ws/chat`, `/ws/echo` (see `dashboard.rs`, `upgrade.rs`).
+    Dashboard,
+    Events,
+    WsChat,
+    WsEcho,
     /// `/files/NAME`: a static file that `PUT` and `DELETE` may also write.
     Upload {
         name: &'b str,
@@ -176,6 +186,10 @@ impl<'b> Resource<'b> {
             "/echo" => Resource::Echo,
             "/stats" => Resource::Stats,
             "/healthz" => Resource::Healthz,
+            "/dashboard" => Resource::Dashboard,
+            "/events" => Resource::Events,
+            "/ws/chat" => Resource::WsChat,
+            "/ws/echo" => Resource::WsEcho,
             _ => match path.strip_prefix("/files/") {
                 Some(name) if !name.is_empty() => Resource::Upload { name },
                 _ => Resource::Static,
@@ -261,6 +275,19 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
         (Method::Get | Method::Head, Resource::Healthz) => {
             endpoints::healthz(reply);
             Handled::Answered
+        }
+        (_, Resource::Dashboard | Resource::Events | Resource::WsChat | Resource::WsEcho)
+            if !config.browser.dashboard =>
+        {
+            refused(reply, Status::NotFound)
+        }
+        (Method::Get | Method::Head, Resource::Dashboard) => dashboard::page(reply),
+        (Method::Get | Method::Head, Resource::Events) => dashboard::events(reply),
+        (Method::Get | Method::Head, Resource::WsChat) => {
+            ws_upgrade::websocket(head, reply, Endpoint::Chat)
+        }
+        (Method::Get | Method::Head, Resource::WsEcho) => {
+            ws_upgrade::websocket(head, reply, Endpoint::Echo)
         }
         (Method::Get | Method::Head, _) => static_files::serve(head, path, query, reply),
         (Method::Post, _) => endpoints::echo_body(head, reply),

@@ -10,6 +10,8 @@
 pub enum Status {
     /// 100: the client may send the body it announced with `Expect: 100-continue`.
     Continue,
+    /// 101: the connection now speaks WebSocket.
+    SwitchingProtocols,
     /// 200.
     Ok,
     /// 201: a `PUT` made a new file.
@@ -46,6 +48,9 @@ pub enum Status {
     RangeNotSatisfiable,
     /// 417: an `Expect` other than `100-continue`.
     ExpectationFailed,
+    /// 426: a WebSocket handshake of a version other than 13 (or no upgrade at all on a
+    /// WebSocket resource); sent with `Sec-WebSocket-Version` or `Upgrade`.
+    UpgradeRequired,
     /// 431: the head is too long or has too many fields.
     RequestHeaderFieldsTooLarge,
     /// 500: an unexpected failure on our side (logged).
@@ -60,8 +65,9 @@ pub enum Status {
 
 impl Status {
     /// Every status this server sends, in code order.
-    pub const ALL: [Status; 24] = [
+    pub const ALL: [Status; 26] = [
         Status::Continue,
+        Status::SwitchingProtocols,
         Status::Ok,
         Status::Created,
         Status::NoContent,
@@ -80,6 +86,7 @@ impl Status {
         Status::UriTooLong,
         Status::RangeNotSatisfiable,
         Status::ExpectationFailed,
+        Status::UpgradeRequired,
         Status::RequestHeaderFieldsTooLarge,
         Status::InternalServerError,
         Status::NotImplemented,
@@ -91,6 +98,7 @@ impl Status {
     pub fn code(self) -> u16 {
         match self {
             Status::Continue => 100,
+            Status::SwitchingProtocols => 101,
             Status::Ok => 200,
             Status::Created => 201,
             Status::NoContent => 204,
@@ -109,6 +117,7 @@ impl Status {
             Status::UriTooLong => 414,
             Status::RangeNotSatisfiable => 416,
             Status::ExpectationFailed => 417,
+            Status::UpgradeRequired => 426,
             Status::RequestHeaderFieldsTooLarge => 431,
             Status::InternalServerError => 500,
             Status::NotImplemented => 501,
@@ -122,6 +131,7 @@ impl Status {
     pub fn line(self) -> &'static [u8] {
         match self {
             Status::Continue => b"HTTP/1.1 100 Continue\r\n",
+            Status::SwitchingProtocols => b"HTTP/1.1 101 Switching Protocols\r\n",
             Status::Ok => b"HTTP/1.1 200 OK\r\n",
             Status::Created => b"HTTP/1.1 201 Created\r\n",
             Status::NoContent => b"HTTP/1.1 204 No Content\r\n",
@@ -140,6 +150,7 @@ impl Status {
             Status::UriTooLong => b"HTTP/1.1 414 URI Too Long\r\n",
             Status::RangeNotSatisfiable => b"HTTP/1.1 416 Range Not Satisfiable\r\n",
             Status::ExpectationFailed => b"HTTP/1.1 417 Expectation Failed\r\n",
+            Status::UpgradeRequired => b"HTTP/1.1 426 Upgrade Required\r\n",
             Status::RequestHeaderFieldsTooLarge => {
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
             }
@@ -168,7 +179,7 @@ impl Status {
     pub fn is_bodiless(self) -> bool {
         matches!(
             self,
-            Status::Continue | Status::NoContent | Status::NotModified
+            Status::Continue | Status::SwitchingProtocols | Status::NoContent | Status::NotModified
         )
     }
 }

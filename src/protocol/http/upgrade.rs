@@ -1,0 +1,255 @@
+//! Leaving HTTP: the WebSocket handshake, and the hand-over of a connection to another session.
+//!
+//! ```text
+//!   Upgradable::Http(HttpSession) ──(handler returns Handled::Upgrade(next),
+//!                                     its head already in the output)──► Upgradable::Next(next)
+//! ```
+//!
+//! A handler that switches protocols (a WebSocket `101`, an event stream's `200`) writes its
+//! head and returns the session that takes over. [`HttpSession`] stops reading at that point
+//! and leaves the rest of the input unconsumed; [`Upgradable`], the session the reactor really
+//! holds, then opens the next session and feeds it that rest, in the same call: a client that
+//! sent its first frame right behind its handshake loses nothing. From then on every callback
+//! goes straight to the next session. The reactor knows nothing of this.
+//!
+//! The WebSocket handshake (RFC 6455 §4.2) is checked in order, each failure with its answer:
+//! not a GET on HTTP/1.1, a body, or a missing or malformed `Sec-WebSocket-Key`: 400; no
+//! `Upgrade: websocket` with `Connection: upgrade`: 426 with `Upgrade: websocket`; a version
+//! other than 13: 426 with `Sec-WebSocket-Version: 13`; an `Origin` that is neither this
+//! server (the `Host` the browser sent) nor in `--ws-allow-origin`: 403. Clients that send no
+//! `Origin` (not browsers) are let in: the check exists to stop other web sites from using a
+//! visitor's browser, not to authenticate.
+
+use std::fmt;
+
+use super::conn::HttpSession;
+use super::exchange::Reply;
+use super::request::{Framing, Method, RequestHead, Version};
+use super::routes::Handled;
+use super::status::Status;
+use crate::protocol::ws::{self, Endpoint, WsSession};
+use crate::session::{Ctx, Flow, Session, Step};
+
+/// The session that takes a connection over after its HTTP head.
+pub struct Upgrade(pub Box<dyn Session>);
+
+impl fmt::Debug for Upgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Upgrade(..)")
+    }
+}
+
+/// What the reactor holds for an HTTP connection: HTTP, or what HTTP handed it to.
+pub enum Upgradable {
+    /// Still HTTP.
+    Http(HttpSession),
+    /// Another protocol, since a handler switched.
+    Next(Box<dyn Session>),
+}
+
+impl Upgradable {
+    /// An HTTP connection.
+    pub fn new(http: HttpSession) -> Upgradable {
+        Upgradable::Http(http)
+    }
+}
+
+impl Session for Upgradable {
+    fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        match self {
+            Upgradable::Http(http) => http.on_open(cx),
+            Upgradable::Next(next) => next.on_open(cx),
+        }
+    }
+
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        let http = match self {
+            Upgradable::Next(next) => return next.on_input(input, cx),
+            Upgradable::Http(http) => http,
+        };
+        let step = http.on_input(input, cx);
+        let Some(Upgrade(next)) = http.take_upgrade() else {
+            return step;
+        };
+        let used = step.consumed.min(input.len());
+        *self = Upgradable::Next(next);
+        let Upgradable::Next(next) = self else {
+            return step;
+        };
+        let flow = next.on_open(cx);
+        if flow != Flow::Continue {
+            return Step {
+                consumed: input.len(),
+                forward: 0,
+                flow,
+            };
+        }
+        let rest = input.get(used..).unwrap_or_default();
+        let inner = next.on_input(rest, cx);
+        // A forward counts from the start of *its* input, which is not ours: copy it instead.
+        let forward = inner.forward.min(inner.consumed).min(rest.len());
+        cx.out()
+            .extend_from_slice(rest.get(..forward).unwrap_or_default());
+        Step {
+            consumed: used + inner.consumed.min(rest.len()),
+            forward: 0,
+            flow: inner.flow,
+        }
+    }
+
+    fn on_drain(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        match self {
+            Upgradable::Http(http) => http.on_drain(cx),
+            Upgradable::Next(next) => next.on_drain(cx),
+        }
+    }
+
+    fn on_eof(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Flow {
+        match self {
+            Upgradable::Http(http) => http.on_eof(input, cx),
+            Upgradable::Next(next) => next.on_eof(input, cx),
+        }
+    }
+
+    fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        match self {
+            Upgradable::Http(http) => http.on_timeout(cx),
+            Upgradable::Next(next) => next.on_timeout(cx),
+        }
+    }
+
+    fn on_broadcast(&mut self, message: &[u8], cx: &mut Ctx<'_>) -> Flow {
+        match self {
+            // HTTP is in no room: a broadcast cannot reach it, and would not be HTTP.
+            Upgradable::Http(_) => Flow::Continue,
+            Upgradable::Next(next) => next.on_broadcast(message, cx),
+        }
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<'_>) {
+        match self {
+            Upgradable::Http(http) => http.on_close(cx),
+            Upgradable::Next(next) => next.on_close(cx),
+        }
+    }
+}
+
+/// Whether the comma-separated `value` lists `token` (case-insensitive).
+fn has_token(value: Option<&[u8]>, token: &str) -> bool {
+    value.is_some_and(|v| {
+        v.split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// Whether a browser on `origin` may open a WebSocket here: same origin as the page (the
+/// `Host` it asked for), or listed in `allowed` (`*` lists every origin).
+pub fn origin_allowed(origin: &[u8], host: Option<&[u8]>, allowed: &[String]) -> bool {
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.as_bytes().eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    host.is_some_and(|host| {
+        ["http://", "https://"].iter().any(|scheme| {
+            origin.len() == scheme.len() + host.len()
+                && origin[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+                && origin[scheme.len()..].eq_ignore_ascii_case(host)
+        })
+    })
+}
+
+/// `GET /ws/chat` and `GET /ws/echo`: checks the handshake (see the module docs) and answers
+/// `101`, handing the connection to a [`WsSession`].
+pub fn websocket(
+    head: &RequestHead<'_, '_>,
+    reply: &mut Reply<'_, '_>,
+    endpoint: Endpoint,
+) -> Handled {
+    let config = &reply.shared.config.browser;
+    if head.method != Method::Get
+        || head.version != Version::Http11
+        || head.framing != Framing::None
+    {
+        reply.fail(Status::BadRequest);
+        return Handled::Answered;
+    }
+    if !has_token(head.header("upgrade"), "websocket")
+        || !has_token(head.header("connection"), "upgrade")
+    {
+        reply.refuse_with(Status::UpgradeRequired, Some(("Upgrade", b"websocket")));
+        return Handled::Answered;
+    }
+    if head.header("sec-websocket-version").map(<[u8]>::trim_ascii) != Some(ws::VERSION) {
+        reply.refuse_with(
+            Status::UpgradeRequired,
+            Some(("Sec-WebSocket-Version", ws::VERSION)),
+        );
+        return Handled::Answered;
+    }
+    let Some(key) = head.header("sec-websocket-key").map(<[u8]>::trim_ascii) else {
+        reply.fail(Status::BadRequest);
+        return Handled::Answered;
+    };
+    if !ws::key_is_valid(key) {
+        reply.fail(Status::BadRequest);
+        return Handled::Answered;
+    }
+    if let Some(origin) = head.header("origin")
+        && !origin_allowed(origin, head.header("host"), &config.ws_allow_origin)
+    {
+        log::info!(
+            "{}: websocket from origin {:?} refused (see --ws-allow-origin)",
+            reply.cx.peer(),
+            String::from_utf8_lossy(origin)
+        );
+        reply.refuse(Status::Forbidden);
+        return Handled::Answered;
+    }
+    let ws_config = config.ws;
+    reply.final_persist(Status::SwitchingProtocols);
+    let parts = &reply.shared.parts;
+    parts.counts.record(Status::SwitchingProtocols);
+    let date = parts.date.get(reply.cx.now());
+    let accept = ws::accept_key(key);
+    let mut out = reply.cx.out();
+    for piece in [
+        Status::SwitchingProtocols.line(),
+        b"Date: ",
+        &date,
+        b"\r\n",
+        &parts.server_line,
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
+        accept.as_bytes(),
+        b"\r\n\r\n",
+    ] {
+        out.extend_from_slice(piece);
+    }
+    Handled::Upgrade(Upgrade(Box::new(WsSession::new(endpoint, ws_config))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_same_host_or_listed() {
+        let host = Some(&b"127.0.0.1:8080"[..]);
+        assert!(origin_allowed(b"http://127.0.0.1:8080", host, &[]));
+        assert!(origin_allowed(b"HTTP://127.0.0.1:8080", host, &[]));
+        assert!(!origin_allowed(b"http://evil.example", host, &[]));
+        assert!(!origin_allowed(b"http://127.0.0.1:8081", host, &[]));
+        let listed = ["http://app.example".to_owned()];
+        assert!(origin_allowed(b"http://app.example", host, &listed));
+        assert!(origin_allowed(b"http://x", None, &["*".to_owned()]));
+        assert!(!origin_allowed(b"http://x", None, &[]));
+    }
+
+    #[test]
+    fn tokens_are_found_in_lists() {
+        assert!(has_token(Some(b"keep-alive, Upgrade"), "upgrade"));
+        assert!(!has_token(Some(b"keep-alive"), "upgrade"));
+        assert!(!has_token(None, "upgrade"));
+    }
+}

@@ -1,0 +1,370 @@
+//! [`WsSession`]: one WebSocket connection after its handshake, echoing or in the chat room.
+//!
+//! ```text
+//!   Open ──(we send close: error, idle, shutdown)──► Closing ──(peer's close or EOF)──► gone
+//!     └──(peer sends close: we answer it)──────────────────────────────────────────────► gone
+//! ```
+//!
+//! Liveness: a peer silent for `ping_interval` gets a ping; still silent one more interval
+//! later, it gets a close 1001 and the connection ends. Any frame from the peer counts as a
+//! sign of life, a pong included.
+//!
+//! The chat endpoint joins [`RoomId::CHAT`], the room of the TCP chat service: a text message
+//! goes to the room as the line `<addr>: <text>\n` (defused as chat lines are), and a room
+//! line comes to the browser as a text message without its newline. Binary messages have no
+//! place in a line chat and close the connection with 1003.
+
+use std::time::{Duration, Instant};
+
+use super::frame::{self, CloseCode, Decoder, Message, Opcode, Role};
+use crate::protocol::text;
+use crate::session::{Ctx, Flow, RoomId, Session, Step};
+
+/// What a WebSocket session does with messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/ws/echo`: every message comes back as it was sent (text as text, binary as binary).
+    Echo,
+    /// `/ws/chat`: text messages go to the chat room, and the room's lines come back.
+    Chat,
+}
+
+/// The limits of a WebSocket session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsConfig {
+    /// The largest message, fragments joined; larger is closed with 1009. Default 1 MiB.
+    pub max_message: usize,
+    /// Silence after which the peer is pinged, and then after which it is dropped.
+    /// Default 30 s.
+    pub ping_interval: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> WsConfig {
+        WsConfig {
+            max_message: 1024 * 1024,
+            ping_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where the close handshake is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's (input is still decoded, then dropped).
+    Closing,
+}
+
+/// Whether the peer owes us a sign of life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Liveness {
+    /// Heard from at `Instant`.
+    Heard(Instant),
+    /// Pinged at `Instant`, no answer yet.
+    Pinged(Instant),
+}
+
+/// One WebSocket connection, from just after the `101`.
+#[derive(Debug)]
+pub struct WsSession {
+    endpoint: Endpoint,
+    config: WsConfig,
+    decoder: Decoder,
+    state: State,
+    liveness: Liveness,
+    /// `"<addr>: "` for chat lines, formatted once.
+    prefix: Vec<u8>,
+    /// The chat line being assembled, reused.
+    line: Vec<u8>,
+}
+
+impl WsSession {
+    /// A session for `endpoint`.
+    pub fn new(endpoint: Endpoint, config: WsConfig) -> WsSession {
+        WsSession {
+            endpoint,
+            config,
+            decoder: Decoder::new(Role::Server, config.max_message),
+            state: State::Open,
+            liveness: Liveness::Heard(Instant::now()),
+            prefix: Vec::new(),
+            line: Vec::new(),
+        }
+    }
+
+    /// Sends a close frame with `code` and stops taking messages.
+    fn close(&mut self, code: CloseCode, cx: &mut Ctx<'_>) -> Flow {
+        if self.state == State::Open {
+            frame::encode_close(code, None, &mut cx.out());
+            self.state = State::Closing;
+        }
+        Flow::Close
+    }
+
+    fn arm(&mut self, cx: &mut Ctx<'_>) {
+        let since = match self.liveness {
+            Liveness::Heard(t) | Liveness::Pinged(t) => t,
+        };
+        cx.set_deadline(since.checked_add(self.config.ping_interval));
+    }
+
+    /// Handles one whole message; `Some(flow)` ends the input loop.
+    fn on_message(&mut self, message: Message, cx: &mut Ctx<'_>) -> Option<Flow> {
+        let stats = cx.stats();
+        match message {
+            Message::Text | Message::Binary => {
+                stats.ws_messages_in.incr();
+                if self.state != State::Open {
+                    return None;
+                }
+                match (self.endpoint, message) {
+                    (Endpoint::Echo, _) => {
+                        let op = if message == Message::Text {
+                            Opcode::Text
+                        } else {
+                            Opcode::Binary
+                        };
+                        frame::encode(op, self.decoder.payload(), None, &mut cx.out());
+                        cx.stats().ws_messages_out.incr();
+                    }
+                    (Endpoint::Chat, Message::Text) => {
+                        self.line.clear();
+                        self.line.extend_from_slice(&self.prefix);
+                        text::defuse_into(self.decoder.payload(), &mut self.line);
+                        self.line.push(b'\n');
+                        cx.stats().chat_messages.incr();
+                        cx.broadcast(&self.line);
+                    }
+                    (Endpoint::Chat, _) => return Some(self.close(CloseCode::UNSUPPORTED, cx)),
+                }
+            }
+            Message::Ping => {
+                if self.state == State::Open {
+                    frame::encode(Opcode::Pong, self.decoder.payload(), None, &mut cx.out());
+                }
+            }
+            Message::Pong => {}
+            Message::Close(code) => {
+                // Answer with the peer's code (RFC 6455 §5.5.1), or 1000 if it gave none.
+                let reply = code.unwrap_or(CloseCode::NORMAL);
+                return Some(self.close(reply, cx));
+            }
+        }
+        None
+    }
+}
+
+impl Session for WsSession {
+    fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        cx.stats().ws_open.incr();
+        self.liveness = Liveness::Heard(cx.now());
+        self.arm(cx);
+        if self.endpoint == Endpoint::Chat {
+            self.prefix = format!("{}: ", cx.peer()).into_bytes();
+            cx.join(RoomId::CHAT);
+            cx.broadcast(format!("* {} joined\n", cx.peer()).as_bytes());
+        }
+        Flow::Continue
+    }
+
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        let mut used = 0;
+        if !input.is_empty() {
+            self.liveness = Liveness::Heard(cx.now());
+            self.arm(cx);
+        }
+        loop {
+            let rest = input.get(used..).unwrap_or_default();
+            let decoded = match self.decoder.decode(rest) {
+                Ok(decoded) => decoded,
+                Err(code) => {
+                    log::debug!("{}: websocket: closing with {}", cx.peer(), code.0);
+                    let flow = self.close(code, cx);
+                    // Nothing after a violation can be trusted: drop it.
+                    return Step {
+                        consumed: input.len(),
+                        forward: 0,
+                        flow,
+                    };
+                }
+            };
+            used += decoded.consumed;
+            let Some(message) = decoded.message else {
+                // A message under way that is larger than one read: the reactor holds the
+                // peer to its minimum transfer rate while we wait.
+                cx.set_receiving(self.decoder.state() != frame::State::Head);
+                return Step::consumed(used);
+            };
+            if let Some(flow) = self.on_message(message, cx) {
+                return Step {
+                    consumed: input.len(),
+                    forward: 0,
+                    flow,
+                };
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        match self.liveness {
+            Liveness::Heard(_) if self.state == State::Open => {
+                frame::encode(Opcode::Ping, b"", None, &mut cx.out());
+                self.liveness = Liveness::Pinged(cx.now());
+                self.arm(cx);
+                Flow::Continue
+            }
+            _ => self.close(CloseCode::GOING_AWAY, cx),
+        }
+    }
+
+    /// One text message per line: a broadcast may carry several (a chat client's join
+    /// notice and its first line, when both were read in one go).
+    fn on_broadcast(&mut self, message: &[u8], cx: &mut Ctx<'_>) -> Flow {
+        if self.state == State::Open {
+            let message = message.strip_suffix(b"\n").unwrap_or(message);
+            for line in message.split(|&b| b == b'\n') {
+                frame::encode(Opcode::Text, line, None, &mut cx.out());
+                cx.stats().ws_messages_out.incr();
+            }
+        }
+        Flow::Continue
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<'_>) {
+        cx.stats().ws_open.sub(1);
+        if self.endpoint == Endpoint::Chat {
+            cx.broadcast(format!("* {} left\n", cx.peer()).as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Watch;
+    use crate::stats::Stats;
+
+    const KEY: [u8; 4] = [1, 2, 3, 4];
+
+    struct Harness {
+        session: WsSession,
+        stats: Stats,
+        out: Vec<u8>,
+        broadcast: Vec<u8>,
+        watch: Watch,
+    }
+
+    impl Harness {
+        fn new(endpoint: Endpoint) -> Harness {
+            let mut h = Harness {
+                session: WsSession::new(endpoint, WsConfig::default()),
+                stats: Stats::default(),
+                out: Vec::new(),
+                broadcast: Vec::new(),
+                watch: Watch::default(),
+            };
+            h.with(|s, cx| s.on_open(cx));
+            h
+        }
+
+        fn with<R>(&mut self, f: impl FnOnce(&mut WsSession, &mut Ctx<'_>) -> R) -> R {
+            let peer = "127.0.0.1:5555".parse().unwrap();
+            let mut cx = Ctx::new(
+                &mut self.out,
+                &mut self.broadcast,
+                &mut self.watch,
+                peer,
+                Instant::now(),
+                &self.stats,
+            );
+            f(&mut self.session, &mut cx)
+        }
+
+        fn send(&mut self, op: Opcode, payload: &[u8]) -> Step {
+            let mut input = Vec::new();
+            frame::encode(op, payload, Some(KEY), &mut input);
+            self.with(|s, cx| s.on_input(&input, cx))
+        }
+
+        /// The frames the session wrote, decoded as a client would.
+        fn replies(&mut self) -> Vec<(Message, Vec<u8>)> {
+            let mut decoder = Decoder::new(Role::Client, 1 << 20);
+            let mut at = 0;
+            let mut found = Vec::new();
+            while let Ok(d) = decoder.decode(&self.out[at..]) {
+                at += d.consumed;
+                match d.message {
+                    Some(m) => found.push((m, decoder.payload().to_vec())),
+                    None => break,
+                }
+            }
+            self.out.clear();
+            found
+        }
+    }
+
+    #[test]
+    fn echo_sends_messages_back_and_answers_pings() {
+        let mut h = Harness::new(Endpoint::Echo);
+        assert_eq!(h.send(Opcode::Text, b"hi").flow, Flow::Continue);
+        h.send(Opcode::Binary, &[0, 1]);
+        h.send(Opcode::Ping, b"p");
+        assert_eq!(
+            h.replies(),
+            vec![
+                (Message::Text, b"hi".to_vec()),
+                (Message::Binary, vec![0, 1]),
+                (Message::Pong, b"p".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_close_is_answered_with_its_code() {
+        let mut h = Harness::new(Endpoint::Echo);
+        let step = h.send(Opcode::Close, &4000u16.to_be_bytes());
+        assert_eq!(step.flow, Flow::Close);
+        assert_eq!(
+            h.replies(),
+            vec![(Message::Close(Some(CloseCode(4000))), vec![])]
+        );
+    }
+
+    #[test]
+    fn the_chat_relays_text_and_refuses_binary() {
+        let mut h = Harness::new(Endpoint::Chat);
+        assert_eq!(h.watch.room, Some(RoomId::CHAT));
+        assert_eq!(h.broadcast, b"* 127.0.0.1:5555 joined\n");
+        h.broadcast.clear();
+        h.send(Opcode::Text, b"hello\x1b[2J");
+        assert_eq!(h.broadcast, b"127.0.0.1:5555: hello?[2J\n");
+        h.with(|s, cx| s.on_broadcast(b"* 1.2.3.4:5 joined\n1.2.3.4:5: yo\n", cx));
+        assert_eq!(
+            h.replies(),
+            vec![
+                (Message::Text, b"* 1.2.3.4:5 joined".to_vec()),
+                (Message::Text, b"1.2.3.4:5: yo".to_vec())
+            ]
+        );
+        assert_eq!(h.send(Opcode::Binary, b"x").flow, Flow::Close);
+        assert_eq!(
+            h.replies(),
+            vec![(Message::Close(Some(CloseCode::UNSUPPORTED)), vec![])]
+        );
+    }
+
+    #[test]
+    fn a_silent_peer_is_pinged_then_closed() {
+        let mut h = Harness::new(Endpoint::Echo);
+        assert!(h.watch.deadline.is_some());
+        assert_eq!(h.with(|s, cx| s.on_timeout(cx)), Flow::Continue);
+        assert_eq!(h.replies(), vec![(Message::Ping, vec![])]);
+        assert_eq!(h.with(|s, cx| s.on_timeout(cx)), Flow::Close);
+        assert_eq!(
+            h.replies(),
+            vec![(Message::Close(Some(CloseCode::GOING_AWAY)), vec![])]
+        );
+    }
+}
