@@ -9,10 +9,9 @@
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
-use super::exchange::Reply;
+use super::exchange::{BodySink, Handled, Reply};
 use super::request::{Framing, RequestHead, Version};
 use super::response::{HeadParts, connection_field};
-use super::routes::{BodySink, Handled, MethodSet};
 use super::status::Status;
 
 /// The body of `/plain`.
@@ -132,9 +131,9 @@ pub fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handl
                 .start(Status::Ok)
                 .header("Content-Type", content_type)
                 .end(n);
-            Handled::AwaitBody(BodySink::Echo(EchoBody::Through))
+            Handled::AwaitBody(Box::new(EchoBody::Through))
         }
-        Framing::Chunked => Handled::AwaitBody(BodySink::Echo(EchoBody::Collect {
+        Framing::Chunked => Handled::AwaitBody(Box::new(EchoBody::Collect {
             content_type: content_type.to_vec(),
             body: Vec::new(),
         })),
@@ -145,18 +144,19 @@ pub fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handl
     }
 }
 
-impl EchoBody {
-    /// Takes body bytes.
-    pub fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) {
+impl BodySink for EchoBody {
+    /// Copies body bytes through, or collects them.
+    fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) -> std::io::Result<()> {
         match self {
             EchoBody::Through => reply.cx.out().extend_from_slice(data),
             EchoBody::Collect { body, .. } => body.extend_from_slice(data),
         }
+        Ok(())
     }
 
     /// The body is complete: answer, if not done already.
-    pub fn finish(self, reply: &mut Reply<'_, '_>) {
-        if let EchoBody::Collect { content_type, body } = self {
+    fn finish(self: Box<Self>, reply: &mut Reply<'_, '_>) {
+        if let EchoBody::Collect { content_type, body } = *self {
             reply.send(Status::Ok, &content_type, &body);
         }
     }
@@ -197,13 +197,9 @@ pub fn stats(reply: &mut Reply<'_, '_>) {
     );
 }
 
-/// `OPTIONS`: 204 with the methods `allowed`.
-pub fn options(reply: &mut Reply<'_, '_>, allowed: MethodSet) {
-    let allow = allowed.allow_value();
-    let _ = reply
-        .start(Status::NoContent)
-        .header("Allow", allow.as_bytes())
-        .end(0);
+/// `OPTIONS`: 204 with the methods `allow` lists (an `Allow` value, from `routes.rs`).
+pub fn options(reply: &mut Reply<'_, '_>, allow: &[u8]) {
+    let _ = reply.start(Status::NoContent).header("Allow", allow).end(0);
 }
 
 /// `TRACE`: the request head echoed back as `message/http`, minus the fields that carry
