@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::protocol::files::{Header, Reply, check_name, to_hex};
-use crate::protocol::frame::{HEADER_LEN, LengthCodec};
+use crate::protocol::frame::{Decoder, Encoder, HEADER_LEN, LengthCodec};
 
 /// The default data frame payload: 64 KiB.
 pub const DEFAULT_CHUNK: usize = 64 * 1024;

@@ -11,13 +11,15 @@
 //!   it dropped so that `\r\n` lines work). Readable with `nc`; the payload cannot contain the
 //!   delimiter.
 //!
-//! Both decoders work like httparse and tokio-util codecs: [`decode`](LengthCodec::decode) looks
+//! Both decoders work like httparse and tokio-util codecs: [`Decoder::decode`] looks
 //! at the unconsumed bytes and returns `Ok(None)` when they do not yet hold a whole frame (not an
 //! error: call again with more bytes appended), or a [`Frame`] that borrows its payload from the
 //! input, without copying, and says how many bytes to consume. The caller must offer the same
 //! unconsumed bytes again, with new ones appended, as the reactor does: the decoders remember
 //! what they already checked (the parsed header, how far a line was scanned) so that no byte is
-//! examined twice however the stream is split.
+//! examined twice however the stream is split. Both codecs implement [`Decoder`] and
+//! [`Encoder`], so a session can be written once over either, and sessions walk the frames in
+//! their input with [`Frames`], which keeps the count of consumed bytes in one place.
 //!
 //! Every frame is limited ([`DEFAULT_MAX_FRAME`], [`DEFAULT_MAX_LINE`]), and an oversized frame is
 //! reported as early as can be: as soon as a length header is seen, or as soon as more bytes
@@ -76,6 +78,65 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
+/// A codec's reading half, as tokio-util's `Decoder`: cut the next frame off the front of the
+/// unconsumed input.
+///
+/// `Ok(None)` is "not yet", not an error: call again with the same unconsumed bytes and new
+/// ones appended. A decoder may remember what it already checked between calls (a parsed
+/// header, how far it searched), which is why it takes `&mut self`. After an error the stream
+/// is out of step and should be closed.
+pub trait Decoder {
+    /// Decodes the frame at the start of `src`, or returns `Ok(None)` if it is not all there.
+    fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError>;
+}
+
+/// A codec's writing half: append one frame.
+pub trait Encoder {
+    /// Appends `payload` as one frame to `dst`, or refuses a payload the other side would
+    /// refuse.
+    fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError>;
+}
+
+/// The whole frames at the start of one input slice, and how many bytes they occupy: the loop
+/// every session on these codecs runs, with its bookkeeping written once.
+///
+/// ```text
+///   let mut frames = Frames::new(input);
+///   while let Some(payload) = frames.next(&mut codec)? { handle(payload) }
+///   Step::consumed(frames.used())      // a partial frame stays for the next call
+/// ```
+///
+/// The payloads borrow from the input, not from the codec, so the loop body may use the rest
+/// of the session freely.
+#[derive(Debug, Clone, Copy)]
+pub struct Frames<'i> {
+    input: &'i [u8],
+    used: usize,
+}
+
+impl<'i> Frames<'i> {
+    /// Frames from the start of `input`.
+    pub fn new(input: &'i [u8]) -> Frames<'i> {
+        Frames { input, used: 0 }
+    }
+
+    /// The next whole frame's payload, counted as used; `Ok(None)` when the rest of the input
+    /// holds no whole frame.
+    pub fn next(&mut self, codec: &mut impl Decoder) -> Result<Option<&'i [u8]>, FrameError> {
+        let rest = self.input.get(self.used..).unwrap_or_default();
+        let Some(frame) = codec.decode(rest)? else {
+            return Ok(None);
+        };
+        self.used += frame.consumed;
+        Ok(Some(frame.payload))
+    }
+
+    /// Bytes taken by the frames returned so far: what the session consumes.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+}
+
 /// Where a [`LengthCodec`] is within the frame at the start of its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeState {
@@ -126,11 +187,22 @@ impl LengthCodec {
         self.state
     }
 
+    /// The header for a payload of `len` bytes, for callers that write the payload themselves
+    /// (straight from a file buffer, say) instead of copying it through [`Encoder::encode`].
+    pub fn head(&self, len: usize) -> Result<[u8; HEADER_LEN], FrameError> {
+        match u32::try_from(len) {
+            Ok(n) if len <= self.max => Ok(n.to_be_bytes()),
+            _ => Err(FrameError::TooLarge { len, max: self.max }),
+        }
+    }
+}
+
+impl Decoder for LengthCodec {
     /// Decodes the frame at the start of `src`, or returns `Ok(None)` if it is not all there.
     ///
     /// A header announcing more than the limit is an error as soon as its 4 bytes are in, so
     /// a hostile peer cannot make us wait for (and buffer) a huge payload.
-    pub fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
+    fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
         let len = match self.state {
             DecodeState::Head => {
                 let Some(head) = src.first_chunk::<HEADER_LEN>() else {
@@ -156,19 +228,12 @@ impl LengthCodec {
             consumed: end,
         }))
     }
+}
 
-    /// The header for a payload of `len` bytes, for callers that write the payload themselves
-    /// (straight from a file buffer, say) instead of copying it through [`encode`](Self::encode).
-    pub fn head(&self, len: usize) -> Result<[u8; HEADER_LEN], FrameError> {
-        match u32::try_from(len) {
-            Ok(n) if len <= self.max => Ok(n.to_be_bytes()),
-            _ => Err(FrameError::TooLarge { len, max: self.max }),
-        }
-    }
-
+impl Encoder for LengthCodec {
     /// Appends `payload` as one frame to `dst`. A payload over the limit is refused, since the
     /// other side would refuse it too.
-    pub fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
+    fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
         let head = self.head(payload.len())?;
         dst.reserve_more(HEADER_LEN + payload.len());
         dst.append(&head);
@@ -230,13 +295,34 @@ impl LineCodec {
         self.delimiter == b'\n'
     }
 
+    /// No delimiter in `window`: remember how far we looked, or fail if the line is already
+    /// too long. A trailing `\r` may yet turn out to be the one stripped, so it is not counted.
+    fn need_more(&mut self, window: &[u8]) -> Result<(), FrameError> {
+        let len = self.strip_cr(window).len();
+        if len > self.max {
+            self.next_index = 0;
+            return Err(FrameError::TooLarge { len, max: self.max });
+        }
+        self.next_index = window.len();
+        Ok(())
+    }
+
+    fn strip_cr<'a>(&self, line: &'a [u8]) -> &'a [u8] {
+        match line.split_last() {
+            Some((b'\r', rest)) if self.strips_cr() => rest,
+            _ => line,
+        }
+    }
+}
+
+impl Decoder for LineCodec {
     /// Decodes the line at the start of `src`, or returns `Ok(None)` if its delimiter has not
     /// arrived yet.
     ///
     /// The search never looks past the longest acceptable line (payload limit, `\r`,
     /// delimiter), and input that already holds more payload than the limit is an error at
     /// once, without waiting for a delimiter that may never come.
-    pub fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
+    fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
         let window = prefix(src, self.max.saturating_add(Self::OVERHEAD));
         let start = self.next_index.min(window.len());
         let unscanned = window.get(start..).unwrap_or_default();
@@ -257,29 +343,12 @@ impl LineCodec {
             consumed: end + 1,
         }))
     }
+}
 
-    /// No delimiter in `window`: remember how far we looked, or fail if the line is already
-    /// too long. A trailing `\r` may yet turn out to be the one stripped, so it is not counted.
-    fn need_more(&mut self, window: &[u8]) -> Result<(), FrameError> {
-        let len = self.strip_cr(window).len();
-        if len > self.max {
-            self.next_index = 0;
-            return Err(FrameError::TooLarge { len, max: self.max });
-        }
-        self.next_index = window.len();
-        Ok(())
-    }
-
-    fn strip_cr<'a>(&self, line: &'a [u8]) -> &'a [u8] {
-        match line.split_last() {
-            Some((b'\r', rest)) if self.strips_cr() => rest,
-            _ => line,
-        }
-    }
-
+impl Encoder for LineCodec {
     /// Appends `payload` and the delimiter to `dst`. A payload containing the delimiter, or
     /// over the limit, is refused.
-    pub fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
+    fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
         if payload.len() > self.max {
             return Err(FrameError::TooLarge {
                 len: payload.len(),
@@ -332,37 +401,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The two decoders behind one face, so that the stream-driving helper serves both.
-    trait Decode {
-        fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError>;
-    }
-
-    impl Decode for LengthCodec {
-        fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
-            LengthCodec::decode(self, src)
-        }
-    }
-
-    impl Decode for LineCodec {
-        fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
-            LineCodec::decode(self, src)
-        }
-    }
-
     /// Feeds `chunks` as successive reads, keeping unconsumed bytes as the reactor does.
     /// Returns the frames decoded and the bytes left over.
-    fn drive<D: Decode>(
+    fn drive<D: Decoder>(
         codec: &mut D,
         chunks: &[&[u8]],
     ) -> Result<(Vec<Vec<u8>>, Vec<u8>), FrameError> {
         let (mut frames, mut buf) = (Vec::new(), Vec::new());
         for chunk in chunks {
             buf.extend_from_slice(chunk);
-            let mut used = 0;
-            while let Some(frame) = codec.decode(&buf[used..])? {
-                frames.push(frame.payload.to_vec());
-                used += frame.consumed;
+            let mut cut = Frames::new(&buf);
+            while let Some(payload) = cut.next(codec)? {
+                frames.push(payload.to_vec());
             }
+            let used = cut.used();
             buf.drain(..used);
         }
         Ok((frames, buf))

@@ -13,9 +13,10 @@
 use std::net::SocketAddr;
 
 use crate::protocol::frame::{
-    DEFAULT_MAX_FRAME, DEFAULT_MAX_LINE, Frame, FrameError, LengthCodec, LineCodec,
+    DEFAULT_MAX_FRAME, DEFAULT_MAX_LINE, Decoder, Encoder, FrameError, Frames, LengthCodec,
+    LineCodec,
 };
-use crate::session::{Append, Ctx, Flow, Service, Session, Step};
+use crate::session::{Ctx, Flow, Service, Session, Step};
 
 /// How messages are delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +83,21 @@ impl Service for FramedEcho {
     }
 
     fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
-        Box::new(FramedEchoSession::new(&self.config))
+        let FramedConfig {
+            framing,
+            max_frame,
+            delimiter,
+        } = self.config;
+        match framing {
+            Framing::Length => Box::new(FramedEchoSession::new(
+                LengthCodec::new(max_frame),
+                LengthCodec::default(),
+            )),
+            Framing::Line => Box::new(FramedEchoSession::new(
+                LineCodec::with_delimiter(max_frame, delimiter),
+                LineCodec::with_delimiter(usize::MAX, delimiter),
+            )),
+        }
     }
 
     /// A whole frame, framing included, must fit, or the largest legal frame could never be
@@ -96,30 +111,27 @@ impl Service for FramedEcho {
     }
 }
 
-/// One framed echo connection: just its decoder, which remembers a partial frame's progress.
+/// One framed echo connection: its decoder, which remembers a partial frame's progress, over
+/// either codec (the service picks one per session, so the echo loop is written once).
 #[derive(Debug, Clone)]
-pub struct FramedEchoSession {
-    codec: Codec,
+pub struct FramedEchoSession<C> {
+    codec: C,
+    /// The same framing for our own messages. The frame limit protects us from the peer; our
+    /// short error text is exempt, so that even a tiny limit gets an explanation.
+    replies: C,
 }
 
-impl FramedEchoSession {
-    /// A session with the given settings.
-    pub fn new(config: &FramedConfig) -> FramedEchoSession {
-        let codec = match config.framing {
-            Framing::Length => Codec::Length(LengthCodec::new(config.max_frame)),
-            Framing::Line => Codec::Line(LineCodec::with_delimiter(
-                config.max_frame,
-                config.delimiter,
-            )),
-        };
-        FramedEchoSession { codec }
+impl<C: Decoder + Encoder> FramedEchoSession<C> {
+    /// A session decoding and echoing with `codec`, and sending its error text with `replies`.
+    pub fn new(codec: C, replies: C) -> FramedEchoSession<C> {
+        FramedEchoSession { codec, replies }
     }
 
     /// Sends `ERR <why>` as a last frame and closes; `used` input bytes were fine.
     fn refuse(&self, err: FrameError, used: usize, cx: &mut Ctx<'_>) -> Step {
         log::debug!("{}: {err}", cx.peer());
         let text = format!("ERR {err}");
-        if let Err(err) = self.codec.encode_reply(text.as_bytes(), &mut cx.out()) {
+        if let Err(err) = self.replies.encode(text.as_bytes(), &mut cx.out()) {
             // Only a delimiter chosen among the reply's own characters gets here.
             log::debug!("{}: error reply not sent: {err}", cx.peer());
         }
@@ -127,22 +139,20 @@ impl FramedEchoSession {
     }
 }
 
-impl Session for FramedEchoSession {
+impl<C: Decoder + Encoder> Session for FramedEchoSession<C> {
     fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
-        let mut used = 0;
+        let mut frames = Frames::new(input);
         loop {
-            let rest = input.get(used..).unwrap_or_default();
-            let frame = match self.codec.decode(rest) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Step::consumed(used),
-                Err(err) => return self.refuse(err, used, cx),
+            let payload = match frames.next(&mut self.codec) {
+                Ok(Some(payload)) => payload,
+                Ok(None) => return Step::consumed(frames.used()),
+                Err(err) => return self.refuse(err, frames.used(), cx),
             };
             // Cannot fail for a payload the same codec just decoded, but a refusal is the
             // honest answer if it ever did.
-            if let Err(err) = self.codec.encode(frame.payload, &mut cx.out()) {
-                return self.refuse(err, used, cx);
+            if let Err(err) = self.codec.encode(payload, &mut cx.out()) {
+                return self.refuse(err, frames.used(), cx);
             }
-            used += frame.consumed;
         }
     }
 
@@ -161,59 +171,23 @@ impl Session for FramedEchoSession {
     }
 }
 
-/// Either codec, chosen once per session, so the echo loop is written once.
-#[derive(Debug, Clone)]
-enum Codec {
-    Length(LengthCodec),
-    Line(LineCodec),
-}
-
-impl Codec {
-    fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
-        match self {
-            Codec::Length(c) => c.decode(src),
-            Codec::Line(c) => c.decode(src),
-        }
-    }
-
-    fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
-        match self {
-            Codec::Length(c) => c.encode(payload, dst),
-            Codec::Line(c) => c.encode(payload, dst),
-        }
-    }
-
-    /// Encodes one of our own messages. The frame limit protects us from the peer; our short
-    /// error text is exempt, so that even a tiny limit gets an explanation.
-    fn encode_reply(&self, text: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
-        match self {
-            Codec::Length(_) => LengthCodec::default().encode(text, dst),
-            Codec::Line(c) => {
-                LineCodec::with_delimiter(usize::MAX, c.delimiter()).encode(text, dst)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::Harness;
 
-    fn length(max_frame: usize) -> Harness<FramedEchoSession> {
-        let config = FramedConfig {
-            max_frame,
-            ..FramedConfig::length()
-        };
-        Harness::new(FramedEchoSession::new(&config))
+    fn length(max_frame: usize) -> Harness<FramedEchoSession<LengthCodec>> {
+        Harness::new(FramedEchoSession::new(
+            LengthCodec::new(max_frame),
+            LengthCodec::default(),
+        ))
     }
 
-    fn line(max_frame: usize) -> Harness<FramedEchoSession> {
-        let config = FramedConfig {
-            max_frame,
-            ..FramedConfig::line()
-        };
-        Harness::new(FramedEchoSession::new(&config))
+    fn line(max_frame: usize) -> Harness<FramedEchoSession<LineCodec>> {
+        Harness::new(FramedEchoSession::new(
+            LineCodec::new(max_frame),
+            LineCodec::with_delimiter(usize::MAX, b'\n'),
+        ))
     }
 
     #[test]
