@@ -326,7 +326,8 @@ impl Decoder for LineCodec {
         let window = prefix(src, self.max.saturating_add(Self::OVERHEAD));
         let start = self.next_index.min(window.len());
         let unscanned = window.get(start..).unwrap_or_default();
-        let Some(found) = find_byte(self.delimiter, unscanned) else {
+        // `memchr` searches 16 or 32 bytes per step with SIMD: lines may be 64 KiB long.
+        let Some(found) = memchr::memchr(self.delimiter, unscanned) else {
             return self.need_more(window).map(|()| None);
         };
         self.next_index = 0;
@@ -355,7 +356,7 @@ impl Encoder for LineCodec {
                 max: self.max,
             });
         }
-        if let Some(at) = find_byte(self.delimiter, payload) {
+        if let Some(at) = memchr::memchr(self.delimiter, payload) {
             return Err(FrameError::DelimiterInPayload { at });
         }
         dst.reserve_more(payload.len() + Self::OVERHEAD);
@@ -368,27 +369,6 @@ impl Encoder for LineCodec {
         dst.append(&[self.delimiter]);
         Ok(())
     }
-}
-
-/// The position of the first `needle` in `haystack`.
-///
-/// Looks at 8 bytes per step, the way `memchr` does without SIMD: XOR with the needle repeated
-/// in every byte turns matching bytes into zero, and `(x - 0x0101..01) & !x & 0x8080..80` is
-/// non-zero exactly when some byte of `x` is zero. A byte-by-byte loop, with its exit test on
-/// every byte, is several times slower on long lines.
-fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let pattern = ONES * u64::from(needle);
-    let (words, tail) = haystack.as_chunks::<8>();
-    for (i, word) in words.iter().enumerate() {
-        let x = u64::from_ne_bytes(*word) ^ pattern;
-        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
-            return word.iter().position(|&b| b == needle).map(|at| i * 8 + at);
-        }
-    }
-    let at = tail.iter().position(|&b| b == needle)?;
-    Some(words.len() * 8 + at)
 }
 
 /// The first `n` bytes of `bytes`, or all of them if there are fewer.
@@ -620,30 +600,7 @@ mod tests {
         chunks
     }
 
-    #[test]
-    fn find_byte_finds_the_first_match_anywhere() {
-        let plain = vec![b'x'; 40];
-        assert_eq!(find_byte(b'\n', &plain), None);
-        for at in [0, 7, 8, 15, 16, 39] {
-            let mut hay = plain.clone();
-            hay[at] = b'\n';
-            hay[39] = b'\n';
-            assert_eq!(find_byte(b'\n', &hay), Some(at), "at {at}");
-            assert_eq!(find_byte(b'\n', &hay[..=at]), Some(at));
-        }
-        assert_eq!(find_byte(0x80, &[0x7f, 0x81, 0xff, 0x00, 0x80]), Some(4));
-        assert_eq!(find_byte(0, &[]), None);
-    }
-
     proptest! {
-        #[test]
-        fn find_byte_agrees_with_position(
-            needle in any::<u8>(),
-            hay in prop::collection::vec(any::<u8>(), 0..100),
-        ) {
-            prop_assert_eq!(find_byte(needle, &hay), hay.iter().position(|&b| b == needle));
-        }
-
         #[test]
         fn length_round_trips_however_split(
             payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..20),

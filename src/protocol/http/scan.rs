@@ -136,6 +136,10 @@ impl HeadScan {
 
 /// The offset of the first LF in `bytes`, looking at eight bytes per step: header lines are
 /// tens of bytes long, and this is the only pass over them besides httparse's own.
+///
+/// Not `memchr`, which `frame.rs` uses: on lines this short its setup costs as much as the
+/// search (measured on a 16-request browser head: 1.07–1.67 µs against 1.08–1.37 µs here),
+/// while it wins only on lines of hundreds of bytes and more.
 fn find_lf(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
