@@ -10,7 +10,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
 use super::exchange::{BodySink, Handled, Reply};
-use super::request::{Framing, RequestHead, Version};
+use super::request::{BodyFraming, RequestHead, Version};
 use super::response::{HeadParts, connection_field};
 use super::status::Status;
 
@@ -126,18 +126,18 @@ pub fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handl
         .unwrap_or(b"application/octet-stream");
     reply.accept_body();
     match head.framing {
-        Framing::Length(n) => {
+        BodyFraming::Length(n) => {
             reply
                 .start(Status::Ok)
                 .header("Content-Type", content_type)
                 .end(n);
             Handled::AwaitBody(Box::new(EchoBody::Through))
         }
-        Framing::Chunked => Handled::AwaitBody(Box::new(EchoBody::Collect {
+        BodyFraming::Chunked => Handled::AwaitBody(Box::new(EchoBody::Collect {
             content_type: content_type.to_vec(),
             body: Vec::new(),
         })),
-        Framing::None => {
+        BodyFraming::None => {
             reply.send(Status::Ok, content_type, b"");
             Handled::Answered
         }

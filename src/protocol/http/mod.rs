@@ -70,7 +70,7 @@ pub use config::HttpConfig;
 pub use conn::HttpSession;
 
 use endpoints::Plain;
-use request::Limits;
+use request::RequestLimits;
 use response::{HeadParts, StatusCounts};
 use std::cell::RefCell;
 
@@ -80,7 +80,7 @@ use root::Root;
 #[derive(Debug)]
 pub struct Shared {
     config: HttpConfig,
-    limits: Limits,
+    limits: RequestLimits,
     parts: HeadParts,
     plain: Plain,
     root: Root,
@@ -123,7 +123,7 @@ impl Http {
 
     /// A service that is one worker's part of a server: `/stats` sums the counters in `server`.
     pub fn in_server(config: HttpConfig, server: ServerStats) -> Http {
-        let limits = Limits::of(&config);
+        let limits = RequestLimits::of(&config);
         let parts = HeadParts::new(&config.server_name, Instant::now());
         server.responses.join(Arc::clone(&parts.counts));
         if config.writable {
