@@ -132,3 +132,166 @@ fn http_date(value: &[u8]) -> Option<u64> {
     let time: SystemTime = httpdate::parse_http_date(text.trim()).ok()?;
     time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::http::HttpConfig;
+    use crate::protocol::http::request::{RequestLimits, header_slots, parse_head};
+    use std::fs::File;
+    use std::time::Duration;
+
+    /// A file last modified at a known second, and its validators.
+    fn file_validators() -> (Validators, SystemTime, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        let mtime = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        file.set_modified(mtime).unwrap();
+        (Validators::of(&file.metadata().unwrap()), mtime, dir)
+    }
+
+    /// `evaluate` for `method` with one extra field, against `current`.
+    fn decide(method: &str, field: &str, current: Option<&Validators>) -> Precondition {
+        // A write needs a length to be a request at all.
+        let head =
+            format!("{method} /f HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n{field}\r\n\r\n");
+        let limits = RequestLimits::of(&HttpConfig::default());
+        let mut slots = header_slots();
+        let head = parse_head(head.as_bytes(), &mut slots, &limits).unwrap();
+        evaluate(&head, current)
+    }
+
+    #[test]
+    fn preconditions_follow_rfc_9110_13_2_2() {
+        use Precondition::*;
+        let (v, mtime, _dir) = file_validators();
+        let etag = String::from_utf8(v.etag().to_vec()).unwrap();
+        let date = |t: SystemTime| httpdate::fmt_http_date(t);
+        let modified = date(mtime);
+        let before = date(mtime - Duration::from_secs(60));
+        let after = date(mtime + Duration::from_secs(60));
+        let cases: Vec<(&str, String, Option<&Validators>, Precondition)> = vec![
+            ("GET", "X-None: 1".into(), Some(&v), Proceed),
+            // If-None-Match compares weakly; a match is 304 on reads, 412 on writes.
+            (
+                "GET",
+                format!("If-None-Match: {etag}"),
+                Some(&v),
+                NotModified,
+            ),
+            (
+                "GET",
+                format!("If-None-Match: W/{etag}"),
+                Some(&v),
+                NotModified,
+            ),
+            (
+                "GET",
+                format!("If-None-Match: \"x\", {etag}"),
+                Some(&v),
+                NotModified,
+            ),
+            ("GET", "If-None-Match: \"x\"".into(), Some(&v), Proceed),
+            ("PUT", format!("If-None-Match: {etag}"), Some(&v), Failed),
+            ("PUT", "If-None-Match: *".into(), Some(&v), Failed),
+            ("PUT", "If-None-Match: *".into(), None, Proceed),
+            // If-Match compares strongly, and `*` needs a current representation.
+            ("GET", format!("If-Match: {etag}"), Some(&v), Proceed),
+            ("GET", format!("If-Match: W/{etag}"), Some(&v), Failed),
+            ("PUT", "If-Match: *".into(), Some(&v), Proceed),
+            ("PUT", "If-Match: *".into(), None, Failed),
+            // Dates, to the second.
+            (
+                "GET",
+                format!("If-Modified-Since: {modified}"),
+                Some(&v),
+                NotModified,
+            ),
+            (
+                "GET",
+                format!("If-Modified-Since: {before}"),
+                Some(&v),
+                Proceed,
+            ),
+            (
+                "PUT",
+                format!("If-Modified-Since: {modified}"),
+                Some(&v),
+                Proceed,
+            ),
+            (
+                "GET",
+                format!("If-Unmodified-Since: {before}"),
+                Some(&v),
+                Failed,
+            ),
+            (
+                "GET",
+                format!("If-Unmodified-Since: {after}"),
+                Some(&v),
+                Proceed,
+            ),
+            (
+                "GET",
+                "If-Modified-Since: yesterday".into(),
+                Some(&v),
+                Proceed,
+            ),
+            // If-Match is evaluated instead of If-Unmodified-Since, not as well.
+            (
+                "GET",
+                format!("If-Match: {etag}\r\nIf-Unmodified-Since: {before}"),
+                Some(&v),
+                Proceed,
+            ),
+            // If-None-Match is evaluated instead of If-Modified-Since.
+            (
+                "GET",
+                format!("If-None-Match: \"x\"\r\nIf-Modified-Since: {modified}"),
+                Some(&v),
+                Proceed,
+            ),
+        ];
+        for (method, field, current, expected) in cases {
+            assert_eq!(
+                decide(method, &field, current),
+                expected,
+                "{method} {field}"
+            );
+        }
+    }
+
+    #[test]
+    fn if_range_needs_this_very_version() {
+        let (v, mtime, _dir) = file_validators();
+        let etag = String::from_utf8(v.etag().to_vec()).unwrap();
+        let limits = RequestLimits::of(&HttpConfig::default());
+        let cases = [
+            (String::new(), true),
+            (format!("If-Range: {etag}\r\n"), true),
+            ("If-Range: \"other\"\r\n".to_string(), false),
+            (
+                format!("If-Range: {}\r\n", httpdate::fmt_http_date(mtime)),
+                true,
+            ),
+            (
+                format!(
+                    "If-Range: {}\r\n",
+                    httpdate::fmt_http_date(mtime - Duration::from_secs(1))
+                ),
+                false,
+            ),
+        ];
+        for (field, expected) in cases {
+            let head = format!("GET /f HTTP/1.1\r\nHost: t\r\n{field}\r\n");
+            let mut slots = header_slots();
+            let head = parse_head(head.as_bytes(), &mut slots, &limits).unwrap();
+            assert_eq!(v.range_applies(&head), expected, "{field}");
+        }
+        assert_eq!(
+            v.last_modified(),
+            Some(httpdate::fmt_http_date(mtime).as_bytes())
+        );
+    }
+}
