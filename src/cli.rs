@@ -354,6 +354,10 @@ pub struct ServeArgs {
     /// Load-balancer flags: --drain-delay, --proxy-protocol.
     #[command(flatten)]
     pub cluster: crate::cluster_args::ClusterArgs,
+
+    /// TLS listeners and their certificates.
+    #[command(flatten)]
+    pub tls: crate::protocol::tls::TlsArgs,
 }
 
 impl ServeArgs {
@@ -369,12 +373,12 @@ impl ServeArgs {
                 .iter()
                 .map(|a| ServiceSpec::Chat(*a, self.max_line)),
         );
-        if let Some(dir) = &self.files_dir {
-            let files = FilesConfig {
-                overwrite: self.overwrite,
-                max_file_size: self.max_file_size as u64,
-                ..FilesConfig::new(dir.clone())
-            };
+        let files = self.files_dir.as_ref().map(|dir| FilesConfig {
+            overwrite: self.overwrite,
+            max_file_size: self.max_file_size as u64,
+            ..FilesConfig::new(dir.clone())
+        });
+        if let Some(files) = &files {
             services.extend(
                 self.files
                     .iter()
@@ -386,6 +390,10 @@ impl ServeArgs {
             self.http
                 .iter()
                 .map(|a| ServiceSpec::Http(*a, http.clone())),
+        );
+        services.extend(
+            self.tls
+                .services(&http, framed, self.max_line, files.as_ref()),
         );
         if services.is_empty() {
             let echo = SocketAddr::from(([127, 0, 0, 1], 7007));

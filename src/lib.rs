@@ -3,8 +3,9 @@
 //! ```text
 //!   main.rs ── config.rs ──► reactor/ ──────────────► session.rs ◄──── protocol/
 //!   cli.rs     (limits)      mio::Poll, slab of       the sans-IO       echo, framing,
-//!   cluster_                 connections, timers,     contract          chat, files, http
-//!    args.rs                 UDP, signals             (bytes in/out)    (no sockets)
+//!   cluster_                 connections, timers,     contract          chat, files, http;
+//!    args.rs                 UDP, signals             (bytes in/out)    tls/ wraps any of
+//!                                                                       them (no sockets)
 //!      │
 //!      └────► server.rs      which service listens where, on how many workers; stats.rs
 //!

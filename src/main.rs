@@ -10,6 +10,8 @@ use evserve::discovery;
 use evserve::reactor::Reactor;
 use evserve::server::{self, Announce};
 
+mod malloc;
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    malloc::return_freed_memory();
     server::serve(&args.config())?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::protocol::files::{Files, FilesConfig};
 use crate::protocol::framed::{FramedConfig, FramedEcho};
 use crate::protocol::http::{Http, HttpConfig, ServerStats};
 use crate::protocol::proxy::ProxyService;
+use crate::protocol::tls::TlsSetup;
 use crate::reactor::Reactor;
 use crate::session::Service;
 
@@ -32,6 +33,8 @@ pub enum ServiceSpec {
     Files(SocketAddr, FilesConfig),
     /// HTTP/1.1.
     Http(SocketAddr, Box<HttpConfig>),
+    /// A TCP service (any of the above but UDP echo) behind TLS, at the inner one's address.
+    Tls(Box<ServiceSpec>, TlsSetup),
 }
 
 impl ServiceSpec {
@@ -45,6 +48,7 @@ impl ServiceSpec {
             | ServiceSpec::Chat(a, _)
             | ServiceSpec::Files(a, _)
             | ServiceSpec::Http(a, _) => *a = addr,
+            ServiceSpec::Tls(inner, _) => **inner = inner.with_addr(addr),
         }
         spec
     }
@@ -58,6 +62,7 @@ impl ServiceSpec {
             | ServiceSpec::Chat(a, _)
             | ServiceSpec::Files(a, _)
             | ServiceSpec::Http(a, _) => *a,
+            ServiceSpec::Tls(inner, _) => inner.addr(),
         }
     }
 
@@ -69,6 +74,7 @@ impl ServiceSpec {
             ServiceSpec::Chat(..) => "chat",
             ServiceSpec::Files(..) => "files",
             ServiceSpec::Http(..) => "http",
+            ServiceSpec::Tls(inner, _) => crate::protocol::tls::tls_name(inner.name()),
         }
     }
 
@@ -89,6 +95,13 @@ impl ServiceSpec {
             ServiceSpec::Chat(..) => "--chat",
             ServiceSpec::Files(..) => "--files",
             ServiceSpec::Http(..) => "--http",
+            ServiceSpec::Tls(inner, _) => match inner.flag() {
+                "--http" => "--https",
+                "--echo" => "--tls-echo",
+                "--framed" => "--tls-framed",
+                "--chat" => "--tls-chat",
+                _ => "--tls-files",
+            },
         }
     }
 }
@@ -217,6 +230,8 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
                     config.stats.clone(),
                 ))),
             ),
+            ServiceSpec::Tls(inner, setup) => tls_service(inner, setup, &config.stats)
+                .and_then(|service| reactor.listen(spec.addr(), service)),
         }
         .map_err(|e| fail(spec, e))?;
         bound.push(addr);
@@ -240,6 +255,37 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
     }
     config.stats.reactors.join(reactor.stats());
     Ok((reactor, bound))
+}
+
+/// The service `inner` describes, behind TLS.
+fn tls_service(
+    inner: &ServiceSpec,
+    setup: &TlsSetup,
+    stats: &ServerStats,
+) -> io::Result<Box<dyn Service>> {
+    let service: Box<dyn Service> = match inner {
+        ServiceSpec::Echo(_) => Box::new(Echo),
+        ServiceSpec::Framed(_, c) => Box::new(FramedEcho::new(*c)),
+        ServiceSpec::Chat(_, max_line) => Box::new(Chat::new(*max_line)),
+        ServiceSpec::Files(_, c) => Box::new(Files::new(c.clone())),
+        ServiceSpec::Http(_, c) => Box::new(Http::in_server((**c).clone(), stats.clone())),
+        ServiceSpec::UdpEcho(_) | ServiceSpec::Tls(..) => {
+            return Err(io::Error::other("TLS wraps one TCP service"));
+        }
+    };
+    let service = setup.wrap(service).map_err(io::Error::other)?;
+    Ok(Box::new(service))
+}
+
+/// Loads the certificates of every TLS listener, so a bad file is reported before anything
+/// listens (and a self-signed certificate is made once, for every worker).
+pub fn load_tls(config: &ServerConfig) -> io::Result<()> {
+    for spec in &config.services {
+        if let ServiceSpec::Tls(_, setup) = spec {
+            setup.load().map_err(io::Error::other)?;
+        }
+    }
+    Ok(())
 }
 
 /// A server running on its own thread (for tests, benchmarks and embedding).
@@ -319,6 +365,7 @@ pub fn spawn(config: ServerConfig) -> Result<Running, BindError> {
 /// every other worker binds the very same ports. State that lives in a reactor — a chat room,
 /// for one — is per worker.
 pub fn serve(config: &ServerConfig) -> io::Result<()> {
+    load_tls(config)?;
     let workers = config.workers.max(1);
     let mut first = config.clone();
     if workers > 1 {

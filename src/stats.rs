@@ -78,10 +78,20 @@ pub struct Stats {
     pub datagrams_truncated: Counter,
     /// Set once a graceful stop has begun: health checks fail from then on (see `/healthz`).
     pub draining: AtomicBool,
+    /// TLS handshakes completed in full (a new session).
+    pub tls_handshakes_full: Counter,
+    /// TLS handshakes that resumed a session (a ticket or the session cache).
+    pub tls_handshakes_resumed: Counter,
+    /// TLS handshakes that failed: an alert, a timeout, a peer gone, plain HTTP.
+    pub tls_handshakes_failed: Counter,
+    /// TLS handshakes completed with TLS 1.2.
+    pub tls_version_1_2: Counter,
+    /// TLS handshakes completed with TLS 1.3.
+    pub tls_version_1_3: Counter,
 }
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 13;
+pub const STATS_LEN: usize = 18;
 
 impl Stats {
     /// Whether this reactor is draining (a graceful stop has begun).
@@ -105,6 +115,11 @@ impl Stats {
             ("datagrams_out", self.datagrams_out.get()),
             ("datagrams_dropped", self.datagrams_dropped.get()),
             ("datagrams_truncated", self.datagrams_truncated.get()),
+            ("tls_handshakes_full", self.tls_handshakes_full.get()),
+            ("tls_handshakes_resumed", self.tls_handshakes_resumed.get()),
+            ("tls_handshakes_failed", self.tls_handshakes_failed.get()),
+            ("tls_version_1_2", self.tls_version_1_2.get()),
+            ("tls_version_1_3", self.tls_version_1_3.get()),
         ]
     }
 }

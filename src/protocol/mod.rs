@@ -15,3 +15,4 @@ pub mod proxy;
 pub mod stale;
 pub mod store;
 pub mod text;
+pub mod tls;

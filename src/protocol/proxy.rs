@@ -360,6 +360,10 @@ impl Service for ProxyService {
         self.inner.reject_message()
     }
 
+    fn idle_disposable(&self) -> bool {
+        self.inner.idle_disposable()
+    }
+
     fn input_limit(&self) -> usize {
         // The header may arrive with the client's first bytes behind it.
         self.inner.input_limit() + MAX_V2_HEADER

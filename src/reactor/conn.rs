@@ -32,7 +32,7 @@
 //! a thousand large answers cannot stall the loop while the kernel copies them.
 //!
 //! Readiness. mio is edge-triggered: an event says "something changed", so the connection
-//! remembers `readable` until a read returns `WouldBlock` (or fewer bytes than asked, which on
+//! remembers it is readable (`ReadSide::Ready`) until a read returns `WouldBlock` (or fewer bytes than asked, which on
 //! Linux means the socket was drained — the same shortcut tokio takes — unless the peer also
 //! closed, which must be read to the 0). WRITABLE interest is registered only while output is
 //! pending and the last write came up short.
@@ -41,7 +41,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Instant;
 
-use log::debug;
+use log::{debug, trace};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
@@ -72,14 +72,39 @@ struct Window {
     moved: u64,
 }
 
-/// What the reactor should do with a connection after driving it.
+/// Whether the socket may have bytes to read. mio's events are edge-triggered, so readiness
+/// is remembered here until a read says it is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Keep it.
-    Keep,
-    /// Deregister and drop it.
-    Remove,
+enum ReadSide {
+    /// The last read said `WouldBlock` (or came up short): wait for a READABLE event.
+    Waiting,
+    /// An event said readable: read until the socket is drained.
+    Ready,
+    /// A read returned 0: the peer will send nothing more.
+    Closed,
 }
+
+/// Whether the socket may take bytes now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteSide {
+    /// Write at once.
+    Ready,
+    /// The last write came up short: the send buffer is full, wait for WRITABLE.
+    Blocked,
+    /// This turn's write budget is spent with output pending: the socket has room, so no
+    /// WRITABLE will come; the connection waits on the deferred list instead.
+    Deferred,
+    /// A write failed (reset, broken pipe): remove at the next opportunity.
+    Broken,
+}
+
+/// The connection must go: deregister it and drop it. The one failure of every function that
+/// drives a connection, so that the read path can use `?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gone;
+
+/// What driving a connection leaves: `Ok` to keep it, `Err(Gone)` to remove it.
+pub type Status = Result<(), Gone>;
 
 /// A connection and everything the reactor keeps for it.
 pub struct Conn {
@@ -103,23 +128,20 @@ pub struct Conn {
     /// `out` bytes already counted in the reactor's `buffered_out` gauge.
     accounted: usize,
     phase: Phase,
-    /// Readiness remembered from the last event, until a read says otherwise.
-    readable: bool,
-    /// The peer has closed (EPOLLRDHUP seen): read until 0, never stop at a short read.
-    rdhup: bool,
-    /// A read returned 0: the peer will send nothing more.
-    read_closed: bool,
-    /// The last write came up short: wait for WRITABLE before writing again.
-    write_blocked: bool,
+    /// The read side (see [`ReadSide`]).
+    read: ReadSide,
+    /// The peer has shut down its side (EPOLLRDHUP seen): read until the 0, never stop at a
+    /// short read.
+    peer_shut: bool,
+    /// Backpressure: reading is suspended until the output drains to the low-water mark.
+    paused: bool,
+    /// The write side (see [`WriteSide`]).
+    write: WriteSide,
     /// WRITABLE is part of the registered interest.
     write_interest: bool,
-    /// Reading is suspended until the output drains to the low-water mark.
-    paused: bool,
     /// The session produced output, or output was written, since the session was last
     /// offered `on_drain`.
     want_drain: bool,
-    /// A write failed (reset, broken pipe): remove at the next opportunity.
-    broken: bool,
     last_active: Instant,
     /// The deadline the session asked for, and whether it is mid-message.
     watch: Watch,
@@ -130,8 +152,6 @@ pub struct Conn {
     /// Bytes this connection may still write in the turn `allowance_turn`.
     write_allowance: usize,
     allowance_turn: u64,
-    /// The write allowance ran out with output pending: come back next turn.
-    write_deferred: bool,
     /// Writing a broadcast: not budgeted, so that a receiver over its output limit is one
     /// whose peer does not read, never one whose turn had come to an end.
     unbudgeted: bool,
@@ -163,21 +183,18 @@ impl Conn {
             out_pos: 0,
             accounted: 0,
             phase: Phase::Open,
-            readable: false,
-            rdhup: false,
-            read_closed: false,
-            write_blocked: false,
-            write_interest: false,
+            read: ReadSide::Waiting,
+            peer_shut: false,
             paused: false,
+            write: WriteSide::Ready,
+            write_interest: false,
             want_drain: false,
-            broken: false,
             last_active: Instant::now(),
             watch: Watch::default(),
             moved: 0,
             window: None,
             write_allowance: 0,
             allowance_turn: u64::MAX,
-            write_deferred: false,
             unbudgeted: false,
         }
     }
@@ -269,25 +286,24 @@ impl Conn {
     /// Calls `on_open`, then drives the connection as if it were readable: data may have
     /// arrived before the socket was registered.
     pub fn open(&mut self, core: &mut Core) -> Status {
-        self.readable = true;
+        self.set_read(ReadSide::Ready);
         self.last_active = core.now;
         let flow = self.call(core, |s, cx| s.on_open(cx));
-        match self.apply(flow, core) {
-            Status::Keep => self.drive(core),
-            Status::Remove => Status::Remove,
-        }
+        self.apply(flow, core).and_then(|()| self.drive(core))
     }
 
     /// Records a readiness event and does all the work it allows.
     pub fn ready(&mut self, core: &mut Core, event: &mio::event::Event) -> Status {
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.readable = true;
+        if (event.is_readable() || event.is_read_closed() || event.is_error())
+            && self.read == ReadSide::Waiting
+        {
+            self.set_read(ReadSide::Ready);
         }
         if event.is_read_closed() {
-            self.rdhup = true;
+            self.peer_shut = true;
         }
-        if event.is_writable() || event.is_error() {
-            self.write_blocked = false;
+        if (event.is_writable() || event.is_error()) && self.write == WriteSide::Blocked {
+            self.set_write(WriteSide::Ready);
         }
         self.drive(core)
     }
@@ -295,10 +311,8 @@ impl Conn {
     /// Starts a graceful stop: no more input is served; what is owed is written, then the
     /// connection closes as any other does (the drain deadline bounds the whole).
     pub fn begin_shutdown(&mut self, core: &mut Core) -> Status {
-        match self.apply(Flow::Close, core) {
-            Status::Keep => self.drive(core),
-            Status::Remove => Status::Remove,
-        }
+        self.apply(Flow::Close, core)
+            .and_then(|()| self.drive(core))
     }
 
     /// The deadline passed.
@@ -310,7 +324,7 @@ impl Conn {
         }
         if self.phase != Phase::Open {
             debug!("{}: timed out while closing", self.peer);
-            return Status::Remove;
+            return Err(Gone);
         }
         let flow = self.call(core, |s, cx| s.on_timeout(cx));
         let flow = match flow {
@@ -318,10 +332,7 @@ impl Conn {
             Flow::Continue if self.deadline(core) <= core.now => Flow::Close,
             flow => flow,
         };
-        match self.apply(flow, core) {
-            Status::Keep => self.drive(core),
-            Status::Remove => Status::Remove,
-        }
+        self.apply(flow, core).and_then(|()| self.drive(core))
     }
 
     /// A progress window is over: start the next one if the peer kept up, else cut it off.
@@ -336,7 +347,7 @@ impl Conn {
                 start: core.now,
                 moved: self.moved,
             });
-            return Status::Keep;
+            return Ok(());
         }
         debug!(
             "{}: too slow: {moved} bytes in {:?}, {needed} needed",
@@ -346,33 +357,26 @@ impl Conn {
         self.window = None;
         if self.phase != Phase::Open || self.pending() > 0 {
             // The peer is not reading: nothing more we write would reach it.
-            return Status::Remove;
+            return Err(Gone);
         }
         // A message trickling in: the session may answer it (HTTP's 408) before the close.
         let flow = match self.call(core, |s, cx| s.on_timeout(cx)) {
             Flow::Continue => Flow::Close,
             flow => flow,
         };
-        match self.apply(flow, core) {
-            Status::Keep => self.drive(core),
-            Status::Remove => Status::Remove,
-        }
+        self.apply(flow, core).and_then(|()| self.drive(core))
     }
 
     /// Does every piece of work the connection's readiness allows, within the read budget.
     /// Returns with `core.deferred` holding this connection if the budget ran out first.
     pub fn drive(&mut self, core: &mut Core) -> Status {
-        match self.work(core) {
-            Ok(()) => {
-                self.update_interest(core);
-                Status::Keep
-            }
-            Err(Removed) => Status::Remove,
-        }
+        self.work(core)?;
+        self.update_interest(core);
+        Ok(())
     }
 
-    fn work(&mut self, core: &mut Core) -> Result<(), Removed> {
-        self.send(core).map_err(|_| Removed)?;
+    fn work(&mut self, core: &mut Core) -> Status {
+        self.send(core).map_err(|_| Gone)?;
         for _ in 0..core.limits.read_budget {
             let mut progress = false;
             if self.want_drain
@@ -381,11 +385,11 @@ impl Conn {
             {
                 progress |= self.offer_drain(core)?;
             }
-            if self.readable && !self.read_closed && !self.paused {
+            if self.read == ReadSide::Ready && !self.paused {
                 progress |= self.read_once(core)?;
             }
-            if self.broken || self.finish_if_flushed(core) == Status::Remove {
-                return Err(Removed);
+            if self.write == WriteSide::Broken || self.finish_if_flushed(core).is_err() {
+                return Err(Gone);
             }
             if !progress {
                 return Ok(());
@@ -397,7 +401,7 @@ impl Conn {
     }
 
     /// One `read`, its bytes fed to the session (or discarded when closing).
-    fn read_once(&mut self, core: &mut Core) -> Result<bool, Removed> {
+    fn read_once(&mut self, core: &mut Core) -> Result<bool, Gone> {
         let room = match self.phase {
             Phase::Open => self.input_limit.saturating_sub(self.input.len()),
             _ => usize::MAX,
@@ -408,7 +412,7 @@ impl Conn {
             // that is backpressure; if nothing is pending, it can never make progress.
             if self.pending() == 0 && !self.want_drain {
                 debug!("{}: input limit reached without progress", self.peer);
-                return Err(Removed);
+                return Err(Gone);
             }
             self.paused = true;
             return Ok(false);
@@ -416,25 +420,24 @@ impl Conn {
         let n = match self.socket.read(&mut core.read_buf[..room]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.readable = false;
+                self.set_read(ReadSide::Waiting);
                 return Ok(false);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
             Err(e) => {
                 debug!("{}: read: {e}", self.peer);
-                return Err(Removed);
+                return Err(Gone);
             }
         };
         self.last_active = core.now;
         self.moved += n as u64;
         if n == 0 {
-            self.read_closed = true;
-            self.readable = false;
+            self.set_read(ReadSide::Closed);
             return self.on_peer_eof(core).map(|()| true);
         }
         core.stats.bytes_in.add(n as u64);
-        if n < room && !self.rdhup {
-            self.readable = false;
+        if n < room && !self.peer_shut {
+            self.set_read(ReadSide::Waiting);
         }
         if self.phase == Phase::Open {
             self.feed(core, n)?;
@@ -444,7 +447,7 @@ impl Conn {
 
     /// Hands the session the unconsumed input followed by the `fresh` bytes just read into the
     /// shared read buffer, keeping only what it leaves.
-    fn feed(&mut self, core: &mut Core, fresh: usize) -> Result<(), Removed> {
+    fn feed(&mut self, core: &mut Core, fresh: usize) -> Status {
         let from_shared = self.input.is_empty();
         if !from_shared {
             self.input.extend_from_slice(&core.read_buf[..fresh]);
@@ -464,12 +467,7 @@ impl Conn {
         } else {
             &self.input
         };
-        let out = if before.is_none() {
-            &mut *out_buf
-        } else {
-            &mut self.out
-        };
-        let written = if before.is_none() { 0 } else { self.out_pos };
+        let (out, written) = output_for(before, out_buf, &mut self.out, self.out_pos);
         let mut cx =
             Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats).with_written(written);
         let step = self.session.on_input(input, &mut cx);
@@ -477,7 +475,7 @@ impl Conn {
         let forward = step.forward.min(consumed);
         if forward > 0 {
             self.want_drain = true;
-            if from_shared && before.is_none() && out_buf.is_empty() && !self.write_blocked {
+            if from_shared && before.is_none() && out_buf.is_empty() && self.can_write() {
                 // Nothing is queued ahead of these bytes: write them from the read buffer
                 // where they are, and keep (copy) only what the socket does not take.
                 let mut sent = 0;
@@ -491,7 +489,7 @@ impl Conn {
                     )
                     .is_err()
                 {
-                    self.broken = true;
+                    self.set_write(WriteSide::Broken);
                 }
                 out_buf.extend_from_slice(&read_buf[sent..forward]);
             } else if before.is_none() {
@@ -507,15 +505,15 @@ impl Conn {
             self.release_input();
         }
         self.after_call(before, core);
-        self.apply_flow(step.flow, core)
+        self.apply(step.flow, core)
     }
 
     /// Lets a session that produced output produce more (a streamed body), then offers it any
     /// input it left waiting (a pipelined request queued behind that body).
-    fn offer_drain(&mut self, core: &mut Core) -> Result<bool, Removed> {
+    fn offer_drain(&mut self, core: &mut Core) -> Result<bool, Gone> {
         self.want_drain = false;
         let flow = self.call(core, |s, cx| s.on_drain(cx));
-        self.apply_flow(flow, core)?;
+        self.apply(flow, core)?;
         let produced = self.want_drain;
         if self.phase == Phase::Open && !self.input.is_empty() {
             let input = std::mem::take(&mut self.input);
@@ -529,7 +527,7 @@ impl Conn {
             let consumed = step.consumed.min(self.input.len());
             self.input.drain(..consumed);
             self.release_input();
-            self.apply_flow(step.flow, core)?;
+            self.apply(step.flow, core)?;
             if consumed > 0 {
                 self.paused = false;
                 return Ok(true);
@@ -541,7 +539,7 @@ impl Conn {
         Ok(produced)
     }
 
-    fn on_peer_eof(&mut self, core: &mut Core) -> Result<(), Removed> {
+    fn on_peer_eof(&mut self, core: &mut Core) -> Status {
         if self.phase != Phase::Open {
             return Ok(()); // closing or lingering: the peer's EOF is what we waited for
         }
@@ -550,7 +548,7 @@ impl Conn {
         // A session that goes on (finishing a streamed answer) is offered what it left
         // unconsumed again after its next drain: requests queued behind the stream.
         self.input = input;
-        self.apply_flow(flow, core)
+        self.apply(flow, core)
     }
 
     /// Runs a session callback with a context whose output goes where it must (see the module
@@ -568,12 +566,7 @@ impl Conn {
             stats,
             ..
         } = core;
-        let out = if before.is_none() {
-            out_buf
-        } else {
-            &mut self.out
-        };
-        let written = if before.is_none() { 0 } else { self.out_pos };
+        let (out, written) = output_for(before, out_buf, &mut self.out, self.out_pos);
         let mut cx =
             Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats).with_written(written);
         let r = f(&mut *self.session, &mut cx);
@@ -582,10 +575,16 @@ impl Conn {
     }
 
     /// Chooses where the session writes. Returns `None` when nothing is pending (the session
-    /// writes into the shared buffer), else the current length of `out`. The bytes already
+    /// writes into the shared buffer), else the current length of `out`. Between callbacks
+    /// the shared buffer is always empty: whatever a callback left there was written or
+    /// handed to its connection by `send`. The bytes already
     /// written are dropped from `out` only once they are at least half of it, so a connection
     /// under backpressure pays an amortised memmove, not one per read.
     fn prepare_out(&mut self) -> Option<usize> {
+        debug_assert!(
+            self.out_pos <= self.out.len(),
+            "write position past the output"
+        );
         if self.pending() == 0 {
             self.out.clear();
             self.out_pos = 0;
@@ -611,7 +610,7 @@ impl Conn {
         if self.send(core).is_err() {
             // Callers may be deep in a read or a broadcast: note it, and the drive loop (or
             // the broadcast) removes the connection when control comes back to it.
-            self.broken = true;
+            self.set_write(WriteSide::Broken);
         }
     }
 
@@ -621,7 +620,7 @@ impl Conn {
         let result = if !core.out_buf.is_empty() {
             let mut r = Ok(());
             let mut written = 0;
-            if self.pending() == 0 && !self.write_blocked {
+            if self.pending() == 0 && self.can_write() {
                 r = self.write_from(
                     &core.out_buf,
                     &mut written,
@@ -643,7 +642,7 @@ impl Conn {
                 core.out_buf.clear();
             }
             r
-        } else if self.pending() > 0 && !self.write_blocked {
+        } else if self.pending() > 0 && self.can_write() {
             let out = std::mem::take(&mut self.out);
             let mut pos = self.out_pos;
             let r = self.write_from(
@@ -708,7 +707,7 @@ impl Conn {
                 self.write_allowance.min(budget.left)
             };
             if allowed == 0 {
-                self.write_deferred = true;
+                self.set_write(WriteSide::Deferred);
                 return Ok(());
             }
             let end = buf.len().min(*pos + allowed);
@@ -727,12 +726,12 @@ impl Conn {
                     if *pos < end {
                         // A short write means the send buffer is full: wait for WRITABLE
                         // rather than spend a syscall to hear WouldBlock.
-                        self.write_blocked = true;
+                        self.set_write(WriteSide::Blocked);
                         return Ok(());
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.write_blocked = true;
+                    self.set_write(WriteSide::Blocked);
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -740,6 +739,27 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// The one place the read side changes (traced, as smoltcp traces its states).
+    fn set_read(&mut self, to: ReadSide) {
+        if self.read != to {
+            trace!("{}: read {:?} -> {to:?}", self.peer, self.read);
+            self.read = to;
+        }
+    }
+
+    /// The one place the write side changes. A broken socket stays broken.
+    fn set_write(&mut self, to: WriteSide) {
+        if self.write != to && self.write != WriteSide::Broken {
+            trace!("{}: write {:?} -> {to:?}", self.peer, self.write);
+            self.write = to;
+        }
+    }
+
+    /// Whether a write may be tried now (a spent budget is checked by the write itself).
+    fn can_write(&self) -> bool {
+        matches!(self.write, WriteSide::Ready | WriteSide::Deferred)
     }
 
     fn input_full(&self) -> bool {
@@ -754,6 +774,10 @@ impl Conn {
     }
 
     fn account(&mut self, core: &Core) {
+        debug_assert!(
+            self.out_pos <= self.out.len(),
+            "write position past the output"
+        );
         let now = self.pending();
         if now > self.accounted {
             core.stats.buffered_out.add((now - self.accounted) as u64);
@@ -763,26 +787,21 @@ impl Conn {
         self.accounted = now;
     }
 
-    fn apply_flow(&mut self, flow: Flow, core: &mut Core) -> Result<(), Removed> {
-        match self.apply(flow, core) {
-            Status::Keep => Ok(()),
-            Status::Remove => Err(Removed),
-        }
-    }
-
     fn apply(&mut self, flow: Flow, core: &mut Core) -> Status {
-        if self.broken {
-            return Status::Remove;
+        if self.write == WriteSide::Broken {
+            return Err(Gone);
         }
         match flow {
-            Flow::Continue => Status::Keep,
-            Flow::Abort => Status::Remove,
+            Flow::Continue => Ok(()),
+            Flow::Abort => Err(Gone),
             Flow::Close => {
                 if self.phase == Phase::Open {
                     self.phase = Phase::Closing;
                     self.input = Vec::new();
                     self.paused = false;
-                    self.readable = true;
+                    if self.read == ReadSide::Waiting {
+                        self.set_read(ReadSide::Ready);
+                    }
                 }
                 self.finish_if_flushed(core)
             }
@@ -794,37 +813,40 @@ impl Conn {
     fn finish_if_flushed(&mut self, core: &mut Core) -> Status {
         if let Phase::Lingering { .. } = self.phase {
             // The peer's EOF is what lingering waits for.
-            return if self.read_closed {
-                Status::Remove
+            return if self.read == ReadSide::Closed {
+                Err(Gone)
             } else {
-                Status::Keep
+                Ok(())
             };
         }
         if self.phase != Phase::Closing || self.pending() > 0 {
-            return Status::Keep;
+            return Ok(());
         }
-        if self.read_closed {
-            return Status::Remove;
+        if self.read == ReadSide::Closed {
+            return Err(Gone);
         }
         if let Err(e) = self.socket.shutdown(Shutdown::Write) {
             debug!("{}: shutdown: {e}", self.peer);
-            return Status::Remove;
+            return Err(Gone);
         }
         self.phase = Phase::Lingering {
             until: core.now + core.limits.linger_timeout,
         };
-        self.readable = true;
-        Status::Keep
+        self.set_read(ReadSide::Ready);
+        Ok(())
     }
 
     /// Registers WRITABLE interest only while a write is waiting for room, and puts the
     /// connection on the deferred list when its write budget ran out with output pending
     /// (the socket has room, so no WRITABLE event would come).
     fn update_interest(&mut self, core: &mut Core) {
-        if std::mem::take(&mut self.write_deferred) && self.pending() > 0 && !self.write_blocked {
-            core.deferred.push(self.token);
+        if self.write == WriteSide::Deferred {
+            self.set_write(WriteSide::Ready);
+            if self.pending() > 0 {
+                core.deferred.push(self.token);
+            }
         }
-        let want_write = self.write_blocked && self.pending() > 0;
+        let want_write = self.write == WriteSide::Blocked && self.pending() > 0;
         let interest = if want_write {
             Interest::READABLE | Interest::WRITABLE
         } else {
@@ -858,12 +880,22 @@ impl Conn {
     }
 }
 
-/// Marker: the connection must be removed. Lets the read path use `?`.
-#[derive(Debug)]
-pub struct Removed;
-
-impl From<Removed> for Status {
-    fn from(_: Removed) -> Status {
-        Status::Remove
+/// Where a callback's output goes (see `Conn::prepare_out`): the shared buffer when nothing is
+/// pending, else after the connection's own pending bytes, of which `out_pos` are written.
+fn output_for<'a>(
+    before: Option<usize>,
+    shared: &'a mut Vec<u8>,
+    own: &'a mut Vec<u8>,
+    out_pos: usize,
+) -> (&'a mut Vec<u8>, usize) {
+    match before {
+        None => {
+            debug_assert!(
+                shared.is_empty(),
+                "shared output left over between callbacks"
+            );
+            (shared, 0)
+        }
+        Some(_) => (own, out_pos),
     }
 }

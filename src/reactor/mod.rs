@@ -564,7 +564,7 @@ impl Reactor {
             let status = if conn.deadline(&self.core) <= now {
                 conn.timed_out(&mut self.core)
             } else {
-                Status::Keep // activity moved the deadline; finish() reschedules
+                Ok(()) // activity moved the deadline; finish() reschedules
             };
             self.finish(entry.key, status);
         }
@@ -576,7 +576,7 @@ impl Reactor {
             return;
         };
         let endpoint = conn.endpoint;
-        if status == Status::Keep {
+        if status.is_ok() {
             conn.track_progress(&self.core);
             let when = conn.deadline(&self.core);
             if conn.scheduled.is_none_or(|s| when < s) {
@@ -589,7 +589,7 @@ impl Reactor {
             }
         }
         let mut doomed = Vec::new();
-        if status == Status::Remove {
+        if status.is_err() {
             doomed.push(key);
         }
         self.deliver_broadcast(endpoint, key, &mut doomed);
@@ -609,7 +609,7 @@ impl Reactor {
             if key == from || conn.endpoint != endpoint || !conn.is_open() {
                 continue;
             }
-            if conn.push(&msg, &mut self.core) == Status::Remove
+            if conn.push(&msg, &mut self.core).is_err()
                 || conn.pending() > self.core.limits.max_output
             {
                 info!("{}: slow consumer disconnected", conn.peer);

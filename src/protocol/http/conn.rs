@@ -233,8 +233,9 @@ impl HttpSession {
         let persist = exchange.persist;
         match handled {
             Handled::AwaitBody(sink) => {
+                let max_body = sink.max_body(shared.limits.max_body);
                 self.reading = Reading::Body(Box::new(BodyJob {
-                    decoder,
+                    decoder: BodyDecoder::new(head.framing, max_body, shared.limits.max_head),
                     target: BodyTarget::Handler(sink, exchange),
                 }));
                 return;

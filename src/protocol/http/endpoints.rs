@@ -110,7 +110,7 @@ pub enum EchoBody {
     /// straight to the output as they arrive: nothing is buffered.
     Through,
     /// Chunked: the length is only known at the end, so the body is collected (at most
-    /// `max_body` bytes) and sent back whole.
+    /// [`ECHO_COLLECT_MAX`] bytes, see [`BodySink::max_body`]) and sent back whole.
     Collect {
         /// The request's `Content-Type`, to send back.
         content_type: Vec<u8>,
@@ -144,7 +144,20 @@ pub fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handl
     }
 }
 
+/// The largest chunked body `/echo` collects: bodies held in memory until they end are what
+/// a few hundred clients that never read their answer would use to exhaust the server's
+/// memory, so this is kept far below `max_body` (bodies with a length stream through instead).
+pub const ECHO_COLLECT_MAX: u64 = 1024 * 1024;
+
 impl BodySink for EchoBody {
+    /// The largest body this echo takes, given the service's `max_body`: a larger one is 413.
+    fn max_body(&self, max_body: u64) -> u64 {
+        match self {
+            EchoBody::Through => max_body,
+            EchoBody::Collect { .. } => max_body.min(ECHO_COLLECT_MAX),
+        }
+    }
+
     /// Copies body bytes through, or collects them.
     fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) -> std::io::Result<()> {
         match self {

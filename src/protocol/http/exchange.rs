@@ -43,6 +43,12 @@ pub enum Handled {
 /// the handlers above it. Dropping a sink before [`BodySink::finish`] abandons the body (a
 /// partial upload is discarded).
 pub trait BodySink: std::fmt::Debug {
+    /// The largest body this handler takes, given the service's `max_body`: a larger one is
+    /// 413. Most take what the service allows; one that holds the body in memory takes less.
+    fn max_body(&self, max_body: u64) -> u64 {
+        max_body
+    }
+
     /// Takes body bytes as they are decoded. An error is the server's (a disk that fails),
     /// answered 500.
     fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) -> std::io::Result<()>;

@@ -2,7 +2,7 @@
 //! the file size.
 //!
 //! A file is never read whole: [`FileStream`] appends 64 KiB at a time, and only while less
-//! than 256 KiB is pending in the output buffer; the session calls it again from `on_drain`.
+//! than 64 KiB is waiting to be sent; the session calls it again from `on_drain`.
 //! The head, with the length it promises, is written before the first slice
 //! (`static_files.rs`).
 //!
@@ -16,8 +16,9 @@ use crate::session::Output;
 
 /// How much file data is read per step.
 const CHUNK: usize = 64 * 1024;
-/// The output backlog above which no more file data is read until the socket drains.
-const HIGH_WATER: usize = 256 * 1024;
+/// The output backlog above which no more file data is read until the socket drains: one
+/// chunk, so a client that stops reading holds at most that much beyond its socket buffer.
+const HIGH_WATER: usize = CHUNK;
 
 /// Whether a file stream has more to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -271,6 +271,25 @@ fn smuggled_requests_are_never_answered() {
 }
 
 #[test]
+fn a_chunked_echo_is_collected_only_up_to_a_mebibyte() {
+    let mut h = default_harness();
+    let mut input = request("POST", "/echo", &["Transfer-Encoding: chunked"]);
+    input.extend_from_slice(b"100000\r\n"); // 1 MiB: just fits
+    input.extend_from_slice(&vec![b'a'; 1 << 20]);
+    input.extend_from_slice(b"\r\n0\r\n\r\n");
+    let r = exchange(&mut h, &input);
+    assert_eq!((r.code, r.body.len()), (200, 1 << 20));
+
+    let mut h = default_harness();
+    let mut input = request("POST", "/echo", &["Transfer-Encoding: chunked"]);
+    input.extend_from_slice(b"100000\r\n");
+    input.extend_from_slice(&vec![b'a'; 1 << 20]);
+    input.extend_from_slice(b"\r\n1\r\n");
+    let r = expect_close(&mut h, &input);
+    assert_eq!(r.status_line, "HTTP/1.1 413 Content Too Large");
+}
+
+#[test]
 fn a_stalled_body_times_out_with_408() {
     let mut h = default_harness();
     let mut input = request("POST", "/echo", &["Transfer-Encoding: chunked"]);

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Fairness under attack (issue 11): for each server and each attack, start the server fresh,
+# run ONE bounded attack while a well-behaved client asks for a 13-byte answer every ~10 ms,
+# sample the server's RSS every 100 ms during the attack and for AFTER seconds after it, and
+# print one markdown row: the good client's p50/p99/max and failures, RSS idle/peak/after.
+#
+#   benches/attack/run.sh                      # everything: 6 runs x (evserve, nginx), ~9 min
+#   QUICK=1 benches/attack/run.sh              # each attack at a tenth of the size, shorter: ~3 min
+#   SERVERS=evserve ATTACKS="slow-body burst" benches/attack/run.sh
+#   EVSERVE_FLAGS="--max-memory 256MiB" benches/attack/run.sh   # extra flags for every evserve
+#
+# Attacks (full size; benches/attack/attack.rs says exactly what each connection sends):
+#   none          no attack: the control, the good client alone (the machine's own noise)
+#   slow-body     250 conns POST /echo, Content-Length 4096, 3 body bytes every 5 s; servers
+#                 limited to 200 connections (evserve --max-connections 200, nginx
+#                 worker_connections 201: one is its listener; QUICK: 25 against 20): the
+#                 lockout case
+#   slow-read     2,000 conns GET a 20 MiB file and never read
+#   listing       20 conns GET a directory of 100,000 entries in a loop
+#   chunked-echo  30 conns POST /echo 16 MiB chunked, never reading the answer (nginx: the echo
+#                 module, echo_read_request_body + echo_request_body)
+#   burst         2,000 conns GET the 20 MiB file at once and read it; ends when all are done
+#
+# Environment: QUICK (0), SERVERS ("evserve nginx"), ATTACKS (all six), DURATION (25 s; QUICK
+# 6 s), AFTER (10 s; QUICK 5 s), PORT_BASE (18190; one port per run from there), EVSERVE_FLAGS,
+# PIN (1: server on CPU 0, runner on CPU 1; 0: leave placement to the scheduler).
+#
+# The good client: GET /plain (evserve) or /plain.txt (nginx, a 13-byte static file), a new
+# connection per request, 10 ms between requests, 10 s timeout; p50/p99/max cover every
+# attempt, failed or not. Access logs are off. Everything lives in a temp dir, removed on exit
+# with every process this script started. Method and figures: docs/fairness.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+QUICK=${QUICK:-0}
+SERVERS=${SERVERS:-"evserve nginx"}
+ATTACKS=${ATTACKS:-"none slow-body slow-read listing chunked-echo burst"}
+PORT_BASE=${PORT_BASE:-18190}
+EVSERVE_FLAGS=${EVSERVE_FLAGS:-}
+PIN=${PIN:-1}
+if [ "$QUICK" = 1 ]; then
+  SCALE=0.1 ENTRIES=10000 DURATION=${DURATION:-6} AFTER=${AFTER:-5} LIMIT=20
+else
+  SCALE=1 ENTRIES=100000 DURATION=${DURATION:-25} AFTER=${AFTER:-10} LIMIT=200
+fi
+ECHO_MODULE=/usr/lib/nginx/modules/ngx_http_echo_module.so
+
+for s in $SERVERS; do
+  case $s in evserve | nginx) ;; *) echo "unknown server '$s' (evserve, nginx)" >&2; exit 2 ;; esac
+done
+for a in $ATTACKS; do
+  case $a in none | slow-body | slow-read | listing | chunked-echo | burst) ;;
+    *) echo "unknown attack '$a' (none slow-body slow-read listing chunked-echo burst)" >&2; exit 2 ;;
+  esac
+done
+runs=$(($(wc -w <<<"$SERVERS") * $(wc -w <<<"$ATTACKS")))
+echo "attack/run.sh: $runs runs of at most $((DURATION + AFTER + 3)) s: about" \
+  "$((runs * (DURATION + AFTER + 3) / 60 + 1)) min, plus building" >&2
+
+need=()
+command -v nginx >/dev/null || need+=(nginx-light)
+[ -e "$ECHO_MODULE" ] || need+=(libnginx-mod-http-echo)
+command -v curl >/dev/null || need+=(curl)
+if [[ " $SERVERS " == *" nginx "* ]] && [ "${#need[@]}" -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release -q
+cargo build --release -q --example attack
+
+# 2,000 attack sockets in the runner and as many in the server, plus the good client's.
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge 8192 ] || { echo "ulimit -n is $(ulimit -n); 2,000 connections need 8192" >&2; exit 1; }
+
+work=$(mktemp -d)
+# nginx's worker drops root for an unprivileged user, which must reach the files.
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
+mkdir -p "$work/root" "$work/nginx-tmp"
+chmod 777 "$work/nginx-tmp"
+echo "preparing: a 20 MiB file and a directory of $ENTRIES entries" >&2
+target/release/examples/attack prepare "$work/root" "$ENTRIES"
+
+# nginx_conf PORT WORKER_CONNECTIONS
+nginx_conf() {
+  cat >"$work/nginx.conf" <<CONF
+load_module $ECHO_MODULE;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+error_log $work/nginx.err error;
+pid $work/nginx.pid;
+events { worker_connections $2; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nodelay on;
+  default_type text/plain;
+  client_body_temp_path $work/nginx-tmp/body;
+  proxy_temp_path $work/nginx-tmp/proxy;
+  fastcgi_temp_path $work/nginx-tmp/fastcgi;
+  uwsgi_temp_path $work/nginx-tmp/uwsgi;
+  scgi_temp_path $work/nginx-tmp/scgi;
+  server {
+    listen 127.0.0.1:$1 backlog=4096;
+    root $work/root;
+    location / { autoindex on; }
+    # evserve's POST /echo: the body back (as evserve's --max-body, 16 MiB at most).
+    location = /echo {
+      client_max_body_size 16m;
+      echo_read_request_body;
+      echo_request_body;
+    }
+  }
+}
+CONF
+}
+
+# up PID PORT PATH: the server answers PATH with 200 within 5 s, or the run stops here.
+up() {
+  for _ in $(seq 50); do
+    kill -0 "$1" 2>/dev/null || break
+    curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$2$3" && return 0
+    sleep 0.1
+  done
+  echo "the server (pid $1) did not answer http://127.0.0.1:$2$3; its log:" >&2
+  tail -20 "$work"/*.log "$work/nginx.err" 2>/dev/null >&2 || true
+  exit 1
+}
+
+machine="$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+placement="server on CPU 0, runner on CPU 1"
+[ -n "$SRV" ] || placement="no CPU pinning"
+echo "## Attacks: $ATTACKS (scale $SCALE, $DURATION s each, RSS read $AFTER s after; $machine, $placement)"
+echo
+echo "Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo
+echo "| server | attack | what the attack did | CPU s server / runner | good client: requests | p50 | p99 | max | failures | RSS idle | RSS peak | RSS +$AFTER s |"
+echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
+port=$PORT_BASE
+for attack in $ATTACKS; do
+  for server in $SERVERS; do
+    port=$((port + 1))
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "port $port is in use: stop what listens there or set PORT_BASE" >&2
+      exit 1
+    fi
+    limit=()
+    [ "$attack" = slow-body ] && limit=(--max-connections "$LIMIT")
+    if [ "$server" = evserve ]; then
+      # shellcheck disable=SC2086 # EVSERVE_FLAGS is a list of flags on purpose
+      $SRV target/release/evserve serve --http "127.0.0.1:$port" --root "$work/root" \
+        --access-log false --backlog 4096 "${limit[@]}" $EVSERVE_FLAGS 2>"$work/evserve.log" &
+      pid=$!
+      pids+=("$pid")
+      up "$pid" "$port" /plain
+      watch=$pid good=/plain
+    else
+      wc=8192
+      [ "$attack" = slow-body ] && wc=$((LIMIT + 1))
+      nginx_conf "$port" "$wc"
+      $SRV nginx -c "$work/nginx.conf" 2>>"$work/nginx.err" &
+      pid=$!
+      pids+=("$pid")
+      up "$pid" "$port" /plain.txt
+      worker=$(pgrep -P "$pid" | head -1) || { echo "nginx started no worker" >&2; exit 1; }
+      pids+=("$worker")
+      watch=$pid,$worker good=/plain.txt
+    fi
+    echo "$server: $attack on port $port" >&2
+    # In the background and waited for, so that a signal reaches the traps at once rather
+    # than after the run (bash runs traps only between commands).
+    $LOAD target/release/examples/attack run --server "$server" --addr "127.0.0.1:$port" \
+      --pids "$watch" --attack "$attack" --scale "$SCALE" --duration "$DURATION" \
+      --after "$AFTER" --good "$good" &
+    runner=$!
+    pids+=("$runner")
+    wait "$runner"
+    for p in ${watch//,/ }; do kill -9 "$p" 2>/dev/null || true; done
+    wait "$pid" 2>/dev/null || true
+  done
+done
+echo
+echo "Load average after: $(cut -d' ' -f1-3 /proc/loadavg). RSS: VmRSS of the server (nginx:"
+echo "master + worker). Latency: every attempt of the good client during the attack, from"
+echo "connect to the end of the answer; failures by kind (timeout: no answer in 10 s)."

@@ -1,0 +1,292 @@
+//! Certificates: PEM files given on the command line, or a self-signed one made at start; the
+//! choice among several by the name the client asks for (SNI); reload in place.
+//!
+//! ```text
+//!  --tls-cert a.pem --tls-key a.key ─┐                          ClientHello (SNI "b.test")
+//!  --tls-cert b.pem --tls-key b.key ─┼─► CertStore [a, b] ◄── SniResolver::resolve ──► b
+//!  (none given) ── rcgen ────────────┘   (first = default)     (no SNI, no match ──► a)
+//! ```
+//!
+//! The store sits behind a lock the resolver reads once per handshake; a reload swaps in a new
+//! store, so connections already open keep their keys and new handshakes get the new ones.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use rustls::client::verify_server_name;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ClientHello, ParsedCertificate, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use sha2::{Digest, Sha256};
+
+/// The names the embedded self-signed certificate is valid for.
+pub const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// One certificate chain and its private key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertFiles {
+    /// The chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub key: PathBuf,
+}
+
+/// Why certificates could not be loaded.
+#[derive(Debug)]
+pub enum CertError {
+    /// The certificate flags do not make sense together.
+    Flags(String),
+    /// A file could not be read or holds no usable PEM item.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The key does not fit the certificate, or the provider cannot use it.
+    Key {
+        /// The certificate file.
+        cert: PathBuf,
+        /// What rustls said.
+        reason: rustls::Error,
+    },
+    /// The self-signed certificate could not be generated.
+    Generate(String),
+    /// `--tls-self-signed-out` could not be written.
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS reason.
+        reason: std::io::Error,
+    },
+}
+
+impl fmt::Display for CertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CertError::Flags(problem) => f.write_str(problem),
+            CertError::File { path, reason } => {
+                write!(f, "cannot load {}: {reason}", path.display())
+            }
+            CertError::Key { cert, reason } => write!(
+                f,
+                "the key given for {} cannot be used with it: {reason} (check the --tls-cert/--tls-key pairs)",
+                cert.display()
+            ),
+            CertError::Generate(reason) => {
+                write!(f, "cannot generate the self-signed certificate: {reason}")
+            }
+            CertError::Write { path, reason } => {
+                write!(f, "cannot write {}: {reason}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for CertError {}
+
+/// The certificates a listener may present; the first is the default.
+#[derive(Debug)]
+pub struct CertStore {
+    keys: Vec<Arc<CertifiedKey>>,
+}
+
+impl CertStore {
+    /// Loads every pair in order.
+    pub fn load(pairs: &[CertFiles], provider: &CryptoProvider) -> Result<CertStore, CertError> {
+        let keys = pairs
+            .iter()
+            .map(|pair| load_pair(pair, provider).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CertStore { keys })
+    }
+
+    /// A store of these certificates, the first the default.
+    pub fn new(keys: Vec<CertifiedKey>) -> CertStore {
+        CertStore {
+            keys: keys.into_iter().map(Arc::new).collect(),
+        }
+    }
+
+    /// The certificate for the name the client asked for: the first valid for it, else the
+    /// first of all.
+    pub fn select(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        if let Some(name) = sni.and_then(|n| ServerName::try_from(n).ok())
+            && self.keys.len() > 1
+        {
+            for key in &self.keys {
+                let valid = key
+                    .end_entity_cert()
+                    .ok()
+                    .and_then(|der| ParsedCertificate::try_from(der).ok())
+                    .is_some_and(|parsed| verify_server_name(&parsed, &name).is_ok());
+                if valid {
+                    return Some(Arc::clone(key));
+                }
+            }
+        }
+        self.keys.first().cloned()
+    }
+
+    /// The SHA-256 fingerprints of the leaf certificates, as `openssl x509 -fingerprint
+    /// -sha256` prints them.
+    pub fn fingerprints(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .filter_map(|k| k.end_entity_cert().ok())
+            .map(|der| fingerprint(der))
+            .collect()
+    }
+}
+
+/// `AB:CD:…`, the SHA-256 of a DER certificate.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = Sha256::digest(der);
+    let mut s = String::with_capacity(digest.len() * 3);
+    for (i, b) in digest.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push_str(&format!("{b:02X}"));
+    }
+    s
+}
+
+fn load_pair(pair: &CertFiles, provider: &CryptoProvider) -> Result<CertifiedKey, CertError> {
+    let file_error = |path: &Path, reason: String| CertError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let chain = CertificateDer::pem_file_iter(&pair.cert)
+        .map_err(|e| file_error(&pair.cert, pem_reason(e)))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(&pair.cert, pem_reason(e)))?;
+    if chain.is_empty() {
+        return Err(file_error(
+            &pair.cert,
+            "no CERTIFICATE in it (is it a PEM certificate?)".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&pair.key).map_err(|e| {
+        let reason = match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                "no PRIVATE KEY in it (PEM: PKCS#8, RSA or EC)".to_string()
+            }
+            other => pem_reason(other),
+        };
+        file_error(&pair.key, reason)
+    })?;
+    CertifiedKey::from_der(chain, key, provider).map_err(|reason| CertError::Key {
+        cert: pair.cert.clone(),
+        reason,
+    })
+}
+
+fn pem_reason(e: rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => io.to_string(),
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            "no PEM item of the expected kind in it".to_string()
+        }
+        other => format!("not valid PEM ({other:?})"),
+    }
+}
+
+/// A freshly generated self-signed certificate (ECDSA P-256) for [`SELF_SIGNED_NAMES`], with
+/// its PEM text for `--tls-self-signed-out`.
+pub fn self_signed(provider: &CryptoProvider) -> Result<(CertifiedKey, String), CertError> {
+    let names: Vec<String> = SELF_SIGNED_NAMES.iter().map(|s| s.to_string()).collect();
+    let made = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| CertError::Generate(e.to_string()))?;
+    let pem = made.cert.pem();
+    let chain = vec![made.cert.der().clone()];
+    let key = PrivateKeyDer::try_from(made.signing_key.serialize_der())
+        .map_err(|e| CertError::Generate(e.to_string()))?;
+    let key = CertifiedKey::from_der(chain, key, provider)
+        .map_err(|e| CertError::Generate(e.to_string()))?;
+    Ok((key, pem))
+}
+
+/// Picks a certificate per handshake from a store that can be swapped while serving.
+#[derive(Debug)]
+pub struct SniResolver {
+    store: RwLock<Arc<CertStore>>,
+}
+
+impl SniResolver {
+    /// Serves `store`.
+    pub fn new(store: CertStore) -> SniResolver {
+        SniResolver {
+            store: RwLock::new(Arc::new(store)),
+        }
+    }
+
+    /// Replaces the store: handshakes from now on use the new certificates.
+    pub fn replace(&self, store: CertStore) {
+        *self.store.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(store);
+    }
+
+    /// The store in use.
+    pub fn current(&self) -> Arc<CertStore> {
+        Arc::clone(&self.store.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current().select(hello.server_name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> CryptoProvider {
+        rustls::crypto::aws_lc_rs::default_provider()
+    }
+
+    #[test]
+    fn the_self_signed_certificate_is_valid_for_the_loopback_names() {
+        let (key, pem) = self_signed(&provider()).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        let der = key.end_entity_cert().unwrap();
+        let parsed = ParsedCertificate::try_from(der).unwrap();
+        for name in SELF_SIGNED_NAMES {
+            let name = ServerName::try_from(name).unwrap();
+            assert!(verify_server_name(&parsed, &name).is_ok(), "{name:?}");
+        }
+        let other = ServerName::try_from("example.com").unwrap();
+        assert!(verify_server_name(&parsed, &other).is_err());
+    }
+
+    #[test]
+    fn fingerprints_are_colon_separated_upper_hex() {
+        let f = fingerprint(b"");
+        assert_eq!(f.len(), 32 * 3 - 1);
+        assert!(f.starts_with("E3:B0:C4:42"), "{f}");
+    }
+
+    #[test]
+    fn missing_and_wrong_files_say_which_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        let pair = CertFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        let e = CertStore::load(std::slice::from_ref(&pair), &provider()).unwrap_err();
+        assert!(e.to_string().contains("cert.pem"), "{e}");
+        std::fs::write(&cert, "not pem").unwrap();
+        let e = CertStore::load(std::slice::from_ref(&pair), &provider()).unwrap_err();
+        assert!(e.to_string().contains("no CERTIFICATE"), "{e}");
+        let (_, pem) = self_signed(&provider()).unwrap();
+        std::fs::write(&cert, pem).unwrap();
+        let e = CertStore::load(std::slice::from_ref(&pair), &provider()).unwrap_err();
+        assert!(e.to_string().contains("key.pem"), "{e}");
+    }
+}
