@@ -7,13 +7,23 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::config::{Limits, SocketOptions};
+use crate::config::{
+    DEFAULT_CHAT_LINE, DEFAULT_ECHO, DEFAULT_FRAMED, DEFAULT_HTTP, Limits, SocketOptions,
+};
 use crate::discovery::{self, ServiceEntry};
 use crate::load::{self, Framing, HttpRequest, LoadConfig, Protocol};
-use crate::protocol::files::FilesConfig;
+use crate::protocol::files::{self, FilesConfig};
 use crate::protocol::framed::FramedConfig;
 use crate::protocol::http::HttpConfig;
+use crate::protocol::http::request::HEADER_SLOTS;
 use crate::server::{Announce, ServerConfig, ServiceSpec};
+
+mod values;
+
+pub use values::{
+    FramingArg, Size, Span, parse_byte, parse_credentials, parse_duration, parse_header,
+    parse_listen, parse_rate, parse_service, parse_size,
+};
 
 /// A high-throughput network server on one non-blocking event loop.
 #[derive(Debug, Parser)]
@@ -27,7 +37,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server. With no service flag, serves TCP and UDP echo on 127.0.0.1:7007.
+    /// Run the server. With no service flag: TCP and UDP echo on 127.0.0.1:7007, framed echo
+    /// on 127.0.0.1:7008 and HTTP on 127.0.0.1:8080.
+    #[command(
+        after_help = "ADDR is HOST:PORT (127.0.0.1:7007, localhost:7007, [::1]:7007), or a \
+        port alone (7007, :7007), which like nginx's `listen` means every IPv4 address."
+    )]
     Serve(Box<ServeArgs>),
     /// Broadcast discovery beacons for services running elsewhere (no server).
     Announce(AnnounceArgs),
@@ -36,6 +51,11 @@ pub enum Command {
     /// Send a file to a `--files` server; exits 0 only when it was stored and verified.
     Send(SendArgs),
     /// Generate load: `load http://HOST:PORT/PATH`, or `load echo|udp|framed HOST:PORT`.
+    #[command(
+        after_help = "Exit status: 0 if requests succeeded (and at most --max-error-rate \
+        failed); 1 if none succeeded or more failed; 130 after Ctrl-C, which prints the \
+        partial report."
+    )]
     Load(Box<LoadArgs>),
     /// Run a socket lesson against a server started on loopback: `demo sticky`, ... `demo all`.
     Demo(crate::demo::DemoArgs),
@@ -51,15 +71,16 @@ pub struct LoadArgs {
     /// Connections (UDP: sockets), dealt evenly to the threads.
     #[arg(short = 'c', long, default_value_t = load::DEFAULT_CONNECTIONS)]
     pub connections: usize,
-    /// How long to run (default 10s); with -n, a time limit (default 10m).
+    /// How long to run (default 10s); with -n, a time limit (default 10m). A bare number is
+    /// seconds.
     #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Stop once this many requests have ended (ok, error or timeout).
     #[arg(short = 'n', long)]
     pub requests: Option<u64>,
     /// Payload bytes for echo, udp and framed; the body of an HTTP POST, PUT or PATCH.
-    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_size)]
-    pub size: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = Size(load::DEFAULT_SIZE))]
+    pub size: Size,
     /// Requests in flight per connection.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
@@ -70,19 +91,37 @@ pub struct LoadArgs {
     /// Framing for `framed`.
     #[arg(long, value_enum, default_value_t = FramingArg::Length)]
     pub framing: FramingArg,
+    /// The delimiter byte ending each frame with `--framing line`: a character or 0xNN.
+    #[arg(long, value_name = "BYTE", default_value = "\\n", value_parser = parse_byte)]
+    pub delimiter: u8,
     /// HTTP method.
-    #[arg(long, default_value = "GET")]
+    #[arg(short = 'm', long, default_value = "GET")]
     pub method: String,
-    /// HTTP keep-alive (true/false); false sends `Connection: close` and reconnects for
-    /// every request.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    /// An HTTP header field to send, `NAME: VALUE`. Repeatable; a Host given here replaces
+    /// the URL's.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Send this file's content as every request's body (with any method).
+    #[arg(long, value_name = "FILE")]
+    pub body: Option<PathBuf>,
+    /// HTTP keep-alive; off sends `Connection: close` and reconnects for every request.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          default_value_t = true, action = ArgAction::Set, overrides_with = "no_keep_alive")]
     pub keep_alive: bool,
+    /// Send `Connection: close` and reconnect for every request.
+    #[arg(long, overrides_with = "keep_alive")]
+    pub no_keep_alive: bool,
     /// A request unanswered this long counts as a timeout.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Span(load::DEFAULT_TIMEOUT))]
+    pub timeout: Span,
     /// Threads, each with its own event loop and share of the connections.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(short = 't', long, default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
+    /// Exit with status 1 if more than this share of requests fail (errors and timeouts),
+    /// e.g. 1% or 0.01. Whatever it is, a run in which no request succeeded exits 1.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub max_error_rate: Option<f64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -96,11 +135,19 @@ impl LoadArgs {
                 return Err(format!("unexpected '{extra}' after the URL"));
             }
             let (host, connect, path) = load::http::parse_url(&self.target)?;
+            let body = match &self.body {
+                Some(file) => Some(
+                    std::fs::read(file).map_err(|e| format!("--body {}: {e}", file.display()))?,
+                ),
+                None => None,
+            };
             let request = HttpRequest {
                 method: self.method.clone(),
                 path,
                 host,
-                keep_alive: self.keep_alive,
+                keep_alive: self.keep_alive && !self.no_keep_alive,
+                headers: self.headers.clone(),
+                body,
             };
             (Protocol::Http(request), connect)
         } else {
@@ -109,7 +156,7 @@ impl LoadArgs {
                 "udp" => Protocol::Udp,
                 "framed" => Protocol::Framed(match self.framing {
                     FramingArg::Length => Framing::Length,
-                    FramingArg::Line => Framing::Line,
+                    FramingArg::Line => Framing::Line(self.delimiter),
                 }),
                 other => {
                     return Err(format!(
@@ -136,14 +183,14 @@ impl LoadArgs {
             connections: self.connections,
             threads: usize::from(self.threads),
             pipeline: self.pipeline,
-            size: self.size,
+            size: self.size.0,
             duration: self.duration.unwrap_or(match self.requests {
                 Some(_) => load::COUNTED_RUN_LIMIT,
                 None => load::DEFAULT_DURATION,
             }),
             requests: self.requests,
             rate: self.rate,
-            timeout: self.timeout,
+            timeout: self.timeout.0,
             progress: std::io::stderr().is_terminal(),
             ..LoadConfig::new(addr, protocol)
         };
@@ -164,11 +211,12 @@ pub struct SendArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Payload bytes per data frame.
-    #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = parse_size)]
-    pub chunk: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = Size(crate::send::DEFAULT_CHUNK))]
+    pub chunk: Size,
     /// Limit for connecting and for each read or write.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = Span(crate::send::SendOptions::default().timeout))]
+    pub timeout: Span,
 }
 
 /// `evserve announce`.
@@ -209,147 +257,189 @@ pub struct DiscoverArgs {
 }
 
 /// `evserve serve`.
+///
+/// One struct, its flags grouped in `--help` by `help_heading`. Every default is taken from
+/// the library (`Limits::default()`, `HttpConfig::default()`, ...), never written here again,
+/// so the help, the configuration and the docs cannot disagree.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Serve TCP echo (RFC 862) on ADDR. Repeatable.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen, help_heading = SERVICES)]
     pub echo: Vec<SocketAddr>,
     /// Serve UDP echo on ADDR: each datagram goes back to its sender. Repeatable.
-    #[arg(long = "udp-echo", value_name = "ADDR")]
+    #[arg(long = "udp-echo", value_name = "ADDR", value_parser = parse_listen,
+          help_heading = SERVICES)]
     pub udp_echo: Vec<SocketAddr>,
     /// Serve framed echo on ADDR: each frame comes back as one frame. Repeatable.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen, help_heading = SERVICES)]
     pub framed: Vec<SocketAddr>,
-    /// Framing for --framed: a 4-byte big-endian length per frame, or a delimiter at the end.
-    #[arg(long, value_enum, default_value_t = FramingArg::Length)]
-    pub framing: FramingArg,
-    /// Largest frame accepted (default 16MiB for length framing, 64KiB for line framing).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-    pub max_frame: Option<usize>,
-    /// The delimiter byte ending each frame in line framing: a character or 0xNN.
-    #[arg(long, value_name = "BYTE", default_value = "\\n", value_parser = parse_byte)]
-    pub delimiter: u8,
     /// Serve a line chat room on ADDR: each line goes to every other client. Repeatable.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen, help_heading = SERVICES)]
     pub chat: Vec<SocketAddr>,
-    /// Largest chat line accepted.
-    #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = parse_size)]
-    pub max_line: usize,
     /// Receive files (see `evserve send`) on ADDR, stored in --files-dir. Repeatable.
-    #[arg(long, value_name = "ADDR", requires = "files_dir")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen, requires = "files_dir",
+          help_heading = SERVICES)]
     pub files: Vec<SocketAddr>,
-    /// Where received files are stored.
-    #[arg(long, value_name = "DIR")]
+    /// Serve HTTP/1.1 on ADDR (static files from --root, /plain, /echo, /stats). Repeatable.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen, help_heading = SERVICES)]
+    pub http: Vec<SocketAddr>,
+    /// Independent single-threaded reactors sharing the ports through SO_REUSEPORT.
+    #[arg(short = 'w', long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256), help_heading = SERVICES)]
+    pub workers: u16,
+
+    /// Framing for --framed: a 4-byte big-endian length per frame, or a delimiter at the end.
+    #[arg(long, value_enum, default_value_t = FramingArg::Length, help_heading = FRAMING)]
+    pub framing: FramingArg,
+    /// Largest frame accepted [default: 16MiB for length framing, 64KiB for line framing].
+    #[arg(long, value_name = "BYTES", help_heading = FRAMING)]
+    pub max_frame: Option<Size>,
+    /// The delimiter byte ending each frame in line framing: a character or 0xNN.
+    #[arg(long, value_name = "BYTE", default_value = "\\n", value_parser = parse_byte,
+          help_heading = FRAMING)]
+    pub delimiter: u8,
+    /// Largest chat line accepted.
+    #[arg(long, value_name = "BYTES", default_value_t = Size(DEFAULT_CHAT_LINE),
+          help_heading = FRAMING)]
+    pub max_line: Size,
+    /// Where received files are stored; created (with its parents) if missing.
+    #[arg(long, value_name = "DIR", help_heading = FRAMING)]
     pub files_dir: Option<PathBuf>,
     /// Let a received file replace an existing one of the same name.
-    #[arg(long)]
+    #[arg(long, help_heading = FRAMING)]
     pub overwrite: bool,
-    /// Serve HTTP/1.1 on ADDR (static files from --root, /plain, /echo, /stats). Repeatable.
-    #[arg(long, value_name = "ADDR")]
-    pub http: Vec<SocketAddr>,
+    /// Largest file accepted; larger ones are refused before any data is stored.
+    #[arg(long, value_name = "BYTES", default_value_t = Size(files::DEFAULT_MAX_FILE_SIZE as usize),
+          help_heading = FRAMING)]
+    pub max_file_size: Size,
+
     /// The directory HTTP serves files from; PUT /files/NAME stores into ROOT/files.
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(short = 'r', long, value_name = "DIR", default_value_os_t = HttpConfig::default().root,
+          help_heading = HTTP)]
     pub root: PathBuf,
-    /// Largest HTTP request head (request line and headers); more is answered with 431.
-    #[arg(long, value_name = "BYTES", default_value = "8KiB", value_parser = parse_size)]
-    pub max_header_bytes: usize,
-    /// Longest request URI; longer is answered with 414.
-    #[arg(long, value_name = "BYTES", default_value = "4KiB", value_parser = parse_size)]
-    pub max_uri: usize,
-    /// Most request headers; more is answered with 431.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub max_headers: usize,
-    /// Largest request body; more is answered with 413.
-    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
-    pub max_body: usize,
-    /// Time a request head may take to arrive once started (slowloris); then 408.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub header_timeout: Duration,
     /// Allow PUT and DELETE under /files/.
-    #[arg(long)]
+    #[arg(long, help_heading = HTTP)]
     pub writable: bool,
     /// Require HTTP Basic credentials USER:PASS for PUT and DELETE.
-    #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials)]
+    #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials, help_heading = HTTP)]
     pub auth: Option<(String, String)>,
     /// Answer TRACE by echoing the request (off: 405).
-    #[arg(long)]
+    #[arg(long, help_heading = HTTP)]
     pub allow_trace: bool,
     /// Memory for small static files (<= 64 KiB each), revalidated at most a second after
     /// being read; 0 disables.
-    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
-    pub file_cache: usize,
-    /// One log line per HTTP request at info level (true/false).
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
-    pub access_log: bool,
-
-    /// Largest file accepted; larger ones are refused before any data is stored.
-    #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_size)]
-    pub max_file_size: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = Size(HttpConfig::default().file_cache),
+          help_heading = HTTP)]
+    pub file_cache: Size,
+    /// Largest HTTP request head (request line and headers); more is answered with 431.
+    #[arg(long, value_name = "BYTES",
+          default_value_t = Size(HttpConfig::default().max_header_bytes), help_heading = HTTP)]
+    pub max_header_bytes: Size,
+    /// Longest request URI; longer is answered with 414.
+    #[arg(long, value_name = "BYTES", default_value_t = Size(HttpConfig::default().max_uri),
+          help_heading = HTTP)]
+    pub max_uri: Size,
+    /// Most request headers (1 to 128); more is answered with 431.
+    #[arg(long, value_name = "N", default_value_t = HttpConfig::default().max_headers,
+          help_heading = HTTP)]
+    pub max_headers: usize,
+    /// Largest request body; more is answered with 413.
+    #[arg(long, value_name = "BYTES",
+          default_value_t = Size(HttpConfig::default().max_body as usize), help_heading = HTTP)]
+    pub max_body: Size,
 
     /// Open TCP connections allowed; more are accepted and closed at once.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections,
+          help_heading = LIMITS)]
     pub max_connections: usize,
-    /// Output a connection may have pending before the server stops reading from it
-    /// (e.g. 1MiB, 512KiB, 65536).
-    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
-    pub max_output: usize,
-    /// Close a connection idle (nothing read or written) this long (e.g. 60s, 500ms, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub idle_timeout: Duration,
-    /// On SIGINT/SIGTERM, how long pending output may take to drain before closing all.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub drain_timeout: Duration,
-    /// After a final answer, how long to keep reading and discarding before closing.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    pub linger_timeout: Duration,
-    /// Bytes a second a connection must move while mid-message or owing output, counted over
-    /// each --rate-window; slower ones are closed (0: no minimum).
-    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().min_rate)]
-    pub min_rate: u64,
-    /// The period over which --min-rate is measured (e.g. 20s).
-    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
-    pub rate_window: Duration,
+    /// Output a connection may have pending before the server stops reading from it.
+    #[arg(long, value_name = "BYTES", default_value_t = Size(Limits::default().max_output),
+          help_heading = LIMITS)]
+    pub max_output: Size,
     /// Largest UDP datagram received whole; larger ones are dropped and counted.
-    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_datagram,
-          value_parser = parse_size)]
-    pub max_datagram: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = Size(Limits::default().max_datagram),
+          help_heading = LIMITS)]
+    pub max_datagram: Size,
     /// UDP replies queued while a socket cannot send; beyond it replies are dropped.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().udp_queue)]
+    #[arg(long, value_name = "N", default_value_t = Limits::default().udp_queue,
+          help_heading = LIMITS)]
     pub udp_queue: usize,
 
-    /// Broadcast discovery beacons to ADDR (e.g. 192.168.1.255:7099 or 127.255.255.255:7099).
-    #[arg(long, value_name = "ADDR")]
-    pub announce: Option<SocketAddr>,
-    /// The server's name in its beacons (default: the host name).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Time between beacons; never below 1s whatever is asked, with random jitter.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    pub announce_interval: Duration,
+    /// Close a connection idle (nothing read or written) this long.
+    #[arg(long, value_name = "DURATION", default_value_t = Span(Limits::default().idle_timeout),
+          help_heading = TIMEOUTS)]
+    pub idle_timeout: Span,
+    /// Time an HTTP request head may take to arrive once started (slowloris); then 408.
+    #[arg(long, value_name = "DURATION",
+          default_value_t = Span(HttpConfig::default().header_timeout), help_heading = TIMEOUTS)]
+    pub header_timeout: Span,
+    /// On SIGINT/SIGTERM, how long pending output may take to drain before closing all.
+    #[arg(long, value_name = "DURATION", default_value_t = Span(Limits::default().drain_timeout),
+          help_heading = TIMEOUTS)]
+    pub drain_timeout: Span,
+    /// After a final answer, how long to keep reading and discarding before closing.
+    #[arg(long, value_name = "DURATION",
+          default_value_t = Span(Limits::default().linger_timeout), help_heading = TIMEOUTS)]
+    pub linger_timeout: Span,
+    /// Bytes a second a connection must move while mid-message or owing output, counted over
+    /// each --rate-window; slower ones are closed (0: no minimum).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().min_rate,
+          help_heading = TIMEOUTS)]
+    pub min_rate: u64,
+    /// The period over which --min-rate is measured.
+    #[arg(long, value_name = "DURATION", default_value_t = Span(Limits::default().rate_window),
+          help_heading = TIMEOUTS)]
+    pub rate_window: Span,
 
-    /// SO_REUSEADDR on listeners, so a restart does not fail on TIME_WAIT (true/false).
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    /// SO_REUSEADDR on listeners, so a restart does not fail on TIME_WAIT.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          default_value_t = SocketOptions::default().reuse_address, action = ArgAction::Set,
+          overrides_with = "no_reuse_address", help_heading = SOCKETS)]
     pub reuse_address: bool,
+    /// Turn SO_REUSEADDR off.
+    #[arg(long, overrides_with = "reuse_address", help_heading = SOCKETS)]
+    pub no_reuse_address: bool,
     /// SO_REUSEPORT on listeners, so several processes or workers can share a port.
-    #[arg(long)]
+    #[arg(long, help_heading = SOCKETS)]
     pub reuse_port: bool,
-    /// TCP_NODELAY on connections: small replies leave at once (true/false).
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
-    pub no_delay: bool,
-    /// SO_RCVBUF for every socket (the kernel may round or double it; see the debug log).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-    pub recv_buffer: Option<usize>,
-    /// SO_SNDBUF for every socket.
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-    pub send_buffer: Option<usize>,
-    /// Listen backlog.
-    #[arg(long, value_name = "N", default_value_t = SocketOptions::default().backlog)]
+    /// TCP_NODELAY on connections: small replies leave at once.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          default_value_t = SocketOptions::default().nodelay, action = ArgAction::Set,
+          overrides_with = "no_tcp_nodelay", help_heading = SOCKETS)]
+    pub tcp_nodelay: bool,
+    /// Turn TCP_NODELAY off (Nagle's algorithm batches small writes).
+    #[arg(long, overrides_with = "tcp_nodelay", help_heading = SOCKETS)]
+    pub no_tcp_nodelay: bool,
+    /// SO_RCVBUF for every socket [default: the kernel's] (it may round or double it).
+    #[arg(long, value_name = "BYTES", help_heading = SOCKETS)]
+    pub recv_buffer: Option<Size>,
+    /// SO_SNDBUF for every socket [default: the kernel's].
+    #[arg(long, value_name = "BYTES", help_heading = SOCKETS)]
+    pub send_buffer: Option<Size>,
+    /// Listen backlog: connections the kernel queues before they are accepted.
+    #[arg(long, value_name = "N", default_value_t = SocketOptions::default().backlog,
+          help_heading = SOCKETS)]
     pub backlog: i32,
 
-    /// Independent single-threaded reactors sharing the ports through SO_REUSEPORT.
-    #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub workers: u16,
+    /// Broadcast discovery beacons to ADDR (e.g. 192.168.1.255:7099 or 127.255.255.255:7099).
+    #[arg(long, value_name = "ADDR", help_heading = DISCOVERY)]
+    pub announce: Option<SocketAddr>,
+    /// The server's name in its beacons [default: the host name].
+    #[arg(long, help_heading = DISCOVERY)]
+    pub name: Option<String>,
+    /// Time between beacons, with random jitter; at least 1s.
+    #[arg(long, value_name = "DURATION", default_value_t = Span(discovery::DEFAULT_INTERVAL),
+          help_heading = DISCOVERY)]
+    pub announce_interval: Span,
+
+    /// One log line per HTTP request at info level (log levels: RUST_LOG=debug|info|warn).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          default_value_t = HttpConfig::default().access_log, action = ArgAction::Set,
+          overrides_with = "no_access_log", help_heading = LOGGING)]
+    pub access_log: bool,
+    /// No access log.
+    #[arg(long, overrides_with = "access_log", help_heading = LOGGING)]
+    pub no_access_log: bool,
 
     /// Load-balancer flags: --drain-delay, --proxy-protocol.
     #[command(flatten)]
@@ -360,7 +450,125 @@ pub struct ServeArgs {
     pub tls: crate::protocol::tls::TlsArgs,
 }
 
+/// `serve --help` headings.
+const SERVICES: &str =
+    "Services (none given: echo on 127.0.0.1:7007 tcp+udp, framed on :7008, HTTP on :8080)";
+const FRAMING: &str = "Framed, chat and files";
+const HTTP: &str = "HTTP";
+const LIMITS: &str = "Limits";
+const TIMEOUTS: &str = "Timeouts (DURATION: 500ms, 10s, 2m, 1h; a bare number is seconds)";
+const SOCKETS: &str = "Socket options";
+const DISCOVERY: &str = "Discovery";
+const LOGGING: &str = "Logging";
+
 impl ServeArgs {
+    /// Whether no service flag was given, so the default services run.
+    pub fn uses_default_services(&self) -> bool {
+        [
+            self.echo.is_empty(),
+            self.udp_echo.is_empty(),
+            self.framed.is_empty(),
+            self.chat.is_empty(),
+            self.files.is_empty(),
+            self.http.is_empty(),
+        ]
+        .iter()
+        .all(|&empty| empty)
+    }
+
+    /// Checks, before anything is bound, that the flags can work: refuses what cannot
+    /// (naming the flag and the allowed range), creates a missing `--files-dir`, and returns
+    /// a warning for each value that will be adjusted. Call it once, at start.
+    pub fn prepare(&self) -> Result<Vec<String>, String> {
+        let mut warnings = Vec::new();
+        let at_least_one = [
+            ("--max-connections", self.max_connections),
+            ("--max-output", self.max_output.0),
+            ("--max-datagram", self.max_datagram.0),
+            ("--max-line", self.max_line.0),
+            ("--max-header-bytes", self.max_header_bytes.0),
+            ("--max-uri", self.max_uri.0),
+            ("--max-headers", self.max_headers),
+            ("--backlog", usize::try_from(self.backlog).unwrap_or(0)),
+        ];
+        for (flag, value) in at_least_one {
+            if value == 0 {
+                return Err(format!("{flag} must be at least 1"));
+            }
+        }
+        if let Some(Size(0)) = self.max_frame {
+            return Err("--max-frame must be at least 1 byte".into());
+        }
+        for (flag, span, default) in [
+            (
+                "--idle-timeout",
+                self.idle_timeout,
+                Limits::default().idle_timeout,
+            ),
+            (
+                "--header-timeout",
+                self.header_timeout,
+                HttpConfig::default().header_timeout,
+            ),
+        ] {
+            if span.0.is_zero() {
+                return Err(format!(
+                    "{flag} 0 would close every connection at once; give a duration from 1ms \
+                     up, e.g. {flag} {}",
+                    Span(default)
+                ));
+            }
+        }
+        if self.max_headers > HEADER_SLOTS {
+            warnings.push(format!(
+                "--max-headers {} is above the most evserve can parse; using {HEADER_SLOTS}",
+                self.max_headers
+            ));
+        }
+        if self.announce.is_some() && self.announce_interval.0 < discovery::MIN_INTERVAL {
+            warnings.push(format!(
+                "--announce-interval {} is below the floor that protects the network; \
+                 using {}",
+                self.announce_interval,
+                Span(discovery::MIN_INTERVAL)
+            ));
+        }
+        let serves_http = !self.http.is_empty() || self.uses_default_services();
+        if serves_http {
+            match std::fs::metadata(&self.root) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "--root {} is not a directory; give the directory to serve files \
+                         from, e.g. --root .",
+                        self.root.display()
+                    ));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "--root {}: {e}; give the directory to serve files from, e.g. --root .",
+                        self.root.display()
+                    ));
+                }
+            }
+        }
+        if let Some(dir) = self.files_dir.as_ref().filter(|_| !self.files.is_empty()) {
+            match std::fs::metadata(dir) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    return Err(format!("--files-dir {} is not a directory", dir.display()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create --files-dir {}: {e}", dir.display()))?;
+                    log::info!("created --files-dir {}", dir.display());
+                }
+                Err(e) => return Err(format!("--files-dir {}: {e}", dir.display())),
+            }
+        }
+        Ok(warnings)
+    }
+
     /// The server configuration these flags describe.
     pub fn config(&self) -> ServerConfig {
         let mut services: Vec<ServiceSpec> = Vec::new();
@@ -371,11 +579,11 @@ impl ServeArgs {
         services.extend(
             self.chat
                 .iter()
-                .map(|a| ServiceSpec::Chat(*a, self.max_line)),
+                .map(|a| ServiceSpec::Chat(*a, self.max_line.0)),
         );
         let files = self.files_dir.as_ref().map(|dir| FilesConfig {
             overwrite: self.overwrite,
-            max_file_size: self.max_file_size as u64,
+            max_file_size: self.max_file_size.0 as u64,
             ..FilesConfig::new(dir.clone())
         });
         if let Some(files) = &files {
@@ -393,45 +601,44 @@ impl ServeArgs {
         );
         services.extend(
             self.tls
-                .services(&http, framed, self.max_line, files.as_ref()),
+                .services(&http, framed, self.max_line.0, files.as_ref()),
         );
         if services.is_empty() {
-            let echo = SocketAddr::from(([127, 0, 0, 1], 7007));
             services = vec![
-                ServiceSpec::Echo(echo),
-                ServiceSpec::UdpEcho(echo),
-                ServiceSpec::Framed(SocketAddr::from(([127, 0, 0, 1], 7008)), framed),
-                ServiceSpec::Http(SocketAddr::from(([127, 0, 0, 1], 8080)), http),
+                ServiceSpec::Echo(DEFAULT_ECHO),
+                ServiceSpec::UdpEcho(DEFAULT_ECHO),
+                ServiceSpec::Framed(DEFAULT_FRAMED, framed),
+                ServiceSpec::Http(DEFAULT_HTTP, http),
             ];
         }
-        let max_output = self.max_output.max(1);
+        let max_output = self.max_output.0.max(1);
         let mut config = ServerConfig {
             services,
             limits: Limits {
                 max_connections: self.max_connections,
                 max_output,
                 low_water: max_output / 4,
-                idle_timeout: self.idle_timeout,
-                drain_timeout: self.drain_timeout,
-                linger_timeout: self.linger_timeout,
+                idle_timeout: self.idle_timeout.0,
+                drain_timeout: self.drain_timeout.0,
+                linger_timeout: self.linger_timeout.0,
                 min_rate: self.min_rate,
-                rate_window: self.rate_window,
-                max_datagram: self.max_datagram,
+                rate_window: self.rate_window.0,
+                max_datagram: self.max_datagram.0,
                 udp_queue: self.udp_queue,
                 ..Limits::default()
             },
             socket_options: SocketOptions {
-                reuse_address: self.reuse_address,
+                reuse_address: self.reuse_address && !self.no_reuse_address,
                 reuse_port: self.reuse_port,
-                nodelay: self.no_delay,
-                recv_buffer: self.recv_buffer,
-                send_buffer: self.send_buffer,
+                nodelay: self.tcp_nodelay && !self.no_tcp_nodelay,
+                recv_buffer: self.recv_buffer.map(|s| s.0),
+                send_buffer: self.send_buffer.map(|s| s.0),
                 backlog: self.backlog,
             },
             announce: self.announce.map(|to| Announce {
                 to,
                 name: self.name.clone().unwrap_or_else(discovery::host_name),
-                interval: self.announce_interval,
+                interval: self.announce_interval.0,
             }),
             workers: usize::from(self.workers),
             ..ServerConfig::default()
@@ -445,16 +652,16 @@ impl ServeArgs {
     fn http_config(&self) -> HttpConfig {
         HttpConfig {
             root: self.root.clone(),
-            max_header_bytes: self.max_header_bytes,
-            max_uri: self.max_uri,
+            max_header_bytes: self.max_header_bytes.0,
+            max_uri: self.max_uri.0,
             max_headers: self.max_headers,
-            max_body: self.max_body as u64,
-            header_timeout: self.header_timeout,
+            max_body: self.max_body.0 as u64,
+            header_timeout: self.header_timeout.0,
             writable: self.writable,
             auth: self.auth.clone(),
             allow_trace: self.allow_trace,
-            access_log: self.access_log,
-            file_cache: self.file_cache,
+            access_log: self.access_log && !self.no_access_log,
+            file_cache: self.file_cache.0,
             ..HttpConfig::default()
         }
     }
@@ -465,130 +672,16 @@ impl ServeArgs {
             FramingArg::Line => FramedConfig::line(),
         };
         FramedConfig {
-            max_frame: self.max_frame.unwrap_or(base.max_frame),
+            max_frame: self.max_frame.map_or(base.max_frame, |s| s.0),
             delimiter: self.delimiter,
             ..base
         }
     }
 }
 
-/// The framings `--framing` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FramingArg {
-    /// A 4-byte big-endian length, then the payload.
-    Length,
-    /// The payload, then the delimiter (a trailing `\r` is stripped).
-    Line,
-}
-
-/// Parses a delimiter: one character (`\n`, `\t`, `\0` and `\r` escapes allowed) or `0xNN`.
-pub fn parse_byte(s: &str) -> Result<u8, String> {
-    match s {
-        "\\n" => return Ok(b'\n'),
-        "\\r" => return Ok(b'\r'),
-        "\\t" => return Ok(b'\t'),
-        "\\0" => return Ok(0),
-        _ => {}
-    }
-    if let Some(hex) = s.strip_prefix("0x") {
-        return u8::from_str_radix(hex, 16).map_err(|_| format!("'{s}' is not a byte"));
-    }
-    match s.as_bytes() {
-        [b] => Ok(*b),
-        _ => Err(format!("'{s}': give one character or 0xNN")),
-    }
-}
-
-/// Parses `USER:PASS`.
-pub fn parse_credentials(s: &str) -> Result<(String, String), String> {
-    match s.split_once(':') {
-        Some((user, pass)) if !user.is_empty() => Ok((user.to_string(), pass.to_string())),
-        _ => Err("expected USER:PASS".to_string()),
-    }
-}
-
-/// Parses `1MiB`, `64KiB`, `16k`, `2M`, `1GiB` or a plain byte count.
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (try 65536, 64KiB or 1MiB)"))?;
-    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("'{s}': unknown size unit (use KiB, MiB or GiB)")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
-}
-
-/// Parses `500ms`, `60s`, `2m`, or a plain number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 500ms, 10s or 2m)"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        _ => Err(format!("'{s}': unknown unit (use ms, s or m)")),
-    }
-}
-
-/// Parses `NAME=tcp://ADDR` or `NAME=udp://ADDR`.
-pub fn parse_service(s: &str) -> Result<ServiceEntry, String> {
-    let bad = || format!("'{s}': expected NAME=tcp://ADDR or NAME=udp://ADDR");
-    let (name, url) = s.split_once('=').ok_or_else(bad)?;
-    let (transport, addr) = url.split_once("://").ok_or_else(bad)?;
-    if name.is_empty() || !matches!(transport, "tcp" | "udp") {
-        return Err(bad());
-    }
-    Ok(ServiceEntry {
-        name: name.to_string(),
-        transport: transport.to_string(),
-        addr: addr.parse().map_err(|_| bad())?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn delimiters() {
-        assert_eq!(parse_byte("\\n"), Ok(b'\n'));
-        assert_eq!(parse_byte(";"), Ok(b';'));
-        assert_eq!(parse_byte("0x1e"), Ok(0x1e));
-        assert!(parse_byte("ab").is_err());
-        assert!(parse_byte("0xzz").is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("65536"), Ok(65536));
-        assert_eq!(parse_size("64KiB"), Ok(65536));
-        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
-        assert_eq!(parse_size("2m"), Ok(2 << 20));
-        assert!(parse_size("MiB").is_err());
-        assert!(parse_size("1XB").is_err());
-        assert!(parse_size("99999999999999999999GiB").is_err());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("1h").is_err());
-        assert!(parse_duration("").is_err());
-    }
 
     #[test]
     fn no_service_flag_means_loopback_defaults() {
@@ -611,39 +704,138 @@ mod tests {
         );
     }
 
-    #[test]
-    fn services_to_announce() {
-        let e = parse_service("http=tcp://127.0.0.1:8080").unwrap();
-        assert_eq!((e.name.as_str(), e.transport.as_str()), ("http", "tcp"));
-        assert!(parse_service("http=sctp://127.0.0.1:1").is_err());
-        assert!(parse_service("tcp://127.0.0.1:1").is_err());
-        assert!(parse_service("x=udp://nowhere").is_err());
+    fn serve(args: &[&str]) -> Box<ServeArgs> {
+        let cli = Cli::try_parse_from(["evserve", "serve"].iter().chain(args))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        args
     }
 
     #[test]
     fn socket_flags_reach_the_options() {
-        let cli = Cli::parse_from([
-            "evserve",
-            "serve",
-            "--reuse-address",
-            "false",
+        let o = serve(&[
+            "--no-reuse-address",
             "--reuse-port",
-            "--no-delay",
-            "false",
+            "--no-tcp-nodelay",
             "--recv-buffer",
             "64KiB",
             "--backlog",
             "16",
-        ]);
-        let Command::Serve(args) = cli.command else {
-            panic!("not serve")
-        };
-        let o = args.config().socket_options;
+        ])
+        .config()
+        .socket_options;
         assert!(!o.reuse_address && o.reuse_port && !o.nodelay);
         assert_eq!(
             (o.recv_buffer, o.send_buffer, o.backlog),
             (Some(65536), None, 16)
         );
+        // The older `--flag BOOL` form still works, and the last of a pair wins.
+        let o = serve(&["--reuse-address", "false", "--tcp-nodelay"])
+            .config()
+            .socket_options;
+        assert!(!o.reuse_address && o.nodelay);
+        let o = serve(&["--no-tcp-nodelay", "--tcp-nodelay"])
+            .config()
+            .socket_options;
+        assert!(o.nodelay);
+    }
+
+    #[test]
+    fn no_flags_means_the_library_defaults() {
+        let args = serve(&[]);
+        assert_eq!(args.prepare(), Ok(vec![]));
+        let cfg = args.config();
+        assert_eq!(
+            format!("{:?}", cfg.limits),
+            format!("{:?}", Limits::default())
+        );
+        assert_eq!(
+            format!("{:?}", cfg.socket_options),
+            format!("{:?}", SocketOptions::default())
+        );
+        let ServiceSpec::Http(_, http) = &cfg.services[3] else {
+            panic!("{:?}", cfg.services[3])
+        };
+        assert_eq!(**http, HttpConfig::default());
+        assert!(
+            !http.access_log,
+            "the access log is off by default (docs/http.md)"
+        );
+        let ServiceSpec::Framed(_, framed) = &cfg.services[2] else {
+            panic!("{:?}", cfg.services[2])
+        };
+        assert_eq!(*framed, FramedConfig::default());
+        let args = serve(&["--files", "127.0.0.1:0", "--files-dir", ".", "--chat", ":0"]);
+        let cfg = args.config();
+        assert!(
+            matches!(&cfg.services[..], [ServiceSpec::Chat(_, DEFAULT_CHAT_LINE), ServiceSpec::Files(_, f)]
+                if *f == FilesConfig::new(".")),
+            "{:?}",
+            cfg.services
+        );
+        assert_eq!(
+            serve(&["--announce", "127.255.255.255:7099"])
+                .config()
+                .announce
+                .unwrap()
+                .interval,
+            discovery::DEFAULT_INTERVAL
+        );
+    }
+
+    #[test]
+    fn help_shows_defaults_as_people_write_them() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_help()
+            .to_string();
+        for want in [
+            "[default: 1MiB]",
+            "[default: 1m]",
+            "[default: 16MiB]",
+            "Socket options:",
+            "Timeouts",
+            "--no-access-log",
+        ] {
+            assert!(help.contains(want), "{want} missing in:\n{help}");
+        }
+        let load_help = Cli::command()
+            .find_subcommand_mut("load")
+            .unwrap()
+            .render_help()
+            .to_string();
+        // Written in a doc comment, so checked here against the constants.
+        for default in [load::DEFAULT_DURATION, load::COUNTED_RUN_LIMIT] {
+            let text = format!("(default {})", Span(default));
+            assert!(load_help.contains(&text), "{text} missing in:\n{load_help}");
+        }
+        let top = Cli::command().render_help().to_string();
+        for addr in [DEFAULT_ECHO, DEFAULT_FRAMED, DEFAULT_HTTP] {
+            assert!(top.contains(&addr.to_string()), "{addr} missing in:\n{top}");
+        }
+    }
+
+    #[test]
+    fn flags_that_cannot_work_are_refused() {
+        let refused = |args: &[&str]| serve(args).prepare().unwrap_err();
+        assert!(refused(&["--idle-timeout", "0"]).contains("--idle-timeout"));
+        assert!(refused(&["--max-connections", "0"]).contains("--max-connections must be"));
+        assert!(refused(&["--root", "/nonexistent/evserve"]).contains("No such file"));
+        assert!(refused(&["--root", "Cargo.toml"]).contains("not a directory"));
+        // --root matters only where HTTP is served.
+        assert_eq!(
+            serve(&["--echo", ":0", "--root", "/nonexistent"]).prepare(),
+            Ok(vec![])
+        );
+        let warned = serve(&["--max-headers", "500"]).prepare().unwrap();
+        assert!(warned[0].contains("using 128"), "{warned:?}");
+        let warned = serve(&["--announce", "127.0.0.1:9", "--announce-interval", "100ms"]);
+        assert!(warned.prepare().unwrap()[0].contains("using 1s"));
     }
 
     #[test]
@@ -670,8 +862,46 @@ mod tests {
             "-n alone: the generous limit"
         );
         let c = load(&["framed", "127.0.0.1:7", "--framing", "line", "-d", "2s"]).unwrap();
-        assert_eq!(c.protocol, Protocol::Framed(Framing::Line));
+        assert_eq!(c.protocol, Protocol::Framed(Framing::Line(b'\n')));
         assert_eq!(c.duration, Duration::from_secs(2));
+        let c = load(&[
+            "framed",
+            "127.0.0.1:7",
+            "--framing",
+            "line",
+            "--delimiter",
+            ";",
+        ])
+        .unwrap();
+        assert_eq!(c.protocol, Protocol::Framed(Framing::Line(b';')));
+        let c = load(&[
+            "http://127.0.0.1:1/",
+            "-m",
+            "PUT",
+            "-H",
+            "X-A: 1",
+            "-t",
+            "2",
+            "-c",
+            "2",
+        ])
+        .unwrap();
+        let Protocol::Http(request) = &c.protocol else {
+            panic!("not http")
+        };
+        assert_eq!(request.method, "PUT");
+        assert_eq!(request.headers, [("X-A".to_string(), "1".to_string())]);
+        assert_eq!(c.threads, 2);
+        assert!(
+            load(&["http://127.0.0.1:1/", "-H", "nocolon"])
+                .unwrap_err()
+                .contains("NAME: VALUE")
+        );
+        assert!(
+            load(&["http://127.0.0.1:1/", "--body", "/nonexistent"])
+                .unwrap_err()
+                .contains("--body")
+        );
         assert!(load(&["echo"]).unwrap_err().contains("HOST:PORT"));
         assert!(load(&["ftp://h/"]).unwrap_err().contains("http://"));
         assert!(load(&["udp", "127.0.0.1:7", "--threads", "0"]).is_err());

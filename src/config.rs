@@ -4,6 +4,7 @@
 //! Each limit exists because some peer could otherwise make the server spend unbounded memory
 //! or time on it.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// Limits that bound what one reactor spends on its peers.
@@ -104,3 +105,15 @@ impl Default for SocketOptions {
         }
     }
 }
+
+/// Where `evserve serve` listens when no service flag is given: TCP and UDP echo here.
+pub const DEFAULT_ECHO: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7007);
+
+/// Where `evserve serve` serves framed echo when no service flag is given.
+pub const DEFAULT_FRAMED: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7008);
+
+/// Where `evserve serve` serves HTTP when no service flag is given.
+pub const DEFAULT_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
+/// The longest chat line accepted by default.
+pub const DEFAULT_CHAT_LINE: usize = 64 * 1024;

@@ -1,6 +1,8 @@
 //! The `evserve` binary: parse the command line, build the configuration, run.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::Parser;
@@ -8,7 +10,8 @@ use evserve::cli::{AnnounceArgs, Cli, Command, DiscoverArgs, LoadArgs, SendArgs,
 use evserve::config::{Limits, SocketOptions};
 use evserve::discovery;
 use evserve::reactor::Reactor;
-use evserve::server::{self, Announce};
+use evserve::server::{self, Announce, ServeError};
+use signal_hook::consts::SIGINT;
 
 mod malloc;
 
@@ -36,17 +39,55 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Already reported (e.g. load's report): only the status is left to give.
+        Err(e) if e.is::<Exit>() => e.downcast_ref::<Exit>().map_or(ExitCode::FAILURE, |x| x.0),
         Err(e) => {
-            eprintln!("evserve: {e:#}");
+            eprintln!("evserve: {}", error_text(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its causes on one line, each said once: a message that already contains its
+/// cause's text (as `BindError` and `SendError` do, to put a hint after it) is not followed by
+/// the cause again.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// An exit status for a run whose outcome was already printed.
+#[derive(Debug)]
+struct Exit(ExitCode);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     malloc::return_freed_memory();
-    server::serve(&args.config())?;
-    Ok(())
+    for warning in args.prepare().map_err(anyhow::Error::msg)? {
+        log::warn!("{warning}");
+    }
+    match server::serve(&args.config()) {
+        Ok(()) => Ok(()),
+        Err(ServeError::Bind(mut e)) => {
+            e.defaulted = args.uses_default_services();
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn announce(args: &AnnounceArgs) -> anyhow::Result<()> {
@@ -78,26 +119,83 @@ fn discover(args: &DiscoverArgs) -> anyhow::Result<()> {
 }
 
 fn send(args: &SendArgs) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    // Ctrl-C stops between data frames and says how far it got; a second one (a write
+    // blocked on a server that stopped reading) ends the process at once.
+    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))?;
+    signal_hook::flag::register(SIGINT, Arc::clone(&stop))?;
     let options = evserve::send::SendOptions {
         name: args.name.clone(),
-        chunk_size: args.chunk,
-        timeout: args.timeout,
+        chunk_size: args.chunk.0,
+        timeout: args.timeout.0,
         progress: true,
+        stop: Some(stop),
     };
-    let report = evserve::send::send_file(&args.file, &args.to, &options)
-        .with_context(|| format!("cannot send {} to {}", args.file.display(), args.to))?;
-    println!("{report}");
-    Ok(())
+    let what = || format!("cannot send {} to {}", args.file.display(), args.to);
+    match evserve::send::send_file(&args.file, &args.to, &options) {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(e @ evserve::send::SendError::Interrupted { .. }) => {
+            eprintln!("evserve: {}: {e}", what());
+            Err(Exit(ExitCode::from(130)).into())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(what())),
+    }
 }
 
+/// `evserve load`: the report, then the verdict as the exit status, so scripts can trust it:
+/// 130 after Ctrl-C (with the partial report), 1 if no request succeeded or the error rate
+/// is over `--max-error-rate`, 0 otherwise.
 fn load(args: &LoadArgs) -> anyhow::Result<()> {
-    let config = args.config().map_err(anyhow::Error::msg)?;
-    let report =
-        evserve::load::run(&config).with_context(|| format!("cannot load {}", config.addr))?;
+    let mut config = args.config().map_err(anyhow::Error::msg)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    // The first Ctrl-C stops the run and prints what it measured; a second one, if that
+    // hangs, ends the process at once.
+    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))?;
+    signal_hook::flag::register(SIGINT, Arc::clone(&stop))?;
+    config.stop = Some(stop);
+    let report = evserve::load::run(&config).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => "; is the server running on that port?",
+            std::io::ErrorKind::TimedOut => "; is the address right, and the port open?",
+            _ => "",
+        };
+        anyhow::anyhow!("cannot load {}: {e}{hint}", config.addr)
+    })?;
     if args.json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_text());
+    }
+    if report.interrupted {
+        return Err(Exit(ExitCode::from(130)).into());
+    }
+    if report.completed() == 0 && report.connect_errors == 0 {
+        eprintln!(
+            "evserve: no reply arrived during the run; does {} speak the protocol loaded?",
+            config.addr
+        );
+        return Err(Exit(ExitCode::FAILURE).into());
+    }
+    if report.requests == 0 {
+        eprintln!(
+            "evserve: no request succeeded ({} errors, {} timeouts, {} connect errors; the \
+             kinds are listed above)",
+            report.errors, report.timeouts, report.connect_errors
+        );
+        return Err(Exit(ExitCode::FAILURE).into());
+    }
+    if let Some(max) = args.max_error_rate
+        && report.error_rate() > max
+    {
+        eprintln!(
+            "evserve: {:.2}% of requests failed, more than --max-error-rate {:.2}%",
+            report.error_rate() * 100.0,
+            max * 100.0
+        );
+        return Err(Exit(ExitCode::FAILURE).into());
     }
     Ok(())
 }

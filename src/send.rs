@@ -20,12 +20,15 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Read, Seek, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use crate::protocol::files::{Header, Reply, check_name, to_hex};
 use crate::protocol::frame::{Decoder, Encoder, HEADER_LEN, LengthCodec};
+use crate::protocol::sniff;
 
 /// The default data frame payload: 64 KiB.
 pub const DEFAULT_CHUNK: usize = 64 * 1024;
@@ -34,7 +37,7 @@ pub const DEFAULT_CHUNK: usize = 64 * 1024;
 const MAX_REPLY: usize = 64 * 1024;
 
 /// How to send a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SendOptions {
     /// The name to store the file under; by default the file's own name.
     pub name: Option<String>,
@@ -44,6 +47,9 @@ pub struct SendOptions {
     pub timeout: Duration,
     /// Draw a progress line on stderr, if stderr is a terminal.
     pub progress: bool,
+    /// Set (by a SIGINT handler, say) to stop between data frames with
+    /// [`SendError::Interrupted`]; the server discards the partial file.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for SendOptions {
@@ -53,6 +59,7 @@ impl Default for SendOptions {
             chunk_size: DEFAULT_CHUNK,
             timeout: Duration::from_secs(30),
             progress: true,
+            stop: None,
         }
     }
 }
@@ -93,31 +100,98 @@ impl fmt::Display for SendReport {
 }
 
 /// Why a file was not sent.
+///
+/// Each message says what failed, the OS reason once, and, where there is one, what to do
+/// next. The [`io::Error`] of the IO variants is kept as the
+/// [`source`](std::error::Error::source), and the message already contains it: a printer
+/// walking the chain should skip a cause the message contains (as `main` does).
 #[derive(Debug)]
 pub enum SendError {
     /// The local file could not be read.
     File(io::Error),
     /// The name would be refused by the server (see `check_name`).
     BadName(&'static str),
-    /// Connecting to or talking with the server failed.
+    /// The server's name could not be resolved.
+    Resolve(io::Error),
+    /// No connection could be made to the server.
+    Connect(io::Error),
+    /// Talking with the server failed after connecting.
     Net(io::Error),
     /// The server answered `ERR`: its reason.
     Refused(String),
     /// The server's answer is not what the protocol allows, or does not match what was sent.
     Protocol(String),
+    /// The port answered in another protocol: what it speaks (e.g. `HTTP`).
+    WrongProtocol(&'static str),
     /// The file changed between the hashing pass and the sending pass.
     Changed,
+    /// Stopped on request (Ctrl-C) after `sent` of `size` bytes.
+    Interrupted {
+        /// Bytes sent.
+        sent: u64,
+        /// Bytes in the file.
+        size: u64,
+    },
 }
 
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SendError::File(err) => write!(f, "reading the file: {err}"),
-            SendError::BadName(why) => write!(f, "file name not accepted: {why}"),
-            SendError::Net(err) => write!(f, "connection: {err}"),
+            SendError::File(err) => write!(f, "cannot read the file: {err}"),
+            SendError::BadName(why) => {
+                write!(
+                    f,
+                    "file name not accepted: {why}; choose another with --name"
+                )
+            }
+            SendError::Resolve(err) => {
+                write!(
+                    f,
+                    "cannot resolve the server's name: {err}; check --to HOST:PORT"
+                )
+            }
+            SendError::Connect(err) => {
+                write!(f, "cannot connect: {err}")?;
+                if err.kind() == io::ErrorKind::ConnectionRefused {
+                    f.write_str(
+                        "; is a server running there with --files? \
+                         (evserve serve --files HOST:PORT --files-dir DIR)",
+                    )?;
+                }
+                Ok(())
+            }
+            // A blocking socket's read timeout surfaces as WouldBlock ("Resource temporarily
+            // unavailable"), which says nothing to a person.
+            SendError::Net(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                f.write_str(
+                    "no answer from the server within --timeout; is that port a files service \
+                     (the address of the server's --files flag)?",
+                )
+            }
+            SendError::Net(err) => write!(f, "connection failed: {err}"),
+            SendError::Refused(reason) if reason == "exists" => write!(
+                f,
+                "refused by the server: exists (a file of that name is stored already); \
+                 send it under another name with --name, or start the server with --overwrite"
+            ),
             SendError::Refused(reason) => write!(f, "refused by the server: {reason}"),
             SendError::Protocol(what) => write!(f, "unexpected reply: {what}"),
+            SendError::WrongProtocol(spoken) => write!(
+                f,
+                "the server answered in {spoken}: that port is not a files service; \
+                 give --to the address of the server's --files flag"
+            ),
             SendError::Changed => f.write_str("the file changed while it was being sent"),
+            SendError::Interrupted { sent, size } => write!(
+                f,
+                "interrupted after {sent} of {size} bytes; the server discards the partial \
+                 file, send it again to store it"
+            ),
         }
     }
 }
@@ -125,7 +199,19 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SendError::File(err) | SendError::Net(err) => Some(err),
+            // Said in words instead (see Display).
+            SendError::Net(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            SendError::File(err)
+            | SendError::Resolve(err)
+            | SendError::Connect(err)
+            | SendError::Net(err) => Some(err),
             _ => None,
         }
     }
@@ -149,13 +235,25 @@ pub fn send_file(path: &Path, to: &str, opts: &SendOptions) -> Result<SendReport
     };
     write_frame(&mut conn, header.to_string().as_bytes())?;
     let mut progress = Progress::new(opts.progress, &name, size);
-    let sent = send_data(&mut file, &mut conn, size, opts.chunk_size, &mut progress);
+    let stop = opts.stop.as_deref();
+    let sent = send_data(
+        &mut file,
+        &mut conn,
+        size,
+        opts.chunk_size,
+        &mut progress,
+        stop,
+    );
     progress.finish();
     let sent = match sent {
         Ok(sent) => sent,
         // The server may have refused the file and closed: its reason beats our write error.
         Err(SendError::Net(err)) => {
-            return Err(read_reply(&mut conn).map_or(SendError::Net(err), refusal));
+            return Err(match read_reply(&mut conn) {
+                Ok(reply) => refusal(reply),
+                Err(wrong @ SendError::WrongProtocol(_)) => wrong,
+                Err(_) => SendError::Net(err),
+            });
         }
         // A local failure: hang up at once, the server discards a truncated upload.
         Err(err) => return Err(err),
@@ -215,7 +313,7 @@ fn fill(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Connects to the first address of `to` that answers.
 fn connect(to: &str, timeout: Duration) -> Result<TcpStream, SendError> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{to}: no address"));
-    for addr in to.to_socket_addrs().map_err(SendError::Net)? {
+    for addr in to.to_socket_addrs().map_err(SendError::Resolve)? {
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(conn) => {
                 conn.set_read_timeout(Some(timeout))
@@ -227,7 +325,7 @@ fn connect(to: &str, timeout: Duration) -> Result<TcpStream, SendError> {
             Err(err) => last = err,
         }
     }
-    Err(SendError::Net(last))
+    Err(SendError::Connect(last))
 }
 
 fn write_frame(conn: &mut TcpStream, payload: &[u8]) -> Result<(), SendError> {
@@ -253,6 +351,7 @@ fn send_data(
     size: u64,
     chunk: usize,
     progress: &mut Progress,
+    stop: Option<&AtomicBool>,
 ) -> Result<Sent, SendError> {
     let codec = LengthCodec::new(chunk.max(1));
     // One buffer holds a whole frame, header first, so each frame is one write.
@@ -261,6 +360,9 @@ fn send_data(
     // `take`: never more than announced, even if the file grew since it was hashed.
     let mut src = file.take(size);
     while sent < size {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Err(SendError::Interrupted { sent, size });
+        }
         if reply_waiting(conn).map_err(SendError::Net)? {
             return Ok(Sent::Early);
         }
@@ -302,7 +404,12 @@ fn read_reply(conn: &mut TcpStream) -> Result<Vec<u8>, SendError> {
         match codec.decode(&input) {
             Ok(Some(frame)) => return Ok(frame.payload.to_vec()),
             Ok(None) => {}
-            Err(err) => return Err(SendError::Protocol(err.to_string())),
+            Err(err) => {
+                return Err(match sniff::server(&input) {
+                    Some(spoken) => SendError::WrongProtocol(spoken),
+                    None => SendError::Protocol(err.to_string()),
+                });
+            }
         }
         let n = match conn.read(&mut buf) {
             Ok(0) => return Err(SendError::Protocol("connection closed, no reply".into())),
@@ -318,6 +425,10 @@ fn read_reply(conn: &mut TcpStream) -> Result<Vec<u8>, SendError> {
 fn refusal(payload: Vec<u8>) -> SendError {
     match Reply::parse(&payload) {
         Some(Reply::Err(reason)) => SendError::Refused(reason.to_owned()),
+        // Our own header came back: the port echoes frames.
+        _ if payload.starts_with(b"FILE ") => {
+            SendError::WrongProtocol("echo (it sent our header back)")
+        }
         _ => SendError::Protocol(String::from_utf8_lossy(&payload).into_owned()),
     }
 }

@@ -173,19 +173,83 @@ pub fn add_announcer(
 }
 
 /// A service could not be bound.
+///
+/// The message says what failed, the OS reason once, and what to do about it, e.g.
+/// `cannot listen on 127.0.0.1:7007 (echo, the default): Address already in use (os error
+/// 98); is another evserve running? choose another port with --echo`. The [`io::Error`] is kept
+/// as the [`source`](std::error::Error::source) for callers that match on its kind; a printer
+/// that walks the chain should skip a cause the message already contains.
 #[derive(Debug)]
 pub struct BindError {
-    /// The flag that asked for it.
+    /// The service, as logged (`echo`, `http`, `announce`, ...).
+    pub service: &'static str,
+    /// The flag that asks for it.
     pub flag: &'static str,
     /// The address it asked for.
     pub addr: SocketAddr,
+    /// Whether the address is a default the user never typed (no service flag was given).
+    pub defaulted: bool,
     /// Why the bind failed.
     pub source: io::Error,
 }
 
+impl BindError {
+    fn new(spec: &ServiceSpec, source: io::Error) -> BindError {
+        BindError {
+            service: spec.name(),
+            flag: spec.flag(),
+            addr: spec.addr(),
+            defaulted: false,
+            source,
+        }
+    }
+
+    /// What to do next, for the common reasons.
+    fn hint(&self) -> Option<String> {
+        let flag = self.flag;
+        let hint = match self.source.kind() {
+            io::ErrorKind::AddrInUse if self.defaulted => format!(
+                "is another evserve running? stop it, or choose addresses with {flag} and \
+                 the other service flags (any service flag replaces the defaults)"
+            ),
+            io::ErrorKind::AddrInUse => format!(
+                "is another evserve running? choose another port with {flag}, e.g. \
+                 {flag} {}:0 for any free one",
+                self.addr.ip()
+            ),
+            io::ErrorKind::AddrNotAvailable => format!(
+                "this machine has no address {}; use 127.0.0.1, 0.0.0.0 or one that \
+                 `ip -brief address` lists",
+                self.addr.ip()
+            ),
+            io::ErrorKind::PermissionDenied if self.addr.port() < 1024 => format!(
+                "ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port above \
+                 1023 with {flag}"
+            ),
+            _ => return None,
+        };
+        Some(hint)
+    }
+}
+
 impl fmt::Display for BindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot bind {} {}", self.flag, self.addr)
+        let verb = if self.service == "announce" {
+            "cannot send beacons to"
+        } else {
+            "cannot listen on"
+        };
+        write!(f, "{verb} {}", self.addr)?;
+        if self.defaulted {
+            write!(f, " ({}, the default)", self.service)?;
+        } else {
+            write!(f, " ({})", self.flag)?;
+        }
+        write!(f, ": {}", self.source)?;
+        if let Some(hint) = self.hint() {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
     }
 }
 
@@ -195,16 +259,57 @@ impl std::error::Error for BindError {
     }
 }
 
+/// Why a server did not start, or stopped with an error.
+#[derive(Debug)]
+pub enum ServeError {
+    /// A service's address could not be bound.
+    Bind(BindError),
+    /// Something the server needs besides its addresses (an epoll instance, a thread, the
+    /// signal handler) could not be had, or the event loop failed.
+    Io {
+        /// What was being done, e.g. `starting worker thread 2`.
+        what: String,
+        /// The OS reason.
+        source: io::Error,
+    },
+}
+
+impl ServeError {
+    fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServeError {
+        let what = what.into();
+        move |source| ServeError::Io { what, source }
+    }
+}
+
+impl From<BindError> for ServeError {
+    fn from(e: BindError) -> ServeError {
+        ServeError::Bind(e)
+    }
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Bind(e) => e.fmt(f),
+            ServeError::Io { what, source } => write!(f, "{what}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServeError::Bind(e) => Some(e),
+            ServeError::Io { source, .. } => Some(source),
+        }
+    }
+}
+
 /// Builds a reactor serving everything in `config`. Returns it with the bound addresses, in
 /// the order of `config.services`.
-pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindError> {
-    let fail = |spec: &ServiceSpec, source| BindError {
-        flag: spec.flag(),
-        addr: spec.addr(),
-        source,
-    };
+pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
     let mut reactor = Reactor::new(config.limits.clone(), config.socket_options.clone())
-        .map_err(|e| fail(&config.services[0], e))?;
+        .map_err(ServeError::io("cannot create the event loop"))?;
     let mut bound = Vec::with_capacity(config.services.len());
     // --proxy-protocol: every TCP service reads the balancer's header first.
     let wrap = |service: Box<dyn Service>| -> Box<dyn Service> {
@@ -233,7 +338,7 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
             ServiceSpec::Tls(inner, setup) => tls_service(inner, setup, &config.stats)
                 .and_then(|service| reactor.listen(spec.addr(), service)),
         }
-        .map_err(|e| fail(spec, e))?;
+        .map_err(|e| BindError::new(spec, e))?;
         bound.push(addr);
     }
     if let Some(announce) = &config.announce {
@@ -248,8 +353,10 @@ pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), BindEr
             })
             .collect();
         add_announcer(&mut reactor, announce, entries).map_err(|source| BindError {
+            service: "announce",
             flag: "--announce",
             addr: announce.to,
+            defaulted: false,
             source,
         })?;
     }
@@ -322,7 +429,7 @@ impl Drop for Running {
 
 /// Builds and runs a server on a new thread. The reactor is built *on* that thread because
 /// sessions may hold thread-local state (`Rc`), so a reactor never moves between threads.
-pub fn spawn(config: ServerConfig) -> Result<Running, BindError> {
+pub fn spawn(config: ServerConfig) -> Result<Running, ServeError> {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("evserve-reactor".into())
@@ -339,15 +446,10 @@ pub fn spawn(config: ServerConfig) -> Result<Running, BindError> {
             };
             reactor.run()
         })
-        .map_err(|e| BindError {
-            flag: "--workers",
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            source: e,
-        })?;
-    let (addrs, stats, handle) = rx.recv().map_err(|_| BindError {
-        flag: "--workers",
-        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-        source: io::Error::other("reactor thread died while starting"),
+        .map_err(ServeError::io("cannot start the reactor thread"))?;
+    let (addrs, stats, handle) = rx.recv().map_err(|_| ServeError::Io {
+        what: "the reactor thread died while starting".into(),
+        source: io::Error::other("no answer from the thread"),
     })??;
     Ok(Running {
         addrs,
@@ -364,15 +466,17 @@ pub fn spawn(config: ServerConfig) -> Result<Running, BindError> {
 /// (and datagrams) across them. Worker 0 binds first, so that a port 0 is resolved once and
 /// every other worker binds the very same ports. State that lives in a reactor — a chat room,
 /// for one — is per worker.
-pub fn serve(config: &ServerConfig) -> io::Result<()> {
-    load_tls(config)?;
+pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
+    load_tls(config).map_err(ServeError::io("loading the TLS certificates"))?;
     let workers = config.workers.max(1);
     let mut first = config.clone();
     if workers > 1 {
         first.socket_options.reuse_port = true;
     }
-    let (mut reactor, addrs) = build(&first).map_err(|e| io::Error::other(e.to_string()))?;
-    reactor.handle_signals()?;
+    let (mut reactor, addrs) = build(&first)?;
+    reactor
+        .handle_signals()
+        .map_err(ServeError::io("cannot handle SIGINT and SIGTERM"))?;
     let mut rest = first.clone();
     rest.announce = None; // one beacon per server, not per worker
     rest.services = config
@@ -386,14 +490,23 @@ pub fn serve(config: &ServerConfig) -> io::Result<()> {
         let cfg = rest.clone();
         let thread = std::thread::Builder::new()
             .name(format!("evserve-worker-{n}"))
-            .spawn(move || -> io::Result<()> {
-                let (mut reactor, _) = build(&cfg).map_err(|e| io::Error::other(e.to_string()))?;
-                reactor.handle_signals()?;
-                reactor.run()
-            })?;
+            .spawn(move || -> Result<(), ServeError> {
+                let (mut reactor, _) = build(&cfg)?;
+                reactor
+                    .handle_signals()
+                    .map_err(ServeError::io("cannot handle SIGINT and SIGTERM"))?;
+                reactor
+                    .run()
+                    .map_err(ServeError::io("the event loop failed"))
+            })
+            .map_err(ServeError::io(format!(
+                "cannot start worker thread {n} (--workers {workers})"
+            )))?;
         threads.push(thread);
     }
-    let result = reactor.run();
+    let result = reactor
+        .run()
+        .map_err(ServeError::io("the event loop failed"));
     for thread in threads {
         match thread.join() {
             Ok(Ok(())) => {}

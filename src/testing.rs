@@ -76,8 +76,9 @@ impl<S: Session> Harness<S> {
     }
 
     /// Feeds `bytes` in pieces of the given sizes (cycling; the rest in one piece if `pieces`
-    /// is empty), as reads would deliver them, offering a drain after each as the reactor does
-    /// after a write. Stops at the first flow that is not `Continue` and returns it.
+    /// is empty), as reads would deliver them, offering a drain after each piece that produced
+    /// output, as the reactor does after a write (a piece that produced none earns no drain
+    /// there either). Stops at the first flow that is not `Continue` and returns it.
     pub fn input_in_pieces(&mut self, bytes: &[u8], pieces: &[usize]) -> Flow {
         let mut at = 0;
         let mut sizes = pieces.iter().copied().cycle();
@@ -86,9 +87,10 @@ impl<S: Session> Harness<S> {
                 .next()
                 .unwrap_or(bytes.len())
                 .clamp(1, bytes.len() - at);
+            let before = self.out.len();
             let mut flow = self.input(&bytes[at..at + n]).flow;
             at += n;
-            if flow == Flow::Continue {
+            if flow == Flow::Continue && self.out.len() > before {
                 flow = self.drain();
             }
             if flow != Flow::Continue {
@@ -127,24 +129,47 @@ impl<S: Session> Harness<S> {
         flow
     }
 
-    /// Calls [`Session::on_timeout`].
+    /// Calls [`Session::on_timeout`], as the reactor does when the session's deadline has
+    /// passed. A session that answers `Continue` without moving its deadline past
+    /// [`Harness::now`] would only be timed out again at once, so the reactor closes it, and
+    /// so does this: the result is then `Close`.
     pub fn timeout(&mut self) -> Flow {
-        self.session.on_timeout(&mut cx!(self))
+        let flow = self.session.on_timeout(&mut cx!(self));
+        match flow {
+            Flow::Continue if self.watch.deadline.is_some_and(|d| d <= self.now) => Flow::Close,
+            flow => flow,
+        }
     }
 
-    /// Calls [`Session::on_broadcast`]: another member of the room sent `message`.
+    /// Calls [`Session::on_broadcast`]: another member of the room sent `message`. Whatever
+    /// the session broadcasts from there is dropped, as the reactor drops it: a message is
+    /// never relayed twice.
     pub fn deliver(&mut self, message: &[u8]) -> Flow {
-        self.session.on_broadcast(message, &mut cx!(self))
+        let before = self.broadcast.len();
+        let flow = self.session.on_broadcast(message, &mut cx!(self));
+        self.broadcast.truncate(before);
+        flow
     }
 
-    /// Calls [`Session::on_close`].
+    /// Calls [`Session::on_close`]. As with the reactor, its broadcasts (a leave notice) are
+    /// kept for [`Harness::take_broadcast`], while what it writes for its own peer, who is
+    /// gone, is discarded.
     pub fn close(&mut self) {
-        self.session.on_close(&mut cx!(self))
+        let before = self.out.len();
+        self.session.on_close(&mut cx!(self));
+        self.out.truncate(before);
     }
 
     /// Takes everything the session has written so far.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Takes at most `max` bytes of what the session has written, as a socket with room for
+    /// only that much would; the rest stays pending (see [`Ctx::pending_output`]).
+    pub fn take_output_upto(&mut self, max: usize) -> Vec<u8> {
+        let rest = self.out.split_off(max.min(self.out.len()));
+        std::mem::replace(&mut self.out, rest)
     }
 
     /// Everything written so far, without taking it (as if the socket would block).
@@ -200,4 +225,105 @@ pub fn damaged(mut bytes: Vec<u8>, flips: &[(usize, u8)], keep: usize) -> Vec<u8
     }
     bytes.truncate(keep % (bytes.len() + 1));
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Echoes lines when `loud`, else takes them silently; counts the drains it is offered.
+    struct Counting {
+        loud: bool,
+        drains: usize,
+    }
+
+    impl Session for Counting {
+        fn on_input(&mut self, input: &[u8], _cx: &mut Ctx<'_>) -> Step {
+            match input.iter().position(|&b| b == b'\n') {
+                Some(end) if self.loud => Step::forward(end + 1),
+                Some(end) => Step::consumed(end + 1),
+                None => Step::consumed(0),
+            }
+        }
+
+        fn on_drain(&mut self, _cx: &mut Ctx<'_>) -> Flow {
+            self.drains += 1;
+            Flow::Continue
+        }
+    }
+
+    #[test]
+    fn pieces_earn_a_drain_only_when_they_produce_output() {
+        for (loud, drains) in [(false, 0), (true, 2)] {
+            let mut h = Harness::new(Counting { loud, drains: 0 });
+            assert_eq!(h.input_in_pieces(b"a\nb\nc", &[2]), Flow::Continue);
+            assert_eq!(h.session.drains, drains, "loud: {loud}");
+            assert_eq!(h.pending_input(), b"c");
+        }
+    }
+
+    #[test]
+    fn broadcasts_from_a_delivery_are_dropped_and_output_at_close_discarded() {
+        struct Relay;
+        impl Session for Relay {
+            fn on_input(&mut self, _input: &[u8], _cx: &mut Ctx<'_>) -> Step {
+                Step::consumed(0)
+            }
+            fn on_broadcast(&mut self, message: &[u8], cx: &mut Ctx<'_>) -> Flow {
+                cx.out().extend_from_slice(message);
+                cx.broadcast(message);
+                Flow::Continue
+            }
+            fn on_close(&mut self, cx: &mut Ctx<'_>) {
+                cx.out().extend_from_slice(b"moot");
+                cx.broadcast(b"left");
+            }
+        }
+        let mut h = Harness::new(Relay);
+        assert_eq!(h.deliver(b"hi"), Flow::Continue);
+        assert_eq!(h.take_output(), b"hi");
+        assert!(
+            h.take_broadcast().is_empty(),
+            "a message is never relayed twice"
+        );
+        h.close();
+        assert!(h.take_output().is_empty());
+        assert_eq!(h.take_broadcast(), b"left");
+    }
+
+    #[test]
+    fn continuing_past_an_unmoved_deadline_closes_and_a_moved_one_goes_on() {
+        struct Late(bool);
+        impl Session for Late {
+            fn on_input(&mut self, _input: &[u8], _cx: &mut Ctx<'_>) -> Step {
+                Step::consumed(0)
+            }
+            fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
+                if self.0 {
+                    cx.set_deadline(Some(cx.now() + Duration::from_secs(1)));
+                }
+                Flow::Continue
+            }
+        }
+        for (moves, flow) in [(true, Flow::Continue), (false, Flow::Close)] {
+            let mut h = Harness::new(Late(moves));
+            h.watch.deadline = Some(h.now);
+            assert_eq!(h.timeout(), flow, "moves its deadline: {moves}");
+        }
+    }
+
+    #[test]
+    fn output_taken_in_part_leaves_the_rest_pending() {
+        struct Echo;
+        impl Session for Echo {
+            fn on_input(&mut self, input: &[u8], _cx: &mut Ctx<'_>) -> Step {
+                Step::forward(input.len())
+            }
+        }
+        let mut h = Harness::new(Echo);
+        h.input(b"abcdef");
+        assert_eq!(h.take_output_upto(4), b"abcd");
+        assert_eq!(h.take_output_upto(4), b"ef");
+        assert!(h.take_output_upto(4).is_empty());
+    }
 }

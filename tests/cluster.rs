@@ -103,7 +103,7 @@ fn proxy_v2(client: std::net::SocketAddrV4, server: std::net::SocketAddr) -> Vec
 #[test]
 fn behind_the_proxy_protocol_answers_and_logs_show_the_real_client() {
     let dir = tempfile::tempdir().unwrap();
-    let server = http::start(dir.path(), &["--proxy-protocol"]);
+    let server = http::start(dir.path(), &["--proxy-protocol", "--access-log"]);
     let addr = server.tcp("http");
     let client = "203.0.113.7:41000".parse().unwrap();
     let mut conn = Conn::open(addr);

@@ -769,13 +769,28 @@ fn a_request_behind_a_streamed_file_is_answered_after_a_half_close() {
     let root = tempfile::tempdir().unwrap();
     let data = pattern(8 << 20, 12);
     fs::write(root.path().join("f.bin"), &data).unwrap();
-    let server = http::start(root.path(), &["--idle-timeout", "2s"]);
+    // Small buffers on both sides and little pending output: far less than the 8 MiB file
+    // can be in flight, so the stream is still under way whenever the EOF below arrives.
+    let server = http::start(
+        root.path(),
+        &[
+            "--idle-timeout",
+            "2s",
+            "--send-buffer",
+            "64KiB",
+            "--max-output",
+            "64KiB",
+        ],
+    );
     let mut c = Conn::open(server.tcp("http"));
+    socket2::SockRef::from(c.stream())
+        .set_recv_buffer_size(64 * 1024)
+        .unwrap();
     c.send(b"GET /f.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /plain HTTP/1.1\r\nHost: t\r\n\r\n");
+    // The answer has begun (a peek consumes nothing): the EOF now reaches the server
+    // mid-stream, the path under test, without waiting on a clock.
+    c.stream().peek(&mut [0u8; 1]).unwrap();
     c.stream().shutdown(Shutdown::Write).unwrap();
-    // Not reading yet fills the socket buffers, so the stream is still under way when the
-    // server reads the EOF.
-    thread::sleep(Duration::from_millis(300));
     let r = c.response();
     status(&r, "HTTP/1.1 200 OK");
     assert!(r.body == data, "file bytes differ");

@@ -84,7 +84,10 @@ fn every_protocol_counts_exactly_against_evserve() {
         ),
         (
             "line x2",
-            pipelined(counted(line, Protocol::Framed(Framing::Line), 2000), 2),
+            pipelined(
+                counted(line, Protocol::Framed(Framing::Line(b'\n')), 2000),
+                2,
+            ),
         ),
         ("http", counted(web, http(web, "/plain"), 2000)),
         (
@@ -287,7 +290,8 @@ fn silence_is_timeouts() {
 
 #[test]
 fn an_open_loop_keeps_its_schedule_and_charges_stalls() {
-    // Echoes, but stalls 300 ms before its first answer.
+    // Echoes, but stalls 300 ms before its first answer. (The stall is the behaviour under
+    // test, not a wait: nothing below depends on how long anything else takes.)
     let addr = tiny_server(|mut s| {
         let mut buf = [0u8; 4096];
         std::thread::sleep(Duration::from_millis(300));
@@ -305,16 +309,19 @@ fn an_open_loop_keeps_its_schedule_and_charges_stalls() {
     open.rate = Some(1000.0);
     let open = load::run(&open).unwrap();
     assert_eq!((closed.requests, open.requests), (500, 500));
-    // 500 requests at 1000/s take half a second, however fast the server.
+    // 500 requests at 1000/s take half a second, however fast the server: a lower bound
+    // the schedule guarantees, which a busy machine can only lengthen.
     assert!(
         open.elapsed >= Duration::from_millis(490),
         "{:?}",
         open.elapsed
     );
-    // Closed loop, one request waited out the stall; open loop, all those due during it
-    // (300 of 500, waiting 300 ms down to 0).
-    assert!(closed.latency_at(0.9) < 100_000, "{}", closed.to_text());
-    assert!(open.latency_at(0.9) > 150_000, "{}", open.to_text());
+    // Open loop: the request scheduled k ms after the start cannot be answered before the
+    // server wakes, 300 ms after the start at the earliest, so its latency is at least
+    // 300 - k ms: the first 150 are charged at least 150 ms each. Again only lower bounds,
+    // which contention cannot break; no percentile of a shared machine is asserted.
+    let slow = open.latency.count_between(150_000, u64::MAX);
+    assert!(slow >= 150, "{slow} slow: {}", open.to_text());
 }
 
 #[test]
@@ -345,6 +352,9 @@ fn the_cli_prints_one_json_object() {
         (Some(0), Some(0))
     );
     assert_eq!(doc["reconnects"], 0);
+    assert_eq!(doc["failures"], serde_json::json!([]));
+    assert_eq!(doc["error_rate"], 0.0);
+    assert_eq!(doc["interrupted"], false);
     for key in ["p50", "p90", "p99", "p999", "max"] {
         assert!(
             doc["latency_us"][key].as_u64().unwrap() > 0,

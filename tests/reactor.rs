@@ -164,9 +164,20 @@ fn forwarded_input_arrives_in_order_after_the_sessions_own_output() {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut reader = s.try_clone().unwrap();
+    let expected = b"BEGIN\n".len() + sent.len() + format!("END {}\n", tail.len()).len();
+    let started = std::time::Instant::now();
     let got = std::thread::spawn(move || {
         let mut got = Vec::new();
-        reader.read_to_end(&mut got).expect("stream stalled");
+        if let Err(e) = reader.read_to_end(&mut got) {
+            // Where it stopped tells a reset (the server closed with input unread: after how
+            // much, and did an early `END` arrive?) from a stall (a timeout at 10 s).
+            let end = got.windows(4).position(|w| w == b"END ");
+            panic!(
+                "stream stalled: {e} after {:?}, {} of {expected} bytes read, END at {end:?}",
+                started.elapsed(),
+                got.len()
+            );
+        }
         got
     });
     let mut at = 0;

@@ -101,8 +101,7 @@ pub fn run() -> io::Result<BroadcastReport> {
         workers: 1,
         ..ServerConfig::default()
     };
-    let running = server::spawn(config)
-        .map_err(|e| io::Error::new(e.source.kind(), format!("{e}: {}", e.source)))?;
+    let running = server::spawn(config).map_err(|e| io::Error::other(e.to_string()))?;
 
     // The first beacon goes out as the server starts; wait for ours (a beacon from anything
     // else on this port, or junk, is skipped), with a deadline.

@@ -138,7 +138,7 @@ fn start_with(spec: ServiceSpec, limits: Limits, options: SocketOptions) -> io::
         workers: 1,
         ..ServerConfig::default()
     };
-    server::spawn(config).map_err(|e| io::Error::new(e.source.kind(), format!("{e}: {}", e.source)))
+    server::spawn(config).map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// `127.0.0.1:0`, where every demo server listens.

@@ -64,7 +64,7 @@ pub enum Outcome {
 }
 
 /// Why a stream cannot be decoded further.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Broken {
     /// Not an HTTP/1.x response head.
     BadHead,
@@ -80,6 +80,25 @@ pub enum Broken {
     FrameTooLarge,
     /// Bytes arrived when no request was waiting for them.
     Unsolicited,
+    /// The server answers in another protocol: its name (`HTTP`, `TLS`, `SSH`).
+    Speaks(&'static str),
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Broken::BadHead => f.write_str("not an HTTP/1.x response head"),
+            Broken::HeadTooLarge => f.write_str("response head too large"),
+            Broken::BadLength => f.write_str("bad Content-Length"),
+            Broken::BadChunk => f.write_str("malformed chunked body"),
+            Broken::Unsupported => f.write_str("a status the load generator cannot follow"),
+            Broken::FrameTooLarge => {
+                f.write_str("a length header over the limit (is the framing right? --framing)")
+            }
+            Broken::Unsolicited => f.write_str("bytes arrived with no request waiting"),
+            Broken::Speaks(protocol) => write!(f, "the server answers in {protocol}"),
+        }
+    }
 }
 
 /// One protocol's request bytes and reply check, shared by all connections of a thread.
@@ -165,7 +184,7 @@ impl Driver {
         match &self.expect {
             Expect::Mirror => ReplyState::Mirror(MirrorReply::default()),
             Expect::Frame(Framing::Length, _) => ReplyState::Length(LengthReply::default()),
-            Expect::Frame(Framing::Line, _) => ReplyState::Line(LineReply::default()),
+            Expect::Frame(Framing::Line(_), _) => ReplyState::Line(LineReply::default()),
             Expect::Http { head } => ReplyState::Http(HttpReply::new(*head)),
         }
     }
@@ -175,7 +194,9 @@ impl Driver {
         match (state, &self.expect) {
             (ReplyState::Mirror(s), _) => s.decode(&self.request, src),
             (ReplyState::Length(s), Expect::Frame(_, payload)) => s.decode(payload, src),
-            (ReplyState::Line(s), Expect::Frame(_, payload)) => s.decode(payload, src),
+            (ReplyState::Line(s), Expect::Frame(Framing::Line(delimiter), payload)) => {
+                s.decode_until(payload, src, *delimiter)
+            }
             (ReplyState::Http(s), _) => s.decode(src),
             // A state is only ever made by `reply_state` of the same driver.
             _ => Decode::Broken(Broken::Unsupported),

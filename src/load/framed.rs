@@ -30,9 +30,9 @@ pub fn encode(framing: Framing, payload: &[u8]) -> Vec<u8> {
             frame.extend_from_slice(&len.to_be_bytes());
             frame.extend_from_slice(payload);
         }
-        Framing::Line => {
+        Framing::Line(delimiter) => {
             frame.extend_from_slice(payload);
-            frame.push(b'\n');
+            frame.push(delimiter);
         }
     }
     frame
@@ -66,7 +66,11 @@ impl LengthReply {
                 };
                 let len = u32::from_be_bytes(*head) as usize;
                 if len > MAX_FRAME {
-                    return Decode::Broken(Broken::FrameTooLarge);
+                    // Likely not a frame at all: say so if it is a known protocol's answer.
+                    return Decode::Broken(
+                        crate::protocol::sniff::server(src)
+                            .map_or(Broken::FrameTooLarge, Broken::Speaks),
+                    );
                 }
                 self.wrong = len != payload.len();
                 (len, 0, 4)
@@ -108,7 +112,12 @@ impl LineReply {
     /// Consumes from `src` toward the line that should carry `payload`. The line is not
     /// kept, so a partial line is never rescanned.
     pub fn decode(&mut self, payload: &[u8], src: &[u8]) -> Decode {
-        let end = src.iter().position(|&b| b == b'\n');
+        self.decode_until(payload, src, b'\n')
+    }
+
+    /// [`decode`](Self::decode) for lines ending in `delimiter`.
+    pub fn decode_until(&mut self, payload: &[u8], src: &[u8], delimiter: u8) -> Decode {
+        let end = src.iter().position(|&b| b == delimiter);
         let got = &src[..end.unwrap_or(src.len())];
         match payload.get(self.seen..self.seen + got.len()) {
             Some(want) => self.wrong |= got != want,
@@ -175,7 +184,8 @@ mod tests {
     #[test]
     fn requests_are_well_formed() {
         assert_eq!(encode(Framing::Length, b"abc"), b"\0\0\0\x03abc");
-        assert_eq!(encode(Framing::Line, b"abc"), b"abc\n");
+        assert_eq!(encode(Framing::Line(b'\n'), b"abc"), b"abc\n");
+        assert_eq!(encode(Framing::Line(b';'), b"abc"), b"abc;");
         assert_eq!(encode(Framing::Length, b""), b"\0\0\0\0");
     }
 

@@ -42,6 +42,11 @@ pub struct HttpRequest {
     /// Keep connections open between requests; if false, send `Connection: close` and
     /// open a new connection for every request.
     pub keep_alive: bool,
+    /// Extra header fields (`-H`), sent after `Host`; a `Host` among them replaces ours.
+    pub headers: Vec<(String, String)>,
+    /// The body to send (`--body FILE`), with any method; `None`: `POST`, `PUT` and `PATCH`
+    /// send `--size` bytes.
+    pub body: Option<Vec<u8>>,
 }
 
 impl HttpRequest {
@@ -52,6 +57,8 @@ impl HttpRequest {
             path: path.into(),
             host: host.into(),
             keep_alive: true,
+            headers: Vec::new(),
+            body: None,
         }
     }
 
@@ -64,12 +71,25 @@ impl HttpRequest {
 
     /// The request's bytes; a body of `body` bytes if the method carries one.
     pub fn encode(&self, body: usize) -> Vec<u8> {
-        let mut r = format!(
-            "{} {} HTTP/1.1\r\nHost: {}\r\n",
-            self.method, self.path, self.host
-        );
+        let mut r = format!("{} {} HTTP/1.1\r\n", self.method, self.path);
+        if !self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("host"))
+        {
+            r.push_str(&format!("Host: {}\r\n", self.host));
+        }
+        for (name, value) in &self.headers {
+            r.push_str(&format!("{name}: {value}\r\n"));
+        }
         if !self.keep_alive {
             r.push_str("Connection: close\r\n");
+        }
+        if let Some(body) = &self.body {
+            r.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+            let mut bytes = r.into_bytes();
+            bytes.extend_from_slice(body);
+            return bytes;
         }
         if self.has_body() {
             r.push_str(&format!("Content-Length: {body}\r\n\r\n"));
@@ -447,6 +467,16 @@ mod tests {
             ..get
         };
         assert!(post.encode(3).ends_with(b"Content-Length: 3\r\n\r\nabc"));
+        let put = HttpRequest {
+            method: "PUT".into(),
+            headers: vec![("Host".into(), "other".into()), ("X-A".into(), "1".into())],
+            body: Some(b"hi".to_vec()),
+            ..post
+        };
+        assert_eq!(
+            put.encode(64),
+            b"PUT /plain HTTP/1.1\r\nHost: other\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nhi"
+        );
     }
 
     #[test]

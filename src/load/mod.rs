@@ -44,11 +44,12 @@ mod udp;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 pub use http::HttpRequest;
-pub use report::Report;
+pub use report::{Failure, Report, Tally};
 
 use driver::Driver;
 use pacing::Pacing;
@@ -81,8 +82,8 @@ pub const MAX_DATAGRAM: usize = 65_507;
 pub enum Framing {
     /// A 4-byte big-endian length, then the payload.
     Length,
-    /// The payload, then `\n`.
-    Line,
+    /// The payload, then this delimiter byte (`\n` as a rule).
+    Line(u8),
 }
 
 /// The protocol to drive.
@@ -124,6 +125,9 @@ pub struct LoadConfig {
     pub timeout: Duration,
     /// Draw a progress line on stderr once a second.
     pub progress: bool,
+    /// Set (by a SIGINT handler, say) to end the run early: every thread stops within a tick
+    /// and the report covers what ran, marked [`Report::interrupted`].
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl LoadConfig {
@@ -141,6 +145,7 @@ impl LoadConfig {
             rate: None,
             timeout: DEFAULT_TIMEOUT,
             progress: false,
+            stop: None,
         }
     }
 
@@ -180,6 +185,11 @@ impl LoadConfig {
             if !request.path.starts_with('/') || !visible(&request.path) || !visible(&request.host)
             {
                 return Err("the URL must be http://HOST[:PORT]/PATH without spaces".into());
+            }
+            for (name, value) in &request.headers {
+                if !token(name) || value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+                    return Err(format!("-H '{name}: {value}' is not a header field"));
+                }
             }
             if !request.keep_alive && self.pipeline > 1 {
                 return Err(
@@ -238,6 +248,7 @@ pub fn run(config: &LoadConfig) -> io::Result<Report> {
                 start,
                 deadline,
                 counters: progress.counters(t),
+                stop: config.stop.as_deref(),
             };
             let tx = tx.clone();
             std::thread::Builder::new()
@@ -254,7 +265,12 @@ pub fn run(config: &LoadConfig) -> io::Result<Report> {
         drop(tx);
         collect(&rx, threads, config.progress, start, &progress)
     })?;
-    if tcp && merged.connects == 0 {
+    let mut merged = merged;
+    merged.interrupted = config
+        .stop
+        .as_ref()
+        .is_some_and(|s| s.load(Ordering::Relaxed));
+    if tcp && merged.connects == 0 && !merged.interrupted {
         return Err(io::Error::new(
             io::ErrorKind::NotConnected,
             "no connection could be made",

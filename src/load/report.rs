@@ -6,12 +6,21 @@
 //! recorded for correct replies only, in microseconds, into an HdrHistogram of fixed size (so
 //! recording never allocates) from 1 µs to an hour at 3 significant digits.
 //!
+//! Every error, timeout and failed connect is also tallied by [`Failure`] kind, with the
+//! first example of each kind, as oha and hey do: "errors 97708" says nothing, "97708 × HTTP
+//! 404" says what to fix.
+//!
 //! MB/s counts every byte on the wire in both directions (requests and replies, HTTP heads
 //! included), in units of 10^6 bytes, over the run's wall time.
 
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+
+use super::driver::{Broken, Outcome};
 
 /// The largest latency recorded exactly, in µs (an hour); longer ones are recorded as this.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -39,6 +48,62 @@ pub struct Report {
     pub elapsed: Duration,
     /// Latency of correct replies, in microseconds.
     pub latency: Histogram<u64>,
+    /// Errors, timeouts and failed connects by kind, with the first example of each.
+    pub failures: BTreeMap<Failure, Tally>,
+    /// The run was stopped early (Ctrl-C): the figures cover the part that ran.
+    pub interrupted: bool,
+}
+
+/// What went wrong with a request or a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Failure {
+    /// An HTTP status other than 2xx.
+    Status(u16),
+    /// A whole reply, but not the bytes sent (echo, framed, udp).
+    Mismatch,
+    /// Bytes that are not a reply of the protocol at all.
+    BadReply(Broken),
+    /// The server closed the connection with requests unanswered.
+    Closed,
+    /// Reading or writing failed (a reset, most often), or a datagram's ICMP error.
+    Io(io::ErrorKind),
+    /// A connection attempt failed.
+    Connect(io::ErrorKind),
+    /// A request unanswered within the timeout.
+    Timeout,
+}
+
+impl Failure {
+    /// The failure a wrong (but complete) reply is.
+    pub fn of(outcome: Outcome) -> Failure {
+        match outcome {
+            Outcome::Status(code) => Failure::Status(code),
+            Outcome::Ok | Outcome::Mismatch => Failure::Mismatch,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Status(code) => write!(f, "HTTP status {code}"),
+            Failure::Mismatch => f.write_str("wrong reply (not the bytes sent)"),
+            Failure::BadReply(why) => write!(f, "bad reply: {why}"),
+            Failure::Closed => f.write_str("closed by the server with requests unanswered"),
+            Failure::Io(kind) => write!(f, "connection error ({kind})"),
+            Failure::Connect(kind) => write!(f, "connect error ({kind})"),
+            Failure::Timeout => f.write_str("timeout"),
+        }
+    }
+}
+
+/// How often one kind of failure happened, and its first example.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Occurrences.
+    pub count: u64,
+    /// The first one's details (an OS message, say), if it had any beyond its kind.
+    pub example: Option<String>,
 }
 
 impl Default for Report {
@@ -62,6 +127,39 @@ impl Report {
             elapsed: Duration::ZERO,
             latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
                 .expect("constant bounds are valid"),
+            failures: BTreeMap::new(),
+            interrupted: false,
+        }
+    }
+
+    /// `n` requests failed as `kind`; `example` gives details, asked for only the first time.
+    pub fn error(&mut self, kind: Failure, n: u64, example: impl FnOnce() -> Option<String>) {
+        if n == 0 {
+            return;
+        }
+        match kind {
+            Failure::Timeout => self.timeouts += n,
+            Failure::Connect(_) => self.connect_errors += n,
+            _ => self.errors += n,
+        }
+        self.tally(kind, n, example);
+    }
+
+    fn tally(&mut self, kind: Failure, n: u64, example: impl FnOnce() -> Option<String>) {
+        let tally = self.failures.entry(kind).or_default();
+        if tally.count == 0 {
+            tally.example = example();
+        }
+        tally.count += n;
+    }
+
+    /// The share of ended requests that failed (errors and timeouts), from 0 to 1; 0 if none
+    /// ended.
+    pub fn error_rate(&self) -> f64 {
+        let failed = self.errors + self.timeouts;
+        match self.completed() {
+            0 => 0.0,
+            n => failed as f64 / n as f64,
         }
     }
 
@@ -89,6 +187,10 @@ impl Report {
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.elapsed = self.elapsed.max(other.elapsed);
+        self.interrupted |= other.interrupted;
+        for (kind, tally) in &other.failures {
+            self.tally(*kind, tally.count, || tally.example.clone());
+        }
         // Same bounds on both sides, so this cannot fail.
         let _ = self.latency.add(&other.latency);
     }
@@ -130,12 +232,23 @@ impl Report {
                 "max": self.latency.max(),
                 "mean": self.latency.mean(),
             },
+            "error_rate": self.error_rate(),
+            "interrupted": self.interrupted,
+            "failures": self.failures.iter().map(|(kind, tally)| serde_json::json!({
+                "kind": kind.to_string(),
+                "count": tally.count,
+                "example": tally.example,
+            })).collect::<Vec<_>>(),
         })
     }
 
-    /// The report for people, a few lines.
+    /// The report for people, a few lines, then one line per kind of failure.
     pub fn to_text(&self) -> String {
-        format!(
+        let mut text = String::new();
+        if self.interrupted {
+            text.push_str("interrupted: partial results\n");
+        }
+        text += &format!(
             "{} requests in {:.2} s: {:.0} requests/s, {:.2} MB/s (sent + received)\n\
              errors {}, timeouts {}, reconnects {}, connect errors {}\n\
              latency µs: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
@@ -152,7 +265,15 @@ impl Report {
             self.latency_at(0.99),
             self.latency_at(0.999),
             self.latency.max(),
-        )
+        );
+        for (kind, tally) in &self.failures {
+            text += &format!("  {:>9} × {kind}", tally.count);
+            if let Some(example) = &tally.example {
+                text += &format!(", first: {example}");
+            }
+            text.push('\n');
+        }
+        text
     }
 }
 
@@ -184,6 +305,41 @@ mod tests {
         assert_eq!(a.latency.min(), 1);
         assert!((a.requests_per_sec() - 1.5).abs() < 1e-9);
         assert!((a.mb_per_sec() - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn failures_are_tallied_by_kind_with_the_first_example() {
+        let mut a = Report::new();
+        let refused = Failure::Connect(io::ErrorKind::ConnectionRefused);
+        a.error(refused, 1, || Some("first".into()));
+        a.error(refused, 2, || Some("second".into()));
+        a.error(Failure::Status(404), 3, || None);
+        a.error(Failure::Timeout, 1, || None);
+        a.error(Failure::Closed, 0, || {
+            panic!("nothing failed: no example asked for")
+        });
+        let mut b = Report::new();
+        b.error(Failure::Status(404), 1, || None);
+        b.error(Failure::BadReply(Broken::Speaks("HTTP")), 1, || None);
+        a.merge(&b);
+        assert_eq!((a.errors, a.timeouts, a.connect_errors), (5, 1, 3));
+        assert_eq!(a.failures[&refused].count, 3);
+        assert_eq!(a.failures[&refused].example.as_deref(), Some("first"));
+        assert_eq!(a.failures[&Failure::Status(404)].count, 4);
+        assert!(!a.failures.contains_key(&Failure::Closed));
+        let text = a.to_text();
+        assert!(text.contains("4 × HTTP status 404\n"), "{text}");
+        assert!(
+            text.contains("3 × connect error (connection refused), first: first\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bad reply: the server answers in HTTP"),
+            "{text}"
+        );
+        assert_eq!(a.to_json()["failures"].as_array().map(Vec::len), Some(4));
+        // Ended: 0 ok, 5 errors, 1 timeout (failed connects are not requests).
+        assert!((a.error_rate() - 1.0).abs() < 1e-9);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! [`Slot`]. Each turn of the loop:
 //!
 //! ```text
-//!   stop?     deadline passed, or every request of a counted run granted and ended
+//!   stop?     deadline passed, every request of a counted run granted and ended, or the
+//!             stop flag set (Ctrl-C; seen within a tick)
 //!   release   open loop: requests now due go to their slots, which write them
 //!   tick      every few ms (a tenth of the timeout, at most 100 ms): expire requests,
 //!             retry failed connections, publish the progress counters
@@ -22,6 +23,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -66,6 +68,8 @@ pub(super) struct Plan<'a> {
     pub deadline: Instant,
     /// Where to publish the running totals for the progress line.
     pub counters: &'a Counters,
+    /// When set, stop now (Ctrl-C).
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// Everything a slot needs besides itself.
@@ -129,7 +133,8 @@ pub(super) fn run<S: Slot>(plan: Plan) -> io::Result<Report> {
     loop {
         let now = Instant::now();
         let counted_out = ctx.pacing.exhausted() && ctx.report.completed() >= ctx.pacing.granted();
-        if now >= plan.deadline || counted_out {
+        let stopped = plan.stop.is_some_and(|s| s.load(Ordering::Relaxed));
+        if now >= plan.deadline || counted_out || stopped {
             break;
         }
         for i in ctx.pacing.release(now) {

@@ -38,6 +38,7 @@ use mio::{Interest, Token};
 
 use super::driver::{Broken, Decode, Outcome, ReplyState};
 use super::inflight::{InFlight, Request};
+use super::report::Failure;
 use super::runner::{Ctx, SCRATCH, Slot};
 
 /// The first wait before connecting again after a failed attempt; it doubles per failure.
@@ -71,8 +72,8 @@ enum ReadEnd {
     Eof,
     /// The server announced it will close after the reply just read.
     ServerClose,
-    /// A read error or a broken reply stream.
-    Failed,
+    /// A read error or a broken reply stream: what, and details for the report.
+    Failed(Failure, Option<String>),
 }
 
 /// One TCP connection of a load thread.
@@ -120,7 +121,7 @@ impl Slot for Conn {
                 ReadEnd::Drained => {}
                 ReadEnd::Eof => self.on_eof(i, ctx, now),
                 ReadEnd::ServerClose => self.reopen(i, ctx, now),
-                ReadEnd::Failed => self.fail(i, ctx, now),
+                ReadEnd::Failed(why, example) => self.fail(i, ctx, now, why, example),
             }
         }
         self.fill(i, ctx, now);
@@ -139,7 +140,7 @@ impl Slot for Conn {
         }
         if let Err(e) = self.flush(i, ctx) {
             debug!("write: {e}");
-            self.fail(i, ctx, now);
+            self.fail(i, ctx, now, Failure::Io(e.kind()), Some(e.to_string()));
         }
     }
 
@@ -153,14 +154,16 @@ impl Slot for Conn {
             // Replies come in order: nothing written behind the late one can arrive first,
             // and the connection is dropped, so all that was written timed out with it.
             let n = self.inflight.drop_written() + self.inflight.expire(now, ctx.timeout);
-            ctx.report.timeouts += n as u64;
+            ctx.report.error(Failure::Timeout, n as u64, || None);
             match self.link {
                 Link::Open(_) => {
                     ctx.report.reconnects += 1;
                     self.close(ctx, now);
                     self.connect(i, ctx, now);
                 }
-                Link::Connecting(_) => self.connect_failed(ctx, now),
+                Link::Connecting(_) => {
+                    self.connect_failed(ctx, now, ErrorKind::TimedOut.into());
+                }
                 Link::Down { .. } => {}
             }
         }
@@ -180,7 +183,7 @@ impl Conn {
             Ok(stream) => self.link = Link::Connecting(stream),
             Err(e) => {
                 debug!("connect: {e}");
-                self.connect_failed(ctx, now);
+                self.connect_failed(ctx, now, e);
             }
         }
     }
@@ -200,7 +203,7 @@ impl Conn {
             Err(e) if e.kind() == ErrorKind::NotConnected => return false,
             Err(e) => {
                 debug!("connect: {e}");
-                self.connect_failed(ctx, now);
+                self.connect_failed(ctx, now, e);
                 return false;
             }
         }
@@ -217,7 +220,7 @@ impl Conn {
         {
             debug!("register: {e}");
             let _ = ctx.registry.deregister(&mut stream);
-            self.connect_failed(ctx, now);
+            self.connect_failed(ctx, now, e);
             return false;
         }
         self.link = Link::Open(stream);
@@ -228,9 +231,10 @@ impl Conn {
     }
 
     /// A connection attempt failed: wait a little longer each time before the next.
-    fn connect_failed(&mut self, ctx: &mut Ctx, now: Instant) {
+    fn connect_failed(&mut self, ctx: &mut Ctx, now: Instant, e: io::Error) {
         self.close(ctx, now);
-        ctx.report.connect_errors += 1;
+        let kind = Failure::Connect(e.kind());
+        ctx.report.error(kind, 1, || Some(e.to_string()));
         let backoff = RETRY_FIRST
             .saturating_mul(1 << self.failures.min(10))
             .min(RETRY_MAX);
@@ -255,8 +259,16 @@ impl Conn {
     }
 
     /// The connection failed: what it had written can never be answered.
-    fn fail(&mut self, i: usize, ctx: &mut Ctx, now: Instant) {
-        ctx.report.errors += self.inflight.drop_written() as u64;
+    fn fail(
+        &mut self,
+        i: usize,
+        ctx: &mut Ctx,
+        now: Instant,
+        why: Failure,
+        example: Option<String>,
+    ) {
+        let lost = self.inflight.drop_written() as u64;
+        ctx.report.error(why, lost, || example);
         ctx.report.reconnects += 1;
         self.close(ctx, now);
         self.connect(i, ctx, now);
@@ -280,7 +292,7 @@ impl Conn {
             self.answered(ctx, outcome, now);
         }
         if self.inflight.written() > 0 {
-            self.fail(i, ctx, now);
+            self.fail(i, ctx, now, Failure::Closed, None);
         } else {
             self.reopen(i, ctx, now);
         }
@@ -324,7 +336,7 @@ impl Conn {
     fn read(&mut self, ctx: &mut Ctx, now: Instant, read_closed: bool) -> ReadEnd {
         loop {
             let Link::Open(stream) = &mut self.link else {
-                return ReadEnd::Failed;
+                return ReadEnd::Failed(Failure::Io(ErrorKind::NotConnected), None);
             };
             let keep = self.leftover.len();
             ctx.scratch[..keep].copy_from_slice(&self.leftover);
@@ -338,7 +350,7 @@ impl Conn {
                         Ok(true) => return ReadEnd::ServerClose,
                         Err(broken) => {
                             debug!("reply: {broken:?}");
-                            return ReadEnd::Failed;
+                            return ReadEnd::Failed(Failure::BadReply(broken), None);
                         }
                     }
                     if n < room && !read_closed {
@@ -349,7 +361,7 @@ impl Conn {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     debug!("read: {e}");
-                    return ReadEnd::Failed;
+                    return ReadEnd::Failed(Failure::Io(e.kind()), Some(e.to_string()));
                 }
             }
         }
@@ -400,7 +412,7 @@ impl Conn {
             Outcome::Ok => ctx.report.record_ok(request.intended, now),
             wrong => {
                 debug!("wrong reply: {wrong:?}");
-                ctx.report.errors += 1;
+                ctx.report.error(Failure::of(wrong), 1, || None);
             }
         }
     }

@@ -21,9 +21,9 @@ use mio::event::Event;
 use mio::net::UdpSocket;
 use mio::{Interest, Token};
 
-use super::driver::Outcome;
 use super::echo;
 use super::inflight::{InFlight, Request};
+use super::report::Failure;
 use super::runner::{Ctx, Slot};
 
 /// One UDP socket of a load thread.
@@ -84,7 +84,8 @@ impl Slot for Socket {
     }
 
     fn tick(&mut self, i: usize, ctx: &mut Ctx, now: Instant) {
-        ctx.report.timeouts += self.inflight.expire(now, ctx.timeout) as u64;
+        let expired = self.inflight.expire(now, ctx.timeout) as u64;
+        ctx.report.error(Failure::Timeout, expired, || None);
         self.fill(i, ctx, now);
     }
 }
@@ -106,7 +107,8 @@ impl Socket {
                     // was not sent. It fails; the next is tried.
                     debug!("send: {e}");
                     self.inflight.drop_next_unsent();
-                    ctx.report.errors += 1;
+                    ctx.report
+                        .error(Failure::Io(e.kind()), 1, || Some(format!("send: {e}")));
                 }
             }
         }
@@ -141,7 +143,7 @@ impl Socket {
                                 ctx.report.record_ok(request.intended, now);
                             }
                         }
-                        Err(outcome) => self.fail_oldest(ctx, outcome),
+                        Err(outcome) => self.fail_oldest(ctx, Failure::of(outcome), None),
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -149,17 +151,18 @@ impl Socket {
                 Err(e) => {
                     // An ICMP error for a datagram sent earlier: the server is not there.
                     debug!("recv: {e}");
-                    self.fail_oldest(ctx, Outcome::Mismatch);
+                    let example = Some(format!("{e} (is the server listening on that UDP port?)"));
+                    self.fail_oldest(ctx, Failure::Io(e.kind()), example);
                 }
             }
         }
     }
 
     /// Counts the oldest request waiting for a reply as failed.
-    fn fail_oldest(&mut self, ctx: &mut Ctx, outcome: Outcome) {
+    fn fail_oldest(&mut self, ctx: &mut Ctx, why: Failure, example: Option<String>) {
         if self.inflight.answer().is_some() {
-            debug!("wrong reply: {outcome:?}");
-            ctx.report.errors += 1;
+            debug!("failed: {why}");
+            ctx.report.error(why, 1, || example);
         }
     }
 }

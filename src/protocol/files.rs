@@ -41,8 +41,12 @@ use sha2::{Digest, Sha256};
 
 use crate::protocol::frame::{Encoder, FrameError, Frames, LengthCodec};
 use crate::protocol::number;
+use crate::protocol::sniff;
 use crate::protocol::store::{self, CommitError, Place, TempFile};
 use crate::session::{Ctx, Flow, Service, Session, Step};
+
+/// What the files port speaks, for a client that sent another protocol (see `sniff.rs`).
+const FILES_SPEAKS: &str = "the evserve files protocol (use: evserve send FILE --to HOST:PORT)";
 
 /// The default largest file accepted: 1 GiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
@@ -196,7 +200,10 @@ impl Session for FilesSession {
                     return Step::consumed(frames.used());
                 }
                 Err(err) => {
-                    self.refuse(Refusal::Frame(err), cx);
+                    if !sniff::refuse_foreign(frames.rest(), FILES_SPEAKS, cx) {
+                        self.refuse(Refusal::Frame(err), cx);
+                    }
+                    self.state = State::Closing;
                     break;
                 }
             };

@@ -123,12 +123,16 @@ impl<'i> Frames<'i> {
     /// The next whole frame's payload, counted as used; `Ok(None)` when the rest of the input
     /// holds no whole frame.
     pub fn next(&mut self, codec: &mut impl Decoder) -> Result<Option<&'i [u8]>, FrameError> {
-        let rest = self.input.get(self.used..).unwrap_or_default();
-        let Some(frame) = codec.decode(rest)? else {
+        let Some(frame) = codec.decode(self.rest())? else {
             return Ok(None);
         };
         self.used += frame.consumed;
         Ok(Some(frame.payload))
+    }
+
+    /// The input after the frames returned so far.
+    pub fn rest(&self) -> &'i [u8] {
+        self.input.get(self.used..).unwrap_or_default()
     }
 
     /// Bytes taken by the frames returned so far: what the session consumes.

@@ -16,6 +16,7 @@ use crate::protocol::frame::{
     DEFAULT_MAX_FRAME, DEFAULT_MAX_LINE, Decoder, Encoder, FrameError, Frames, LengthCodec,
     LineCodec,
 };
+use crate::protocol::sniff;
 use crate::session::{Ctx, Flow, Service, Session, Step};
 
 /// How messages are delimited on the wire.
@@ -89,10 +90,13 @@ impl Service for FramedEcho {
             delimiter,
         } = self.config;
         match framing {
-            Framing::Length => Box::new(FramedEchoSession::new(
-                LengthCodec::new(max_frame),
-                LengthCodec::default(),
-            )),
+            // A line is any bytes: only the length framing can tell text from a frame.
+            Framing::Length => Box::new(
+                FramedEchoSession::new(LengthCodec::new(max_frame), LengthCodec::default())
+                    .naming_foreign(
+                        "evserve framed messages (a 4-byte big-endian length, then the payload)",
+                    ),
+            ),
             Framing::Line => Box::new(FramedEchoSession::new(
                 LineCodec::with_delimiter(max_frame, delimiter),
                 LineCodec::with_delimiter(usize::MAX, delimiter),
@@ -119,12 +123,35 @@ pub struct FramedEchoSession<C> {
     /// The same framing for our own messages. The frame limit protects us from the peer; our
     /// short error text is exempt, so that even a tiny limit gets an explanation.
     replies: C,
+    /// What we speak, said to a peer whose undecodable first bytes are another protocol's;
+    /// `None` where no bytes are foreign (a line is any bytes).
+    speaks: Option<&'static str>,
 }
 
 impl<C: Decoder + Encoder> FramedEchoSession<C> {
     /// A session decoding and echoing with `codec`, and sending its error text with `replies`.
     pub fn new(codec: C, replies: C) -> FramedEchoSession<C> {
-        FramedEchoSession { codec, replies }
+        FramedEchoSession {
+            codec,
+            replies,
+            speaks: None,
+        }
+    }
+
+    /// The same session, which names another protocol it recognises (see `sniff.rs`) and
+    /// says it `speaks` this instead.
+    pub fn naming_foreign(self, speaks: &'static str) -> FramedEchoSession<C> {
+        FramedEchoSession {
+            speaks: Some(speaks),
+            ..self
+        }
+    }
+
+    /// A length header that failed to decode may be another protocol's first bytes (`GET `,
+    /// a TLS ClientHello, typed text): if so, answer in words and close (see `sniff.rs`).
+    fn misdirected(&self, rest: &[u8], used: usize, cx: &mut Ctx<'_>) -> Option<Step> {
+        let speaks = self.speaks?;
+        sniff::refuse_foreign(rest, speaks, cx).then(|| Step::close(used))
     }
 
     /// Sends `ERR <why>` as a last frame and closes; `used` input bytes were fine.
@@ -146,7 +173,11 @@ impl<C: Decoder + Encoder> Session for FramedEchoSession<C> {
             let payload = match frames.next(&mut self.codec) {
                 Ok(Some(payload)) => payload,
                 Ok(None) => return Step::consumed(frames.used()),
-                Err(err) => return self.refuse(err, frames.used(), cx),
+                Err(err) => {
+                    return self
+                        .misdirected(frames.rest(), frames.used(), cx)
+                        .unwrap_or_else(|| self.refuse(err, frames.used(), cx));
+                }
             };
             // Cannot fail for a payload the same codec just decoded, but a refusal is the
             // honest answer if it ever did.

@@ -12,6 +12,7 @@ pub mod framed;
 pub mod http;
 pub mod number;
 pub mod proxy;
+pub mod sniff;
 pub mod stale;
 pub mod store;
 pub mod text;

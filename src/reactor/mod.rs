@@ -387,7 +387,15 @@ impl Reactor {
                     .map(|s| s.pending().collect())
                     .unwrap_or_default();
                 if !received.is_empty() {
-                    info!("signal {received:?} received");
+                    let names: Vec<&str> = received
+                        .iter()
+                        .map(|&s| match s {
+                            signal_hook::consts::SIGINT => "SIGINT",
+                            signal_hook::consts::SIGTERM => "SIGTERM",
+                            _ => "a signal",
+                        })
+                        .collect();
+                    info!("{} received", names.join(", "));
                     if self.delay_until.is_some() {
                         // A second signal during the delay: the operator wants it now.
                         info!("second signal: closing the listeners now");
