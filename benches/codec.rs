@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use evserve::protocol::frame::{LengthCodec, LineCodec};
+use evserve::protocol::frame::{Decoder, Encoder, LengthCodec, LineCodec};
 
 /// (payload size, frames per buffer, group name): about 64 KiB and 1 MiB of payload.
 const CASES: [(usize, usize, &str); 2] = [(64, 1024, "64B"), (64 * 1024, 16, "64KiB")];

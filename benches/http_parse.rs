@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-use evserve::protocol::http::request::{Limits, header_slots, parse_head};
+use evserve::protocol::http::request::{RequestLimits, header_slots, parse_head};
 use evserve::protocol::http::scan::HeadScan;
 use evserve::protocol::http::{Http, HttpConfig};
 use evserve::session::{Ctx, Session, Watch};
@@ -16,8 +16,8 @@ use evserve::stats::Stats;
 use evserve::testing::Harness;
 
 /// The server's default limits, computed once outside the measured loops.
-static LIMITS: std::sync::LazyLock<Limits> =
-    std::sync::LazyLock::new(|| Limits::of(&HttpConfig::default()));
+static LIMITS: std::sync::LazyLock<RequestLimits> =
+    std::sync::LazyLock::new(|| RequestLimits::of(&HttpConfig::default()));
 
 /// What a desktop browser sends for a page.
 const BROWSER_GET: &[u8] = b"GET /articles/2024/event-loops.html?ref=front HTTP/1.1\r\n\
@@ -42,7 +42,7 @@ const GET_PLAIN: &[u8] =
 
 /// Scans and parses every head in `input`; returns the number of header fields seen.
 fn parse_all(mut input: &[u8]) -> usize {
-    let limits: &Limits = &LIMITS;
+    let limits: &RequestLimits = &LIMITS;
     let mut fields = 0;
     while !input.is_empty() {
         let mut scan = HeadScan::default();

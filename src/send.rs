@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::protocol::files::{Header, Reply, check_name, to_hex};
-use crate::protocol::frame::{HEADER_LEN, LengthCodec};
+use crate::protocol::frame::{Decoder, Encoder, HEADER_LEN, LengthCodec};
 use crate::protocol::sniff;
 
 /// The default data frame payload: 64 KiB.

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use evserve::protocol::frame::LengthCodec;
+use evserve::protocol::frame::{Decoder, Encoder, LengthCodec};
 use sha2::{Digest, Sha256};
 use util::{Server, aged_file, names_in, pattern};
 

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use evserve::protocol::frame::{LengthCodec, LineCodec};
+use evserve::protocol::frame::{Decoder, Encoder, LengthCodec, LineCodec};
 use util::{Server, pattern};
 
 fn connect(server: &Server) -> TcpStream {

@@ -1154,3 +1154,55 @@ fn trace_echoes_the_request_when_allowed_minus_credentials() {
         "TRACE /x?y HTTP/1.1\r\nHost: t\r\nX-Probe: 1\r\n\r\n"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Folded in from tests/http.rs: what the battery above did not already cover
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_static_file_is_served_with_its_guessed_type() {
+    let root = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("a.txt"), b"static text").unwrap();
+    let server = http::start(root.path(), &[]);
+    let r = get(server.tcp("http"), "/a.txt");
+    status(&r, "HTTP/1.1 200 OK");
+    assert_eq!(r.must("content-type"), "text/plain");
+    assert_eq!(r.body, b"static text");
+}
+
+#[test]
+fn stats_sum_every_worker_whichever_answers() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().to_str().unwrap();
+    let server = util::Server::start(
+        &["--http", "127.0.0.1:0", "--root", root, "--workers", "2"],
+        2,
+    );
+    let addr = server.tcp("http");
+    // Forty connections, one request each: the kernel spreads them over both workers (all
+    // forty landing on one has odds of 2^-39), so a per-worker answer would fall short.
+    for _ in 0..40 {
+        status(&get(addr, "/plain"), "HTTP/1.1 200 OK");
+    }
+    for asked in 1..=4u64 {
+        let r = get(addr, "/stats");
+        let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(json["workers"], 2, "{json}");
+        // 40 requests, plus the earlier /stats answers; this one is counted once sent.
+        assert_eq!(json["requests"]["2xx"], 40 + asked - 1, "{json}");
+        assert_eq!(json["accepted"], 40 + asked, "{json}");
+    }
+}
+
+#[test]
+fn upload_temporaries_left_by_a_crash_are_swept_at_start() {
+    let root = tempfile::tempdir().unwrap();
+    let files = root.path().join("files");
+    fs::create_dir(&files).unwrap();
+    let hours = Duration::from_secs(2 * 3600);
+    util::aged_file(&files, ".a.txt.41-0.part", hours);
+    util::aged_file(&files, ".b.txt.41-1.part", Duration::ZERO);
+    util::aged_file(&files, "kept.txt", hours);
+    let _server = http::start(root.path(), &["--writable"]);
+    assert_eq!(names_in(&files), [".b.txt.41-1.part", "kept.txt"]);
+}

@@ -21,7 +21,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{loopback, read_once, start, start_with, wait_buffered, wait_for};
 use crate::config::{Limits, SocketOptions};
-use crate::protocol::frame::LengthCodec;
+use crate::protocol::frame::{Decoder, Encoder, LengthCodec};
 use crate::protocol::framed::FramedConfig;
 use crate::server::ServiceSpec;
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::{Shown, loopback, read_once, start, wait_buffered};
 use crate::config::Limits;
-use crate::protocol::frame::{Frame, FrameError, LengthCodec, LineCodec};
+use crate::protocol::frame::{Decoder, Encoder, Frame, FrameError, LengthCodec, LineCodec};
 use crate::protocol::framed::FramedConfig;
 use crate::server::ServiceSpec;
 

@@ -19,7 +19,7 @@
 
 use std::net::SocketAddr;
 
-use crate::protocol::frame::{DEFAULT_MAX_LINE, LineCodec};
+use crate::protocol::frame::{DEFAULT_MAX_LINE, Frames, LineCodec};
 use crate::protocol::text;
 use crate::session::{Ctx, Flow, RoomId, Service, Session, Step};
 
@@ -101,20 +101,16 @@ impl Session for ChatSession {
     }
 
     fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
-        let mut used = 0;
+        let mut lines = Frames::new(input);
         loop {
-            let rest = input.get(used..).unwrap_or_default();
-            match self.codec.decode(rest) {
-                Ok(Some(line)) => {
-                    self.relay(line.payload, cx);
-                    used += line.consumed;
-                }
-                Ok(None) => return Step::consumed(used),
+            match lines.next(&mut self.codec) {
+                Ok(Some(line)) => self.relay(line, cx),
+                Ok(None) => return Step::consumed(lines.used()),
                 Err(err) => {
                     log::debug!("{}: {err}", cx.peer());
                     cx.out()
                         .extend_from_slice(format!("ERR {err}\n").as_bytes());
-                    return Step::close(used);
+                    return Step::close(lines.used());
                 }
             }
         }

@@ -39,7 +39,7 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
-use crate::protocol::frame::{FrameError, LengthCodec};
+use crate::protocol::frame::{Encoder, FrameError, Frames, LengthCodec};
 use crate::protocol::number;
 use crate::protocol::sniff;
 use crate::protocol::store::{self, CommitError, Place, TempFile};
@@ -189,33 +189,31 @@ fn reply(reply: &Reply<'_>, cx: &mut Ctx<'_>) {
 
 impl Session for FilesSession {
     fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
-        let mut used = 0;
+        let mut frames = Frames::new(input);
         while !matches!(self.state, State::Closing) {
-            let rest = input.get(used..).unwrap_or_default();
-            let frame = match self.codec.decode(rest) {
-                Ok(Some(frame)) => frame,
+            let payload = match frames.next(&mut self.codec) {
+                Ok(Some(payload)) => payload,
                 Ok(None) => {
                     // Between frames of a file the peer still owes the rest of it: the
                     // reactor's minimum rate applies, as it does to a partial frame.
                     cx.set_receiving(matches!(self.state, State::Receiving(_)));
-                    return Step::consumed(used);
+                    return Step::consumed(frames.used());
                 }
                 Err(err) => {
-                    if !sniff::refuse_foreign(rest, FILES_SPEAKS, cx) {
+                    if !sniff::refuse_foreign(frames.rest(), FILES_SPEAKS, cx) {
                         self.refuse(Refusal::Frame(err), cx);
                     }
                     self.state = State::Closing;
                     break;
                 }
             };
-            used += frame.consumed;
             let state = std::mem::replace(&mut self.state, State::Closing);
-            match self.next(state, frame.payload, cx) {
+            match self.next(state, payload, cx) {
                 Ok(state) => self.state = state,
                 Err(why) => self.refuse(why, cx),
             }
         }
-        Step::close(used)
+        Step::close(frames.used())
     }
 
     /// Whole frames still buffered are handled; then an upload still open is truncated.
@@ -467,6 +465,7 @@ impl Upload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::frame::Decoder;
     use crate::testing::Harness;
     use std::fs;
     use tempfile::TempDir;

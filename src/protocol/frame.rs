@@ -11,13 +11,15 @@
 //!   it dropped so that `\r\n` lines work). Readable with `nc`; the payload cannot contain the
 //!   delimiter.
 //!
-//! Both decoders work like httparse and tokio-util codecs: [`decode`](LengthCodec::decode) looks
+//! Both decoders work like httparse and tokio-util codecs: [`Decoder::decode`] looks
 //! at the unconsumed bytes and returns `Ok(None)` when they do not yet hold a whole frame (not an
 //! error: call again with more bytes appended), or a [`Frame`] that borrows its payload from the
 //! input, without copying, and says how many bytes to consume. The caller must offer the same
 //! unconsumed bytes again, with new ones appended, as the reactor does: the decoders remember
 //! what they already checked (the parsed header, how far a line was scanned) so that no byte is
-//! examined twice however the stream is split.
+//! examined twice however the stream is split. Both codecs implement [`Decoder`] and
+//! [`Encoder`], so a session can be written once over either, and sessions walk the frames in
+//! their input with [`Frames`], which keeps the count of consumed bytes in one place.
 //!
 //! Every frame is limited ([`DEFAULT_MAX_FRAME`], [`DEFAULT_MAX_LINE`]), and an oversized frame is
 //! reported as early as can be: as soon as a length header is seen, or as soon as more bytes
@@ -76,6 +78,69 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
+/// A codec's reading half, as tokio-util's `Decoder`: cut the next frame off the front of the
+/// unconsumed input.
+///
+/// `Ok(None)` is "not yet", not an error: call again with the same unconsumed bytes and new
+/// ones appended. A decoder may remember what it already checked between calls (a parsed
+/// header, how far it searched), which is why it takes `&mut self`. After an error the stream
+/// is out of step and should be closed.
+pub trait Decoder {
+    /// Decodes the frame at the start of `src`, or returns `Ok(None)` if it is not all there.
+    fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError>;
+}
+
+/// A codec's writing half: append one frame.
+pub trait Encoder {
+    /// Appends `payload` as one frame to `dst`, or refuses a payload the other side would
+    /// refuse.
+    fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError>;
+}
+
+/// The whole frames at the start of one input slice, and how many bytes they occupy: the loop
+/// every session on these codecs runs, with its bookkeeping written once.
+///
+/// ```text
+///   let mut frames = Frames::new(input);
+///   while let Some(payload) = frames.next(&mut codec)? { handle(payload) }
+///   Step::consumed(frames.used())      // a partial frame stays for the next call
+/// ```
+///
+/// The payloads borrow from the input, not from the codec, so the loop body may use the rest
+/// of the session freely.
+#[derive(Debug, Clone, Copy)]
+pub struct Frames<'i> {
+    input: &'i [u8],
+    used: usize,
+}
+
+impl<'i> Frames<'i> {
+    /// Frames from the start of `input`.
+    pub fn new(input: &'i [u8]) -> Frames<'i> {
+        Frames { input, used: 0 }
+    }
+
+    /// The next whole frame's payload, counted as used; `Ok(None)` when the rest of the input
+    /// holds no whole frame.
+    pub fn next(&mut self, codec: &mut impl Decoder) -> Result<Option<&'i [u8]>, FrameError> {
+        let Some(frame) = codec.decode(self.rest())? else {
+            return Ok(None);
+        };
+        self.used += frame.consumed;
+        Ok(Some(frame.payload))
+    }
+
+    /// The input after the frames returned so far.
+    pub fn rest(&self) -> &'i [u8] {
+        self.input.get(self.used..).unwrap_or_default()
+    }
+
+    /// Bytes taken by the frames returned so far: what the session consumes.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+}
+
 /// Where a [`LengthCodec`] is within the frame at the start of its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeState {
@@ -126,11 +191,22 @@ impl LengthCodec {
         self.state
     }
 
+    /// The header for a payload of `len` bytes, for callers that write the payload themselves
+    /// (straight from a file buffer, say) instead of copying it through [`Encoder::encode`].
+    pub fn head(&self, len: usize) -> Result<[u8; HEADER_LEN], FrameError> {
+        match u32::try_from(len) {
+            Ok(n) if len <= self.max => Ok(n.to_be_bytes()),
+            _ => Err(FrameError::TooLarge { len, max: self.max }),
+        }
+    }
+}
+
+impl Decoder for LengthCodec {
     /// Decodes the frame at the start of `src`, or returns `Ok(None)` if it is not all there.
     ///
     /// A header announcing more than the limit is an error as soon as its 4 bytes are in, so
     /// a hostile peer cannot make us wait for (and buffer) a huge payload.
-    pub fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
+    fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
         let len = match self.state {
             DecodeState::Head => {
                 let Some(head) = src.first_chunk::<HEADER_LEN>() else {
@@ -156,19 +232,12 @@ impl LengthCodec {
             consumed: end,
         }))
     }
+}
 
-    /// The header for a payload of `len` bytes, for callers that write the payload themselves
-    /// (straight from a file buffer, say) instead of copying it through [`encode`](Self::encode).
-    pub fn head(&self, len: usize) -> Result<[u8; HEADER_LEN], FrameError> {
-        match u32::try_from(len) {
-            Ok(n) if len <= self.max => Ok(n.to_be_bytes()),
-            _ => Err(FrameError::TooLarge { len, max: self.max }),
-        }
-    }
-
+impl Encoder for LengthCodec {
     /// Appends `payload` as one frame to `dst`. A payload over the limit is refused, since the
     /// other side would refuse it too.
-    pub fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
+    fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
         let head = self.head(payload.len())?;
         dst.reserve_more(HEADER_LEN + payload.len());
         dst.append(&head);
@@ -230,34 +299,6 @@ impl LineCodec {
         self.delimiter == b'\n'
     }
 
-    /// Decodes the line at the start of `src`, or returns `Ok(None)` if its delimiter has not
-    /// arrived yet.
-    ///
-    /// The search never looks past the longest acceptable line (payload limit, `\r`,
-    /// delimiter), and input that already holds more payload than the limit is an error at
-    /// once, without waiting for a delimiter that may never come.
-    pub fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
-        let window = prefix(src, self.max.saturating_add(Self::OVERHEAD));
-        let start = self.next_index.min(window.len());
-        let unscanned = window.get(start..).unwrap_or_default();
-        let Some(found) = find_byte(self.delimiter, unscanned) else {
-            return self.need_more(window).map(|()| None);
-        };
-        self.next_index = 0;
-        let end = start + found;
-        let payload = self.strip_cr(prefix(window, end));
-        if payload.len() > self.max {
-            return Err(FrameError::TooLarge {
-                len: payload.len(),
-                max: self.max,
-            });
-        }
-        Ok(Some(Frame {
-            payload,
-            consumed: end + 1,
-        }))
-    }
-
     /// No delimiter in `window`: remember how far we looked, or fail if the line is already
     /// too long. A trailing `\r` may yet turn out to be the one stripped, so it is not counted.
     fn need_more(&mut self, window: &[u8]) -> Result<(), FrameError> {
@@ -276,17 +317,50 @@ impl LineCodec {
             _ => line,
         }
     }
+}
 
-    /// Appends `payload` and the delimiter to `dst`. A payload containing the delimiter, or
-    /// over the limit, is refused.
-    pub fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
+impl Decoder for LineCodec {
+    /// Decodes the line at the start of `src`, or returns `Ok(None)` if its delimiter has not
+    /// arrived yet.
+    ///
+    /// The search never looks past the longest acceptable line (payload limit, `\r`,
+    /// delimiter), and input that already holds more payload than the limit is an error at
+    /// once, without waiting for a delimiter that may never come.
+    fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
+        let window = prefix(src, self.max.saturating_add(Self::OVERHEAD));
+        let start = self.next_index.min(window.len());
+        let unscanned = window.get(start..).unwrap_or_default();
+        // `memchr` searches 16 or 32 bytes per step with SIMD: lines may be 64 KiB long.
+        let Some(found) = memchr::memchr(self.delimiter, unscanned) else {
+            return self.need_more(window).map(|()| None);
+        };
+        self.next_index = 0;
+        let end = start + found;
+        let payload = self.strip_cr(prefix(window, end));
         if payload.len() > self.max {
             return Err(FrameError::TooLarge {
                 len: payload.len(),
                 max: self.max,
             });
         }
-        if let Some(at) = find_byte(self.delimiter, payload) {
+        Ok(Some(Frame {
+            payload,
+            consumed: end + 1,
+        }))
+    }
+}
+
+impl Encoder for LineCodec {
+    /// Appends `payload` and the delimiter to `dst`. A payload containing the delimiter, or
+    /// over the limit, is refused.
+    fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
+        if payload.len() > self.max {
+            return Err(FrameError::TooLarge {
+                len: payload.len(),
+                max: self.max,
+            });
+        }
+        if let Some(at) = memchr::memchr(self.delimiter, payload) {
             return Err(FrameError::DelimiterInPayload { at });
         }
         dst.reserve_more(payload.len() + Self::OVERHEAD);
@@ -301,27 +375,6 @@ impl LineCodec {
     }
 }
 
-/// The position of the first `needle` in `haystack`.
-///
-/// Looks at 8 bytes per step, the way `memchr` does without SIMD: XOR with the needle repeated
-/// in every byte turns matching bytes into zero, and `(x - 0x0101..01) & !x & 0x8080..80` is
-/// non-zero exactly when some byte of `x` is zero. A byte-by-byte loop, with its exit test on
-/// every byte, is several times slower on long lines.
-fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let pattern = ONES * u64::from(needle);
-    let (words, tail) = haystack.as_chunks::<8>();
-    for (i, word) in words.iter().enumerate() {
-        let x = u64::from_ne_bytes(*word) ^ pattern;
-        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
-            return word.iter().position(|&b| b == needle).map(|at| i * 8 + at);
-        }
-    }
-    let at = tail.iter().position(|&b| b == needle)?;
-    Some(words.len() * 8 + at)
-}
-
 /// The first `n` bytes of `bytes`, or all of them if there are fewer.
 fn prefix(bytes: &[u8], n: usize) -> &[u8] {
     bytes.get(..n).unwrap_or(bytes)
@@ -332,37 +385,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The two decoders behind one face, so that the stream-driving helper serves both.
-    trait Decode {
-        fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError>;
-    }
-
-    impl Decode for LengthCodec {
-        fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
-            LengthCodec::decode(self, src)
-        }
-    }
-
-    impl Decode for LineCodec {
-        fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
-            LineCodec::decode(self, src)
-        }
-    }
-
     /// Feeds `chunks` as successive reads, keeping unconsumed bytes as the reactor does.
     /// Returns the frames decoded and the bytes left over.
-    fn drive<D: Decode>(
+    fn drive<D: Decoder>(
         codec: &mut D,
         chunks: &[&[u8]],
     ) -> Result<(Vec<Vec<u8>>, Vec<u8>), FrameError> {
         let (mut frames, mut buf) = (Vec::new(), Vec::new());
         for chunk in chunks {
             buf.extend_from_slice(chunk);
-            let mut used = 0;
-            while let Some(frame) = codec.decode(&buf[used..])? {
-                frames.push(frame.payload.to_vec());
-                used += frame.consumed;
+            let mut cut = Frames::new(&buf);
+            while let Some(payload) = cut.next(codec)? {
+                frames.push(payload.to_vec());
             }
+            let used = cut.used();
             buf.drain(..used);
         }
         Ok((frames, buf))
@@ -568,30 +604,7 @@ mod tests {
         chunks
     }
 
-    #[test]
-    fn find_byte_finds_the_first_match_anywhere() {
-        let plain = vec![b'x'; 40];
-        assert_eq!(find_byte(b'\n', &plain), None);
-        for at in [0, 7, 8, 15, 16, 39] {
-            let mut hay = plain.clone();
-            hay[at] = b'\n';
-            hay[39] = b'\n';
-            assert_eq!(find_byte(b'\n', &hay), Some(at), "at {at}");
-            assert_eq!(find_byte(b'\n', &hay[..=at]), Some(at));
-        }
-        assert_eq!(find_byte(0x80, &[0x7f, 0x81, 0xff, 0x00, 0x80]), Some(4));
-        assert_eq!(find_byte(0, &[]), None);
-    }
-
     proptest! {
-        #[test]
-        fn find_byte_agrees_with_position(
-            needle in any::<u8>(),
-            hay in prop::collection::vec(any::<u8>(), 0..100),
-        ) {
-            prop_assert_eq!(find_byte(needle, &hay), hay.iter().position(|&b| b == needle));
-        }
-
         #[test]
         fn length_round_trips_however_split(
             payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..20),

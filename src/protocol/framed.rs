@@ -13,10 +13,11 @@
 use std::net::SocketAddr;
 
 use crate::protocol::frame::{
-    DEFAULT_MAX_FRAME, DEFAULT_MAX_LINE, Frame, FrameError, LengthCodec, LineCodec,
+    DEFAULT_MAX_FRAME, DEFAULT_MAX_LINE, Decoder, Encoder, FrameError, Frames, LengthCodec,
+    LineCodec,
 };
 use crate::protocol::sniff;
-use crate::session::{Append, Ctx, Flow, Service, Session, Step};
+use crate::session::{Ctx, Flow, Service, Session, Step};
 
 /// How messages are delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,24 @@ impl Service for FramedEcho {
     }
 
     fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
-        Box::new(FramedEchoSession::new(&self.config))
+        let FramedConfig {
+            framing,
+            max_frame,
+            delimiter,
+        } = self.config;
+        match framing {
+            // A line is any bytes: only the length framing can tell text from a frame.
+            Framing::Length => Box::new(
+                FramedEchoSession::new(LengthCodec::new(max_frame), LengthCodec::default())
+                    .naming_foreign(
+                        "evserve framed messages (a 4-byte big-endian length, then the payload)",
+                    ),
+            ),
+            Framing::Line => Box::new(FramedEchoSession::new(
+                LineCodec::with_delimiter(max_frame, delimiter),
+                LineCodec::with_delimiter(usize::MAX, delimiter),
+            )),
+        }
     }
 
     /// A whole frame, framing included, must fit, or the largest legal frame could never be
@@ -97,33 +115,42 @@ impl Service for FramedEcho {
     }
 }
 
-/// One framed echo connection: just its decoder, which remembers a partial frame's progress.
+/// One framed echo connection: its decoder, which remembers a partial frame's progress, over
+/// either codec (the service picks one per session, so the echo loop is written once).
 #[derive(Debug, Clone)]
-pub struct FramedEchoSession {
-    codec: Codec,
+pub struct FramedEchoSession<C> {
+    codec: C,
+    /// The same framing for our own messages. The frame limit protects us from the peer; our
+    /// short error text is exempt, so that even a tiny limit gets an explanation.
+    replies: C,
+    /// What we speak, said to a peer whose undecodable first bytes are another protocol's;
+    /// `None` where no bytes are foreign (a line is any bytes).
+    speaks: Option<&'static str>,
 }
 
-impl FramedEchoSession {
-    /// A session with the given settings.
-    pub fn new(config: &FramedConfig) -> FramedEchoSession {
-        let codec = match config.framing {
-            Framing::Length => Codec::Length(LengthCodec::new(config.max_frame)),
-            Framing::Line => Codec::Line(LineCodec::with_delimiter(
-                config.max_frame,
-                config.delimiter,
-            )),
-        };
-        FramedEchoSession { codec }
+impl<C: Decoder + Encoder> FramedEchoSession<C> {
+    /// A session decoding and echoing with `codec`, and sending its error text with `replies`.
+    pub fn new(codec: C, replies: C) -> FramedEchoSession<C> {
+        FramedEchoSession {
+            codec,
+            replies,
+            speaks: None,
+        }
+    }
+
+    /// The same session, which names another protocol it recognises (see `sniff.rs`) and
+    /// says it `speaks` this instead.
+    pub fn naming_foreign(self, speaks: &'static str) -> FramedEchoSession<C> {
+        FramedEchoSession {
+            speaks: Some(speaks),
+            ..self
+        }
     }
 
     /// A length header that failed to decode may be another protocol's first bytes (`GET `,
     /// a TLS ClientHello, typed text): if so, answer in words and close (see `sniff.rs`).
     fn misdirected(&self, rest: &[u8], used: usize, cx: &mut Ctx<'_>) -> Option<Step> {
-        // A line is any bytes: only the length framing can tell text from a frame.
-        let Codec::Length(_) = self.codec else {
-            return None;
-        };
-        let speaks = "evserve framed messages (a 4-byte big-endian length, then the payload)";
+        let speaks = self.speaks?;
         sniff::refuse_foreign(rest, speaks, cx).then(|| Step::close(used))
     }
 
@@ -131,7 +158,7 @@ impl FramedEchoSession {
     fn refuse(&self, err: FrameError, used: usize, cx: &mut Ctx<'_>) -> Step {
         log::debug!("{}: {err}", cx.peer());
         let text = format!("ERR {err}");
-        if let Err(err) = self.codec.encode_reply(text.as_bytes(), &mut cx.out()) {
+        if let Err(err) = self.replies.encode(text.as_bytes(), &mut cx.out()) {
             // Only a delimiter chosen among the reply's own characters gets here.
             log::debug!("{}: error reply not sent: {err}", cx.peer());
         }
@@ -139,26 +166,24 @@ impl FramedEchoSession {
     }
 }
 
-impl Session for FramedEchoSession {
+impl<C: Decoder + Encoder> Session for FramedEchoSession<C> {
     fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
-        let mut used = 0;
+        let mut frames = Frames::new(input);
         loop {
-            let rest = input.get(used..).unwrap_or_default();
-            let frame = match self.codec.decode(rest) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Step::consumed(used),
+            let payload = match frames.next(&mut self.codec) {
+                Ok(Some(payload)) => payload,
+                Ok(None) => return Step::consumed(frames.used()),
                 Err(err) => {
                     return self
-                        .misdirected(rest, used, cx)
-                        .unwrap_or_else(|| self.refuse(err, used, cx));
+                        .misdirected(frames.rest(), frames.used(), cx)
+                        .unwrap_or_else(|| self.refuse(err, frames.used(), cx));
                 }
             };
             // Cannot fail for a payload the same codec just decoded, but a refusal is the
             // honest answer if it ever did.
-            if let Err(err) = self.codec.encode(frame.payload, &mut cx.out()) {
-                return self.refuse(err, used, cx);
+            if let Err(err) = self.codec.encode(payload, &mut cx.out()) {
+                return self.refuse(err, frames.used(), cx);
             }
-            used += frame.consumed;
         }
     }
 
@@ -177,59 +202,23 @@ impl Session for FramedEchoSession {
     }
 }
 
-/// Either codec, chosen once per session, so the echo loop is written once.
-#[derive(Debug, Clone)]
-enum Codec {
-    Length(LengthCodec),
-    Line(LineCodec),
-}
-
-impl Codec {
-    fn decode<'a>(&mut self, src: &'a [u8]) -> Result<Option<Frame<'a>>, FrameError> {
-        match self {
-            Codec::Length(c) => c.decode(src),
-            Codec::Line(c) => c.decode(src),
-        }
-    }
-
-    fn encode(&self, payload: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
-        match self {
-            Codec::Length(c) => c.encode(payload, dst),
-            Codec::Line(c) => c.encode(payload, dst),
-        }
-    }
-
-    /// Encodes one of our own messages. The frame limit protects us from the peer; our short
-    /// error text is exempt, so that even a tiny limit gets an explanation.
-    fn encode_reply(&self, text: &[u8], dst: &mut impl Append) -> Result<(), FrameError> {
-        match self {
-            Codec::Length(_) => LengthCodec::default().encode(text, dst),
-            Codec::Line(c) => {
-                LineCodec::with_delimiter(usize::MAX, c.delimiter()).encode(text, dst)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::Harness;
 
-    fn length(max_frame: usize) -> Harness<FramedEchoSession> {
-        let config = FramedConfig {
-            max_frame,
-            ..FramedConfig::length()
-        };
-        Harness::new(FramedEchoSession::new(&config))
+    fn length(max_frame: usize) -> Harness<FramedEchoSession<LengthCodec>> {
+        Harness::new(FramedEchoSession::new(
+            LengthCodec::new(max_frame),
+            LengthCodec::default(),
+        ))
     }
 
-    fn line(max_frame: usize) -> Harness<FramedEchoSession> {
-        let config = FramedConfig {
-            max_frame,
-            ..FramedConfig::line()
-        };
-        Harness::new(FramedEchoSession::new(&config))
+    fn line(max_frame: usize) -> Harness<FramedEchoSession<LineCodec>> {
+        Harness::new(FramedEchoSession::new(
+            LineCodec::new(max_frame),
+            LineCodec::with_delimiter(usize::MAX, b'\n'),
+        ))
     }
 
     #[test]

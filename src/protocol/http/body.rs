@@ -12,7 +12,7 @@
 //! CRLF, and trailer lines are bounded and discarded. The body size is counted as the chunk
 //! sizes are announced, so an over-long body is refused before its bytes arrive.
 
-use super::request::Framing;
+use super::request::BodyFraming;
 
 /// The longest chunk-size line (size, extensions, CRLF) we wait for. Partial lines are
 /// re-examined when more bytes arrive, and this bound keeps that cheap.
@@ -66,11 +66,11 @@ pub struct BodyDecoder {
 impl BodyDecoder {
     /// A decoder for a body framed as `framing`, refusing more than `max_body` body bytes and
     /// more than `max_trailers` bytes of trailer fields.
-    pub fn new(framing: Framing, max_body: u64, max_trailers: usize) -> BodyDecoder {
+    pub fn new(framing: BodyFraming, max_body: u64, max_trailers: usize) -> BodyDecoder {
         let (state, announced) = match framing {
-            Framing::None | Framing::Length(0) => (DecodeState::Done, 0),
-            Framing::Length(n) => (DecodeState::Length { remaining: n }, n),
-            Framing::Chunked => (DecodeState::ChunkSize, 0),
+            BodyFraming::None | BodyFraming::Length(0) => (DecodeState::Done, 0),
+            BodyFraming::Length(n) => (DecodeState::Length { remaining: n }, n),
+            BodyFraming::Chunked => (DecodeState::ChunkSize, 0),
         };
         BodyDecoder {
             state,
@@ -240,7 +240,7 @@ mod tests {
     /// Decodes `input` fed in pieces of `step` bytes, as the session does: unconsumed bytes
     /// are offered again with the next piece. Returns the body and the bytes left over.
     fn decode(
-        framing: Framing,
+        framing: BodyFraming,
         input: &[u8],
         step: usize,
     ) -> Result<(Vec<u8>, Vec<u8>), BodyError> {
@@ -267,7 +267,7 @@ mod tests {
         Ok((body, buffered))
     }
 
-    fn every_split(framing: Framing, input: &[u8]) -> Result<(Vec<u8>, Vec<u8>), BodyError> {
+    fn every_split(framing: BodyFraming, input: &[u8]) -> Result<(Vec<u8>, Vec<u8>), BodyError> {
         let whole = decode(framing, input, input.len());
         for step in 1..input.len() {
             assert_eq!(decode(framing, input, step), whole, "step {step}");
@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn content_length_body_then_the_next_request() {
-        let (body, rest) = every_split(Framing::Length(5), b"helloGET").unwrap();
+        let (body, rest) = every_split(BodyFraming::Length(5), b"helloGET").unwrap();
         assert_eq!(body, b"hello");
         assert_eq!(rest, b"GET");
     }
@@ -295,7 +295,7 @@ mod tests {
         for (input, expected) in cases {
             let mut with_next = input.to_vec();
             with_next.extend_from_slice(b"NEXT");
-            let (body, rest) = every_split(Framing::Chunked, &with_next).unwrap();
+            let (body, rest) = every_split(BodyFraming::Chunked, &with_next).unwrap();
             assert_eq!(body, *expected, "{:?}", String::from_utf8_lossy(input));
             assert_eq!(rest, b"NEXT");
         }
@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn extensions_and_trailer_fields_are_accepted() {
         let input = b"3 ;name=v\r\nabc\r\n2;x\r\nde\r\n0\r\nExpires: never\r\nX-Y:\t1\r\n\r\nNEXT";
-        let (body, rest) = every_split(Framing::Chunked, input).unwrap();
+        let (body, rest) = every_split(BodyFraming::Chunked, input).unwrap();
         assert_eq!((&body[..], &rest[..]), (&b"abcde"[..], &b"NEXT"[..]));
     }
 
@@ -329,7 +329,7 @@ mod tests {
             b"0\r\nA: \x01\r\n\r\n",         // a control byte in the value
         ];
         for input in cases {
-            let mut decoder = BodyDecoder::new(Framing::Chunked, u64::MAX, 64);
+            let mut decoder = BodyDecoder::new(BodyFraming::Chunked, u64::MAX, 64);
             let mut pos = 0;
             let result = loop {
                 match decoder.decode(&input[pos..]) {
@@ -356,7 +356,7 @@ mod tests {
             .chain(b"\r\n0\r\n\r\n")
             .copied();
         assert_eq!(
-            decode(Framing::Chunked, &at.collect::<Vec<_>>(), 7)
+            decode(BodyFraming::Chunked, &at.collect::<Vec<_>>(), 7)
                 .unwrap()
                 .0
                 .len(),
@@ -366,17 +366,20 @@ mod tests {
         let mut over = b"3c\r\n".to_vec();
         over.extend_from_slice(&[b'x'; 60]);
         over.extend_from_slice(b"\r\n29\r\n");
-        assert_eq!(decode(Framing::Chunked, &over, 1), Err(BodyError::TooLarge));
+        assert_eq!(
+            decode(BodyFraming::Chunked, &over, 1),
+            Err(BodyError::TooLarge)
+        );
     }
 
     #[test]
     fn endless_chunk_lines_and_trailers_are_bounded() {
-        let mut decoder = BodyDecoder::new(Framing::Chunked, 100, 64);
+        let mut decoder = BodyDecoder::new(BodyFraming::Chunked, 100, 64);
         let mut line = b"1;".to_vec();
         line.resize(MAX_CHUNK_LINE, b'a');
         assert_eq!(decoder.decode(&line), Err(BodyError::BadChunk));
 
-        let mut decoder = BodyDecoder::new(Framing::Chunked, 100, 64);
+        let mut decoder = BodyDecoder::new(BodyFraming::Chunked, 100, 64);
         assert_eq!(decoder.decode(b"0\r\n").unwrap().consumed, 3);
         let trailer = [b'a'; 70];
         assert_eq!(decoder.decode(&trailer), Err(BodyError::BadChunk));
@@ -403,7 +406,7 @@ mod tests {
                 rest = tail;
             }
             encoded.extend_from_slice(b"0\r\n\r\n");
-            let (decoded, left) = decode(Framing::Chunked, &encoded, step).unwrap();
+            let (decoded, left) = decode(BodyFraming::Chunked, &encoded, step).unwrap();
             proptest::prop_assert_eq!(decoded, body);
             proptest::prop_assert!(left.is_empty());
         }
@@ -411,8 +414,8 @@ mod tests {
 
     #[test]
     fn empty_bodies_are_done_at_once() {
-        assert!(BodyDecoder::new(Framing::None, 0, 0).is_done());
-        assert!(BodyDecoder::new(Framing::Length(0), 0, 0).is_done());
-        assert!(!BodyDecoder::new(Framing::Chunked, 0, 0).is_done());
+        assert!(BodyDecoder::new(BodyFraming::None, 0, 0).is_done());
+        assert!(BodyDecoder::new(BodyFraming::Length(0), 0, 0).is_done());
+        assert!(!BodyDecoder::new(BodyFraming::Chunked, 0, 0).is_done());
     }
 }

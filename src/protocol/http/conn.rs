@@ -33,12 +33,12 @@ use crate::session::{Ctx, Flow, Session, Step};
 
 use super::Shared;
 use super::body::{BodyDecoder, BodyError};
-use super::exchange::{Exchange, Reply};
+use super::exchange::{BodySink, Exchange, Handled, Reply};
 use super::request::{Persist, RequestHead, header_slots, parse_complete_head, parse_head};
-use super::routes::{self, BodySink, Handled};
+use super::routes;
 use super::scan::HeadScan;
-use super::static_files::{FileStream, Pumped};
 use super::status::Status;
+use super::stream::{FileStream, Pumped};
 use super::upgrade::Upgrade;
 
 /// One HTTP connection.
@@ -88,7 +88,7 @@ enum BodyTarget {
     /// No one: the request is answered, the body is read only to reach the next request.
     Discard,
     /// A handler that answers once the body is complete.
-    Handler(BodySink, Exchange),
+    Handler(Box<dyn BodySink>, Exchange),
 }
 
 /// What is being written beyond what is already in the output buffer.

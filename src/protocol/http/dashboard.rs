@@ -30,9 +30,9 @@ use sha2::{Digest, Sha256};
 
 use super::ServerStats;
 use super::endpoints::snapshot;
+use super::exchange::Handled;
 use super::exchange::Reply;
 use super::request::Persist;
-use super::routes::Handled;
 use super::status::Status;
 use super::upgrade::Upgrade;
 use crate::protocol::ws::WsConfig;

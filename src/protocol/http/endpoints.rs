@@ -10,10 +10,9 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
 use super::ServerStats;
-use super::exchange::Reply;
-use super::request::{Framing, RequestHead, Version};
+use super::exchange::{BodySink, Handled, Reply};
+use super::request::{BodyFraming, RequestHead, Version};
 use super::response::{HeadParts, connection_field};
-use super::routes::{BodySink, Handled, MethodSet};
 use super::status::Status;
 use crate::stats::Stats;
 
@@ -113,7 +112,7 @@ pub enum EchoBody {
     /// straight to the output as they arrive: nothing is buffered.
     Through,
     /// Chunked: the length is only known at the end, so the body is collected (at most
-    /// [`ECHO_COLLECT_MAX`] bytes, see [`EchoBody::max_body`]) and sent back whole.
+    /// [`ECHO_COLLECT_MAX`] bytes, see [`BodySink::max_body`]) and sent back whole.
     Collect {
         /// The request's `Content-Type`, to send back.
         content_type: Vec<u8>,
@@ -129,18 +128,18 @@ pub fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handl
         .unwrap_or(b"application/octet-stream");
     reply.accept_body();
     match head.framing {
-        Framing::Length(n) => {
+        BodyFraming::Length(n) => {
             reply
                 .start(Status::Ok)
                 .header("Content-Type", content_type)
                 .end(n);
-            Handled::AwaitBody(BodySink::Echo(EchoBody::Through))
+            Handled::AwaitBody(Box::new(EchoBody::Through))
         }
-        Framing::Chunked => Handled::AwaitBody(BodySink::Echo(EchoBody::Collect {
+        BodyFraming::Chunked => Handled::AwaitBody(Box::new(EchoBody::Collect {
             content_type: content_type.to_vec(),
             body: Vec::new(),
         })),
-        Framing::None => {
+        BodyFraming::None => {
             reply.send(Status::Ok, content_type, b"");
             Handled::Answered
         }
@@ -152,26 +151,27 @@ pub fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handl
 /// memory, so this is kept far below `max_body` (bodies with a length stream through instead).
 pub const ECHO_COLLECT_MAX: u64 = 1024 * 1024;
 
-impl EchoBody {
+impl BodySink for EchoBody {
     /// The largest body this echo takes, given the service's `max_body`: a larger one is 413.
-    pub fn max_body(&self, max_body: u64) -> u64 {
+    fn max_body(&self, max_body: u64) -> u64 {
         match self {
             EchoBody::Through => max_body,
             EchoBody::Collect { .. } => max_body.min(ECHO_COLLECT_MAX),
         }
     }
 
-    /// Takes body bytes.
-    pub fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) {
+    /// Copies body bytes through, or collects them.
+    fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) -> std::io::Result<()> {
         match self {
             EchoBody::Through => reply.cx.out().extend_from_slice(data),
             EchoBody::Collect { body, .. } => body.extend_from_slice(data),
         }
+        Ok(())
     }
 
     /// The body is complete: answer, if not done already.
-    pub fn finish(self, reply: &mut Reply<'_, '_>) {
-        if let EchoBody::Collect { content_type, body } = self {
+    fn finish(self: Box<Self>, reply: &mut Reply<'_, '_>) {
+        if let EchoBody::Collect { content_type, body } = *self {
             reply.send(Status::Ok, &content_type, &body);
         }
     }
@@ -218,13 +218,9 @@ pub fn snapshot(server: &ServerStats, own: &Stats) -> Map<String, Value> {
     map
 }
 
-/// `OPTIONS`: 204 with the methods `allowed`.
-pub fn options(reply: &mut Reply<'_, '_>, allowed: MethodSet) {
-    let allow = allowed.allow_value();
-    let _ = reply
-        .start(Status::NoContent)
-        .header("Allow", allow.as_bytes())
-        .end(0);
+/// `OPTIONS`: 204 with the methods `allow` lists (an `Allow` value, from `routes.rs`).
+pub fn options(reply: &mut Reply<'_, '_>, allow: &[u8]) {
+    let _ = reply.start(Status::NoContent).header("Allow", allow).end(0);
 }
 
 /// `TRACE`: the request head echoed back as `message/http`, minus the fields that carry

@@ -9,6 +9,11 @@
 //! An [`Exchange`] outlives the request head when the answer is deferred (a body to read, a
 //! file to stream); it keeps what the end of the exchange needs: the connection's fate, the
 //! status and byte count for the access log.
+//!
+//! A handler answers in one of three ways ([`Handled`]): at once, by streaming a file through
+//! `on_drain`, or after reading the request body into a [`BodySink`]. Both types live here,
+//! below the handlers, so that handlers and the session meet in this file without importing
+//! each other or `routes.rs`.
 
 use std::time::Instant;
 
@@ -18,6 +23,42 @@ use super::Shared;
 use super::request::{Expect, Method, Persist, RequestHead};
 use super::response::{ResponseHead, write_continue};
 use super::status::Status;
+use super::stream::FileStream;
+use super::upgrade::Upgrade;
+
+/// How a handler answered.
+#[derive(Debug)]
+pub enum Handled {
+    /// The whole answer is in the output buffer.
+    Answered,
+    /// The head is written; the body follows from this file, a slice at a time.
+    Streaming(FileStream),
+    /// The answer waits for the request body, which goes into this sink.
+    AwaitBody(Box<dyn BodySink>),
+    /// The head is written and another protocol takes the connection over (see `upgrade.rs`).
+    Upgrade(Upgrade),
+}
+
+/// A handler that takes the request body, and answers once it is complete: `POST /echo`
+/// sends it back, `PUT /files/NAME` stores it.
+///
+/// A trait rather than an enum of the handlers' types, so that this layer does not import
+/// the handlers above it. Dropping a sink before [`BodySink::finish`] abandons the body (a
+/// partial upload is discarded).
+pub trait BodySink: std::fmt::Debug {
+    /// The largest body this handler takes, given the service's `max_body`: a larger one is
+    /// 413. Most take what the service allows; one that holds the body in memory takes less.
+    fn max_body(&self, max_body: u64) -> u64 {
+        max_body
+    }
+
+    /// Takes body bytes as they are decoded. An error is the server's (a disk that fails),
+    /// answered 500.
+    fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) -> std::io::Result<()>;
+
+    /// The body is complete: answer.
+    fn finish(self: Box<Self>, reply: &mut Reply<'_, '_>);
+}
 
 /// Whether the request's body is still to come, and on what terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

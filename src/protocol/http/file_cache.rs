@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::static_files::Validators;
+use super::validators::Validators;
 
 /// The largest file kept in memory.
 pub const MAX_ENTRY: u64 = 64 * 1024;

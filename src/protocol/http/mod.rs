@@ -1,22 +1,34 @@
 //! HTTP/1.1, as a sans-IO origin server: static files, uploads and a few built-in endpoints.
 //!
-//! The layers, from the wire up:
+//! The layers, from the wire up. Each file imports only from the files listed before it (and
+//! from `mod.rs`, for the configuration and the [`Shared`] state); nothing imports a file
+//! listed after it, so a layer can be read and tested without the ones over it. (`scan.rs`
+//! runs before `request.rs` on the wire, but uses its limits and errors.)
 //!
 //! ```text
-//!  scan.rs      find the end of a head, incrementally, enforcing the early limits
-//!  request.rs   parse a head with httparse, decide framing and persistence
-//!  body.rs      unframe a body: Content-Length or chunked, incrementally, strictly
-//!  status.rs    the status codes we send
-//!  response.rs  write response heads into the output buffer; the Date cache
-//!  ─────────────────────────────────────────────────────────────────────────────────
-//!  conn.rs      HttpSession: the per-connection state machine (reading × writing)
-//!  exchange.rs  one request/response: the Reply every handler writes through
-//!  routes.rs    path → resource, method → handler, Allow sets
-//!  endpoints.rs /plain, /echo, /stats, OPTIONS, TRACE
-//!  dashboard.rs /dashboard (an embedded page) and /events (Server-Sent Events)
-//!  upgrade.rs   the WebSocket handshake, and the hand-over to the next protocol
-//!  static_files.rs  path safety, validators, ranges, streaming
-//!  upload.rs    PUT and DELETE under /files/
+//!  status.rs        the status codes we send
+//!  request.rs       parse a head with httparse, decide framing and persistence
+//!  scan.rs          find the end of a head, incrementally, enforcing the early limits
+//!  body.rs          unframe a body: Content-Length or chunked, incrementally, strictly
+//!  response.rs      write response heads into the output buffer; the Date cache
+//!  ─────────────────────────────────────────────────────────────────── header semantics
+//!  validators.rs    ETag and Last-Modified; preconditions (304, 412)
+//!  ranges.rs        one byte range out of a Range field (206, 416)
+//!  stream.rs        FileStream: a file body a slice at a time, bounded memory
+//!  ─────────────────────────────────────────────────────────────────── one exchange
+//!  exchange.rs      the Reply every handler writes through; Handled, BodySink
+//!  ─────────────────────────────────────────────────────────────────── handlers
+//!  root.rs          the document root, path safety, Refusal (403, 404, 412, 500)
+//!  file_cache.rs    small files held in memory
+//!  listing.rs       a directory's listing page
+//!  endpoints.rs     /plain, /echo, /stats, /healthz, OPTIONS, TRACE
+//!  static_files.rs  GET and HEAD of files and directories
+//!  upload.rs        PUT and DELETE under /files/
+//!  dashboard.rs     /dashboard (an embedded page) and /events (Server-Sent Events)
+//!  upgrade.rs       the WebSocket handshake, and the hand-over to the next protocol
+//!  ─────────────────────────────────────────────────────────────────── the connection
+//!  routes.rs        path → resource, method → handler, Allow sets
+//!  conn.rs          HttpSession: the per-connection state machine (reading × writing)
 //! ```
 //!
 //! Nothing here touches a socket: [`HttpSession`] is fed bytes through the
@@ -35,14 +47,19 @@ pub mod dashboard;
 mod endpoints;
 mod exchange;
 mod file_cache;
+mod listing;
+mod ranges;
 pub mod request;
 pub mod response;
+mod root;
 mod routes;
 pub mod scan;
 mod static_files;
 pub mod status;
+mod stream;
 mod upgrade;
 mod upload;
+mod validators;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -57,17 +74,17 @@ pub use config::HttpConfig;
 pub use conn::HttpSession;
 
 use endpoints::Plain;
-use request::Limits;
+use request::RequestLimits;
 use response::{HeadParts, StatusCounts};
 use std::cell::RefCell;
 
-use static_files::Root;
+use root::Root;
 
 /// What the sessions of one service share.
 #[derive(Debug)]
 pub struct Shared {
     config: HttpConfig,
-    limits: Limits,
+    limits: RequestLimits,
     parts: HeadParts,
     plain: Plain,
     root: Root,
@@ -110,7 +127,7 @@ impl Http {
 
     /// A service that is one worker's part of a server: `/stats` sums the counters in `server`.
     pub fn in_server(config: HttpConfig, server: ServerStats) -> Http {
-        let limits = Limits::of(&config);
+        let limits = RequestLimits::of(&config);
         let parts = HeadParts::new(&config.server_name, Instant::now());
         server.responses.join(Arc::clone(&parts.counts));
         if config.writable {

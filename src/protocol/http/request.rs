@@ -4,7 +4,7 @@
 //! on the caller's stack, and turns the result into a [`RequestHead`] that borrows from the
 //! input: no allocation. It also decides the things the connection depends on:
 //!
-//! - how the body is delimited ([`Framing`]), refusing every ambiguous combination that could
+//! - how the body is delimited ([`BodyFraming`]), refusing every ambiguous combination that could
 //!   let a request be "smuggled" past a proxy that reads the framing differently (RFC 9112
 //!   §6.3): `Content-Length` together with `Transfer-Encoding`, several different lengths, a
 //!   transfer coding other than a lone `chunked`, any `Transfer-Encoding` on HTTP/1.0;
@@ -27,7 +27,7 @@ pub const HEADER_SLOTS: usize = 128;
 
 /// The limits enforced while reading a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct RequestLimits {
     /// Longest head, request line and blank line included.
     pub max_head: usize,
     /// Longest request target.
@@ -38,10 +38,10 @@ pub struct Limits {
     pub max_body: u64,
 }
 
-impl Limits {
+impl RequestLimits {
     /// The limits a service with this configuration enforces.
-    pub fn of(config: &HttpConfig) -> Limits {
-        Limits {
+    pub fn of(config: &HttpConfig) -> RequestLimits {
+        RequestLimits {
             max_head: config.max_header_bytes,
             max_uri: config.max_uri,
             max_headers: config.max_headers.min(HEADER_SLOTS),
@@ -159,7 +159,7 @@ pub enum Persist {
 
 /// How the request body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub enum BodyFraming {
     /// No body.
     None,
     /// Exactly this many bytes.
@@ -168,10 +168,10 @@ pub enum Framing {
     Chunked,
 }
 
-impl Framing {
+impl BodyFraming {
     /// Whether a body follows the head.
     pub fn has_body(self) -> bool {
-        !matches!(self, Framing::None | Framing::Length(0))
+        !matches!(self, BodyFraming::None | BodyFraming::Length(0))
     }
 }
 
@@ -212,7 +212,7 @@ pub struct RequestHead<'h, 'b> {
     /// Every header field, in order.
     pub headers: &'h [Header<'b>],
     /// How the body is delimited.
-    pub framing: Framing,
+    pub framing: BodyFraming,
     /// What happens to the connection after the answer.
     pub persist: Persist,
     /// Whether the client waits for `100 Continue`.
@@ -247,7 +247,7 @@ pub fn header_slots<'b>() -> HeaderSlots<'b> {
 pub fn parse_head<'h, 'b>(
     head: &'b [u8],
     slots: &'h mut [MaybeUninit<Header<'b>>],
-    limits: &Limits,
+    limits: &RequestLimits,
 ) -> Result<RequestHead<'h, 'b>, HeadError> {
     let max = limits.max_headers.min(slots.len());
     let slots = slots.get_mut(..max).unwrap_or_default();
@@ -272,7 +272,7 @@ pub fn parse_head<'h, 'b>(
 pub fn parse_complete_head<'h, 'b>(
     input: &'b [u8],
     slots: &'h mut [MaybeUninit<Header<'b>>],
-    limits: &Limits,
+    limits: &RequestLimits,
 ) -> Option<(usize, Result<RequestHead<'h, 'b>, HeadError>)> {
     let max = limits.max_headers.min(slots.len());
     let slots = slots.get_mut(..max).unwrap_or_default();
@@ -292,7 +292,7 @@ pub fn parse_complete_head<'h, 'b>(
 /// rules, body framing and persistence.
 fn interpret<'h, 'b>(
     request: httparse::Request<'h, 'b>,
-    limits: &Limits,
+    limits: &RequestLimits,
 ) -> Result<RequestHead<'h, 'b>, HeadError> {
     let (Some(method_token), Some(uri), Some(minor)) =
         (request.method, request.path, request.version)
@@ -408,20 +408,20 @@ impl<'b> Fields<'b> {
         &self,
         method: Method,
         version: Version,
-        limits: &Limits,
-    ) -> Result<Framing, HeadError> {
+        limits: &RequestLimits,
+    ) -> Result<BodyFraming, HeadError> {
         let framing = match (self.transfer_encoding, self.length) {
             (Some(_), Some(_)) => return Err(HeadError::Framing),
             // RFC 9112 §6.1: a 1.0 message with Transfer-Encoding has faulty framing.
             (Some(_), None) if version == Version::Http10 => return Err(HeadError::Framing),
             (Some(TransferCoding::Other), None) => return Err(HeadError::Framing),
-            (Some(TransferCoding::Chunked), None) => Framing::Chunked,
+            (Some(TransferCoding::Chunked), None) => BodyFraming::Chunked,
             (None, Some(n)) if n > limits.max_body => return Err(HeadError::BodyTooLarge),
-            (None, Some(n)) => Framing::Length(n),
+            (None, Some(n)) => BodyFraming::Length(n),
             (None, None) if matches!(method, Method::Post | Method::Put) => {
                 return Err(HeadError::LengthRequired);
             }
-            (None, None) => Framing::None,
+            (None, None) => BodyFraming::None,
         };
         Ok(framing)
     }
@@ -555,11 +555,11 @@ mod tests {
     use crate::protocol::http::scan::HeadScan;
 
     /// The defaults: 8 KiB head, 4 KiB target, 64 fields, 16 MiB body.
-    static LIMITS: std::sync::LazyLock<Limits> =
-        std::sync::LazyLock::new(|| Limits::of(&HttpConfig::default()));
+    static LIMITS: std::sync::LazyLock<RequestLimits> =
+        std::sync::LazyLock::new(|| RequestLimits::of(&HttpConfig::default()));
 
     /// Scans `input` whole, then byte by byte, and checks both agree.
-    fn parse(head: &[u8]) -> Result<(Method, Version, Framing, Persist, Expect), HeadError> {
+    fn parse(head: &[u8]) -> Result<(Method, Version, BodyFraming, Persist, Expect), HeadError> {
         let len = HeadScan::default()
             .scan(head, &LIMITS)?
             .expect("complete head");
@@ -570,9 +570,9 @@ mod tests {
 
     #[test]
     fn parse_decides_framing_and_persistence() {
-        use Framing::*;
+        use BodyFraming::*;
         use Persist::*;
-        let cases: &[(&str, Framing, Persist)] = &[
+        let cases: &[(&str, BodyFraming, Persist)] = &[
             ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", None, KeepAlive),
             (
                 "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -732,13 +732,13 @@ mod tests {
         let at = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 16777216\r\n\r\n";
         assert_eq!(
             parse(at.as_bytes()).map(|r| r.2),
-            Ok(Framing::Length(1 << 24))
+            Ok(BodyFraming::Length(1 << 24))
         );
     }
 
     #[test]
     fn too_many_headers_one_past_the_limit() {
-        let limits = Limits {
+        let limits = RequestLimits {
             max_headers: 3,
             ..*LIMITS
         };

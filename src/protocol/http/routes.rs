@@ -6,72 +6,20 @@
 //! [`MethodSet`]; a known method outside it gets 405 with an `Allow` field built from that set,
 //! so `Allow`, `OPTIONS` and the dispatch below can never disagree.
 //!
-//! A handler answers in one of three ways ([`Handled`]): at once, by streaming a file through
-//! `on_drain`, or after reading the request body into a [`BodySink`].
+//! A handler answers with a [`Handled`] (defined in `exchange.rs`, below the handlers).
 
 use base64::Engine as _;
 
 use super::dashboard;
-use super::endpoints::{self, EchoBody};
-use super::exchange::Reply;
+use super::endpoints;
+use super::exchange::{Handled, Reply};
 use super::request::{Method, RequestHead, Target, trim_ows};
-use super::static_files::{self, FileStream};
+use super::static_files;
 use super::status::Status;
-use super::upgrade::{self as ws_upgrade, Upgrade};
-use super::upload::{self, Upload};
+use super::upgrade as ws_upgrade;
+use super::upload;
 use super::{HttpConfig, Shared};
 use crate::protocol::ws::Endpoint;
-
-/// How a handler answered.
-#[derive(Debug)]
-pub enum Handled {
-    /// The whole answer is in the output buffer.
-    Answered,
-    /// The head is written; the body follows from this file, a slice at a time.
-    Streaming(FileStream),
-    /// The answer waits for the request body, which goes into this sink.
-    AwaitBody(BodySink),
-    /// The head is written and another protocol takes the connection over (see `upgrade.rs`).
-    Upgrade(Upgrade),
-}
-
-/// A handler that takes the request body, and answers once it is complete.
-#[derive(Debug)]
-pub enum BodySink {
-    /// Back to the client (`POST /echo`).
-    Echo(EchoBody),
-    /// Into a file (`PUT /files/NAME`).
-    Upload(Box<Upload>),
-}
-
-impl BodySink {
-    /// The largest body this handler takes, given the service's `max_body`.
-    pub fn max_body(&self, max_body: u64) -> u64 {
-        match self {
-            BodySink::Echo(echo) => echo.max_body(max_body),
-            BodySink::Upload(_) => max_body,
-        }
-    }
-
-    /// Takes body bytes as they are decoded.
-    pub fn write(&mut self, data: &[u8], reply: &mut Reply<'_, '_>) -> std::io::Result<()> {
-        match self {
-            BodySink::Echo(echo) => {
-                echo.write(data, reply);
-                Ok(())
-            }
-            BodySink::Upload(upload) => upload.write(data),
-        }
-    }
-
-    /// The body is complete: answer.
-    pub fn finish(self, reply: &mut Reply<'_, '_>) {
-        match self {
-            BodySink::Echo(echo) => echo.finish(reply),
-            BodySink::Upload(upload) => upload.finish(reply),
-        }
-    }
-}
 
 /// A set of methods, for `Allow` and dispatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,7 +188,7 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
     let (path, query) = match head.target() {
         Ok(Target::Origin { path, query }) => (path, query),
         Ok(Target::Asterisk) if head.method == Method::Options => {
-            endpoints::options(reply, server_methods(config));
+            endpoints::options(reply, server_methods(config).allow_value().as_bytes());
             return Handled::Answered;
         }
         Ok(Target::Asterisk) | Err(_) => {
@@ -253,7 +201,7 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
     match (head.method, resource) {
         (m, _) if !allowed.contains(m) => not_allowed(reply, allowed),
         (Method::Options, _) => {
-            endpoints::options(reply, allowed);
+            endpoints::options(reply, allowed.allow_value().as_bytes());
             Handled::Answered
         }
         (Method::Trace, _) => {

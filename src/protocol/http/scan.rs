@@ -9,7 +9,7 @@
 //! The scan only delimits; judging the syntax is httparse's job, in
 //! [`parse_head`](super::request::parse_head).
 
-use super::request::{HeadError, Limits};
+use super::request::{HeadError, RequestLimits};
 
 /// Where [`HeadScan`] is within the head.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub struct HeadScan {
 impl HeadScan {
     /// Looks for the end of the head in `buf`. Returns the head's length once its blank line
     /// has arrived, `None` while it is still incomplete, or the limit it broke.
-    pub fn scan(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, HeadError> {
+    pub fn scan(&mut self, buf: &[u8], limits: &RequestLimits) -> Result<Option<usize>, HeadError> {
         while self.scanned < buf.len() {
             let found = if self.phase == ScanPhase::Fields {
                 self.scan_fields(buf)
@@ -73,7 +73,7 @@ impl HeadScan {
 
     /// Moves through the request line one delimiter at a time, measuring the target as it
     /// arrives.
-    fn scan_request_line(&mut self, buf: &[u8], limits: &Limits) -> Result<(), HeadError> {
+    fn scan_request_line(&mut self, buf: &[u8], limits: &RequestLimits) -> Result<(), HeadError> {
         let rest = buf.get(self.scanned..).unwrap_or_default();
         let found = match self.phase {
             ScanPhase::Method => rest.iter().position(|&b| b == b' ' || b == b'\n'),
@@ -136,6 +136,10 @@ impl HeadScan {
 
 /// The offset of the first LF in `bytes`, looking at eight bytes per step: header lines are
 /// tens of bytes long, and this is the only pass over them besides httparse's own.
+///
+/// Not `memchr`, which `frame.rs` uses: on lines this short its setup costs as much as the
+/// search (measured on a 16-request browser head: 1.07–1.67 µs against 1.08–1.37 µs here),
+/// while it wins only on lines of hundreds of bytes and more.
 fn find_lf(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
@@ -168,10 +172,11 @@ mod tests {
     use super::*;
 
     /// The defaults: 8 KiB head, 4 KiB target, 64 fields, 16 MiB body.
-    static LIMITS: std::sync::LazyLock<Limits> =
-        std::sync::LazyLock::new(|| Limits::of(&crate::protocol::http::HttpConfig::default()));
+    static LIMITS: std::sync::LazyLock<RequestLimits> = std::sync::LazyLock::new(|| {
+        RequestLimits::of(&crate::protocol::http::HttpConfig::default())
+    });
 
-    fn scan(input: &[u8], limits: &Limits) -> Result<Option<usize>, HeadError> {
+    fn scan(input: &[u8], limits: &RequestLimits) -> Result<Option<usize>, HeadError> {
         let whole = HeadScan::default().scan(input, limits);
         let mut scan = HeadScan::default();
         let mut bytewise = Ok(None);
@@ -212,7 +217,7 @@ mod tests {
 
     #[test]
     fn scan_refuses_a_long_target_before_the_head_ends() {
-        let limits = Limits {
+        let limits = RequestLimits {
             max_uri: 10,
             ..*LIMITS
         };
@@ -233,12 +238,12 @@ mod tests {
     #[test]
     fn scan_refuses_a_long_head_one_past_the_limit() {
         let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
-        let exact = Limits {
+        let exact = RequestLimits {
             max_head: head.len(),
             ..*LIMITS
         };
         assert_eq!(scan(head, &exact), Ok(Some(head.len())));
-        let short = Limits {
+        let short = RequestLimits {
             max_head: head.len() - 1,
             ..*LIMITS
         };
@@ -253,7 +258,7 @@ mod tests {
 
     #[test]
     fn endless_blank_lines_count_against_the_head_limit() {
-        let limits = Limits {
+        let limits = RequestLimits {
             max_head: 100,
             ..*LIMITS
         };
@@ -293,7 +298,7 @@ mod tests {
             cut in 0usize..400,
         ) {
             let input = lines.concat().into_bytes();
-            let limits = Limits { max_head: 200, max_uri: 30, ..*LIMITS };
+            let limits = RequestLimits { max_head: 200, max_uri: 30, ..*LIMITS };
             let whole = HeadScan::default().scan(&input, &limits);
             let mut scan = HeadScan::default();
             let cut = cut.min(input.len());

@@ -23,9 +23,9 @@
 use std::fmt;
 
 use super::conn::HttpSession;
+use super::exchange::Handled;
 use super::exchange::Reply;
-use super::request::{Framing, Method, RequestHead, Version};
-use super::routes::Handled;
+use super::request::{BodyFraming, Method, RequestHead, Version};
 use super::status::Status;
 use crate::protocol::ws::{self, Endpoint, WsSession};
 use crate::session::{Ctx, Flow, Session, Step};
@@ -170,7 +170,7 @@ pub fn websocket(
     let config = &reply.shared.config.browser;
     if head.method != Method::Get
         || head.version != Version::Http11
-        || head.framing != Framing::None
+        || head.framing != BodyFraming::None
     {
         reply.fail(Status::BadRequest);
         return Handled::Answered;

@@ -30,11 +30,11 @@ use std::path::{Path, PathBuf};
 
 use percent_encoding::percent_decode_str;
 
-use super::exchange::Reply;
+use super::exchange::{BodySink, Handled, Reply};
 use super::request::RequestHead;
-use super::routes::{BodySink, Handled};
-use super::static_files::{LINK, Precondition, Refusal, Root, Validators, evaluate};
+use super::root::{LINK, Refusal, Root};
 use super::status::Status;
+use super::validators::{Precondition, Validators, evaluate};
 use crate::protocol::store::{self, CommitError, Place, TempFile};
 
 /// A file being uploaded.
@@ -55,29 +55,6 @@ impl Upload {
             target,
             seen,
         })
-    }
-
-    /// Appends body bytes.
-    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        self.file.write(data)
-    }
-
-    /// The body is complete: make it durable, put it in place, answer 201 or 204.
-    pub fn finish(self, reply: &mut Reply<'_, '_>) {
-        let target = self.target.clone();
-        let committed = self.commit();
-        // Writes through HTTP are rare: forgetting every cached file, in every worker, is
-        // simplest and exact.
-        reply.shared.file_cache.borrow_mut().written();
-        let (status, written) = match committed {
-            Ok(committed) => committed,
-            Err(refusal) => return refusal.answer(reply, &target.to_string_lossy()),
-        };
-        let mut head = reply.start(status).header("ETag", written.etag());
-        if status == Status::Created {
-            head = head.header("Location", location_of(&target).as_bytes());
-        }
-        let _ = head.end(0);
     }
 
     /// Puts the file in place; returns 201 or 204 and the validators of what was written
@@ -105,6 +82,31 @@ impl Upload {
             CommitError::Io(e) => e.into(),
         })?;
         Ok((status, written))
+    }
+}
+
+impl BodySink for Upload {
+    /// Appends body bytes to the temporary file.
+    fn write(&mut self, data: &[u8], _reply: &mut Reply<'_, '_>) -> io::Result<()> {
+        self.file.write(data)
+    }
+
+    /// The body is complete: make it durable, put it in place, answer 201 or 204.
+    fn finish(self: Box<Self>, reply: &mut Reply<'_, '_>) {
+        let target = self.target.clone();
+        let committed = (*self).commit();
+        // Writes through HTTP are rare: forgetting every cached file, in every worker, is
+        // simplest and exact.
+        reply.shared.file_cache.borrow_mut().written();
+        let (status, written) = match committed {
+            Ok(committed) => committed,
+            Err(refusal) => return refusal.answer(reply, &target.to_string_lossy()),
+        };
+        let mut head = reply.start(status).header("ETag", written.etag());
+        if status == Status::Created {
+            head = head.header("Location", location_of(&target).as_bytes());
+        }
+        let _ = head.end(0);
     }
 }
 
@@ -180,7 +182,7 @@ pub fn put(head: &RequestHead<'_, '_>, raw_name: &str, reply: &mut Reply<'_, '_>
     match prepared {
         Ok(upload) => {
             reply.accept_body();
-            Handled::AwaitBody(BodySink::Upload(Box::new(upload)))
+            Handled::AwaitBody(Box::new(upload))
         }
         Err(refusal) => {
             refusal.answer(reply, raw_name);
