@@ -932,7 +932,6 @@ fn abort_drops_the_connection_without_eof_or_more_input() {
 /// flow is Abort) or the contract should say that only output the socket has not taken is
 /// discarded; src/reactor is not this branch's to change.
 #[test]
-#[ignore = "reactor divergence: output written in the callback that returns Abort is still sent"]
 fn abort_discards_output_written_in_the_aborting_call() {
     let script = [
         Act::Send(b"hello\n"),

@@ -576,7 +576,6 @@ impl Session for Download {
 /// (5 s) would have let it finish. Either let an open connection that is still producing
 /// keep its drains until the drain deadline, or document that a stop truncates streams.
 #[test]
-#[ignore = "reactor: a graceful stop truncates a body streamed from on_drain"]
 fn a_graceful_stop_lets_a_streamed_body_finish() {
     let server = Server::start(Limits::default(), || service(|| Box::<Download>::default()));
     let mut s = server.connect();

@@ -46,7 +46,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::{Core, WriteBudget};
-use crate::session::{Ctx, Flow, RoomId, Session, Watch};
+use crate::session::{Ctx, Flow, RoomId, Session, Step, Watch};
 use crate::stats::Stats;
 
 /// Where a connection is in its life.
@@ -142,6 +142,9 @@ pub struct Conn {
     /// The session produced output, or output was written, since the session was last
     /// offered `on_drain`.
     want_drain: bool,
+    /// Closing because the server is stopping, not because the session said so: drains are
+    /// still offered until the session writes no more, so a streamed body is finished.
+    finishing_stream: bool,
     last_active: Instant,
     /// The deadline the session asked for, and whether it is mid-message.
     watch: Watch,
@@ -189,6 +192,7 @@ impl Conn {
             write: WriteSide::Ready,
             write_interest: false,
             want_drain: false,
+            finishing_stream: false,
             last_active: Instant::now(),
             watch: Watch::default(),
             moved: 0,
@@ -316,6 +320,9 @@ impl Conn {
     /// Starts a graceful stop: no more input is served; what is owed is written, then the
     /// connection closes as any other does (the drain deadline bounds the whole).
     pub fn begin_shutdown(&mut self, core: &mut Core) -> Status {
+        // The session did not choose to close: one streaming a body from `on_drain` (a
+        // download) is still asked for the rest, so the body is not cut short.
+        self.finishing_stream = self.phase == Phase::Open;
         self.apply(Flow::Close, core)
             .and_then(|()| self.drive(core))
     }
@@ -385,7 +392,7 @@ impl Conn {
         for _ in 0..core.limits.read_budget {
             let mut progress = false;
             if self.want_drain
-                && self.phase == Phase::Open
+                && (self.phase == Phase::Open || self.finishing_stream)
                 && self.pending() <= core.limits.low_water
             {
                 progress |= self.offer_drain(core)?;
@@ -482,7 +489,8 @@ impl Conn {
         let step = self.session.on_input(input, &mut cx);
         let consumed = step.consumed.min(input.len());
         let forward = step.forward.min(consumed);
-        if forward > 0 {
+        let aborted = step.flow == Flow::Abort;
+        if forward > 0 && !aborted {
             self.want_drain = true;
             if from_shared && before.is_none() && out_buf.is_empty() && self.can_write() {
                 // Nothing is queued ahead of these bytes: write them from the read buffer
@@ -513,7 +521,7 @@ impl Conn {
             self.input.drain(..consumed);
             self.release_input();
         }
-        self.after_call(before, core);
+        self.after_call(before, core, aborted);
         self.apply(step.flow, core)
     }
 
@@ -522,6 +530,9 @@ impl Conn {
     fn offer_drain(&mut self, core: &mut Core) -> Result<bool, Gone> {
         self.want_drain = false;
         let flow = self.call(core, |s, cx| s.on_drain(cx));
+        if flow != Flow::Continue {
+            self.finishing_stream = false;
+        }
         self.apply(flow, core)?;
         let produced = self.want_drain;
         if self.phase == Phase::Open && !self.input.is_empty() {
@@ -564,7 +575,7 @@ impl Conn {
 
     /// Runs a session callback with a context whose output goes where it must (see the module
     /// docs), then sends what it produced.
-    fn call<R>(
+    fn call<R: Outcome>(
         &mut self,
         core: &mut Core,
         f: impl FnOnce(&mut dyn Session, &mut Ctx<'_>) -> R,
@@ -581,7 +592,7 @@ impl Conn {
         let mut cx =
             Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats).with_written(written);
         let r = f(&mut *self.session, &mut cx);
-        self.after_call(before, core);
+        self.after_call(before, core, r.aborts());
         r
     }
 
@@ -609,8 +620,17 @@ impl Conn {
         }
     }
 
-    /// Notes whether the session produced output, and writes it.
-    fn after_call(&mut self, before: Option<usize>, core: &mut Core) {
+    /// Notes whether the session produced output, and writes it — unless the session aborted
+    /// the connection in the same call: `Flow::Abort` discards pending output, that call's
+    /// included.
+    fn after_call(&mut self, before: Option<usize>, core: &mut Core, aborted: bool) {
+        if aborted {
+            match before {
+                None => core.out_buf.clear(),
+                Some(len) => self.out.truncate(len),
+            }
+            return;
+        }
         let produced = match before {
             None => !core.out_buf.is_empty(),
             Some(len) => self.out.len() > len,
@@ -835,7 +855,11 @@ impl Conn {
                 Ok(())
             };
         }
-        if self.phase != Phase::Closing || self.pending() > 0 {
+        if self.phase != Phase::Closing
+            || self.pending() > 0
+            || (self.finishing_stream && self.want_drain)
+        {
+            // Output owed, or a stream not yet asked whether it has more.
             return Ok(());
         }
         if self.read == ReadSide::Closed {
@@ -913,5 +937,23 @@ fn output_for<'a>(
             (shared, 0)
         }
         Some(_) => (own, out_pos),
+    }
+}
+
+/// What a session callback returned, as far as the connection's output is concerned.
+trait Outcome {
+    /// Whether it aborts the connection, so that what it wrote must not be sent.
+    fn aborts(&self) -> bool;
+}
+
+impl Outcome for Flow {
+    fn aborts(&self) -> bool {
+        *self == Flow::Abort
+    }
+}
+
+impl Outcome for Step {
+    fn aborts(&self) -> bool {
+        self.flow == Flow::Abort
     }
 }
