@@ -64,6 +64,9 @@ enum Phase {
     },
 }
 
+/// Bytes any connection may write in a turn even when the turn's budget is spent.
+const WRITE_FLOOR: usize = 16 * 1024;
+
 /// A period over which a connection that owes progress must move `min_rate` bytes a second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Window {
@@ -734,10 +737,14 @@ impl Conn {
             self.write_allowance = budget.per_conn;
         }
         while *pos < buf.len() {
+            // Every connection may write a little in every turn, budget or not: a short answer
+            // to a well-behaved client must not queue behind a thousand large downloads that
+            // spend the turn's budget before its turn comes.
+            let floor = WRITE_FLOOR.saturating_sub(budget.per_conn - self.write_allowance);
             let allowed = if self.unbudgeted {
                 usize::MAX
             } else {
-                self.write_allowance.min(budget.left)
+                self.write_allowance.min(budget.left.max(floor))
             };
             if allowed == 0 {
                 self.set_write(WriteSide::Deferred);
