@@ -8,7 +8,7 @@
 //! it has logged as many `listening` lines as it has services. `evserve` is the binary cargo
 //! built. Servers are stopped with SIGINT at the end and must exit 0, as the README says.
 //!
-//! The demos use fixed ports (7007, 7008, 8080, 7108-7110, 7207), as a person would: the
+//! The demos use fixed ports (7007, 7008, 8080, 8443, 7108-7110, 7207), as a person would: the
 //! test fails, saying so, if one is taken. A lock file serialises the tests that use them
 //! across concurrent `cargo test` runs. They need `nc` (netcat-openbsd), `socat`, `curl`
 //! and `python3`; a missing tool fails the test loudly.
@@ -151,6 +151,11 @@ impl Background {
             "--chat",
             "--files",
             "--http",
+            "--https",
+            "--tls-echo",
+            "--tls-framed",
+            "--tls-chat",
+            "--tls-files",
         ];
         let services = command
             .split_whitespace()
