@@ -74,29 +74,8 @@ fi
 cargo build --release -q
 cargo build --release -q --example hyper_plain --example tokio_echo --example chart
 
-work=$(mktemp -d)
-# nginx's worker drops root for an unprivileged user, which must be able to reach the files:
-# mktemp's 0700 made every nginx answer a 403.
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  # evserve drains for up to 5 s on SIGTERM; whatever is still there after 8 s is killed.
-  for _ in $(seq 80); do
-    alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
+. "$(dirname "$0")/lib.sh"
+bench_setup
 
 cc -O2 -o "$work/c_epoll_plain" benches/peers/c_epoll_plain.c
 mkdir -p "$work/root"

@@ -50,26 +50,8 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 cargo build --release -q
 
-work=$(mktemp -d)
-chmod 755 "$work" # nginx's worker runs as an unprivileged user
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 80); do
-    alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
+. "$(dirname "$0")/lib.sh"
+bench_setup
 
 # One ECDSA P-256 certificate for both servers.
 openssl ecparam -name prime256v1 -genkey -noout -out "$work/key.pem" 2>/dev/null

@@ -71,20 +71,9 @@ cargo build --release -q --example attack
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 8192 ] || { echo "ulimit -n is $(ulimit -n); 2,000 connections need 8192" >&2; exit 1; }
 
-work=$(mktemp -d)
-# nginx's worker drops root for an unprivileged user, which must reach the files.
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
+. "$(dirname "$0")/../lib.sh"
+bench_setup
+[ "$PIN" = 1 ] || SRV="" LOAD=""
 mkdir -p "$work/root" "$work/nginx-tmp"
 chmod 777 "$work/nginx-tmp"
 echo "preparing: a 20 MiB file and a directory of $ENTRIES entries" >&2

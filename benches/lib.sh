@@ -1,0 +1,34 @@
+# Shared by the benchmark scripts (compare.sh, tls_compare.sh, attack/run.sh): a work
+# directory, the processes a script starts, and their cleanup however the script ends.
+#
+#   . "$(dirname "$0")/lib.sh"      (or ../lib.sh)
+#   bench_setup                     # sets $work, pids=(), traps EXIT/INT/TERM, $SRV and $LOAD
+#   some_server & pids+=($!)
+
+# Creates $work (readable by nginx's unprivileged worker: mktemp's 0700 made every nginx
+# answer a 403), arms the cleanup, and sets $SRV/$LOAD to pin the server to CPU 0 and the
+# load to CPU 1 when there are two.
+bench_setup() {
+  work=$(mktemp -d)
+  chmod 755 "$work"
+  pids=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  if [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
+}
+
+# Stops every started process: SIGTERM, up to 8 s for them to go (evserve drains for up to
+# 5 s), then SIGKILL; removes $work.
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 80); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
