@@ -113,24 +113,9 @@ tokio_pid=$!
 $SRV "$work/c_epoll_plain" $PORT_C & pids+=($!); c_pid=$!
 
 # Every server up and listening within 5 s, or stop here.
-up() { kill -0 "$1" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; }
-for s in "nginx $nginx_master $PORT_NGINX" "evserve $ev_pid $PORT_EV" "evserve $ev_pid $PORT_EV_ECHO" \
-  "hyper_plain $hyper_pid $PORT_HYPER" "tokio_echo $tokio_pid $PORT_TOKIO" "c_epoll_plain $c_pid $PORT_C"; do
-  read -r name pid port <<<"$s"
-  for _ in $(seq 50); do up "$pid" "$port" && break; sleep 0.1; done
-  if ! up "$pid" "$port"; then
-    echo "$name did not start listening on $port; the servers' logs:" >&2
-    cat "$work"/*.log "$work/nginx.err" 2>/dev/null | tail -20 >&2
-    exit 1
-  fi
-done
-# nginx serves from its worker process: measure that one's CPU time.
-nginx_pid=
-for _ in $(seq 50); do
-  nginx_pid=$(pgrep -P "$nginx_master" | head -1) && break
-  sleep 0.1
-done
-[ -n "$nginx_pid" ] || { echo "nginx started no worker process" >&2; exit 1; }
+bench_wait_listening "nginx $nginx_master $PORT_NGINX" "evserve $ev_pid $PORT_EV" "evserve $ev_pid $PORT_EV_ECHO" \
+  "hyper_plain $hyper_pid $PORT_HYPER" "tokio_echo $tokio_pid $PORT_TOKIO" "c_epoll_plain $c_pid $PORT_C"
+bench_nginx_worker "$nginx_master"
 
 # Every HTTP server must answer the 13-byte body with a 200 before it is measured (wrk
 # counts error answers as requests).

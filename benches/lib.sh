@@ -32,3 +32,31 @@ bench_cleanup() {
   wait 2>/dev/null || true
   rm -rf "$work"
 }
+
+# Waits until each "NAME PID PORT" given accepts connections on 127.0.0.1:PORT (5 s each);
+# exits with the servers' logs if one does not.
+bench_wait_listening() {
+  local name pid port
+  for s in "$@"; do
+    read -r name pid port <<<"$s"
+    for _ in $(seq 50); do bench_up "$pid" "$port" && break; sleep 0.1; done
+    if ! bench_up "$pid" "$port"; then
+      echo "$name did not start listening on $port; the servers' logs:" >&2
+      cat "$work"/*.log "$work/nginx.err" 2>/dev/null | tail -20 >&2
+      exit 1
+    fi
+  done
+}
+
+# Whether process PID is alive and something accepts on 127.0.0.1:PORT.
+bench_up() { kill -0 "$1" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; }
+
+# Sets $nginx_pid to the worker of nginx master $1 (it serves, so its CPU time is measured).
+bench_nginx_worker() {
+  nginx_pid=
+  for _ in $(seq 50); do
+    nginx_pid=$(pgrep -P "$1" | head -1) && break
+    sleep 0.1
+  done
+  [ -n "$nginx_pid" ] || { echo "nginx started no worker process" >&2; exit 1; }
+}

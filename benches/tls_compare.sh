@@ -94,22 +94,8 @@ $SRV target/release/evserve serve --https 127.0.0.1:$PORT_EV --root "$work/root"
   --max-connections 16384 --backlog 4096 --access-log false 2>"$work/evserve.log" & pids+=($!)
 ev_pid=$!
 
-up() { kill -0 "$1" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; }
-for s in "nginx $nginx_master $PORT_NGINX" "evserve $ev_pid $PORT_EV"; do
-  read -r name pid port <<<"$s"
-  for _ in $(seq 50); do up "$pid" "$port" && break; sleep 0.1; done
-  if ! up "$pid" "$port"; then
-    echo "$name did not start listening on $port:" >&2
-    cat "$work"/*.log "$work/nginx.err" 2>/dev/null | tail -20 >&2
-    exit 1
-  fi
-done
-nginx_pid=
-for _ in $(seq 50); do
-  nginx_pid=$(pgrep -P "$nginx_master" | head -1) && break
-  sleep 0.1
-done
-[ -n "$nginx_pid" ] || { echo "nginx started no worker process" >&2; exit 1; }
+bench_wait_listening "nginx $nginx_master $PORT_NGINX" "evserve $ev_pid $PORT_EV"
+bench_nginx_worker "$nginx_master"
 
 for port in $PORT_EV $PORT_NGINX; do
   body=$(curl -sf --max-time 2 --cacert "$work/cert.pem" "https://127.0.0.1:$port/plain.txt") ||

@@ -126,23 +126,14 @@ pub fn page(reply: &mut Reply<'_, '_>) -> Handled {
 /// `GET /events`: the head of an endless `text/event-stream`, then an [`EventStream`].
 pub fn events(reply: &mut Reply<'_, '_>) -> Handled {
     // The stream ends only when the connection does: say so, and read no request after it.
-    reply.final_persist(Status::Ok);
     reply.exchange.persist = Persist::Close;
-    let parts = &reply.shared.parts;
-    parts.counts.record(Status::Ok);
-    let date = parts.date.get(reply.cx.now());
-    let mut out = reply.cx.out();
-    for piece in [
-        Status::Ok.line(),
-        b"Date: ",
-        &date,
-        b"\r\n",
-        &parts.server_line,
-        b"Content-Type: text/event-stream\r\nCache-Control: no-store\r\n\
-          X-Accel-Buffering: no\r\nConnection: close\r\n\r\n",
-    ] {
-        out.extend_from_slice(piece);
-    }
+    reply
+        .start(Status::Ok)
+        .header("Content-Type", b"text/event-stream")
+        .header("Cache-Control", b"no-store")
+        .header("X-Accel-Buffering", b"no")
+        .header("Connection", b"close")
+        .end_unframed();
     if !reply.wants_body_bytes() {
         return Handled::Answered;
     }

@@ -191,6 +191,14 @@ impl<'o> ResponseHead<'o> {
         this.out.extend_from_slice(b"\r\n");
         this.out
     }
+
+    /// Ends a head whose body no length frames: one that lasts until the connection closes
+    /// (an event stream) or none because another protocol follows (101). Only the blank line
+    /// is added; the caller has written the `Connection` field it needs.
+    pub fn end_unframed(mut self) -> Output<'o> {
+        self.out.extend_from_slice(b"\r\n");
+        self.out
+    }
 }
 
 /// The `Connection` field (CRLF included) that announces `persist`; empty for the HTTP/1.1

@@ -208,24 +208,13 @@ pub fn websocket(
         return Handled::Answered;
     }
     let ws_config = config.ws;
-    reply.final_persist(Status::SwitchingProtocols);
-    let parts = &reply.shared.parts;
-    parts.counts.record(Status::SwitchingProtocols);
-    let date = parts.date.get(reply.cx.now());
     let accept = ws::accept_key(key);
-    let mut out = reply.cx.out();
-    for piece in [
-        Status::SwitchingProtocols.line(),
-        b"Date: ",
-        &date,
-        b"\r\n",
-        &parts.server_line,
-        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
-        accept.as_bytes(),
-        b"\r\n\r\n",
-    ] {
-        out.extend_from_slice(piece);
-    }
+    reply
+        .start(Status::SwitchingProtocols)
+        .header("Upgrade", b"websocket")
+        .header("Connection", b"Upgrade")
+        .header("Sec-WebSocket-Accept", accept.as_bytes())
+        .end_unframed();
     Handled::Upgrade(Upgrade(Box::new(WsSession::new(endpoint, ws_config))))
 }
 
