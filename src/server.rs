@@ -15,7 +15,7 @@ use crate::protocol::framed::{FramedConfig, FramedEcho};
 use crate::protocol::http::{Http, HttpConfig, ServerStats};
 use crate::protocol::proxy::ProxyService;
 use crate::protocol::tls::TlsSetup;
-use crate::reactor::Reactor;
+use crate::reactor::{Handle, Reactor};
 use crate::session::Service;
 
 /// One service bound to one address.
@@ -401,7 +401,7 @@ pub struct Running {
     pub addrs: Vec<SocketAddr>,
     /// The reactor's counters.
     pub stats: std::sync::Arc<crate::stats::Stats>,
-    handle: crate::reactor::Handle,
+    handle: Handle,
     thread: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
 
@@ -474,6 +474,9 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
         first.socket_options.reuse_port = true;
     }
     let (mut reactor, addrs) = build(&first)?;
+    // Worker 0 owns the signal handler and passes each signal on to the others. Registered
+    // before any other worker exists, a signal that arrives while they start is held until
+    // the loop runs, and by then every follower's handle is known: none can miss it.
     reactor
         .handle_signals()
         .map_err(ServeError::io("cannot handle SIGINT and SIGTERM"))?;
@@ -486,24 +489,55 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
         .map(|(spec, addr)| spec.with_addr(*addr))
         .collect();
     let mut threads = Vec::new();
+    let mut followers = Vec::new();
+    let mut failed = None;
     for n in 1..workers {
         let cfg = rest.clone();
-        let thread = std::thread::Builder::new()
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
             .name(format!("evserve-worker-{n}"))
             .spawn(move || -> Result<(), ServeError> {
-                let (mut reactor, _) = build(&cfg)?;
-                reactor
-                    .handle_signals()
-                    .map_err(ServeError::io("cannot handle SIGINT and SIGTERM"))?;
+                let mut reactor = match build(&cfg) {
+                    Ok((reactor, _)) => reactor,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let _ = tx.send(Ok(reactor.handle()));
                 reactor
                     .run()
                     .map_err(ServeError::io("the event loop failed"))
             })
             .map_err(ServeError::io(format!(
                 "cannot start worker thread {n} (--workers {workers})"
-            )))?;
-        threads.push(thread);
+            )));
+        let started = spawned.and_then(|thread| {
+            threads.push(thread);
+            rx.recv().unwrap_or_else(|_| {
+                Err(ServeError::Io {
+                    what: format!("worker {n} died while starting"),
+                    source: io::Error::other("no answer from the thread"),
+                })
+            })
+        });
+        match started {
+            Ok(handle) => followers.push(handle),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
     }
+    if let Some(e) = failed {
+        // Stop the workers already running, so the process can exit with the error.
+        followers.iter().for_each(Handle::stop_now);
+        for thread in threads {
+            let _ = thread.join();
+        }
+        return Err(e);
+    }
+    reactor.forward_signals_to(followers);
     let result = reactor
         .run()
         .map_err(ServeError::io("the event loop failed"));

@@ -75,6 +75,27 @@ fn every_worker_fails_its_health_checks_during_the_drain_delay() {
 }
 
 #[test]
+fn a_second_signal_closes_every_workers_listeners_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A delay no test would wait for: only the second signal can end it.
+    let mut server = http::start(dir.path(), &["--workers", "3", "--drain-delay", "1h"]);
+    server.terminate();
+    for _ in 0..3 {
+        server
+            .wait_log("draining: health checks fail", Duration::from_secs(10))
+            .expect("each worker begins its drain delay");
+    }
+    server.terminate();
+    for _ in 0..3 {
+        server
+            .wait_log("shutting down: draining", Duration::from_secs(10))
+            .expect("each worker cuts its delay short");
+    }
+    let status = server.wait_exit(Duration::from_secs(30)).expect("exit");
+    assert!(status.success());
+}
+
+#[test]
 fn without_a_drain_delay_the_listener_closes_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = http::start(dir.path(), &[]);

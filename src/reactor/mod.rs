@@ -26,7 +26,7 @@ mod udp;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -108,17 +108,33 @@ struct Periodic {
     schedule: Box<dyn FnMut() -> Duration>,
 }
 
+/// How far a stop asked from outside has gone: nothing, a graceful stop (the drain delay, then
+/// draining), or closing the listeners now (a second signal during the delay).
+const STOP_NONE: u8 = 0;
+const STOP_GRACEFUL: u8 = 1;
+const STOP_NOW: u8 = 2;
+
 /// Stops a running reactor from another thread.
 #[derive(Clone)]
 pub struct Handle {
-    stop: Arc<AtomicBool>,
+    stop: Arc<AtomicU8>,
     waker: Arc<Waker>,
 }
 
 impl Handle {
     /// Asks the reactor to stop gracefully, as SIGTERM would.
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
+        self.raise(STOP_GRACEFUL);
+    }
+
+    /// Asks the reactor to skip what is left of its drain delay and close its listeners now,
+    /// as a second SIGTERM would.
+    pub fn stop_now(&self) {
+        self.raise(STOP_NOW);
+    }
+
+    fn raise(&self, level: u8) {
+        self.stop.fetch_max(level, Ordering::AcqRel);
         if let Err(e) = self.waker.wake() {
             warn!("waking the reactor: {e}");
         }
@@ -133,7 +149,10 @@ pub struct Reactor {
     core: Core,
     socket_options: SocketOptions,
     signals: Option<Signals>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<AtomicU8>,
+    /// Reactors this one passes its signals on to (the other `--workers`): only one reactor
+    /// owns the signal handler, so a signal can never reach some workers and miss others.
+    followers: Vec<Handle>,
     waker: Arc<Waker>,
     next_id: u64,
     accept_paused_until: Option<Instant>,
@@ -198,7 +217,8 @@ impl Reactor {
             },
             socket_options,
             signals: None,
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(AtomicU8::new(STOP_NONE)),
+            followers: Vec::new(),
             waker,
             next_id: 0,
             accept_paused_until: None,
@@ -327,6 +347,12 @@ impl Reactor {
         Ok(())
     }
 
+    /// Passes every signal this reactor receives on to `followers` (the other workers of one
+    /// server), which do not handle signals themselves.
+    pub fn forward_signals_to(&mut self, followers: Vec<Handle>) {
+        self.followers = followers;
+    }
+
     /// A handle that stops this reactor from another thread.
     pub fn handle(&self) -> Handle {
         Handle {
@@ -370,8 +396,13 @@ impl Reactor {
             self.fire_timers();
             self.core.stats.timers.set(self.core.timers.len() as u64);
             self.send_periodic();
-            if self.stop.load(Ordering::Acquire) {
-                self.begin_shutdown();
+            match self.stop.load(Ordering::Acquire) {
+                STOP_NONE => {}
+                STOP_GRACEFUL => self.begin_shutdown(),
+                _ => {
+                    self.begin_shutdown();
+                    self.close_and_drain();
+                }
             }
             if self.delay_until.is_some_and(|until| self.core.now >= until) {
                 self.close_and_drain();
@@ -435,8 +466,10 @@ impl Reactor {
                     if self.delay_until.is_some() {
                         // A second signal during the delay: the operator wants it now.
                         info!("second signal: closing the listeners now");
+                        self.followers.iter().for_each(Handle::stop_now);
                         self.close_and_drain();
                     } else {
+                        self.followers.iter().for_each(Handle::stop);
                         self.begin_shutdown();
                     }
                 }
