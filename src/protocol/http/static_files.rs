@@ -285,7 +285,10 @@ fn start_stream(
         Ok(())
     };
     let mut stream = FileStream::new(file, len);
-    match sought.and_then(|()| stream.pump(&mut reply.cx.out())) {
+    match sought.and_then(|()| {
+        let tight = reply.cx.memory_tight();
+        stream.pump(&mut reply.cx.out(), tight)
+    }) {
         Ok(Pumped::Done) => Handled::Answered,
         Ok(Pumped::More) => Handled::Streaming(stream),
         Err(e) => {
