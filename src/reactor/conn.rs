@@ -39,7 +39,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{debug, trace};
 use mio::net::TcpStream;
@@ -48,6 +48,13 @@ use mio::{Interest, Registry, Token};
 use super::{Core, WriteBudget};
 use crate::session::{Ctx, Flow, RoomId, Session, Step, Watch};
 use crate::stats::Stats;
+
+/// How long a connection must have moved less than the minimum rate before it may be closed
+/// to make room at the connection limit. Short, because until then a full server refuses
+/// newcomers (a wave of trickling attackers would hold every slot for this long); long
+/// enough that a client must have had a few round trips to show its rate (at the default
+/// 512 B/s, 128 bytes).
+pub const STALLED_AFTER: Duration = Duration::from_millis(250);
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,8 +274,8 @@ impl Conn {
     /// Whether this connection may be closed to make room for a new one, and how readily:
     /// lower ranks go first. An idle connection its service lets go (a keep-alive connection
     /// between requests) or one already lingering ranks 0, by how long it has been idle; one
-    /// that has stalled below the minimum rate for at least a second ranks 1, by how long it
-    /// has been stalling. Anything making progress is never chosen.
+    /// that has stalled below the minimum rate for at least [`STALLED_AFTER`] ranks 1, by how
+    /// long it has been stalling. Anything making progress is never chosen.
     pub fn eviction_rank(&self, core: &Core) -> Option<(u8, Instant)> {
         if matches!(self.phase, Phase::Lingering { .. })
             || (self.idle_disposable && self.phase == Phase::Open && !self.owes_progress())
@@ -278,7 +285,7 @@ impl Conn {
         let w = self.window?;
         let elapsed = core.now.saturating_duration_since(w.start);
         let expected = core.limits.min_rate as f64 * elapsed.as_secs_f64();
-        let stalling = elapsed.as_secs() >= 1 && ((self.moved - w.moved) as f64) < expected;
+        let stalling = elapsed >= STALLED_AFTER && ((self.moved - w.moved) as f64) < expected;
         stalling.then_some((1, w.start))
     }
 
