@@ -98,6 +98,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
 
 fn announce(args: &AnnounceArgs) -> anyhow::Result<()> {
     let mut reactor = Reactor::new(Limits::default(), SocketOptions::default())?;
+    // Handled before the first log line, so a SIGTERM sent on seeing it is never fatal.
+    reactor.handle_signals()?;
     let announce = Announce {
         to: args.to,
         name: args.name.clone().unwrap_or_else(discovery::host_name),
@@ -105,7 +107,6 @@ fn announce(args: &AnnounceArgs) -> anyhow::Result<()> {
     };
     server::add_announcer(&mut reactor, &announce, args.service.clone())
         .with_context(|| format!("cannot announce to --to {}", args.to))?;
-    reactor.handle_signals()?;
     reactor.run()?;
     Ok(())
 }

@@ -308,8 +308,16 @@ impl std::error::Error for ServeError {
 /// Builds a reactor serving everything in `config`. Returns it with the bound addresses, in
 /// the order of `config.services`.
 pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
-    let mut reactor = Reactor::new(config.limits.clone(), config.socket_options.clone())
+    let reactor = Reactor::new(config.limits.clone(), config.socket_options.clone())
         .map_err(ServeError::io("cannot create the event loop"))?;
+    bind_all(reactor, config)
+}
+
+/// Binds every service of `config` on `reactor`.
+fn bind_all(
+    mut reactor: Reactor,
+    config: &ServerConfig,
+) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
     let mut bound = Vec::with_capacity(config.services.len());
     // --proxy-protocol: every TCP service reads the balancer's header first.
     let wrap = |service: Box<dyn Service>| -> Box<dyn Service> {
@@ -475,13 +483,17 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
         // The budget is the server's: each worker holds its share.
         first.limits.max_memory = (config.limits.max_memory / workers).max(1);
     }
-    let (mut reactor, addrs) = build(&first)?;
-    // Worker 0 owns the signal handler and passes each signal on to the others. Registered
-    // before any other worker exists, a signal that arrives while they start is held until
-    // the loop runs, and by then every follower's handle is known: none can miss it.
+    // Worker 0 owns the signal handler and passes each signal on to the others. It is
+    // registered before anything is bound: a supervisor (or a test) that sends SIGTERM as
+    // soon as it reads `listening` must find it handled, not meet the default action. A
+    // signal that arrives while the other workers start is held until the loop runs, and by
+    // then every follower's handle is known: none can miss it.
+    let mut reactor = Reactor::new(first.limits.clone(), first.socket_options.clone())
+        .map_err(ServeError::io("cannot create the event loop"))?;
     reactor
         .handle_signals()
         .map_err(ServeError::io("cannot handle SIGINT and SIGTERM"))?;
+    let (mut reactor, addrs) = bind_all(reactor, &first)?;
     let mut rest = first.clone();
     rest.announce = None; // one beacon per server, not per worker
     rest.services = config
