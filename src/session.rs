@@ -417,6 +417,12 @@ pub trait Session {
         Flow::Continue
     }
 
+    /// The server is stopping (SIGTERM, once the drain delay is over): the session may write
+    /// a goodbye its protocol has (a WebSocket close frame with 1001, "going away"; a chat
+    /// notice). The connection then closes as after [`Flow::Close`]: what is owed is flushed,
+    /// and a session streaming an answer is still offered [`Session::on_drain`] to finish it.
+    fn on_shutdown(&mut self, _cx: &mut Ctx<'_>) {}
+
     /// The connection is gone (any reason). Output written now is discarded, but broadcasts
     /// (a leave notice) are delivered.
     fn on_close(&mut self, _cx: &mut Ctx<'_>) {}
@@ -441,6 +447,9 @@ impl<S: Session + ?Sized> Session for Box<S> {
     }
     fn on_broadcast(&mut self, message: &[u8], cx: &mut Ctx<'_>) -> Flow {
         (**self).on_broadcast(message, cx)
+    }
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
+        (**self).on_shutdown(cx)
     }
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
         (**self).on_close(cx)

@@ -478,3 +478,34 @@ fn evserve_load_ws_benchmarks_the_echo() {
         serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert!(stats["ws_messages_in"].as_u64() >= Some(2000), "{stats}");
 }
+
+/// A graceful stop says goodbye in each protocol's own words: a WebSocket close frame with
+/// 1001 ("going away", RFC 6455 §7.4.1), a notice line in the chat room, then the end.
+#[test]
+fn a_stopping_server_says_going_away() {
+    let mut server = start();
+    let mut ws = Client::open(server.tcp("http"), "/ws/chat");
+    let tcp = TcpStream::connect(server.tcp("chat")).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let tcp_addr = tcp.local_addr().unwrap();
+    // The join notice says the chat connection was accepted and its session is open.
+    assert_eq!(
+        ws.recv(),
+        (true, 1, format!("* {tcp_addr} joined").into_bytes())
+    );
+    server.terminate();
+    // Room notices may come first; then the close frame.
+    loop {
+        let (_, opcode, payload) = ws.recv();
+        if opcode == 8 {
+            assert_eq!(payload.get(..2), Some(&1001u16.to_be_bytes()[..]));
+            break;
+        }
+        assert_eq!(opcode, 1, "only room notices before the close");
+    }
+    let mut rest = String::new();
+    BufReader::new(tcp).read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "* server shutting down\n");
+    let status = server.wait_exit(Duration::from_secs(30)).expect("exit");
+    assert!(status.success());
+}

@@ -130,6 +130,11 @@ impl Session for ChatSession {
         }
     }
 
+    /// Says why the room is going quiet, as an IRC server's closing notice does.
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
+        cx.out().extend_from_slice(b"* server shutting down\n");
+    }
+
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
         let notice = format!("* {} left\n", cx.peer());
         cx.broadcast(notice.as_bytes());

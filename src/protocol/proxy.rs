@@ -328,6 +328,12 @@ impl Session for ProxySession {
         }
     }
 
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
+        if let State::Relaying { peer } = self.state {
+            self.inner.on_shutdown(&mut cx.with_peer(peer));
+        }
+    }
+
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
         if let State::Relaying { peer } = self.state {
             self.inner.on_close(&mut cx.with_peer(peer));

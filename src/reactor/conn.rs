@@ -340,6 +340,9 @@ impl Conn {
         // The session did not choose to close: one streaming a body from `on_drain` (a
         // download) is still asked for the rest, so the body is not cut short.
         self.finishing_stream = self.phase == Phase::Open;
+        if self.phase == Phase::Open {
+            self.call(core, |s, cx| s.on_shutdown(cx));
+        }
         self.apply(Flow::Close, core)
             .and_then(|()| self.drive(core))
     }
@@ -1016,6 +1019,13 @@ trait Outcome {
 impl Outcome for Flow {
     fn aborts(&self) -> bool {
         *self == Flow::Abort
+    }
+}
+
+/// A callback that cannot abort (`on_shutdown`).
+impl Outcome for () {
+    fn aborts(&self) -> bool {
+        false
     }
 }
 

@@ -118,6 +118,13 @@ impl Session for Upgradable {
         }
     }
 
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
+        match self {
+            Upgradable::Http(http) => http.on_shutdown(cx),
+            Upgradable::Next(next) => next.on_shutdown(cx),
+        }
+    }
+
     fn on_broadcast(&mut self, message: &[u8], cx: &mut Ctx<'_>) -> Flow {
         match self {
             // HTTP is in no room: a broadcast cannot reach it, and would not be HTTP.

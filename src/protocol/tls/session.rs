@@ -507,6 +507,18 @@ impl<S: Session> Session for TlsSession<S> {
         self.conclude(flow, cx)
     }
 
+    /// The inner session's goodbye, encrypted. No `close_notify` here: a stream still being
+    /// finished must be sent first; it follows when the inner session has nothing more.
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
+        if matches!(self.phase, Phase::Open | Phase::PeerClosed) {
+            let flow = self.with_inner(cx, |s, _, icx| {
+                s.on_shutdown(icx);
+                (Flow::Continue, 0)
+            });
+            self.conclude(flow, cx);
+        }
+    }
+
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
         // Only a session that was opened is told it closes (a chat leave notice).
         if self.phase.opened() {

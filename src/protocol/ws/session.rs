@@ -232,6 +232,11 @@ impl Session for WsSession {
         Flow::Continue
     }
 
+    /// RFC 6455 §7.4.1: 1001, the endpoint is going away (a server going down).
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
+        self.close(CloseCode::GOING_AWAY, cx);
+    }
+
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
         cx.stats().ws_open.sub(1);
         if self.endpoint == Endpoint::Chat {
