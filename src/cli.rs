@@ -1095,6 +1095,36 @@ mod tests {
     }
 
     #[test]
+    fn hsts_reaches_https_listeners_only() {
+        let hsts = |args: &[&str]| -> Vec<(bool, Option<u64>)> {
+            serve(args)
+                .config()
+                .services
+                .iter()
+                .filter_map(|spec| match spec {
+                    ServiceSpec::Http(_, c) => Some((false, c.hsts_max_age)),
+                    ServiceSpec::Tls(inner, _) => match &**inner {
+                        ServiceSpec::Http(_, c) => Some((true, c.hsts_max_age)),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect()
+        };
+        let both = ["--http", ":0", "--https", "127.0.0.1:0"];
+        assert_eq!(
+            hsts(&[&both[..], &["--hsts"]].concat()),
+            [(false, None), (true, Some(31_536_000))]
+        );
+        assert_eq!(
+            hsts(&[&both[..], &["--hsts", "--hsts-max-age", "60"]].concat()),
+            [(false, None), (true, Some(60))]
+        );
+        assert_eq!(hsts(&both), [(false, None), (true, None)]);
+        assert!(Cli::try_parse_from(["evserve", "serve", "--hsts-max-age", "60"]).is_err());
+    }
+
+    #[test]
     fn explicit_services_replace_defaults() {
         let cli = Cli::parse_from(["evserve", "serve", "--echo", "127.0.0.1:0"]);
         let Command::Serve(args) = cli.command else {
