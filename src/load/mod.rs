@@ -26,7 +26,9 @@
 //!   closed loop that is when it was issued; with `rate` it is its slot in the schedule, so a
 //!   stalled server is charged for every request it delayed (see `pacing.rs`).
 //! - **MB/s**: bytes on the wire in both directions (requests and replies, HTTP heads
-//!   included), 10^6 bytes per MB.
+//!   included), 10^6 bytes per MB. Over TLS, the plaintext bytes (as wrk counts them).
+//! - **TLS handshakes**, over TLS: full, resumed, and connections given up before theirs
+//!   completed; a failed handshake fails the requests written on its connection.
 //!
 //! Every run is bounded: by `duration`, or by a request count, which `duration` then bounds
 //! as a time limit.

@@ -23,6 +23,12 @@
 //! driver's shared batch, all that are owed in one `write`, and nothing is copied or
 //! allocated per request.
 //!
+//! Over TLS (`https://`, `--tls`) an open connection is a [`TlsStream`] on the same socket,
+//! made when the connect completes: requests written during the handshake wait inside rustls
+//! and leave with it. Reads then continue to `WouldBlock` (a short TLS read says nothing of
+//! the socket), WRITABLE stays asked for while rustls holds ciphertext, and a failure while
+//! handshaking is tallied as `handshake failed: KIND` (see `tls.rs`).
+//!
 //! Without keep-alive the client closes each connection as soon as its reply is read, as wrk
 //! does, so TIME_WAIT stays on the client side: on loopback Linux reuses those ports
 //! (`tcp_tw_reuse`); against a remote server a long run at thousands of connections per
