@@ -198,6 +198,13 @@ impl LoadArgs {
                 .addr
                 .clone()
                 .ok_or("give HOST:PORT after the protocol")?;
+            if self.no_keep_alive || !self.keep_alive {
+                return Err(format!(
+                    "--no-keep-alive (--new-connection-per-request) is for HTTP: {} keeps \
+                     its connections",
+                    self.target
+                ));
+            }
             (protocol, hostport)
         };
         let addr = {
@@ -1074,6 +1081,11 @@ mod tests {
             load(&["echo", "127.0.0.1:7", "--cacert", "x"])
                 .unwrap_err()
                 .contains("TLS")
+        );
+        assert!(
+            load(&["echo", "127.0.0.1:7", "--new-connection-per-request"])
+                .unwrap_err()
+                .contains("is for HTTP")
         );
         assert!(
             load(&["http://127.0.0.1:1/", "--tls"])
