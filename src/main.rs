@@ -16,8 +16,14 @@ use signal_hook::consts::SIGINT;
 mod malloc;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    // A client's report names each TLS failure with its first example; rustls's own warnings
+    // would repeat it once per connection.
+    let filter = match cli.command {
+        Command::Load(_) | Command::Send(_) => "info,rustls=error",
+        _ => "info",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter)).init();
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Announce(args) => announce(&args),

@@ -33,7 +33,7 @@ pub struct Report {
     pub requests: u64,
     /// Wrong replies, and requests lost when their connection failed.
     pub errors: u64,
-    /// Requests unanswered within the timeout.
+    /// Requests unanswered within the timeout (a TLS handshake that took as long included).
     pub timeouts: u64,
     /// Connections replaced after a failure, a timeout or an unexpected close by the server.
     pub reconnects: u64,
@@ -190,7 +190,7 @@ impl Report {
             return;
         }
         match kind {
-            Failure::Timeout => self.timeouts += n,
+            Failure::Timeout | Failure::Handshake(TlsProblem::TimedOut) => self.timeouts += n,
             Failure::Connect(_) => self.connect_errors += n,
             _ => self.errors += n,
         }
@@ -388,6 +388,9 @@ mod tests {
         a.error(refused, 2, || Some("second".into()));
         a.error(Failure::Status(404), 3, || None);
         a.error(Failure::Timeout, 1, || None);
+        // A handshake that timed out is a timeout too, tallied as what it was.
+        let slow = Failure::Handshake(TlsProblem::TimedOut);
+        a.error(slow, 2, || Some("no answer".into()));
         a.error(Failure::Closed, 0, || {
             panic!("nothing failed: no example asked for")
         });
@@ -395,7 +398,7 @@ mod tests {
         b.error(Failure::Status(404), 1, || None);
         b.error(Failure::BadReply(Broken::Speaks("HTTP")), 1, || None);
         a.merge(&b);
-        assert_eq!((a.errors, a.timeouts, a.connect_errors), (5, 1, 3));
+        assert_eq!((a.errors, a.timeouts, a.connect_errors), (5, 3, 3));
         assert_eq!(a.failures[&refused].count, 3);
         assert_eq!(a.failures[&refused].example.as_deref(), Some("first"));
         assert_eq!(a.failures[&Failure::Status(404)].count, 4);
@@ -410,8 +413,12 @@ mod tests {
             text.contains("bad reply: the server answers in HTTP"),
             "{text}"
         );
-        assert_eq!(a.to_json()["failures"].as_array().map(Vec::len), Some(4));
-        // Ended: 0 ok, 5 errors, 1 timeout (failed connects are not requests).
+        assert!(
+            text.contains("2 × handshake failed: timed out, first: no answer\n"),
+            "{text}"
+        );
+        assert_eq!(a.to_json()["failures"].as_array().map(Vec::len), Some(5));
+        // Ended: 0 ok, 5 errors, 3 timeouts (failed connects are not requests).
         assert!((a.error_rate() - 1.0).abs() < 1e-9);
     }
 

@@ -227,7 +227,14 @@ impl Slot for Conn {
             // Replies come in order: nothing written behind the late one can arrive first,
             // and the connection is dropped, so all that was written timed out with it.
             let n = self.inflight.drop_written() + self.inflight.expire(now, ctx.timeout);
-            ctx.report.error(Failure::Timeout, n as u64, || None);
+            if matches!(&self.link, Link::Open(s) if s.handshaking()) {
+                let why = Failure::Handshake(TlsProblem::TimedOut);
+                let example = "no answer to the TLS handshake within --timeout; does that port \
+                               speak TLS?";
+                ctx.report.error(why, n as u64, || Some(example.into()));
+            } else {
+                ctx.report.error(Failure::Timeout, n as u64, || None);
+            }
             match self.link {
                 Link::Open(_) => {
                     ctx.report.reconnects += 1;

@@ -234,6 +234,8 @@ pub enum TlsProblem {
     Protocol(&'static str),
     /// The server closed the connection (or reset it) before the handshake completed.
     Closed,
+    /// No answer to the handshake within the request timeout (counted as timeouts).
+    TimedOut,
 }
 
 impl fmt::Display for TlsProblem {
@@ -243,6 +245,7 @@ impl fmt::Display for TlsProblem {
             TlsProblem::Alert(alert) => write!(f, "alert {alert} from the server"),
             TlsProblem::Protocol(what) => f.write_str(what),
             TlsProblem::Closed => f.write_str("closed by the server"),
+            TlsProblem::TimedOut => f.write_str("timed out"),
         }
     }
 }
@@ -308,6 +311,15 @@ pub fn describe(e: &rustls::Error) -> String {
             "{e}; connect by a name the certificate holds (evserve's self-signed one: \
              localhost, 127.0.0.1, ::1)"
         ),
+        rustls::Error::InappropriateHandshakeMessage {
+            got_type: rustls::HandshakeType::ClientHello,
+            ..
+        } => format!("{e}; the server sent our ClientHello back: that port echoes, not TLS"),
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => {
+            format!("{e}; does that port speak TLS?")
+        }
         _ => e.to_string(),
     }
 }
