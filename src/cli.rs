@@ -11,7 +11,7 @@ use crate::config::{
     DEFAULT_CHAT_LINE, DEFAULT_ECHO, DEFAULT_FRAMED, DEFAULT_HTTP, Limits, SocketOptions,
 };
 use crate::discovery::{self, ServiceEntry};
-use crate::load::{self, Framing, HttpRequest, LoadConfig, Protocol};
+use crate::load::{self, Framing, HttpRequest, LoadConfig, Protocol, TlsClient, TlsOptions, Trust};
 use crate::protocol::files::{self, FilesConfig};
 use crate::protocol::framed::FramedConfig;
 use crate::protocol::http::HttpConfig;
@@ -50,9 +50,12 @@ pub enum Command {
     Discover(DiscoverArgs),
     /// Send a file to a `--files` server; exits 0 only when it was stored and verified.
     Send(SendArgs),
-    /// Generate load: `load http://HOST:PORT/PATH`, or `load echo|udp|framed HOST:PORT`.
+    /// Generate load: `load http(s)://HOST:PORT/PATH`, or `load echo|udp|framed HOST:PORT`.
     #[command(
-        after_help = "Exit status: 0 if requests succeeded (and at most --max-error-rate \
+        after_help = "TLS: https:// URLs, or --tls with echo and framed. No system CA roots \
+        are loaded: give the certificate to trust with --cacert FILE (evserve's self-signed \
+        one: serve --tls-self-signed-out DIR, then --cacert DIR/cert.pem), or --insecure.\n\n\
+        Exit status: 0 if requests succeeded (and at most --max-error-rate \
         failed); 1 if none succeeded or more failed; 130 after Ctrl-C, which prints the \
         partial report."
     )]
@@ -64,7 +67,8 @@ pub enum Command {
 /// `evserve load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// `http://HOST[:PORT]/PATH`, or one of `echo`, `udp`, `framed` followed by HOST:PORT.
+    /// `http://HOST[:PORT]/PATH`, `https://HOST[:PORT]/PATH`, or one of `echo`, `udp`,
+    /// `framed` followed by HOST:PORT.
     pub target: String,
     /// HOST:PORT, after `echo`, `udp` or `framed`.
     pub addr: Option<String>,
@@ -108,9 +112,28 @@ pub struct LoadArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
           default_value_t = true, action = ArgAction::Set, overrides_with = "no_keep_alive")]
     pub keep_alive: bool,
-    /// Send `Connection: close` and reconnect for every request.
-    #[arg(long, overrides_with = "keep_alive")]
+    /// Send `Connection: close` and reconnect for every request: over HTTPS, one TLS
+    /// handshake per request (resumed unless --no-tls-resume).
+    #[arg(
+        long,
+        visible_alias = "new-connection-per-request",
+        overrides_with = "keep_alive"
+    )]
     pub no_keep_alive: bool,
+    /// Speak TLS (for echo and framed; an https:// URL implies it).
+    #[arg(long, help_heading = "TLS")]
+    pub tls: bool,
+    /// Trust the server certificates issued by (or equal to) the certificates in this PEM
+    /// file. No system roots are loaded: without --cacert or --insecure every handshake
+    /// fails (UnknownIssuer).
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub cacert: Option<PathBuf>,
+    /// Accept any server certificate, unchecked (warned on stderr): for test servers only.
+    #[arg(short = 'k', long, conflicts_with = "cacert", help_heading = "TLS")]
+    pub insecure: bool,
+    /// Do not resume TLS sessions: every connection makes a full handshake.
+    #[arg(long, help_heading = "TLS")]
+    pub no_tls_resume: bool,
     /// A request unanswered this long counts as a timeout.
     #[arg(long, value_name = "DURATION", default_value_t = Span(load::DEFAULT_TIMEOUT))]
     pub timeout: Span,
@@ -134,7 +157,13 @@ impl LoadArgs {
             if let Some(extra) = &self.addr {
                 return Err(format!("unexpected '{extra}' after the URL"));
             }
-            let (host, connect, path) = load::http::parse_url(&self.target)?;
+            let url = load::http::parse_url(&self.target)?;
+            if self.tls && !url.tls {
+                return Err(format!(
+                    "--tls with '{}': write the URL as https://",
+                    self.target
+                ));
+            }
             let body = match &self.body {
                 Some(file) => Some(
                     std::fs::read(file).map_err(|e| format!("--body {}: {e}", file.display()))?,
@@ -143,13 +172,13 @@ impl LoadArgs {
             };
             let request = HttpRequest {
                 method: self.method.clone(),
-                path,
-                host,
+                path: url.path,
+                host: url.authority,
                 keep_alive: self.keep_alive && !self.no_keep_alive,
                 headers: self.headers.clone(),
                 body,
             };
-            (Protocol::Http(request), connect)
+            (Protocol::Http(request), url.connect)
         } else {
             let protocol = match self.target.as_str() {
                 "echo" => Protocol::Echo,
@@ -169,6 +198,13 @@ impl LoadArgs {
                 .addr
                 .clone()
                 .ok_or("give HOST:PORT after the protocol")?;
+            if self.no_keep_alive || !self.keep_alive {
+                return Err(format!(
+                    "--no-keep-alive (--new-connection-per-request) is for HTTP: {} keeps \
+                     its connections",
+                    self.target
+                ));
+            }
             (protocol, hostport)
         };
         let addr = {
@@ -179,7 +215,31 @@ impl LoadArgs {
                 .next()
                 .ok_or_else(|| format!("{hostport}: no address"))?
         };
+        let https = self.target.starts_with("https://");
+        let tls = if https || self.tls {
+            let options = TlsOptions {
+                trust: trust(self.cacert.as_ref(), self.insecure),
+                server_name: load::tls::host_of(&hostport).to_string(),
+                alpn: if https {
+                    vec![b"http/1.1".to_vec()]
+                } else {
+                    Vec::new()
+                },
+                resume: !self.no_tls_resume,
+            };
+            Some(TlsClient::new(&options)?)
+        } else {
+            if self.cacert.is_some() || self.insecure || self.no_tls_resume {
+                return Err(
+                    "--cacert, --insecure and --no-tls-resume apply to TLS: use an https:// \
+                     URL, or --tls"
+                        .into(),
+                );
+            }
+            None
+        };
         let config = LoadConfig {
+            tls,
             connections: self.connections,
             threads: usize::from(self.threads),
             pipeline: self.pipeline,
@@ -196,6 +256,15 @@ impl LoadArgs {
         };
         config.validate()?;
         Ok(config)
+    }
+}
+
+/// Which certificates `--cacert` and `--insecure` say to trust.
+fn trust(cacert: Option<&PathBuf>, insecure: bool) -> Trust {
+    match (cacert, insecure) {
+        (Some(file), _) => Trust::CaFile(file.clone()),
+        (None, true) => Trust::Insecure,
+        (None, false) => Trust::Nothing,
     }
 }
 
@@ -217,6 +286,38 @@ pub struct SendArgs {
     #[arg(long, value_name = "DURATION",
           default_value_t = Span(crate::send::SendOptions::default().timeout))]
     pub timeout: Span,
+    /// Speak TLS (to the server's --tls-files address).
+    #[arg(long, help_heading = "TLS")]
+    pub tls: bool,
+    /// Trust the server certificates issued by (or equal to) the certificates in this PEM
+    /// file; no system roots are loaded.
+    #[arg(long, value_name = "FILE", requires = "tls", help_heading = "TLS")]
+    pub cacert: Option<PathBuf>,
+    /// Accept any server certificate, unchecked (warned on stderr): for test servers only.
+    #[arg(
+        short = 'k',
+        long,
+        requires = "tls",
+        conflicts_with = "cacert",
+        help_heading = "TLS"
+    )]
+    pub insecure: bool,
+}
+
+impl SendArgs {
+    /// The TLS client `--tls` asks for, if it does.
+    pub fn tls(&self) -> Result<Option<TlsClient>, String> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let options = TlsOptions {
+            trust: trust(self.cacert.as_ref(), self.insecure),
+            server_name: load::tls::host_of(&self.to).to_string(),
+            alpn: Vec::new(),
+            resume: true,
+        };
+        TlsClient::new(&options).map(Some)
+    }
 }
 
 /// `evserve announce`.
@@ -362,6 +463,15 @@ pub struct ServeArgs {
     /// Answer TRACE by echoing the request (off: 405).
     #[arg(long, help_heading = HTTP)]
     pub allow_trace: bool,
+    /// On HTTPS listeners, send `Strict-Transport-Security: max-age=<--hsts-max-age>` with
+    /// every answer, so browsers use HTTPS only for this host from then on. Never sent on
+    /// plain HTTP.
+    #[arg(long, help_heading = HTTP)]
+    pub hsts: bool,
+    /// The max-age of --hsts, in seconds (a year by default).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_HSTS_MAX_AGE, requires = "hsts",
+          help_heading = HTTP)]
+    pub hsts_max_age: u64,
     /// Memory for small static files (<= 64 KiB each), revalidated at most a second after
     /// being read; 0 disables.
     #[arg(long, value_name = "BYTES", default_value_t = Size(HttpConfig::default().file_cache),
@@ -493,6 +603,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub tls: crate::protocol::tls::TlsArgs,
 }
+
+/// `--hsts-max-age` when not given: a year, as the HSTS preload list asks.
+const DEFAULT_HSTS_MAX_AGE: u64 = 31_536_000;
 
 /// `serve --help` headings.
 const SERVICES: &str =
@@ -644,9 +757,14 @@ impl ServeArgs {
                 .iter()
                 .map(|a| ServiceSpec::Http(*a, http.clone())),
         );
+        // HSTS on HTTPS listeners only: plain ones keep `http` as it is.
+        let https = HttpConfig {
+            hsts_max_age: self.hsts.then_some(self.hsts_max_age),
+            ..(*http).clone()
+        };
         services.extend(
             self.tls
-                .services(&http, framed, self.max_line.0, files.as_ref()),
+                .services(&https, framed, self.max_line.0, files.as_ref()),
         );
         if services.is_empty() {
             services = vec![
@@ -951,8 +1069,78 @@ mod tests {
         );
         assert!(load(&["echo"]).unwrap_err().contains("HOST:PORT"));
         assert!(load(&["ftp://h/"]).unwrap_err().contains("http://"));
+        // TLS: https:// or --tls, and the trust flags only with TLS.
+        let c = load(&["https://127.0.0.1:1/", "--insecure"]).unwrap();
+        assert!(c.tls.is_some());
+        assert_eq!(c.addr.port(), 1);
+        let c = load(&["echo", "127.0.0.1:7", "--tls", "-k"]).unwrap();
+        assert!(c.tls.is_some());
+        let c = load(&["https://127.0.0.1/", "--new-connection-per-request"]).unwrap();
+        assert_eq!(c.addr.port(), 443);
+        let Protocol::Http(request) = &c.protocol else {
+            panic!("not http")
+        };
+        assert!(
+            !request.keep_alive,
+            "--new-connection-per-request is --no-keep-alive"
+        );
+        assert!(
+            load(&["echo", "127.0.0.1:7", "--cacert", "x"])
+                .unwrap_err()
+                .contains("TLS")
+        );
+        assert!(
+            load(&["echo", "127.0.0.1:7", "--new-connection-per-request"])
+                .unwrap_err()
+                .contains("is for HTTP")
+        );
+        assert!(
+            load(&["http://127.0.0.1:1/", "--tls"])
+                .unwrap_err()
+                .contains("https://")
+        );
+        assert!(
+            load(&["udp", "127.0.0.1:7", "--tls", "-k"])
+                .unwrap_err()
+                .contains("UDP")
+        );
+        assert!(
+            load(&["https://127.0.0.1:1/", "--cacert", "/nonexistent/ca.pem"])
+                .unwrap_err()
+                .starts_with("--cacert /nonexistent/ca.pem")
+        );
         assert!(load(&["udp", "127.0.0.1:7", "--threads", "0"]).is_err());
         assert!(load(&["udp", "127.0.0.1:7", "--rate", "-1"]).is_err());
+    }
+
+    #[test]
+    fn hsts_reaches_https_listeners_only() {
+        let hsts = |args: &[&str]| -> Vec<(bool, Option<u64>)> {
+            serve(args)
+                .config()
+                .services
+                .iter()
+                .filter_map(|spec| match spec {
+                    ServiceSpec::Http(_, c) => Some((false, c.hsts_max_age)),
+                    ServiceSpec::Tls(inner, _) => match &**inner {
+                        ServiceSpec::Http(_, c) => Some((true, c.hsts_max_age)),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect()
+        };
+        let both = ["--http", ":0", "--https", "127.0.0.1:0"];
+        assert_eq!(
+            hsts(&[&both[..], &["--hsts"]].concat()),
+            [(false, None), (true, Some(31_536_000))]
+        );
+        assert_eq!(
+            hsts(&[&both[..], &["--hsts", "--hsts-max-age", "60"]].concat()),
+            [(false, None), (true, Some(60))]
+        );
+        assert_eq!(hsts(&both), [(false, None), (true, None)]);
+        assert!(Cli::try_parse_from(["evserve", "serve", "--hsts-max-age", "60"]).is_err());
     }
 
     #[test]

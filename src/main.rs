@@ -16,14 +16,15 @@ use signal_hook::consts::SIGINT;
 mod malloc;
 
 fn main() -> ExitCode {
-    // rustls logs what a peer did wrong (a renegotiation attempt, a bad record) at WARN: by
-    // default a peer must not be able to write lines into the server's log. The TLS layer
-    // counts those failures in /stats instead; RUST_LOG=rustls=debug shows them.
+    let cli = Cli::parse();
+    // rustls logs what a peer did wrong (a renegotiation attempt, a bad record) at WARN. In a
+    // server that lets any peer write lines into the log (the TLS layer counts the failures
+    // in /stats instead); in a client's run (load, send) it repeats, once per connection,
+    // what the report already names with its first example. RUST_LOG=rustls=debug shows them.
     env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or("info,rustls=error"),
     )
     .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Announce(args) => announce(&args),
@@ -131,12 +132,17 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
     // blocked on a server that stopped reading) ends the process at once.
     signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))?;
     signal_hook::flag::register(SIGINT, Arc::clone(&stop))?;
+    let tls = args.tls().map_err(anyhow::Error::msg)?;
+    if args.insecure {
+        warn_insecure();
+    }
     let options = evserve::send::SendOptions {
         name: args.name.clone(),
         chunk_size: args.chunk.0,
         timeout: args.timeout.0,
         progress: true,
         stop: Some(stop),
+        tls,
     };
     let what = || format!("cannot send {} to {}", args.file.display(), args.to);
     match evserve::send::send_file(&args.file, &args.to, &options) {
@@ -157,10 +163,16 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
 /// is over `--max-error-rate`, 0 otherwise.
 fn load(args: &LoadArgs) -> anyhow::Result<()> {
     let report = if args.target == "ws" {
+        if args.tls || args.cacert.is_some() || args.insecure {
+            anyhow::bail!("load ws speaks plain WebSocket only: drop --tls, --cacert, --insecure");
+        }
         let load = ws_load(args)?;
         evserve::load::ws::run(&load).with_context(|| format!("cannot load {}", load.addr))?
     } else {
         let mut config = args.config().map_err(anyhow::Error::msg)?;
+        if args.insecure {
+            warn_insecure();
+        }
         let stop = Arc::new(AtomicBool::new(false));
         // The first Ctrl-C stops the run and prints what it measured; a second one, if that
         // hangs, ends the process at once.
@@ -210,6 +222,14 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
         return Err(Exit(ExitCode::FAILURE).into());
     }
     Ok(())
+}
+
+/// `--insecure`, said once, before anything is sent.
+fn warn_insecure() {
+    eprintln!(
+        "evserve: warning: --insecure: the server's certificate is not checked, so anyone on \
+         the path could pose as the server; use --cacert FILE for anything but a test"
+    );
 }
 
 /// `evserve load ws HOST:PORT`: WebSocket echo at `/ws/echo` (see `load/ws.rs`).

@@ -14,11 +14,17 @@
 //! already streaming. Between data frames the client peeks, without blocking, for a reply; on
 //! one it stops sending and reads it, so a refusal of a large file is noticed at once instead of
 //! after the whole file has been pushed at a server that discards it.
+//!
+//! With `--tls` ([`SendOptions::tls`]) the same exchange runs inside TLS (rustls, blocking, to
+//! a `--tls-files` listener): the handshake is completed right after connecting, so a refused
+//! certificate is reported as such ([`SendError::Handshake`]) before any data, and the peek
+//! for an early reply decrypts what arrived, since a TLS 1.3 server sends session tickets
+//! after the handshake that are not a reply.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Seek, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +32,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use rustls::{ClientConnection, StreamOwned};
+
+use crate::load::TlsClient;
 use crate::protocol::files::{Header, Reply, check_name, to_hex};
 use crate::protocol::frame::{Decoder, Encoder, HEADER_LEN, LengthCodec};
 use crate::protocol::sniff;
@@ -50,6 +59,8 @@ pub struct SendOptions {
     /// Set (by a SIGINT handler, say) to stop between data frames with
     /// [`SendError::Interrupted`]; the server discards the partial file.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Speak TLS with this client setup (`--tls`); `None`: plain TCP.
+    pub tls: Option<TlsClient>,
 }
 
 impl Default for SendOptions {
@@ -60,6 +71,7 @@ impl Default for SendOptions {
             timeout: Duration::from_secs(30),
             progress: true,
             stop: None,
+            tls: None,
         }
     }
 }
@@ -115,6 +127,8 @@ pub enum SendError {
     Resolve(io::Error),
     /// No connection could be made to the server.
     Connect(io::Error),
+    /// The TLS handshake failed: rustls's reason, and what to do next.
+    Handshake(String),
     /// Talking with the server failed after connecting.
     Net(io::Error),
     /// The server answered `ERR`: its reason.
@@ -173,6 +187,7 @@ impl fmt::Display for SendError {
                      (the address of the server's --files flag)?",
                 )
             }
+            SendError::Handshake(why) => write!(f, "TLS handshake failed: {why}"),
             SendError::Net(err) => write!(f, "connection failed: {err}"),
             SendError::Refused(reason) if reason == "exists" => write!(
                 f,
@@ -181,6 +196,10 @@ impl fmt::Display for SendError {
             ),
             SendError::Refused(reason) => write!(f, "refused by the server: {reason}"),
             SendError::Protocol(what) => write!(f, "unexpected reply: {what}"),
+            SendError::WrongProtocol("TLS") => f.write_str(
+                "the server answered in TLS: add --tls (with --cacert FILE, the server's \
+                 certificate)",
+            ),
             SendError::WrongProtocol(spoken) => write!(
                 f,
                 "the server answered in {spoken}: that port is not a files service; \
@@ -228,6 +247,9 @@ pub fn send_file(path: &Path, to: &str, opts: &SendOptions) -> Result<SendReport
 
     let started = Instant::now();
     let mut conn = connect(to, opts.timeout)?;
+    if let Some(tls) = &opts.tls {
+        conn = conn.into_tls(tls)?;
+    }
     let header = Header {
         size,
         sha256,
@@ -260,6 +282,7 @@ pub fn send_file(path: &Path, to: &str, opts: &SendOptions) -> Result<SendReport
     };
     let reply = read_reply(&mut conn)?;
     let (size, sha256) = check_reply(sent, reply, size, sha256)?;
+    conn.goodbye();
     Ok(SendReport {
         name,
         size,
@@ -310,8 +333,123 @@ fn fill(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// The connection to the server: plain TCP, or TLS over it.
+enum Link {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS (boxed: rustls's state is a few KiB).
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Link {
+    /// Wraps a plain connection in TLS and completes the handshake.
+    fn into_tls(self, client: &TlsClient) -> Result<Link, SendError> {
+        let Link::Plain(sock) = self else {
+            return Ok(self);
+        };
+        let tls = client
+            .connection()
+            .map_err(|e| SendError::Handshake(e.to_string()))?;
+        let mut stream = StreamOwned::new(tls, sock);
+        while stream.conn.is_handshaking() {
+            if let Err(err) = stream.conn.complete_io(&mut stream.sock) {
+                return Err(match err.get_ref().and_then(|e| e.downcast_ref()) {
+                    Some(tls @ rustls::Error::InvalidCertificate(_)) => {
+                        SendError::Handshake(crate::load::tls::describe(tls))
+                    }
+                    Some(tls) => SendError::Handshake(format!(
+                        "{tls}; is --to the server's --tls-files address?"
+                    )),
+                    None => SendError::Net(err),
+                });
+            }
+        }
+        Ok(Link::Tls(Box::new(stream)))
+    }
+
+    /// Whether the server has said something (or closed) already, without waiting for it.
+    fn reply_waiting(&mut self) -> io::Result<bool> {
+        match self {
+            Link::Plain(sock) => {
+                sock.set_nonblocking(true)?;
+                let peeked = sock.peek(&mut [0u8; 1]);
+                sock.set_nonblocking(false)?;
+                match peeked {
+                    Ok(_) => Ok(true),
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(false),
+                    Err(err) => Err(err),
+                }
+            }
+            Link::Tls(stream) => {
+                stream.sock.set_nonblocking(true)?;
+                let waiting = tls_reply_waiting(&mut stream.conn, &mut stream.sock);
+                stream.sock.set_nonblocking(false)?;
+                waiting
+            }
+        }
+    }
+
+    /// Ends the exchange politely: TLS sends `close_notify`; then our side is shut.
+    fn goodbye(&mut self) {
+        let sock = match self {
+            Link::Plain(sock) => sock,
+            Link::Tls(stream) => {
+                stream.conn.send_close_notify();
+                let _ = stream.flush();
+                &mut stream.sock
+            }
+        };
+        let _ = sock.shutdown(Shutdown::Write);
+    }
+}
+
+/// Decrypts what has arrived (session tickets, say) on a non-blocking socket: true once there
+/// is plaintext to read or the server has closed.
+fn tls_reply_waiting(conn: &mut ClientConnection, sock: &mut TcpStream) -> io::Result<bool> {
+    loop {
+        let state = conn
+            .process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() {
+            return Ok(true);
+        }
+        match conn.read_tls(sock) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+impl Read for Link {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Link::Plain(sock) => sock.read(buf),
+            Link::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Link {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Link::Plain(sock) => sock.write(buf),
+            Link::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Link::Plain(sock) => sock.flush(),
+            Link::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
 /// Connects to the first address of `to` that answers.
-fn connect(to: &str, timeout: Duration) -> Result<TcpStream, SendError> {
+fn connect(to: &str, timeout: Duration) -> Result<Link, SendError> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{to}: no address"));
     for addr in to.to_socket_addrs().map_err(SendError::Resolve)? {
         match TcpStream::connect_timeout(&addr, timeout) {
@@ -320,7 +458,7 @@ fn connect(to: &str, timeout: Duration) -> Result<TcpStream, SendError> {
                     .map_err(SendError::Net)?;
                 conn.set_write_timeout(Some(timeout))
                     .map_err(SendError::Net)?;
-                return Ok(conn);
+                return Ok(Link::Plain(conn));
             }
             Err(err) => last = err,
         }
@@ -328,12 +466,13 @@ fn connect(to: &str, timeout: Duration) -> Result<TcpStream, SendError> {
     Err(SendError::Connect(last))
 }
 
-fn write_frame(conn: &mut TcpStream, payload: &[u8]) -> Result<(), SendError> {
+fn write_frame(conn: &mut Link, payload: &[u8]) -> Result<(), SendError> {
     let mut frame = Vec::new();
     LengthCodec::default()
         .encode(payload, &mut frame)
         .map_err(|err| SendError::Protocol(err.to_string()))?;
-    conn.write_all(&frame).map_err(SendError::Net)
+    conn.write_all(&frame).map_err(SendError::Net)?;
+    conn.flush().map_err(SendError::Net)
 }
 
 /// How the data pass ended.
@@ -347,7 +486,7 @@ enum Sent {
 /// The second pass: streams `size` bytes of `file` in data frames of `chunk` bytes.
 fn send_data(
     file: &mut File,
-    conn: &mut TcpStream,
+    conn: &mut Link,
     size: u64,
     chunk: usize,
     progress: &mut Progress,
@@ -363,7 +502,7 @@ fn send_data(
         if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
             return Err(SendError::Interrupted { sent, size });
         }
-        if reply_waiting(conn).map_err(SendError::Net)? {
+        if conn.reply_waiting().map_err(SendError::Net)? {
             return Ok(Sent::Early);
         }
         let (head, body) = frame.split_at_mut(HEADER_LEN);
@@ -381,23 +520,13 @@ fn send_data(
         sent += n as u64;
         progress.update(sent);
     }
+    // TLS: what rustls still holds must reach the socket before we wait for the reply.
+    conn.flush().map_err(SendError::Net)?;
     Ok(Sent::All(hasher.finalize().into()))
 }
 
-/// Whether the server has said something (or closed) already, without waiting for it.
-fn reply_waiting(conn: &TcpStream) -> io::Result<bool> {
-    conn.set_nonblocking(true)?;
-    let peeked = conn.peek(&mut [0u8; 1]);
-    conn.set_nonblocking(false)?;
-    match peeked {
-        Ok(_) => Ok(true),
-        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(false),
-        Err(err) => Err(err),
-    }
-}
-
 /// Reads one reply frame and returns its payload.
-fn read_reply(conn: &mut TcpStream) -> Result<Vec<u8>, SendError> {
+fn read_reply(conn: &mut Link) -> Result<Vec<u8>, SendError> {
     let mut codec = LengthCodec::new(MAX_REPLY);
     let (mut input, mut buf) = (Vec::new(), [0u8; 4096]);
     loop {

@@ -102,17 +102,35 @@ impl HttpRequest {
     }
 }
 
-/// Splits `http://AUTHORITY/PATH` into the authority (for `Host`), the HOST:PORT to connect
-/// to (port 80 if none is given) and the path (`/` if none).
-pub fn parse_url(url: &str) -> Result<(String, String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("'{url}': only http:// URLs are supported"))?;
+/// A URL `evserve load` was given, split for use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    /// `https://`: speak TLS.
+    pub tls: bool,
+    /// The authority as given, for `Host` (`127.0.0.1:8080`, `localhost`).
+    pub authority: String,
+    /// HOST:PORT to connect to (port 80, or 443 for https, if none is given).
+    pub connect: String,
+    /// The request target, `/` if none.
+    pub path: String,
+}
+
+/// Splits `http://AUTHORITY/PATH` or `https://AUTHORITY/PATH`.
+pub fn parse_url(url: &str) -> Result<Url, String> {
+    let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (false, rest),
+        (_, Some(rest)) => (true, rest),
+        _ => {
+            return Err(format!(
+                "'{url}': only http:// and https:// URLs are supported"
+            ));
+        }
+    };
     let rest = rest.split('#').next().unwrap_or_default();
     let at = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(at);
     if authority.is_empty() || authority.contains('@') {
-        return Err(format!("'{url}': expected http://HOST[:PORT]/PATH"));
+        return Err(format!("'{url}': expected http(s)://HOST[:PORT]/PATH"));
     }
     let path = match path {
         "" => "/".to_string(),
@@ -124,9 +142,14 @@ pub fn parse_url(url: &str) -> Result<(String, String, String), String> {
     let connect = if has_port {
         authority.to_string()
     } else {
-        format!("{authority}:80")
+        format!("{authority}:{}", if tls { 443 } else { 80 })
     };
-    Ok((authority.to_string(), connect, path))
+    Ok(Url {
+        tls,
+        authority: authority.to_string(),
+        connect,
+        path,
+    })
 }
 
 /// Where a response is.
@@ -481,7 +504,7 @@ mod tests {
 
     #[test]
     fn urls() {
-        let p = parse_url;
+        let p = |url| parse_url(url).map(|u| (u.authority, u.connect, u.path));
         let own = |a: &str, c: &str, p: &str| Ok((a.into(), c.into(), p.into()));
         assert_eq!(
             p("http://127.0.0.1:8080/plain"),
@@ -491,7 +514,10 @@ mod tests {
         assert_eq!(p("http://h:1?q=1#f"), own("h:1", "h:1", "/?q=1"));
         assert_eq!(p("http://[::1]/x"), own("[::1]", "[::1]:80", "/x"));
         assert_eq!(p("http://[::1]:81/"), own("[::1]:81", "[::1]:81", "/"));
-        assert!(p("https://h/").is_err());
+        assert_eq!(p("https://h/x"), own("h", "h:443", "/x"));
+        assert!(parse_url("https://h:8443/").unwrap().tls);
+        assert!(!parse_url("http://h/").unwrap().tls);
+        assert!(p("ftp://h/").is_err());
         assert!(p("http:///x").is_err());
         assert!(p("http://u@h/").is_err());
     }

@@ -7,6 +7,7 @@
 //!        └─ once a second: the progress line on stderr (if asked)
 //!
 //!   a slot = tcp::Conn or udp::Socket      ── what it owes: inflight.rs
+//!   TLS over a tcp::Conn                   ── tls.rs (rustls, non-blocking, same loop)
 //!   what to send, how to judge a reply     ── driver.rs → echo.rs, framed.rs, http.rs (sans-IO)
 //!   when it may send, latency from when    ── pacing.rs (closed loop, or open loop at --rate)
 //! ```
@@ -25,7 +26,9 @@
 //!   closed loop that is when it was issued; with `rate` it is its slot in the schedule, so a
 //!   stalled server is charged for every request it delayed (see `pacing.rs`).
 //! - **MB/s**: bytes on the wire in both directions (requests and replies, HTTP heads
-//!   included), 10^6 bytes per MB.
+//!   included), 10^6 bytes per MB. Over TLS, the plaintext bytes (as wrk counts them).
+//! - **TLS handshakes**, over TLS: full, resumed, and connections given up before theirs
+//!   completed; a failed handshake fails the requests written on its connection.
 //!
 //! Every run is bounded: by `duration`, or by a request count, which `duration` then bounds
 //! as a time limit.
@@ -40,6 +43,7 @@ mod progress;
 mod report;
 mod runner;
 mod tcp;
+pub mod tls;
 mod udp;
 pub mod ws;
 
@@ -50,7 +54,8 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 pub use http::HttpRequest;
-pub use report::{Failure, Report, Tally};
+pub use report::{Failure, Handshakes, Report, Tally};
+pub use tls::{TlsClient, TlsOptions, TlsProblem, Trust};
 
 use driver::Driver;
 use pacing::Pacing;
@@ -107,6 +112,8 @@ pub struct LoadConfig {
     pub addr: SocketAddr,
     /// What to speak.
     pub protocol: Protocol,
+    /// Speak it over TLS with this client setup (HTTPS, `echo --tls`, `framed --tls`).
+    pub tls: Option<TlsClient>,
     /// Connections (UDP: sockets), dealt evenly to the threads.
     pub connections: usize,
     /// Threads, each with its own poll loop (at most one per connection).
@@ -137,6 +144,7 @@ impl LoadConfig {
         LoadConfig {
             addr,
             protocol,
+            tls: None,
             connections: DEFAULT_CONNECTIONS,
             threads: 1,
             pipeline: 1,
@@ -154,6 +162,9 @@ impl LoadConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.connections == 0 || self.threads == 0 || self.pipeline == 0 {
             return Err("--connections, --threads and --pipeline must be at least 1".into());
+        }
+        if self.tls.is_some() && self.protocol == Protocol::Udp {
+            return Err("--tls works over TCP only: UDP has no TLS here (no DTLS)".into());
         }
         if self.duration.is_zero() || self.timeout.is_zero() {
             return Err("--duration and --timeout must be more than 0".into());
@@ -240,6 +251,7 @@ pub fn run(config: &LoadConfig) -> io::Result<Report> {
             };
             let plan = Plan {
                 addr: config.addr,
+                tls: config.tls.as_ref(),
                 slots,
                 driver: &driver,
                 pacing,

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::driver::{Broken, Outcome};
+use super::tls::TlsProblem;
 
 /// The largest latency recorded exactly, in µs (an hour); longer ones are recorded as this.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -32,7 +33,7 @@ pub struct Report {
     pub requests: u64,
     /// Wrong replies, and requests lost when their connection failed.
     pub errors: u64,
-    /// Requests unanswered within the timeout.
+    /// Requests unanswered within the timeout (a TLS handshake that took as long included).
     pub timeouts: u64,
     /// Connections replaced after a failure, a timeout or an unexpected close by the server.
     pub reconnects: u64,
@@ -52,6 +53,50 @@ pub struct Report {
     pub failures: BTreeMap<Failure, Tally>,
     /// The run was stopped early (Ctrl-C): the figures cover the part that ran.
     pub interrupted: bool,
+    /// TLS handshakes, over TLS (all zero otherwise).
+    pub tls: Handshakes,
+}
+
+/// TLS handshakes of a run: how many completed in full or resumed a session, how many
+/// connections were given up before theirs completed, and what was agreed on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handshakes {
+    /// Completed with a full handshake (certificate, key exchange).
+    pub full: u64,
+    /// Completed by resuming an earlier session (a ticket or a TLS 1.2 session ID).
+    pub resumed: u64,
+    /// Connections closed before their handshake completed: an error, an alert, the server
+    /// closing, a timeout.
+    pub failed: u64,
+    /// The version and cipher suite of the first handshake, e.g. `TLSv1_3
+    /// TLS13_AES_256_GCM_SHA384`.
+    pub suite: Option<String>,
+}
+
+impl Handshakes {
+    /// A handshake completed.
+    pub fn completed(&mut self, resumed: bool, suite: String) {
+        if resumed {
+            self.resumed += 1;
+        } else {
+            self.full += 1;
+        }
+        self.suite.get_or_insert(suite);
+    }
+
+    /// Whether any handshake was attempted.
+    pub fn any(&self) -> bool {
+        self.full + self.resumed + self.failed > 0
+    }
+
+    fn merge(&mut self, other: &Handshakes) {
+        self.full += other.full;
+        self.resumed += other.resumed;
+        self.failed += other.failed;
+        if self.suite.is_none() {
+            self.suite.clone_from(&other.suite);
+        }
+    }
 }
 
 /// What went wrong with a request or a connection.
@@ -71,6 +116,10 @@ pub enum Failure {
     Connect(io::ErrorKind),
     /// A request unanswered within the timeout.
     Timeout,
+    /// The TLS handshake failed (a certificate refused, an alert, the server closing).
+    Handshake(TlsProblem),
+    /// TLS failed after the handshake (a record that does not decrypt, an alert).
+    Tls(TlsProblem),
 }
 
 impl Failure {
@@ -93,6 +142,8 @@ impl fmt::Display for Failure {
             Failure::Io(kind) => write!(f, "connection error ({kind})"),
             Failure::Connect(kind) => write!(f, "connect error ({kind})"),
             Failure::Timeout => f.write_str("timeout"),
+            Failure::Handshake(problem) => write!(f, "handshake failed: {problem}"),
+            Failure::Tls(problem) => write!(f, "TLS error: {problem}"),
         }
     }
 }
@@ -129,6 +180,7 @@ impl Report {
                 .expect("constant bounds are valid"),
             failures: BTreeMap::new(),
             interrupted: false,
+            tls: Handshakes::default(),
         }
     }
 
@@ -138,7 +190,7 @@ impl Report {
             return;
         }
         match kind {
-            Failure::Timeout => self.timeouts += n,
+            Failure::Timeout | Failure::Handshake(TlsProblem::TimedOut) => self.timeouts += n,
             Failure::Connect(_) => self.connect_errors += n,
             _ => self.errors += n,
         }
@@ -188,6 +240,7 @@ impl Report {
         self.bytes_received += other.bytes_received;
         self.elapsed = self.elapsed.max(other.elapsed);
         self.interrupted |= other.interrupted;
+        self.tls.merge(&other.tls);
         for (kind, tally) in &other.failures {
             self.tally(*kind, tally.count, || tally.example.clone());
         }
@@ -233,6 +286,12 @@ impl Report {
                 "mean": self.latency.mean(),
             },
             "error_rate": self.error_rate(),
+            "tls_handshakes": self.tls.any().then(|| serde_json::json!({
+                "full": self.tls.full,
+                "resumed": self.tls.resumed,
+                "failed": self.tls.failed,
+                "suite": self.tls.suite,
+            })),
             "interrupted": self.interrupted,
             "failures": self.failures.iter().map(|(kind, tally)| serde_json::json!({
                 "kind": kind.to_string(),
@@ -266,6 +325,20 @@ impl Report {
             self.latency_at(0.999),
             self.latency.max(),
         );
+        if self.tls.any() {
+            let t = &self.tls;
+            text += &format!(
+                "TLS handshakes {}: {} full, {} resumed, {} failed{}\n",
+                t.full + t.resumed,
+                t.full,
+                t.resumed,
+                t.failed,
+                t.suite
+                    .as_deref()
+                    .map(|s| format!("; {s}"))
+                    .unwrap_or_default(),
+            );
+        }
         for (kind, tally) in &self.failures {
             text += &format!("  {:>9} × {kind}", tally.count);
             if let Some(example) = &tally.example {
@@ -315,6 +388,9 @@ mod tests {
         a.error(refused, 2, || Some("second".into()));
         a.error(Failure::Status(404), 3, || None);
         a.error(Failure::Timeout, 1, || None);
+        // A handshake that timed out is a timeout too, tallied as what it was.
+        let slow = Failure::Handshake(TlsProblem::TimedOut);
+        a.error(slow, 2, || Some("no answer".into()));
         a.error(Failure::Closed, 0, || {
             panic!("nothing failed: no example asked for")
         });
@@ -322,7 +398,7 @@ mod tests {
         b.error(Failure::Status(404), 1, || None);
         b.error(Failure::BadReply(Broken::Speaks("HTTP")), 1, || None);
         a.merge(&b);
-        assert_eq!((a.errors, a.timeouts, a.connect_errors), (5, 1, 3));
+        assert_eq!((a.errors, a.timeouts, a.connect_errors), (5, 3, 3));
         assert_eq!(a.failures[&refused].count, 3);
         assert_eq!(a.failures[&refused].example.as_deref(), Some("first"));
         assert_eq!(a.failures[&Failure::Status(404)].count, 4);
@@ -337,8 +413,12 @@ mod tests {
             text.contains("bad reply: the server answers in HTTP"),
             "{text}"
         );
-        assert_eq!(a.to_json()["failures"].as_array().map(Vec::len), Some(4));
-        // Ended: 0 ok, 5 errors, 1 timeout (failed connects are not requests).
+        assert!(
+            text.contains("2 × handshake failed: timed out, first: no answer\n"),
+            "{text}"
+        );
+        assert_eq!(a.to_json()["failures"].as_array().map(Vec::len), Some(5));
+        // Ended: 0 ok, 5 errors, 3 timeouts (failed connects are not requests).
         assert!((a.error_rate() - 1.0).abs() < 1e-9);
     }
 

@@ -33,6 +33,7 @@ use super::Report;
 use super::driver::Driver;
 use super::pacing::Pacing;
 use super::progress::Counters;
+use super::tls::TlsClient;
 
 /// Bytes read per `read` call; any leftover a driver keeps (a partial head) is far smaller.
 pub(super) const SCRATCH: usize = 64 * 1024;
@@ -50,6 +51,8 @@ const MAX_TICK: Duration = Duration::from_millis(100);
 pub(super) struct Plan<'a> {
     /// The server.
     pub addr: SocketAddr,
+    /// TLS over every connection, if set.
+    pub tls: Option<&'a TlsClient>,
     /// Connections (UDP: sockets) this thread owns.
     pub slots: usize,
     /// The protocol.
@@ -78,6 +81,8 @@ pub(super) struct Ctx<'a> {
     pub registry: Registry,
     /// The server.
     pub addr: SocketAddr,
+    /// TLS over every connection, if set.
+    pub tls: Option<&'a TlsClient>,
     /// The protocol.
     pub driver: &'a Driver,
     /// When requests may go out.
@@ -112,6 +117,7 @@ pub(super) fn run<S: Slot>(plan: Plan) -> io::Result<Report> {
     let mut ctx = Ctx {
         registry: poll.registry().try_clone()?,
         addr: plan.addr,
+        tls: plan.tls,
         driver: plan.driver,
         pacing: plan.pacing,
         report: Report::new(),

@@ -23,6 +23,12 @@
 //! driver's shared batch, all that are owed in one `write`, and nothing is copied or
 //! allocated per request.
 //!
+//! Over TLS (`https://`, `--tls`) an open connection is a [`TlsStream`] on the same socket,
+//! made when the connect completes: requests written during the handshake wait inside rustls
+//! and leave with it. Reads then continue to `WouldBlock` (a short TLS read says nothing of
+//! the socket), WRITABLE stays asked for while rustls holds ciphertext, and a failure while
+//! handshaking is tallied as `handshake failed: KIND` (see `tls.rs`).
+//!
 //! Without keep-alive the client closes each connection as soon as its reply is read, as wrk
 //! does, so TIME_WAIT stays on the client side: on loopback Linux reuses those ports
 //! (`tcp_tw_reuse`); against a remote server a long run at thousands of connections per
@@ -40,6 +46,7 @@ use super::driver::{Broken, Decode, Outcome, ReplyState};
 use super::inflight::{InFlight, Request};
 use super::report::Failure;
 use super::runner::{Ctx, SCRATCH, Slot};
+use super::tls::{TlsProblem, TlsStream};
 
 /// The first wait before connecting again after a failed attempt; it doubles per failure.
 const RETRY_FIRST: Duration = Duration::from_millis(10);
@@ -60,8 +67,74 @@ enum Link {
     },
     /// A non-blocking connect is under way.
     Connecting(TcpStream),
-    /// Connected.
-    Open(TcpStream),
+    /// Connected (over TLS: the handshake may still be under way).
+    Open(Stream),
+}
+
+/// An open connection: plain TCP, or TLS over it (`tls.rs`). Both read and write as a
+/// non-blocking socket does.
+enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS: boxed, as rustls's state is a few KiB and most runs are plain.
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// The socket, to register with the poll.
+    fn tcp(&mut self) -> &mut TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.tcp(),
+        }
+    }
+
+    /// A TLS handshake is under way.
+    fn handshaking(&self) -> bool {
+        matches!(self, Stream::Tls(s) if s.handshaking())
+    }
+
+    /// Whether a read that returns less than asked means the socket is drained. True on
+    /// Linux for a socket; not for TLS, which returns the plaintext of the records decrypted
+    /// so far.
+    fn short_read_drains(&self) -> bool {
+        matches!(self, Stream::Plain(_))
+    }
+
+    /// Output waits below the requests (TLS ciphertext the socket did not take).
+    fn wants_write(&self) -> bool {
+        matches!(self, Stream::Tls(s) if s.wants_write())
+    }
+
+    /// Writes output that waits below the requests.
+    fn flush_below(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(_) => Ok(()),
+            Stream::Tls(s) => s.flush_tls(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_below()
+    }
 }
 
 /// How a read pass ended.
@@ -154,7 +227,14 @@ impl Slot for Conn {
             // Replies come in order: nothing written behind the late one can arrive first,
             // and the connection is dropped, so all that was written timed out with it.
             let n = self.inflight.drop_written() + self.inflight.expire(now, ctx.timeout);
-            ctx.report.error(Failure::Timeout, n as u64, || None);
+            if matches!(&self.link, Link::Open(s) if s.handshaking()) {
+                let why = Failure::Handshake(TlsProblem::TimedOut);
+                let example = "no answer to the TLS handshake within --timeout; does that port \
+                               speak TLS?";
+                ctx.report.error(why, n as u64, || Some(example.into()));
+            } else {
+                ctx.report.error(Failure::Timeout, n as u64, || None);
+            }
             match self.link {
                 Link::Open(_) => {
                     ctx.report.reconnects += 1;
@@ -223,10 +303,24 @@ impl Conn {
             self.connect_failed(ctx, now, e);
             return false;
         }
+        ctx.report.connects += 1;
+        let stream = match ctx.tls {
+            None => Stream::Plain(stream),
+            Some(client) => match client.connection() {
+                Ok(tls) => Stream::Tls(Box::new(TlsStream::new(stream, tls))),
+                Err(e) => {
+                    let _ = ctx.registry.deregister(&mut stream);
+                    let kind = Failure::Handshake(TlsProblem::of(&e));
+                    let lost = self.inflight.drop_written() as u64;
+                    ctx.report.error(kind, lost, || Some(e.to_string()));
+                    self.close(ctx, now);
+                    return false;
+                }
+            },
+        };
         self.link = Link::Open(stream);
         self.want_write = false;
         self.failures = 0;
-        ctx.report.connects += 1;
         true
     }
 
@@ -247,7 +341,16 @@ impl Conn {
     /// Drops the socket (deregistered first) and whatever was half received.
     fn close(&mut self, ctx: &mut Ctx, now: Instant) {
         match std::mem::replace(&mut self.link, Link::Down { retry_at: now }) {
-            Link::Open(mut s) | Link::Connecting(mut s) => {
+            Link::Open(mut s) => {
+                match &mut s {
+                    // A connection given up mid-handshake: a timeout, an alert, a reset.
+                    Stream::Tls(tls) if tls.handshaking() => ctx.report.tls.failed += 1,
+                    Stream::Tls(tls) => tls.close(),
+                    Stream::Plain(_) => {}
+                }
+                let _ = ctx.registry.deregister(s.tcp());
+            }
+            Link::Connecting(mut s) => {
                 let _ = ctx.registry.deregister(&mut s);
             }
             Link::Down { .. } => {}
@@ -291,7 +394,13 @@ impl Conn {
         if let Some(outcome) = ctx.driver.eof(&mut self.reply) {
             self.answered(ctx, outcome, now);
         }
-        if self.inflight.written() > 0 {
+        let handshaking = matches!(&self.link, Link::Open(s) if s.handshaking());
+        if handshaking {
+            let why = Failure::Handshake(TlsProblem::Closed);
+            let example = "the server closed the connection during the TLS handshake; does \
+                           that port speak TLS?";
+            self.fail(i, ctx, now, why, Some(example.into()));
+        } else if self.inflight.written() > 0 {
             self.fail(i, ctx, now, Failure::Closed, None);
         } else {
             self.reopen(i, ctx, now);
@@ -303,6 +412,7 @@ impl Conn {
         let Link::Open(stream) = &mut self.link else {
             return Ok(());
         };
+        stream.flush_below()?;
         let len = ctx.driver.request().len();
         while self.inflight.unsent() > 0 {
             let bytes = ctx.driver.pending(self.inflight.unsent(), self.offset);
@@ -319,14 +429,14 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-        let want_write = self.inflight.unsent() > 0;
+        let want_write = self.inflight.unsent() > 0 || stream.wants_write();
         if want_write != self.want_write {
             let interest = if want_write {
                 Interest::READABLE | Interest::WRITABLE
             } else {
                 Interest::READABLE
             };
-            ctx.registry.reregister(stream, Token(i), interest)?;
+            ctx.registry.reregister(stream.tcp(), Token(i), interest)?;
             self.want_write = want_write;
         }
         Ok(())
@@ -341,7 +451,16 @@ impl Conn {
             let keep = self.leftover.len();
             ctx.scratch[..keep].copy_from_slice(&self.leftover);
             let room = ctx.scratch.len() - keep;
-            match stream.read(&mut ctx.scratch[keep..]) {
+            let handshaking = stream.handshaking();
+            let drains = stream.short_read_drains();
+            let read = stream.read(&mut ctx.scratch[keep..]);
+            if handshaking
+                && let Stream::Tls(tls) = stream
+                && let Some((resumed, suite)) = tls.handshake_done()
+            {
+                ctx.report.tls.completed(resumed, suite);
+            }
+            match read {
                 Ok(0) => return ReadEnd::Eof,
                 Ok(n) => {
                     ctx.report.bytes_received += n as u64;
@@ -353,7 +472,7 @@ impl Conn {
                             return ReadEnd::Failed(Failure::BadReply(broken), None);
                         }
                     }
-                    if n < room && !read_closed {
+                    if n < room && !read_closed && drains {
                         return ReadEnd::Drained;
                     }
                 }
@@ -361,6 +480,14 @@ impl Conn {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     debug!("read: {e}");
+                    if let Some((problem, example)) = TlsProblem::of_io(&e) {
+                        let why = if handshaking {
+                            Failure::Handshake(problem)
+                        } else {
+                            Failure::Tls(problem)
+                        };
+                        return ReadEnd::Failed(why, Some(example));
+                    }
                     return ReadEnd::Failed(Failure::Io(e.kind()), Some(e.to_string()));
                 }
             }

@@ -39,6 +39,10 @@ pub struct HttpConfig {
     pub file_cache: usize,
     /// The dashboard, its event stream and the WebSocket endpoints (see `dashboard.rs`).
     pub browser: super::dashboard::BrowserConfig,
+    /// `Strict-Transport-Security: max-age=N` on every response, for `--hsts` on HTTPS
+    /// listeners only (a browser ignores it over plain HTTP, and it would be a lie there).
+    /// Default `None`: not sent.
+    pub hsts_max_age: Option<u64>,
 }
 
 impl Default for HttpConfig {
@@ -57,6 +61,7 @@ impl Default for HttpConfig {
             server_name: "evserve".to_owned(),
             file_cache: 16 * 1024 * 1024,
             browser: Default::default(),
+            hsts_max_age: None,
         }
     }
 }

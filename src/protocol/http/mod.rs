@@ -130,7 +130,13 @@ impl Http {
     /// A service that is one worker's part of a server: `/stats` sums the counters in `server`.
     pub fn in_server(config: HttpConfig, server: ServerStats) -> Http {
         let limits = RequestLimits::of(&config);
-        let parts = HeadParts::new(&config.server_name, Instant::now());
+        let mut parts = HeadParts::new(&config.server_name, Instant::now());
+        if let Some(max_age) = config.hsts_max_age {
+            // With the fields every response carries, so every answer (and the cached ones
+            // built from these parts) has it.
+            let field = format!("Strict-Transport-Security: max-age={max_age}\r\n");
+            parts.server_line.extend_from_slice(field.as_bytes());
+        }
         server.responses.join(Arc::clone(&parts.counts));
         if config.writable {
             let uploads = config.root.join("files");
