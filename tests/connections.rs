@@ -298,3 +298,27 @@ fn with_workers_the_answer_says_which_worker_it_is() {
     // Each worker sees its own connections only: here, at least the asking one.
     assert!(doc["matched"].as_u64().unwrap() >= 1, "{doc:#}");
 }
+
+#[test]
+fn over_tls_the_inner_session_gets_its_table_and_the_bytes_are_the_encrypted_ones() {
+    use util::tls::{TlsServer, client_config, handshake, read_to_close};
+    let s = TlsServer::self_signed(&["--https", "127.0.0.1:0"], 1);
+    let config = client_config(&s.cert());
+    let mut c = handshake(s.tcp("https"), &config, "localhost");
+    let me = c.sock.local_addr().unwrap();
+    let request = b"GET /connections HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    c.write_all(request).unwrap();
+    let answer = read_to_close(&mut c);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    let doc: Value = serde_json::from_str(body).unwrap();
+    let row = row_of(&doc, me);
+    assert_eq!(row["service"], "https");
+    // The handshake and the request, encrypted: more than the request's plain bytes.
+    assert!(
+        row["bytes_in"].as_u64().unwrap() > request.len() as u64,
+        "{row}"
+    );
+    assert_eq!(row["tcp_info"]["state"], 1, "{row}");
+}

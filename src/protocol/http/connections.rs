@@ -169,6 +169,8 @@ fn tcp_json(info: &TcpInfo) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::http::tests::{Response, default_harness, parse_responses, request};
+    use crate::session::Flow;
     use crate::session::inspect::{ConnState, ReadState, WriteState};
 
     fn row(n: u16) -> ConnRow {
@@ -277,6 +279,66 @@ mod tests {
         assert_eq!(d["truncated"], json!(true));
         assert_eq!(d["more"].as_u64().unwrap() as usize, table.matched - shown);
         assert_eq!(d["connections"].as_array().unwrap().len(), shown);
+    }
+
+    #[test]
+    fn the_session_waits_for_the_table_and_answers_in_order() {
+        let mut h = default_harness();
+        let mut bytes = request("GET", "/connections?service=echo&limit=3", &[]);
+        bytes.extend(request("GET", "/plain", &[]));
+        assert_eq!(h.input(&bytes).flow, Flow::Continue);
+        let asked = h.inspection().expect("the session asked the reactor");
+        assert_eq!(
+            (asked.limit, asked.service.is_some_and(|s| s.is("echo"))),
+            (3, true)
+        );
+        assert!(
+            h.output().is_empty(),
+            "nothing is answered before the table"
+        );
+        assert_eq!(h.drain(), Flow::Continue);
+        assert!(h.output().is_empty(), "an ordinary drain is no answer");
+        let table = ConnTable {
+            rows: vec![row(1)],
+            matched: 1,
+            total: 2,
+        };
+        assert_eq!(h.answer_inspection(&table), Some(Flow::Continue));
+        let answers = parse_responses(&h.take_output(), &[false, false]);
+        assert_eq!(answers.len(), 2, "the table, then the request behind it");
+        let d: Value = serde_json::from_slice(&answers[0].body).unwrap();
+        assert_eq!((answers[0].code, &d["matched"]), (200, &json!(1)));
+        assert_eq!(d["connections"][0]["peer"], "127.0.0.1:40001");
+        assert_eq!(answers[1].body, b"Hello, World!");
+        assert_eq!(
+            h.answer_inspection(&table),
+            None,
+            "asked once, answered once"
+        );
+    }
+
+    #[test]
+    fn a_closing_request_closes_after_its_table() {
+        let mut h = default_harness();
+        let bytes = request("GET", "/connections", &["Connection: close"]);
+        assert_eq!(h.input(&bytes).flow, Flow::Continue, "open until answered");
+        let table = ConnTable {
+            rows: Vec::new(),
+            matched: 0,
+            total: 0,
+        };
+        assert_eq!(h.answer_inspection(&table), Some(Flow::Close));
+        let answers = parse_responses(&h.take_output(), &[false]);
+        assert_eq!(answers[0].header("connection"), Some("close"));
+        let bad = h_refuses("/connections?limit=0");
+        assert_eq!(bad.code, 400);
+    }
+
+    fn h_refuses(target: &str) -> Response {
+        let mut h = default_harness();
+        h.input(&request("GET", target, &[]));
+        assert_eq!(h.inspection(), None, "a bad query asks nothing");
+        parse_responses(&h.take_output(), &[false]).remove(0)
     }
 
     #[test]
