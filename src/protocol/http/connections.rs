@@ -76,7 +76,8 @@ pub fn ask(reply: &mut Reply<'_, '_>, query: Option<&str>) -> Handled {
 /// Answers with the table the reactor handed over.
 pub fn answer(reply: &mut Reply<'_, '_>, table: &ConnTable) {
     let workers = reply.shared.server.reactors.members().len().max(1);
-    let body = render(table, worker_index(), workers);
+    let draining = reply.cx.stats().is_draining();
+    let body = render(table, worker_index(), workers, draining);
     reply.send(Status::Ok, b"application/json", &body);
 }
 
@@ -92,7 +93,8 @@ fn worker_index() -> usize {
 
 /// The `/connections` document: the table's rows while they fit in [`MAX_ANSWER_BYTES`],
 /// and counts that say what was left out.
-pub fn render(table: &ConnTable, worker: usize, workers: usize) -> Vec<u8> {
+/// `draining`: a graceful stop has begun (every connection is then closing, or soon will be).
+pub fn render(table: &ConnTable, worker: usize, workers: usize, draining: bool) -> Vec<u8> {
     // Room for the wrapping object (a few hundred bytes) is kept out of the rows' share.
     let budget = MAX_ANSWER_BYTES - 1024;
     let mut rows = Vec::with_capacity(table.rows.len());
@@ -112,6 +114,7 @@ pub fn render(table: &ConnTable, worker: usize, workers: usize) -> Vec<u8> {
     let doc = json!({
         "worker": worker,
         "workers": workers,
+        "draining": draining,
         "note": "the connections of the worker that answered; with --workers N each worker \
                  has its own",
         "total": table.total,
@@ -204,7 +207,7 @@ mod tests {
     }
 
     fn doc(table: &ConnTable) -> Value {
-        serde_json::from_slice(&render(table, 1, 2)).unwrap()
+        serde_json::from_slice(&render(table, 1, 2, false)).unwrap()
     }
 
     #[test]
@@ -221,6 +224,7 @@ mod tests {
         );
         assert_eq!((&d["shown"], &d["more"]), (&json!(1), &json!(2)));
         assert_eq!(d["truncated"], json!(false));
+        assert_eq!(d["draining"], json!(false));
         let c = &d["connections"][0];
         assert_eq!(c["peer"], "127.0.0.1:40001");
         assert_eq!(c["local"], "127.0.0.1:7007");
@@ -267,7 +271,7 @@ mod tests {
             total: many.len() + 7,
             rows: many,
         };
-        let body = render(&table, 0, 1);
+        let body = render(&table, 0, 1, true);
         assert!(body.len() <= MAX_ANSWER_BYTES, "{}", body.len());
         let d: Value = serde_json::from_slice(&body).unwrap();
         let shown = d["shown"].as_u64().unwrap() as usize;
@@ -277,6 +281,7 @@ mod tests {
             "{shown} of {fit}"
         );
         assert_eq!(d["truncated"], json!(true));
+        assert_eq!(d["draining"], json!(true));
         assert_eq!(d["more"].as_u64().unwrap() as usize, table.matched - shown);
         assert_eq!(d["connections"].as_array().unwrap().len(), shown);
     }

@@ -2,9 +2,9 @@
 //!
 //! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/echo`, `/stats`,
 //! `/healthz` and `/connections` are built in, `/files/NAME` is the upload area (writable when
-//! configured), and every other path is a static file under the document root. Each resource has a
-//! [`MethodSet`]; a known method outside it gets 405 with an `Allow` field built from that set,
-//! so `Allow`, `OPTIONS` and the dispatch below can never disagree.
+//! configured), and every other path is a static file under the document root. Each resource
+//! has a [`MethodSet`]; a known method outside it gets 405 with an `Allow` field built from that
+//! set, so `Allow`, `OPTIONS` and the dispatch below can never disagree.
 //!
 //! A handler answers with a [`Handled`] (defined in `exchange.rs`, below the handlers).
 
