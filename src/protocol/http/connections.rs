@@ -95,23 +95,31 @@ fn worker_index() -> usize {
 /// and counts that say what was left out.
 /// `draining`: a graceful stop has begun (every connection is then closing, or soon will be).
 pub fn render(table: &ConnTable, worker: usize, workers: usize, draining: bool) -> Vec<u8> {
-    // Room for the wrapping object (a few hundred bytes) is kept out of the rows' share.
+    // Each row is serialized once, straight into the body, so its size is known as it goes;
+    // room for the wrapping object (a few hundred bytes) is kept out of the rows' share.
     let budget = MAX_ANSWER_BYTES - 1024;
-    let mut rows = Vec::with_capacity(table.rows.len());
-    let mut used = 0;
+    let mut body = Vec::with_capacity(512 * table.rows.len().min(64) + 1024);
+    body.extend_from_slice(b"{\"connections\":[");
+    let mut shown = 0;
     let mut truncated = false;
     for row in &table.rows {
-        let value = row_json(row);
-        let len = value.to_string().len() + 1;
-        if used + len > budget {
+        let mark = body.len();
+        if shown > 0 {
+            body.push(b',');
+        }
+        // Writing a `Value` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut body, &row_json(row));
+        if body.len() > budget {
+            body.truncate(mark);
             truncated = true;
             break;
         }
-        used += len;
-        rows.push(value);
+        shown += 1;
     }
-    let shown = rows.len();
-    let doc = json!({
+    body.extend_from_slice(b"],");
+    // The rest of the document, its keys sorted as serde_json sorts them (after
+    // "connections"): serialized as an object, then spliced in without its opening brace.
+    let rest = json!({
         "worker": worker,
         "workers": workers,
         "draining": draining,
@@ -122,9 +130,9 @@ pub fn render(table: &ConnTable, worker: usize, workers: usize, draining: bool) 
         "shown": shown,
         "more": table.matched - shown,
         "truncated": truncated,
-        "connections": rows,
     });
-    let mut body = doc.to_string().into_bytes();
+    let rest = rest.to_string();
+    body.extend_from_slice(rest.as_bytes().get(1..).unwrap_or_default());
     body.push(b'\n');
     body
 }
@@ -335,6 +343,8 @@ mod tests {
         assert_eq!(h.answer_inspection(&table), Some(Flow::Close));
         let answers = parse_responses(&h.take_output(), &[false]);
         assert_eq!(answers[0].header("connection"), Some("close"));
+        let d: Value = serde_json::from_slice(&answers[0].body).unwrap();
+        assert_eq!((&d["shown"], &d["connections"]), (&json!(0), &json!([])));
         let bad = h_refuses("/connections?limit=0");
         assert_eq!(bad.code, 400);
     }
