@@ -43,7 +43,7 @@
 pub mod body;
 mod config;
 mod conn;
-pub mod connections;
+mod connections;
 pub mod dashboard;
 mod endpoints;
 mod exchange;
