@@ -395,6 +395,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = Size(Limits::default().max_output),
           help_heading = LIMITS)]
     pub max_output: Size,
+    /// Output and partial input all connections may hold together (split evenly between
+    /// --workers); past it, connections holding bytes are not read until it drains.
+    #[arg(long, value_name = "BYTES", default_value_t = Size(Limits::default().max_memory),
+          help_heading = LIMITS)]
+    pub max_memory: Size,
     /// Largest UDP datagram received whole; larger ones are dropped and counted.
     #[arg(long, value_name = "BYTES", default_value_t = Size(Limits::default().max_datagram),
           help_heading = LIMITS)]
@@ -523,6 +528,7 @@ impl ServeArgs {
         let at_least_one = [
             ("--max-connections", self.max_connections),
             ("--max-output", self.max_output.0),
+            ("--max-memory", self.max_memory.0),
             ("--max-datagram", self.max_datagram.0),
             ("--max-line", self.max_line.0),
             ("--max-header-bytes", self.max_header_bytes.0),
@@ -657,6 +663,7 @@ impl ServeArgs {
                 max_connections: self.max_connections,
                 max_output,
                 low_water: max_output / 4,
+                max_memory: self.max_memory.0,
                 idle_timeout: self.idle_timeout.0,
                 drain_timeout: self.drain_timeout.0,
                 linger_timeout: self.linger_timeout.0,

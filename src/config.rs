@@ -44,6 +44,12 @@ pub struct Limits {
     pub min_rate: u64,
     /// The period over which `min_rate` is measured.
     pub rate_window: Duration,
+    /// Bytes all connections of this reactor may hold together, in output waiting for their
+    /// peers and in partial input: past it, connections that hold bytes are not read (nor
+    /// their streams refilled) until the total falls back below seven eighths of it, and
+    /// bodies that would be held in memory are refused with 503. Per-connection limits
+    /// (`max_output`) bound one client; this bounds all of them together.
+    pub max_memory: usize,
     /// The largest UDP datagram received whole; a larger one is dropped and counted.
     pub max_datagram: usize,
     /// UDP replies queued while the socket cannot send; more are dropped and counted.
@@ -68,6 +74,10 @@ impl Default for Limits {
             // far above a slowloris.
             min_rate: 512,
             rate_window: Duration::from_secs(20),
+            // 64 connections at `max_output`, 1,000 file streams at their 64 KiB mark: no
+            // benchmark or ordinary burst meets it, and 10,000 clients that stop reading
+            // cannot take gigabytes (the kernel's socket buffers are not counted).
+            max_memory: 64 * 1024 * 1024,
             // The largest UDP payload over IPv6 without jumbograms (IPv4's is 65,507), so by
             // default the kernel never has to truncate a datagram.
             max_datagram: 65_527,

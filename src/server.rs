@@ -472,6 +472,8 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
     let mut first = config.clone();
     if workers > 1 {
         first.socket_options.reuse_port = true;
+        // The budget is the server's: each worker holds its share.
+        first.limits.max_memory = (config.limits.max_memory / workers).max(1);
     }
     let (mut reactor, addrs) = build(&first)?;
     // Worker 0 owns the signal handler and passes each signal on to the others. Registered

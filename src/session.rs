@@ -231,6 +231,8 @@ pub struct Ctx<'a> {
     stats: &'a Stats,
     /// The answer to [`Ctx::inspect`], in the call that delivers it.
     connections: Option<&'a ConnTable>,
+    /// Whether the reactor is over its memory budget (see [`Ctx::memory_tight`]).
+    memory_tight: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -253,6 +255,7 @@ impl<'a> Ctx<'a> {
             now,
             stats,
             connections: None,
+            memory_tight: false,
         }
     }
 
@@ -268,6 +271,20 @@ impl<'a> Ctx<'a> {
     pub fn with_written(mut self, written: usize) -> Ctx<'a> {
         self.written = written.min(self.out.len());
         self
+    }
+
+    /// Marks the context as seen while the reactor holds more than its memory budget.
+    pub fn with_memory_tight(mut self, tight: bool) -> Ctx<'a> {
+        self.memory_tight = tight;
+        self
+    }
+
+    /// Whether the server holds more buffered bytes than its memory budget (`--max-memory`)
+    /// allows: a session should not start holding more (a body collected in memory) and
+    /// refuse it instead, with a 503 for HTTP. The reactor already stops reading from
+    /// connections that hold bytes; this is for what only the session knows it would hold.
+    pub fn memory_tight(&self) -> bool {
+        self.memory_tight
     }
 
     /// A context for a session wrapped inside the current one (TLS, a PROXY-protocol header):
@@ -286,6 +303,7 @@ impl<'a> Ctx<'a> {
             now: self.now,
             stats: self.stats,
             connections: self.connections,
+            memory_tight: self.memory_tight,
         }
     }
 
@@ -302,6 +320,7 @@ impl<'a> Ctx<'a> {
             now: self.now,
             stats: self.stats,
             connections: self.connections,
+            memory_tight: self.memory_tight,
         }
     }
 

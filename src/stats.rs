@@ -74,6 +74,11 @@ pub struct Stats {
     pub bytes_out: Counter,
     /// Bytes currently waiting in connections' output buffers (a gauge).
     pub buffered_out: Counter,
+    /// Bytes of partial messages currently held in connections' input buffers (a gauge).
+    pub buffered_in: Counter,
+    /// Times a connection was held back (not read, its stream not refilled) because all
+    /// connections together held more than `--max-memory`.
+    pub memory_waits: Counter,
     /// Datagrams received.
     pub datagrams_in: Counter,
     /// Datagrams sent.
@@ -176,7 +181,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 18 + 19 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 20 + 19 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -203,6 +208,8 @@ impl Stats {
             ("bytes_in", self.bytes_in.get()),
             ("bytes_out", self.bytes_out.get()),
             ("buffered_out", self.buffered_out.get()),
+            ("buffered_in", self.buffered_in.get()),
+            ("memory_waits", self.memory_waits.get()),
             ("datagrams_in", self.datagrams_in.get()),
             ("datagrams_out", self.datagrams_out.get()),
             ("datagrams_dropped", self.datagrams_dropped.get()),

@@ -198,3 +198,105 @@ fn a_lingering_connection_goes_when_the_peer_closes() {
         s["closed"].as_u64() >= Some(1) && s["active"] == 1
     });
 }
+
+/// The memory budget is the server's, not a connection's: echo clients that send and never
+/// read would each hold `--max-output` (1 MiB) of answers; together they stop at the budget.
+/// Meanwhile a well-behaved client is served, and once the others read, every byte they sent
+/// comes back: holding a connection back loses nothing.
+#[test]
+fn non_readers_together_stay_within_the_memory_budget() {
+    use std::io::Read;
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().to_str().unwrap();
+    let server = util::Server::start(
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--root",
+            root,
+            "--echo",
+            "127.0.0.1:0",
+            "--max-memory",
+            "1M",
+            "--min-rate",
+            "0",
+        ],
+        2,
+    );
+    let web = server.tcp("http");
+    let echo = server.tcp("echo");
+    const CLIENTS: usize = 6;
+    const CHUNK: usize = 64 * 1024;
+    let data = util::pattern(16 * 1024 * 1024, 7);
+    // Each sends until the server stops reading (its writes time out) or 16 MiB are out.
+    let senders: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let data = data.clone();
+            thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(echo).unwrap();
+                s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut sent = 0;
+                while sent < data.len() {
+                    match s.write(&data[sent..(sent + CHUNK).min(data.len())]) {
+                        Ok(n) => sent += n,
+                        Err(e)
+                            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                        {
+                            break;
+                        }
+                        Err(e) => panic!("send: {e}"),
+                    }
+                }
+                (s, sent)
+            })
+        })
+        .collect();
+    let mut clients: Vec<_> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    let held = stats(web);
+    let bytes = held["buffered_out"].as_u64().unwrap() + held["buffered_in"].as_u64().unwrap();
+    // The budget, plus at most one read (64 KiB) per connection taken as it was crossed.
+    let bound = 1024 * 1024 + CLIENTS as u64 * 64 * 1024;
+    assert!(bytes <= bound, "held {bytes} > {bound}: {held}");
+    assert!(held["memory_waits"].as_u64().unwrap() > 0, "{held}");
+    let sent_total: usize = clients.iter().map(|(_, n)| n).sum();
+    assert!(
+        sent_total as u64 > bound,
+        "the clients sent only {sent_total} bytes: the budget was never tested"
+    );
+
+    // A newcomer holding nothing is still served.
+    let mut polite = std::net::TcpStream::connect(echo).unwrap();
+    polite
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    polite.write_all(b"hello\n").unwrap();
+    let mut got = [0u8; 6];
+    polite.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello\n");
+    // A body that would be held in memory until it ends is refused while over the budget.
+    let chunked = http::once(
+        web,
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_eq!(chunked.status, 503, "{}", chunked.text());
+    assert_eq!(chunked.header("Retry-After"), Some("1"));
+
+    // Now the others read: each gets back exactly what it sent.
+    let readers: Vec<_> = clients
+        .drain(..)
+        .map(|(mut s, sent)| {
+            let expect = data[..sent].to_vec();
+            thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                s.shutdown(std::net::Shutdown::Write).unwrap();
+                let mut back = Vec::with_capacity(sent);
+                s.read_to_end(&mut back).expect("echo back");
+                assert_eq!(back.len(), expect.len(), "bytes lost or added");
+                assert!(back == expect, "echo differs");
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().unwrap();
+    }
+}

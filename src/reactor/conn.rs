@@ -39,7 +39,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{debug, trace};
 use mio::net::TcpStream;
@@ -50,6 +50,13 @@ use crate::session::{Ctx, Flow, RoomId, Session, Step, Watch};
 use crate::stats::Stats;
 
 mod inspect;
+
+/// How long a connection must have moved less than the minimum rate before it may be closed
+/// to make room at the connection limit. Short, because until then a full server refuses
+/// newcomers (a wave of trickling attackers would hold every slot for this long); long
+/// enough that a client must have had a few round trips to show its rate (at the default
+/// 512 B/s, 128 bytes).
+pub const STALLED_AFTER: Duration = Duration::from_millis(250);
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +139,10 @@ pub struct Conn {
     out_pos: usize,
     /// `out` bytes already counted in the reactor's `buffered_out` gauge.
     accounted: usize,
+    /// `input` bytes already counted in the reactor's `buffered_in` gauge.
+    accounted_in: usize,
+    /// On the reactor's list of connections held back by the memory budget.
+    held_back: bool,
     phase: Phase,
     /// The read side (see [`ReadSide`]).
     read: ReadSide,
@@ -194,6 +205,8 @@ impl Conn {
             out: Vec::new(),
             out_pos: 0,
             accounted: 0,
+            accounted_in: 0,
+            held_back: false,
             phase: Phase::Open,
             read: ReadSide::Waiting,
             peer_shut: false,
@@ -270,8 +283,8 @@ impl Conn {
     /// Whether this connection may be closed to make room for a new one, and how readily:
     /// lower ranks go first. An idle connection its service lets go (a keep-alive connection
     /// between requests) or one already lingering ranks 0, by how long it has been idle; one
-    /// that has stalled below the minimum rate for at least a second ranks 1, by how long it
-    /// has been stalling. Anything making progress is never chosen.
+    /// that has stalled below the minimum rate for at least [`STALLED_AFTER`] ranks 1, by how
+    /// long it has been stalling. Anything making progress is never chosen.
     pub fn eviction_rank(&self, core: &Core) -> Option<(u8, Instant)> {
         if matches!(self.phase, Phase::Lingering { .. })
             || (self.idle_disposable && self.phase == Phase::Open && !self.owes_progress())
@@ -281,7 +294,7 @@ impl Conn {
         let w = self.window?;
         let elapsed = core.now.saturating_duration_since(w.start);
         let expected = core.limits.min_rate as f64 * elapsed.as_secs_f64();
-        let stalling = elapsed.as_secs() >= 1 && ((self.moved - w.moved) as f64) < expected;
+        let stalling = elapsed >= STALLED_AFTER && ((self.moved - w.moved) as f64) < expected;
         stalling.then_some((1, w.start))
     }
 
@@ -291,6 +304,7 @@ impl Conn {
             debug!("deregister {}: {e}", self.peer);
         }
         core.stats.buffered_out.sub(self.accounted as u64);
+        core.stats.buffered_in.sub(self.accounted_in as u64);
         // The session may broadcast a leave notice; anything it writes for this peer is moot.
         let mut discard = Vec::new();
         let mut cx = Ctx::new(
@@ -394,23 +408,43 @@ impl Conn {
     /// Does every piece of work the connection's readiness allows, within the read budget.
     /// Returns with `core.deferred` holding this connection if the budget ran out first.
     pub fn drive(&mut self, core: &mut Core) -> Status {
-        self.work(core)?;
+        let status = self.work(core);
+        self.account(core);
+        status?;
         self.update_interest(core);
         Ok(())
+    }
+
+    /// Takes the connection off the memory budget's waiting list: the reactor drives it
+    /// again now that the server holds less.
+    pub fn release(&mut self) {
+        self.held_back = false;
     }
 
     fn work(&mut self, core: &mut Core) -> Status {
         self.send(core).map_err(|_| Gone)?;
         for _ in 0..core.limits.read_budget {
             let mut progress = false;
+            // Over the memory budget, a connection that already holds bytes takes no more:
+            // it is neither read nor its stream refilled until the total comes down. Those
+            // holding nothing go on, so a client with a small request is still served.
+            let held_back = self.phase == Phase::Open && self.holds() && core.memory_tight();
             if self.want_drain
                 && (self.phase == Phase::Open || self.finishing_stream)
                 && self.pending() <= core.limits.low_water
             {
-                progress |= self.offer_drain(core)?;
+                if held_back {
+                    self.hold_back(core);
+                } else {
+                    progress |= self.offer_drain(core)?;
+                }
             }
             if self.read == ReadSide::Ready && !self.paused {
-                progress |= self.read_once(core)?;
+                if held_back {
+                    self.hold_back(core);
+                } else {
+                    progress |= self.read_once(core)?;
+                }
             }
             if self.write == WriteSide::Broken || self.finish_if_flushed(core).is_err() {
                 return Err(Gone);
@@ -423,6 +457,21 @@ impl Conn {
         core.stats.deferred.incr();
         core.deferred.push(self.token);
         Ok(())
+    }
+
+    /// Whether the connection holds bytes in memory: output its peer has not read yet, or
+    /// part of a message.
+    fn holds(&self) -> bool {
+        self.pending() > 0 || !self.input.is_empty()
+    }
+
+    /// Puts the connection on the reactor's list of those waiting for the memory budget.
+    fn hold_back(&mut self, core: &mut Core) {
+        if !self.held_back {
+            self.held_back = true;
+            core.stats.memory_waits.incr();
+            core.held_back.push(self.token);
+        }
     }
 
     /// One `read`, its bytes fed to the session (or discarded when closing).
@@ -482,6 +531,7 @@ impl Conn {
             self.input.extend_from_slice(&core.read_buf[..fresh]);
         }
         let before = self.prepare_out();
+        let tight = core.memory_tight();
         let Core {
             read_buf,
             out_buf,
@@ -497,8 +547,9 @@ impl Conn {
             &self.input
         };
         let (out, written) = output_for(before, out_buf, &mut self.out, self.out_pos);
-        let mut cx =
-            Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats).with_written(written);
+        let mut cx = Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats)
+            .with_written(written)
+            .with_memory_tight(tight);
         let step = self.session.on_input(input, &mut cx);
         let consumed = step.consumed.min(input.len());
         let forward = step.forward.min(consumed);
@@ -594,6 +645,7 @@ impl Conn {
         f: impl FnOnce(&mut dyn Session, &mut Ctx<'_>) -> R,
     ) -> R {
         let before = self.prepare_out();
+        let tight = core.memory_tight();
         let Core {
             out_buf,
             broadcast,
@@ -602,8 +654,9 @@ impl Conn {
             ..
         } = core;
         let (out, written) = output_for(before, out_buf, &mut self.out, self.out_pos);
-        let mut cx =
-            Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats).with_written(written);
+        let mut cx = Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats)
+            .with_written(written)
+            .with_memory_tight(tight);
         let r = f(&mut *self.session, &mut cx);
         self.after_call(before, core, r.aborts());
         r
@@ -839,6 +892,13 @@ impl Conn {
             core.stats.buffered_out.sub((self.accounted - now) as u64);
         }
         self.accounted = now;
+        let now = self.input.len();
+        if now > self.accounted_in {
+            core.stats.buffered_in.add((now - self.accounted_in) as u64);
+        } else {
+            core.stats.buffered_in.sub((self.accounted_in - now) as u64);
+        }
+        self.accounted_in = now;
     }
 
     fn apply(&mut self, flow: Flow, core: &mut Core) -> Status {

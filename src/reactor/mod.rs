@@ -62,9 +62,30 @@ pub struct Core {
     broadcast: Vec<u8>,
     /// Tokens with work left after their budget ran out.
     deferred: Vec<Token>,
+    /// Connections held back while over the memory budget (`Limits::max_memory`), driven
+    /// again once the reactor holds less.
+    held_back: Vec<Token>,
     /// What may still be written in this turn of the loop.
     turn_write_left: WriteBudget,
     timers: Timers,
+}
+
+impl Core {
+    /// Bytes every connection holds together: output waiting for peers, partial input.
+    fn memory_held(&self) -> usize {
+        (self.stats.buffered_out.get() + self.stats.buffered_in.get()) as usize
+    }
+
+    /// Over the memory budget: connections that hold bytes take no more.
+    fn memory_tight(&self) -> bool {
+        self.memory_held() > self.limits.max_memory
+    }
+
+    /// Far enough under the budget (seven eighths) to let held-back connections go on, so
+    /// they do not flap at the edge of it.
+    fn memory_relaxed(&self) -> bool {
+        self.memory_held() <= self.limits.max_memory - self.limits.max_memory / 8
+    }
 }
 
 /// The bytes connections may write in one turn of the loop (see `Limits::write_budget`).
@@ -216,6 +237,7 @@ impl Reactor {
                 out_buf: Vec::with_capacity(limits.read_chunk),
                 broadcast: Vec::new(),
                 deferred: Vec::new(),
+                held_back: Vec::new(),
                 turn_write_left: WriteBudget::new(&limits),
                 timers: Timers::default(),
                 limits,
@@ -404,6 +426,7 @@ impl Reactor {
             self.fire_timers();
             self.core.stats.timers.set(self.core.timers.len() as u64);
             self.send_periodic();
+            self.release_held_back();
             match self.stop.load(Ordering::Acquire) {
                 STOP_NONE => {}
                 STOP_GRACEFUL => self.begin_shutdown(),
@@ -639,6 +662,23 @@ impl Reactor {
             }
         }
         self.spare_deferred = work;
+    }
+
+    /// Once the reactor holds far enough under its memory budget, drives the connections held
+    /// back by it again (next turn, as deferred work: they were ready when held, and no new
+    /// event would say so).
+    fn release_held_back(&mut self) {
+        if self.core.held_back.is_empty() || !self.core.memory_relaxed() {
+            return;
+        }
+        for token in std::mem::take(&mut self.core.held_back) {
+            if let Target::Conn(key) = token::target(token)
+                && let Some(conn) = self.conns.get_mut(key)
+            {
+                conn.release();
+                self.core.deferred.push(token);
+            }
+        }
     }
 
     fn fire_timers(&mut self) {

@@ -370,7 +370,8 @@ impl HttpSession {
             return;
         };
         let before = cx.pending_output();
-        let pumped = stream.file.pump(&mut cx.out());
+        let tight = cx.memory_tight();
+        let pumped = stream.file.pump(&mut cx.out(), tight);
         stream.exchange.bytes += (cx.pending_output() - before) as u64;
         let finished = match pumped {
             Ok(Pumped::More) => return,

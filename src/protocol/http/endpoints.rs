@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::ServerStats;
 use super::exchange::{BodySink, Handled, Reply};
-use super::request::{BodyFraming, RequestHead, Version};
+use super::request::{BodyFraming, Persist, RequestHead, Version};
 use super::response::{HeadParts, connection_field};
 use super::status::Status;
 use crate::stats::Stats;
@@ -126,6 +126,13 @@ pub fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handl
     let content_type = head
         .header("content-type")
         .unwrap_or(b"application/octet-stream");
+    if head.framing == BodyFraming::Chunked && reply.cx.memory_tight() {
+        // A chunked body is held until it ends: over the server's memory budget, refuse
+        // it rather than grow (before `100 Continue`, so a waiting client sends nothing).
+        reply.exchange.persist = Persist::Close;
+        reply.refuse_with(Status::ServiceUnavailable, Some(("Retry-After", b"1")));
+        return Handled::Answered;
+    }
     reply.accept_body();
     match head.framing {
         BodyFraming::Length(n) => {

@@ -8,11 +8,23 @@
 //! at most [`MAX_ENTRIES`] entries are read (the page says how many more there are not), and an
 //! entry's type comes from the directory itself (`d_type`), with a `stat` only for a symlink.
 //! A 100,000-entry directory took 240 ms a request when every entry was `stat`ed and listed.
+//!
+//! Even bounded, a 5,000-entry page costs milliseconds to build, and twenty clients asking for
+//! it in a loop would keep the loop busy building the same page. So pages are kept in a small
+//! [`ListingCache`], checked against the directory's own metadata on every request (the
+//! request `stat`s it anyway): a page is reused only while the directory's inode, change time
+//! and modification time are those it was built from. A directory modified within the last
+//! two seconds is not cached at all: its timestamps come from a coarse kernel clock, so a
+//! name added in the same tick as the build would leave the times unchanged (git's "racily
+//! clean" index entries, and its answer to them).
 
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
 
 use percent_encoding::{percent_decode_str, percent_encode};
 
@@ -70,6 +82,102 @@ pub fn listing(dir: &Path, url_path: &str) -> io::Result<String> {
     Ok(html)
 }
 
+/// Pages a [`ListingCache`] keeps: a few busy directories, at most ~0.5 MB each.
+const CACHED_PAGES: usize = 8;
+
+/// How long a directory must have been left alone before its page is cached (see the module
+/// docs: timestamps a coarse clock may not move).
+const SETTLED: Duration = Duration::from_secs(2);
+
+/// What identifies a directory's state: a page built from one stamp is valid while the
+/// directory still has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct CachedPage {
+    dir: PathBuf,
+    url_path: String,
+    stamp: Stamp,
+    html: Rc<str>,
+    last_used: u64,
+}
+
+/// Recently built listing pages, reused while their directory is unchanged.
+#[derive(Debug, Default)]
+pub struct ListingCache {
+    pages: Vec<CachedPage>,
+    uses: u64,
+}
+
+impl ListingCache {
+    /// The page for `dir` (whose metadata the caller just read) as seen at `url_path`: the
+    /// cached one if the directory has not changed since, else a new one.
+    pub fn page(
+        &mut self,
+        dir: &Path,
+        meta: &fs::Metadata,
+        url_path: &str,
+        now: SystemTime,
+    ) -> io::Result<Rc<str>> {
+        self.uses += 1;
+        let stamp = Stamp::of(meta);
+        if let Some(page) = self
+            .pages
+            .iter_mut()
+            .find(|p| p.dir == dir && p.url_path == url_path)
+            && page.stamp == stamp
+        {
+            page.last_used = self.uses;
+            return Ok(page.html.clone());
+        }
+        self.pages
+            .retain(|p| !(p.dir == dir && p.url_path == url_path));
+        let html: Rc<str> = listing(dir, url_path)?.into();
+        let settled = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age >= SETTLED);
+        if settled {
+            if self.pages.len() == CACHED_PAGES
+                && let Some(oldest) = self
+                    .pages
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, p)| p.last_used)
+                    .map(|(i, _)| i)
+            {
+                self.pages.swap_remove(oldest);
+            }
+            self.pages.push(CachedPage {
+                dir: dir.to_path_buf(),
+                url_path: url_path.to_owned(),
+                stamp,
+                html: html.clone(),
+                last_used: self.uses,
+            });
+        }
+        Ok(html)
+    }
+}
+
 /// Escapes the characters that are markup in HTML text and attribute values.
 pub fn html_escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -112,6 +220,69 @@ mod tests {
         let html = listing(small.path(), "/").unwrap();
         assert!(html.contains(">sub/<") && html.contains(">link/<") && html.contains(">a.txt<"));
         assert!(!html.contains("Only the first"));
+    }
+
+    #[test]
+    fn a_settled_directory_is_listed_from_the_cache_until_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.txt"), b"").unwrap();
+        let meta = fs::metadata(dir.path()).unwrap();
+        let mut cache = ListingCache::default();
+        // Seen from three seconds on, the directory has settled: its page is kept.
+        let later = meta.modified().unwrap() + Duration::from_secs(3);
+        let first = cache.page(dir.path(), &meta, "/d/", later).unwrap();
+        let again = cache.page(dir.path(), &meta, "/d/", later).unwrap();
+        assert!(
+            Rc::ptr_eq(&first, &again),
+            "the second request reuses the page"
+        );
+        // Another URL for the same directory has its own links and title.
+        let other = cache.page(dir.path(), &meta, "/e/", later).unwrap();
+        assert!(other.contains("Index of /e/"));
+
+        fs::write(dir.path().join("b.txt"), b"").unwrap();
+        let changed = fs::metadata(dir.path()).unwrap();
+        let page = cache.page(dir.path(), &changed, "/d/", later).unwrap();
+        assert!(
+            page.contains(">b.txt<"),
+            "a changed directory is listed again"
+        );
+    }
+
+    #[test]
+    fn a_directory_changed_just_now_is_not_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = fs::metadata(dir.path()).unwrap();
+        let now = meta.modified().unwrap();
+        let mut cache = ListingCache::default();
+        let first = cache.page(dir.path(), &meta, "/", now).unwrap();
+        // Within the clock tick, a new name may leave the times as they were: list anew.
+        fs::write(dir.path().join("late.txt"), b"").unwrap();
+        let second = cache.page(dir.path(), &meta, "/", now).unwrap();
+        assert!(!Rc::ptr_eq(&first, &second));
+        assert!(second.contains(">late.txt<"));
+    }
+
+    #[test]
+    fn the_cache_keeps_a_bounded_number_of_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = fs::metadata(dir.path()).unwrap();
+        let later = meta.modified().unwrap() + Duration::from_secs(3);
+        let mut cache = ListingCache::default();
+        for i in 0..3 * CACHED_PAGES {
+            cache
+                .page(dir.path(), &meta, &format!("/{i}/"), later)
+                .unwrap();
+        }
+        assert_eq!(cache.pages.len(), CACHED_PAGES);
+        // The most recently used are the ones kept.
+        assert!(
+            cache
+                .pages
+                .iter()
+                .any(|p| p.url_path == format!("/{}/", 3 * CACHED_PAGES - 1))
+        );
+        assert!(!cache.pages.iter().any(|p| p.url_path == "/0/"));
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub struct Shared {
     root: Root,
     /// Small files held in memory (see `file_cache.rs`).
     file_cache: RefCell<file_cache::FileCache>,
+    /// Directory pages recently built (see `listing.rs`).
+    listings: RefCell<listing::ListingCache>,
     /// `user:password`, as Basic credentials decode to.
     credentials: Option<Vec<u8>>,
     /// The server this service is part of, for `/stats`.
@@ -149,6 +151,7 @@ impl Http {
                 config.file_cache,
                 Arc::clone(&server.file_writes),
             )),
+            listings: RefCell::default(),
             credentials: config
                 .auth
                 .as_ref()

@@ -18,10 +18,10 @@
 use std::fs::{self, File, Metadata};
 use std::io::{Read, Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use super::exchange::{Handled, Reply};
 use super::file_cache::{CachedFile, MAX_ENTRY};
-use super::listing::listing;
 use super::ranges::{ByteRange, byte_range};
 use super::request::{Method, Persist, RequestHead};
 use super::root::{Refusal, Root, resolve, sanitize};
@@ -98,13 +98,21 @@ fn serve_directory(
     let index = dir.path.join("index.html");
     match resolve(&dir.root, &index) {
         Ok(index) if index.is_file() => serve_file(head, &index, path, reply),
-        Ok(_) | Err(Refusal::NotFound) => match listing(&dir.path, path) {
-            Ok(html) => {
-                reply.send(Status::Ok, b"text/html; charset=utf-8", html.as_bytes());
-                Handled::Answered
+        Ok(_) | Err(Refusal::NotFound) => {
+            let page = reply.shared.listings.borrow_mut().page(
+                &dir.path,
+                &dir.meta,
+                path,
+                SystemTime::now(),
+            );
+            match page {
+                Ok(html) => {
+                    reply.send(Status::Ok, b"text/html; charset=utf-8", html.as_bytes());
+                    Handled::Answered
+                }
+                Err(e) => answer(e.into(), reply, path),
             }
-            Err(e) => answer(e.into(), reply, path),
-        },
+        }
         Err(refusal) => answer(refusal, reply, path),
     }
 }
@@ -285,7 +293,10 @@ fn start_stream(
         Ok(())
     };
     let mut stream = FileStream::new(file, len);
-    match sought.and_then(|()| stream.pump(&mut reply.cx.out())) {
+    match sought.and_then(|()| {
+        let tight = reply.cx.memory_tight();
+        stream.pump(&mut reply.cx.out(), tight)
+    }) {
         Ok(Pumped::Done) => Handled::Answered,
         Ok(Pumped::More) => Handled::Streaming(stream),
         Err(e) => {

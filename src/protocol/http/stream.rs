@@ -1,8 +1,10 @@
 //! A file body sent a slice at a time, so that memory per connection stays bounded whatever
 //! the file size.
 //!
-//! A file is never read whole: [`FileStream`] appends 64 KiB at a time, and only while less
-//! than 64 KiB is waiting to be sent; the session calls it again from `on_drain`.
+//! A file is never read whole: [`FileStream`] tops the output up to 64 KiB waiting to be sent,
+//! no more, and the session calls it again from `on_drain`. While the server is over its
+//! memory budget ([`crate::session::Ctx::memory_tight`]) the mark drops to 16 KiB: a
+//! thousand downloads whose clients stall then hold a quarter of what they would.
 //! The head, with the length it promises, is written before the first slice
 //! (`static_files.rs`).
 //!
@@ -14,11 +16,11 @@ use std::io;
 
 use crate::session::Output;
 
-/// How much file data is read per step.
-const CHUNK: usize = 64 * 1024;
-/// The output backlog above which no more file data is read until the socket drains: one
-/// chunk, so a client that stops reading holds at most that much beyond its socket buffer.
-const HIGH_WATER: usize = CHUNK;
+/// The output backlog the stream tops up to: a client that stops reading holds at most this
+/// much beyond its socket buffer.
+const HIGH_WATER: usize = 64 * 1024;
+/// The same mark while the server is over its memory budget.
+const HIGH_WATER_TIGHT: usize = 16 * 1024;
 
 /// Whether a file stream has more to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,14 +47,16 @@ impl FileStream {
         }
     }
 
-    /// Appends file data to `out` while what it has pending is under the high-water mark.
-    pub fn pump(&mut self, out: &mut Output<'_>) -> io::Result<Pumped> {
+    /// Tops `out` up with file data to the high-water mark (the lower one if `tight`).
+    pub fn pump(&mut self, out: &mut Output<'_>, tight: bool) -> io::Result<Pumped> {
+        let mark = if tight { HIGH_WATER_TIGHT } else { HIGH_WATER };
         while self.remaining > 0 {
-            if out.pending() >= HIGH_WATER {
+            let room = mark.saturating_sub(out.pending());
+            if room == 0 {
                 return Ok(Pumped::More);
             }
-            let want = self.remaining.min(CHUNK as u64);
-            out.reserve(CHUNK);
+            let want = self.remaining.min(room as u64);
+            out.reserve(want as usize);
             let got = out.read_from(&mut self.file, want)?;
             if got == 0 {
                 return Err(io::Error::new(

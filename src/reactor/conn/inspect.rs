@@ -71,6 +71,7 @@ impl Conn {
             return Ok(());
         }
         let before = self.prepare_out();
+        let tight = core.memory_tight();
         let Core {
             out_buf,
             broadcast,
@@ -81,6 +82,7 @@ impl Conn {
         let (out, written) = output_for(before, out_buf, &mut self.out, self.out_pos);
         let mut cx = Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats)
             .with_written(written)
+            .with_memory_tight(tight)
             .with_connections(table);
         let flow = self.session.on_drain(&mut cx);
         self.after_call(before, core, flow == Flow::Abort);
