@@ -145,6 +145,15 @@ fn every_connection_appears_with_its_bytes_and_its_socket() {
         assert_eq!(row["local"], echo.to_string(), "{row}");
         assert_eq!(row["state"], "open", "{row}");
         assert_eq!(
+            (&row["read"], &row["write"]),
+            (&"waiting".into(), &"ready".into()),
+            "{row}"
+        );
+        assert_eq!(
+            (&row["read_paused"], &row["held_back"]),
+            (&false.into(), &false.into())
+        );
+        assert_eq!(
             (&row["bytes_in"], &row["bytes_out"]),
             (&n.into(), &n.into()),
             "{row}"

@@ -159,6 +159,9 @@ pub struct ConnRow {
     pub read: ReadState,
     /// Reading is suspended until the output drains (backpressure).
     pub read_paused: bool,
+    /// Neither read nor refilled until the server holds less than its memory budget
+    /// (`--max-memory`): it already holds bytes, and the server holds too many.
+    pub held_back: bool,
     /// Its write side.
     pub write: WriteState,
     /// Bytes read from the socket since it was accepted.

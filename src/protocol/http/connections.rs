@@ -149,6 +149,7 @@ fn row_json(row: &ConnRow) -> Value {
     put("state", row.state.name().into());
     put("read", row.read.name().into());
     put("read_paused", row.read_paused.into());
+    put("held_back", row.held_back.into());
     put("write", row.write.name().into());
     put("bytes_in", row.bytes_in.into());
     put("bytes_out", row.bytes_out.into());
@@ -193,6 +194,7 @@ mod tests {
             state: ConnState::Open,
             read: ReadState::Waiting,
             read_paused: false,
+            held_back: true,
             write: WriteState::Ready,
             bytes_in: 5,
             bytes_out: 4,
@@ -249,6 +251,10 @@ mod tests {
         assert_eq!(
             (&c["so_rcvbuf"], &c["so_sndbuf"]),
             (&json!(131_072), &json!(2_626_560))
+        );
+        assert_eq!(
+            (&c["read_paused"], &c["held_back"]),
+            (&json!(false), &json!(true))
         );
         assert_eq!(c["tcp_info"]["rtt_us"], 30);
         assert_eq!(c["tcp_info"]["total_retrans"], 2);

@@ -46,6 +46,7 @@ impl Conn {
                 ReadSide::Closed => ReadState::Closed,
             },
             read_paused: self.paused,
+            held_back: self.held_back,
             write: match self.write {
                 WriteSide::Ready => WriteState::Ready,
                 WriteSide::Blocked => WriteState::Blocked,

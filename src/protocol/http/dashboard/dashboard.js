@@ -188,7 +188,7 @@
       for (const c of doc.connections) {
         const t = c.tcp_info || {};
         const row = body.insertRow();
-        for (const v of [c.fd, c.service, c.peer, c.state + (c.read_paused ? " (paused)" : ""),
+        for (const v of [c.fd, c.service, c.peer, c.state + (c.read_paused ? " (paused)" : "") + (c.held_back ? " (held back)" : ""),
           fmt(c.bytes_in), fmt(c.bytes_out), fmt(c.pending_out), c.idle_ms, t.rtt_us ?? "–",
           t.snd_cwnd ?? "–", t.total_retrans ?? "–", fmt(c.so_sndbuf)]) {
           row.insertCell().textContent = v;
