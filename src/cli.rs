@@ -457,7 +457,7 @@ pub struct ServeArgs {
     /// Allow PUT and DELETE under /files/.
     #[arg(long, help_heading = HTTP)]
     pub writable: bool,
-    /// Require HTTP Basic credentials USER:PASS for PUT and DELETE.
+    /// Require HTTP Basic credentials USER:PASS for PUT, DELETE and GET /connections.
     #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials, help_heading = HTTP)]
     pub auth: Option<(String, String)>,
     /// Answer TRACE by echoing the request (off: 405).

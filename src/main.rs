@@ -14,6 +14,7 @@ use evserve::server::{self, Announce, ServeError};
 use signal_hook::consts::SIGINT;
 
 mod malloc;
+mod tcp_info;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,6 +26,8 @@ fn main() -> ExitCode {
         env_logger::Env::default().default_filter_or("info,rustls=error"),
     )
     .init();
+    // /connections (and `demo sockopt`) show TCP_INFO; reading it needs `unsafe`, kept here.
+    evserve::reactor::install_tcp_info(tcp_info::read);
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Announce(args) => announce(&args),

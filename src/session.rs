@@ -28,6 +28,10 @@ use std::time::Instant;
 
 use crate::stats::Stats;
 
+pub mod inspect;
+
+use inspect::{ConnTable, Inspect};
+
 /// What a session wants the reactor to do with its connection after a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -205,6 +209,9 @@ pub struct Watch {
     pub receiving: bool,
     /// The room the session joined with [`Ctx::join`], if any (it overrides the service's).
     pub room: Option<RoomId>,
+    /// A look at the open connections the session asked for with [`Ctx::inspect`], until
+    /// the reactor answers it.
+    pub inspect: Option<Inspect>,
 }
 
 /// The reactor-owned things a session may touch during one call.
@@ -222,6 +229,8 @@ pub struct Ctx<'a> {
     peer: SocketAddr,
     now: Instant,
     stats: &'a Stats,
+    /// The answer to [`Ctx::inspect`], in the call that delivers it.
+    connections: Option<&'a ConnTable>,
     /// Whether the reactor is over its memory budget (see [`Ctx::memory_tight`]).
     memory_tight: bool,
 }
@@ -245,8 +254,16 @@ impl<'a> Ctx<'a> {
             peer,
             now,
             stats,
+            connections: None,
             memory_tight: false,
         }
+    }
+
+    /// Hands the session the answer to its [`Ctx::inspect`] (see [`Ctx::connections`]).
+    /// Used by the reactor.
+    pub fn with_connections(mut self, table: &'a ConnTable) -> Ctx<'a> {
+        self.connections = Some(table);
+        self
     }
 
     /// Marks the first `written` bytes of the output buffer as already sent (the reactor
@@ -285,6 +302,7 @@ impl<'a> Ctx<'a> {
             peer: self.peer,
             now: self.now,
             stats: self.stats,
+            connections: self.connections,
             memory_tight: self.memory_tight,
         }
     }
@@ -301,6 +319,7 @@ impl<'a> Ctx<'a> {
             peer,
             now: self.now,
             stats: self.stats,
+            connections: self.connections,
             memory_tight: self.memory_tight,
         }
     }
@@ -348,6 +367,21 @@ impl<'a> Ctx<'a> {
     /// cannot keep the connection, or its place among the server's connections, for ever.
     pub fn set_receiving(&mut self, receiving: bool) {
         self.watch.receiving = receiving;
+    }
+
+    /// Asks the reactor to describe its open connections (see [`inspect`]). When this call
+    /// returns, the reactor makes one pass over them and then calls [`Session::on_drain`]
+    /// once more, in which [`Ctx::connections`] holds the answer. A connection that is no
+    /// longer open by then (closing, aborted) gets no answer.
+    pub fn inspect(&mut self, query: Inspect) {
+        self.watch.inspect = Some(query);
+    }
+
+    /// The reactor's answer to [`Ctx::inspect`], during the `on_drain` call that delivers it;
+    /// `None` in every other call.
+    #[inline]
+    pub fn connections(&self) -> Option<&'a ConnTable> {
+        self.connections
     }
 
     /// The peer's address.

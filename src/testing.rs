@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::session::inspect::{ConnTable, Inspect};
 use crate::session::{Ctx, Flow, Session, Step, Watch};
 use crate::stats::Stats;
 
@@ -210,6 +211,26 @@ impl<S: Session> Harness<S> {
     /// The counters the session sees.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// What the session asked the reactor to describe ([`Ctx::inspect`]) and was not yet
+    /// answered.
+    pub fn inspection(&self) -> Option<Inspect> {
+        self.watch.inspect
+    }
+
+    /// Answers the session's [`Ctx::inspect`] with `table`, as the reactor does: one
+    /// `on_drain` whose context carries it, then the buffered input offered again. `None`
+    /// (and no call) if the session asked nothing.
+    pub fn answer_inspection(&mut self, table: &ConnTable) -> Option<Flow> {
+        self.watch.inspect.take()?;
+        let flow = self
+            .session
+            .on_drain(&mut cx!(self).with_connections(table));
+        if flow == Flow::Continue && !self.input.is_empty() {
+            return Some(self.input(&[]).flow);
+        }
+        Some(flow)
     }
 }
 

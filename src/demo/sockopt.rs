@@ -181,6 +181,10 @@ impl fmt::Display for SockoptReport {
         writeln!(
             f,
             "setsockopt() is a request; getsockopt() tells you what the kernel did with it."
+        )?;
+        writeln!(
+            f,
+            "Every socket of a running server, live: curl http://127.0.0.1:8080/connections"
         )
     }
 }

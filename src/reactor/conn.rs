@@ -49,6 +49,8 @@ use super::{Core, WriteBudget};
 use crate::session::{Ctx, Flow, RoomId, Session, Step, Watch};
 use crate::stats::Stats;
 
+mod inspect;
+
 /// How long a connection must have moved less than the minimum rate before it may be closed
 /// to make room at the connection limit. Short, because until then a full server refuses
 /// newcomers (a wave of trickling attackers would hold every slot for this long); long
@@ -164,6 +166,10 @@ pub struct Conn {
     watch: Watch,
     /// Bytes read and written since the connection opened.
     moved: u64,
+    /// When it was accepted, and its bytes read and written apart (for `GET /connections`).
+    opened: Instant,
+    bytes_in: u64,
+    bytes_out: u64,
     /// Set while the connection owes progress (see the module docs).
     window: Option<Window>,
     /// Bytes this connection may still write in the turn `allowance_turn`.
@@ -212,6 +218,9 @@ impl Conn {
             last_active: Instant::now(),
             watch: Watch::default(),
             moved: 0,
+            opened: Instant::now(),
+            bytes_in: 0,
+            bytes_out: 0,
             window: None,
             write_allowance: 0,
             allowance_turn: u64::MAX,
@@ -502,6 +511,7 @@ impl Conn {
         };
         self.last_active = core.now;
         self.moved += n as u64;
+        self.bytes_in += n as u64;
         if n == 0 {
             self.set_read(ReadSide::Closed);
             return self.on_peer_eof(core).map(|()| true);
@@ -815,6 +825,7 @@ impl Conn {
                     self.write_allowance = self.write_allowance.saturating_sub(n);
                     budget.left = budget.left.saturating_sub(n);
                     self.moved += n as u64;
+                    self.bytes_out += n as u64;
                     // Output drained: a streaming session must be asked again for more, even
                     // if it declined last time (it may have been just over its own mark).
                     self.want_drain = true;

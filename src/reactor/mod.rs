@@ -17,6 +17,7 @@
 //! It never blocks and never sleeps except in `poll`, so an idle server uses no CPU.
 
 mod conn;
+mod inspect;
 mod listener;
 pub mod socket;
 mod timer;
@@ -42,6 +43,8 @@ use listener::{Accepted, Listener};
 use timer::{Entry, Timers};
 use token::Target;
 use udp::UdpEndpoint;
+
+pub use inspect::{TcpInfoReader, install_tcp_info};
 
 /// Everything a connection handler may use besides the connection itself. Kept apart from
 /// the connection slab so a handler can borrow both at once.
@@ -188,6 +191,8 @@ pub struct Reactor {
     rooms: Vec<Option<RoomId>>,
     /// Each listener's `Stats::active_by_service` index, by endpoint index.
     services: Vec<Option<usize>>,
+    /// Each listener's service name (`Service::name`), by endpoint index, for inspections.
+    names: Vec<&'static str>,
 }
 
 /// Who hears a connection's broadcasts: its room, or else the other connections of its
@@ -251,6 +256,7 @@ impl Reactor {
             periodic: Vec::new(),
             rooms: Vec::new(),
             services: Vec::new(),
+            names: Vec::new(),
         })
     }
 
@@ -272,6 +278,8 @@ impl Reactor {
         self.services.resize(index, None);
         self.services
             .push(crate::stats::service_index(service.name()));
+        self.names.resize(index, "udp");
+        self.names.push(service.name());
         debug!(
             "listener {bound}: {}",
             socket::describe(socket2::SockRef::from(&socket))
@@ -694,6 +702,7 @@ impl Reactor {
 
     /// After a connection was driven: deliver its broadcasts, then reschedule or remove it.
     fn finish(&mut self, key: usize, status: Status) {
+        let status = status.and_then(|()| self.fulfil_inspection(key));
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };

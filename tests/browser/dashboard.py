@@ -118,6 +118,14 @@ def scenario_load(binary, screenshot):
         assert after["requests"]["2xx"] > before["requests"]["2xx"] + 100
         loop_rows = driver.find_elements(By.CSS_SELECTOR, "#loop tbody tr")
         assert len(loop_rows) >= 10, "the loop table is there"
+        # The connections table (GET /connections every 2 s): the page's own event stream is
+        # an open http connection there, with its kernel figures.
+        until(driver, "the connections table to list the page's event stream",
+              lambda d: d.execute_script(
+                  "const c = window.evserve.conns; return !!c && c.connections.some("
+                  "r => r.service === 'http' && r.tcp_info && r.tcp_info.snd_cwnd > 0)"))
+        conn_rows = driver.find_elements(By.CSS_SELECTOR, "#conns tbody tr")
+        assert any("http" in r.text for r in conn_rows), "the table shows them"
         errors = console_errors(driver)
         assert not errors, f"console errors: {errors}"
     finally:

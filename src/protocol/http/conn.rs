@@ -33,6 +33,7 @@ use crate::session::{Ctx, Flow, Session, Step};
 
 use super::Shared;
 use super::body::{BodyDecoder, BodyError};
+use super::connections;
 use super::exchange::{BodySink, Exchange, Handled, Reply};
 use super::request::{Persist, RequestHead, header_slots, parse_complete_head, parse_head};
 use super::routes;
@@ -98,6 +99,9 @@ enum Writing {
     Idle,
     /// A file body, continued from `on_drain`.
     Streaming(Box<Stream>),
+    /// `/connections`: the answer waits for the reactor's table, which comes in an
+    /// `on_drain` call (see `Ctx::inspect`).
+    Inspecting(Box<Exchange>),
 }
 
 #[derive(Debug)]
@@ -148,8 +152,10 @@ impl HttpSession {
         }
     }
 
-    fn is_streaming(&self) -> bool {
-        matches!(self.writing, Writing::Streaming(_))
+    /// Whether an answer is still being produced beyond what is in the output buffer (a file
+    /// streaming, a table awaited): the requests behind it wait.
+    fn is_writing(&self) -> bool {
+        !matches!(self.writing, Writing::Idle)
     }
 
     /// Reads (part of) a head; answers it once complete.
@@ -261,6 +267,7 @@ impl HttpSession {
             Handled::Streaming(file) => {
                 self.writing = Writing::Streaming(Box::new(Stream { file, exchange }));
             }
+            Handled::Inspecting => self.writing = Writing::Inspecting(Box::new(exchange)),
         }
         self.reading = match persist {
             Persist::Close => Reading::Closed,
@@ -384,6 +391,30 @@ impl HttpSession {
     }
 }
 
+impl HttpSession {
+    /// Answers `/connections` once the reactor has handed over its table.
+    fn answer_inspection(&mut self, cx: &mut Ctx<'_>) {
+        let Some(table) = cx.connections() else {
+            return;
+        };
+        if !matches!(self.writing, Writing::Inspecting(_)) {
+            return;
+        }
+        if let Writing::Inspecting(mut exchange) =
+            std::mem::replace(&mut self.writing, Writing::Idle)
+        {
+            let shared = Rc::clone(&self.shared);
+            counted(
+                &mut exchange,
+                cx,
+                |reply| connections::answer(reply, table),
+                &shared,
+            );
+            exchange.finish(cx);
+        }
+    }
+}
+
 /// Runs `f` with a [`Reply`] for `exchange`, adding what it wrote to the exchange's byte
 /// count (the output buffer is only ever appended to, so the difference is exact).
 fn counted<T>(
@@ -412,7 +443,7 @@ impl Session for HttpSession {
                 // An answer that closes the connection is out: whatever follows is dropped.
                 Reading::Closed => Advance::Starved(rest.len()),
                 Reading::Upgraded(_) => Advance::Starved(0),
-                Reading::Head(_) if self.is_streaming() => Advance::Starved(0),
+                Reading::Head(_) if self.is_writing() => Advance::Starved(0),
                 Reading::Head(_) => self.read_head(rest, &shared, cx),
                 Reading::Body(_) => self.read_body(rest, &shared, cx),
             };
@@ -430,7 +461,7 @@ impl Session for HttpSession {
         // A body arrives as it is consumed: the reactor's minimum rate guards it.
         cx.set_receiving(matches!(self.reading, Reading::Body(_)));
         let flow = match (&self.reading, self.peer) {
-            _ if self.is_streaming() => Flow::Continue,
+            _ if self.is_writing() => Flow::Continue,
             (Reading::Closed, _) => Flow::Close,
             // The peer is gone and nothing is left to answer: what remains is a request it
             // never finished.
@@ -445,9 +476,10 @@ impl Session for HttpSession {
     }
 
     fn on_drain(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        self.answer_inspection(cx);
         self.pump(cx);
         match (&self.reading, self.peer) {
-            _ if self.is_streaming() => Flow::Continue,
+            _ if self.is_writing() => Flow::Continue,
             (Reading::Closed, _) => Flow::Close,
             (_, PeerInput::Ended { unread: false }) => Flow::Close,
             // Pipelined input waits: the reactor offers it again now.
@@ -459,7 +491,7 @@ impl Session for HttpSession {
         self.peer = PeerInput::Ended {
             unread: !input.is_empty(),
         };
-        if self.is_streaming() {
+        if self.is_writing() {
             // Finish the answer under way; requests queued behind it are still answered.
             return Flow::Continue;
         }
@@ -474,7 +506,7 @@ impl Session for HttpSession {
             Reading::Head(HeadProgress {
                 started: Some(started),
                 ..
-            }) if !self.is_streaming() => {
+            }) if !self.is_writing() => {
                 let started = *started;
                 self.refuse(Status::RequestTimeout, started, &shared, cx);
             }

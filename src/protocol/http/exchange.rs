@@ -10,8 +10,9 @@
 //! file to stream); it keeps what the end of the exchange needs: the connection's fate, the
 //! status and byte count for the access log.
 //!
-//! A handler answers in one of three ways ([`Handled`]): at once, by streaming a file through
-//! `on_drain`, or after reading the request body into a [`BodySink`]. Both types live here,
+//! A handler answers in one of four ways ([`Handled`]): at once, by streaming a file through
+//! `on_drain`, after reading the request body into a [`BodySink`], or once the reactor has
+//! answered a question (`/connections`). Both types live here,
 //! below the handlers, so that handlers and the session meet in this file without importing
 //! each other or `routes.rs`.
 
@@ -37,6 +38,9 @@ pub enum Handled {
     AwaitBody(Box<dyn BodySink>),
     /// The head is written and another protocol takes the connection over (see `upgrade.rs`).
     Upgrade(Upgrade),
+    /// Nothing is written yet: the answer waits for the reactor's table of connections
+    /// (`GET /connections`, see `connections.rs`).
+    Inspecting,
 }
 
 /// A handler that takes the request body, and answers once it is complete: `POST /echo`

@@ -43,6 +43,7 @@
 pub mod body;
 mod config;
 mod conn;
+mod connections;
 pub mod dashboard;
 mod endpoints;
 mod exchange;

@@ -1,15 +1,16 @@
 //! Which resource a request names, which methods that resource supports, and who handles it.
 //!
-//! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/echo`, `/stats` and
-//! `/healthz` are built in, `/files/NAME` is the upload area (writable when configured), and
-//! every other path is a static file under the document root. Each resource has a
-//! [`MethodSet`]; a known method outside it gets 405 with an `Allow` field built from that set,
-//! so `Allow`, `OPTIONS` and the dispatch below can never disagree.
+//! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/echo`, `/stats`,
+//! `/healthz` and `/connections` are built in, `/files/NAME` is the upload area (writable when
+//! configured), and every other path is a static file under the document root. Each resource
+//! has a [`MethodSet`]; a known method outside it gets 405 with an `Allow` field built from that
+//! set, so `Allow`, `OPTIONS` and the dispatch below can never disagree.
 //!
 //! A handler answers with a [`Handled`] (defined in `exchange.rs`, below the handlers).
 
 use base64::Engine as _;
 
+use super::connections;
 use super::dashboard;
 use super::endpoints;
 use super::exchange::{Handled, Reply};
@@ -115,6 +116,8 @@ enum Resource<'b> {
     Stats,
     /// `/healthz`: 200 while serving, 503 once draining, for load balancers.
     Healthz,
+    /// `/connections`: the open connections of the worker that answers.
+    Connections,
     /// `/dashboard`, `/events`, `/ws/chat`, `/ws/echo` (see `dashboard.rs`, `upgrade.rs`).
     Dashboard,
     Events,
@@ -134,6 +137,7 @@ impl<'b> Resource<'b> {
             "/echo" => Resource::Echo,
             "/stats" => Resource::Stats,
             "/healthz" => Resource::Healthz,
+            "/connections" => Resource::Connections,
             "/dashboard" => Resource::Dashboard,
             "/events" => Resource::Events,
             "/ws/chat" => Resource::WsChat,
@@ -224,6 +228,11 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
             endpoints::healthz(reply);
             Handled::Answered
         }
+        // Other clients' addresses: with credentials configured, only for who has them.
+        (Method::Get | Method::Head, Resource::Connections) if !authorized(head, reply.shared) => {
+            unauthorized(reply)
+        }
+        (Method::Get | Method::Head, Resource::Connections) => connections::ask(reply, query),
         (_, Resource::Dashboard | Resource::Events | Resource::WsChat | Resource::WsEcho)
             if !config.browser.dashboard =>
         {
@@ -239,13 +248,7 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
         }
         (Method::Get | Method::Head, _) => static_files::serve(head, path, query, reply),
         (Method::Post, _) => endpoints::echo_body(head, reply),
-        (Method::Put | Method::Delete, _) if !authorized(head, reply.shared) => {
-            reply.refuse_with(
-                Status::Unauthorized,
-                Some(("WWW-Authenticate", b"Basic realm=\"evserve\"")),
-            );
-            Handled::Answered
-        }
+        (Method::Put | Method::Delete, _) if !authorized(head, reply.shared) => unauthorized(reply),
         (Method::Put, Resource::Upload { name }) => upload::put(head, name, reply),
         (Method::Delete, Resource::Upload { name }) => upload::delete(head, name, reply),
         _ => not_allowed(reply, allowed),
@@ -254,6 +257,14 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
 
 fn refused(reply: &mut Reply<'_, '_>, status: Status) -> Handled {
     reply.refuse(status);
+    Handled::Answered
+}
+
+fn unauthorized(reply: &mut Reply<'_, '_>) -> Handled {
+    reply.refuse_with(
+        Status::Unauthorized,
+        Some(("WWW-Authenticate", b"Basic realm=\"evserve\"")),
+    );
     Handled::Answered
 }
 

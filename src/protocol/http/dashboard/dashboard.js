@@ -178,7 +178,39 @@
     open();
   }
 
+  // The first 50 connections of the worker that answers, every 2 s, from GET /connections.
+  // Its own connection is among them. A server with --auth refuses (401): say so, stop asking.
+  function pollConnections() {
+    const body = $("conns").tBodies[0], note = $("conns-note");
+    const show = (doc) => {
+      state.conns = doc;
+      body.replaceChildren();
+      for (const c of doc.connections) {
+        const t = c.tcp_info || {};
+        const row = body.insertRow();
+        for (const v of [c.fd, c.service, c.peer, c.state + (c.read_paused ? " (paused)" : "") + (c.held_back ? " (held back)" : ""),
+          fmt(c.bytes_in), fmt(c.bytes_out), fmt(c.pending_out), c.idle_ms, t.rtt_us ?? "–",
+          t.snd_cwnd ?? "–", t.total_retrans ?? "–", fmt(c.so_sndbuf)]) {
+          row.insertCell().textContent = v;
+        }
+      }
+      note.textContent = `worker ${doc.worker} of ${doc.workers}: ${doc.shown} shown` +
+        (doc.more ? `, ${doc.more} more` : "");
+    };
+    const tick = () => {
+      fetch("/connections?limit=50", { cache: "no-store" })
+        .then((r) => {
+          if (r.status === 401) { note.textContent = "needs the server's --auth credentials"; return; }
+          if (!r.ok) throw new Error(r.status);
+          return r.json().then(show).then(() => setTimeout(tick, 2000));
+        })
+        .catch(() => { note.textContent = "unavailable"; setTimeout(tick, 5000); });
+    };
+    tick();
+  }
+
   buildTable();
   connectEvents();
   connectChat();
+  pollConnections();
 })();

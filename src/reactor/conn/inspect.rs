@@ -1,0 +1,92 @@
+//! A connection describing itself when its reactor is asked (`Ctx::inspect`, see
+//! `session/inspect.rs`), and handing its session the answer.
+//!
+//! Kept apart from `conn.rs`: nothing here runs unless someone asks (`GET /connections`), and
+//! the life of a connection reads better without it.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Instant;
+
+use socket2::SockRef;
+
+use super::{Conn, Core, Phase, ReadSide, Status, WriteSide, output_for};
+use crate::session::inspect::{ConnRow, ConnState, ConnTable, Inspect, ReadState, WriteState};
+use crate::session::{Ctx, Flow};
+
+impl Conn {
+    /// The inspection its session asked for in its last callback, if any; taken, so that
+    /// each request is answered once.
+    pub fn take_inspect(&mut self) -> Option<Inspect> {
+        self.watch.inspect.take()
+    }
+
+    /// Whether its session has asked for an inspection not yet answered.
+    pub fn wants_inspection(&self) -> bool {
+        self.watch.inspect.is_some()
+    }
+
+    /// Describes the connection: the reactor's own view of it, then its socket's, read from
+    /// the kernel (`getsockname`, `SO_RCVBUF`, `SO_SNDBUF`, `TCP_INFO`: four system calls).
+    pub fn describe(&self, service: &'static str, now: Instant) -> ConnRow {
+        let socket = SockRef::from(&self.socket);
+        let since = |then: Instant| now.saturating_duration_since(then).as_millis() as u64;
+        ConnRow {
+            fd: self.socket.as_raw_fd(),
+            service,
+            local: self.socket.local_addr().ok(),
+            peer: self.peer,
+            state: match self.phase {
+                Phase::Open => ConnState::Open,
+                Phase::Closing => ConnState::Closing,
+                Phase::Lingering { .. } => ConnState::Lingering,
+            },
+            read: match self.read {
+                ReadSide::Waiting => ReadState::Waiting,
+                ReadSide::Ready => ReadState::Ready,
+                ReadSide::Closed => ReadState::Closed,
+            },
+            read_paused: self.paused,
+            held_back: self.held_back,
+            write: match self.write {
+                WriteSide::Ready => WriteState::Ready,
+                WriteSide::Blocked => WriteState::Blocked,
+                WriteSide::Deferred => WriteState::Deferred,
+                WriteSide::Broken => WriteState::Broken,
+            },
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            pending_out: self.pending(),
+            age_ms: since(self.opened),
+            idle_ms: since(self.last_active),
+            rcvbuf: socket.recv_buffer_size().ok(),
+            sndbuf: socket.send_buffer_size().ok(),
+            tcp_info: crate::reactor::inspect::tcp_info(self.socket.as_fd()),
+        }
+    }
+
+    /// Hands the session the answer to its inspection: one more `on_drain` call, whose
+    /// context carries `table` (see `Ctx::connections`); then does whatever work follows (the
+    /// answer written, requests pipelined behind it). A connection no longer open gets none.
+    pub fn answer_inspection(&mut self, table: &ConnTable, core: &mut Core) -> Status {
+        if self.phase != Phase::Open {
+            return Ok(());
+        }
+        let before = self.prepare_out();
+        let tight = core.memory_tight();
+        let Core {
+            out_buf,
+            broadcast,
+            now,
+            stats,
+            ..
+        } = core;
+        let (out, written) = output_for(before, out_buf, &mut self.out, self.out_pos);
+        let mut cx = Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats)
+            .with_written(written)
+            .with_memory_tight(tight)
+            .with_connections(table);
+        let flow = self.session.on_drain(&mut cx);
+        self.after_call(before, core, flow == Flow::Abort);
+        self.apply(flow, core).and_then(|()| self.drive(core))
+    }
+}
