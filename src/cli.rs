@@ -22,7 +22,7 @@ mod values;
 
 pub use values::{
     FramingArg, Size, Span, parse_byte, parse_credentials, parse_duration, parse_header,
-    parse_listen, parse_rate, parse_service, parse_size,
+    parse_listen, parse_net, parse_rate, parse_service, parse_size,
 };
 
 /// A high-throughput network server on one non-blocking event loop.
@@ -457,6 +457,10 @@ pub struct ServeArgs {
     /// Allow PUT and DELETE under /files/.
     #[arg(long, help_heading = HTTP)]
     pub writable: bool,
+    /// Only clients in NET (e.g. 127.0.0.0/8, 10.0.0.0/8, ::1) may see /stats, /connections,
+    /// /events and /dashboard; others get 403. Repeatable. By default anyone may.
+    #[arg(long, value_name = "NET", value_parser = parse_net, help_heading = HTTP)]
+    pub stats_allow: Vec<ipnet::IpNet>,
     /// Require HTTP Basic credentials USER:PASS for PUT, DELETE and GET /connections.
     #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials, help_heading = HTTP)]
     pub auth: Option<(String, String)>,
@@ -827,6 +831,7 @@ impl ServeArgs {
             access_log: self.access_log && !self.no_access_log,
             file_cache: self.file_cache.0,
             browser: self.browser.config(),
+            stats_allow: self.stats_allow.clone(),
             ..HttpConfig::default()
         }
     }

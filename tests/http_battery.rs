@@ -1206,3 +1206,29 @@ fn upload_temporaries_left_by_a_crash_are_swept_at_start() {
     let _server = http::start(root.path(), &["--writable"]);
     assert_eq!(names_in(&files), [".b.txt.41-1.part", "kept.txt"]);
 }
+
+/// `--stats-allow` keeps the server's insides for the networks named; everything else is
+/// served to anyone as before.
+#[test]
+fn stats_allow_restricts_the_operator_views_to_its_networks() {
+    let root = tempfile::tempdir().unwrap();
+    let elsewhere = http::start(root.path(), &["--stats-allow", "10.0.0.0/8"]);
+    let addr = elsewhere.tcp("http");
+    for path in ["/stats", "/connections", "/events", "/dashboard"] {
+        let r = http::get(addr, path);
+        assert_eq!(r.status, 403, "{path} from 127.0.0.1: {}", r.text());
+    }
+    assert_eq!(http::get(addr, "/plain").status, 200);
+    assert_eq!(
+        http::get(addr, "/healthz").status,
+        200,
+        "balancers still check health"
+    );
+
+    let here = http::start(
+        root.path(),
+        &["--stats-allow", "10.0.0.0/8", "--stats-allow", "127.0.0.1"],
+    );
+    let r = http::get(here.tcp("http"), "/stats");
+    assert_eq!(r.status, 200, "{}", r.text());
+}

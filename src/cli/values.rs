@@ -158,6 +158,26 @@ pub fn parse_credentials(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parses a network, `10.0.0.0/8` or `fd00::/8`, or one address (`127.0.0.1`, `::1`) as a
+/// network of one.
+pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    let net: ipnet::IpNet = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a network (try 127.0.0.0/8, 10.1.2.3 or ::1)"))?;
+    // `10.1.2.3/8` most likely means the network it lies in; say so rather than guess.
+    if net.addr() != net.network() {
+        return Err(format!(
+            "'{s}' has host bits set: did you mean {}?",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
 /// Parses `1MiB`, `64KiB`, `16k`, `2M`, `1GiB` or a plain byte count.
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
@@ -214,6 +234,19 @@ pub fn parse_service(s: &str) -> Result<ServiceEntry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn networks_take_a_prefix_or_one_address() {
+        let net = |s| parse_net(s).map(|n| n.to_string());
+        assert_eq!(net("127.0.0.0/8"), Ok("127.0.0.0/8".into()));
+        assert_eq!(net("10.1.2.3"), Ok("10.1.2.3/32".into()));
+        assert_eq!(net("::1"), Ok("::1/128".into()));
+        assert_eq!(net("fd00::/8"), Ok("fd00::/8".into()));
+        let err = parse_net("10.1.2.3/8").unwrap_err();
+        assert!(err.contains("did you mean 10.0.0.0/8?"), "{err}");
+        let err = parse_net("localhost").unwrap_err();
+        assert!(err.contains("not a network (try 127.0.0.0/8"), "{err}");
+    }
 
     #[test]
     fn delimiters() {

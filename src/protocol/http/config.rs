@@ -43,6 +43,10 @@ pub struct HttpConfig {
     /// listeners only (a browser ignores it over plain HTTP, and it would be a lie there).
     /// Default `None`: not sent.
     pub hsts_max_age: Option<u64>,
+    /// Networks whose clients may see the server's insides: `/stats`, `/connections`,
+    /// `/events` and `/dashboard` (others get 403). Default empty: anyone who can reach the
+    /// listener, as `/stats` always was.
+    pub stats_allow: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpConfig {
@@ -62,6 +66,7 @@ impl Default for HttpConfig {
             file_cache: 16 * 1024 * 1024,
             browser: Default::default(),
             hsts_max_age: None,
+            stats_allow: Vec::new(),
         }
     }
 }

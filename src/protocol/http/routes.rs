@@ -204,6 +204,11 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
     let allowed = resource.methods(config);
     match (head.method, resource) {
         (m, _) if !allowed.contains(m) => not_allowed(reply, allowed),
+        (_, Resource::Stats | Resource::Connections | Resource::Events | Resource::Dashboard)
+            if !may_look_inside(reply) =>
+        {
+            refused(reply, Status::Forbidden)
+        }
         (Method::Options, _) => {
             endpoints::options(reply, allowed.allow_value().as_bytes());
             Handled::Answered
@@ -272,6 +277,14 @@ fn not_allowed(reply: &mut Reply<'_, '_>, allowed: MethodSet) -> Handled {
     let allow = allowed.allow_value();
     reply.refuse_with(Status::MethodNotAllowed, Some(("Allow", allow.as_bytes())));
     Handled::Answered
+}
+
+/// Whether the client may see the server's insides (`--stats-allow`): its address (the real
+/// client's, behind the PROXY protocol) lies in one of the allowed networks, or none is set.
+fn may_look_inside(reply: &Reply<'_, '_>) -> bool {
+    let allow = &reply.shared.config.stats_allow;
+    let ip = reply.cx.peer().ip().to_canonical();
+    allow.is_empty() || allow.iter().any(|net| net.contains(&ip))
 }
 
 /// Whether the request carries the configured Basic credentials (or none are configured).
