@@ -46,6 +46,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::{Core, WriteBudget};
+use crate::session::inspect::ConnTable;
 use crate::session::{Ctx, Flow, RoomId, Session, Step, Watch};
 use crate::stats::Stats;
 
@@ -647,6 +648,17 @@ impl Conn {
         core: &mut Core,
         f: impl FnOnce(&mut dyn Session, &mut Ctx<'_>) -> R,
     ) -> R {
+        self.call_with(core, None, f)
+    }
+
+    /// [`Conn::call`], lending the session the connection table it asked for, if any
+    /// (`Ctx::inspect`).
+    fn call_with<R: Outcome>(
+        &mut self,
+        core: &mut Core,
+        table: Option<&ConnTable>,
+        f: impl FnOnce(&mut dyn Session, &mut Ctx<'_>) -> R,
+    ) -> R {
         let before = self.prepare_out();
         let tight = core.memory_tight();
         let Core {
@@ -660,6 +672,9 @@ impl Conn {
         let mut cx = Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats)
             .with_written(written)
             .with_memory_tight(tight);
+        if let Some(table) = table {
+            cx = cx.with_connections(table);
+        }
         let r = f(&mut *self.session, &mut cx);
         self.after_call(before, core, r.aborts());
         r

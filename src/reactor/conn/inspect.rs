@@ -9,9 +9,8 @@ use std::time::Instant;
 
 use socket2::SockRef;
 
-use super::{Conn, Core, Phase, ReadSide, Status, WriteSide, output_for};
+use super::{Conn, Core, Phase, ReadSide, Status, WriteSide};
 use crate::session::inspect::{ConnRow, ConnState, ConnTable, Inspect, ReadState, WriteState};
-use crate::session::{Ctx, Flow};
 
 impl Conn {
     /// The inspection its session asked for in its last callback, if any; taken, so that
@@ -71,22 +70,7 @@ impl Conn {
         if self.phase != Phase::Open {
             return Ok(());
         }
-        let before = self.prepare_out();
-        let tight = core.memory_tight();
-        let Core {
-            out_buf,
-            broadcast,
-            now,
-            stats,
-            ..
-        } = core;
-        let (out, written) = output_for(before, out_buf, &mut self.out, self.out_pos);
-        let mut cx = Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats)
-            .with_written(written)
-            .with_memory_tight(tight)
-            .with_connections(table);
-        let flow = self.session.on_drain(&mut cx);
-        self.after_call(before, core, flow == Flow::Abort);
+        let flow = self.call_with(core, Some(table), |s, cx| s.on_drain(cx));
         self.apply(flow, core).and_then(|()| self.drive(core))
     }
 }
