@@ -77,28 +77,27 @@ fn slow_body(addr: std::net::SocketAddr) -> Conn {
 }
 
 /// The lockout: every connection slot is held by a client trickling a body. A well-behaved
-/// client must still be answered: the server closes the connection stalling longest for it.
+/// client must still be answered, at the first attempt: the server keeps it in the accept
+/// queue until the attackers have stalled long enough to rank (250 ms), then closes the one
+/// stalling longest for it. (Each attacker's head is in the kernel before the next one
+/// connects, so the server has read it, and started its clock, by the time it accepts the
+/// newcomer.)
 #[test]
 fn a_full_server_makes_room_for_a_new_client() {
     let root = tempfile::tempdir().unwrap();
     let server = http::start(root.path(), &["--max-connections", "20"]);
     let addr = server.tcp("http");
     let attackers: Vec<Conn> = (0..20).map(|_| slow_body(addr)).collect();
-    // Once every attacker has stalled for a second, each is a candidate; until then a
-    // newcomer may be refused (503), which the loop tolerates. Bounded: 10 s.
-    let until = Instant::now() + Duration::from_secs(10);
-    let answered = loop {
-        let r = http::get(addr, "/plain");
-        if r.status == 200 {
-            break r;
-        }
-        assert_eq!(r.status, 503, "{r:?}");
-        assert!(Instant::now() < until, "still locked out after 10 s");
-        thread::sleep(Duration::from_millis(100));
-    };
+    let answered = http::get(addr, "/plain");
+    assert_eq!(answered.status, 200, "{answered:?}");
     assert_eq!(answered.body, b"Hello, World!");
     let s = stats(addr);
     assert!(s["evicted"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(
+        s["rejected"].as_u64().unwrap(),
+        0,
+        "no one was refused: {s}"
+    );
     drop(attackers);
 }
 

@@ -299,6 +299,16 @@ impl Conn {
         stalling.then_some((1, w.start))
     }
 
+    /// When this connection will rank for eviction if it moves no further: the end of its
+    /// first [`STALLED_AFTER`], if it is inside it and has moved less than the minimum rate
+    /// asks for that long. `None` if it is already ranked, making progress, or owes nothing.
+    pub fn evictable_at(&self, core: &Core) -> Option<Instant> {
+        let w = self.window?;
+        let at = w.start + STALLED_AFTER;
+        let expected = core.limits.min_rate as f64 * STALLED_AFTER.as_secs_f64();
+        (core.now < at && ((self.moved - w.moved) as f64) < expected).then_some(at)
+    }
+
     /// Deregisters the socket, hands the session its last call, and releases the gauge.
     pub fn close(mut self, core: &mut Core) {
         if let Err(e) = core.registry.deregister(&mut self.socket) {

@@ -528,6 +528,19 @@ impl Reactor {
         }
         self.core.stats.accept_wakeups.incr();
         for _ in 0..self.core.limits.read_budget * 8 {
+            let full = self.conns.len() >= self.core.limits.max_connections;
+            let victim = if full { self.victim() } else { None };
+            if full
+                && victim.is_none()
+                && let Some(at) = self.soonest_victim()
+            {
+                // Full, and no one to close yet, but a connection that has moved nothing
+                // will be a candidate within moments: leave newcomers in the kernel's
+                // queue until then rather than refuse them (a wave of fresh attackers
+                // would otherwise lock them out for that long).
+                self.accept_paused_until = Some(at);
+                return;
+            }
             let Some(Endpoint::Tcp(listener)) = self.endpoints.get_mut(index) else {
                 return;
             };
@@ -540,8 +553,8 @@ impl Reactor {
                     return;
                 }
             };
-            if self.conns.len() >= self.core.limits.max_connections {
-                match self.victim() {
+            if full {
+                match victim {
                     Some(key) => {
                         if let Some(conn) = self.conns.get(key) {
                             info!("{}: closed to make room for {peer}", conn.peer);
@@ -621,6 +634,15 @@ impl Reactor {
             .filter_map(|(key, conn)| Some((conn.eviction_rank(&self.core)?, key)))
             .min()
             .map(|(_, key)| key)
+    }
+
+    /// The earliest time a connection that is stalling, but not yet for long enough, will
+    /// rank for eviction (see `Conn::evictable_at`).
+    fn soonest_victim(&self) -> Option<Instant> {
+        self.conns
+            .iter()
+            .filter_map(|(_, conn)| conn.evictable_at(&self.core))
+            .min()
     }
 
     fn resume_accepting(&mut self) {
