@@ -99,6 +99,12 @@ pub struct Stats {
     pub tls_version_1_2: Counter,
     /// TLS handshakes completed with TLS 1.3.
     pub tls_version_1_3: Counter,
+    /// TLS handshakes that agreed on AES-128-GCM (a TLS 1.3 or an ECDHE TLS 1.2 suite).
+    pub tls_cipher_aes_128_gcm: Counter,
+    /// TLS handshakes that agreed on AES-256-GCM.
+    pub tls_cipher_aes_256_gcm: Counter,
+    /// TLS handshakes that agreed on ChaCha20-Poly1305 (clients without AES instructions).
+    pub tls_cipher_chacha20_poly1305: Counter,
 
     // The loop's internals (see docs/architecture.md, "Counters"). Each is bumped with one
     // plain add at the place it measures; none costs a syscall or a branch of its own.
@@ -181,7 +187,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 20 + 19 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 23 + 19 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -219,6 +225,12 @@ impl Stats {
             ("tls_handshakes_failed", self.tls_handshakes_failed.get()),
             ("tls_version_1_2", self.tls_version_1_2.get()),
             ("tls_version_1_3", self.tls_version_1_3.get()),
+            ("tls_cipher_aes_128_gcm", self.tls_cipher_aes_128_gcm.get()),
+            ("tls_cipher_aes_256_gcm", self.tls_cipher_aes_256_gcm.get()),
+            (
+                "tls_cipher_chacha20_poly1305",
+                self.tls_cipher_chacha20_poly1305.get(),
+            ),
             ("polls", self.polls.get()),
             ("events", self.events.get()),
             ("reads", self.reads.get()),

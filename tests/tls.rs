@@ -151,6 +151,27 @@ fn openssl_s_client_sees_tls_1_3_alpn_and_resumption() {
             "{version} was accepted: {text}"
         );
     }
+    // A client that offers only ChaCha20-Poly1305 gets it (and it is counted below).
+    let chacha = run(
+        "openssl",
+        &[
+            "s_client",
+            "-connect",
+            &addr,
+            "-CAfile",
+            cert,
+            "-tls1_3",
+            "-ciphersuites",
+            "TLS_CHACHA20_POLY1305_SHA256",
+            "-ign_eof",
+        ],
+        b"GET /plain HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&chacha.stdout);
+    assert!(
+        text.contains("TLS_CHACHA20_POLY1305_SHA256") && text.contains("Hello, World!"),
+        "{text}"
+    );
     // The handshakes are counted in /stats.
     let config = client_config(&s.cert());
     let mut c = handshake(s.tcp("https"), &config, "localhost");
@@ -171,6 +192,16 @@ fn openssl_s_client_sees_tls_1_3_alpn_and_resumption() {
         assert!(body.contains(version), "{version} in {body}");
         assert!(!body.contains(&format!("\"{version}\":0")), "{body}");
     }
+    // And the ciphers they agreed on: AES-GCM for the runs above, ChaCha20 for the last.
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let aes = doc["tls_cipher_aes_128_gcm"].as_u64().unwrap()
+        + doc["tls_cipher_aes_256_gcm"].as_u64().unwrap();
+    assert!(aes >= 4, "{body}");
+    assert_eq!(
+        doc["tls_cipher_chacha20_poly1305"].as_u64(),
+        Some(1),
+        "{body}"
+    );
 }
 
 #[test]

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::debug;
-use rustls::{HandshakeKind, ProtocolVersion, ServerConfig, ServerConnection};
+use rustls::{CipherSuite, HandshakeKind, ProtocolVersion, ServerConfig, ServerConnection};
 
 use crate::session::{Ctx, Flow, Session, Step};
 
@@ -257,6 +257,27 @@ impl<S: Session> TlsSession<S> {
             Some(ProtocolVersion::TLSv1_3) => cx.stats().tls_version_1_3.incr(),
             Some(ProtocolVersion::TLSv1_2) => cx.stats().tls_version_1_2.incr(),
             _ => {}
+        }
+        if let Some(suite) = self.tls.negotiated_cipher_suite() {
+            let stats = cx.stats();
+            match suite.suite() {
+                CipherSuite::TLS13_AES_128_GCM_SHA256
+                | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => {
+                    stats.tls_cipher_aes_128_gcm.incr()
+                }
+                CipherSuite::TLS13_AES_256_GCM_SHA384
+                | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+                | CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => {
+                    stats.tls_cipher_aes_256_gcm.incr()
+                }
+                CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+                | CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+                | CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => {
+                    stats.tls_cipher_chacha20_poly1305.incr()
+                }
+                _ => {} // rustls's default provider offers no other suite
+            }
         }
         self.phase = Phase::Open;
         cx.set_deadline(None);

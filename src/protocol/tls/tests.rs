@@ -148,6 +148,16 @@ fn echo_over_tls_round_trips() {
     assert_eq!(p.received, b"hello over tls");
     assert_eq!(p.h.stats().tls_handshakes_full.get(), 1);
     assert_eq!(p.h.stats().tls_version_1_3.get(), 1);
+    let ciphers = [
+        p.h.stats().tls_cipher_aes_128_gcm.get(),
+        p.h.stats().tls_cipher_aes_256_gcm.get(),
+        p.h.stats().tls_cipher_chacha20_poly1305.get(),
+    ];
+    assert_eq!(
+        ciphers.iter().sum::<u64>(),
+        1,
+        "one cipher counted: {ciphers:?}"
+    );
     assert_eq!(
         p.h.deadline(),
         None,
