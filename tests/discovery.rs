@@ -201,25 +201,39 @@ fn ctrl_c_prints_every_server_heard_so_far() {
 
 #[test]
 fn a_flood_of_spoofed_beacons_is_held_to_the_table_capacity() {
-    let (sock, port) = receiver();
-    drop(sock);
-    let discover = Discover::start(port, &["--for", "60s", "--json"]);
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let flood = 3 * discovery::MAX_SERVERS;
-    for i in 0..flood {
-        let beacon = beacon_named(&format!("fake-{i}"), "10.9.9.9:80");
-        sender.send_to(&beacon, ("127.0.0.1", port)).unwrap();
+    // Loopback UDP drops what a busy receiver's buffer cannot hold, so how much of a burst
+    // arrives depends on the machine's load (859 of 3,072 once, with two test suites running
+    // beside this one). What must hold every time: nothing beyond the capacity is kept, and
+    // nothing is invented. What needs the flood to arrive (an overflow, a full table) is
+    // tried again with a new listener, at most three times.
+    let flood = 8 * discovery::MAX_SERVERS;
+    for attempt in 1..=3 {
+        let (sock, port) = receiver();
+        drop(sock);
+        let discover = Discover::start(port, &["--for", "60s", "--json"]);
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..flood {
+            let beacon = beacon_named(&format!("fake-{i}"), "10.9.9.9:80");
+            sender.send_to(&beacon, ("127.0.0.1", port)).unwrap();
+        }
+        discover.interrupt();
+        let (_, stdout) = discover.finish();
+        let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+        let held = doc["servers"].as_array().unwrap().len();
+        let evicted = doc["evicted"].as_u64().unwrap() as usize;
+        assert!(held <= discovery::MAX_SERVERS, "{held} servers held");
+        assert!(held + evicted <= flood, "more heard than sent");
+        if held + evicted > discovery::MAX_SERVERS {
+            assert!(evicted > 0, "the flood overflowed the table: {held} held");
+            assert_eq!(held, discovery::MAX_SERVERS, "a full table stays full");
+            return;
+        }
+        eprintln!(
+            "attempt {attempt}: only {} of {flood} beacons arrived",
+            held + evicted
+        );
     }
-    discover.interrupt();
-    let (_, stdout) = discover.finish();
-    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
-    let held = doc["servers"].as_array().unwrap().len();
-    let evicted = doc["evicted"].as_u64().unwrap() as usize;
-    assert!(held <= discovery::MAX_SERVERS, "{held} servers held");
-    // Loopback may drop some of a burst, but never adds: every one heard is held or evicted.
-    assert!(held + evicted <= flood);
-    assert!(evicted > 0, "the flood overflowed the table: {held} held");
-    assert_eq!(held, discovery::MAX_SERVERS, "a full table stays full");
+    panic!("in three attempts, no flood of {flood} beacons got more than the table holds");
 }
 
 #[test]
