@@ -574,6 +574,10 @@ pub struct ServeArgs {
     /// SO_SNDBUF for every socket [default: the kernel's].
     #[arg(long, value_name = "BYTES", help_heading = SOCKETS)]
     pub send_buffer: Option<Size>,
+    /// TCP_NOTSENT_LOWAT for TCP connections: unsent bytes the kernel holds per connection
+    /// [default: the kernel's, unlimited].
+    #[arg(long, value_name = "BYTES", help_heading = SOCKETS)]
+    pub notsent_lowat: Option<Size>,
     /// Listen backlog: connections the kernel queues before they are accepted.
     #[arg(long, value_name = "N", default_value_t = SocketOptions::default().backlog,
           help_heading = SOCKETS)]
@@ -801,6 +805,9 @@ impl ServeArgs {
                 nodelay: self.tcp_nodelay && !self.no_tcp_nodelay,
                 recv_buffer: self.recv_buffer.map(|s| s.0),
                 send_buffer: self.send_buffer.map(|s| s.0),
+                notsent_lowat: self
+                    .notsent_lowat
+                    .map(|s| u32::try_from(s.0).unwrap_or(u32::MAX)),
                 backlog: self.backlog,
             },
             announce: self.announce.map(|to| Announce {

@@ -101,6 +101,12 @@ pub struct SocketOptions {
     pub send_buffer: Option<usize>,
     /// The listen backlog: connections the kernel queues before `accept`.
     pub backlog: i32,
+    /// `TCP_NOTSENT_LOWAT` on TCP listeners (accepted connections inherit it): the most
+    /// bytes a connection's kernel send buffer holds *not yet sent* before a write is refused
+    /// (and WRITABLE reported again below it). Without it the kernel grows the buffer to
+    /// megabytes for a peer that stops reading, and the server copies that much for each.
+    /// `None`: the kernel's default (no limit).
+    pub notsent_lowat: Option<u32>,
 }
 
 impl Default for SocketOptions {
@@ -112,6 +118,7 @@ impl Default for SocketOptions {
             recv_buffer: None,
             send_buffer: None,
             backlog: 1024,
+            notsent_lowat: None,
         }
     }
 }

@@ -15,6 +15,9 @@ use crate::config::SocketOptions;
 pub fn tcp_listener(addr: SocketAddr, opts: &SocketOptions) -> io::Result<mio::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     apply_common(&socket, addr, opts)?;
+    if let Some(bytes) = opts.notsent_lowat {
+        socket.set_tcp_notsent_lowat(bytes)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(opts.backlog)?;
     socket.set_nonblocking(true)?;
@@ -59,4 +62,31 @@ pub fn describe(socket: SockRef<'_>) -> String {
         socket.reuse_address().is_ok_and(|v| v),
         socket.reuse_port().is_ok_and(|v| v),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The option is set once, on the listener; the server relies on every accepted
+    /// connection inheriting it (Linux clones the listener's TCP state into the child).
+    #[test]
+    fn accepted_connections_inherit_notsent_lowat() {
+        let opts = SocketOptions {
+            notsent_lowat: Some(128 * 1024),
+            ..SocketOptions::default()
+        };
+        let listener = tcp_listener("127.0.0.1:0".parse().unwrap(), &opts).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let accepted = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        let lowat = SockRef::from(&accepted).tcp_notsent_lowat().unwrap();
+        assert_eq!(lowat, 128 * 1024);
+    }
 }
