@@ -575,7 +575,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", help_heading = SOCKETS)]
     pub send_buffer: Option<Size>,
     /// TCP_NOTSENT_LOWAT for TCP connections: unsent bytes the kernel holds per connection
-    /// [default: the kernel's, unlimited].
+    /// [default: the kernel's, unlimited]. 256KiB makes clients that stop reading a download
+    /// far cheaper (docs/fairness.md).
     #[arg(long, value_name = "BYTES", help_heading = SOCKETS)]
     pub notsent_lowat: Option<Size>,
     /// Listen backlog: connections the kernel queues before they are accepted.
