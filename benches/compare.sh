@@ -56,25 +56,17 @@ total=0 # seconds of load: rows (or sweep points) x 2 servers x RUNS x duration
 [ "$MODE" != table ] && total=$((total + sweep_services * n_sweep * 2 * RUNS * $(secs "$SWEEP_DURATION")))
 echo "compare.sh $MODE: about $((total / 60)) min $((total % 60)) s of load, plus building" >&2
 
-# A port already taken (another run of this script?) would have us measure someone else's server.
-for p in $PORT_EV $PORT_HYPER $PORT_NGINX $PORT_C $PORT_EV_ECHO $PORT_TOKIO; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    echo "port $p is in use: stop what listens there or set PORT_BASE" >&2
-    exit 1
-  fi
-done
+. "$(dirname "$0")/lib.sh"
+bench_ports_free $PORT_EV $PORT_HYPER $PORT_NGINX $PORT_C $PORT_EV_ECHO $PORT_TOKIO
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v curl >/dev/null || need+=(curl)
-if [ "${#need[@]}" -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+bench_install "${need[@]}"
 cargo build --release -q
 cargo build --release -q --example hyper_plain --example tokio_echo --example chart
 
-. "$(dirname "$0")/lib.sh"
 bench_setup
 
 cc -O2 -o "$work/c_epoll_plain" benches/peers/c_epoll_plain.c

@@ -60,3 +60,20 @@ bench_nginx_worker() {
   done
   [ -n "$nginx_pid" ] || { echo "nginx started no worker process" >&2; exit 1; }
 }
+
+# Exits, naming it, if any PORT given is taken on 127.0.0.1 (another run of a script?): we
+# would measure someone else's server.
+bench_ports_free() {
+  for p in "$@"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "port $p is in use: stop what listens there or set PORT_BASE" >&2
+      exit 1
+    fi
+  done
+}
+
+# Installs the Debian PACKAGES given (none: nothing to do), quietly.
+bench_install() {
+  [ "$#" -gt 0 ] || return 0
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}

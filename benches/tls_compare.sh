@@ -32,12 +32,8 @@ IDLE_CONNS=${IDLE_CONNS:-2000}
 PORT_BASE=${PORT_BASE:-18443}
 PORT_EV=$PORT_BASE PORT_NGINX=$((PORT_BASE + 1))
 
-for p in $PORT_EV $PORT_NGINX; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    echo "port $p is in use: stop what listens there or set PORT_BASE" >&2
-    exit 1
-  fi
-done
+. "$(dirname "$0")/lib.sh"
+bench_ports_free $PORT_EV $PORT_NGINX
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -45,12 +41,9 @@ command -v nginx >/dev/null || need+=(nginx-light)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
-if [ "${#need[@]}" -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+bench_install "${need[@]}"
 cargo build --release -q
 
-. "$(dirname "$0")/lib.sh"
 bench_setup
 
 # One ECDSA P-256 certificate for both servers.

@@ -57,13 +57,12 @@ runs=$(($(wc -w <<<"$SERVERS") * $(wc -w <<<"$ATTACKS")))
 echo "attack/run.sh: $runs runs of at most $((DURATION + AFTER + 3)) s: about" \
   "$((runs * (DURATION + AFTER + 3) / 60 + 1)) min, plus building" >&2
 
+. "$(dirname "$0")/../lib.sh"
 need=()
 command -v nginx >/dev/null || need+=(nginx-light)
 [ -e "$ECHO_MODULE" ] || need+=(libnginx-mod-http-echo)
 command -v curl >/dev/null || need+=(curl)
-if [[ " $SERVERS " == *" nginx "* ]] && [ "${#need[@]}" -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+[[ " $SERVERS " == *" nginx "* ]] && bench_install "${need[@]}"
 cargo build --release -q
 cargo build --release -q --example attack
 
@@ -71,7 +70,6 @@ cargo build --release -q --example attack
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 8192 ] || { echo "ulimit -n is $(ulimit -n); 2,000 connections need 8192" >&2; exit 1; }
 
-. "$(dirname "$0")/../lib.sh"
 bench_setup
 [ "$PIN" = 1 ] || SRV="" LOAD=""
 mkdir -p "$work/root" "$work/nginx-tmp"
@@ -139,10 +137,7 @@ port=$PORT_BASE
 for attack in $ATTACKS; do
   for server in $SERVERS; do
     port=$((port + 1))
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "port $port is in use: stop what listens there or set PORT_BASE" >&2
-      exit 1
-    fi
+    bench_ports_free "$port"
     limit=()
     [ "$attack" = slow-body ] && limit=(--max-connections "$LIMIT")
     if [ "$server" = evserve ]; then
