@@ -431,8 +431,15 @@ impl Conn {
 
     /// Takes the connection off the memory budget's waiting list: the reactor drives it
     /// again now that the server holds less.
-    pub fn release(&mut self) {
-        self.held_back = false;
+    /// Returns whether it was held back: a token left on the list by a connection since
+    /// closed may name a newer one in the same slot, which was not.
+    pub fn release(&mut self) -> bool {
+        std::mem::replace(&mut self.held_back, false)
+    }
+
+    /// Whether it is on the reactor's list of connections held back by the memory budget.
+    pub fn is_held_back(&self) -> bool {
+        self.held_back
     }
 
     fn work(&mut self, core: &mut Core) -> Status {

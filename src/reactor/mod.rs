@@ -690,14 +690,30 @@ impl Reactor {
     /// back by it again (next turn, as deferred work: they were ready when held, and no new
     /// event would say so).
     fn release_held_back(&mut self) {
-        if self.core.held_back.is_empty() || !self.core.memory_relaxed() {
+        if self.core.held_back.is_empty() {
+            return;
+        }
+        if !self.core.memory_relaxed() {
+            // Still tight. Connections held back and then closed (cut off as too slow, say)
+            // leave their tokens here: while clients come and go under a budget that stays
+            // exhausted, drop those, so the list stays within the connections that exist.
+            if self.core.held_back.len() > 2 * self.conns.len() + 64 {
+                let conns = &self.conns;
+                // A slot reused by several held connections in turn left one token each.
+                self.core.held_back.sort_unstable_by_key(|t| t.0);
+                self.core.held_back.dedup();
+                self.core.held_back.retain(|&token| match token::target(token) {
+                    Target::Conn(key) => conns.get(key).is_some_and(Conn::is_held_back),
+                    _ => false,
+                });
+            }
             return;
         }
         for token in std::mem::take(&mut self.core.held_back) {
             if let Target::Conn(key) = token::target(token)
                 && let Some(conn) = self.conns.get_mut(key)
+                && conn.release()
             {
-                conn.release();
                 self.core.deferred.push(token);
             }
         }
