@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use log::debug;
 
 use super::Reactor;
-use super::conn::{Conn, Status};
+use super::conn::Status;
 use super::token;
 use crate::session::inspect::{ConnTable, Inspect, MAX_LIMIT, TcpInfo};
 
@@ -39,11 +39,24 @@ pub(super) fn tcp_info(fd: BorrowedFd<'_>) -> Option<TcpInfo> {
 
 impl Reactor {
     /// Answers the inspection the connection `key` asked for in its last callback, if any.
-    /// One per connection per turn: a request made while the answer was handled (a pipelined
-    /// second one) waits for the next turn on the deferred list, so a client cannot keep the
-    /// loop describing connections.
+    /// One per turn for the whole reactor: a pass over every connection is the most
+    /// expensive thing a client can ask for, so another request (a pipelined second one, or
+    /// a thousand clients asking at once) waits for a later turn on the deferred list, and
+    /// no turn describes connections more than once.
     pub(super) fn fulfil_inspection(&mut self, key: usize) -> Status {
-        let Some(query) = self.conns.get_mut(key).and_then(Conn::take_inspect) else {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Ok(());
+        };
+        if !conn.wants_inspection() {
+            return Ok(());
+        }
+        let turn = self.core.turn_write_left.turn;
+        if self.inspected_turn == Some(turn) {
+            self.core.deferred.push(token::conn(key));
+            return Ok(());
+        }
+        self.inspected_turn = Some(turn);
+        let Some(query) = conn.take_inspect() else {
             return Ok(());
         };
         let table = self.connection_table(&query);

@@ -193,6 +193,8 @@ pub struct Reactor {
     services: Vec<Option<usize>>,
     /// Each listener's service name (`Service::name`), by endpoint index, for inspections.
     names: Vec<&'static str>,
+    /// The turn of the loop that last described the connections (one inspection per turn).
+    inspected_turn: Option<u64>,
 }
 
 /// Who hears a connection's broadcasts: its room, or else the other connections of its
@@ -257,6 +259,7 @@ impl Reactor {
             rooms: Vec::new(),
             services: Vec::new(),
             names: Vec::new(),
+            inspected_turn: None,
         })
     }
 
