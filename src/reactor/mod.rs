@@ -705,10 +705,12 @@ impl Reactor {
                 // A slot reused by several held connections in turn left one token each.
                 self.core.held_back.sort_unstable_by_key(|t| t.0);
                 self.core.held_back.dedup();
-                self.core.held_back.retain(|&token| match token::target(token) {
-                    Target::Conn(key) => conns.get(key).is_some_and(Conn::is_held_back),
-                    _ => false,
-                });
+                self.core
+                    .held_back
+                    .retain(|&token| match token::target(token) {
+                        Target::Conn(key) => conns.get(key).is_some_and(Conn::is_held_back),
+                        _ => false,
+                    });
             }
             return;
         }
