@@ -481,6 +481,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = Size(HttpConfig::default().file_cache),
           help_heading = HTTP)]
     pub file_cache: Size,
+    /// Send larger static files with sendfile(2) on plain HTTP listeners: the kernel copies
+    /// them from the page cache, the server holds none of their bytes (HTTPS always copies).
+    #[arg(long, value_name = "BOOL", default_value_t = HttpConfig::default().sendfile,
+          action = ArgAction::Set, help_heading = HTTP)]
+    pub sendfile: bool,
     /// Largest HTTP request head (request line and headers); more is answered with 431.
     #[arg(long, value_name = "BYTES",
           default_value_t = Size(HttpConfig::default().max_header_bytes), help_heading = HTTP)]
@@ -838,6 +843,7 @@ impl ServeArgs {
             allow_trace: self.allow_trace,
             access_log: self.access_log && !self.no_access_log,
             file_cache: self.file_cache.0,
+            sendfile: self.sendfile,
             browser: self.browser.config(),
             stats_allow: self.stats_allow.clone(),
             ..HttpConfig::default()

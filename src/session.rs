@@ -22,6 +22,7 @@
 //! Everything here runs on the reactor's single thread: sessions may keep `Rc`s to shared state
 //! and need no locks.
 
+use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -200,6 +201,28 @@ impl RoomId {
     pub const CHAT: RoomId = RoomId(1);
 }
 
+/// A stretch of a file to send as it is (see [`Ctx::send_file`]).
+#[derive(Debug)]
+pub struct FileSlice {
+    /// The open file; its read position is not used.
+    pub file: File,
+    /// Where the slice starts.
+    pub offset: u64,
+    /// Bytes still to send. The file must hold them: a file that shrinks under a slice ends
+    /// the connection, since the answer's head promised those bytes.
+    pub len: u64,
+}
+
+/// A file slice queued on a connection, to go out after the `ahead` bytes of output that were
+/// appended before it and before whatever was appended after it.
+#[derive(Debug)]
+pub struct QueuedFile {
+    /// What is left of the slice.
+    pub slice: FileSlice,
+    /// Buffered output bytes still to be written before the slice.
+    pub ahead: usize,
+}
+
 /// What a session asks the reactor to watch over for it between calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Watch {
@@ -233,6 +256,9 @@ pub struct Ctx<'a> {
     connections: Option<&'a ConnTable>,
     /// Whether the reactor is over its memory budget (see [`Ctx::memory_tight`]).
     memory_tight: bool,
+    /// The connection's file queue, when its bytes go to the socket as they are (see
+    /// [`Ctx::send_file`]); `None` where they are transformed on the way (TLS) or in tests.
+    files: Option<&'a mut Option<QueuedFile>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -256,6 +282,7 @@ impl<'a> Ctx<'a> {
             stats,
             connections: None,
             memory_tight: false,
+            files: None,
         }
     }
 
@@ -276,6 +303,13 @@ impl<'a> Ctx<'a> {
     /// Marks the context as seen while the reactor holds more than its memory budget.
     pub fn with_memory_tight(mut self, tight: bool) -> Ctx<'a> {
         self.memory_tight = tight;
+        self
+    }
+
+    /// Lends the session the connection's file queue (see [`Ctx::send_file`]). Used by the
+    /// reactor, for a connection whose output reaches the socket unchanged.
+    pub fn with_file_queue(mut self, queue: &'a mut Option<QueuedFile>) -> Ctx<'a> {
+        self.files = Some(queue);
         self
     }
 
@@ -304,6 +338,8 @@ impl<'a> Ctx<'a> {
             stats: self.stats,
             connections: self.connections,
             memory_tight: self.memory_tight,
+            // The wrapper transforms what the inner session writes: a file cannot skip it.
+            files: None,
         }
     }
 
@@ -321,6 +357,7 @@ impl<'a> Ctx<'a> {
             stats: self.stats,
             connections: self.connections,
             memory_tight: self.memory_tight,
+            files: self.files.as_deref_mut(),
         }
     }
 
@@ -334,11 +371,44 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Bytes waiting to be sent. A session streaming a large body produces more only while
-    /// this is small, so memory stays bounded whatever the body size.
+    /// Bytes waiting to be sent, a queued file's included. A session streaming a large body
+    /// produces more only while this is small, so memory stays bounded whatever the body size.
     #[inline]
     pub fn pending_output(&self) -> usize {
-        self.out.len() - self.written + self.outer_pending
+        let file = match self.files.as_deref() {
+            Some(Some(queued)) => usize::try_from(queued.slice.len).unwrap_or(usize::MAX),
+            _ => 0,
+        };
+        (self.out.len() - self.written + self.outer_pending).saturating_add(file)
+    }
+
+    /// Whether this connection sends files without copying them (see [`Ctx::send_file`]):
+    /// its output reaches the socket as it is. False under TLS, whose records must be
+    /// encrypted in memory; the session then copies the file through [`Output`].
+    pub fn can_send_files(&self) -> bool {
+        self.files.is_some()
+    }
+
+    /// Sends `slice` after everything appended so far, and before anything appended later,
+    /// without its bytes passing through the server's memory: the reactor asks the kernel to
+    /// copy them from the page cache to the socket (`sendfile(2)`), within the same write
+    /// budgets as any output. The slice counts in [`Ctx::pending_output`] until it is sent,
+    /// and [`Session::on_drain`] is offered as it drains, as for buffered output.
+    ///
+    /// A connection queues one slice at a time: the slice comes back if one is queued
+    /// already (the session tries again from `on_drain`), or if the connection cannot send
+    /// files at all (see [`Ctx::can_send_files`]).
+    pub fn send_file(&mut self, slice: FileSlice) -> Result<(), FileSlice> {
+        let ahead = self.out.len() - self.written;
+        match self.files.as_deref_mut() {
+            Some(queue @ None) => {
+                if slice.len > 0 {
+                    *queue = Some(QueuedFile { slice, ahead });
+                }
+                Ok(())
+            }
+            _ => Err(slice),
+        }
     }
 
     /// Sends `bytes` to every *other* connection of the same room (see [`RoomId`]), or, for a

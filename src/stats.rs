@@ -123,6 +123,8 @@ pub struct Stats {
     /// Of those, the ones the socket did not take whole (the connection then waits for
     /// WRITABLE).
     pub short_writes: Counter,
+    /// `sendfile` calls on TCP connections: file bodies the kernel copied from the page cache.
+    pub sendfiles: Counter,
     /// Times a connection stopped being read because its output passed `--max-output` (or its
     /// input buffer was full while its output drained).
     pub read_pauses: Counter,
@@ -187,7 +189,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 23 + 19 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 23 + 20 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -237,6 +239,7 @@ impl Stats {
             ("reads_would_block", self.reads_would_block.get()),
             ("writes", self.writes.get()),
             ("short_writes", self.short_writes.get()),
+            ("sendfiles", self.sendfiles.get()),
             ("read_pauses", self.read_pauses.get()),
             ("read_resumes", self.read_resumes.get()),
             ("deferred", self.deferred.get()),

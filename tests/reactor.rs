@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use evserve::config::{Limits, SocketOptions};
 use evserve::reactor::{Handle, Reactor};
-use evserve::session::{Ctx, Flow, Service, Session, Step};
+use evserve::session::{Ctx, FileSlice, Flow, Service, Session, Step};
 
 const BLOCK: usize = 100 * 1024;
 const BLOCKS: usize = 60;
@@ -101,11 +101,18 @@ fn start() -> (SocketAddr, Handle, std::thread::JoinHandle<()>) {
 }
 
 fn start_with(
-    service: fn() -> Box<dyn Service>,
+    service: impl FnOnce() -> Box<dyn Service> + Send + 'static,
+) -> (SocketAddr, Handle, std::thread::JoinHandle<()>) {
+    start_limited(Limits::default(), service)
+}
+
+fn start_limited(
+    limits: Limits,
+    service: impl FnOnce() -> Box<dyn Service> + Send + 'static,
 ) -> (SocketAddr, Handle, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let mut reactor = Reactor::new(Limits::default(), SocketOptions::default()).unwrap();
+        let mut reactor = Reactor::new(limits, SocketOptions::default()).unwrap();
         let addr = reactor
             .listen("127.0.0.1:0".parse().unwrap(), service())
             .unwrap();
@@ -198,6 +205,127 @@ fn forwarded_input_arrives_in_order_after_the_sessions_own_output() {
     want.extend_from_slice(&sent);
     want.extend_from_slice(format!("END {}\n", tail.len()).as_bytes());
     assert_eq!(got.len(), want.len());
+    assert!(
+        got == want,
+        "bytes differ from offset {:?}",
+        got.iter().zip(&want).position(|(a, b)| a != b)
+    );
+    handle.stop();
+    thread.join().unwrap();
+}
+
+/// For each `go` line: `HEAD<n>`, then a slice of a file (`Ctx::send_file`), then
+/// `TAIL<n> <pending> <waited>`, all in one call. A slice refused because one is still queued
+/// waits, with the lines behind it, and is queued again from `on_drain`. `bye` closes.
+struct Files {
+    path: std::path::PathBuf,
+    n: usize,
+    waiting: Option<FileSlice>,
+}
+
+const SLICE_AT: u64 = 1000;
+const SLICE_LEN: u64 = 3 * 1024 * 1024 + 17;
+
+impl Files {
+    fn queue(&mut self, slice: FileSlice, waited: bool, cx: &mut Ctx<'_>) {
+        match cx.send_file(slice) {
+            Ok(()) => {
+                // The queued slice is owed output until it is sent.
+                let line = format!("TAIL{} {} {waited}\n", self.n, cx.pending_output() as u64 >= SLICE_LEN);
+                cx.out().extend_from_slice(line.as_bytes());
+            }
+            Err(slice) => self.waiting = Some(slice),
+        }
+    }
+}
+
+impl Session for Files {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        let mut used = 0;
+        while self.waiting.is_none() {
+            let Some(end) = input[used..].iter().position(|&b| b == b'\n') else {
+                break;
+            };
+            let line = &input[used..used + end];
+            used += end + 1;
+            if line == b"bye" {
+                return Step::close(used);
+            }
+            self.n += 1;
+            cx.out().extend_from_slice(format!("HEAD{}\n", self.n).as_bytes());
+            let file = std::fs::File::open(&self.path).unwrap();
+            let slice = FileSlice {
+                file,
+                offset: SLICE_AT,
+                len: SLICE_LEN,
+            };
+            self.queue(slice, false, cx);
+        }
+        Step::consumed(used)
+    }
+
+    fn on_drain(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        if let Some(slice) = self.waiting.take() {
+            self.queue(slice, true, cx);
+        }
+        Flow::Continue
+    }
+}
+
+struct FilesService(std::path::PathBuf);
+
+impl Service for FilesService {
+    fn name(&self) -> &'static str {
+        "files"
+    }
+    fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
+        Box::new(Files {
+            path: self.0.clone(),
+            n: 0,
+            waiting: None,
+        })
+    }
+}
+
+#[test]
+fn a_queued_file_goes_out_between_the_output_around_it_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let data: Vec<u8> = (0..SLICE_AT + SLICE_LEN + 500)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    std::fs::write(&path, &data).unwrap();
+    // Small write budgets, so that the file goes out over many turns and deferrals.
+    let limits = Limits {
+        write_budget: 64 * 1024,
+        turn_write_budget: 128 * 1024,
+        ..Limits::default()
+    };
+    let (addr, handle, thread) = start_limited(limits, move || Box::new(FilesService(path)));
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut s, b"go\ngo\ngo\nbye\n").unwrap();
+    // Read slowly at first, so that the writes come up short and wait for WRITABLE.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = s.read(&mut buf).expect("stream stalled");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if got.len() < 1024 * 1024 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let slice = &data[SLICE_AT as usize..(SLICE_AT + SLICE_LEN) as usize];
+    let mut want = Vec::new();
+    for (n, waited) in [(1, false), (2, true), (3, true)] {
+        want.extend_from_slice(format!("HEAD{n}\n").as_bytes());
+        want.extend_from_slice(slice);
+        want.extend_from_slice(format!("TAIL{n} true {waited}\n").as_bytes());
+    }
+    assert_eq!(got.len(), want.len(), "every byte, then EOF");
     assert!(
         got == want,
         "bytes differ from offset {:?}",

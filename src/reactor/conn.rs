@@ -44,10 +44,11 @@ use std::time::{Duration, Instant};
 use log::{debug, trace};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use socket2::SockRef;
 
 use super::{Core, WriteBudget};
 use crate::session::inspect::ConnTable;
-use crate::session::{Ctx, Flow, RoomId, Session, Step, Watch};
+use crate::session::{Ctx, FileSlice, Flow, QueuedFile, RoomId, Session, Step, Watch};
 use crate::stats::Stats;
 
 mod inspect;
@@ -138,6 +139,9 @@ pub struct Conn {
     input: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
+    /// A file slice the session queued (`Ctx::send_file`), sent with `sendfile` between the
+    /// output appended before it and the output appended after.
+    file: Option<QueuedFile>,
     /// `out` bytes already counted in the reactor's `buffered_out` gauge.
     accounted: usize,
     /// `input` bytes already counted in the reactor's `buffered_in` gauge.
@@ -205,6 +209,7 @@ impl Conn {
             input: Vec::new(),
             out: Vec::new(),
             out_pos: 0,
+            file: None,
             accounted: 0,
             accounted_in: 0,
             held_back: false,
@@ -229,8 +234,16 @@ impl Conn {
         }
     }
 
-    /// Output bytes accepted but not yet written.
+    /// Output bytes accepted but not yet written, a queued file's included: what the peer
+    /// is owed.
     pub fn pending(&self) -> usize {
+        let file = self.file.as_ref().map_or(0, |q| q.slice.len);
+        self.buffered()
+            .saturating_add(usize::try_from(file).unwrap_or(usize::MAX))
+    }
+
+    /// Output bytes held in memory, waiting to be written (a queued file is not in memory).
+    pub fn buffered(&self) -> usize {
         self.out.len() - self.out_pos
     }
 
@@ -483,7 +496,7 @@ impl Conn {
     /// Whether the connection holds bytes in memory: output its peer has not read yet, or
     /// part of a message.
     fn holds(&self) -> bool {
-        self.pending() > 0 || !self.input.is_empty()
+        self.buffered() > 0 || !self.input.is_empty()
     }
 
     /// Puts the connection on the reactor's list of those waiting for the memory budget.
@@ -570,29 +583,31 @@ impl Conn {
         let (out, written) = output_for(before, out_buf, &mut self.out, self.out_pos);
         let mut cx = Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats)
             .with_written(written)
-            .with_memory_tight(tight);
+            .with_memory_tight(tight)
+            .with_file_queue(&mut self.file);
         let step = self.session.on_input(input, &mut cx);
         let consumed = step.consumed.min(input.len());
         let forward = step.forward.min(consumed);
         let aborted = step.flow == Flow::Abort;
         if forward > 0 && !aborted {
             self.want_drain = true;
-            if from_shared && before.is_none() && out_buf.is_empty() && self.can_write() {
+            if from_shared
+                && before.is_none()
+                && out_buf.is_empty()
+                && self.file.is_none()
+                && self.can_write()
+            {
                 // Nothing is queued ahead of these bytes: write them from the read buffer
                 // where they are, and keep (copy) only what the socket does not take.
-                let mut sent = 0;
-                if self
-                    .write_from(
-                        &read_buf[..forward],
-                        &mut sent,
-                        *now,
-                        stats,
-                        turn_write_left,
-                    )
-                    .is_err()
-                {
-                    self.set_write(WriteSide::Broken);
-                }
+                let bytes = &read_buf[..forward];
+                let sent = self
+                    .write_out(forward, *now, stats, turn_write_left, |s, done, max| {
+                        write_some(s, &bytes[done..done + max], false, stats)
+                    })
+                    .unwrap_or_else(|_| {
+                        self.set_write(WriteSide::Broken);
+                        forward
+                    });
                 out_buf.extend_from_slice(&read_buf[sent..forward]);
             } else if before.is_none() {
                 out_buf.extend_from_slice(&input[..forward]);
@@ -639,7 +654,7 @@ impl Conn {
                 return Ok(true);
             }
         }
-        if self.paused && self.pending() <= core.limits.low_water {
+        if self.paused && self.buffered() <= core.limits.low_water {
             core.stats.read_resumes.incr();
             self.paused = false;
         }
@@ -688,7 +703,8 @@ impl Conn {
         let (out, written) = output_for(before, out_buf, &mut self.out, self.out_pos);
         let mut cx = Ctx::new(out, broadcast, &mut self.watch, self.peer, *now, stats)
             .with_written(written)
-            .with_memory_tight(tight);
+            .with_memory_tight(tight)
+            .with_file_queue(&mut self.file);
         if let Some(table) = table {
             cx = cx.with_connections(table);
         }
@@ -708,7 +724,7 @@ impl Conn {
             self.out_pos <= self.out.len(),
             "write position past the output"
         );
-        if self.pending() == 0 {
+        if self.buffered() == 0 {
             self.out.clear();
             self.out_pos = 0;
             None
@@ -747,23 +763,30 @@ impl Conn {
     }
 
     /// Writes pending output: first whatever the connection holds, then the shared buffer
-    /// (whose leftovers it keeps). One `write` per call unless the socket takes everything.
+    /// (whose leftovers it keeps); a queued file goes between the bytes appended before it
+    /// and those appended after. One `write` per call unless the socket takes everything.
     fn send(&mut self, core: &mut Core) -> io::Result<()> {
-        let result = if !core.out_buf.is_empty() {
+        let result = if self.file.is_some() {
+            self.keep_shared(core);
+            self.send_around_file(core)
+        } else if !core.out_buf.is_empty() {
             let mut r = Ok(());
             let mut written = 0;
-            if self.pending() == 0 && self.can_write() {
-                r = self.write_from(
-                    &core.out_buf,
-                    &mut written,
+            if self.buffered() == 0 && self.can_write() {
+                let (out, stats) = (&core.out_buf, &core.stats);
+                let sent = self.write_out(
+                    out.len(),
                     core.now,
-                    &core.stats,
+                    stats,
                     &mut core.turn_write_left,
+                    |s, done, max| write_some(s, &out[done..done + max], false, stats),
                 );
+                written = *sent.as_ref().unwrap_or(&0);
+                r = sent.map(|_| ());
             }
             if written == core.out_buf.len() {
                 core.out_buf.clear();
-            } else if self.pending() == 0 {
+            } else if self.buffered() == 0 {
                 // The socket took only part: hand the shared buffer itself to this connection
                 // (no copy of the rest); the connection's empty one becomes the shared one.
                 std::mem::swap(&mut self.out, &mut core.out_buf);
@@ -774,23 +797,10 @@ impl Conn {
                 core.out_buf.clear();
             }
             r
-        } else if self.pending() > 0 && self.can_write() {
-            let out = std::mem::take(&mut self.out);
-            let mut pos = self.out_pos;
-            let r = self.write_from(
-                &out,
-                &mut pos,
-                core.now,
-                &core.stats,
-                &mut core.turn_write_left,
-            );
-            self.out = out;
-            self.out_pos = pos;
-            r
         } else {
-            Ok(())
+            self.write_buffered(usize::MAX, false, core)
         };
-        if self.pending() == 0 {
+        if self.buffered() == 0 {
             self.out_pos = 0;
             self.out.clear();
             // Give a grown buffer back to the reactor for the next busy connection rather
@@ -805,11 +815,11 @@ impl Conn {
             if core.out_buf.capacity() > 2 * keep {
                 core.out_buf.shrink_to(keep);
             }
-        } else if self.pending() > core.limits.max_output {
+        } else if self.buffered() > core.limits.max_output {
             core.stats.read_pauses.add(u64::from(!self.paused));
             self.paused = true;
         }
-        if self.paused && self.pending() <= core.limits.low_water && !self.input_full() {
+        if self.paused && self.buffered() <= core.limits.low_water && !self.input_full() {
             core.stats.read_resumes.incr();
             self.paused = false;
         }
@@ -820,21 +830,118 @@ impl Conn {
         result
     }
 
-    /// Writes `buf[*pos..]` until done, the socket is full, or this turn's write budget (the
-    /// connection's, or the whole reactor's) is spent.
-    fn write_from(
+    /// Moves what a callback left in the shared buffer behind the connection's own output:
+    /// with a file queued, the shared buffer's bytes must wait for it.
+    fn keep_shared(&mut self, core: &mut Core) {
+        if core.out_buf.is_empty() {
+            return;
+        }
+        if self.buffered() == 0 {
+            self.out.clear();
+            self.out_pos = 0;
+            std::mem::swap(&mut self.out, &mut core.out_buf);
+        } else {
+            self.out.extend_from_slice(&core.out_buf);
+            core.out_buf.clear();
+        }
+    }
+
+    /// Writes up to `max` bytes of the connection's own output, within the write budgets.
+    /// `more`: a file follows at once, so the kernel may hold these bytes back to send them
+    /// in the same segment as its first (`MSG_MORE`, as nginx's `TCP_NOPUSH` does for a
+    /// response head).
+    fn write_buffered(&mut self, max: usize, more: bool, core: &mut Core) -> io::Result<()> {
+        if self.buffered() == 0 || !self.can_write() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        let (start, end) = (self.out_pos, out.len().min(self.out_pos.saturating_add(max)));
+        let stats = &core.stats;
+        let r = self.write_out(
+            end - start,
+            core.now,
+            stats,
+            &mut core.turn_write_left,
+            |s, done, max| write_some(s, &out[start + done..start + done + max], more, stats),
+        );
+        self.out = out;
+        self.out_pos = start + *r.as_ref().unwrap_or(&0);
+        r.map(|_| ())
+    }
+
+    /// Sends the queued file: first the output ahead of it, then the file with `sendfile`,
+    /// then, once it is all sent, the output behind it.
+    fn send_around_file(&mut self, core: &mut Core) -> io::Result<()> {
+        let Some(mut queued) = self.file.take() else {
+            return Ok(());
+        };
+        if queued.ahead > 0 {
+            let before = self.buffered();
+            let r = self.write_buffered(queued.ahead, true, core);
+            queued.ahead -= before - self.buffered();
+            if r.is_err() || queued.ahead > 0 {
+                self.file = Some(queued);
+                return r;
+            }
+        }
+        let r = if self.can_write() {
+            self.send_file(&mut queued.slice, core)
+        } else {
+            Ok(())
+        };
+        if r.is_err() || queued.slice.len > 0 {
+            self.file = Some(queued);
+            return r;
+        }
+        // The file is out: what was appended behind it goes now.
+        self.write_buffered(usize::MAX, false, core)
+    }
+
+    /// Sends what the write budgets allow of `slice` with `sendfile`: the kernel copies it
+    /// from the page cache, and the server's memory never holds it.
+    fn send_file(&mut self, slice: &mut FileSlice, core: &mut Core) -> io::Result<()> {
+        let len = usize::try_from(slice.len).unwrap_or(usize::MAX);
+        let FileSlice { file, offset, .. } = slice;
+        let stats = &core.stats;
+        let r = self.write_out(
+            len,
+            core.now,
+            stats,
+            &mut core.turn_write_left,
+            |s, _, max| {
+                stats.sendfiles.incr();
+                match rustix::fs::sendfile(s, &*file, Some(offset), max) {
+                    // Fewer bytes in the file than its answer promised.
+                    Ok(0) => Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file shrank while sent",
+                    )),
+                    r => r.map_err(io::Error::from),
+                }
+            },
+        );
+        slice.len -= *r.as_ref().unwrap_or(&0) as u64;
+        r.map(|_| ())
+    }
+
+    /// Writes `total` bytes with `op(socket, done, max)`, which writes at most `max` of them
+    /// from byte `done` on and says how many it wrote, until done, the socket is full, or this
+    /// turn's write budget (the connection's, or the whole reactor's) is spent. Returns how
+    /// many were written; on an error, those written before it are counted, not returned.
+    fn write_out(
         &mut self,
-        buf: &[u8],
-        pos: &mut usize,
+        total: usize,
         now: Instant,
         stats: &Stats,
         budget: &mut WriteBudget,
-    ) -> io::Result<()> {
+        mut op: impl FnMut(&TcpStream, usize, usize) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         if self.allowance_turn != budget.turn {
             self.allowance_turn = budget.turn;
             self.write_allowance = budget.per_conn;
         }
-        while *pos < buf.len() {
+        let mut done = 0;
+        while done < total {
             // Every connection may write a little in every turn, budget or not: a short answer
             // to a well-behaved client must not queue behind a thousand large downloads that
             // spend the turn's budget before its turn comes.
@@ -846,14 +953,13 @@ impl Conn {
             };
             if allowed == 0 {
                 self.set_write(WriteSide::Deferred);
-                return Ok(());
+                return Ok(done);
             }
-            let end = buf.len().min(*pos + allowed);
-            stats.writes.incr();
-            match self.socket.write(&buf[*pos..end]) {
+            let max = (total - done).min(allowed);
+            match op(&self.socket, done, max) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    *pos += n;
+                    done += n;
                     self.write_allowance = self.write_allowance.saturating_sub(n);
                     budget.left = budget.left.saturating_sub(n);
                     self.moved += n as u64;
@@ -863,24 +969,24 @@ impl Conn {
                     self.want_drain = true;
                     self.last_active = now;
                     stats.bytes_out.add(n as u64);
-                    if *pos < end {
+                    if n < max {
                         // A short write means the send buffer is full: wait for WRITABLE
                         // rather than spend a syscall to hear WouldBlock.
                         stats.short_writes.incr();
                         self.set_write(WriteSide::Blocked);
-                        return Ok(());
+                        return Ok(done);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     stats.short_writes.incr();
                     self.set_write(WriteSide::Blocked);
-                    return Ok(());
+                    return Ok(done);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(done)
     }
 
     /// The one place the read side changes (traced, as smoltcp traces its states).
@@ -920,7 +1026,7 @@ impl Conn {
             self.out_pos <= self.out.len(),
             "write position past the output"
         );
-        let now = self.pending();
+        let now = self.buffered();
         if now > self.accounted {
             core.stats.buffered_out.add((now - self.accounted) as u64);
         } else {
@@ -1030,6 +1136,16 @@ impl Conn {
     /// Registers a freshly accepted socket.
     pub fn register(socket: &mut TcpStream, token: Token, registry: &Registry) -> io::Result<()> {
         registry.register(socket, token, Interest::READABLE)
+    }
+}
+
+/// One `write` of `bytes`, or with `more` one `send(MSG_MORE)`: more follows at once.
+fn write_some(socket: &TcpStream, bytes: &[u8], more: bool, stats: &Stats) -> io::Result<usize> {
+    stats.writes.incr();
+    if more {
+        SockRef::from(socket).send_with_flags(bytes, libc::MSG_MORE)
+    } else {
+        (&*socket).write(bytes)
     }
 }
 

@@ -789,7 +789,7 @@ impl Reactor {
                 continue;
             }
             if conn.push(&msg, &mut self.core).is_err()
-                || conn.pending() > self.core.limits.max_output
+                || conn.buffered() > self.core.limits.max_output
             {
                 info!("{}: slow consumer disconnected", conn.peer);
                 doomed.push(key);

@@ -37,6 +37,11 @@ pub struct HttpConfig {
     /// Bytes of small files kept in memory, each revalidated at most a second after it was
     /// read (default 16 MiB; 0 disables the cache).
     pub file_cache: usize,
+    /// Whether file bodies too large for the file cache go to the socket with `sendfile(2)`
+    /// where the connection allows (plain TCP, not TLS): the kernel copies them from the page
+    /// cache and the server holds none of their bytes. Otherwise they are read into the
+    /// output a slice at a time. Default `true` (nginx's `sendfile on`).
+    pub sendfile: bool,
     /// The dashboard, its event stream and the WebSocket endpoints (see `dashboard.rs`).
     pub browser: super::dashboard::BrowserConfig,
     /// `Strict-Transport-Security: max-age=N` on every response, for `--hsts` on HTTPS
@@ -64,6 +69,7 @@ impl Default for HttpConfig {
             access_log: false,
             server_name: "evserve".to_owned(),
             file_cache: 16 * 1024 * 1024,
+            sendfile: true,
             browser: Default::default(),
             hsts_max_age: None,
             stats_allow: Vec::new(),

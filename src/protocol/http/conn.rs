@@ -370,8 +370,7 @@ impl HttpSession {
             return;
         };
         let before = cx.pending_output();
-        let tight = cx.memory_tight();
-        let pumped = stream.file.pump(&mut cx.out(), tight);
+        let pumped = stream.file.pump(cx);
         stream.exchange.bytes += (cx.pending_output() - before) as u64;
         let finished = match pumped {
             Ok(Pumped::More) => return,

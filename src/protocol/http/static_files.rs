@@ -16,7 +16,7 @@
 //! disk, and the reason the reads are bounded.
 
 use std::fs::{self, File, Metadata};
-use std::io::{Read, Seek, SeekFrom, Write as _};
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -281,22 +281,14 @@ fn respond(
 
 /// Sends what fits now; the rest continues from `on_drain`.
 fn start_stream(
-    mut file: File,
+    file: File,
     first: u64,
     len: u64,
     path: &Path,
     reply: &mut Reply<'_, '_>,
 ) -> Handled {
-    let sought = if first > 0 {
-        file.seek(SeekFrom::Start(first)).map(|_| ())
-    } else {
-        Ok(())
-    };
-    let mut stream = FileStream::new(file, len);
-    match sought.and_then(|()| {
-        let tight = reply.cx.memory_tight();
-        stream.pump(&mut reply.cx.out(), tight)
-    }) {
+    let mut stream = FileStream::new(file, first, len, reply.shared.config.sendfile);
+    match stream.pump(reply.cx) {
         Ok(Pumped::Done) => Handled::Answered,
         Ok(Pumped::More) => Handled::Streaming(stream),
         Err(e) => {
