@@ -231,7 +231,11 @@ impl Files {
         match cx.send_file(slice) {
             Ok(()) => {
                 // The queued slice is owed output until it is sent.
-                let line = format!("TAIL{} {} {waited}\n", self.n, cx.pending_output() as u64 >= SLICE_LEN);
+                let line = format!(
+                    "TAIL{} {} {waited}\n",
+                    self.n,
+                    cx.pending_output() as u64 >= SLICE_LEN
+                );
                 cx.out().extend_from_slice(line.as_bytes());
             }
             Err(slice) => self.waiting = Some(slice),
@@ -252,7 +256,8 @@ impl Session for Files {
                 return Step::close(used);
             }
             self.n += 1;
-            cx.out().extend_from_slice(format!("HEAD{}\n", self.n).as_bytes());
+            cx.out()
+                .extend_from_slice(format!("HEAD{}\n", self.n).as_bytes());
             let file = std::fs::File::open(&self.path).unwrap();
             let slice = FileSlice {
                 file,

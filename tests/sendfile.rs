@@ -56,7 +56,10 @@ fn pipelined_downloads(extra: &[&str]) -> u64 {
 #[test]
 fn large_files_go_out_by_sendfile_in_order_with_the_answers_around_them() {
     let sendfiles = pipelined_downloads(&[]);
-    assert!(sendfiles >= 2, "two bodies, at least one sendfile each: {sendfiles}");
+    assert!(
+        sendfiles >= 2,
+        "two bodies, at least one sendfile each: {sendfiles}"
+    );
 }
 
 #[test]
@@ -91,7 +94,10 @@ fn a_file_that_shrinks_while_sent_closes_its_connection() {
         }
         assert!(Instant::now() < deadline, "the connection was never closed");
     }
-    assert!(got < 64 << 20, "the connection ends short of the promised length: {got}");
+    assert!(
+        got < 64 << 20,
+        "the connection ends short of the promised length: {got}"
+    );
     // The server goes on serving.
     fs::write(root.path().join("small.txt"), b"still here\n").unwrap();
     assert_eq!(http::get(addr, "/small.txt").body, b"still here\n");

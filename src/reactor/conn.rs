@@ -855,7 +855,10 @@ impl Conn {
             return Ok(());
         }
         let out = std::mem::take(&mut self.out);
-        let (start, end) = (self.out_pos, out.len().min(self.out_pos.saturating_add(max)));
+        let (start, end) = (
+            self.out_pos,
+            out.len().min(self.out_pos.saturating_add(max)),
+        );
         let stats = &core.stats;
         let r = self.write_out(
             end - start,
