@@ -13,7 +13,9 @@
 //! ```
 //!
 //! A session that sends input back unchanged (echo) says so with [`Step::forward`] rather than
-//! copying it to the output: the reactor then writes it straight from its read buffer.
+//! copying it to the output: the reactor then writes it straight from its read buffer. One
+//! that sends a file queues it instead ([`Ctx::send_file`]): the kernel then copies it from
+//! the page cache, between the output appended before and after it.
 //!
 //! A [`Service`] is what a TCP listener serves: it makes one session per accepted connection and
 //! holds whatever the sessions share (configuration, a document root, ...). A

@@ -460,6 +460,40 @@ fn at_the_limit_an_idle_disposable_connection_makes_room() {
 }
 
 #[test]
+fn a_connection_just_accepted_is_not_evicted_before_its_request_arrives() {
+    let limits = Limits {
+        max_connections: 1,
+        ..Limits::default()
+    };
+    let server = Server::start(limits, || {
+        Box::new(Svc {
+            make: || {
+                Box::new(Echo {
+                    timeouts: Arc::default(),
+                }) as Box<dyn Session>
+            },
+            idle_disposable: true,
+        })
+    });
+    // Accepted, but its request is still on its way when the newcomer knocks.
+    let mut first = fill(&server, 1).remove(0);
+    let mut newcomer = server.connect();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        echo_once(&mut first, b"my request"),
+        "the connection accepted first was closed for the newcomer before it could ask"
+    );
+    // Once it has been idle for a while, it makes room: the newcomer waited, not refused.
+    assert!(
+        echo_once(&mut newcomer, b"served"),
+        "the newcomer is served"
+    );
+    assert_eq!(server.stats.evicted.get(), 1);
+    assert_eq!(server.stats.rejected.get(), 0);
+    assert_eq!(read_to_end(&mut first), b"");
+}
+
+#[test]
 fn at_the_limit_a_connection_whose_idleness_matters_is_kept_and_the_newcomer_refused() {
     let limits = Limits {
         max_connections: 2,

@@ -7,7 +7,8 @@
 //! ```text
 //! attack prepare ROOT ENTRIES        # ROOT/plain.txt, ROOT/big.bin (20 MiB), ROOT/dir/ (ENTRIES files)
 //! attack run --server evserve --addr 127.0.0.1:18190 --pids 1234 --attack slow-body \
-//!            [--scale 1] [--duration 25] [--after 10] [--good /plain]
+//!            [--scale 1] [--duration 25] [--after 10] [--good /plain] \
+//!            [--chat 127.0.0.1:18690] [--udp 127.0.0.1:18690]
 //! ```
 //!
 //! Timeline of `run`: one RSS sample (idle); then the attack, the good client and the RSS
@@ -32,6 +33,11 @@
 //! | `listing` | 20 connections `GET /dir/` (ROOT/dir has ENTRIES entries) in a loop, reading each answer |
 //! | `chunked-echo` | 30 connections `POST /echo` of 16 MiB chunked, sent as fast as taken, answer never read |
 //! | `burst` | 2,000 connections `GET /big.bin` at once, each read to the end; the attack ends when all are done |
+//! | `pipelined` | 200 connections each pipelining 64 `GET /big.bin` in one write, never reading; reopened when closed |
+//! | `chat` | 1,000 members of the `--chat` room reading everything, and 4 more sending lines as fast as the server takes them |
+//! | `udp-flood` | 100,000 datagrams a second of 512 bytes to the `--udp` echo, from one socket that never reads the echoes |
+//!
+//! `chat` and `udp-flood` need `--chat` and `--udp` (evserve only: nginx serves neither).
 
 mod good;
 mod swarm;
@@ -97,7 +103,91 @@ fn prepare(args: &[String]) -> Fallible<()> {
     Ok(())
 }
 
-/// The plan of the attack `name` at `scale`.
+/// Where a swarm's connections go.
+#[derive(Clone, Copy)]
+enum Target {
+    /// The HTTP listener (`--addr`).
+    Http,
+    /// The chat listener (`--chat`).
+    Chat,
+}
+
+/// An attack: swarms of TCP connections, each at its target, and a UDP flood (datagrams a
+/// second, 0 for none).
+struct Attack {
+    swarms: Vec<(Target, Plan)>,
+    udp_rate: u64,
+}
+
+/// The attack `name` at `scale`.
+fn attack(name: &str, scale: f64) -> Fallible<Attack> {
+    let n = |full: usize| ((full as f64 * scale).round() as usize).max(1);
+    let hold = Duration::from_millis(500);
+    let (swarms, udp_rate) = match name {
+        "pipelined" => {
+            let one = b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+            let plan = Plan {
+                conns: n(200),
+                head: one.repeat(64),
+                body: Body::None,
+                reading: Reading::Never,
+                again: Again::Reconnect,
+                backoff: hold,
+            };
+            (vec![(Target::Http, plan)], 0)
+        }
+        "chat" => {
+            let members = Plan {
+                conns: n(1000),
+                head: Vec::new(),
+                body: Body::None,
+                reading: Reading::ToEof,
+                again: Again::Reconnect,
+                backoff: hold,
+            };
+            let senders = Plan {
+                conns: n(4),
+                head: Vec::new(),
+                body: Body::Repeat(b"a line for a thousand members, again and again\n".to_vec()),
+                reading: Reading::ToEof,
+                again: Again::Reconnect,
+                backoff: hold,
+            };
+            (vec![(Target::Chat, members), (Target::Chat, senders)], 0)
+        }
+        "udp-flood" => (Vec::new(), (100_000.0 * scale).round() as u64),
+        other => (vec![(Target::Http, plan(other, scale)?)], 0),
+    };
+    Ok(Attack { swarms, udp_rate })
+}
+
+/// Sends `rate` datagrams a second of [`DATAGRAM`] bytes to `to` until `until`, in a burst
+/// every millisecond; returns how many were sent.
+fn udp_flood(to: SocketAddr, rate: u64, until: Instant) -> std::io::Result<u64> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let payload = vec![b'u'; DATAGRAM];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while Instant::now() < until {
+        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due {
+            // A full socket buffer drops datagrams on loopback rather than blocking: count
+            // only what was taken.
+            if socket.send_to(&payload, to).is_ok() {
+                sent += 1;
+            } else {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(sent)
+}
+
+/// The size of a `udp-flood` datagram.
+const DATAGRAM: usize = 512;
+
+/// The plan of the HTTP attack `name` at `scale`.
 fn plan(name: &str, scale: f64) -> Fallible<Plan> {
     let n = |full: usize| ((full as f64 * scale).round() as usize).max(1);
     let get = |path: &str, close: bool| {
@@ -169,7 +259,8 @@ fn plan(name: &str, scale: f64) -> Fallible<Plan> {
         },
         other => {
             return Err(format!(
-                "unknown attack '{other}' (none, slow-body, slow-read, listing, chunked-echo, burst)"
+                "unknown attack '{other}' (none, slow-body, slow-read, listing, chunked-echo, \
+                 burst, pipelined, chat, udp-flood)"
             )
             .into());
         }
@@ -210,6 +301,8 @@ fn run(args: &[String]) -> Fallible<()> {
     let mut duration = 25.0;
     let mut after = 10.0;
     let mut good_path = "/plain".to_string();
+    let mut chat = None;
+    let mut udp = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -227,6 +320,8 @@ fn run(args: &[String]) -> Fallible<()> {
             "--duration" => duration = value.parse().map_err(|_| bad("--duration"))?,
             "--after" => after = value.parse().map_err(|_| bad("--after"))?,
             "--good" => good_path = value.clone(),
+            "--chat" => chat = Some(value.parse::<SocketAddr>().map_err(|_| bad("--chat"))?),
+            "--udp" => udp = Some(value.parse::<SocketAddr>().map_err(|_| bad("--udp"))?),
             other => return Err(format!("unknown flag '{other}'").into()),
         }
     }
@@ -236,7 +331,11 @@ fn run(args: &[String]) -> Fallible<()> {
     if pids.is_empty() {
         return Err("--pids is required".into());
     }
-    let plan = plan(&attack, scale)?;
+    let plan = self::attack(&attack, scale)?;
+    let needs_chat = plan.swarms.iter().any(|(t, _)| matches!(t, Target::Chat));
+    if needs_chat && chat.is_none() || plan.udp_rate > 0 && udp.is_none() {
+        return Err(format!("the {attack} attack needs --chat and --udp").into());
+    }
     let idle = rss(&pids).ok_or("the server is not running (no /proc/PID/status)")?;
 
     // The RSS sampler: every SAMPLE until told to stop; None marks the server gone.
@@ -266,7 +365,32 @@ fn run(args: &[String]) -> Fallible<()> {
     let me = vec!["self".to_string()];
     let (server_cpu, my_cpu) = (cpu(&server_pids), cpu(&me));
     let start = Instant::now();
-    let tally = swarm::run(addr, &plan, start + Duration::from_secs_f64(duration))?;
+    let until = start + Duration::from_secs_f64(duration);
+    let flood = match (plan.udp_rate, udp) {
+        (rate, Some(to)) if rate > 0 => {
+            Some(std::thread::spawn(move || udp_flood(to, rate, until)))
+        }
+        _ => None,
+    };
+    // Every swarm in a thread of its own, all at once.
+    let swarms: Vec<_> = plan
+        .swarms
+        .into_iter()
+        .map(|(target, plan)| {
+            let to = match target {
+                Target::Http => addr,
+                Target::Chat => chat.expect("checked above"),
+            };
+            std::thread::spawn(move || swarm::run(to, &plan, until))
+        })
+        .collect();
+    let mut tally = swarm::Tally::default();
+    for s in swarms {
+        tally.merge(s.join().map_err(|_| "a swarm panicked")??);
+    }
+    if let Some(flood) = flood {
+        tally.datagrams = flood.join().map_err(|_| "the UDP flood panicked")??;
+    }
     let attacked = start.elapsed();
     let (server_cpu, my_cpu) = (cpu(&server_pids) - server_cpu, cpu(&me) - my_cpu);
     stop_good.store(true, Ordering::Relaxed);

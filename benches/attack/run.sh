@@ -4,7 +4,7 @@
 # sample the server's RSS every 100 ms during the attack and for AFTER seconds after it, and
 # print one markdown row: the good client's p50/p99/max and failures, RSS idle/peak/after.
 #
-#   benches/attack/run.sh                      # everything: 6 runs x (evserve, nginx), ~9 min
+#   benches/attack/run.sh                      # everything: 9 attacks, evserve and nginx, ~13 min
 #   QUICK=1 benches/attack/run.sh              # each attack at a tenth of the size, shorter: ~3 min
 #   SERVERS=evserve ATTACKS="slow-body burst" benches/attack/run.sh
 #   EVSERVE_FLAGS="--max-memory 256MiB" benches/attack/run.sh   # extra flags for every evserve
@@ -20,9 +20,15 @@
 #   chunked-echo  30 conns POST /echo 16 MiB chunked, never reading the answer (nginx: the echo
 #                 module, echo_read_request_body + echo_request_body)
 #   burst         2,000 conns GET the 20 MiB file at once and read it; ends when all are done
+#   pipelined     200 conns each pipelining 64 GETs of the 20 MiB file, never reading
+#   chat          1,000 chat members reading, 4 senders sending lines as fast as taken
+#                 (evserve only: its --chat room)
+#   udp-flood     100,000 datagrams/s of 512 bytes to the UDP echo, echoes never read
+#                 (evserve only: its --udp-echo)
 #
-# Environment: QUICK (0), SERVERS ("evserve nginx"), ATTACKS (all six), DURATION (25 s; QUICK
-# 6 s), AFTER (10 s; QUICK 5 s), PORT_BASE (18190; one port per run from there), EVSERVE_FLAGS,
+# Environment: QUICK (0), SERVERS ("evserve nginx"), ATTACKS (all nine), DURATION (25 s; QUICK
+# 6 s), AFTER (10 s; QUICK 5 s), PORT_BASE (18190; one port per run from there, and that
+# port + 500 for evserve's chat and UDP echo), EVSERVE_FLAGS,
 # PIN (1: server on CPU 0, runner on CPU 1; 0: leave placement to the scheduler).
 #
 # The good client: GET /plain (evserve) or /plain.txt (nginx, a 13-byte static file), a new
@@ -34,7 +40,8 @@ cd "$(dirname "$0")/../.."
 
 QUICK=${QUICK:-0}
 SERVERS=${SERVERS:-"evserve nginx"}
-ATTACKS=${ATTACKS:-"none slow-body slow-read listing chunked-echo burst"}
+ALL="none slow-body slow-read listing chunked-echo burst pipelined chat udp-flood"
+ATTACKS=${ATTACKS:-$ALL}
 PORT_BASE=${PORT_BASE:-18190}
 EVSERVE_FLAGS=${EVSERVE_FLAGS:-}
 PIN=${PIN:-1}
@@ -49,11 +56,17 @@ for s in $SERVERS; do
   case $s in evserve | nginx) ;; *) echo "unknown server '$s' (evserve, nginx)" >&2; exit 2 ;; esac
 done
 for a in $ATTACKS; do
-  case $a in none | slow-body | slow-read | listing | chunked-echo | burst) ;;
-    *) echo "unknown attack '$a' (none slow-body slow-read listing chunked-echo burst)" >&2; exit 2 ;;
-  esac
+  case " $ALL " in *" $a "*) ;; *) echo "unknown attack '$a' ($ALL)" >&2; exit 2 ;; esac
 done
-runs=$(($(wc -w <<<"$SERVERS") * $(wc -w <<<"$ATTACKS")))
+# nginx serves no chat room and no UDP echo: those attacks are evserve's alone.
+only_evserve() { [ "$1" = chat ] || [ "$1" = udp-flood ]; }
+runs=0
+for a in $ATTACKS; do
+  for s in $SERVERS; do
+    [ "$s" = nginx ] && only_evserve "$a" && continue
+    runs=$((runs + 1))
+  done
+done
 echo "attack/run.sh: $runs runs of at most $((DURATION + AFTER + 3)) s: about" \
   "$((runs * (DURATION + AFTER + 3) / 60 + 1)) min, plus building" >&2
 
@@ -136,18 +149,23 @@ echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |
 port=$PORT_BASE
 for attack in $ATTACKS; do
   for server in $SERVERS; do
+    [ "$server" = nginx ] && only_evserve "$attack" && continue
     port=$((port + 1))
-    bench_ports_free "$port"
+    side=$((port + 500))
+    bench_ports_free "$port" "$side"
     limit=()
+    extra=()
     [ "$attack" = slow-body ] && limit=(--max-connections "$LIMIT")
     if [ "$server" = evserve ]; then
       # shellcheck disable=SC2086 # EVSERVE_FLAGS is a list of flags on purpose
       $SRV target/release/evserve serve --http "127.0.0.1:$port" --root "$work/root" \
-        --access-log false --backlog 4096 "${limit[@]}" $EVSERVE_FLAGS 2>"$work/evserve.log" &
+        --access-log false --backlog 4096 --chat "127.0.0.1:$side" --udp-echo "127.0.0.1:$side" \
+        "${limit[@]}" $EVSERVE_FLAGS 2>"$work/evserve.log" &
       pid=$!
       pids+=("$pid")
       up "$pid" "$port" /plain
       watch=$pid good=/plain
+      extra=(--chat "127.0.0.1:$side" --udp "127.0.0.1:$side")
     else
       wc=8192
       [ "$attack" = slow-body ] && wc=$((LIMIT + 1))
@@ -165,7 +183,7 @@ for attack in $ATTACKS; do
     # than after the run (bash runs traps only between commands).
     $LOAD target/release/examples/attack run --server "$server" --addr "127.0.0.1:$port" \
       --pids "$watch" --attack "$attack" --scale "$SCALE" --duration "$DURATION" \
-      --after "$AFTER" --good "$good" &
+      --after "$AFTER" --good "$good" "${extra[@]}" &
     runner=$!
     pids+=("$runner")
     wait "$runner"

@@ -1,5 +1,6 @@
 //! The attacker: many connections on one mio `Poll`, each sending one request shaped by a
-//! [`Plan`] — all at once, a trickle of body bytes, or a long chunked body — and then either
+//! [`Plan`] — all at once, a trickle of body bytes, a long chunked body, or the same bytes
+//! again and again (a chat flood) — and then either
 //! never reading the answer or reading it to the end.
 //!
 //! The request is seen as one byte stream, the *wire*: the head, then the body as the plan
@@ -35,6 +36,9 @@ pub enum Body {
     /// `len` bytes in `Transfer-Encoding: chunked`, sent as fast as the server takes them,
     /// in chunks of [`CHUNK`] bytes, then the last chunk.
     Chunked { len: usize },
+    /// These bytes again and again, as fast as the server takes them, until the attack ends
+    /// (chat lines to a room).
+    Repeat(Vec<u8>),
 }
 
 /// The data size of one chunk of a [`Body::Chunked`] body.
@@ -91,9 +95,25 @@ pub struct Tally {
     pub server_closes: u64,
     /// Answers read to the end, by status code (0: no status line).
     pub answers: BTreeMap<u16, u64>,
+    /// UDP datagrams sent (by a flood beside the swarms).
+    pub datagrams: u64,
 }
 
 impl Tally {
+    /// Adds another swarm's tally to this one (peaks add up: the swarms ran together).
+    pub fn merge(&mut self, other: Tally) {
+        self.connects += other.connects;
+        self.connect_errors += other.connect_errors;
+        self.peak_open += other.peak_open;
+        self.bytes_out += other.bytes_out;
+        self.bytes_in += other.bytes_in;
+        self.server_closes += other.server_closes;
+        for (code, n) in other.answers {
+            *self.answers.entry(code).or_default() += n;
+        }
+        self.datagrams += other.datagrams;
+    }
+
     /// One line for the table: "peak 250 open, 312 connects, 0.1 MB out, 0 MB in, 200×20".
     pub fn summary(&self) -> String {
         let mb = |b: u64| {
@@ -116,8 +136,15 @@ impl Tally {
         if self.server_closes > 0 {
             s += &format!(", {} closed by server", self.server_closes);
         }
+        if self.datagrams > 0 {
+            s += &format!(", {} datagrams", self.datagrams);
+        }
         for (code, n) in &self.answers {
-            s += &format!(", {n}× {code}");
+            match code {
+                // A chat member, or a connection the server ended before any answer.
+                0 => s += &format!(", {n} ended by server"),
+                _ => s += &format!(", {n}× {code}"),
+            }
         }
         s
     }
@@ -159,6 +186,8 @@ struct Wire {
     /// One chunk frame: size line, [`CHUNK`] bytes, CRLF.
     frame: Vec<u8>,
     frames: usize,
+    /// What a [`Body::Repeat`] repeats, many times over (empty for other bodies).
+    unit: Vec<u8>,
     /// Bytes after the head.
     body_len: usize,
 }
@@ -170,19 +199,27 @@ impl Wire {
         let mut frame = format!("{CHUNK:x}\r\n").into_bytes();
         frame.resize(frame.len() + CHUNK, b'x');
         frame.extend_from_slice(b"\r\n");
-        let (frames, body_len) = match plan.body {
+        let (frames, body_len) = match &plan.body {
             Body::None => (0, 0),
-            Body::Trickle { len, .. } => (0, len),
+            Body::Trickle { len, .. } => (0, *len),
             Body::Chunked { len } => {
                 let n = len / CHUNK;
                 (n, n * frame.len() + LAST_CHUNK.len())
             }
+            // Never reached in an attack's time.
+            Body::Repeat(_) => (0, usize::MAX / 2),
+        };
+        // The unit repeated up to 64 KiB, so that one write sends many of them.
+        let unit = match &plan.body {
+            Body::Repeat(unit) if !unit.is_empty() => unit.repeat((64 * 1024 / unit.len()).max(1)),
+            _ => Vec::new(),
         };
         Wire {
             head: plan.head.clone(),
             filler: vec![b'a'; 64 * 1024],
             frame,
             frames,
+            unit,
             body_len,
         }
     }
@@ -197,6 +234,9 @@ impl Wire {
             return &self.head[pos..];
         }
         let b = pos - self.head.len();
+        if !self.unit.is_empty() {
+            return &self.unit[b % self.unit.len()..];
+        }
         if !chunked {
             let n = (self.body_len - b).min(self.filler.len());
             return &self.filler[..n];

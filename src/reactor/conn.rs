@@ -295,15 +295,20 @@ impl Conn {
     }
 
     /// Whether this connection may be closed to make room for a new one, and how readily:
-    /// lower ranks go first. An idle connection its service lets go (a keep-alive connection
-    /// between requests) or one already lingering ranks 0, by how long it has been idle; one
-    /// that has stalled below the minimum rate for at least [`STALLED_AFTER`] ranks 1, by how
-    /// long it has been stalling. Anything making progress is never chosen.
+    /// lower ranks go first. One already lingering, or an idle one its service lets go (a
+    /// keep-alive connection between requests) that has been idle for [`STALLED_AFTER`],
+    /// ranks 0, by how long it has been idle; one that has stalled below the minimum rate for
+    /// at least [`STALLED_AFTER`] ranks 1, by how long it has been stalling. Anything making
+    /// progress is never chosen.
     pub fn eviction_rank(&self, core: &Core) -> Option<(u8, Instant)> {
-        if matches!(self.phase, Phase::Lingering { .. })
-            || (self.idle_disposable && self.phase == Phase::Open && !self.owes_progress())
-        {
+        if matches!(self.phase, Phase::Lingering { .. }) {
             return Some((0, self.last_active));
+        }
+        if self.is_idle() {
+            // Not at once: a client just accepted, whose request is still on its way, or one
+            // between two requests it is about to send, is not done with the connection.
+            let idle = core.now.saturating_duration_since(self.last_active);
+            return (idle >= STALLED_AFTER).then_some((0, self.last_active));
         }
         let w = self.window?;
         let elapsed = core.now.saturating_duration_since(w.start);
@@ -312,14 +317,24 @@ impl Conn {
         stalling.then_some((1, w.start))
     }
 
-    /// When this connection will rank for eviction if it moves no further: the end of its
-    /// first [`STALLED_AFTER`], if it is inside it and has moved less than the minimum rate
-    /// asks for that long. `None` if it is already ranked, making progress, or owes nothing.
+    /// When this connection will rank for eviction if nothing changes: for an idle one its
+    /// service lets go, [`STALLED_AFTER`] after it went idle; for one owing progress, the end
+    /// of its first [`STALLED_AFTER`], if it has moved less than the minimum rate asks for that
+    /// long. `None` if it is already ranked, making progress, or owes nothing.
     pub fn evictable_at(&self, core: &Core) -> Option<Instant> {
+        if self.is_idle() {
+            let at = self.last_active + STALLED_AFTER;
+            return (core.now < at).then_some(at);
+        }
         let w = self.window?;
         let at = w.start + STALLED_AFTER;
         let expected = core.limits.min_rate as f64 * STALLED_AFTER.as_secs_f64();
         (core.now < at && ((self.moved - w.moved) as f64) < expected).then_some(at)
+    }
+
+    /// Open, owing nothing, and of a service that lets idle connections go (HTTP keep-alive).
+    fn is_idle(&self) -> bool {
+        self.idle_disposable && self.phase == Phase::Open && !self.owes_progress()
     }
 
     /// Deregisters the socket, hands the session its last call, and releases the gauge.
