@@ -123,6 +123,9 @@ pub struct Stats {
     /// Of those, the ones the socket did not take whole (the connection then waits for
     /// WRITABLE).
     pub short_writes: Counter,
+    /// Leave notices not delivered because their room had already collected `MAX_NOTICES`
+    /// bytes of them in the same turn (a mass disconnect).
+    pub notices_dropped: Counter,
     /// `sendfile` calls on TCP connections: file bodies the kernel copied from the page cache.
     pub sendfiles: Counter,
     /// Times a connection stopped being read because its output passed `--max-output` (or its
@@ -189,7 +192,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 23 + 20 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 23 + 21 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -240,6 +243,7 @@ impl Stats {
             ("writes", self.writes.get()),
             ("short_writes", self.short_writes.get()),
             ("sendfiles", self.sendfiles.get()),
+            ("notices_dropped", self.notices_dropped.get()),
             ("read_pauses", self.read_pauses.get()),
             ("read_resumes", self.read_resumes.get()),
             ("deferred", self.deferred.get()),

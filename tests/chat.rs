@@ -118,3 +118,38 @@ fn a_slow_consumer_is_cut_off_and_never_slows_the_room() {
         "it did not get the whole backlog"
     );
 }
+
+#[test]
+fn a_room_of_three_hundred_hears_a_speaker_and_every_departure_at_once() {
+    let server = Server::start(&["--chat", "127.0.0.1:0"], 1);
+    let mut stay = Client::join(&server);
+    let members: Vec<Client> = (0..300).map(|_| Client::join(&server)).collect();
+    let addrs: Vec<String> = members.iter().map(Client::addr).collect();
+    for addr in &addrs {
+        assert_eq!(stay.next(), format!("* {addr} joined\n"));
+    }
+    // A speaker to a large room reads in small pieces and yields after each fan-out: every
+    // line still arrives whole and in order.
+    let mut speaker = Client::join(&server);
+    assert_eq!(stay.next(), format!("* {} joined\n", speaker.addr()));
+    let text: String = (0..2000)
+        .map(|i| format!("line {i} {}\n", "x".repeat(i % 97)))
+        .collect();
+    speaker.stream.write_all(text.as_bytes()).unwrap();
+    for i in 0..2000 {
+        assert_eq!(
+            stay.next(),
+            format!("{}: line {i} {}\n", speaker.addr(), "x".repeat(i % 97))
+        );
+    }
+    // Everyone leaves at once: the notices of a turn reach each remaining member together,
+    // and every departure is told, each notice a whole line.
+    drop(members);
+    let mut left: Vec<String> = (0..300).map(|_| stay.next()).collect();
+    left.sort();
+    let mut want: Vec<String> = addrs.iter().map(|a| format!("* {a} left\n")).collect();
+    want.sort();
+    assert_eq!(left, want);
+    speaker.say("still here");
+    assert_eq!(stay.next(), format!("{}: still here\n", speaker.addr()));
+}

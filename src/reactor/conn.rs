@@ -46,7 +46,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use socket2::SockRef;
 
-use super::{Core, WriteBudget};
+use super::{Core, TURN_FANOUT, WriteBudget};
 use crate::session::inspect::ConnTable;
 use crate::session::{Ctx, FileSlice, Flow, QueuedFile, RoomId, Session, Step, Watch};
 use crate::stats::Stats;
@@ -77,6 +77,13 @@ enum Phase {
 
 /// Bytes any connection may write in a turn even when the turn's budget is spent.
 const WRITE_FLOOR: usize = 16 * 1024;
+
+/// The bytes one read of a connection that speaks to a room may make the reactor copy to
+/// the room's members (read size times members): its reads shrink as the room grows, so one
+/// callback stays short however many listen (1,000 members: reads of 1 KiB).
+const FANOUT_PER_READ: usize = 1024 * 1024;
+/// The smallest read of a connection that speaks to a room, however large the room.
+const MIN_FANOUT_READ: usize = 512;
 
 /// A period over which a connection that owes progress must move `min_rate` bytes a second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +155,8 @@ pub struct Conn {
     accounted_in: usize,
     /// On the reactor's list of connections held back by the memory budget.
     held_back: bool,
+    /// How many connections heard its last broadcast (0: it never broadcast).
+    fanout: usize,
     phase: Phase,
     /// The read side (see [`ReadSide`]).
     read: ReadSide,
@@ -213,6 +222,7 @@ impl Conn {
             accounted: 0,
             accounted_in: 0,
             held_back: false,
+            fanout: 0,
             phase: Phase::Open,
             read: ReadSide::Waiting,
             peer_shut: false,
@@ -474,10 +484,13 @@ impl Conn {
         self.send(core).map_err(|_| Gone)?;
         for _ in 0..core.limits.read_budget {
             let mut progress = false;
-            // Over the memory budget, a connection that already holds bytes takes no more:
-            // it is neither read nor its stream refilled until the total comes down. Those
-            // holding nothing go on, so a client with a small request is still served.
-            let held_back = self.phase == Phase::Open && self.holds() && core.memory_tight();
+            // Over the memory budget, a connection that already holds bytes, or whose words
+            // fill its room's buffers, takes no more: it is neither read nor its stream
+            // refilled until the total comes down. Those holding nothing go on, so a client
+            // with a small request is still served.
+            let held_back = self.phase == Phase::Open
+                && (self.holds() || self.fanout > 0)
+                && core.memory_tight();
             if self.want_drain
                 && (self.phase == Phase::Open || self.finishing_stream)
                 && self.pending() <= core.limits.low_water
@@ -491,6 +504,11 @@ impl Conn {
             if self.read == ReadSide::Ready && !self.paused {
                 if held_back {
                     self.hold_back(core);
+                } else if self.fanout.min(TURN_FANOUT) > core.turn_write_left.fanout_left {
+                    // Its room has heard as much as one turn allows: speak next turn.
+                    core.stats.deferred.incr();
+                    core.deferred.push(self.token);
+                    return Ok(());
                 } else {
                     progress |= self.read_once(core)?;
                 }
@@ -501,11 +519,33 @@ impl Conn {
             if !progress {
                 return Ok(());
             }
+            if !core.broadcast.is_empty() {
+                // Every member of the room hears it before its sender is read again: one
+                // fan-out per turn, however much the sender has queued; the next turn lets
+                // those still waiting to speak go first.
+                core.stats.deferred.incr();
+                core.spoke.push(self.token);
+                return Ok(());
+            }
         }
         // Out of budget with work left: let other connections run, come back next turn.
         core.stats.deferred.incr();
         core.deferred.push(self.token);
         Ok(())
+    }
+
+    /// Records how many connections heard its broadcast, which bounds its next reads (see
+    /// [`FANOUT_PER_READ`]).
+    pub fn note_fanout(&mut self, receivers: usize) {
+        self.fanout = receivers;
+    }
+
+    /// The most one read may take: less for a connection speaking to a large room.
+    fn read_cap(&self) -> usize {
+        match FANOUT_PER_READ.checked_div(self.fanout) {
+            Some(cap) => cap.max(MIN_FANOUT_READ),
+            None => usize::MAX,
+        }
     }
 
     /// Whether the connection holds bytes in memory: output its peer has not read yet, or
@@ -529,7 +569,8 @@ impl Conn {
             Phase::Open => self.input_limit.saturating_sub(self.input.len()),
             _ => usize::MAX,
         }
-        .min(core.read_buf.len());
+        .min(core.read_buf.len())
+        .min(self.read_cap());
         if room == 0 {
             // The session holds a full input buffer. If it is waiting for output to drain,
             // that is backpressure; if nothing is pending, it can never make progress.

@@ -62,6 +62,9 @@ pub struct Core {
     broadcast: Vec<u8>,
     /// Tokens with work left after their budget ran out.
     deferred: Vec<Token>,
+    /// Connections that spoke to their room in this turn: deferred at its end, behind those
+    /// still waiting to speak, so that speakers take turns.
+    spoke: Vec<Token>,
     /// Connections held back while over the memory budget (`Limits::max_memory`), driven
     /// again once the reactor holds less.
     held_back: Vec<Token>,
@@ -88,6 +91,14 @@ impl Core {
     }
 }
 
+/// Deliveries of broadcasts (a member's callback and its write) in one turn of the loop: a
+/// few milliseconds' work. A connection speaking to a larger room still speaks once per turn.
+const TURN_FANOUT: usize = 2048;
+
+/// The most bytes of leave notices a group collects in one turn; more are dropped (and
+/// counted): a room that lost more than a thousand members at once hears of the first.
+const MAX_NOTICES: usize = 64 * 1024;
+
 /// The bytes connections may write in one turn of the loop (see `Limits::write_budget`).
 #[derive(Debug)]
 pub struct WriteBudget {
@@ -97,6 +108,8 @@ pub struct WriteBudget {
     per_conn: usize,
     /// What all of them together may still write in this turn.
     left: usize,
+    /// Broadcast deliveries still allowed in this turn (see [`TURN_FANOUT`]).
+    fanout_left: usize,
 }
 
 impl WriteBudget {
@@ -105,12 +118,14 @@ impl WriteBudget {
             turn: 0,
             per_conn: limits.write_budget,
             left: limits.turn_write_budget,
+            fanout_left: TURN_FANOUT,
         }
     }
 
     fn next_turn(&mut self, limits: &Limits) {
         self.turn += 1;
         self.left = limits.turn_write_budget;
+        self.fanout_left = TURN_FANOUT;
     }
 }
 
@@ -186,6 +201,8 @@ pub struct Reactor {
     /// `--drain-delay`), so a load balancer notices the failing health check first.
     delay_until: Option<Instant>,
     spare_deferred: Vec<Token>,
+    /// Leave notices of connections closed in this turn, by group (see `deliver_notices`).
+    notices: Vec<(Group, Vec<u8>)>,
     periodic: Vec<Periodic>,
     /// The room of each listener's connections (`Service::room`), by endpoint index.
     rooms: Vec<Option<RoomId>>,
@@ -239,6 +256,7 @@ impl Reactor {
                 out_buf: Vec::with_capacity(limits.read_chunk),
                 broadcast: Vec::new(),
                 deferred: Vec::new(),
+                spoke: Vec::new(),
                 held_back: Vec::new(),
                 turn_write_left: WriteBudget::new(&limits),
                 timers: Timers::default(),
@@ -255,6 +273,7 @@ impl Reactor {
             draining_until: None,
             delay_until: None,
             spare_deferred: Vec::new(),
+            notices: Vec::new(),
             periodic: Vec::new(),
             rooms: Vec::new(),
             services: Vec::new(),
@@ -430,6 +449,9 @@ impl Reactor {
             self.core.stats.timers.set(self.core.timers.len() as u64);
             self.send_periodic();
             self.release_held_back();
+            self.deliver_notices();
+            let spoke = &mut self.core.spoke;
+            self.core.deferred.append(spoke);
             match self.stop.load(Ordering::Acquire) {
                 STOP_NONE => {}
                 STOP_GRACEFUL => self.begin_shutdown(),
@@ -547,6 +569,11 @@ impl Reactor {
             let Some(Endpoint::Tcp(listener)) = self.endpoints.get_mut(index) else {
                 return;
             };
+            if self.core.turn_write_left.fanout_left == 0 && listener.service.room().is_some() {
+                // A newcomer to a room is announced to every member: that waits for the
+                // next turn's budget of deliveries, as the room's speakers do.
+                break;
+            }
             let (stream, peer) = match listener.accept(self.core.now, &mut self.last_fd_warning) {
                 Accepted::Conn(stream, peer) => (stream, peer),
                 Accepted::Done => return,
@@ -784,10 +811,12 @@ impl Reactor {
             return;
         }
         let msg = std::mem::take(&mut self.core.broadcast);
+        let mut receivers = 0;
         for (key, conn) in self.conns.iter_mut() {
             if key == from || Group::of(conn, &self.rooms) != group || !conn.is_open() {
                 continue;
             }
+            receivers += 1;
             if conn.push(&msg, &mut self.core).is_err()
                 || conn.buffered() > self.core.limits.max_output
             {
@@ -797,25 +826,63 @@ impl Reactor {
         }
         self.core.broadcast = msg;
         self.core.broadcast.clear();
+        let budget = &mut self.core.turn_write_left;
+        budget.fanout_left = budget.fanout_left.saturating_sub(receivers);
+        if let Some(sender) = self.conns.get_mut(from) {
+            sender.note_fanout(receivers);
+        }
     }
 
-    /// Closes a connection, and any that its leave broadcast overwhelms.
+    /// Closes a connection. What its session broadcasts as it goes (a leave notice) joins
+    /// the group's notices, delivered at the end of the turn.
     fn remove(&mut self, key: usize) {
-        let mut doomed = vec![key];
-        while let Some(key) = doomed.pop() {
-            let Some(conn) = self.conns.try_remove(key) else {
-                continue;
-            };
-            let group = Group::of(&conn, &self.rooms);
-            let conn_endpoint = conn.endpoint;
-            debug!("closed {}", conn.peer);
-            conn.close(&mut self.core);
-            self.core.stats.closed.incr();
-            self.core.stats.active.sub(1);
-            if let Some(&Some(i)) = self.services.get(conn_endpoint) {
-                self.core.stats.active_by_service[i].sub(1);
+        let Some(conn) = self.conns.try_remove(key) else {
+            return;
+        };
+        let group = Group::of(&conn, &self.rooms);
+        let conn_endpoint = conn.endpoint;
+        debug!("closed {}", conn.peer);
+        conn.close(&mut self.core);
+        self.core.stats.closed.incr();
+        self.core.stats.active.sub(1);
+        if let Some(&Some(i)) = self.services.get(conn_endpoint) {
+            self.core.stats.active_by_service[i].sub(1);
+        }
+        if self.core.broadcast.is_empty() {
+            return;
+        }
+        let notices = match self.notices.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, notices)) => notices,
+            None => {
+                self.notices.push((group, Vec::new()));
+                &mut self.notices.last_mut().expect("just pushed").1
             }
-            self.deliver_broadcast(group, key, &mut doomed);
+        };
+        if notices.len() + self.core.broadcast.len() <= MAX_NOTICES {
+            notices.extend_from_slice(&self.core.broadcast);
+        } else {
+            self.core.stats.notices_dropped.incr();
+        }
+        self.core.broadcast.clear();
+    }
+
+    /// Delivers the leave notices of the connections closed in this turn, all of a group's
+    /// in one message: when a thousand members of a room leave at once, each remaining one
+    /// gets one delivery, not a thousand (a thousand times a thousand would stall the loop
+    /// for a second). Receivers they overwhelm are closed, their notices left for the next
+    /// turn.
+    fn deliver_notices(&mut self) {
+        if self.notices.is_empty() {
+            return;
+        }
+        let mut doomed = Vec::new();
+        for (group, notices) in std::mem::take(&mut self.notices) {
+            self.core.broadcast = notices;
+            // No sender to leave out: every member of the group hears it.
+            self.deliver_broadcast(group, usize::MAX, &mut doomed);
+        }
+        for key in doomed {
+            self.remove(key);
         }
     }
 
