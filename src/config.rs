@@ -74,7 +74,8 @@ impl Default for Limits {
             // far above a slowloris.
             min_rate: 512,
             rate_window: Duration::from_secs(20),
-            // 64 connections at `max_output`, 1,000 file streams at their 64 KiB mark: no
+            // 64 connections at `max_output`, 1,000 HTTPS file streams at their 64 KiB mark
+            // (plain HTTP sends files from the page cache, holding none of their bytes): no
             // benchmark or ordinary burst meets it, and 10,000 clients that stop reading
             // cannot take gigabytes (the kernel's socket buffers are not counted).
             max_memory: 64 * 1024 * 1024,
