@@ -7,8 +7,9 @@
 #   benches/compare.sh all        # both
 #   RUNS=5 DURATION=20s CONNS=50 benches/compare.sh
 #   RUNS=1 DURATION=1s SWEEP_DURATION=1s benches/compare.sh all   # smoke test: 40 s of load
+#   ONLY="1 MiB" benches/compare.sh   # only the table rows whose label contains ONLY
 #
-# Environment: RUNS (3), DURATION (10s, table), CONNS (50, table), SWEEP_DURATION (5s),
+# Environment: RUNS (3), DURATION (10s, table), CONNS (50, table), ONLY (all rows), SWEEP_DURATION (5s),
 # SWEEP_CONNS ("1 10 50 200 1000"), SWEEP_STATIC (0; 1 adds evserve vs nginx on the static file
 # to the sweep), OUT (docs/bench, where the sweep writes sweep.csv and the SVG), PORT_BASE
 # (18080; the script uses six ports from there, TCP and UDP).
@@ -72,6 +73,8 @@ bench_setup
 cc -O2 -o "$work/c_epoll_plain" benches/peers/c_epoll_plain.c
 mkdir -p "$work/root"
 printf 'Hello, World!' >"$work/root/plain.txt"
+# Larger than evserve's small-file cache (64 KiB): sent with sendfile by both servers.
+head -c 1048576 /dev/urandom >"$work/root/1mib.bin"
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -87,7 +90,11 @@ http {
   sendfile off; tcp_nodelay on;
   keepalive_requests 1000000;
   default_type text/plain;
-  server { listen 127.0.0.1:$PORT_NGINX backlog=4096; root $work/root; }
+  server {
+    listen 127.0.0.1:$PORT_NGINX backlog=4096; root $work/root;
+    # A large file is what sendfile is for (nginx's default, and evserve's).
+    location = /1mib.bin { sendfile on; }
+  }
 }
 CONF
 
@@ -115,6 +122,11 @@ for url in http://127.0.0.1:$PORT_EV/plain.txt http://127.0.0.1:$PORT_NGINX/plai
   http://127.0.0.1:$PORT_EV/plain http://127.0.0.1:$PORT_HYPER/plain http://127.0.0.1:$PORT_C/plain; do
   body=$(curl -sf --max-time 2 "$url") || { echo "$url: no 200 answer" >&2; exit 1; }
   [ "$body" = "Hello, World!" ] || { echo "$url: unexpected body '$body'" >&2; exit 1; }
+done
+
+for url in http://127.0.0.1:$PORT_EV/1mib.bin http://127.0.0.1:$PORT_NGINX/1mib.bin; do
+  curl -sf --max-time 5 "$url" | cmp -s - "$work/root/1mib.bin" ||
+    { echo "$url: not the 1 MiB file, byte for byte" >&2; exit 1; }
 done
 
 cat >"$work/pipeline.lua" <<'LUA'
@@ -189,6 +201,7 @@ k() { awk -v n="$1" 'BEGIN { printf "%.1f k", n / 1000 }'; }
 # requests/s cells also give MB/s echoed
 row() {
   local label=$1 peer=$2 conns=$3; shift 3
+  [[ -z "${ONLY:-}" || "$label" == *"$ONLY"* ]] || return 0
   local e p ec pc em pm es ps
   read -r e p ec pc em pm <<<"$(compare "$DURATION" "$conns" "$@")"
   es=$(k "$e") ps=$(k "$p")
@@ -213,6 +226,7 @@ if [ "$MODE" != sweep ]; then
   row "HTTP GET /plain" hyper "$CONNS" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain"
   row "HTTP GET /plain" "C epoll loop" "$CONNS" $ev_pid "$EV/plain" $c_pid "$C/plain"
   row "HTTP static, 16 pipelined" nginx "$CONNS" $ev_pid "$EV/plain.txt" $nginx_pid "$NGINX/plain.txt" "${PIPE[@]}"
+  row "HTTP static 1 MiB file" nginx "$CONNS" $ev_pid "$EV/1mib.bin" $nginx_pid "$NGINX/1mib.bin"
   row "HTTP /plain, 16 pipelined" hyper "$CONNS" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain" "${PIPE[@]}"
   row "HTTP /plain, 16 pipelined" "C epoll loop" "$CONNS" $ev_pid "$EV/plain" $c_pid "$C/plain" "${PIPE[@]}"
   row "TCP echo 64 B" tokio "$CONNS" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO"

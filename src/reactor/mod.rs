@@ -476,7 +476,9 @@ impl Reactor {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.core.deferred.is_empty() {
+        // Deferred work, and leave notices of connections that delivering the last ones
+        // closed, are this turn's business: do not sleep on them.
+        if !self.core.deferred.is_empty() || !self.notices.is_empty() {
             return Some(Duration::ZERO);
         }
         let next = [
@@ -817,9 +819,11 @@ impl Reactor {
                 continue;
             }
             receivers += 1;
-            if conn.push(&msg, &mut self.core).is_err()
-                || conn.buffered() > self.core.limits.max_output
-            {
+            if conn.push(&msg, &mut self.core).is_err() {
+                // Its peer is gone (a reset, a broken pipe): the write said so first.
+                debug!("{}: closed while a broadcast was written to it", conn.peer);
+                doomed.push(key);
+            } else if conn.buffered() > self.core.limits.max_output {
                 info!("{}: slow consumer disconnected", conn.peer);
                 doomed.push(key);
             }
