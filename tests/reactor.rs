@@ -204,12 +204,7 @@ fn forwarded_input_arrives_in_order_after_the_sessions_own_output() {
     let mut want = b"BEGIN\n".to_vec();
     want.extend_from_slice(&sent);
     want.extend_from_slice(format!("END {}\n", tail.len()).as_bytes());
-    assert_eq!(got.len(), want.len());
-    assert!(
-        got == want,
-        "bytes differ from offset {:?}",
-        got.iter().zip(&want).position(|(a, b)| a != b)
-    );
+    assert_same(&got, &want);
     handle.stop();
     thread.join().unwrap();
 }
@@ -330,12 +325,17 @@ fn a_queued_file_goes_out_between_the_output_around_it_one_at_a_time() {
         want.extend_from_slice(slice);
         want.extend_from_slice(format!("TAIL{n} true {waited}\n").as_bytes());
     }
+    assert_same(&got, &want);
+    handle.stop();
+    thread.join().unwrap();
+}
+
+/// Asserts two byte streams are equal, saying where they first differ (not printing them).
+fn assert_same(got: &[u8], want: &[u8]) {
     assert_eq!(got.len(), want.len(), "every byte, then EOF");
     assert!(
         got == want,
         "bytes differ from offset {:?}",
-        got.iter().zip(&want).position(|(a, b)| a != b)
+        got.iter().zip(want).position(|(a, b)| a != b)
     );
-    handle.stop();
-    thread.join().unwrap();
 }

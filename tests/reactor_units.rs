@@ -430,22 +430,25 @@ fn echo_once(s: &mut TcpStream, msg: &[u8]) -> bool {
     s.write_all(msg).is_ok() && s.read_exact(&mut b).is_ok() && b == msg
 }
 
+/// An echo service whose idle connections may be closed to make room (as HTTP keep-alive).
+fn disposable_echo() -> Box<dyn Service> {
+    Box::new(Svc {
+        make: || {
+            Box::new(Echo {
+                timeouts: Arc::default(),
+            }) as Box<dyn Session>
+        },
+        idle_disposable: true,
+    })
+}
+
 #[test]
 fn at_the_limit_an_idle_disposable_connection_makes_room() {
     let limits = Limits {
         max_connections: 2,
         ..Limits::default()
     };
-    let server = Server::start(limits, || {
-        Box::new(Svc {
-            make: || {
-                Box::new(Echo {
-                    timeouts: Arc::default(),
-                }) as Box<dyn Session>
-            },
-            idle_disposable: true,
-        })
-    });
+    let server = Server::start(limits, disposable_echo);
     let mut old = fill(&server, 2);
     let mut newcomer = server.connect();
     assert!(
@@ -465,16 +468,7 @@ fn a_connection_just_accepted_is_not_evicted_before_its_request_arrives() {
         max_connections: 1,
         ..Limits::default()
     };
-    let server = Server::start(limits, || {
-        Box::new(Svc {
-            make: || {
-                Box::new(Echo {
-                    timeouts: Arc::default(),
-                }) as Box<dyn Session>
-            },
-            idle_disposable: true,
-        })
-    });
+    let server = Server::start(limits, disposable_echo);
     // Accepted, but its request is still on its way when the newcomer knocks.
     let mut first = fill(&server, 1).remove(0);
     let mut newcomer = server.connect();
