@@ -15,6 +15,7 @@ use crate::protocol::framed::{FramedConfig, FramedEcho};
 use crate::protocol::http::{Http, HttpConfig, ServerStats};
 use crate::protocol::proxy::ProxyService;
 use crate::protocol::tls::TlsSetup;
+use crate::reactor::rooms::SharedRooms;
 use crate::reactor::{Handle, Reactor};
 use crate::session::Service;
 
@@ -469,11 +470,12 @@ pub fn spawn(config: ServerConfig) -> Result<Running, ServeError> {
 
 /// Runs the server on this thread until SIGINT/SIGTERM, with `config.workers` reactors.
 ///
-/// Workers share nothing: each has its own thread, poll, connections and counters, and its
-/// own listening sockets bound with `SO_REUSEPORT`, so the kernel spreads new connections
-/// (and datagrams) across them. Worker 0 binds first, so that a port 0 is resolved once and
-/// every other worker binds the very same ports. State that lives in a reactor — a chat room,
-/// for one — is per worker.
+/// Workers share almost nothing: each has its own thread, poll, connections and counters,
+/// and its own listening sockets bound with `SO_REUSEPORT`, so the kernel spreads new
+/// connections (and datagrams) across them. Worker 0 binds first, so that a port 0 is
+/// resolved once and every other worker binds the very same ports. What they share: rooms
+/// (a chat line reaches the members of every worker, through one inbox per worker, see
+/// `reactor/rooms.rs`), the file cache's write counter and the counters `/stats` sums.
 pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
     load_tls(config).map_err(ServeError::io("loading the TLS certificates"))?;
     let workers = config.workers.max(1);
@@ -494,6 +496,10 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
         .handle_signals()
         .map_err(ServeError::io("cannot handle SIGINT and SIGTERM"))?;
     let (mut reactor, addrs) = bind_all(reactor, &first)?;
+    let rooms = SharedRooms::new(workers);
+    if workers > 1 {
+        reactor.share_rooms(rooms.clone(), 0);
+    }
     let mut rest = first.clone();
     rest.announce = None; // one beacon per server, not per worker
     rest.services = config
@@ -507,6 +513,7 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
     let mut failed = None;
     for n in 1..workers {
         let cfg = rest.clone();
+        let rooms = rooms.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name(format!("evserve-worker-{n}"))
@@ -518,6 +525,7 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
                         return Ok(());
                     }
                 };
+                reactor.share_rooms(rooms, n);
                 let _ = tx.send(Ok(reactor.handle()));
                 reactor
                     .run()

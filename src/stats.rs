@@ -126,6 +126,9 @@ pub struct Stats {
     /// Leave notices not delivered because their room had already collected `MAX_NOTICES`
     /// bytes of them in the same turn (a mass disconnect).
     pub notices_dropped: Counter,
+    /// Room messages not relayed to another worker because its inbox was full (`--workers`:
+    /// see `reactor/rooms.rs`), one per worker missed.
+    pub room_relays_dropped: Counter,
     /// `sendfile` calls on TCP connections: file bodies the kernel copied from the page cache.
     pub sendfiles: Counter,
     /// Times a connection stopped being read because its output passed `--max-output` (or its
@@ -192,7 +195,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 23 + 21 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 23 + 22 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -244,6 +247,7 @@ impl Stats {
             ("short_writes", self.short_writes.get()),
             ("sendfiles", self.sendfiles.get()),
             ("notices_dropped", self.notices_dropped.get()),
+            ("room_relays_dropped", self.room_relays_dropped.get()),
             ("read_pauses", self.read_pauses.get()),
             ("read_resumes", self.read_resumes.get()),
             ("deferred", self.deferred.get()),

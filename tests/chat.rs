@@ -153,3 +153,34 @@ fn a_room_of_three_hundred_hears_a_speaker_and_every_departure_at_once() {
     speaker.say("still here");
     assert_eq!(stay.next(), format!("{}: still here\n", speaker.addr()));
 }
+
+#[test]
+fn with_several_workers_the_room_is_one() {
+    let server = Server::start(&["--chat", "127.0.0.1:0", "--workers", "3"], 1);
+    let mut first = Client::join(&server);
+    // Twelve more: the kernel spreads them over the workers (all on one: odds of 1 in 177,000).
+    let mut others: Vec<Client> = (0..12).map(|_| Client::join(&server)).collect();
+    let mut joined: Vec<String> = (0..12).map(|_| first.next()).collect();
+    joined.sort();
+    let mut want: Vec<String> = others
+        .iter()
+        .map(|c| format!("* {} joined\n", c.addr()))
+        .collect();
+    want.sort();
+    assert_eq!(joined, want, "every arrival is announced on every worker");
+    // Every member is open on its worker now: a line reaches all of them.
+    first.say("hello, every worker");
+    let line = format!("{}: hello, every worker\n", first.addr());
+    for (i, other) in others.iter_mut().enumerate() {
+        // Arrivals after its own come first, in no fixed order across workers.
+        let heard = (0..13)
+            .map(|_| other.next())
+            .find(|l| !l.ends_with(" joined\n"));
+        assert_eq!(heard.as_deref(), Some(line.as_str()), "member {i}");
+    }
+    let addr = first.addr();
+    drop(first);
+    for other in &mut others {
+        assert_eq!(other.next(), format!("* {addr} left\n"));
+    }
+}

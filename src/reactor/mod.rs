@@ -19,6 +19,7 @@
 mod conn;
 mod inspect;
 mod listener;
+pub mod rooms;
 pub mod socket;
 mod timer;
 pub mod token;
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use rooms::SharedRooms;
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -203,6 +205,9 @@ pub struct Reactor {
     spare_deferred: Vec<Token>,
     /// Leave notices of connections closed in this turn, by group (see `deliver_notices`).
     notices: Vec<(Group, Vec<u8>)>,
+    /// The rooms this reactor shares with the other workers of its server, and its number
+    /// among them (see `rooms.rs`).
+    shared_rooms: Option<(Arc<SharedRooms>, usize)>,
     periodic: Vec<Periodic>,
     /// The room of each listener's connections (`Service::room`), by endpoint index.
     rooms: Vec<Option<RoomId>>,
@@ -274,6 +279,7 @@ impl Reactor {
             delay_until: None,
             spare_deferred: Vec::new(),
             notices: Vec::new(),
+            shared_rooms: None,
             periodic: Vec::new(),
             rooms: Vec::new(),
             services: Vec::new(),
@@ -413,6 +419,13 @@ impl Reactor {
         }
     }
 
+    /// Makes this reactor worker `me` of a server whose rooms are `rooms`: what its members
+    /// say in a room reaches the other workers' members, and theirs reach its own.
+    pub fn share_rooms(&mut self, rooms: Arc<SharedRooms>, me: usize) {
+        rooms.join(me, self.waker.clone());
+        self.shared_rooms = Some((rooms, me));
+    }
+
     /// This reactor's counters, readable from any thread.
     pub fn stats(&self) -> Arc<Stats> {
         self.core.stats.clone()
@@ -450,6 +463,7 @@ impl Reactor {
             self.send_periodic();
             self.release_held_back();
             self.deliver_notices();
+            self.deliver_relayed();
             let spoke = &mut self.core.spoke;
             self.core.deferred.append(spoke);
             match self.stop.load(Ordering::Acquire) {
@@ -478,7 +492,11 @@ impl Reactor {
     fn poll_timeout(&self) -> Option<Duration> {
         // Deferred work, and leave notices of connections that delivering the last ones
         // closed, are this turn's business: do not sleep on them.
-        if !self.core.deferred.is_empty() || !self.notices.is_empty() {
+        let mail = self
+            .shared_rooms
+            .as_ref()
+            .is_some_and(|(rooms, me)| rooms.has_mail(*me));
+        if !self.core.deferred.is_empty() || !self.notices.is_empty() || mail {
             return Some(Duration::ZERO);
         }
         let next = [
@@ -797,7 +815,7 @@ impl Reactor {
             doomed.push(key);
         }
         if let Some(group) = group {
-            self.deliver_broadcast(group, key, &mut doomed);
+            self.deliver_broadcast(group, key, true, &mut doomed);
         }
         for key in doomed {
             self.remove(key);
@@ -807,12 +825,26 @@ impl Reactor {
     /// Sends the pending broadcast to every other open connection of `group` (a room shared by
     /// several listeners, or one listener's connections); receivers that cannot keep up are
     /// added to `doomed`. Still one pass over the slab: rooms are small and few, and a list per
-    /// room would have to be kept in step with every open and close.
-    fn deliver_broadcast(&mut self, group: Group, from: usize, doomed: &mut Vec<usize>) {
+    /// room would have to be kept in step with every open and close. With `relay`, a message
+    /// to a room goes to the other workers too (see `rooms.rs`).
+    fn deliver_broadcast(
+        &mut self,
+        group: Group,
+        from: usize,
+        relay: bool,
+        doomed: &mut Vec<usize>,
+    ) {
         if self.core.broadcast.is_empty() {
             return;
         }
         let msg = std::mem::take(&mut self.core.broadcast);
+        if relay && let (Group::Room(room), Some((rooms, me))) = (group, &self.shared_rooms) {
+            let full = rooms.post(*me, room, &msg);
+            if full > 0 {
+                self.core.stats.room_relays_dropped.add(full as u64);
+                debug!("a room message was not relayed to {full} busy workers");
+            }
+        }
         let mut receivers = 0;
         for (key, conn) in self.conns.iter_mut() {
             if key == from || Group::of(conn, &self.rooms) != group || !conn.is_open() {
@@ -883,7 +915,26 @@ impl Reactor {
         for (group, notices) in std::mem::take(&mut self.notices) {
             self.core.broadcast = notices;
             // No sender to leave out: every member of the group hears it.
-            self.deliver_broadcast(group, usize::MAX, &mut doomed);
+            self.deliver_broadcast(group, usize::MAX, true, &mut doomed);
+        }
+        for key in doomed {
+            self.remove(key);
+        }
+    }
+
+    /// Delivers what the other workers' members said in shared rooms, within what is left of
+    /// the turn's deliveries (what is left over waits in the inbox for the next turn).
+    fn deliver_relayed(&mut self) {
+        let Some((rooms, me)) = self.shared_rooms.clone() else {
+            return;
+        };
+        let mut doomed = Vec::new();
+        while self.core.turn_write_left.fanout_left > 0
+            && let Some((room, message)) = rooms.take(me)
+        {
+            self.core.broadcast = message;
+            // From elsewhere: no sender here to leave out, and not to be relayed again.
+            self.deliver_broadcast(Group::Room(room), usize::MAX, false, &mut doomed);
         }
         for key in doomed {
             self.remove(key);
