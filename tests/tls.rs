@@ -438,6 +438,41 @@ fn tls_echo_carries_a_megabyte_and_chat_broadcasts_are_encrypted() {
 }
 
 #[test]
+fn plain_and_tls_chat_members_share_one_room() {
+    let s = TlsServer::self_signed(&["--chat", "127.0.0.1:0", "--tls-chat", "127.0.0.1:0"], 2);
+    let config = client_config(&s.cert());
+    let mut secure = handshake(s.tcp("tls-chat"), &config, "localhost");
+    let plain = std::net::TcpStream::connect(s.tcp("chat")).unwrap();
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    let mut heard = Vec::new();
+    let mut buf = [0; 512];
+    // The TLS member hears the plaintext one join, then speak.
+    while !String::from_utf8_lossy(&heard).contains(&format!("* {plain_addr} joined")) {
+        let n = secure.read(&mut buf).unwrap();
+        assert!(n > 0, "room closed");
+        heard.extend_from_slice(&buf[..n]);
+    }
+    (&plain).write_all(b"hello from plaintext\n").unwrap();
+    while !String::from_utf8_lossy(&heard).contains("hello from plaintext") {
+        let n = secure.read(&mut buf).unwrap();
+        assert!(n > 0, "room closed");
+        heard.extend_from_slice(&buf[..n]);
+    }
+    // And the other way round.
+    secure.write_all(b"hello from TLS\n").unwrap();
+    let mut lines = std::io::BufReader::new(&plain);
+    let mut line = String::new();
+    while !line.contains("hello from TLS") {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut lines, &mut line).unwrap();
+        assert!(n > 0, "room closed");
+    }
+}
+
+#[test]
 fn framed_and_files_listeners_speak_tls_too() {
     let files = tempfile::tempdir().unwrap();
     let s = TlsServer::self_signed(

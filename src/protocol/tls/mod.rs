@@ -34,7 +34,7 @@ pub use args::TlsArgs;
 pub use certs::{CertError, CertFiles, CertStore, SniResolver};
 pub use session::{PLAIN_HTTP_ANSWER, TlsSession, TlsSettings};
 
-use crate::session::{Ctx, Flow, Service, Session, Step};
+use crate::session::{Ctx, Flow, RoomId, Service, Session, Step};
 
 /// Sessions remembered for resumption by ID (TLS 1.2 clients without tickets), per server.
 pub const SESSION_CACHE_SIZE: usize = 4096;
@@ -287,6 +287,11 @@ impl Service for TlsService {
 
     fn idle_disposable(&self) -> bool {
         self.inner.idle_disposable()
+    }
+
+    /// The inner service's: `--tls-chat` members are in the same room as `--chat` ones.
+    fn room(&self) -> Option<RoomId> {
+        self.inner.room()
     }
 
     fn input_limit(&self) -> usize {
