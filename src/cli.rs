@@ -120,7 +120,7 @@ pub struct LoadArgs {
         overrides_with = "keep_alive"
     )]
     pub no_keep_alive: bool,
-    /// Speak TLS (for echo and framed; an https:// URL implies it).
+    /// Speak TLS (for echo, framed and ws, which becomes wss://; an https:// URL implies it).
     #[arg(long, help_heading = "TLS")]
     pub tls: bool,
     /// Trust the server certificates issued by (or equal to) the certificates in this PEM
@@ -256,6 +256,17 @@ impl LoadArgs {
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// What `load ws --tls` connects with (`wss://`): the same trust flags as the other TLS
+    /// loads, and ALPN `http/1.1`, as the opening handshake is an HTTP/1.1 request.
+    pub fn ws_tls(&self, hostport: &str) -> Option<TlsOptions> {
+        self.tls.then(|| TlsOptions {
+            trust: trust(self.cacert.as_ref(), self.insecure),
+            server_name: load::tls::host_of(hostport).to_string(),
+            alpn: vec![b"http/1.1".to_vec()],
+            resume: !self.no_tls_resume,
+        })
     }
 }
 

@@ -166,8 +166,13 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
 /// is over `--max-error-rate`, 0 otherwise.
 fn load(args: &LoadArgs) -> anyhow::Result<()> {
     let report = if args.target == "ws" {
-        if args.tls || args.cacert.is_some() || args.insecure {
-            anyhow::bail!("load ws speaks plain WebSocket only: drop --tls, --cacert, --insecure");
+        if !args.tls && (args.cacert.is_some() || args.insecure || args.no_tls_resume) {
+            anyhow::bail!(
+                "--cacert, --insecure and --no-tls-resume apply to TLS: add --tls for wss://"
+            );
+        }
+        if args.insecure {
+            warn_insecure();
         }
         let load = ws_load(args)?;
         evserve::load::ws::run(&load).with_context(|| format!("cannot load {}", load.addr))?
@@ -235,7 +240,7 @@ fn warn_insecure() {
     );
 }
 
-/// `evserve load ws HOST:PORT`: WebSocket echo at `/ws/echo` (see `load/ws.rs`).
+/// `evserve load ws HOST:PORT [--tls]`: WebSocket echo at `/ws/echo` (see `load/ws.rs`).
 fn ws_load(args: &LoadArgs) -> anyhow::Result<evserve::load::ws::WsLoad> {
     use std::net::ToSocketAddrs;
     let hostport = args
@@ -249,6 +254,7 @@ fn ws_load(args: &LoadArgs) -> anyhow::Result<evserve::load::ws::WsLoad> {
         .with_context(|| format!("{hostport}: no address"))?;
     Ok(evserve::load::ws::WsLoad {
         addr,
+        tls: args.ws_tls(hostport),
         connections: args.connections,
         size: args.size.0,
         duration: args.duration.unwrap_or(match args.requests {

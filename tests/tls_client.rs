@@ -343,3 +343,37 @@ fn hsts_is_sent_on_https_only_and_only_when_asked() {
     let (s, _root) = https_server(&[]);
     assert_eq!(hsts_over_tls(&s), None, "off by default");
 }
+
+#[test]
+fn websocket_load_runs_over_tls_and_names_an_untrusted_certificate() {
+    let (s, _root) = https_server(&[]);
+    let cert = s.cert();
+    let https = s.tcp("https").to_string();
+    // Messages larger than a TLS record, so replies span records and reads.
+    let (code, r, _) = load_json(&[
+        "ws",
+        &https,
+        "--tls",
+        "--cacert",
+        cert.to_str().unwrap(),
+        "-c",
+        "3",
+        "-n",
+        "600",
+        "--size",
+        "20000",
+    ]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!((u(&r, "requests"), u(&r, "errors")), (600, 0), "{r}");
+    assert!(u(&r["tls_handshakes"], "full") >= 1, "{r}");
+    let http = s.tcp("http");
+    let stats: Value = serde_json::from_str(&get(http, "/stats").text()).unwrap();
+    assert!(stats["ws_messages_in"].as_u64() >= Some(600), "{stats}");
+
+    // Without --cacert nothing is trusted: every handshake fails, and the report says why.
+    let out = evserve(&["load", "ws", &https, "--tls", "-c", "1", "-d", "1s"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("handshake failed: UnknownIssuer"), "{text}");
+    assert!(text.contains("--cacert FILE"), "{text}");
+}

@@ -72,8 +72,8 @@ enum Link {
 }
 
 /// An open connection: plain TCP, or TLS over it (`tls.rs`). Both read and write as a
-/// non-blocking socket does.
-enum Stream {
+/// non-blocking socket does. (`ws.rs` drives its connections through it too.)
+pub(super) enum Stream {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS: boxed, as rustls's state is a few KiB and most runs are plain.
@@ -82,7 +82,7 @@ enum Stream {
 
 impl Stream {
     /// The socket, to register with the poll.
-    fn tcp(&mut self) -> &mut TcpStream {
+    pub(super) fn tcp(&mut self) -> &mut TcpStream {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => s.tcp(),
@@ -90,7 +90,7 @@ impl Stream {
     }
 
     /// A TLS handshake is under way.
-    fn handshaking(&self) -> bool {
+    pub(super) fn handshaking(&self) -> bool {
         matches!(self, Stream::Tls(s) if s.handshaking())
     }
 

@@ -12,7 +12,11 @@
 //! steer the bytes on the wire past a naive proxy; a load generator has no such script.
 //!
 //! Kept apart from the request/reply clients of `tcp.rs` because a WebSocket connection has a
-//! phase those do not: its handshake, before the first message.
+//! phase those do not: its handshake, before the first message. Over TLS (`--tls`, `wss://`)
+//! a connection is `tcp.rs`'s [`Stream`]: the opening handshake waits inside rustls until the
+//! TLS one is done, WRITABLE is always asked for (the poll is edge-triggered, so it costs
+//! nothing while the socket stays writable), and reads go on until `WouldBlock`, which is what
+//! TLS needs as the plaintext of one read says nothing about the socket.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -21,7 +25,9 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use super::report::Report;
+use super::report::{Failure, Report};
+use super::tcp::Stream;
+use super::tls::{TlsClient, TlsOptions, TlsProblem, TlsStream};
 
 /// The key of the opening handshake (any 16 bytes, base64; this one is RFC 6455's example).
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -45,6 +51,8 @@ pub struct WsLoad {
     pub requests: Option<u64>,
     /// A message unanswered this long counts as a timeout, and its connection is replaced.
     pub timeout: Duration,
+    /// Speak TLS (`wss://`) with these options; `None`: plain `ws://`.
+    pub tls: Option<TlsOptions>,
 }
 
 /// Where one connection is.
@@ -59,7 +67,7 @@ enum Phase {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     phase: Phase,
     /// Bytes of `to_send` already written.
     sent: usize,
@@ -129,13 +137,18 @@ fn frame(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
 /// Runs the load; fails only if the server cannot be reached at all or the poll fails.
 pub fn run(load: &WsLoad) -> io::Result<Report> {
     std::net::TcpStream::connect_timeout(&load.addr, load.timeout)?;
+    let client = match &load.tls {
+        Some(options) => Some(TlsClient::new(options).map_err(io::Error::other)?),
+        None => None,
+    };
+    let client = client.as_ref();
     let wire = Wire::new(load.addr, load.size);
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut report = Report::new();
     let mut conns: Vec<Option<Conn>> = Vec::with_capacity(load.connections);
     for i in 0..load.connections.max(1) {
-        conns.push(connect(&poll, i, load.addr, &mut report));
+        conns.push(connect(&poll, i, load.addr, client, &mut report));
     }
     let start = Instant::now();
     let deadline = start + load.duration;
@@ -166,7 +179,7 @@ pub fn run(load: &WsLoad) -> io::Result<Report> {
                 None => false,
             };
             if !alive {
-                replace(&poll, slot, i, load.addr, &mut report);
+                replace(&poll, slot, i, load.addr, client, &mut report);
             }
         }
         for (i, slot) in conns.iter_mut().enumerate() {
@@ -178,7 +191,7 @@ pub fn run(load: &WsLoad) -> io::Result<Report> {
                 if slot.is_some() {
                     report.timeouts += 1;
                 }
-                replace(&poll, slot, i, load.addr, &mut report);
+                replace(&poll, slot, i, load.addr, client, &mut report);
             }
         }
     }
@@ -186,7 +199,13 @@ pub fn run(load: &WsLoad) -> io::Result<Report> {
     Ok(report)
 }
 
-fn connect(poll: &Poll, i: usize, addr: SocketAddr, report: &mut Report) -> Option<Conn> {
+fn connect(
+    poll: &Poll,
+    i: usize,
+    addr: SocketAddr,
+    client: Option<&TlsClient>,
+    report: &mut Report,
+) -> Option<Conn> {
     let started = TcpStream::connect(addr).and_then(|mut stream| {
         poll.registry()
             .register(
@@ -196,7 +215,19 @@ fn connect(poll: &Poll, i: usize, addr: SocketAddr, report: &mut Report) -> Opti
             )
             .map(|()| stream)
     });
-    match started {
+    // The TLS client says nothing until the connect completes and the first flush.
+    let stream = started.and_then(|tcp| match client {
+        None => Ok(Stream::Plain(tcp)),
+        Some(client) => match client.connection() {
+            Ok(tls) => Ok(Stream::Tls(Box::new(TlsStream::new(tcp, tls)))),
+            Err(e) => {
+                let mut tcp = tcp;
+                let _ = poll.registry().deregister(&mut tcp);
+                Err(io::Error::other(e))
+            }
+        },
+    });
+    match stream {
         Ok(stream) => Some(Conn {
             stream,
             phase: Phase::Connecting,
@@ -212,15 +243,30 @@ fn connect(poll: &Poll, i: usize, addr: SocketAddr, report: &mut Report) -> Opti
     }
 }
 
-fn replace(poll: &Poll, slot: &mut Option<Conn>, i: usize, addr: SocketAddr, report: &mut Report) {
+fn replace(
+    poll: &Poll,
+    slot: &mut Option<Conn>,
+    i: usize,
+    addr: SocketAddr,
+    client: Option<&TlsClient>,
+    report: &mut Report,
+) {
     if let Some(mut old) = slot.take() {
-        let _ = poll.registry().deregister(&mut old.stream);
+        match &mut old.stream {
+            // Given up mid-handshake: a timeout, an alert, a reset.
+            Stream::Tls(tls) if tls.handshaking() && old.phase != Phase::Connecting => {
+                report.tls.failed += 1
+            }
+            Stream::Tls(tls) => tls.close(),
+            Stream::Plain(_) => {}
+        }
+        let _ = poll.registry().deregister(old.stream.tcp());
         if old.in_flight.is_some() {
             report.errors += 1;
         }
         report.reconnects += 1;
     }
-    *slot = connect(poll, i, addr, report);
+    *slot = connect(poll, i, addr, client, report);
 }
 
 /// How many messages may still be sent.
@@ -239,15 +285,16 @@ fn drive(
     mut budget: Budget<'_>,
 ) -> bool {
     if conn.phase == Phase::Connecting {
-        match conn.stream.take_error() {
-            Ok(None) if conn.stream.peer_addr().is_ok() => {}
+        let tcp = conn.stream.tcp();
+        match tcp.take_error() {
+            Ok(None) if tcp.peer_addr().is_ok() => {}
             Ok(None) => return true, // not connected yet
             _ => {
                 report.connect_errors += 1;
                 return false;
             }
         }
-        let _ = conn.stream.set_nodelay(true);
+        let _ = conn.stream.tcp().set_nodelay(true);
         report.connects += 1;
         conn.phase = Phase::Handshake;
         conn.sending = Sending::Handshake;
@@ -257,7 +304,15 @@ fn drive(
         if !flush(conn, wire, report) {
             return false;
         }
-        match conn.stream.read(scratch) {
+        let handshaking = conn.stream.handshaking();
+        let read = conn.stream.read(scratch);
+        if handshaking
+            && let Stream::Tls(tls) = &mut conn.stream
+            && let Some((resumed, suite)) = tls.handshake_done()
+        {
+            report.tls.completed(resumed, suite);
+        }
+        match read {
             Ok(0) => return false,
             Ok(n) => {
                 report.bytes_received += n as u64;
@@ -266,9 +321,25 @@ fn drive(
                     return false;
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            // Drained. Over TLS the read may have finished the handshake, releasing the
+            // opening request rustls held, or queued a message of its own: send them now.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return flush(conn, wire, report),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return false,
+            Err(e) => {
+                if let Some((problem, example)) = TlsProblem::of_io(&e) {
+                    // Counted here with its kind, not again when the connection is replaced.
+                    let (why, lost) = if handshaking {
+                        (Failure::Handshake(problem), 1)
+                    } else {
+                        (
+                            Failure::Tls(problem),
+                            u64::from(conn.in_flight.take().is_some()),
+                        )
+                    };
+                    report.error(why, lost, || Some(example));
+                }
+                return false;
+            }
         }
     }
 }
@@ -276,7 +347,8 @@ fn drive(
 /// Writes what is owed until done or the socket is full.
 fn flush(conn: &mut Conn, wire: &Wire, report: &mut Report) -> bool {
     let bytes = match conn.sending {
-        Sending::Nothing => return true,
+        // Over TLS a read may have left a handshake message or an alert to send.
+        Sending::Nothing => return conn.stream.flush().is_ok(),
         Sending::Handshake => &wire.handshake,
         Sending::Message => &wire.request,
     };
@@ -287,13 +359,17 @@ fn flush(conn: &mut Conn, wire: &Wire, report: &mut Report) -> bool {
                 conn.sent += n;
                 report.bytes_sent += n as u64;
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(_) => return false,
         }
     }
-    conn.sending = Sending::Nothing;
-    true
+    if conn.sent == bytes.len() {
+        conn.sending = Sending::Nothing;
+    }
+    // Over TLS, the ciphertext of what was written (or a handshake message) leaves now, as far
+    // as the socket takes it; the rest goes at the next WRITABLE.
+    conn.stream.flush().is_ok()
 }
 
 /// Judges what arrived: the `101`, then echoed messages. False if the stream is wrong.
