@@ -98,8 +98,12 @@ impl Core {
 const TURN_FANOUT: usize = 2048;
 
 /// The most bytes of leave notices a group collects in one turn; more are dropped (and
-/// counted): a room that lost more than a thousand members at once hears of the first.
+/// counted): a room that lost more than a thousand members at once hears of the first. Also
+/// the size of a batch of messages relayed from other workers.
 const MAX_NOTICES: usize = 64 * 1024;
+
+/// Batches of relayed room messages delivered per turn (see `Reactor::deliver_relayed`).
+const RELAY_BATCHES: usize = 64;
 
 /// The bytes connections may write in one turn of the loop (see `Limits::write_budget`).
 #[derive(Debug)]
@@ -923,15 +927,23 @@ impl Reactor {
     }
 
     /// Delivers what the other workers' members said in shared rooms, within what is left of
-    /// the turn's deliveries (what is left over waits in the inbox for the next turn).
+    /// the turn's deliveries (what is left over waits in the inbox for the next turn). Each
+    /// delivery is a pass over every connection, members or not, so messages go in batches
+    /// of up to [`MAX_NOTICES`] bytes, at most [`RELAY_BATCHES`] a turn, whether or not this
+    /// worker has members to hear them.
     fn deliver_relayed(&mut self) {
-        let Some((rooms, me)) = self.shared_rooms.clone() else {
-            return;
+        let (rooms, me) = match &self.shared_rooms {
+            Some((rooms, me)) if rooms.has_mail(*me) => (Arc::clone(rooms), *me),
+            _ => return,
         };
         let mut doomed = Vec::new();
-        while self.core.turn_write_left.fanout_left > 0
-            && let Some((room, message)) = rooms.take(me)
-        {
+        for _ in 0..RELAY_BATCHES {
+            if self.core.turn_write_left.fanout_left == 0 {
+                break;
+            }
+            let Some((room, message)) = rooms.take(me, MAX_NOTICES) else {
+                break;
+            };
             self.core.broadcast = message;
             // From elsewhere: no sender here to leave out, and not to be relayed again.
             self.deliver_broadcast(Group::Room(room), usize::MAX, false, &mut doomed);

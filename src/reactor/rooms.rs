@@ -85,17 +85,26 @@ impl SharedRooms {
             .is_some_and(|inbox| inbox.waiting.load(Ordering::Acquire) > 0)
     }
 
-    /// Takes the oldest message waiting for worker `me`.
-    pub fn take(&self, me: usize) -> Option<(RoomId, Vec<u8>)> {
+    /// Takes the oldest message waiting for worker `me`, joined by those after it in the same
+    /// room while the whole stays within `max` bytes: a room's messages are lines, so one
+    /// delivery (one pass over the worker's connections) serves many of them.
+    pub fn take(&self, me: usize, max: usize) -> Option<(RoomId, Vec<u8>)> {
         let inbox = self.inboxes.get(me)?;
         if inbox.waiting.load(Ordering::Acquire) == 0 {
             return None;
         }
         let mut queue = inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
-        let (room, message) = queue.messages.pop_front()?;
-        queue.bytes -= message.len();
+        let (room, mut batch) = queue.messages.pop_front()?;
+        while let Some((next, message)) = queue.messages.front()
+            && *next == room
+            && batch.len() + message.len() <= max
+        {
+            batch.extend_from_slice(message);
+            queue.messages.pop_front();
+        }
+        queue.bytes -= batch.len();
         inbox.waiting.store(queue.messages.len(), Ordering::Release);
-        Some((room, message))
+        Some((room, batch))
     }
 }
 
@@ -134,11 +143,24 @@ mod tests {
         assert!(!rooms.has_mail(1), "the sender's own worker gets no copy");
         for worker in [0, 2] {
             assert!(rooms.has_mail(worker));
-            assert_eq!(rooms.take(worker), Some((RoomId::CHAT, b"a\n".to_vec())));
-            assert_eq!(rooms.take(worker), Some((RoomId::CHAT, b"b\n".to_vec())));
-            assert_eq!(rooms.take(worker), None);
+            assert_eq!(rooms.take(worker, 2), Some((RoomId::CHAT, b"a\n".to_vec())));
+            assert_eq!(rooms.take(worker, 2), Some((RoomId::CHAT, b"b\n".to_vec())));
+            assert_eq!(rooms.take(worker, 2), None);
             assert!(!rooms.has_mail(worker));
         }
+    }
+
+    #[test]
+    fn messages_of_one_room_are_taken_together_within_the_limit() {
+        let rooms = SharedRooms::new(2);
+        for line in [&b"a\n"[..], b"b\n", b"c\n"] {
+            rooms.post(0, RoomId::CHAT, line);
+        }
+        rooms.post(0, RoomId(9), b"other\n");
+        assert_eq!(rooms.take(1, 4), Some((RoomId::CHAT, b"a\nb\n".to_vec())));
+        assert_eq!(rooms.take(1, 64), Some((RoomId::CHAT, b"c\n".to_vec())));
+        assert_eq!(rooms.take(1, 64), Some((RoomId(9), b"other\n".to_vec())));
+        assert_eq!(rooms.take(1, 64), None);
     }
 
     #[test]
@@ -148,7 +170,7 @@ mod tests {
         assert_eq!(rooms.post(0, RoomId::CHAT, &big), 0);
         assert_eq!(rooms.post(0, RoomId::CHAT, &big), 0);
         assert_eq!(rooms.post(0, RoomId::CHAT, b"one more\n"), 1);
-        assert!(rooms.take(1).is_some());
+        assert!(rooms.take(1, INBOX_BYTES).is_some());
         assert_eq!(rooms.post(0, RoomId::CHAT, b"room again\n"), 0);
     }
 }
