@@ -36,7 +36,7 @@ impl Conn {
     /// and those appended after. One `write` per call unless the socket takes everything.
     pub(super) fn send(&mut self, core: &mut Core) -> io::Result<()> {
         let result = if self.file.is_some() {
-            self.keep_shared(core);
+            self.keep_shared(core, 0);
             self.send_around_file(core)
         } else if !core.out_buf.is_empty() {
             let mut r = Ok(());
@@ -53,18 +53,7 @@ impl Conn {
                 written = *sent.as_ref().unwrap_or(&0);
                 r = sent.map(|_| ());
             }
-            if written == core.out_buf.len() {
-                core.out_buf.clear();
-            } else if self.buffered() == 0 {
-                // The socket took only part: hand the shared buffer itself to this connection
-                // (no copy of the rest); the connection's empty one becomes the shared one.
-                std::mem::swap(&mut self.out, &mut core.out_buf);
-                self.out_pos = written;
-                core.out_buf.clear();
-            } else {
-                self.out.extend_from_slice(&core.out_buf[written..]);
-                core.out_buf.clear();
-            }
+            self.keep_shared(core, written);
             r
         } else {
             self.write_buffered(usize::MAX, false, core)
@@ -99,20 +88,21 @@ impl Conn {
         result
     }
 
-    /// Moves what a callback left in the shared buffer behind the connection's own output:
-    /// with a file queued, the shared buffer's bytes must wait for it.
-    fn keep_shared(&mut self, core: &mut Core) {
-        if core.out_buf.is_empty() {
-            return;
+    /// Keeps what a callback left in the shared buffer from byte `from` on (what the socket
+    /// did not take; with a file queued, all of it, as it must wait for the file) behind the
+    /// connection's own output, leaving the shared buffer empty. A connection holding
+    /// nothing takes the shared buffer itself (no copy) and gives its empty one in exchange.
+    fn keep_shared(&mut self, core: &mut Core, from: usize) {
+        if from < core.out_buf.len() {
+            if self.buffered() == 0 {
+                self.out.clear();
+                std::mem::swap(&mut self.out, &mut core.out_buf);
+                self.out_pos = from;
+            } else {
+                self.out.extend_from_slice(&core.out_buf[from..]);
+            }
         }
-        if self.buffered() == 0 {
-            self.out.clear();
-            self.out_pos = 0;
-            std::mem::swap(&mut self.out, &mut core.out_buf);
-        } else {
-            self.out.extend_from_slice(&core.out_buf);
-            core.out_buf.clear();
-        }
+        core.out_buf.clear();
     }
 
     /// Writes up to `max` bytes of the connection's own output, within the write budgets.
