@@ -355,7 +355,7 @@ pub struct DiscoverArgs {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7099")]
     pub listen: SocketAddr,
     /// How long to listen, with a unit (e.g. 1500ms, 5s); Ctrl-C stops early and still prints.
-    #[arg(long = "for", value_name = "DURATION", default_value = "5s", value_parser = crate::cluster_args::parse_listen_time)]
+    #[arg(long = "for", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub duration: Duration,
     /// Print JSON instead of a table (same as --format json).
     #[arg(long, conflicts_with = "format")]

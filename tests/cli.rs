@@ -550,3 +550,44 @@ fn ctrl_c_during_send_says_how_far_it_got() {
     assert!(line.contains("interrupted after "), "{line}");
     assert!(line.contains(&format!("of {} bytes", 256 << 20)), "{line}");
 }
+
+#[test]
+fn every_duration_flag_takes_one_grammar_and_says_it_the_same_way() {
+    // A bad value: exit 2 with the same words, whichever subcommand took it.
+    let flags: [&[&str]; 4] = [
+        &["serve", "--idle-timeout", "5x"],
+        &["load", "echo", "127.0.0.1:9", "-d", "5x"],
+        &["discover", "--listen", "127.0.0.1:0", "--for", "5x"],
+        &["discover", "--listen", "127.0.0.1:0", "--expire", "5x"],
+    ];
+    for args in flags {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("'5x' has an unknown unit: write a number with ms, s, m or h"),
+            "{args:?}: {err}"
+        );
+    }
+    // A bare number is seconds everywhere, `discover --for` included (it used to refuse it).
+    let out = run(&[
+        "discover",
+        "--listen",
+        "127.0.0.1:0",
+        "--for",
+        "0",
+        "--expire",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&[
+        "discover",
+        "--listen",
+        "127.0.0.1:0",
+        "--for",
+        "0ms",
+        "--expire",
+        "1h",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
