@@ -7,6 +7,7 @@
 # demos, run by tests/readme.rs), HAProxy and iproute2 (ip netns, ss: tests/cluster.rs,
 # tests/tls.rs), util-linux's unshare (tests/readme.rs runs the demos in a private network),
 # headless Chromium and its driver (tests/browser.rs), nghttp2's clients (HTTP/2 interop),
+# Prometheus and promtool (tests/metrics.rs),
 # and the Python packages selenium (drives Chromium), websockets and h2 (independent
 # WebSocket and HTTP/2 peers). Anything already installed is left alone.
 set -euo pipefail
@@ -29,6 +30,7 @@ have unshare || need+=(util-linux)
 have chromium || need+=(chromium)
 have chromedriver || need+=(chromium-driver)
 have nghttp || need+=(nghttp2-client)
+have promtool || need+=(prometheus)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   as_root apt-get update -qq
