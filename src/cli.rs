@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -15,6 +16,7 @@ use crate::load::{self, Framing, HttpRequest, LoadConfig, Protocol, TlsClient, T
 use crate::protocol::files::{self, FilesConfig};
 use crate::protocol::framed::FramedConfig;
 use crate::protocol::http::HttpConfig;
+use crate::protocol::http::auth::{self, Users};
 use crate::protocol::http::request::HEADER_SLOTS;
 use crate::server::{Announce, ServerConfig, ServiceSpec};
 
@@ -491,9 +493,22 @@ pub struct ServeArgs {
     /// /events and /dashboard; others get 403. Repeatable. By default anyone may.
     #[arg(long, value_name = "NET", value_parser = parse_net, help_heading = HTTP)]
     pub stats_allow: Vec<ipnet::IpNet>,
-    /// Require HTTP Basic credentials USER:PASS for PUT, DELETE and GET /connections.
+    /// Require HTTP Basic credentials USER:PASS for PUT, DELETE and GET /connections. Every
+    /// local user can read them in `ps`: prefer --auth-file, or EVSERVE_AUTH=USER:PASS in the
+    /// environment (read when neither flag is given).
     #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials, help_heading = HTTP)]
     pub auth: Option<(String, String)>,
+    /// Require HTTP Basic credentials listed in FILE, an htpasswd file of bcrypt hashes
+    /// (`htpasswd -B -c FILE USER`), for PUT, DELETE and GET /connections.
+    #[arg(long, value_name = "FILE", conflicts_with = "auth", help_heading = HTTP)]
+    pub auth_file: Option<PathBuf>,
+    /// Wrong credentials one address may send per minute; past that it gets 429 with
+    /// Retry-After until the minute is over.
+    #[arg(long, value_name = "N", default_value_t = auth::DEFAULT_MAX_FAILURES, help_heading = HTTP)]
+    pub auth_max_failures: u32,
+    /// The users of --auth-file, --auth or EVSERVE_AUTH, loaded once by `prepare`.
+    #[arg(skip)]
+    users: OnceLock<Option<Arc<Users>>>,
     /// Answer TRACE by echoing the request (off: 405).
     #[arg(long, help_heading = HTTP)]
     pub allow_trace: bool,
@@ -698,6 +713,18 @@ impl ServeArgs {
                 return Err(format!("{flag} must be at least 1"));
             }
         }
+        if self.auth_max_failures == 0 {
+            return Err("--auth-max-failures must be at least 1".into());
+        }
+        self.auth_users()?;
+        if self.auth.is_some() {
+            warnings.push(
+                "--auth puts the password on the command line, where every local user can read \
+                 it (ps, /proc/PID/cmdline); use --auth-file FILE (htpasswd -B) or \
+                 EVSERVE_AUTH=USER:PASS instead"
+                    .into(),
+            );
+        }
         if let Some(Size(0)) = self.max_frame {
             return Err("--max-frame must be at least 1 byte".into());
         }
@@ -860,6 +887,35 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    /// The users whose credentials HTTP writes require: from --auth-file, else --auth, else
+    /// the environment's `EVSERVE_AUTH`; `None` when none is given. Loaded once.
+    fn auth_users(&self) -> Result<Option<Arc<Users>>, String> {
+        if let Some(users) = self.users.get() {
+            return Ok(users.clone());
+        }
+        let users = if let Some(path) = &self.auth_file {
+            let users = Users::load(path).map_err(|e| {
+                format!(
+                    "--auth-file {}: {e}; give an htpasswd file of bcrypt hashes \
+                     (htpasswd -B -c FILE USER)",
+                    path.display()
+                )
+            })?;
+            Some(users)
+        } else if let Some((user, password)) = &self.auth {
+            Some(Users::plain(user, password).map_err(|e| format!("--auth: {e}"))?)
+        } else {
+            match std::env::var("EVSERVE_AUTH") {
+                Ok(pair) => {
+                    Some(Users::from_pair(&pair).map_err(|e| format!("EVSERVE_AUTH: {e}"))?)
+                }
+                Err(std::env::VarError::NotPresent) => None,
+                Err(e) => return Err(format!("EVSERVE_AUTH: {e}")),
+            }
+        };
+        Ok(self.users.get_or_init(|| users.map(Arc::new)).clone())
+    }
+
     fn http_config(&self) -> HttpConfig {
         HttpConfig {
             root: self.root.clone(),
@@ -869,7 +925,13 @@ impl ServeArgs {
             max_body: self.max_body.0 as u64,
             header_timeout: self.header_timeout.0,
             writable: self.writable,
-            auth: self.auth.clone(),
+            // `prepare` refused bad credentials at start; a caller that skipped it gets a
+            // server that lets nobody in rather than everybody.
+            auth: self.auth_users().unwrap_or_else(|e| {
+                log::error!("{e}; refusing every credential");
+                Some(Arc::new(Users::nobody()))
+            }),
+            auth_max_failures: self.auth_max_failures,
             allow_trace: self.allow_trace,
             access_log: self.access_log && !self.no_access_log,
             file_cache: self.file_cache.0,

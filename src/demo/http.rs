@@ -81,7 +81,9 @@ pub fn run() -> io::Result<HttpReport> {
         root: root.0.clone(),
         writable: true,
         allow_trace: true,
-        auth: Some((CREDENTIALS.0.to_string(), CREDENTIALS.1.to_string())),
+        auth: crate::protocol::http::auth::Users::plain(CREDENTIALS.0, CREDENTIALS.1)
+            .ok()
+            .map(std::sync::Arc::new),
         ..HttpConfig::default()
     };
     let server = start(

@@ -11,16 +11,21 @@
 //! A reader therefore sees the old file or the whole new one, never part of one; a transfer
 //! cut short leaves nothing; and after a commit returns, the file survives a crash under its
 //! name (the file's data and the directory entry are both on disk). Temporary names carry the
-//! process id and a process-wide counter, and are opened with `create_new`, so several reactor
-//! threads, or several processes sharing a directory, never write into one another's file.
+//! process id and a process-wide counter, and are opened with `O_EXCL | O_NOFOLLOW`, so several
+//! reactor threads, or several processes sharing a directory, never write into one another's
+//! file, and a planted symlink is never written through. Every name is taken relative to a
+//! descriptor of the directory opened once (HTTP opens it beneath the document root).
 //! What a crash leaves behind is swept by [`stale`](super::stale).
 
-use std::ffi::OsStr;
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File, Metadata};
 use std::io::{self, Write as _};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
 
 use super::text::is_deceptive;
 
@@ -94,33 +99,49 @@ static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
 
 /// A file being received under a hidden temporary name, removed when dropped unless it was
 /// committed.
+///
+/// Every name is taken relative to a descriptor of the directory, opened once: whoever may
+/// write near the directory cannot swap it for a symlink between the create and the rename.
 #[derive(Debug)]
 pub struct TempFile {
     file: File,
-    /// The temporary name, until the commit gives the file its real one.
-    path: Option<PathBuf>,
-    dir: PathBuf,
+    /// The temporary name in `dir`, until the commit gives the file its real one.
+    temp: Option<OsString>,
+    dir: File,
 }
 
 impl TempFile {
     /// Creates `.<name>.<pid>-<n>.part` in `dir`, for a file that will be called `name`
     /// (already checked with [`check_name`]).
     pub fn create(dir: &Path, name: &str) -> io::Result<TempFile> {
+        let dir = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        TempFile::create_in(File::from(dir), name)
+    }
+
+    /// Creates the temporary file in the open directory `dir` (one opened beneath a root).
+    pub fn create_in(dir: File, name: &str) -> io::Result<TempFile> {
         let pid = std::process::id();
         for _ in 0..8 {
             let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
-            let path = dir.join(format!(".{name}.{pid}-{n}.part"));
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(file) => {
+            let temp = OsString::from(format!(".{name}.{pid}-{n}.part"));
+            // `O_EXCL` with `O_NOFOLLOW`: a new file of our own, never through a planted link.
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match rustix::fs::openat(&dir, &*temp, flags, Mode::from_raw_mode(0o666)) {
+                Ok(fd) => {
                     return Ok(TempFile {
-                        file,
-                        path: Some(path),
-                        dir: dir.to_path_buf(),
+                        file: File::from(fd),
+                        temp: Some(temp),
+                        dir,
                     });
                 }
                 // A crashed process with the same pid left one behind.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
         Err(io::Error::new(
@@ -142,22 +163,28 @@ impl TempFile {
         self.file.metadata()
     }
 
-    /// Gives the file its name `target` (in the same directory), after [`TempFile::sync`],
-    /// then makes the new name durable.
+    /// Gives the file its name: `target`'s file name, in the directory it was created in
+    /// (the rest of `target` is not looked at again). After [`TempFile::sync`]; then makes
+    /// the new name durable.
     pub fn commit(mut self, target: &Path, place: Place) -> Result<(), CommitError> {
-        let Some(temp) = self.path.take() else {
+        let Some(temp) = self.temp.take() else {
             return Ok(());
         };
+        let Some(name) = target.file_name() else {
+            self.temp = Some(temp);
+            return Err(io::Error::from(io::ErrorKind::InvalidInput).into());
+        };
         let placed = match place {
-            Place::Replace => fs::rename(&temp, target).map_err(CommitError::from),
-            Place::NoClobber => link_no_clobber(&temp, target),
+            Place::Replace => rustix::fs::renameat(&self.dir, &*temp, &self.dir, name)
+                .map_err(|e| CommitError::Io(e.into())),
+            Place::NoClobber => link_no_clobber(&self.dir, &temp, name),
         };
         if let Err(e) = placed {
-            self.path = Some(temp);
+            self.temp = Some(temp);
             return Err(e);
         }
         // After a link the temporary name is still there: the second name goes now.
-        remove(&temp);
+        remove(&self.dir, &temp);
         sync_dir(&self.dir);
         Ok(())
     }
@@ -165,33 +192,33 @@ impl TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if let Some(temp) = self.path.take() {
-            remove(&temp);
+        if let Some(temp) = self.temp.take() {
+            remove(&self.dir, &temp);
         }
     }
 }
 
-/// Removes a name; one that is already gone (renamed) is no error.
-fn remove(path: &Path) {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            log::warn!("{}: not removed: {e}", path.display());
-        }
-        _ => {}
+/// Removes a name in `dir`; one that is already gone (renamed) is no error.
+fn remove(dir: &File, name: &OsStr) {
+    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(e) => log::warn!("{}: not removed: {e}", Path::new(name).display()),
     }
 }
 
-/// Gives `from`'s file the name `to` unless `to` exists, atomically.
-fn link_no_clobber(from: &Path, to: &Path) -> Result<(), CommitError> {
-    match fs::hard_link(from, to) {
+/// Gives `from`'s file the name `to` in `dir` unless `to` exists, atomically.
+fn link_no_clobber(dir: &File, from: &OsStr, to: &OsStr) -> Result<(), CommitError> {
+    match rustix::fs::linkat(dir, from, dir, to, AtFlags::empty()) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(CommitError::Exists),
+        Err(Errno::EXIST) => Err(CommitError::Exists),
         Err(e) => {
             log::debug!("hard link failed ({e}), falling back to rename");
-            if exists(to)? {
-                return Err(CommitError::Exists);
+            match rustix::fs::statat(dir, to, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(_) => return Err(CommitError::Exists),
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(CommitError::Io(e.into())),
             }
-            Ok(fs::rename(from, to)?)
+            rustix::fs::renameat(dir, from, dir, to).map_err(|e| CommitError::Io(e.into()))
         }
     }
 }
@@ -206,10 +233,10 @@ pub fn exists(path: &Path) -> io::Result<bool> {
 }
 
 /// Flushes the directory entry of a new name, so the file survives a crash under that name.
-/// Best effort: the data is already safe, and not every platform can open a directory.
-fn sync_dir(dir: &Path) {
-    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-        log::debug!("{}: directory sync failed: {e}", dir.display());
+/// Best effort: the data is already safe, and not every filesystem syncs a directory.
+fn sync_dir(dir: &File) {
+    if let Err(e) = dir.sync_all() {
+        log::debug!("directory sync failed: {e}");
     }
 }
 

@@ -44,6 +44,13 @@ impl Server {
         )
     }
 
+    /// Starts `evserve serve ARGS...` with `vars` added to its environment.
+    pub fn start_with_env(args: &[&str], listeners: usize, vars: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_evserve"));
+        command.arg("serve").envs(vars.iter().copied());
+        Server::spawn_command(command, args, listeners, "info")
+    }
+
     /// Runs `evserve serve ARGS...` with at most `limit` open file descriptors.
     pub fn start_with_fd_limit(args: &[&str], listeners: usize, limit: u32) -> Server {
         let mut sh = Command::new("sh");

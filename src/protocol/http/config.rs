@@ -25,9 +25,11 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Whether `PUT` and `DELETE` under `/files/` are allowed. Default `false`.
     pub writable: bool,
-    /// `(user, password)` that `PUT` and `DELETE` require as HTTP Basic credentials.
-    /// Default `None`: no credentials needed.
-    pub auth: Option<(String, String)>,
+    /// The users whose HTTP Basic credentials `PUT`, `DELETE` and `/connections` require
+    /// (see `auth.rs`). Default `None`: no credentials needed.
+    pub auth: Option<std::sync::Arc<super::auth::Users>>,
+    /// Wrong credentials an address may send per minute before it gets 429. Default 10.
+    pub auth_max_failures: u32,
     /// Whether `TRACE` echoes the request (otherwise 405). Default `false`.
     pub allow_trace: bool,
     /// Whether to log one line per request at `info` level. Default `false`.
@@ -65,6 +67,7 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(10),
             writable: false,
             auth: None,
+            auth_max_failures: super::auth::DEFAULT_MAX_FAILURES,
             allow_trace: false,
             access_log: false,
             server_name: "evserve".to_owned(),

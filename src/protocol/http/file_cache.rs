@@ -1,7 +1,7 @@
 //! Small static files kept in memory, like nginx's `open_file_cache`.
 //!
-//! Serving a file from disk costs a path resolution (`canonicalize`: a `readlink` per path
-//! component), a `stat`, and `open`/`read`/`close` — several times the two syscalls that
+//! Serving a file from disk costs a path resolution beneath the root (`openat2`), an `fstat`,
+//! and `read`/`close` — several times the two syscalls that
 //! carry the request itself. A file of at most [`MAX_ENTRY`] bytes is therefore read once and
 //! kept, with its validators, under the request path that found it. An entry is trusted for at
 //! most [`VALID_FOR`]; after that the next request resolves the path afresh (every safety check

@@ -18,29 +18,29 @@
 //! name added in the same tick as the build would leave the times unchanged (git's "racily
 //! clean" index entries, and its answer to them).
 
-use std::fs;
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use percent_encoding::{percent_decode_str, percent_encode};
+use rustix::fs::{AtFlags, Dir, FileType, statat};
 
 use super::root::LINK;
 
 /// The most entries a listing shows (in directory order, then sorted).
 pub const MAX_ENTRIES: usize = 5_000;
 
-/// A directory's listing page. Hidden entries are left out, names are HTML-escaped and links
-/// percent-encoded, directories end with `/`.
-pub fn listing(dir: &Path, url_path: &str) -> io::Result<String> {
+/// A directory's listing page, read from its open descriptor `dir`. Hidden entries are left
+/// out, names are HTML-escaped and links percent-encoded, directories end with `/`.
+pub fn listing(dir: &File, url_path: &str) -> io::Result<String> {
     let mut entries: Vec<(Vec<u8>, bool)> = Vec::new();
     let mut more = false;
-    for entry in fs::read_dir(dir)? {
+    // Read through the descriptor that was opened beneath the root, never by name again.
+    for entry in Dir::read_from(dir)? {
         let entry = entry?;
-        let name = entry.file_name().as_bytes().to_vec();
+        let name = entry.file_name().to_bytes();
         if name.first() == Some(&b'.') {
             continue;
         }
@@ -49,11 +49,15 @@ pub fn listing(dir: &Path, url_path: &str) -> io::Result<String> {
             break;
         }
         let is_dir = match entry.file_type() {
-            Ok(t) if t.is_symlink() => fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()),
-            Ok(t) => t.is_dir(),
-            Err(_) => false,
+            // A symlink (or a filesystem that leaves `d_type` out): the one `stat`. It only
+            // decides the trailing slash; following the link serves nothing.
+            FileType::Symlink | FileType::Unknown => {
+                statat(dir, entry.file_name(), AtFlags::empty())
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+            }
+            t => t == FileType::Directory,
         };
-        entries.push((name, is_dir));
+        entries.push((name.to_vec(), is_dir));
     }
     entries.sort();
     let title = html_escape(&percent_decode_str(url_path).decode_utf8_lossy());
@@ -110,9 +114,10 @@ impl Stamp {
     }
 }
 
+/// A page is found by its URL path alone: every URL names one place under the root, and the
+/// stamp (device and inode included) tells whether the directory there is the one listed.
 #[derive(Debug)]
 struct CachedPage {
-    dir: PathBuf,
     url_path: String,
     stamp: Stamp,
     html: Rc<str>,
@@ -127,28 +132,24 @@ pub struct ListingCache {
 }
 
 impl ListingCache {
-    /// The page for `dir` (whose metadata the caller just read) as seen at `url_path`: the
-    /// cached one if the directory has not changed since, else a new one.
+    /// The page for the open directory `dir` (whose metadata the caller just read) as seen at
+    /// `url_path`: the cached one if the directory has not changed since, else a new one.
     pub fn page(
         &mut self,
-        dir: &Path,
+        dir: &File,
         meta: &fs::Metadata,
         url_path: &str,
         now: SystemTime,
     ) -> io::Result<Rc<str>> {
         self.uses += 1;
         let stamp = Stamp::of(meta);
-        if let Some(page) = self
-            .pages
-            .iter_mut()
-            .find(|p| p.dir == dir && p.url_path == url_path)
+        if let Some(page) = self.pages.iter_mut().find(|p| p.url_path == url_path)
             && page.stamp == stamp
         {
             page.last_used = self.uses;
             return Ok(page.html.clone());
         }
-        self.pages
-            .retain(|p| !(p.dir == dir && p.url_path == url_path));
+        self.pages.retain(|p| p.url_path != url_path);
         let html: Rc<str> = listing(dir, url_path)?.into();
         let settled = meta
             .modified()
@@ -167,7 +168,6 @@ impl ListingCache {
                 self.pages.swap_remove(oldest);
             }
             self.pages.push(CachedPage {
-                dir: dir.to_path_buf(),
                 url_path: url_path.to_owned(),
                 stamp,
                 html: html.clone(),
@@ -205,7 +205,7 @@ mod tests {
             fs::write(dir.path().join(format!("f{i}")), b"").unwrap();
         }
         fs::create_dir(dir.path().join("sub")).unwrap();
-        let html = listing(dir.path(), "/big/").unwrap();
+        let html = listing(&File::open(dir.path()).unwrap(), "/big/").unwrap();
         assert_eq!(
             html.matches("<li>").count(),
             MAX_ENTRIES + 1,
@@ -217,7 +217,7 @@ mod tests {
         fs::create_dir(small.path().join("sub")).unwrap();
         fs::write(small.path().join("a.txt"), b"x").unwrap();
         std::os::unix::fs::symlink(small.path().join("sub"), small.path().join("link")).unwrap();
-        let html = listing(small.path(), "/").unwrap();
+        let html = listing(&File::open(small.path()).unwrap(), "/").unwrap();
         assert!(html.contains(">sub/<") && html.contains(">link/<") && html.contains(">a.txt<"));
         assert!(!html.contains("Only the first"));
     }
@@ -225,24 +225,25 @@ mod tests {
     #[test]
     fn a_settled_directory_is_listed_from_the_cache_until_it_changes() {
         let dir = tempfile::tempdir().unwrap();
+        let open = File::open(dir.path()).unwrap();
         fs::write(dir.path().join("a.txt"), b"").unwrap();
         let meta = fs::metadata(dir.path()).unwrap();
         let mut cache = ListingCache::default();
         // Seen from three seconds on, the directory has settled: its page is kept.
         let later = meta.modified().unwrap() + Duration::from_secs(3);
-        let first = cache.page(dir.path(), &meta, "/d/", later).unwrap();
-        let again = cache.page(dir.path(), &meta, "/d/", later).unwrap();
+        let first = cache.page(&open, &meta, "/d/", later).unwrap();
+        let again = cache.page(&open, &meta, "/d/", later).unwrap();
         assert!(
             Rc::ptr_eq(&first, &again),
             "the second request reuses the page"
         );
         // Another URL for the same directory has its own links and title.
-        let other = cache.page(dir.path(), &meta, "/e/", later).unwrap();
+        let other = cache.page(&open, &meta, "/e/", later).unwrap();
         assert!(other.contains("Index of /e/"));
 
         fs::write(dir.path().join("b.txt"), b"").unwrap();
         let changed = fs::metadata(dir.path()).unwrap();
-        let page = cache.page(dir.path(), &changed, "/d/", later).unwrap();
+        let page = cache.page(&open, &changed, "/d/", later).unwrap();
         assert!(
             page.contains(">b.txt<"),
             "a changed directory is listed again"
@@ -252,13 +253,14 @@ mod tests {
     #[test]
     fn a_directory_changed_just_now_is_not_cached() {
         let dir = tempfile::tempdir().unwrap();
+        let open = File::open(dir.path()).unwrap();
         let meta = fs::metadata(dir.path()).unwrap();
         let now = meta.modified().unwrap();
         let mut cache = ListingCache::default();
-        let first = cache.page(dir.path(), &meta, "/", now).unwrap();
+        let first = cache.page(&open, &meta, "/", now).unwrap();
         // Within the clock tick, a new name may leave the times as they were: list anew.
         fs::write(dir.path().join("late.txt"), b"").unwrap();
-        let second = cache.page(dir.path(), &meta, "/", now).unwrap();
+        let second = cache.page(&open, &meta, "/", now).unwrap();
         assert!(!Rc::ptr_eq(&first, &second));
         assert!(second.contains(">late.txt<"));
     }
@@ -266,13 +268,12 @@ mod tests {
     #[test]
     fn the_cache_keeps_a_bounded_number_of_pages() {
         let dir = tempfile::tempdir().unwrap();
+        let open = File::open(dir.path()).unwrap();
         let meta = fs::metadata(dir.path()).unwrap();
         let later = meta.modified().unwrap() + Duration::from_secs(3);
         let mut cache = ListingCache::default();
         for i in 0..3 * CACHED_PAGES {
-            cache
-                .page(dir.path(), &meta, &format!("/{i}/"), later)
-                .unwrap();
+            cache.page(&open, &meta, &format!("/{i}/"), later).unwrap();
         }
         assert_eq!(cache.pages.len(), CACHED_PAGES);
         // The most recently used are the ones kept.

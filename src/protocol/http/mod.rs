@@ -19,6 +19,7 @@
 //!  exchange.rs      the Reply every handler writes through; Handled, BodySink
 //!  ─────────────────────────────────────────────────────────────────── handlers
 //!  root.rs          the document root, path safety, Refusal (403, 404, 412, 500)
+//!  auth.rs          Basic credentials: sources, comparison, failures slowed (401, 429)
 //!  file_cache.rs    small files held in memory
 //!  listing.rs       a directory's listing page
 //!  endpoints.rs     /plain, /echo, /stats, /healthz, OPTIONS, TRACE
@@ -41,6 +42,7 @@
 //! reactor's thread), the configuration, the `Date` cache, the precomputed `/plain` answer and
 //! the response counters. See `docs/http.md` for every status code and limit.
 
+pub mod auth;
 pub mod body;
 mod config;
 mod conn;
@@ -95,8 +97,8 @@ pub struct Shared {
     file_cache: RefCell<file_cache::FileCache>,
     /// Directory pages recently built (see `listing.rs`).
     listings: RefCell<listing::ListingCache>,
-    /// `user:password`, as Basic credentials decode to.
-    credentials: Option<Vec<u8>>,
+    /// Verified credentials remembered, failures counted (see `auth.rs`).
+    gate: RefCell<auth::Gate>,
     /// The server this service is part of, for `/stats`.
     server: ServerStats,
 }
@@ -160,10 +162,7 @@ impl Http {
                 Arc::clone(&server.file_writes),
             )),
             listings: RefCell::default(),
-            credentials: config
-                .auth
-                .as_ref()
-                .map(|(user, pass)| format!("{user}:{pass}").into_bytes()),
+            gate: RefCell::new(auth::Gate::new(config.auth_max_failures, Instant::now())),
             config,
             server,
         };

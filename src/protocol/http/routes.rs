@@ -8,19 +8,18 @@
 //!
 //! A handler answers with a [`Handled`] (defined in `exchange.rs`, below the handlers).
 
-use base64::Engine as _;
-
+use super::HttpConfig;
+use super::auth::Verdict;
 use super::connections;
 use super::dashboard;
 use super::endpoints;
 use super::exchange::{Handled, Reply};
 use super::metrics;
-use super::request::{Method, RequestHead, Target, trim_ows};
+use super::request::{Method, RequestHead, Target};
 use super::static_files;
 use super::status::Status;
 use super::upgrade as ws_upgrade;
 use super::upload;
-use super::{HttpConfig, Shared};
 use crate::protocol::ws::Endpoint;
 
 /// A set of methods, for `Allow` and dispatch.
@@ -245,8 +244,8 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
             Handled::Answered
         }
         // Other clients' addresses: with credentials configured, only for who has them.
-        (Method::Get | Method::Head, Resource::Connections) if !authorized(head, reply.shared) => {
-            unauthorized(reply)
+        (Method::Get | Method::Head, Resource::Connections) if !authorized(head, reply) => {
+            Handled::Answered
         }
         (Method::Get | Method::Head, Resource::Connections) => connections::ask(reply, query),
         (_, Resource::Dashboard | Resource::Events | Resource::WsChat | Resource::WsEcho)
@@ -264,7 +263,7 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
         }
         (Method::Get | Method::Head, _) => static_files::serve(head, path, query, reply),
         (Method::Post, _) => endpoints::echo_body(head, reply),
-        (Method::Put | Method::Delete, _) if !authorized(head, reply.shared) => unauthorized(reply),
+        (Method::Put | Method::Delete, _) if !authorized(head, reply) => Handled::Answered,
         (Method::Put, Resource::Upload { name }) => upload::put(head, name, reply),
         (Method::Delete, Resource::Upload { name }) => upload::delete(head, name, reply),
         _ => not_allowed(reply, allowed),
@@ -298,30 +297,34 @@ fn may_look_inside(reply: &Reply<'_, '_>) -> bool {
     allow.is_empty() || allow.iter().any(|net| net.contains(&ip))
 }
 
-/// Whether the request carries the configured Basic credentials (or none are configured).
-fn authorized(head: &RequestHead<'_, '_>, shared: &Shared) -> bool {
-    let Some(expected) = &shared.credentials else {
+/// Whether the request carries valid Basic credentials (or none are configured); if not,
+/// answers 401, or 429 for an address that failed too often lately (see `auth.rs`).
+fn authorized(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> bool {
+    let Some(users) = &reply.shared.config.auth else {
         return true;
     };
-    let Some(value) = head.header("authorization") else {
-        return false;
-    };
-    let Some((scheme, token)) = value.split_at_checked(6) else {
-        return false;
-    };
-    if !scheme.eq_ignore_ascii_case(b"basic ") {
-        return false;
+    let peer = reply.cx.peer().ip().to_canonical();
+    let now = reply.cx.now();
+    let verdict =
+        reply
+            .shared
+            .gate
+            .borrow_mut()
+            .check(users, head.header("authorization"), peer, now);
+    match verdict {
+        Verdict::Allowed => return true,
+        Verdict::Denied => {
+            unauthorized(reply);
+        }
+        Verdict::Throttled(seconds) => {
+            let mut value = itoa::Buffer::new();
+            reply.refuse_with(
+                Status::TooManyRequests,
+                Some(("Retry-After", value.format(seconds).as_bytes())),
+            );
+        }
     }
-    match base64::engine::general_purpose::STANDARD.decode(trim_ows(token)) {
-        Ok(given) => constant_time_eq(&given, expected),
-        Err(_) => false,
-    }
-}
-
-/// Compares without an early exit, so the time taken does not reveal how much of a guessed
-/// password was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+    false
 }
 
 #[cfg(test)]
@@ -355,12 +358,5 @@ mod tests {
         );
         assert_eq!(Resource::of("/files/"), Resource::Static);
         assert_eq!(Resource::of("/index.html"), Resource::Static);
-    }
-
-    #[test]
-    fn constant_time_eq_compares() {
-        assert!(constant_time_eq(b"a:b", b"a:b"));
-        assert!(!constant_time_eq(b"a:b", b"a:c"));
-        assert!(!constant_time_eq(b"a:b", b"a:bc"));
     }
 }

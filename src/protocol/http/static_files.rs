@@ -13,21 +13,28 @@
 //! ```
 //!
 //! Filesystem calls here block the event loop briefly; that is the usual trade for a local
-//! disk, and the reason the reads are bounded.
+//! disk, and the reason the reads are bounded: a file is read whole only up to the size its
+//! `fstat` gave (a file growing meanwhile is not followed), and a file whose size the kernel
+//! reports as 0 (procfs and sysfs files, which are generated when read) only up to
+//! [`MAX_UNSIZED`] bytes, answered with the length actually read.
 
-use std::fs::{self, File, Metadata};
-use std::io::{Read, Write as _};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Read, Write as _};
+use std::path::Path;
 use std::time::SystemTime;
 
 use super::exchange::{Handled, Reply};
 use super::file_cache::{CachedFile, MAX_ENTRY};
 use super::ranges::{ByteRange, byte_range};
 use super::request::{Method, Persist, RequestHead};
-use super::root::{Refusal, Root, resolve, sanitize};
+use super::root::{Opened, Refusal, sanitize};
 use super::status::Status;
 use super::stream::{FileStream, Pumped};
 use super::validators::{Precondition, Validators, evaluate};
+
+/// The most read of a file whose size the kernel reports as 0: one read's worth, like a small
+/// cached file. Larger generated files are cut there.
+pub const MAX_UNSIZED: usize = 64 * 1024;
 
 /// Answers `GET` or `HEAD` for a static path.
 pub fn serve(
@@ -44,22 +51,21 @@ pub fn serve(
     if let Some(file) = cached {
         return serve_cached(head, &file, reply);
     }
-    let located = locate(path, &reply.shared.root);
-    match located {
+    let relative = match sanitize(path) {
+        Ok(relative) => relative,
+        Err(refusal) => return answer(refusal, reply, path),
+    };
+    match reply.shared.root.open(&relative) {
         // `/file.txt/` names a directory that is not there (nginx: 404 too).
         Ok(found) if found.meta.is_file() && path.ends_with('/') => {
             answer(Refusal::NotFound, reply, path)
         }
-        Ok(found) if found.meta.is_file() => serve_file(head, &found.path, path, reply),
-        Ok(found) if found.meta.is_dir() && path.ends_with('/') => {
-            serve_directory(head, &found, path, reply)
-        }
-        Ok(found) if found.meta.is_dir() => {
+        Ok(found) if found.meta.is_file() => serve_file(head, found, &relative, path, reply),
+        Ok(_) if !path.ends_with('/') => {
             redirect_to_slash(path, query, reply);
             Handled::Answered
         }
-        // Sockets, FIFOs, devices: opening one could block the loop or worse.
-        Ok(_) => answer(Refusal::Forbidden, reply, path),
+        Ok(dir) => serve_directory(head, dir, &relative, path, reply),
         Err(refusal) => answer(refusal, reply, path),
     }
 }
@@ -69,38 +75,21 @@ fn answer(refusal: Refusal, reply: &mut Reply<'_, '_>, path: &str) -> Handled {
     Handled::Answered
 }
 
-/// A safe path that exists.
-struct Found {
-    /// The canonical root it lies under.
-    root: PathBuf,
-    /// Its canonical path.
-    path: PathBuf,
-    meta: Metadata,
-}
-
-fn locate(path: &str, root: &Root) -> Result<Found, Refusal> {
-    let relative = sanitize(path)?;
-    let root = root.canonical()?;
-    let path = resolve(&root, &relative)?;
-    let meta = fs::metadata(&path)?;
-    Ok(Found { root, path, meta })
-}
-
 /// A directory: its `index.html` if there is one, else a listing.
 fn serve_directory(
     head: &RequestHead<'_, '_>,
-    dir: &Found,
+    dir: Opened,
+    relative: &Path,
     path: &str,
     reply: &mut Reply<'_, '_>,
 ) -> Handled {
-    // `index` is absolute, so joining it to the root inside `resolve` yields it unchanged;
-    // the point is the canonicalisation and the check that it stays under the root.
-    let index = dir.path.join("index.html");
-    match resolve(&dir.root, &index) {
-        Ok(index) if index.is_file() => serve_file(head, &index, path, reply),
+    // Opened from the root, like any path, so a symlinked `index.html` is held to the root.
+    let index = relative.join("index.html");
+    match reply.shared.root.open(&index) {
+        Ok(found) if found.meta.is_file() => serve_file(head, found, &index, path, reply),
         Ok(_) | Err(Refusal::NotFound) => {
             let page = reply.shared.listings.borrow_mut().page(
-                &dir.path,
+                &dir.file,
                 &dir.meta,
                 path,
                 SystemTime::now(),
@@ -134,40 +123,45 @@ fn redirect_to_slash(path: &str, query: Option<&str>, reply: &mut Reply<'_, '_>)
     );
 }
 
-/// Answers for a regular file: conditionals, range, head, then the first slice of body.
+/// Answers for a regular file, opened beneath the root: conditionals, range, head, then the
+/// first slice of body.
 fn serve_file(
     head: &RequestHead<'_, '_>,
-    path: &Path,
+    found: Opened,
+    relative: &Path,
     url_path: &str,
     reply: &mut Reply<'_, '_>,
 ) -> Handled {
-    let opened = File::open(path).and_then(|f| f.metadata().map(|m| (f, m)));
-    let (mut file, meta) = match opened {
-        Ok((file, meta)) if meta.is_file() => (file, meta),
-        Ok(_) => return answer(Refusal::Forbidden, reply, &path.to_string_lossy()),
-        Err(e) => return answer(e.into(), reply, &path.to_string_lossy()),
-    };
+    let Opened { file, meta } = found;
     let validators = Validators::of(&meta);
-    let content_type = mime_guess::from_path(path)
+    let content_type = mime_guess::from_path(relative)
         .first_raw()
         .unwrap_or("application/octet-stream");
     // Uploaded files were written by whoever may `PUT`; see `respond`.
-    let sandboxed = reply
-        .shared
-        .root
-        .canonical()
-        .is_ok_and(|root| path.starts_with(root.join("files")));
+    let sandboxed = reply.shared.root.in_upload_area(relative, &file);
+    if meta.len() == 0 {
+        // Empty, or a file whose size the kernel does not know (procfs, sysfs): read what
+        // there is, up to a bound, and answer with what was read.
+        return match read_bounded(&file, MAX_UNSIZED) {
+            Ok(body) => {
+                let entry =
+                    CachedFile::new(body, content_type, validators, sandboxed, reply.cx.now());
+                serve_cached(head, &entry, reply)
+            }
+            Err(e) => answer(e.into(), reply, url_path),
+        };
+    }
     if meta.len() <= MAX_ENTRY && reply.shared.config.file_cache > 0 {
-        let mut body = Vec::with_capacity(meta.len() as usize);
-        match file.read_to_end(&mut body) {
-            Ok(_) => {
+        // At most the size `fstat` gave: a file growing meanwhile is not read without end.
+        return match read_bounded(&file, meta.len() as usize) {
+            Ok(body) => {
                 let entry =
                     CachedFile::new(body, content_type, validators, sandboxed, reply.cx.now());
                 let entry = reply.shared.file_cache.borrow_mut().insert(url_path, entry);
-                return serve_cached(head, &entry, reply);
+                serve_cached(head, &entry, reply)
             }
-            Err(e) => return answer(e.into(), reply, &path.to_string_lossy()),
-        }
+            Err(e) => answer(e.into(), reply, url_path),
+        };
     }
     match respond(
         head,
@@ -177,9 +171,16 @@ fn serve_file(
         sandboxed,
         reply,
     ) {
-        Some((first, len)) => start_stream(file, first, len, path, reply),
+        Some((first, len)) => start_stream(file, first, len, url_path, reply),
         None => Handled::Answered,
     }
+}
+
+/// Reads at most `limit` bytes of `file` from its start.
+fn read_bounded(file: &File, limit: usize) -> io::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(limit.min(MAX_ENTRY as usize));
+    file.take(limit as u64).read_to_end(&mut body)?;
+    Ok(body)
 }
 
 /// Answers from a file held in memory.
@@ -284,7 +285,7 @@ fn start_stream(
     file: File,
     first: u64,
     len: u64,
-    path: &Path,
+    url_path: &str,
     reply: &mut Reply<'_, '_>,
 ) -> Handled {
     let mut stream = FileStream::new(file, first, len, reply.shared.config.sendfile);
@@ -293,9 +294,22 @@ fn start_stream(
         Ok(Pumped::More) => Handled::Streaming(stream),
         Err(e) => {
             // The head promised `len` bytes: the only honest ending now is to close.
-            log::error!("http: reading {}: {e}", path.display());
+            log::error!("http: reading {url_path}: {e}");
             reply.exchange.persist = Persist::Close;
             Handled::Answered
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endless_file_of_unknown_size_is_read_to_the_bound() {
+        // `/dev/zero` reports size 0 and never ends, as a generated file may not.
+        let zero = File::open("/dev/zero").unwrap();
+        assert_eq!(zero.metadata().unwrap().len(), 0);
+        assert_eq!(read_bounded(&zero, MAX_UNSIZED).unwrap().len(), MAX_UNSIZED);
     }
 }

@@ -51,6 +51,8 @@ pub enum Status {
     /// 426: a WebSocket handshake of a version other than 13 (or no upgrade at all on a
     /// WebSocket resource); sent with `Sec-WebSocket-Version` or `Upgrade`.
     UpgradeRequired,
+    /// 429: too many wrong credentials from this address lately; sent with `Retry-After`.
+    TooManyRequests,
     /// 431: the head is too long or has too many fields.
     RequestHeaderFieldsTooLarge,
     /// 500: an unexpected failure on our side (logged).
@@ -65,7 +67,7 @@ pub enum Status {
 
 impl Status {
     /// Every status this server sends, in code order.
-    pub const ALL: [Status; 26] = [
+    pub const ALL: [Status; 27] = [
         Status::Continue,
         Status::SwitchingProtocols,
         Status::Ok,
@@ -87,6 +89,7 @@ impl Status {
         Status::RangeNotSatisfiable,
         Status::ExpectationFailed,
         Status::UpgradeRequired,
+        Status::TooManyRequests,
         Status::RequestHeaderFieldsTooLarge,
         Status::InternalServerError,
         Status::NotImplemented,
@@ -118,6 +121,7 @@ impl Status {
             Status::RangeNotSatisfiable => 416,
             Status::ExpectationFailed => 417,
             Status::UpgradeRequired => 426,
+            Status::TooManyRequests => 429,
             Status::RequestHeaderFieldsTooLarge => 431,
             Status::InternalServerError => 500,
             Status::NotImplemented => 501,
@@ -151,6 +155,7 @@ impl Status {
             Status::RangeNotSatisfiable => b"HTTP/1.1 416 Range Not Satisfiable\r\n",
             Status::ExpectationFailed => b"HTTP/1.1 417 Expectation Failed\r\n",
             Status::UpgradeRequired => b"HTTP/1.1 426 Upgrade Required\r\n",
+            Status::TooManyRequests => b"HTTP/1.1 429 Too Many Requests\r\n",
             Status::RequestHeaderFieldsTooLarge => {
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
             }

@@ -23,12 +23,14 @@
 //! Anything else is 403, like the path-safety refusals of static files.
 
 use std::ffi::OsStr;
-use std::fs;
+use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use percent_encoding::percent_decode_str;
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
 
 use super::exchange::{BodySink, Handled, Reply};
 use super::request::RequestHead;
@@ -41,6 +43,8 @@ use crate::protocol::store::{self, CommitError, Place, TempFile};
 #[derive(Debug)]
 pub struct Upload {
     file: TempFile,
+    /// The upload area, opened beneath the root: every name below is taken relative to it.
+    dir: File,
     target: PathBuf,
     /// For a conditional write, the target as its preconditions were evaluated against
     /// (`None` inside: it did not exist); it must be unchanged when the body is complete.
@@ -48,10 +52,11 @@ pub struct Upload {
 }
 
 impl Upload {
-    fn create(dir: &Path, target: PathBuf, seen: Option<Option<Validators>>) -> io::Result<Upload> {
+    fn create(dir: File, target: PathBuf, seen: Option<Option<Validators>>) -> io::Result<Upload> {
         let name = target.file_name().unwrap_or_default().to_string_lossy();
         Ok(Upload {
-            file: TempFile::create(dir, &name)?,
+            file: TempFile::create_in(dir.try_clone()?, &name)?,
+            dir,
             target,
             seen,
         })
@@ -61,7 +66,7 @@ impl Upload {
     /// (taken from the open file, so a writer replacing it right after cannot change them).
     fn commit(mut self) -> Result<(Status, Validators), Refusal> {
         let written = Validators::of(&self.file.sync()?);
-        let now = current(&self.target)?;
+        let now = current(&self.dir, &self.target)?;
         if let Some(seen) = &self.seen
             && seen.as_ref().map(Validators::etag) != now.as_ref().map(Validators::etag)
         {
@@ -110,13 +115,23 @@ impl BodySink for Upload {
     }
 }
 
-/// The validators of the file at `target`, `None` if there is none; a directory is 403.
-fn current(target: &Path) -> Result<Option<Validators>, Refusal> {
-    match fs::symlink_metadata(target) {
-        Ok(meta) if meta.is_dir() => Err(Refusal::Forbidden),
-        Ok(meta) => Ok(Some(Validators::of(&meta))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
+/// The validators of the file named `name` in `dir`, `None` if there is none; a directory
+/// is 403. A symlink is described as itself, never followed.
+fn current(dir: &File, name: &Path) -> Result<Option<Validators>, Refusal> {
+    let name = name.file_name().unwrap_or_default();
+    // `O_PATH | O_NOFOLLOW`: a handle on the name itself, to `fstat`, opening nothing.
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => {
+            let meta = File::from(fd).metadata()?;
+            if meta.is_dir() {
+                Err(Refusal::Forbidden)
+            } else {
+                Ok(Some(Validators::of(&meta)))
+            }
+        }
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(io::Error::from(e).into()),
     }
 }
 
@@ -124,13 +139,14 @@ fn current(target: &Path) -> Result<Option<Validators>, Refusal> {
 /// conditional request, so the write can check nothing changed before it commits.
 fn check_preconditions(
     head: &RequestHead<'_, '_>,
+    dir: &File,
     target: &Path,
 ) -> Result<Option<Option<Validators>>, Refusal> {
     const FIELDS: [&str; 3] = ["if-match", "if-none-match", "if-unmodified-since"];
     if !FIELDS.iter().any(|f| head.header(f).is_some()) {
         return Ok(None);
     }
-    let now = current(target)?;
+    let now = current(dir, target)?;
     match evaluate(head, now.as_ref()) {
         Precondition::Proceed => Ok(Some(now)),
         _ => Err(Refusal::Precondition),
@@ -153,31 +169,18 @@ pub fn file_name(raw: &str) -> Result<PathBuf, Refusal> {
     }
 }
 
-/// The upload directory, made if needed; it must lie under the root (it could be a symlink).
-fn files_dir(root: &Root, create: bool) -> Result<PathBuf, Refusal> {
-    let root = root.canonical()?;
-    let dir = root.join("files");
-    if create {
-        fs::create_dir_all(&dir).map_err(|e| match e.kind() {
-            // `files` exists but is not a directory.
-            io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => Refusal::Forbidden,
-            _ => e.into(),
-        })?;
-    }
-    let dir = fs::canonicalize(&dir)?;
-    if !dir.starts_with(&root) || !dir.is_dir() {
-        return Err(Refusal::Forbidden);
-    }
-    Ok(dir)
+/// The upload directory `files/`, made if needed, opened beneath the root like any static
+/// path (so it cannot be, or become, a way out of the root).
+fn files_dir(root: &Root, create: bool) -> Result<File, Refusal> {
+    root.open_dir(Path::new("files"), create)
 }
 
 /// `PUT /files/NAME`: checks, then reads the body into a temporary file.
 pub fn put(head: &RequestHead<'_, '_>, raw_name: &str, reply: &mut Reply<'_, '_>) -> Handled {
     let prepared = file_name(raw_name).and_then(|name| {
         let dir = files_dir(&reply.shared.root, true)?;
-        let target = dir.join(name);
-        let seen = check_preconditions(head, &target)?;
-        Ok(Upload::create(&dir, target, seen)?)
+        let seen = check_preconditions(head, &dir, &name)?;
+        Ok(Upload::create(dir, name, seen)?)
     });
     match prepared {
         Ok(upload) => {
@@ -194,12 +197,12 @@ pub fn put(head: &RequestHead<'_, '_>, raw_name: &str, reply: &mut Reply<'_, '_>
 /// `DELETE /files/NAME`: 204, 404 if there is no such file, 412 if a precondition fails.
 pub fn delete(head: &RequestHead<'_, '_>, raw_name: &str, reply: &mut Reply<'_, '_>) -> Handled {
     let removed = file_name(raw_name).and_then(|name| {
-        let target = files_dir(&reply.shared.root, false)?.join(name);
-        if fs::symlink_metadata(&target)?.is_dir() {
-            return Err(Refusal::Forbidden);
+        let dir = files_dir(&reply.shared.root, false)?;
+        if current(&dir, &name)?.is_none() {
+            return Err(Refusal::NotFound);
         }
-        check_preconditions(head, &target)?;
-        fs::remove_file(&target)?;
+        check_preconditions(head, &dir, &name)?;
+        rustix::fs::unlinkat(&dir, &name, AtFlags::empty()).map_err(io::Error::from)?;
         Ok(())
     });
     reply.shared.file_cache.borrow_mut().written();

@@ -210,6 +210,63 @@ pub fn self_signed(provider: &CryptoProvider) -> Result<(CertifiedKey, String), 
     Ok((key, pem))
 }
 
+/// Writes the self-signed certificate's PEM to `dir/cert.pem` (`--tls-self-signed-out`), never
+/// through a symlink: `dir` is opened `O_NOFOLLOW`, the text goes to a new temporary file
+/// (`O_EXCL | O_NOFOLLOW`) that is then renamed over `cert.pem`, and a `cert.pem` that is a
+/// symlink is refused. Whoever could plant a link there (a shared `/tmp`) cannot make the
+/// server write elsewhere. The certificate is public: mode 0644. Returns the path written.
+pub fn write_self_signed(dir: &Path, pem: &str) -> Result<PathBuf, CertError> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags, openat, renameat, statat, unlinkat};
+    use rustix::io::Errno;
+    use std::io::Write as _;
+
+    let path = dir.join("cert.pem");
+    let failed = |reason: std::io::Error| CertError::Write {
+        path: path.clone(),
+        reason,
+    };
+    let symlink = |what: &Path| CertError::Write {
+        path: what.to_path_buf(),
+        reason: std::io::Error::other(
+            "it is a symlink, and the certificate is never written through one; \
+             remove it or give another --tls-self-signed-out directory",
+        ),
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let dir_fd = match rustix::fs::open(dir, dir_flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::LOOP) | Err(Errno::NOTDIR) if is_symlink(dir) => return Err(symlink(dir)),
+        Err(e) => return Err(failed(e.into())),
+    };
+    match statat(&dir_fd, "cert.pem", AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+            return Err(symlink(&path));
+        }
+        Ok(_) | Err(Errno::NOENT) => {}
+        Err(e) => return Err(failed(e.into())),
+    }
+    let temp = format!(".cert.pem.{}.tmp", std::process::id());
+    let _ = unlinkat(&dir_fd, &*temp, AtFlags::empty());
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd =
+        openat(&dir_fd, &*temp, flags, Mode::from_raw_mode(0o644)).map_err(|e| failed(e.into()))?;
+    let mut file = std::fs::File::from(fd);
+    let written = file
+        .write_all(pem.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| renameat(&dir_fd, &*temp, &dir_fd, "cert.pem").map_err(Into::into));
+    if let Err(e) = written {
+        let _ = unlinkat(&dir_fd, &*temp, AtFlags::empty());
+        return Err(failed(e));
+    }
+    Ok(path)
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
 /// Picks a certificate per handshake from a store that can be swapped while serving.
 #[derive(Debug)]
 pub struct SniResolver {
@@ -268,6 +325,50 @@ mod tests {
         let f = fingerprint(b"");
         assert_eq!(f.len(), 32 * 3 - 1);
         assert!(f.starts_with("E3:B0:C4:42"), "{f}");
+    }
+
+    #[test]
+    fn the_self_signed_certificate_is_never_written_through_a_symlink() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let base = tempfile::tempdir().unwrap();
+        let elsewhere = base.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("victim"), "keep").unwrap();
+
+        // A planted directory link.
+        let linked_dir = base.path().join("out-link");
+        symlink(&elsewhere, &linked_dir).unwrap();
+        let e = write_self_signed(&linked_dir, "PEM").unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
+
+        // A planted file link.
+        let dir = base.path().join("out");
+        std::fs::create_dir(&dir).unwrap();
+        symlink(elsewhere.join("victim"), dir.join("cert.pem")).unwrap();
+        let e = write_self_signed(&dir, "PEM").unwrap_err();
+        assert!(
+            e.to_string().contains("cert.pem") && e.to_string().contains("symlink"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(elsewhere.join("victim")).unwrap(),
+            "keep"
+        );
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1);
+
+        // A fresh directory, and one written again.
+        let fresh = base.path().join("fresh/sub");
+        for _ in 0..2 {
+            let path = write_self_signed(&fresh, "PEM").unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "PEM");
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & 0o022, 0, "{mode:o}");
+        }
+        assert_eq!(
+            std::fs::read_dir(&fresh).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 
     #[test]

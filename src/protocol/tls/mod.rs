@@ -112,13 +112,7 @@ impl TlsSetup {
                 store.fingerprints().join(" ")
             );
             if let Some(dir) = &self.self_signed_out {
-                let path = dir.join("cert.pem");
-                std::fs::create_dir_all(dir)
-                    .and_then(|()| std::fs::write(&path, pem))
-                    .map_err(|reason| CertError::Write {
-                        path: path.clone(),
-                        reason,
-                    })?;
+                let path = certs::write_self_signed(dir, &pem)?;
                 info!("tls: wrote {} (curl --cacert {0})", path.display());
             }
             store

@@ -124,7 +124,10 @@ fn traversal_never_escapes_the_root() {
     fs::create_dir(root.join("a")).unwrap();
     symlink(outside.path(), root.join("out")).unwrap();
     symlink(outside.path().join("secret.txt"), root.join("a/leak.txt")).unwrap();
-    symlink(root.join("hello.txt"), root.join("a/inside.txt")).unwrap();
+    // Relative: the kernel's walk beneath the root follows it. An absolute symlink is refused
+    // even when it points inside (`RESOLVE_BENEATH`: its target is not resolved from the root).
+    symlink("../hello.txt", root.join("a/inside.txt")).unwrap();
+    symlink(root.join("hello.txt"), root.join("a/absolute.txt")).unwrap();
     let up = format!(
         "/../{}/secret.txt",
         outside.path().file_name().unwrap().to_string_lossy()
@@ -145,6 +148,7 @@ fn traversal_never_escapes_the_root() {
         ("/out/", 403),
         ("/a/leak.txt", 403),
         ("/a/inside.txt", 200),
+        ("/a/absolute.txt", 403),
     ];
     for (target, code) in cases {
         let r = get(&mut h, target, &[]);
@@ -165,10 +169,33 @@ fn sockets_and_other_special_files_are_forbidden() {
 }
 
 #[test]
+fn files_whose_size_the_kernel_does_not_know_are_read_bounded() {
+    // procfs reports a size of 0 for files it generates when read.
+    let config = HttpConfig {
+        root: "/proc/self".into(),
+        ..HttpConfig::default()
+    };
+    let mut h = harness(config.clone());
+    let r = get(&mut h, "/status", &[]);
+    assert_eq!(r.code, 200);
+    assert!(r.text().starts_with("Name:"), "{:?}", r.text());
+    assert_eq!(r.header("Content-Length"), Some(&*r.body.len().to_string()));
+    // Magic links point anywhere: not followed (`ELOOP`, a failure no ordinary root has).
+    for magic in ["/root/etc/hostname", "/cwd/Cargo.toml"] {
+        let r = expect_close(&mut h, &request("GET", magic, &[]));
+        assert_eq!(r.code, 500, "{magic}");
+        h = harness(HttpConfig {
+            root: "/proc/self".into(),
+            ..HttpConfig::default()
+        });
+    }
+}
+
+#[test]
 fn filesystem_failures_are_500_and_close() {
     let (dir, config) = site();
-    symlink(dir.path().join("loop-b"), dir.path().join("loop-a")).unwrap();
-    symlink(dir.path().join("loop-a"), dir.path().join("loop-b")).unwrap();
+    symlink("loop-b", dir.path().join("loop-a")).unwrap();
+    symlink("loop-a", dir.path().join("loop-b")).unwrap();
     let mut h = harness(config);
     let r = expect_close(&mut h, &request("GET", "/loop-a", &[]));
     assert_eq!(r.status_line, "HTTP/1.1 500 Internal Server Error");

@@ -115,7 +115,9 @@ fn writes_need_the_writable_switch() {
 fn writes_need_credentials_when_configured() {
     let (dir, config) = writable();
     let mut h = harness(HttpConfig {
-        auth: Some(("alice".into(), "s3cret".into())),
+        auth: Some(std::sync::Arc::new(
+            crate::protocol::http::auth::Users::plain("alice", "s3cret").unwrap(),
+        )),
         ..config
     });
     // alice:s3cret and alice:wrong
