@@ -148,7 +148,8 @@ enum Endpoint {
 struct Periodic {
     socket: std::net::UdpSocket,
     to: SocketAddr,
-    payload: Vec<u8>,
+    /// Makes the next datagram (a signed beacon differs each time: its time and number).
+    payload: Box<dyn FnMut() -> Vec<u8>>,
     next: Instant,
     schedule: Box<dyn FnMut() -> Duration>,
 }
@@ -358,6 +359,18 @@ impl Reactor {
         payload: Vec<u8>,
         schedule: Box<dyn FnMut() -> Duration>,
     ) -> io::Result<SocketAddr> {
+        self.add_periodic_with(bind, to, Box::new(move || payload.clone()), schedule)
+    }
+
+    /// As [`add_periodic`](Reactor::add_periodic), with each datagram made by `payload` just
+    /// before it is sent.
+    pub fn add_periodic_with(
+        &mut self,
+        bind: SocketAddr,
+        to: SocketAddr,
+        payload: Box<dyn FnMut() -> Vec<u8>>,
+        schedule: Box<dyn FnMut() -> Duration>,
+    ) -> io::Result<SocketAddr> {
         let socket = std::net::UdpSocket::bind(bind)?;
         socket.set_broadcast(true)?;
         socket.set_nonblocking(true)?;
@@ -378,7 +391,7 @@ impl Reactor {
             if p.next > now {
                 continue;
             }
-            match p.socket.send_to(&p.payload, p.to) {
+            match p.socket.send_to(&(p.payload)(), p.to) {
                 Ok(_) => self.core.stats.datagrams_out.incr(),
                 Err(e) => {
                     debug!("periodic datagram to {}: {e}", p.to);
