@@ -73,6 +73,9 @@ pub struct Core {
     /// What may still be written in this turn of the loop.
     turn_write_left: WriteBudget,
     timers: Timers,
+    /// The addresses of this reactor's UDP sockets: a datagram from one of them is never
+    /// answered (two of our services answering each other would loop forever).
+    own_udp: Vec<SocketAddr>,
 }
 
 impl Core {
@@ -270,6 +273,7 @@ impl Reactor {
                 held_back: Vec::new(),
                 turn_write_left: WriteBudget::new(&limits),
                 timers: Timers::default(),
+                own_udp: Vec::new(),
                 limits,
             },
             socket_options,
@@ -346,6 +350,7 @@ impl Reactor {
         self.endpoints.push(Endpoint::Udp(UdpEndpoint::new(
             socket, service, bound, token,
         )));
+        self.core.own_udp.push(bound);
         Ok(bound)
     }
 
