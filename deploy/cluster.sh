@@ -25,6 +25,9 @@
 #   CLUSTER_STATE   state directory: pids, logs, configs (default /tmp/evserve-cluster-PREFIX)
 #   EVSERVE         the evserve binary (default: target/release/evserve next to this script)
 #   DRAIN_DELAY     the backends' --drain-delay (default 2s)
+#
+# Beacons are signed: `up` makes a shared key, $STATE/beacon.key (mode 600), and every backend's
+# --announce and the front's discover use it, so no other host on the segment can add a server.
 
 set -euo pipefail
 
@@ -43,6 +46,7 @@ LAN=$P-lan
 FRONT=$P-front
 CLIENT=$P-client
 BRIDGE=$P-br
+KEY=$STATE/beacon.key
 
 say() { echo "cluster: $*" >&2; }
 die() { echo "cluster: $*" >&2; exit 1; }
@@ -76,6 +80,14 @@ add_host() {
     in_ns "$LAN" ip link set "$P-$veth-p" master "$BRIDGE" up
 }
 
+# The shared beacon key: 32 random bytes as hex, readable by root only (evserve refuses a key
+# file others can read). Kept across `up`s, so a backend started later still matches.
+make_key() {
+    [[ -s $KEY ]] && return 0
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY")
+    say "made the beacon key $KEY"
+}
+
 start_backend() {
     local i=$1 ns ip
     ns=$(backend_ns "$i")
@@ -90,7 +102,7 @@ start_backend() {
     ip netns exec "$ns" env RUST_LOG=info "$EVSERVE" serve \
         --http "0.0.0.0:$HTTP_PORT" --root "$STATE/root" --access-log false \
         --proxy-protocol --drain-delay "$DRAIN_DELAY" \
-        --announce "$BCAST:$BEACON_PORT" --announce-interval 1s --name "b$i" \
+        --announce "$BCAST:$BEACON_PORT" --announce-interval 1s --name "b$i" --beacon-key "$KEY" \
         >>"$STATE/b$i.log" 2>&1 &
     echo $! >"$STATE/b$i.pid"
     disown
@@ -124,7 +136,8 @@ signal_backend() {
 # Listens for beacons in the front namespace and writes the HAProxy backend's server lines.
 discover_servers() {
     in_ns "$FRONT" env RUST_LOG=warn "$EVSERVE" discover \
-        --listen "0.0.0.0:$BEACON_PORT" --for 2500ms --format haproxy >"$STATE/servers.cfg.new"
+        --listen "0.0.0.0:$BEACON_PORT" --for 2500ms --format haproxy --beacon-key "$KEY" \
+        >"$STATE/servers.cfg.new"
     if ! cmp -s "$STATE/servers.cfg.new" "$STATE/servers.cfg" 2>/dev/null; then
         mv "$STATE/servers.cfg.new" "$STATE/servers.cfg"
         return 0 # changed
@@ -169,6 +182,7 @@ cmd_up() {
     # From here on, any failure removes whatever was made.
     trap 'rc=$?; if ((rc != 0)); then say "up failed; removing everything"; cmd_down; fi' EXIT
     mkdir -p "$STATE"
+    make_key
     rm -f "$STATE"/*.pid "$STATE"/*.log "$STATE"/servers.cfg "$STATE/haproxy.sock"
     ip netns add "$LAN"
     in_ns "$LAN" ip link set lo up

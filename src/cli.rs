@@ -363,6 +363,10 @@ pub struct AnnounceArgs {
     /// Time between beacons; never below 1s whatever is asked, with random jitter.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub interval: Duration,
+    /// Sign every beacon with the shared key in FILE (at least 16 bytes, mode 600), as
+    /// `discover --beacon-key` requires.
+    #[arg(long, value_name = "FILE", value_parser = crate::secret::parse_secret_file)]
+    pub beacon_key: Option<crate::secret::Secret>,
 }
 
 /// `evserve discover`.
@@ -644,6 +648,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value_t = Span(discovery::DEFAULT_INTERVAL),
           help_heading = DISCOVERY)]
     pub announce_interval: Span,
+    /// Sign every beacon with the shared key in FILE (at least 16 bytes, mode 600), so that
+    /// `discover --beacon-key FILE` believes them; make one with `openssl rand -hex 32`.
+    #[arg(long, value_name = "FILE", requires = "announce", help_heading = DISCOVERY,
+          value_parser = crate::secret::parse_secret_file)]
+    pub beacon_key: Option<crate::secret::Secret>,
 
     /// One log line per HTTP request at info level (log levels: RUST_LOG=debug|info|warn).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
@@ -877,6 +886,7 @@ impl ServeArgs {
                 to,
                 name: self.name.clone().unwrap_or_else(discovery::host_name),
                 interval: self.announce_interval.0,
+                key: self.beacon_key.clone(),
             }),
             workers: usize::from(self.workers),
             ..ServerConfig::default()

@@ -42,6 +42,14 @@ pub struct DiscoverOptions {
     /// The service whose address `--format haproxy` lists.
     #[arg(long, value_name = "NAME", default_value = "http")]
     pub service: String,
+    /// Believe only beacons signed with the shared key in FILE (at least 16 bytes, mode 600;
+    /// the announcers' --beacon-key), made within 30s of our clock and never replayed.
+    #[arg(long, value_name = "FILE", value_parser = crate::secret::parse_secret_file)]
+    pub beacon_key: Option<crate::secret::Secret>,
+    /// Without --beacon-key, a beacon may name addresses in this network besides its own
+    /// source address (e.g. 10.77.0.0/24). Repeatable.
+    #[arg(long, value_name = "CIDR")]
+    pub allow_from: Vec<ipnet::IpNet>,
 }
 
 impl Default for DiscoverOptions {
@@ -49,6 +57,8 @@ impl Default for DiscoverOptions {
         DiscoverOptions {
             expire: discovery::DEFAULT_EXPIRE,
             service: "http".to_string(),
+            beacon_key: None,
+            allow_from: Vec::new(),
         }
     }
 }

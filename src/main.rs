@@ -158,6 +158,7 @@ fn announce(args: &AnnounceArgs) -> anyhow::Result<()> {
         to: args.to,
         name: args.name.clone().unwrap_or_else(discovery::host_name),
         interval: args.interval,
+        key: args.beacon_key.clone(),
     };
     server::add_announcer(&mut reactor, &announce, args.service.clone())
         .with_context(|| format!("cannot announce to --to {}", args.to))?;
@@ -174,7 +175,14 @@ fn discover(args: &DiscoverArgs) -> anyhow::Result<()> {
     let (opts, listen) = (&args.options, args.listen);
     print!(
         "{}",
-        discovery::run(listen, args.duration, opts.expire, format, &opts.service)?
+        discovery::run(
+            listen,
+            args.duration,
+            opts.expire,
+            format,
+            &opts.service,
+            discovery::Gate::new(opts.beacon_key.clone(), opts.allow_from.clone()),
+        )?
     );
     Ok(())
 }

@@ -15,6 +15,10 @@
 //! one it stops sending and reads it, so a refusal of a large file is noticed at once instead of
 //! after the whole file has been pushed at a server that discards it.
 //!
+//! What the server says (an `ERR` reason, an unexpected reply) reaches the user's terminal, so
+//! it is shown through [`escape_controls`]: a server (or whatever answers on that port) cannot
+//! send escape sequences that retitle the window, clear the screen or reorder the text.
+//!
 //! With `--tls` ([`SendOptions::tls`]) the same exchange runs inside TLS (rustls, blocking, to
 //! a `--tls-files` listener): the handshake is completed right after connecting, so a refused
 //! certificate is reported as such ([`SendError::Handshake`]) before any data, and the peek
@@ -553,13 +557,33 @@ fn read_reply(conn: &mut Link) -> Result<Vec<u8>, SendError> {
 /// `ERR reason` as an error; anything else read instead of a refusal is not one.
 fn refusal(payload: Vec<u8>) -> SendError {
     match Reply::parse(&payload) {
-        Some(Reply::Err(reason)) => SendError::Refused(reason.to_owned()),
+        Some(Reply::Err(reason)) => SendError::Refused(escape_controls(reason)),
         // Our own header came back: the port echoes frames.
         _ if payload.starts_with(b"FILE ") => {
             SendError::WrongProtocol("echo (it sent our header back)")
         }
-        _ => SendError::Protocol(String::from_utf8_lossy(&payload).into_owned()),
+        _ => SendError::Protocol(escape_controls(&String::from_utf8_lossy(&payload))),
     }
+}
+
+/// `text` safe to print on a terminal: every control character (C0, DEL, C1 U+0080..U+009F)
+/// and every bidirectional embedding, override or isolate (U+202A..U+202E, U+2066..U+2069) is
+/// written as its UTF-8 bytes in `\xHH` form, as nginx writes its logs; so is `\` itself, so
+/// the result reads back unambiguously. Everything else is kept.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi || c == '\\' {
+            let mut utf8 = [0u8; 4];
+            for b in c.encode_utf8(&mut utf8).bytes() {
+                out.push_str(&format!("\\x{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Accepts only an `OK` for exactly what was announced and sent.
@@ -754,6 +778,22 @@ mod tests {
             "the client kept sending: {server_read}"
         );
         assert_eq!(std::fs::read(dst.path().join("big")).unwrap(), b"keep me");
+    }
+
+    #[test]
+    fn a_servers_text_reaches_the_terminal_with_its_controls_escaped() {
+        let hostile = "ERR \x1b]0;pwned\x07\x1b[2J\u{9b}31m\u{202e}gpj.exe\u{2066}\\ \x7f\0 é ok";
+        let shown = escape_controls(hostile);
+        assert_eq!(
+            shown,
+            "ERR \\x1B]0;pwned\\x07\\x1B[2J\\xC2\\x9B31m\\xE2\\x80\\xAEgpj.exe\\xE2\\x81\\xA6\\x5C \
+             \\x7F\\x00 é ok"
+        );
+        assert!(shown.chars().all(|c| !c.is_control()));
+        let err = refusal(hostile.as_bytes().to_vec());
+        assert!(!err.to_string().contains('\x1b'), "{err}");
+        let err = refusal(b"\x1b[2J not a reply".to_vec());
+        assert!(!err.to_string().contains('\x1b'), "{err}");
     }
 
     #[test]

@@ -136,6 +136,8 @@ pub struct Announce {
     pub name: String,
     /// The interval between beacons (never below [`discovery::MIN_INTERVAL`]).
     pub interval: std::time::Duration,
+    /// Sign each beacon with this shared key (`--beacon-key`); unsigned without one.
+    pub key: Option<crate::secret::Secret>,
 }
 
 /// Starts announcing `services` on `reactor` as `announce` says.
@@ -149,9 +151,26 @@ pub fn add_announcer(
         version: env!("CARGO_PKG_VERSION").to_string(),
         services: discovery::advertised(services, announce.to),
     };
-    let payload = beacon
-        .encode()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let invalid = |e| io::Error::new(io::ErrorKind::InvalidInput, e);
+    let payload: Box<dyn FnMut() -> Vec<u8>> = match &announce.key {
+        None => {
+            let payload = beacon.encode().map_err(invalid)?;
+            Box::new(move || payload.clone())
+        }
+        Some(key) => {
+            let mut sealer = discovery::Sealer::new(key.clone());
+            // Signed once now, so a beacon too large to sign is refused at start.
+            sealer
+                .seal(&beacon, discovery::seal::unix_now())
+                .map_err(invalid)?;
+            Box::new(move || {
+                // Cannot fail: the same beacon was signed at start.
+                sealer
+                    .seal(&beacon, discovery::seal::unix_now())
+                    .unwrap_or_default()
+            })
+        }
+    };
     let mut schedule = discovery::Schedule::new(announce.interval);
     let interval = schedule.interval();
     let bind: SocketAddr = if announce.to.is_ipv6() {
@@ -159,16 +178,21 @@ pub fn add_announcer(
     } else {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     };
-    reactor.add_periodic(
+    reactor.add_periodic_with(
         bind,
         announce.to,
         payload,
         Box::new(move || schedule.next_delay()),
     )?;
     log::info!(
-        "announcing {:?} to {} every {interval:?} (with jitter)",
+        "announcing {:?} to {} every {interval:?} (with jitter), {}",
         announce.name,
-        announce.to
+        announce.to,
+        if announce.key.is_some() {
+            "signed with --beacon-key"
+        } else {
+            "unsigned"
+        }
     );
     Ok(())
 }

@@ -605,6 +605,15 @@ pub trait DatagramService {
     /// Handles one datagram from `peer`. Whatever is appended to `reply` (which arrives empty)
     /// is sent back to `peer` when the function returns `true`.
     fn on_datagram(&mut self, data: &[u8], peer: SocketAddr, reply: &mut Vec<u8>) -> bool;
+
+    /// Whether a datagram from `peer` may be answered at all. A refused one is dropped
+    /// unread and counted (`udp_loops_dropped`). The reactor itself never answers its own
+    /// UDP sockets; a service that answers every datagram also refuses the ports of other
+    /// such services (see `UdpEcho`).
+    fn answers(&self, peer: SocketAddr) -> bool {
+        let _ = peer;
+        true
+    }
 }
 
 #[cfg(test)]

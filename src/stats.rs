@@ -87,6 +87,9 @@ pub struct Stats {
     pub datagrams_dropped: Counter,
     /// Datagrams dropped because they were larger than the receive buffer.
     pub datagrams_truncated: Counter,
+    /// Datagrams not answered because their source could loop: one of this server's own UDP
+    /// sockets, or (UDP echo) a port below 1024, where echo, chargen and their kin live.
+    pub udp_loops_dropped: Counter,
     /// Set once a graceful stop has begun: health checks fail from then on (see `/healthz`).
     pub draining: AtomicBool,
     /// TLS handshakes completed in full (a new session).
@@ -195,7 +198,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 23 + 22 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 24 + 22 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -228,6 +231,7 @@ impl Stats {
             ("datagrams_out", self.datagrams_out.get()),
             ("datagrams_dropped", self.datagrams_dropped.get()),
             ("datagrams_truncated", self.datagrams_truncated.get()),
+            ("udp_loops_dropped", self.udp_loops_dropped.get()),
             ("tls_handshakes_full", self.tls_handshakes_full.get()),
             ("tls_handshakes_resumed", self.tls_handshakes_resumed.get()),
             ("tls_handshakes_failed", self.tls_handshakes_failed.get()),

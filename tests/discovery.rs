@@ -88,7 +88,12 @@ fn standalone_announce_is_listed_by_discover_json_and_junk_is_ignored() {
     );
     let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
     let junk_to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let discover = Discover::start(port, &["--for", "3s", "--json"]);
+    // The announcer names an address other than its own (it announces for another host):
+    // without a key, discover believes that only inside --allow-from.
+    let discover = Discover::start(
+        port,
+        &["--for", "3s", "--json", "--allow-from", "10.1.2.0/24"],
+    );
     for bad in [&b"hello"[..], b"EVSERVE-BEACON 9\nname x\nversion 1\n"] {
         junk.send_to(bad, junk_to).unwrap();
     }
@@ -213,7 +218,7 @@ fn a_flood_of_spoofed_beacons_is_held_to_the_table_capacity() {
         let discover = Discover::start(port, &["--for", "60s", "--json"]);
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         for i in 0..flood {
-            let beacon = beacon_named(&format!("fake-{i}"), "10.9.9.9:80");
+            let beacon = beacon_named(&format!("fake-{i}"), "127.0.0.1:80");
             sender.send_to(&beacon, ("127.0.0.1", port)).unwrap();
         }
         discover.interrupt();
@@ -367,4 +372,149 @@ fn effective_buffer_sizes_are_read_back_and_logged() {
     assert!(value("rcvbuf=") >= 64 * 1024, "{line}");
     assert!(value("sndbuf=") >= 32 * 1024, "{line}");
     assert!(line.contains("reuseaddr=true"), "{line}");
+}
+
+/// A key file as an operator makes one: private to its owner.
+fn key_file(dir: &std::path::Path, name: &str, key: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    std::fs::write(&path, key).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// A UDP socket on another loopback address, as a second machine on the segment would be.
+fn stranger() -> UdpSocket {
+    UdpSocket::bind("127.0.0.5:0").expect("bind 127.0.0.5 (Linux routes all of 127/8 to lo)")
+}
+
+#[test]
+fn without_a_key_a_beacon_naming_another_address_is_not_a_backend() {
+    let (sock, port) = receiver();
+    drop(sock);
+    let discover = Discover::start(port, &["--for", "10m", "--format", "haproxy"]);
+    // Issue 24: one datagram from 127.0.0.5 aimed the balancer at the metadata service.
+    let forged = beacon_named("x", "169.254.169.254:80");
+    stranger().send_to(&forged, ("127.0.0.1", port)).unwrap();
+    let honest = UdpSocket::bind("127.0.0.1:0").unwrap();
+    honest
+        .send_to(&beacon_named("real", "127.0.0.1:8001"), ("127.0.0.1", port))
+        .unwrap();
+    discover.interrupt();
+    let (_, stdout) = discover.finish();
+    let servers: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        servers,
+        ["    server real 127.0.0.1:8001 check"],
+        "{stdout}"
+    );
+    assert!(!stdout.contains("169.254"), "{stdout}");
+}
+
+#[test]
+fn with_a_key_only_fresh_signed_beacons_are_believed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = b"0123456789abcdef0123456789abcdef\n";
+    let key = key_file(dir.path(), "beacon.key", secret);
+    let key_arg = key.to_str().unwrap();
+    let (sock, port) = receiver();
+    drop(sock);
+    let to = format!("127.255.255.255:{port}");
+    let _server = Server::start(
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--announce",
+            &to,
+            "--announce-interval",
+            "1s",
+            "--beacon-key",
+            key_arg,
+            "--name",
+            "signed-srv",
+        ],
+        1,
+    );
+    let discover = Discover::start(port, &["--for", "3s", "--json", "--beacon-key", key_arg]);
+    let now = discovery::seal::unix_now();
+    let beacon = |name: &str, addr: &str| Beacon {
+        name: name.into(),
+        version: "0.1.0".into(),
+        services: vec![discovery::ServiceEntry {
+            name: "http".into(),
+            transport: "tcp".into(),
+            addr: addr.parse().unwrap(),
+        }],
+    };
+    let ours = evserve::secret::Secret::from_bytes(secret).unwrap();
+    let theirs = evserve::secret::Secret::from_bytes(b"not the key, but long enough").unwrap();
+    let mut sealer = discovery::Sealer::new(ours.clone());
+    let minted = sealer.seal(&beacon("minted", "10.1.1.1:80"), now).unwrap();
+    let stale = discovery::Sealer::new(ours)
+        .seal(&beacon("stale", "10.1.1.2:80"), now - 120)
+        .unwrap();
+    let forged = discovery::Sealer::new(theirs)
+        .seal(&beacon("forged", "169.254.169.254:80"), now)
+        .unwrap();
+    let unsigned = beacon_named("unsigned", "127.0.0.5:80");
+    let from = stranger();
+    for datagram in [&minted, &minted, &stale, &forged, &unsigned] {
+        from.send_to(datagram, ("127.0.0.1", port)).unwrap();
+    }
+    let (_, stdout) = discover.finish();
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+    let mut names: Vec<&str> = doc["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["minted", "signed-srv"], "{doc}");
+    let minted = doc["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "minted")
+        .unwrap();
+    assert_eq!(minted["beacons"], 1, "the replay is not counted: {doc}");
+    let refused = &doc["refused"];
+    for reason in ["replayed", "stale", "bad_signature", "unsigned"] {
+        assert_eq!(refused[reason], 1, "{reason}: {doc}");
+    }
+}
+
+#[test]
+fn a_key_file_others_can_read_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "k", b"0123456789abcdef0123456789abcdef");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let short = key_file(dir.path(), "short", b"too short");
+    for (file, needle) in [(&key, "chmod 600"), (&short, "too short")] {
+        for args in [
+            &["discover", "--for", "1s", "--beacon-key"][..],
+            &[
+                "serve",
+                "--echo",
+                "127.0.0.1:0",
+                "--announce",
+                "127.0.0.1:9",
+                "--beacon-key",
+            ],
+        ] {
+            let out = Command::new(env!("CARGO_BIN_EXE_evserve"))
+                .args(args)
+                .arg(file)
+                .output()
+                .unwrap();
+            assert!(!out.status.success());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(needle), "{err}");
+            assert!(
+                !err.contains("0123456789abcdef"),
+                "the key is never shown: {err}"
+            );
+        }
+    }
 }

@@ -97,6 +97,7 @@ pub fn run() -> io::Result<BroadcastReport> {
             to,
             name: NAME.to_string(),
             interval: ASKED_INTERVAL,
+            key: None,
         }),
         workers: 1,
         ..ServerConfig::default()

@@ -74,9 +74,17 @@ fn json(found: &Discovery) -> String {
             })
         })
         .collect();
+    let refused = found.gate.refused;
     let doc = serde_json::json!({
         "servers": servers,
         "ignored": found.ignored,
+        "refused": {
+            "unsigned": refused.unsigned,
+            "bad_signature": refused.bad_signature,
+            "stale": refused.stale,
+            "replayed": refused.replayed,
+            "foreign_address": refused.foreign_address,
+        },
         "evicted": found.evicted,
         "expired": found.expired,
     });

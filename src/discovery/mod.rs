@@ -13,9 +13,14 @@
 //!
 //! A server bound to `0.0.0.0` advertises the address its beacons leave from
 //! ([`advertised`]): `0.0.0.0` means nothing to another machine.
+//!
+//! Anyone can send a beacon, so `discover` believes one only as [`seal`] says: signed with the
+//! shared `--beacon-key`, or, without a key, naming only its own source address (or addresses
+//! in `--allow-from`).
 
 pub mod beacon;
 pub mod format;
+pub mod seal;
 pub mod table;
 
 use std::io;
@@ -26,6 +31,7 @@ use std::time::{Duration, SystemTime};
 
 pub use beacon::{Beacon, BeaconError, FORMAT_VERSION, MAGIC, MAX_BEACON, ServiceEntry};
 pub use format::{Format, render};
+pub use seal::{FRESHNESS, Gate, Sealer};
 pub use table::{DEFAULT_EXPIRE, Discovery, MAX_SERVERS, Seen, discover, listen};
 
 /// No server announces more often than this, whatever it is told.
@@ -125,6 +131,7 @@ pub fn run(
     expire: Duration,
     format: Format,
     service: &str,
+    gate: Gate,
 ) -> io::Result<String> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(listen_on),
@@ -149,8 +156,20 @@ pub fn run(
         "listening discover udp {} for {duration:?}",
         socket.local_addr()?
     );
-    let mut found = Discovery::new(MAX_SERVERS, expire);
+    let mut found = Discovery::new(MAX_SERVERS, expire).with_gate(gate);
     listen(&socket, duration, &mut found, &stop)?;
+    let refused = found.gate.refused;
+    if refused != seal::Refused::default() {
+        log::info!(
+            "beacons not believed: {} unsigned, {} badly signed, {} stale, {} replayed, {} \
+             naming addresses other than their source",
+            refused.unsigned,
+            refused.bad_signature,
+            refused.stale,
+            refused.replayed,
+            refused.foreign_address
+        );
+    }
     if stop.load(std::sync::atomic::Ordering::Relaxed) {
         log::info!(
             "interrupted: reporting the {} servers heard so far",

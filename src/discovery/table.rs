@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::beacon::{Beacon, MAX_BEACON};
+use super::seal::{Gate, Reject, unix_now};
+use crate::log_limit::LogLimit;
 
 /// The most servers a [`Discovery`] keeps by default.
 pub const MAX_SERVERS: usize = 1024;
@@ -56,7 +58,10 @@ pub struct Discovery {
     next_seq: u64,
     capacity: usize,
     expire: Duration,
-    /// Datagrams that were not usable beacons.
+    /// What is believed, and the count of what was not (see [`seal`](super::seal)).
+    pub gate: Gate,
+    log_limit: LogLimit,
+    /// Datagrams that were not usable beacons: malformed, or not believed (`gate.refused`).
     pub ignored: u64,
     /// Servers pushed out of a full table to make room for a new one.
     pub evicted: u64,
@@ -80,10 +85,19 @@ impl Discovery {
             next_seq: 0,
             capacity: capacity.max(1),
             expire,
+            gate: Gate::default(),
+            log_limit: LogLimit::default(),
             ignored: 0,
             evicted: 0,
             expired: 0,
         }
+    }
+
+    /// The same table, believing beacons as `gate` says (the default: no key, every address
+    /// held to its datagram's source).
+    pub fn with_gate(mut self, gate: Gate) -> Discovery {
+        self.gate = gate;
+        self
     }
 
     /// The servers, in a stable order (by name, then source address).
@@ -134,13 +148,30 @@ impl Discovery {
         self.servers.insert(key, seen);
     }
 
-    /// Takes one datagram: a beacon is recorded, anything else counted as ignored.
+    /// Takes one datagram: a beacon the gate believes is recorded, anything else counted as
+    /// ignored (and logged at debug level, at most once a second: strangers choose the rate).
     pub fn take(&mut self, datagram: &[u8], from: SocketAddr) {
-        match Beacon::decode(datagram) {
-            Ok(beacon) => self.record(beacon, from, Instant::now()),
+        self.take_at(datagram, from, Instant::now(), unix_now());
+    }
+
+    /// [`take`](Discovery::take) at a given time: `now` for the table, `unix` (seconds) for
+    /// the freshness of signed beacons.
+    pub fn take_at(&mut self, datagram: &[u8], from: SocketAddr, now: Instant, unix: u64) {
+        match self.gate.admit(datagram, from, unix) {
+            Ok(beacon) => self.record(beacon, from, now),
             Err(e) => {
                 self.ignored += 1;
-                log::debug!("ignored datagram from {from}: {e}");
+                if let Some(left_out) = self.log_limit.allow(now) {
+                    let kind = if matches!(e, Reject::Refused(_)) {
+                        "refused"
+                    } else {
+                        "ignored"
+                    };
+                    log::debug!(
+                        "{kind} datagram from {from}: {e} ({left_out} more ignored since the \
+                         last line)"
+                    );
+                }
             }
         }
     }

@@ -1,4 +1,12 @@
 //! Echo (RFC 862): every byte received is sent back, over TCP and over UDP.
+//!
+//! Over UDP, a reply goes to whatever source address the datagram claims, so one forged
+//! datagram "from" another echo (or chargen, daytime, ...) service makes two services answer
+//! each other forever. UDP echo therefore does not answer a source port below
+//! [`MIN_PEER_PORT`]: those are the well-known ports where such services live, while clients
+//! send from ephemeral ports (32768 and up on Linux). The reactor adds the other half: no
+//! datagram from one of this server's own UDP sockets is answered. This is inetd's
+//! `check_loop` rule; docs/protocols.md argues it.
 
 use std::net::SocketAddr;
 
@@ -31,6 +39,10 @@ impl Session for EchoSession {
     }
 }
 
+/// The lowest source port UDP echo answers: below it live the services that answer every
+/// datagram (echo 7, discard 9, daytime 13, chargen 19, time 37, ...).
+pub const MIN_PEER_PORT: u16 = 1024;
+
 /// The UDP echo service: each datagram goes back, unchanged, to its sender.
 #[derive(Debug, Default)]
 pub struct UdpEcho;
@@ -38,6 +50,10 @@ pub struct UdpEcho;
 impl DatagramService for UdpEcho {
     fn name(&self) -> &'static str {
         "echo"
+    }
+
+    fn answers(&self, peer: SocketAddr) -> bool {
+        peer.port() >= MIN_PEER_PORT
     }
 
     fn on_datagram(&mut self, data: &[u8], _peer: SocketAddr, reply: &mut Vec<u8>) -> bool {
@@ -98,5 +114,15 @@ mod tests {
         let peer = "127.0.0.1:9".parse().unwrap();
         assert!(svc.on_datagram(b"ping", peer, &mut reply));
         assert_eq!(reply, b"ping");
+    }
+
+    #[test]
+    fn udp_echo_does_not_answer_the_well_known_ports() {
+        let at = |s: &str| s.parse().unwrap();
+        assert!(!UdpEcho.answers(at("127.0.0.1:7")));
+        assert!(!UdpEcho.answers(at("127.0.0.1:19")));
+        assert!(!UdpEcho.answers(at("127.0.0.1:1023")));
+        assert!(UdpEcho.answers(at("127.0.0.1:1024")));
+        assert!(UdpEcho.answers(at("[::1]:40000")));
     }
 }

@@ -73,6 +73,9 @@ pub struct Core {
     /// What may still be written in this turn of the loop.
     turn_write_left: WriteBudget,
     timers: Timers,
+    /// The addresses of this reactor's UDP sockets: a datagram from one of them is never
+    /// answered (two of our services answering each other would loop forever).
+    own_udp: Vec<SocketAddr>,
 }
 
 impl Core {
@@ -148,7 +151,8 @@ enum Endpoint {
 struct Periodic {
     socket: std::net::UdpSocket,
     to: SocketAddr,
-    payload: Vec<u8>,
+    /// Makes the next datagram (a signed beacon differs each time: its time and number).
+    payload: Box<dyn FnMut() -> Vec<u8>>,
     next: Instant,
     schedule: Box<dyn FnMut() -> Duration>,
 }
@@ -269,6 +273,7 @@ impl Reactor {
                 held_back: Vec::new(),
                 turn_write_left: WriteBudget::new(&limits),
                 timers: Timers::default(),
+                own_udp: Vec::new(),
                 limits,
             },
             socket_options,
@@ -345,6 +350,7 @@ impl Reactor {
         self.endpoints.push(Endpoint::Udp(UdpEndpoint::new(
             socket, service, bound, token,
         )));
+        self.core.own_udp.push(bound);
         Ok(bound)
     }
 
@@ -356,6 +362,18 @@ impl Reactor {
         bind: SocketAddr,
         to: SocketAddr,
         payload: Vec<u8>,
+        schedule: Box<dyn FnMut() -> Duration>,
+    ) -> io::Result<SocketAddr> {
+        self.add_periodic_with(bind, to, Box::new(move || payload.clone()), schedule)
+    }
+
+    /// As [`add_periodic`](Reactor::add_periodic), with each datagram made by `payload` just
+    /// before it is sent.
+    pub fn add_periodic_with(
+        &mut self,
+        bind: SocketAddr,
+        to: SocketAddr,
+        payload: Box<dyn FnMut() -> Vec<u8>>,
         schedule: Box<dyn FnMut() -> Duration>,
     ) -> io::Result<SocketAddr> {
         let socket = std::net::UdpSocket::bind(bind)?;
@@ -378,7 +396,7 @@ impl Reactor {
             if p.next > now {
                 continue;
             }
-            match p.socket.send_to(&p.payload, p.to) {
+            match p.socket.send_to(&(p.payload)(), p.to) {
                 Ok(_) => self.core.stats.datagrams_out.incr(),
                 Err(e) => {
                     debug!("periodic datagram to {}: {e}", p.to);

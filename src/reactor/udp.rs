@@ -6,6 +6,12 @@
 //! sent at once; when the socket cannot take one, it waits in a bounded queue until WRITABLE,
 //! and when the queue is full the reply is dropped and counted — UDP promises no delivery, and
 //! a flood must not grow memory.
+//!
+//! A datagram's source address is whatever its sender wrote, so a reply can be aimed: one
+//! datagram "from" another echo service starts two servers answering each other forever
+//! (RFC 862's echo-to-echo loop). A datagram from one of this reactor's own UDP sockets, or
+//! from a source the service will not answer ([`DatagramService::answers`]), is dropped
+//! unanswered and counted as `udp_loops_dropped`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -16,6 +22,7 @@ use mio::net::UdpSocket;
 use mio::{Interest, Token};
 
 use super::Core;
+use crate::log_limit::LogLimit;
 use crate::session::DatagramService;
 
 /// A bound UDP socket and what it serves.
@@ -29,6 +36,7 @@ pub struct UdpEndpoint {
     token: Token,
     queue: VecDeque<(Vec<u8>, SocketAddr)>,
     write_interest: bool,
+    loop_log: LogLimit,
 }
 
 impl UdpEndpoint {
@@ -46,6 +54,7 @@ impl UdpEndpoint {
             token,
             queue: VecDeque::new(),
             write_interest: false,
+            loop_log: LogLimit::default(),
         }
     }
 
@@ -83,6 +92,17 @@ impl UdpEndpoint {
                 continue;
             }
             core.stats.datagrams_in.incr();
+            if core.own_udp.iter().any(|own| is_own(*own, peer)) || !self.service.answers(peer) {
+                core.stats.udp_loops_dropped.incr();
+                if let Some(left_out) = self.loop_log.allow(core.now) {
+                    debug!(
+                        "udp {}: datagram from {peer} not answered: a service port (or ours) \
+                         could loop ({left_out} more since the last line)",
+                        self.addr
+                    );
+                }
+                continue;
+            }
             core.out_buf.clear();
             if self
                 .service
@@ -147,5 +167,30 @@ impl UdpEndpoint {
             }
             self.write_interest = want_write;
         }
+    }
+}
+
+/// Whether `peer` is the socket bound at `own`. A socket bound to an unspecified address
+/// (`0.0.0.0`) receives on every local address, and telling which addresses are local would
+/// cost a system call per datagram: its port alone decides, at the price of ignoring a remote
+/// client that happens to use the same source port (a service port, rarely an ephemeral one).
+fn is_own(own: SocketAddr, peer: SocketAddr) -> bool {
+    own.port() == peer.port()
+        && (own.ip().is_unspecified() || own.ip().to_canonical() == peer.ip().to_canonical())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_own;
+
+    #[test]
+    fn own_sockets_are_known_by_address_and_port() {
+        let at = |s: &str| s.parse().unwrap();
+        assert!(is_own(at("127.0.0.1:7007"), at("127.0.0.1:7007")));
+        assert!(is_own(at("0.0.0.0:7007"), at("10.0.0.9:7007")));
+        assert!(is_own(at("[::]:7007"), at("[::ffff:127.0.0.1]:7007")));
+        assert!(is_own(at("127.0.0.1:7007"), at("[::ffff:127.0.0.1]:7007")));
+        assert!(!is_own(at("127.0.0.1:7007"), at("127.0.0.1:7008")));
+        assert!(!is_own(at("127.0.0.1:7007"), at("127.0.0.2:7007")));
     }
 }
