@@ -620,7 +620,7 @@ pub struct ServeArgs {
     #[arg(long, overrides_with = "access_log", help_heading = LOGGING)]
     pub no_access_log: bool,
 
-    /// Load-balancer flags: --drain-delay, --proxy-protocol.
+    /// Load-balancer flags: --drain-delay, --proxy-protocol, --proxy-from.
     #[command(flatten)]
     pub cluster: crate::cluster_args::ClusterArgs,
 
@@ -716,6 +716,7 @@ impl ServeArgs {
                 Span(discovery::MIN_INTERVAL)
             ));
         }
+        self.cluster.check()?;
         let serves_http = !self.http.is_empty() || self.uses_default_services();
         if serves_http {
             match std::fs::metadata(&self.root) {

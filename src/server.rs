@@ -123,8 +123,12 @@ pub struct ServerConfig {
     /// The groups every worker adds its counters to, so `/stats` reports the whole server.
     /// Clones of a configuration share them: a configuration and its clones are one server.
     pub stats: ServerStats,
-    /// Every TCP listener expects a PROXY protocol header first (`--proxy-protocol`).
+    /// Every TCP listener, TLS ones included, expects a PROXY protocol header first
+    /// (`--proxy-protocol`).
     pub proxy_protocol: bool,
+    /// The balancers whose PROXY headers are believed (`--proxy-from`); a connection from
+    /// anywhere else is refused. Empty: nobody's.
+    pub proxy_from: Vec<ipnet::IpNet>,
 }
 
 /// Where and how often a server announces itself.
@@ -320,10 +324,11 @@ fn bind_all(
     config: &ServerConfig,
 ) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
     let mut bound = Vec::with_capacity(config.services.len());
-    // --proxy-protocol: every TCP service reads the balancer's header first.
+    // --proxy-protocol: every TCP service reads the balancer's header first. Under TLS the
+    // header comes before the ClientHello (HAProxy sends it first on the TCP connection).
     let wrap = |service: Box<dyn Service>| -> Box<dyn Service> {
         if config.proxy_protocol {
-            Box::new(ProxyService::new(service))
+            Box::new(ProxyService::new(service, &config.proxy_from))
         } else {
             service
         }
@@ -345,7 +350,7 @@ fn bind_all(
                 ))),
             ),
             ServiceSpec::Tls(inner, setup) => tls_service(inner, setup, &config.stats)
-                .and_then(|service| reactor.listen(spec.addr(), service)),
+                .and_then(|service| reactor.listen(spec.addr(), wrap(service))),
         }
         .map_err(|e| BindError::new(spec, e))?;
         bound.push(addr);
