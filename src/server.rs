@@ -126,6 +126,9 @@ pub struct ServerConfig {
     /// Every TCP listener, TLS ones included, expects a PROXY protocol header first
     /// (`--proxy-protocol`).
     pub proxy_protocol: bool,
+    /// Chat members are named by their addresses rather than `guest-N`
+    /// (`--chat-show-addresses`).
+    pub chat_show_addresses: bool,
     /// The balancers whose PROXY headers are believed (`--proxy-from`); a connection from
     /// anywhere else is refused. Empty: nobody's.
     pub proxy_from: Vec<ipnet::IpNet>,
@@ -338,9 +341,12 @@ fn bind_all(
             ServiceSpec::Echo(a) => reactor.listen(*a, wrap(Box::new(Echo))),
             ServiceSpec::UdpEcho(a) => reactor.bind_udp(*a, Box::new(UdpEcho)),
             ServiceSpec::Framed(a, c) => reactor.listen(*a, wrap(Box::new(FramedEcho::new(*c)))),
-            ServiceSpec::Chat(a, max_line) => {
-                reactor.listen(*a, wrap(Box::new(Chat::new(*max_line))))
-            }
+            ServiceSpec::Chat(a, max_line) => reactor.listen(
+                *a,
+                wrap(Box::new(
+                    Chat::new(*max_line).showing_addresses(config.chat_show_addresses),
+                )),
+            ),
             ServiceSpec::Files(a, c) => reactor.listen(*a, wrap(Box::new(Files::new(c.clone())))),
             ServiceSpec::Http(a, c) => reactor.listen(
                 *a,
@@ -349,7 +355,7 @@ fn bind_all(
                     config.stats.clone(),
                 ))),
             ),
-            ServiceSpec::Tls(inner, setup) => tls_service(inner, setup, &config.stats)
+            ServiceSpec::Tls(inner, setup) => tls_service(inner, setup, config)
                 .and_then(|service| reactor.listen(spec.addr(), wrap(service))),
         }
         .map_err(|e| BindError::new(spec, e))?;
@@ -382,12 +388,15 @@ fn bind_all(
 fn tls_service(
     inner: &ServiceSpec,
     setup: &TlsSetup,
-    stats: &ServerStats,
+    config: &ServerConfig,
 ) -> io::Result<Box<dyn Service>> {
+    let stats = &config.stats;
     let service: Box<dyn Service> = match inner {
         ServiceSpec::Echo(_) => Box::new(Echo),
         ServiceSpec::Framed(_, c) => Box::new(FramedEcho::new(*c)),
-        ServiceSpec::Chat(_, max_line) => Box::new(Chat::new(*max_line)),
+        ServiceSpec::Chat(_, max_line) => {
+            Box::new(Chat::new(*max_line).showing_addresses(config.chat_show_addresses))
+        }
         ServiceSpec::Files(_, c) => Box::new(Files::new(c.clone())),
         ServiceSpec::Http(_, c) => Box::new(Http::in_server((**c).clone(), stats.clone())),
         ServiceSpec::UdpEcho(_) | ServiceSpec::Tls(..) => {

@@ -175,7 +175,7 @@ fn openssl_s_client_sees_tls_1_3_alpn_and_resumption() {
     // The handshakes are counted in /stats.
     let config = client_config(&s.cert());
     let mut c = handshake(s.tcp("https"), &config, "localhost");
-    c.write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    c.write_all(b"GET /stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
     let r = read_response(&mut BufReader::new(c), false).unwrap();
     let body = r.text();

@@ -48,6 +48,7 @@ pub mod dashboard;
 mod endpoints;
 mod exchange;
 mod file_cache;
+pub mod host;
 mod listing;
 mod ranges;
 pub mod request;

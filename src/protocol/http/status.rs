@@ -48,6 +48,8 @@ pub enum Status {
     RangeNotSatisfiable,
     /// 417: an `Expect` other than `100-continue`.
     ExpectationFailed,
+    /// 421: a `Host` this server does not answer for (`--server-name`; DNS rebinding).
+    MisdirectedRequest,
     /// 426: a WebSocket handshake of a version other than 13 (or no upgrade at all on a
     /// WebSocket resource); sent with `Sec-WebSocket-Version` or `Upgrade`.
     UpgradeRequired,
@@ -65,7 +67,7 @@ pub enum Status {
 
 impl Status {
     /// Every status this server sends, in code order.
-    pub const ALL: [Status; 26] = [
+    pub const ALL: [Status; 27] = [
         Status::Continue,
         Status::SwitchingProtocols,
         Status::Ok,
@@ -86,6 +88,7 @@ impl Status {
         Status::UriTooLong,
         Status::RangeNotSatisfiable,
         Status::ExpectationFailed,
+        Status::MisdirectedRequest,
         Status::UpgradeRequired,
         Status::RequestHeaderFieldsTooLarge,
         Status::InternalServerError,
@@ -117,6 +120,7 @@ impl Status {
             Status::UriTooLong => 414,
             Status::RangeNotSatisfiable => 416,
             Status::ExpectationFailed => 417,
+            Status::MisdirectedRequest => 421,
             Status::UpgradeRequired => 426,
             Status::RequestHeaderFieldsTooLarge => 431,
             Status::InternalServerError => 500,
@@ -150,6 +154,7 @@ impl Status {
             Status::UriTooLong => b"HTTP/1.1 414 URI Too Long\r\n",
             Status::RangeNotSatisfiable => b"HTTP/1.1 416 Range Not Satisfiable\r\n",
             Status::ExpectationFailed => b"HTTP/1.1 417 Expectation Failed\r\n",
+            Status::MisdirectedRequest => b"HTTP/1.1 421 Misdirected Request\r\n",
             Status::UpgradeRequired => b"HTTP/1.1 426 Upgrade Required\r\n",
             Status::RequestHeaderFieldsTooLarge => {
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
