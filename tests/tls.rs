@@ -439,7 +439,16 @@ fn tls_echo_carries_a_megabyte_and_chat_broadcasts_are_encrypted() {
 
 #[test]
 fn plain_and_tls_chat_members_share_one_room() {
-    let s = TlsServer::self_signed(&["--chat", "127.0.0.1:0", "--tls-chat", "127.0.0.1:0"], 2);
+    let s = TlsServer::self_signed(
+        &[
+            "--chat",
+            "127.0.0.1:0",
+            "--tls-chat",
+            "127.0.0.1:0",
+            "--chat-show-addresses",
+        ],
+        2,
+    );
     let config = client_config(&s.cert());
     let mut secure = handshake(s.tcp("tls-chat"), &config, "localhost");
     let plain = std::net::TcpStream::connect(s.tcp("chat")).unwrap();
