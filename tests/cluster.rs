@@ -245,7 +245,9 @@ fn a_proxy_header_is_believed_only_from_proxy_from() {
     // And it is the header's client that counts: one claiming 10.0.0.1 is not let in.
     let mut stream = connect_from(std::net::Ipv4Addr::LOCALHOST, addr);
     stream
-        .write_all(b"PROXY TCP4 10.0.0.1 127.0.0.1 1 2\r\nGET /stats HTTP/1.1\r\nHost: h\r\n\r\n")
+        .write_all(
+            b"PROXY TCP4 10.0.0.1 127.0.0.1 1 2\r\nGET /stats HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        )
         .unwrap();
     let mut reader = std::io::BufReader::new(stream);
     let answer = http::read_response(&mut reader, false).expect("an answer");
