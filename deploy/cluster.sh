@@ -101,7 +101,7 @@ start_backend() {
     # `ip netns exec` and `env` exec in place: $! is evserve's own pid.
     ip netns exec "$ns" env RUST_LOG=info "$EVSERVE" serve \
         --http "0.0.0.0:$HTTP_PORT" --root "$STATE/root" --access-log false \
-        --proxy-protocol --drain-delay "$DRAIN_DELAY" \
+        --proxy-protocol --proxy-from "$FRONT_IP" --drain-delay "$DRAIN_DELAY" \
         --announce "$BCAST:$BEACON_PORT" --announce-interval 1s --name "b$i" --beacon-key "$KEY" \
         >>"$STATE/b$i.log" 2>&1 &
     echo $! >"$STATE/b$i.pid"

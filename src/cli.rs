@@ -25,7 +25,7 @@ mod values;
 
 pub use values::{
     FramingArg, Size, Span, parse_byte, parse_credentials, parse_duration, parse_header,
-    parse_listen, parse_net, parse_rate, parse_service, parse_size,
+    parse_listen, parse_net, parse_rate, parse_server_name, parse_service, parse_size,
 };
 
 /// A high-throughput network server on one non-blocking event loop.
@@ -420,6 +420,7 @@ impl BrowserArgs {
             ws: crate::protocol::ws::WsConfig {
                 max_message: self.ws_max_message,
                 ping_interval: self.ws_ping_interval,
+                ..Default::default()
             },
         }
     }
@@ -475,6 +476,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = Size(DEFAULT_CHAT_LINE),
           help_heading = FRAMING)]
     pub max_line: Size,
+    /// Name chat members (--chat and the dashboard's /ws/chat) by their addresses, as
+    /// `* 127.0.0.1:5555 joined`; by default they are `guest-N`, since anyone may join and
+    /// learn where the others (the operator's dashboard too) connect from.
+    #[arg(long, help_heading = FRAMING)]
+    pub chat_show_addresses: bool,
     /// Where received files are stored; created (with its parents) if missing.
     #[arg(long, value_name = "DIR", help_heading = FRAMING)]
     pub files_dir: Option<PathBuf>,
@@ -497,6 +503,15 @@ pub struct ServeArgs {
     /// /events and /dashboard; others get 403. Repeatable. By default anyone may.
     #[arg(long, value_name = "NET", value_parser = parse_net, help_heading = HTTP)]
     pub stats_allow: Vec<ipnet::IpNet>,
+    /// A host name this server answers for (e.g. example.com), besides localhost and IP
+    /// addresses. /stats, /connections, /dashboard, /events and /ws/* answer any other Host
+    /// with 421, so a DNS-rebinding page cannot reach them. Repeatable.
+    #[arg(long, value_name = "NAME", value_parser = parse_server_name, help_heading = HTTP)]
+    pub server_name: Vec<String>,
+    /// Answer every route, not only the status pages and WebSockets, with 421 for a Host
+    /// other than --server-name, localhost or an IP address.
+    #[arg(long, help_heading = HTTP)]
+    pub strict_host: bool,
     /// Require HTTP Basic credentials USER:PASS for PUT, DELETE and GET /connections. Every
     /// local user can read them in `ps`: prefer --auth-file, or EVSERVE_AUTH=USER:PASS in the
     /// environment (read when neither flag is given).
@@ -663,7 +678,7 @@ pub struct ServeArgs {
     #[arg(long, overrides_with = "access_log", help_heading = LOGGING)]
     pub no_access_log: bool,
 
-    /// Load-balancer flags: --drain-delay, --proxy-protocol.
+    /// Load-balancer flags: --drain-delay, --proxy-protocol, --proxy-from.
     #[command(flatten)]
     pub cluster: crate::cluster_args::ClusterArgs,
 
@@ -771,6 +786,7 @@ impl ServeArgs {
                 Span(discovery::MIN_INTERVAL)
             ));
         }
+        self.cluster.check()?;
         let serves_http = !self.http.is_empty() || self.uses_default_services();
         if serves_http {
             match std::fs::metadata(&self.root) {
@@ -889,6 +905,7 @@ impl ServeArgs {
                 key: self.beacon_key.clone(),
             }),
             workers: usize::from(self.workers),
+            chat_show_addresses: self.chat_show_addresses,
             ..ServerConfig::default()
         };
         self.cluster.apply(&mut config);
@@ -946,8 +963,16 @@ impl ServeArgs {
             access_log: self.access_log && !self.no_access_log,
             file_cache: self.file_cache.0,
             sendfile: self.sendfile,
-            browser: self.browser.config(),
+            browser: crate::protocol::http::dashboard::BrowserConfig {
+                ws: crate::protocol::ws::WsConfig {
+                    show_addresses: self.chat_show_addresses,
+                    ..self.browser.config().ws
+                },
+                ..self.browser.config()
+            },
             stats_allow: self.stats_allow.clone(),
+            host_names: self.server_name.clone(),
+            strict_host: self.strict_host,
             ..HttpConfig::default()
         }
     }

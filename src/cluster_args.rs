@@ -20,9 +20,16 @@ pub struct ClusterArgs {
     pub drain_delay: Duration,
     /// Expect a PROXY protocol header (v2, or v1 text) first on every TCP connection, as
     /// HAProxy's `send-proxy-v2` sends; the client it names is the peer. Connections without
-    /// one are closed. Applies to every TCP listener of this server.
+    /// one are closed. Applies to every TCP listener of this server, TLS ones included (the
+    /// header comes before the TLS handshake). Needs --proxy-from.
     #[arg(long)]
     pub proxy_protocol: bool,
+    /// With --proxy-protocol: the balancer's address or network (e.g. 10.0.0.2 or
+    /// 10.0.0.0/24), the only peers whose PROXY headers are believed; connections from
+    /// anywhere else are refused unread, counted (`proxy_refused`) and logged. Repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = crate::cli::parse_net,
+          requires = "proxy_protocol")]
+    pub proxy_from: Vec<ipnet::IpNet>,
 }
 
 impl ClusterArgs {
@@ -30,6 +37,22 @@ impl ClusterArgs {
     pub fn apply(&self, config: &mut ServerConfig) {
         config.limits.drain_delay = self.drain_delay;
         config.proxy_protocol = self.proxy_protocol;
+        config.proxy_from = self.proxy_from.clone();
+    }
+
+    /// Refuses flags that cannot work together: `--proxy-protocol` without `--proxy-from`
+    /// would let anyone who reaches the port claim any client address.
+    pub fn check(&self) -> Result<(), String> {
+        if self.proxy_protocol && self.proxy_from.is_empty() {
+            return Err(
+                "--proxy-protocol needs --proxy-from: add the balancer's address or \
+                        network whose PROXY headers are to be believed, e.g. --proxy-from \
+                        10.0.0.2 (repeatable); a header from anyone else could claim any client \
+                        address"
+                    .to_string(),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -123,8 +123,15 @@ pub struct ServerConfig {
     /// The groups every worker adds its counters to, so `/stats` reports the whole server.
     /// Clones of a configuration share them: a configuration and its clones are one server.
     pub stats: ServerStats,
-    /// Every TCP listener expects a PROXY protocol header first (`--proxy-protocol`).
+    /// Every TCP listener, TLS ones included, expects a PROXY protocol header first
+    /// (`--proxy-protocol`).
     pub proxy_protocol: bool,
+    /// Chat members are named by their addresses rather than `guest-N`
+    /// (`--chat-show-addresses`).
+    pub chat_show_addresses: bool,
+    /// The balancers whose PROXY headers are believed (`--proxy-from`); a connection from
+    /// anywhere else is refused. Empty: nobody's.
+    pub proxy_from: Vec<ipnet::IpNet>,
 }
 
 /// Where and how often a server announces itself.
@@ -344,10 +351,11 @@ fn bind_all(
     config: &ServerConfig,
 ) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
     let mut bound = Vec::with_capacity(config.services.len());
-    // --proxy-protocol: every TCP service reads the balancer's header first.
+    // --proxy-protocol: every TCP service reads the balancer's header first. Under TLS the
+    // header comes before the ClientHello (HAProxy sends it first on the TCP connection).
     let wrap = |service: Box<dyn Service>| -> Box<dyn Service> {
         if config.proxy_protocol {
-            Box::new(ProxyService::new(service))
+            Box::new(ProxyService::new(service, &config.proxy_from))
         } else {
             service
         }
@@ -357,9 +365,12 @@ fn bind_all(
             ServiceSpec::Echo(a) => reactor.listen(*a, wrap(Box::new(Echo))),
             ServiceSpec::UdpEcho(a) => reactor.bind_udp(*a, Box::new(UdpEcho)),
             ServiceSpec::Framed(a, c) => reactor.listen(*a, wrap(Box::new(FramedEcho::new(*c)))),
-            ServiceSpec::Chat(a, max_line) => {
-                reactor.listen(*a, wrap(Box::new(Chat::new(*max_line))))
-            }
+            ServiceSpec::Chat(a, max_line) => reactor.listen(
+                *a,
+                wrap(Box::new(
+                    Chat::new(*max_line).showing_addresses(config.chat_show_addresses),
+                )),
+            ),
             ServiceSpec::Files(a, c) => reactor.listen(*a, wrap(Box::new(Files::new(c.clone())))),
             ServiceSpec::Http(a, c) => reactor.listen(
                 *a,
@@ -368,8 +379,8 @@ fn bind_all(
                     config.stats.clone(),
                 ))),
             ),
-            ServiceSpec::Tls(inner, setup) => tls_service(inner, setup, &config.stats)
-                .and_then(|service| reactor.listen(spec.addr(), service)),
+            ServiceSpec::Tls(inner, setup) => tls_service(inner, setup, config)
+                .and_then(|service| reactor.listen(spec.addr(), wrap(service))),
         }
         .map_err(|e| BindError::new(spec, e))?;
         bound.push(addr);
@@ -401,12 +412,15 @@ fn bind_all(
 fn tls_service(
     inner: &ServiceSpec,
     setup: &TlsSetup,
-    stats: &ServerStats,
+    config: &ServerConfig,
 ) -> io::Result<Box<dyn Service>> {
+    let stats = &config.stats;
     let service: Box<dyn Service> = match inner {
         ServiceSpec::Echo(_) => Box::new(Echo),
         ServiceSpec::Framed(_, c) => Box::new(FramedEcho::new(*c)),
-        ServiceSpec::Chat(_, max_line) => Box::new(Chat::new(*max_line)),
+        ServiceSpec::Chat(_, max_line) => {
+            Box::new(Chat::new(*max_line).showing_addresses(config.chat_show_addresses))
+        }
         ServiceSpec::Files(_, c) => Box::new(Files::new(c.clone())),
         ServiceSpec::Http(_, c) => Box::new(Http::in_server((**c).clone(), stats.clone())),
         ServiceSpec::UdpEcho(_) | ServiceSpec::Tls(..) => {

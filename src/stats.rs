@@ -68,6 +68,9 @@ pub struct Stats {
     /// TCP connections closed at `--max-connections` to make room for a new one (an idle
     /// keep-alive connection, or the one stalling longest).
     pub evicted: Counter,
+    /// TCP connections refused unread on a `--proxy-protocol` listener because they came
+    /// from outside `--proxy-from`.
+    pub proxy_refused: Counter,
     /// Bytes read from TCP connections.
     pub bytes_in: Counter,
     /// Bytes written to TCP connections.
@@ -222,6 +225,7 @@ impl Stats {
             ("closed", self.closed.get()),
             ("too_slow", self.too_slow.get()),
             ("evicted", self.evicted.get()),
+            ("proxy_refused", self.proxy_refused.get()),
             ("bytes_in", self.bytes_in.get()),
             ("bytes_out", self.bytes_out.get()),
             ("buffered_out", self.buffered_out.get()),

@@ -42,7 +42,7 @@ impl Client {
 
 #[test]
 fn three_clients_hear_each_other_in_order_with_notices() {
-    let server = Server::start(&["--chat", "127.0.0.1:0"], 1);
+    let server = Server::start(&["--chat", "127.0.0.1:0", "--chat-show-addresses"], 1);
     let mut a = Client::join(&server);
     let mut b = Client::join(&server);
     assert_eq!(a.next(), format!("* {} joined\n", b.addr()));
@@ -68,6 +68,27 @@ fn three_clients_hear_each_other_in_order_with_notices() {
     drop(c);
     assert_eq!(a.next(), format!("* {gone} left\n"));
     assert_eq!(b.next(), format!("* {gone} left\n"));
+}
+
+/// Anyone may join, the operator's dashboard too: by default members are `guest-N`, and
+/// nobody learns where the others connect from.
+#[test]
+fn members_are_named_without_their_addresses_by_default() {
+    let server = Server::start(&["--chat", "127.0.0.1:0"], 1);
+    let mut a = Client::join(&server);
+    let mut b = Client::join(&server);
+    let joined = a.next();
+    assert!(
+        joined.starts_with("* guest-") && joined.ends_with(" joined\n"),
+        "{joined}"
+    );
+    assert!(
+        !joined.contains("127.0.0.1") && !joined.contains(&b.addr()),
+        "{joined}"
+    );
+    let name = &joined["* ".len()..joined.len() - " joined\n".len()];
+    b.say("hello");
+    assert_eq!(a.next(), format!("{name}: hello\n"));
 }
 
 #[test]
@@ -121,7 +142,7 @@ fn a_slow_consumer_is_cut_off_and_never_slows_the_room() {
 
 #[test]
 fn a_room_of_three_hundred_hears_a_speaker_and_every_departure_at_once() {
-    let server = Server::start(&["--chat", "127.0.0.1:0"], 1);
+    let server = Server::start(&["--chat", "127.0.0.1:0", "--chat-show-addresses"], 1);
     let mut stay = Client::join(&server);
     let members: Vec<Client> = (0..300).map(|_| Client::join(&server)).collect();
     let addrs: Vec<String> = members.iter().map(Client::addr).collect();
@@ -156,7 +177,16 @@ fn a_room_of_three_hundred_hears_a_speaker_and_every_departure_at_once() {
 
 #[test]
 fn with_several_workers_the_room_is_one() {
-    let server = Server::start(&["--chat", "127.0.0.1:0", "--workers", "3"], 1);
+    let server = Server::start(
+        &[
+            "--chat",
+            "127.0.0.1:0",
+            "--workers",
+            "3",
+            "--chat-show-addresses",
+        ],
+        1,
+    );
     let mut first = Client::join(&server);
     // Twelve more: the kernel spreads them over the workers (all on one: odds of 1 in 177,000).
     let mut others: Vec<Client> = (0..12).map(|_| Client::join(&server)).collect();

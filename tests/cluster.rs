@@ -124,7 +124,15 @@ fn proxy_v2(client: std::net::SocketAddrV4, server: std::net::SocketAddr) -> Vec
 #[test]
 fn behind_the_proxy_protocol_answers_and_logs_show_the_real_client() {
     let dir = tempfile::tempdir().unwrap();
-    let server = http::start(dir.path(), &["--proxy-protocol", "--access-log"]);
+    let server = http::start(
+        dir.path(),
+        &[
+            "--proxy-protocol",
+            "--proxy-from",
+            "127.0.0.1",
+            "--access-log",
+        ],
+    );
     let addr = server.tcp("http");
     let client = "203.0.113.7:41000".parse().unwrap();
     let mut conn = Conn::open(addr);
@@ -157,6 +165,142 @@ fn behind_the_proxy_protocol_answers_and_logs_show_the_real_client() {
     server
         .wait_log("no PROXY protocol header", Duration::from_secs(10))
         .expect("the refusal is logged");
+}
+
+/// A connection to `addr` from the loopback address `from` (any of 127.0.0.0/8).
+fn connect_from(from: std::net::Ipv4Addr, addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((from, 0)).into())
+        .unwrap();
+    socket.connect(&addr.into()).expect("connect");
+    let stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(http::TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(http::TIMEOUT)).unwrap();
+    stream
+}
+
+/// `/stats` through a PROXY header claiming 127.0.0.1, as v1 or v2, from `from`: the answer,
+/// or what came back before the connection closed.
+fn stats_claiming_loopback(
+    from: std::net::Ipv4Addr,
+    addr: std::net::SocketAddr,
+    v2: bool,
+) -> Vec<u8> {
+    let client = "127.0.0.1:41000".parse().unwrap();
+    let header = if v2 {
+        proxy_v2(client, addr)
+    } else {
+        format!(
+            "PROXY TCP4 127.0.0.1 {} 41000 {}\r\n",
+            addr.ip(),
+            addr.port()
+        )
+        .into_bytes()
+    };
+    let mut stream = connect_from(from, addr);
+    let request = b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    // A refused connection may be closed (reset) before or while the request is written.
+    let _ = stream.write_all(&[header, request.to_vec()].concat());
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+#[test]
+fn a_proxy_header_is_believed_only_from_proxy_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = http::start(
+        dir.path(),
+        &[
+            "--proxy-protocol",
+            "--proxy-from",
+            "127.0.0.1/32",
+            "--stats-allow",
+            "127.0.0.1",
+        ],
+    );
+    let addr = server.tcp("http");
+    let outsider = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    for v2 in [true, false] {
+        let answer = stats_claiming_loopback(outsider, addr, v2);
+        assert!(
+            answer.is_empty(),
+            "v2={v2}: a forged header from 127.0.0.2 got: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    let logged = server
+        .wait_log("not in --proxy-from", Duration::from_secs(10))
+        .expect("the refusal is logged");
+    assert!(logged.contains("127.0.0.2:"), "{logged}");
+    // From the balancer the header is believed: the client it names may see /stats.
+    let answer = stats_claiming_loopback(std::net::Ipv4Addr::LOCALHOST, addr, true);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("\"proxy_refused\":2"),
+        "both refusals counted: {text}"
+    );
+    // And it is the header's client that counts: one claiming 10.0.0.1 is not let in.
+    let mut stream = connect_from(std::net::Ipv4Addr::LOCALHOST, addr);
+    stream
+        .write_all(
+            b"PROXY TCP4 10.0.0.1 127.0.0.1 1 2\r\nGET /stats HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        )
+        .unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let answer = http::read_response(&mut reader, false).expect("an answer");
+    assert_eq!(answer.status, 403);
+}
+
+#[test]
+fn a_proxy_header_before_a_tls_handshake_is_read_on_https() {
+    use rustls::pki_types::ServerName;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let tls = util::tls::TlsServer::self_signed(
+        &[
+            "--https",
+            "127.0.0.1:0",
+            "--root",
+            root,
+            "--proxy-protocol",
+            "--proxy-from",
+            "127.0.0.1",
+        ],
+        1,
+    );
+    let addr = tls.tcp("https");
+    let mut tcp = http::connect(addr);
+    tcp.write_all(&proxy_v2("203.0.113.9:4444".parse().unwrap(), addr))
+        .unwrap();
+    let config = util::tls::client_config(&tls.cert());
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("TLS after the PROXY header");
+    let answer = String::from_utf8_lossy(&util::tls::read_to_close(&mut stream)).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("\"client\":\"203.0.113.9:4444\""),
+        "{answer}"
+    );
+}
+
+#[test]
+fn the_proxy_protocol_without_proxy_from_is_refused_at_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_evserve"))
+        .args(["serve", "--http", "127.0.0.1:0", "--proxy-protocol"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--proxy-protocol needs --proxy-from"), "{err}");
+    assert!(err.contains("e.g. --proxy-from"), "says what to add: {err}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ impl Client {
     }
 
     fn get(&mut self, path: &str) -> Answer {
-        self.send(&format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n"));
+        self.send(&format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
         self.answer(false)
     }
 }
@@ -238,7 +238,7 @@ fn the_service_filter_and_the_limit() {
         assert_eq!(answer.status, 400, "{bad}");
     }
     // HEAD: the same head, no body.
-    c.send("HEAD /connections HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.send("HEAD /connections HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let head = c.answer(true);
     assert_eq!(head.status, 200);
     assert!(
@@ -252,10 +252,10 @@ fn requests_pipelined_behind_it_are_answered_in_order() {
     let (_server, _echo, http) = echo_and_http();
     let mut c = Client::open(http);
     c.send(concat!(
-        "GET /connections HTTP/1.1\r\nHost: t\r\n\r\n",
-        "GET /plain HTTP/1.1\r\nHost: t\r\n\r\n",
-        "GET /connections?limit=1 HTTP/1.1\r\nHost: t\r\n\r\n",
-        "GET /plain HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        "GET /connections HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /plain HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /connections?limit=1 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /plain HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     ));
     let first = c.answer(false).json();
     assert_eq!(first["matched"], 1);
@@ -285,13 +285,13 @@ fn with_credentials_configured_only_their_holder_sees_it() {
     );
     let http = server.tcp("http");
     let mut c = Client::open(http);
-    c.send("GET /connections HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.send("GET /connections HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let refused = c.answer(false);
     assert_eq!(refused.status, 401);
     assert!(!String::from_utf8_lossy(&refused.body).contains("peer"));
-    c.send("GET /connections HTTP/1.1\r\nHost: t\r\nAuthorization: Basic dXNlcjp3cm9uZw==\r\n\r\n");
+    c.send("GET /connections HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic dXNlcjp3cm9uZw==\r\n\r\n");
     assert_eq!(c.answer(false).status, 401, "user:wrong");
-    c.send("GET /connections HTTP/1.1\r\nHost: t\r\nAuthorization: Basic dXNlcjpzZWNyZXQ=\r\n\r\n");
+    c.send("GET /connections HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic dXNlcjpzZWNyZXQ=\r\n\r\n");
     let allowed = c.answer(false);
     assert_eq!(allowed.status, 200);
     assert_eq!(allowed.json()["matched"], 1);
@@ -315,7 +315,7 @@ fn over_tls_the_inner_session_gets_its_table_and_the_bytes_are_the_encrypted_one
     let config = client_config(&s.cert());
     let mut c = handshake(s.tcp("https"), &config, "localhost");
     let me = c.sock.local_addr().unwrap();
-    let request = b"GET /connections HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    let request = b"GET /connections HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
     c.write_all(request).unwrap();
     let answer = read_to_close(&mut c);
     let text = String::from_utf8_lossy(&answer);

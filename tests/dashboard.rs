@@ -53,7 +53,7 @@ fn events_stream_a_snapshot_a_second() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     stream
-        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let mut lines = BufReader::new(stream);
     let mut head = String::new();
@@ -104,7 +104,7 @@ fn a_stalled_event_stream_client_gets_no_backlog() {
     socket.connect(&http.into()).unwrap();
     let mut stalled: TcpStream = socket.into();
     stalled
-        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     // Wait (bounded) for the server to notice, by its own counter, that the client is behind.
     let deadline = Instant::now() + Duration::from_secs(120);

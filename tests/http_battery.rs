@@ -1085,7 +1085,7 @@ fn echo_and_stats_answer_json() {
     assert_eq!(r.must("content-type"), "text/x-c");
     assert_eq!(r.body, b"abcde");
 
-    let r = c.exchange(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.exchange(b"GET /stats HTTP/1.1\r\nHost: localhost\r\n\r\n");
     status(&r, "HTTP/1.1 200 OK");
     assert_eq!(r.must("content-type"), "application/json");
     let stats: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -1205,6 +1205,86 @@ fn upload_temporaries_left_by_a_crash_are_swept_at_start() {
     util::aged_file(&files, "kept.txt", hours);
     let _server = http::start(root.path(), &["--writable"]);
     assert_eq!(names_in(&files), [".b.txt.41-1.part", "kept.txt"]);
+}
+
+/// The access log escapes what a client chose as nginx does: a quote cannot forge fields,
+/// and C1 CSI (U+009B) or a bidi override (U+202E) cannot reach the reader's terminal raw.
+#[test]
+fn the_access_log_escapes_the_target() {
+    let root = tempfile::tempdir().unwrap();
+    let server = http::start(root.path(), &["--access-log"]);
+    let mut request = b"GET /a\"b\\".to_vec();
+    request.extend_from_slice("\u{9b}2J\u{202e}gnp".as_bytes());
+    request.extend_from_slice(b" HTTP/1.1\r\nHost: t\r\n\r\n");
+    let answer = once(server.tcp("http"), &request);
+    assert_eq!(answer.status, 403, "a backslash in a path is refused");
+    let line = server
+        .wait_log("\"GET /a", Duration::from_secs(10))
+        .expect("an access log line");
+    assert!(
+        line.contains(r#""GET /a\x22b\x5C\xC2\x9B2J\xE2\x80\xAEgnp" 403"#),
+        "{line}"
+    );
+}
+
+/// DNS rebinding: a page whose name was rebound to 127.0.0.1 talks to the server from the
+/// operator's own browser, but with its own name in `Host` (and `Origin`). The server's
+/// insides and the WebSockets answer only the names it answers for.
+#[test]
+fn a_rebinding_host_gets_421_on_the_operator_views_and_websockets() {
+    let root = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("hello.txt"), b"hi\n").unwrap();
+    let server = http::start(root.path(), &["--server-name", "example.test"]);
+    let addr = server.tcp("http");
+    let port = addr.port();
+    // The WebSocket fields on every request: only /ws/* asks for the upgrade.
+    let ws = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let ask = |host: &str, path: &str| -> Response {
+        let connection = if path.starts_with("/ws/") {
+            "Upgrade"
+        } else {
+            "close"
+        };
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n{ws}\
+             Connection: {connection}\r\n\r\n"
+        );
+        once(addr, request.as_bytes())
+    };
+    let rebind = format!("rebind.attacker.example:{port}");
+    for path in [
+        "/stats",
+        "/connections",
+        "/events",
+        "/dashboard",
+        "/ws/chat",
+        "/ws/echo",
+    ] {
+        let r = ask(&rebind, path);
+        assert_eq!(r.status, 421, "{path}: {}", r.text());
+    }
+    assert_eq!(ask(&rebind, "/hello.txt").status, 200, "files as before");
+    assert_eq!(
+        ask(&rebind, "/healthz").status,
+        200,
+        "balancers check by address"
+    );
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "example.test".to_string(),
+    ] {
+        assert_eq!(ask(&host, "/stats").status, 200, "{host}");
+        assert_eq!(ask(&host, "/dashboard").status, 200, "{host}");
+        assert_eq!(ask(&host, "/ws/chat").status, 101, "{host}");
+    }
+    let strict = http::start(root.path(), &["--strict-host"]);
+    let r = once(
+        strict.tcp("http"),
+        b"GET /hello.txt HTTP/1.1\r\nHost: rebind.attacker.example\r\n\r\n",
+    );
+    assert_eq!(r.status, 421, "--strict-host: every route");
 }
 
 /// `--stats-allow` keeps the server's insides for the networks named; everything else is

@@ -175,7 +175,7 @@ fn openssl_s_client_sees_tls_1_3_alpn_and_resumption() {
     // The handshakes are counted in /stats.
     let config = client_config(&s.cert());
     let mut c = handshake(s.tcp("https"), &config, "localhost");
-    c.write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    c.write_all(b"GET /stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
     let r = read_response(&mut BufReader::new(c), false).unwrap();
     let body = r.text();
@@ -471,7 +471,16 @@ fn tls_echo_carries_a_megabyte_and_chat_broadcasts_are_encrypted() {
 
 #[test]
 fn plain_and_tls_chat_members_share_one_room() {
-    let s = TlsServer::self_signed(&["--chat", "127.0.0.1:0", "--tls-chat", "127.0.0.1:0"], 2);
+    let s = TlsServer::self_signed(
+        &[
+            "--chat",
+            "127.0.0.1:0",
+            "--tls-chat",
+            "127.0.0.1:0",
+            "--chat-show-addresses",
+        ],
+        2,
+    );
     let config = client_config(&s.cert());
     let mut secure = handshake(s.tcp("tls-chat"), &config, "localhost");
     let plain = std::net::TcpStream::connect(s.tcp("chat")).unwrap();

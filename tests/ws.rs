@@ -36,6 +36,7 @@ fn start_pinging(interval: &str) -> Server {
             "http://app.example",
             "--access-log",
             "false",
+            "--chat-show-addresses",
         ],
         2,
     )
@@ -210,7 +211,7 @@ fn refused_handshakes_get_their_status() {
     // A plain GET on a WebSocket resource.
     let mut plain = TcpStream::connect(http).unwrap();
     plain
-        .write_all(b"GET /ws/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /ws/echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut answer = String::new();
     plain.read_to_string(&mut answer).unwrap();
@@ -293,6 +294,34 @@ fn the_close_handshake_echoes_the_code() {
     let mut client = Client::open(server.tcp("http"), "/ws/echo");
     client.send(&frame(true, 8, &1005u16.to_be_bytes()));
     client.expect_close(1002);
+}
+
+/// A peer the reactor gives up on (too slow while sending a message, or idle past
+/// `--idle-timeout`) is told so with a close frame 1008 before the connection closes
+/// (RFC 6455 §7.1.7), not dropped silently.
+#[test]
+fn a_stalled_peer_gets_a_close_1008_before_the_socket_closes() {
+    // Half a message, then nothing: below --min-rate over one --rate-window.
+    let server = Server::start(
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--min-rate",
+            "100000",
+            "--rate-window",
+            "1s",
+        ],
+        1,
+    );
+    let mut client = Client::open(server.tcp("http"), "/ws/echo");
+    let message = frame(true, 1, &[b'x'; 1000]);
+    client.send(&message[..500]);
+    client.expect_close(1008);
+
+    // Idle past --idle-timeout, sooner than the session's own ping.
+    let server = Server::start(&["--http", "127.0.0.1:0", "--idle-timeout", "1s"], 1);
+    let mut client = Client::open(server.tcp("http"), "/ws/echo");
+    client.expect_close(1008);
 }
 
 #[test]
@@ -468,7 +497,7 @@ fn evserve_load_ws_benchmarks_the_echo() {
     assert_eq!(report["errors"], 0, "{report}");
     let answer = {
         let mut s = TcpStream::connect(server.tcp("http")).unwrap();
-        s.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.write_all(b"GET /stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .unwrap();
         let mut answer = String::new();
         s.read_to_string(&mut answer).unwrap();

@@ -158,6 +158,24 @@ pub fn parse_credentials(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parses a `--server-name`: a host name as it appears in `Host`, without scheme, port or
+/// path (`example.com`, `www.example.com.`).
+pub fn parse_server_name(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+    if valid {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "'{s}' is not a host name: give the name alone, as in the browser's address bar \
+             without scheme, port or path (e.g. --server-name example.com)"
+        ))
+    }
+}
+
 /// Parses a network, `10.0.0.0/8` or `fd00::/8`, or one address (`127.0.0.1`, `::1`) as a
 /// network of one.
 pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {

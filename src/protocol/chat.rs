@@ -1,9 +1,12 @@
 //! Chat: one room ([`RoomId::CHAT`], shared by every chat listener of a worker and by the HTTP
 //! listener's `/ws/chat` WebSockets), where every line a client sends reaches every other client.
 //!
-//! A line from `127.0.0.1:5555` saying `hello` reaches the others as
-//! `127.0.0.1:5555: hello\n`; arrivals and departures are announced as `* <addr> joined\n` and
-//! `* <addr> left\n`. The sender does not get its own lines back. Lines are `\n`-terminated
+//! Each member has a name: `guest-N` (N counts the members since the server started), or,
+//! with `--chat-show-addresses`, its address. A line from `guest-3` saying `hello` reaches the
+//! others as `guest-3: hello\n`; arrivals and departures are announced as `* guest-3 joined\n`
+//! and `* guest-3 left\n`. The sender does not get its own lines back. Addresses are not shown
+//! by default because anyone may join: the operator who opens the dashboard joins too, and
+//! `* 127.0.0.1:33447 joined` would tell every member where the server's operator sits. Lines are `\n`-terminated
 //! (`\r\n` accepted) and limited to [`DEFAULT_MAX_LINE`] bytes by default; a longer line gets
 //! `ERR frame too large: N > MAX\n` and the connection closes.
 //!
@@ -18,6 +21,7 @@
 //! prefix and speak under someone else's name.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::protocol::frame::{DEFAULT_MAX_LINE, Frames, LineCodec};
 use crate::protocol::text;
@@ -27,6 +31,20 @@ use crate::session::{Ctx, Flow, RoomId, Service, Session, Step};
 #[derive(Debug, Clone)]
 pub struct Chat {
     max_line: usize,
+    show_addresses: bool,
+}
+
+/// Members named so far, by every chat listener and `/ws/chat` of the process: one count, so
+/// that no two members of the room (which spans workers) share a name.
+static GUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// The name of a new member: `guest-N`, or its address if `show_addresses`.
+pub fn member_name(peer: SocketAddr, show_addresses: bool) -> String {
+    if show_addresses {
+        peer.to_string()
+    } else {
+        format!("guest-{}", GUESTS.fetch_add(1, Ordering::Relaxed) + 1)
+    }
 }
 
 impl Default for Chat {
@@ -38,7 +56,18 @@ impl Default for Chat {
 impl Chat {
     /// A chat accepting lines of up to `max_line` bytes.
     pub fn new(max_line: usize) -> Chat {
-        Chat { max_line }
+        Chat {
+            max_line,
+            show_addresses: false,
+        }
+    }
+
+    /// The same chat, naming members by their addresses (`--chat-show-addresses`) or not.
+    pub fn showing_addresses(self, show_addresses: bool) -> Chat {
+        Chat {
+            show_addresses,
+            ..self
+        }
     }
 }
 
@@ -48,7 +77,8 @@ impl Service for Chat {
     }
 
     fn new_session(&mut self, peer: SocketAddr) -> Box<dyn Session> {
-        Box::new(ChatSession::new(peer, self.max_line))
+        let name = member_name(peer, self.show_addresses);
+        Box::new(ChatSession::named(name, self.max_line))
     }
 
     /// Every chat listener, and every `/ws/chat` WebSocket, shares one room.
@@ -66,18 +96,27 @@ impl Service for Chat {
 #[derive(Debug, Clone)]
 pub struct ChatSession {
     codec: LineCodec,
-    /// `"<addr>: "`, formatted once rather than for every line.
+    /// The member's name, in join and leave notices.
+    name: String,
+    /// `"<name>: "`, formatted once rather than for every line.
     prefix: Vec<u8>,
     /// The message being assembled, reused so that relaying a line allocates nothing.
     message: Vec<u8>,
 }
 
 impl ChatSession {
-    /// The session of the member at `peer`, accepting lines of up to `max_line` bytes.
+    /// The session of the member at `peer`, named by its address, accepting lines of up to
+    /// `max_line` bytes.
     pub fn new(peer: SocketAddr, max_line: usize) -> ChatSession {
+        ChatSession::named(peer.to_string(), max_line)
+    }
+
+    /// The session of a member called `name` (see [`member_name`]).
+    pub fn named(name: String, max_line: usize) -> ChatSession {
         ChatSession {
             codec: LineCodec::new(max_line),
-            prefix: format!("{peer}: ").into_bytes(),
+            prefix: format!("{name}: ").into_bytes(),
+            name,
             message: Vec::new(),
         }
     }
@@ -95,7 +134,7 @@ impl ChatSession {
 
 impl Session for ChatSession {
     fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
-        let notice = format!("* {} joined\n", cx.peer());
+        let notice = format!("* {} joined\n", self.name);
         cx.broadcast(notice.as_bytes());
         Flow::Continue
     }
@@ -136,7 +175,7 @@ impl Session for ChatSession {
     }
 
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
-        let notice = format!("* {} left\n", cx.peer());
+        let notice = format!("* {} left\n", self.name);
         cx.broadcast(notice.as_bytes());
     }
 }
@@ -212,6 +251,37 @@ mod tests {
         let mut h = member(64);
         assert_eq!(h.eof(b"bye\nunfinished"), Flow::Close);
         assert_eq!(h.take_broadcast(), b"127.0.0.1:40000: bye\n");
+    }
+
+    #[test]
+    fn members_are_named_without_their_addresses_unless_asked() {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 33447));
+        let mut chat = Chat::new(64);
+        let mut a = Harness::new(chat.new_session(peer));
+        let mut b = Harness::new(chat.new_session(peer));
+        a.open();
+        b.open();
+        let (a_join, b_join) = (a.take_broadcast(), b.take_broadcast());
+        for notice in [&a_join, &b_join] {
+            let text = String::from_utf8_lossy(notice);
+            assert!(
+                text.starts_with("* guest-") && text.ends_with(" joined\n"),
+                "{text}"
+            );
+            assert!(!text.contains("127.0.0.1"), "{text}");
+        }
+        assert_ne!(a_join, b_join, "two members, two names");
+        a.input(b"hi\n");
+        let line = String::from_utf8(a.take_broadcast()).unwrap();
+        let name = String::from_utf8_lossy(&a_join[2..a_join.len() - 8]).into_owned();
+        assert_eq!(line, format!("{name}: hi\n"));
+        a.close();
+        assert_eq!(a.take_broadcast(), format!("* {name} left\n").into_bytes());
+
+        let mut chat = Chat::new(64).showing_addresses(true);
+        let mut c = Harness::new(chat.new_session(peer));
+        c.open();
+        assert_eq!(c.take_broadcast(), b"* 127.0.0.1:33447 joined\n");
     }
 
     #[test]

@@ -25,10 +25,18 @@
 //! or late is closed before the inner session ever sees it: on a PROXY listener, anything
 //! else would let a client that reaches the port directly claim any address it likes.
 //! A `LOCAL` header (the balancer's own health check) keeps the socket's peer.
+//!
+//! Only the balancer may speak for a client: [`ProxyService`] believes headers from the
+//! networks it is given (`--proxy-from`) and refuses every other connection at once, before
+//! reading a byte, as HAProxy's `accept-proxy` does (see `docs/deploy.md` for why refusing
+//! beats serving such a peer under its own address). Refusals are counted (`proxy_refused`)
+//! and logged at most once per [`REFUSAL_LOG_EVERY`], so a scan cannot flood the log.
 
+use std::cell::Cell;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::Duration;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use crate::session::{Ctx, Flow, Service, Session, Step};
 
@@ -41,6 +49,9 @@ pub const MAX_V2_HEADER: usize = 1024;
 pub const MAX_V1_HEADER: usize = 107;
 /// How long a connection may take to send its header; then it is closed.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most one log line per this long about connections refused for coming from outside the
+/// trusted networks; the line says how many more were refused meanwhile.
+pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 const V1_PREFIX: &[u8] = b"PROXY ";
 
@@ -341,15 +352,29 @@ impl Session for ProxySession {
     }
 }
 
-/// A service whose connections each start with a PROXY header (`--proxy-protocol`).
+/// A service whose connections each start with a PROXY header (`--proxy-protocol`), from
+/// the balancers in `trusted` (`--proxy-from`) only.
 pub struct ProxyService {
     inner: Box<dyn Service>,
+    trusted: Rc<[ipnet::IpNet]>,
+    refusals: Rc<RefusalLog>,
 }
 
 impl ProxyService {
-    /// Wraps `inner`'s sessions in [`ProxySession`]s.
-    pub fn new(inner: Box<dyn Service>) -> ProxyService {
-        ProxyService { inner }
+    /// Wraps `inner`'s sessions in [`ProxySession`]s, for connections whose socket peer lies
+    /// in `trusted`; any other connection is refused unread. An empty `trusted` trusts nobody.
+    pub fn new(inner: Box<dyn Service>, trusted: &[ipnet::IpNet]) -> ProxyService {
+        ProxyService {
+            inner,
+            trusted: trusted.into(),
+            refusals: Rc::new(RefusalLog::default()),
+        }
+    }
+
+    /// Whether a connection from `ip` may send a PROXY header.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted.iter().any(|net| net.contains(&ip))
     }
 }
 
@@ -359,6 +384,9 @@ impl Service for ProxyService {
     }
 
     fn new_session(&mut self, peer: SocketAddr) -> Box<dyn Session> {
+        if !self.trusts(peer.ip()) {
+            return Box::new(Untrusted(self.refusals.clone()));
+        }
         Box::new(ProxySession::new(self.inner.new_session(peer)))
     }
 
@@ -373,6 +401,60 @@ impl Service for ProxyService {
     fn input_limit(&self) -> usize {
         // The header may arrive with the client's first bytes behind it.
         self.inner.input_limit() + MAX_V2_HEADER
+    }
+}
+
+/// The session of a connection from outside `--proxy-from`: closed as it opens, unread.
+struct Untrusted(Rc<RefusalLog>);
+
+impl Session for Untrusted {
+    fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        cx.stats().proxy_refused.incr();
+        self.0.note(cx.peer(), cx.now());
+        Flow::Abort
+    }
+
+    fn on_input(&mut self, input: &[u8], _cx: &mut Ctx<'_>) -> Step {
+        Step::consumed(input.len()).aborting()
+    }
+
+    fn on_eof(&mut self, _input: &[u8], _cx: &mut Ctx<'_>) -> Flow {
+        Flow::Abort
+    }
+}
+
+/// Rate-limits the log of refused connections: one line per [`REFUSAL_LOG_EVERY`], with the
+/// count of those it did not mention.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    last: Cell<Option<Instant>>,
+    unlogged: Cell<u64>,
+}
+
+impl RefusalLog {
+    /// Logs the refusal of `peer`, or counts it if a line was written recently. Returns
+    /// whether it logged.
+    fn note(&self, peer: SocketAddr, now: Instant) -> bool {
+        if self
+            .last
+            .get()
+            .is_some_and(|last| now < last + REFUSAL_LOG_EVERY)
+        {
+            self.unlogged.set(self.unlogged.get() + 1);
+            return false;
+        }
+        let more = self.unlogged.replace(0);
+        let also = if more > 0 {
+            format!(" ({more} more refused since the last such line)")
+        } else {
+            String::new()
+        };
+        log::warn!(
+            "{peer}: refused: not in --proxy-from, so its PROXY header cannot be believed; \
+             add the balancer's network with --proxy-from if it is one{also}"
+        );
+        self.last.set(Some(now));
+        true
     }
 }
 
@@ -551,5 +633,66 @@ mod tests {
         h.input(&v2_inet()[..10]);
         assert_eq!(h.timeout(), Flow::Abort, "too slow to send its header");
         assert!(h.take_output().is_empty());
+    }
+
+    /// A service of [`Tell`] sessions.
+    struct Tells;
+
+    impl Service for Tells {
+        fn name(&self) -> &'static str {
+            "tell"
+        }
+        fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
+            Box::new(Tell)
+        }
+    }
+
+    #[test]
+    fn only_the_trusted_networks_may_send_a_header() {
+        let nets = [
+            "127.0.0.1/32".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
+        let mut service = ProxyService::new(Box::new(Tells), &nets);
+        for (peer, trusted) in [
+            ("127.0.0.1:1", true),
+            ("10.9.8.7:1", true),
+            ("[::ffff:127.0.0.1]:1", true),
+            ("127.0.0.2:1", false),
+            ("[::1]:1", false),
+            ("192.168.0.1:1", false),
+        ] {
+            let peer: SocketAddr = peer.parse().unwrap();
+            assert_eq!(service.trusts(peer.ip()), trusted, "{peer}");
+            let mut h = Harness::new(service.new_session(peer));
+            let opened = h.open();
+            h.input(&[v2_inet(), b"hello".to_vec()].concat());
+            let output = h.take_output();
+            if trusted {
+                assert_eq!(opened, Flow::Continue);
+                assert_eq!(output, b"peer=192.168.0.1:54321\nhello", "{peer}");
+                assert_eq!(h.stats().proxy_refused.get(), 0);
+            } else {
+                assert_eq!(opened, Flow::Abort, "{peer}: refused unread");
+                assert!(output.is_empty(), "{peer}");
+                assert_eq!(h.stats().proxy_refused.get(), 1, "{peer}: counted");
+            }
+        }
+        let mut nobody = ProxyService::new(Box::new(Tells), &[]);
+        let mut h = Harness::new(nobody.new_session("127.0.0.1:1".parse().unwrap()));
+        assert_eq!(h.open(), Flow::Abort, "an empty list trusts nobody");
+    }
+
+    #[test]
+    fn refusals_are_logged_once_per_period() {
+        let log = RefusalLog::default();
+        let peer: SocketAddr = "127.0.0.2:1".parse().unwrap();
+        let t = Instant::now();
+        assert!(log.note(peer, t));
+        assert!(!log.note(peer, t + Duration::from_secs(1)));
+        assert!(!log.note(peer, t + REFUSAL_LOG_EVERY - Duration::from_millis(1)));
+        assert_eq!(log.unlogged.get(), 2);
+        assert!(log.note(peer, t + REFUSAL_LOG_EVERY));
+        assert_eq!(log.unlogged.get(), 0);
     }
 }

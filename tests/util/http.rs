@@ -209,6 +209,6 @@ pub fn once(addr: SocketAddr, request: &[u8]) -> Response {
 pub fn get(addr: SocketAddr, path: &str) -> Response {
     once(
         addr,
-        format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
     )
 }

@@ -54,6 +54,14 @@ pub struct HttpConfig {
     /// `/events` and `/dashboard` (others get 403). Default empty: anyone who can reach the
     /// listener, as `/stats` always was.
     pub stats_allow: Vec<ipnet::IpNet>,
+    /// Host names the server answers for besides `localhost` and IP literals
+    /// (`--server-name`; see `host.rs`). The status pages, the dashboard, `/events` and the
+    /// WebSocket endpoints answer any other `Host` with 421, so a DNS-rebinding page finds
+    /// nothing. Default empty.
+    pub host_names: Vec<String>,
+    /// Whether every route, not only those, answers an unknown `Host` with 421
+    /// (`--strict-host`). Default `false`.
+    pub strict_host: bool,
 }
 
 impl Default for HttpConfig {
@@ -76,6 +84,8 @@ impl Default for HttpConfig {
             browser: Default::default(),
             hsts_max_age: None,
             stats_allow: Vec::new(),
+            host_names: Vec::new(),
+            strict_host: false,
         }
     }
 }

@@ -103,7 +103,8 @@ fn page_parts() -> &'static Page {
             ),
             csp: format!(
                 "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; \
-                 connect-src 'self'; base-uri 'none'; form-action 'none'",
+                 connect-src 'self'; base-uri 'none'; form-action 'none'; \
+                 frame-ancestors 'none'",
                 hash(SCRIPT),
                 hash(STYLE)
             ),
@@ -120,6 +121,9 @@ pub fn page(reply: &mut Reply<'_, '_>) -> Handled {
         .header("Content-Type", b"text/html; charset=utf-8")
         .header("Cache-Control", b"no-store")
         .header("Content-Security-Policy", page.csp.as_bytes())
+        // No other site may frame the page (clickjacking): `frame-ancestors` above, and
+        // this for browsers that predate it.
+        .header("X-Frame-Options", b"DENY")
         .end(page.html.len() as u64);
     if with_body {
         out.extend_from_slice(page.html.as_bytes());

@@ -147,13 +147,45 @@ impl Exchange {
             log::info!(
                 "{} \"{} {}\" {} {} {}us",
                 cx.peer(),
-                entry.method,
-                entry.target,
+                LogEscaped(entry.method.as_bytes()),
+                LogEscaped(entry.target.as_bytes()),
                 self.status.map_or(0, Status::code),
                 self.bytes,
                 micros
             );
         }
+    }
+}
+
+/// Bytes a client chose, written into a log line as nginx writes them (`escape=default`):
+/// `"`, `\\`, control bytes and every byte above 0x7E as `\xHH`. A target cannot then close
+/// the quotes and forge fields, nor reach the terminal of whoever reads the log with an
+/// escape sequence, a C1 control (U+009B is CSI, two bytes in UTF-8: both escaped) or a
+/// bidirectional override (U+202E). Written piecewise: nothing is allocated.
+pub struct LogEscaped<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for LogEscaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let needs_escape = |b: u8| !(0x20..=0x7E).contains(&b) || b == b'"' || b == b'\\';
+        for run in self.0.split_inclusive(|&b| needs_escape(b)) {
+            let (plain, last) = match run.split_last() {
+                Some((&last, plain)) if needs_escape(last) => (plain, Some(last)),
+                _ => (run, None),
+            };
+            // Only printable ASCII is left in `plain`: always UTF-8.
+            f.write_str(std::str::from_utf8(plain).unwrap_or_default())?;
+            if let Some(b) = last {
+                let escaped = [
+                    b'\\',
+                    b'x',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 0xF)],
+                ];
+                f.write_str(std::str::from_utf8(&escaped).unwrap_or_default())?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -262,4 +294,31 @@ fn error_body(status: Status, buf: &mut [u8; 64]) -> usize {
         }
     }
     len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_fields_are_escaped_as_nginx_does() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"/plain?a=1&b=~", "/plain?a=1&b=~"),
+            (b"/\"x\" 200 1 1us \\", "/\\x22x\\x22 200 1 1us \\x5C"),
+            (b"/\x1b[2J\r\n\x7f", "/\\x1B[2J\\x0D\\x0A\\x7F"),
+            ("/\u{9b}2J".as_bytes(), "/\\xC2\\x9B2J"),
+            ("/\u{202e}gnp.exe".as_bytes(), "/\\xE2\\x80\\xAEgnp.exe"),
+            (b"", ""),
+        ];
+        for (raw, logged) in cases {
+            assert_eq!(LogEscaped(raw).to_string(), logged, "{raw:?}");
+        }
+        for b in 0..=255u8 {
+            let out = LogEscaped(&[b]).to_string();
+            assert!(
+                out.bytes().all(|c| (0x20..0x7F).contains(&c)),
+                "{b:#x}: {out}"
+            );
+        }
+    }
 }

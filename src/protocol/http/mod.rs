@@ -51,6 +51,7 @@ pub mod dashboard;
 mod endpoints;
 mod exchange;
 mod file_cache;
+pub mod host;
 mod listing;
 mod metrics;
 mod ranges;

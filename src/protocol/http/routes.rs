@@ -14,6 +14,7 @@ use super::connections;
 use super::dashboard;
 use super::endpoints;
 use super::exchange::{Handled, Reply};
+use super::host;
 use super::metrics;
 use super::request::{Method, RequestHead, Target};
 use super::static_files;
@@ -152,6 +153,22 @@ impl<'b> Resource<'b> {
         }
     }
 
+    /// Whether only a `Host` this server answers for may reach it (see `host.rs`): what
+    /// shows the server's insides, or lets a page act in it, must be out of a DNS-rebinding
+    /// page's reach. `/healthz` is not: balancers check it by address.
+    fn names_the_host(self) -> bool {
+        matches!(
+            self,
+            Resource::Stats
+                | Resource::Metrics
+                | Resource::Connections
+                | Resource::Dashboard
+                | Resource::Events
+                | Resource::WsChat
+                | Resource::WsEcho
+        )
+    }
+
     fn methods(self, config: &HttpConfig) -> MethodSet {
         let set = match self {
             Resource::Echo => MethodSet::READ.with(Method::Post),
@@ -194,6 +211,9 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
     }
     let (path, query) = match head.target() {
         Ok(Target::Origin { path, query }) => (path, query),
+        Ok(Target::Asterisk) if config.strict_host && !host_allowed(head, config) => {
+            return misdirected(head, reply);
+        }
         Ok(Target::Asterisk) if head.method == Method::Options => {
             endpoints::options(reply, server_methods(config).allow_value().as_bytes());
             return Handled::Answered;
@@ -206,6 +226,9 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
     let resource = Resource::of(path);
     let allowed = resource.methods(config);
     match (head.method, resource) {
+        (_, r) if (config.strict_host || r.names_the_host()) && !host_allowed(head, config) => {
+            misdirected(head, reply)
+        }
         (m, _) if !allowed.contains(m) => not_allowed(reply, allowed),
         (
             _,
@@ -268,6 +291,22 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
         (Method::Delete, Resource::Upload { name }) => upload::delete(head, name, reply),
         _ => not_allowed(reply, allowed),
     }
+}
+
+/// Whether the request's `Host` is one the server answers for (see `host.rs`).
+fn host_allowed(head: &RequestHead<'_, '_>, config: &HttpConfig) -> bool {
+    host::host_allowed(head.header("host"), &config.host_names)
+}
+
+/// 421 for a `Host` the server does not answer for (RFC 9110 §15.5.20: this server is not
+/// authoritative for that name), logged at debug level: a rebinding page may ask often.
+fn misdirected(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handled {
+    log::debug!(
+        "{}: 421 for Host {:?} (see --server-name)",
+        reply.cx.peer(),
+        String::from_utf8_lossy(head.header("host").unwrap_or_default())
+    );
+    refused(reply, Status::MisdirectedRequest)
 }
 
 fn refused(reply: &mut Reply<'_, '_>, status: Status) -> Handled {

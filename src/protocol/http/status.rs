@@ -48,6 +48,8 @@ pub enum Status {
     RangeNotSatisfiable,
     /// 417: an `Expect` other than `100-continue`.
     ExpectationFailed,
+    /// 421: a `Host` this server does not answer for (`--server-name`; DNS rebinding).
+    MisdirectedRequest,
     /// 426: a WebSocket handshake of a version other than 13 (or no upgrade at all on a
     /// WebSocket resource); sent with `Sec-WebSocket-Version` or `Upgrade`.
     UpgradeRequired,
@@ -88,6 +90,7 @@ impl Status {
         Status::UriTooLong,
         Status::RangeNotSatisfiable,
         Status::ExpectationFailed,
+        Status::MisdirectedRequest,
         Status::UpgradeRequired,
         Status::TooManyRequests,
         Status::RequestHeaderFieldsTooLarge,
@@ -120,6 +123,7 @@ impl Status {
             Status::UriTooLong => 414,
             Status::RangeNotSatisfiable => 416,
             Status::ExpectationFailed => 417,
+            Status::MisdirectedRequest => 421,
             Status::UpgradeRequired => 426,
             Status::TooManyRequests => 429,
             Status::RequestHeaderFieldsTooLarge => 431,
@@ -154,6 +158,7 @@ impl Status {
             Status::UriTooLong => b"HTTP/1.1 414 URI Too Long\r\n",
             Status::RangeNotSatisfiable => b"HTTP/1.1 416 Range Not Satisfiable\r\n",
             Status::ExpectationFailed => b"HTTP/1.1 417 Expectation Failed\r\n",
+            Status::MisdirectedRequest => b"HTTP/1.1 421 Misdirected Request\r\n",
             Status::UpgradeRequired => b"HTTP/1.1 426 Upgrade Required\r\n",
             Status::TooManyRequests => b"HTTP/1.1 429 Too Many Requests\r\n",
             Status::RequestHeaderFieldsTooLarge => {

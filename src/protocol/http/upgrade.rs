@@ -13,18 +13,21 @@
 //! goes straight to the next session. The reactor knows nothing of this.
 //!
 //! The WebSocket handshake (RFC 6455 §4.2) is checked in order, each failure with its answer:
-//! not a GET on HTTP/1.1, a body, or a missing or malformed `Sec-WebSocket-Key`: 400; no
+//! not a GET on HTTP/1.1, a body, or a missing, malformed or repeated `Sec-WebSocket-Key`
+//! (RFC 6455 §11.3.1: the field must not appear more than once): 400; no
 //! `Upgrade: websocket` with `Connection: upgrade`: 426 with `Upgrade: websocket`; a version
 //! other than 13: 426 with `Sec-WebSocket-Version: 13`; an `Origin` that is neither this
-//! server (the `Host` the browser sent) nor in `--ws-allow-origin`: 403. Clients that send no
-//! `Origin` (not browsers) are let in: the check exists to stop other web sites from using a
-//! visitor's browser, not to authenticate.
+//! server (a name it answers for, at the host and port the request was sent to: see
+//! `host.rs`) nor in `--ws-allow-origin`: 403. Clients that send no `Origin` (not browsers)
+//! are let in: the check exists to stop other web sites from using a visitor's browser, not
+//! to authenticate. (A `Host` the server does not answer for never gets this far: 421.)
 
 use std::fmt;
 
 use super::conn::HttpSession;
 use super::exchange::Handled;
 use super::exchange::Reply;
+use super::host;
 use super::request::{BodyFraming, Method, RequestHead, Version};
 use super::status::Status;
 use crate::protocol::ws::{self, Endpoint, WsSession};
@@ -149,24 +152,6 @@ fn has_token(value: Option<&[u8]>, token: &str) -> bool {
     })
 }
 
-/// Whether a browser on `origin` may open a WebSocket here: same origin as the page (the
-/// `Host` it asked for), or listed in `allowed` (`*` lists every origin).
-pub fn origin_allowed(origin: &[u8], host: Option<&[u8]>, allowed: &[String]) -> bool {
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.as_bytes().eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    host.is_some_and(|host| {
-        ["http://", "https://"].iter().any(|scheme| {
-            origin.len() == scheme.len() + host.len()
-                && origin[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
-                && origin[scheme.len()..].eq_ignore_ascii_case(host)
-        })
-    })
-}
-
 /// `GET /ws/chat` and `GET /ws/echo`: checks the handshake (see the module docs) and answers
 /// `101`, handing the connection to a [`WsSession`].
 pub fn websocket(
@@ -199,12 +184,21 @@ pub fn websocket(
         reply.fail(Status::BadRequest);
         return Handled::Answered;
     };
-    if !ws::key_is_valid(key) {
+    let keys = head
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"));
+    if keys.count() > 1 || !ws::key_is_valid(key) {
         reply.fail(Status::BadRequest);
         return Handled::Answered;
     }
     if let Some(origin) = head.header("origin")
-        && !origin_allowed(origin, head.header("host"), &config.ws_allow_origin)
+        && !host::origin_allowed(
+            origin,
+            head.header("host"),
+            &reply.shared.config.host_names,
+            &config.ws_allow_origin,
+        )
     {
         log::info!(
             "{}: websocket from origin {:?} refused (see --ws-allow-origin)",
@@ -228,19 +222,6 @@ pub fn websocket(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn origins_are_same_host_or_listed() {
-        let host = Some(&b"127.0.0.1:8080"[..]);
-        assert!(origin_allowed(b"http://127.0.0.1:8080", host, &[]));
-        assert!(origin_allowed(b"HTTP://127.0.0.1:8080", host, &[]));
-        assert!(!origin_allowed(b"http://evil.example", host, &[]));
-        assert!(!origin_allowed(b"http://127.0.0.1:8081", host, &[]));
-        let listed = ["http://app.example".to_owned()];
-        assert!(origin_allowed(b"http://app.example", host, &listed));
-        assert!(origin_allowed(b"http://x", None, &["*".to_owned()]));
-        assert!(!origin_allowed(b"http://x", None, &[]));
-    }
 
     #[test]
     fn tokens_are_found_in_lists() {

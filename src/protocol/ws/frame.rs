@@ -89,6 +89,9 @@ impl CloseCode {
     pub const UNSUPPORTED: CloseCode = CloseCode(1003);
     /// 1007: a text message (or close reason) that is not UTF-8.
     pub const INVALID_DATA: CloseCode = CloseCode(1007);
+    /// 1008: the peer broke a policy of the server (it moved too few bytes a second while
+    /// sending a message, or stayed idle past the server's limit).
+    pub const POLICY: CloseCode = CloseCode(1008);
     /// 1009: a message over the size limit.
     pub const TOO_BIG: CloseCode = CloseCode(1009);
 

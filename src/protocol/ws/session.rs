@@ -9,15 +9,23 @@
 //! later, it gets a close 1001 and the connection ends. Any frame from the peer counts as a
 //! sign of life, a pong included.
 //!
+//! The reactor may also give up on the peer before that: it trickled a message in below
+//! `--min-rate`, or stayed idle past `--idle-timeout`. The session hears it as a timeout
+//! that is not its own deadline, and says so with a close frame 1008 (policy violation)
+//! before the connection closes (RFC 6455 §7.1.7: fail the connection with a close frame when
+//! one can be sent; the reactor writes it unless the peer has stopped reading). 1008 rather
+//! than 1011: the server did not fail, the peer broke its limits.
+//!
 //! The chat endpoint joins [`RoomId::CHAT`], the room of the TCP chat service: a text message
-//! goes to the room as the line `<addr>: <text>\n` (defused as chat lines are), and a room
+//! goes to the room as the line `<name>: <text>\n` (defused as chat lines are; the name is
+//! `guest-N`, or the address with `--chat-show-addresses`, as for chat), and a room
 //! line comes to the browser as a text message without its newline. Binary messages have no
 //! place in a line chat and close the connection with 1003.
 
 use std::time::{Duration, Instant};
 
 use super::frame::{self, CloseCode, Decoder, Message, Opcode, Role};
-use crate::protocol::text;
+use crate::protocol::{chat, text};
 use crate::session::{Ctx, Flow, RoomId, Session, Step};
 
 /// What a WebSocket session does with messages.
@@ -37,6 +45,9 @@ pub struct WsConfig {
     /// Silence after which the peer is pinged, and then after which it is dropped.
     /// Default 30 s.
     pub ping_interval: Duration,
+    /// Whether chat members are named by their addresses (`--chat-show-addresses`) rather
+    /// than `guest-N`. Default `false`.
+    pub show_addresses: bool,
 }
 
 impl Default for WsConfig {
@@ -44,6 +55,7 @@ impl Default for WsConfig {
         WsConfig {
             max_message: 1024 * 1024,
             ping_interval: Duration::from_secs(30),
+            show_addresses: false,
         }
     }
 }
@@ -74,7 +86,9 @@ pub struct WsSession {
     decoder: Decoder,
     state: State,
     liveness: Liveness,
-    /// `"<addr>: "` for chat lines, formatted once.
+    /// The chat member's name (see `chat::member_name`), set when the chat is joined.
+    name: String,
+    /// `"<name>: "` for chat lines, formatted once.
     prefix: Vec<u8>,
     /// The chat line being assembled, reused.
     line: Vec<u8>,
@@ -89,6 +103,7 @@ impl WsSession {
             decoder: Decoder::new(Role::Server, config.max_message),
             state: State::Open,
             liveness: Liveness::Heard(Instant::now()),
+            name: String::new(),
             prefix: Vec::new(),
             line: Vec::new(),
         }
@@ -162,9 +177,10 @@ impl Session for WsSession {
         self.liveness = Liveness::Heard(cx.now());
         self.arm(cx);
         if self.endpoint == Endpoint::Chat {
-            self.prefix = format!("{}: ", cx.peer()).into_bytes();
+            self.name = chat::member_name(cx.peer(), self.config.show_addresses);
+            self.prefix = format!("{}: ", self.name).into_bytes();
             cx.join(RoomId::CHAT);
-            cx.broadcast(format!("* {} joined\n", cx.peer()).as_bytes());
+            cx.broadcast(format!("* {} joined\n", self.name).as_bytes());
         }
         Flow::Continue
     }
@@ -208,6 +224,17 @@ impl Session for WsSession {
     }
 
     fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let since = match self.liveness {
+            Liveness::Heard(t) | Liveness::Pinged(t) => t,
+        };
+        if since
+            .checked_add(self.config.ping_interval)
+            .is_some_and(|due| cx.now() < due)
+        {
+            // Not our deadline: the reactor's limits (minimum rate, idle timeout) cut in.
+            log::debug!("{}: websocket: stalled, closing with 1008", cx.peer());
+            return self.close(CloseCode::POLICY, cx);
+        }
         match self.liveness {
             Liveness::Heard(_) if self.state == State::Open => {
                 frame::encode(Opcode::Ping, b"", None, &mut cx.out());
@@ -240,7 +267,7 @@ impl Session for WsSession {
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
         cx.stats().ws_open.sub(1);
         if self.endpoint == Endpoint::Chat {
-            cx.broadcast(format!("* {} left\n", cx.peer()).as_bytes());
+            cx.broadcast(format!("* {} left\n", self.name).as_bytes());
         }
     }
 }
@@ -259,16 +286,23 @@ mod tests {
         out: Vec<u8>,
         broadcast: Vec<u8>,
         watch: Watch,
+        /// The clock the session sees.
+        now: Instant,
     }
 
     impl Harness {
         fn new(endpoint: Endpoint) -> Harness {
+            Harness::configured(endpoint, WsConfig::default())
+        }
+
+        fn configured(endpoint: Endpoint, config: WsConfig) -> Harness {
             let mut h = Harness {
-                session: WsSession::new(endpoint, WsConfig::default()),
+                session: WsSession::new(endpoint, config),
                 stats: Stats::default(),
                 out: Vec::new(),
                 broadcast: Vec::new(),
                 watch: Watch::default(),
+                now: Instant::now(),
             };
             h.with(|s, cx| s.on_open(cx));
             h
@@ -281,7 +315,7 @@ mod tests {
                 &mut self.broadcast,
                 &mut self.watch,
                 peer,
-                Instant::now(),
+                self.now,
                 &self.stats,
             );
             f(&mut self.session, &mut cx)
@@ -339,7 +373,11 @@ mod tests {
 
     #[test]
     fn the_chat_relays_text_and_refuses_binary() {
-        let mut h = Harness::new(Endpoint::Chat);
+        let config = WsConfig {
+            show_addresses: true,
+            ..WsConfig::default()
+        };
+        let mut h = Harness::configured(Endpoint::Chat, config);
         assert_eq!(h.watch.room, Some(RoomId::CHAT));
         assert_eq!(h.broadcast, b"* 127.0.0.1:5555 joined\n");
         h.broadcast.clear();
@@ -361,11 +399,46 @@ mod tests {
     }
 
     #[test]
+    fn chat_members_are_named_without_their_addresses_by_default() {
+        let mut h = Harness::new(Endpoint::Chat);
+        let joined = String::from_utf8(std::mem::take(&mut h.broadcast)).unwrap();
+        assert!(joined.starts_with("* guest-"), "{joined}");
+        assert!(!joined.contains("127.0.0.1"), "{joined}");
+        let name = joined["* ".len()..joined.len() - " joined\n".len()].to_owned();
+        h.send(Opcode::Text, b"hi");
+        assert_eq!(h.broadcast, format!("{name}: hi\n").into_bytes());
+        h.broadcast.clear();
+        h.with(|s, cx| s.on_close(cx));
+        assert_eq!(h.broadcast, format!("* {name} left\n").into_bytes());
+    }
+
+    #[test]
+    fn a_peer_the_reactor_gives_up_on_gets_a_close_1008() {
+        // A timeout before the session's own deadline is the reactor's (too slow, idle).
+        let mut h = Harness::new(Endpoint::Echo);
+        let mut input = Vec::new();
+        frame::encode(Opcode::Text, b"half a message", Some(KEY), &mut input);
+        let step = h.with(|s, cx| s.on_input(&input[..6], cx));
+        assert_eq!(step.flow, Flow::Continue);
+        assert!(h.watch.receiving, "mid-message: the minimum rate applies");
+        assert_eq!(h.with(|s, cx| s.on_timeout(cx)), Flow::Close);
+        assert_eq!(
+            h.replies(),
+            vec![(Message::Close(Some(CloseCode::POLICY)), vec![])]
+        );
+        // Only one close frame, whatever comes next.
+        assert_eq!(h.with(|s, cx| s.on_timeout(cx)), Flow::Close);
+        assert!(h.replies().is_empty());
+    }
+
+    #[test]
     fn a_silent_peer_is_pinged_then_closed() {
         let mut h = Harness::new(Endpoint::Echo);
-        assert!(h.watch.deadline.is_some());
+        let deadline = h.watch.deadline.expect("a deadline");
+        h.now = deadline;
         assert_eq!(h.with(|s, cx| s.on_timeout(cx)), Flow::Continue);
         assert_eq!(h.replies(), vec![(Message::Ping, vec![])]);
+        h.now = h.watch.deadline.expect("a deadline for the pong");
         assert_eq!(h.with(|s, cx| s.on_timeout(cx)), Flow::Close);
         assert_eq!(
             h.replies(),

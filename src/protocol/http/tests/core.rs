@@ -461,7 +461,7 @@ fn trace_echoes_the_head_without_credentials() {
     assert_eq!(r.header("Content-Type"), Some("message/http"));
     assert_eq!(
         r.text(),
-        "TRACE /x?y HTTP/1.1\r\nHost: test\r\nX-Probe: 1\r\n\r\n"
+        "TRACE /x?y HTTP/1.1\r\nHost: localhost\r\nX-Probe: 1\r\n\r\n"
     );
 }
 

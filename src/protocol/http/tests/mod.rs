@@ -8,6 +8,7 @@ mod core;
 mod errors;
 mod files;
 mod fuzz;
+mod trust;
 mod upload;
 
 use std::path::Path;
@@ -137,9 +138,10 @@ pub fn default_harness() -> Harness<HttpSession> {
     harness(HttpConfig::default())
 }
 
-/// A request with `Host` and the given extra lines.
+/// A request with `Host` (a name every server answers for, see `host.rs`) and the given
+/// extra lines.
 pub fn request(method: &str, target: &str, extra: &[&str]) -> Vec<u8> {
-    let mut r = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n");
+    let mut r = format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\n");
     for line in extra {
         r.push_str(line);
         r.push_str("\r\n");
