@@ -40,7 +40,7 @@ use slab::Slab;
 use crate::config::{Limits, SocketOptions};
 use crate::session::{DatagramService, RoomId, Service};
 use crate::stats::Stats;
-use conn::{Conn, Status};
+use conn::{Conn, ConnCore, Status};
 use listener::{Accepted, Listener};
 use timer::{Entry, Timers};
 use token::Target;
@@ -659,16 +659,8 @@ impl Reactor {
         }
         debug!("accepted {peer} as {token:?}");
         self.next_id += 1;
-        entry.insert(Conn::new(
-            self.next_id,
-            endpoint,
-            stream,
-            token,
-            peer,
-            session,
-            input_limit,
-        ));
-        self.conns[key].idle_disposable = idle_disposable;
+        let state = ConnCore::new(self.next_id, input_limit, idle_disposable, self.core.now);
+        entry.insert(Conn::new(endpoint, stream, token, peer, session, state));
         self.core.stats.accepted.incr();
         self.core.stats.active.incr();
         if let Some(&Some(i)) = self.services.get(endpoint) {
