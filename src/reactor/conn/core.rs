@@ -869,3 +869,649 @@ impl ConnCore {
         (now < at && ((self.moved - w.moved) as f64) < expected).then_some(at)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every state and transition of [`ConnCore`], driven by hand: no socket, no clock.
+
+    use super::*;
+
+    const ID: u64 = 7;
+    const INPUT_LIMIT: usize = 1000;
+
+    fn limits() -> Limits {
+        Limits {
+            max_output: 1000,
+            low_water: 250,
+            write_budget: 64 * 1024,
+            turn_write_budget: 100 * 1024,
+            min_rate: 100,
+            rate_window: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        }
+    }
+
+    /// A connection opened at `t0`, its first read ahead.
+    fn opened(t0: Instant) -> ConnCore {
+        let mut c = ConnCore::new(ID, INPUT_LIMIT, false, t0);
+        c.open(t0);
+        c
+    }
+
+    fn nothing_owed() -> Owed {
+        Owed::default()
+    }
+
+    fn pending(n: usize) -> Owed {
+        Owed {
+            pending: n,
+            ..Owed::default()
+        }
+    }
+
+    fn budget(l: &Limits) -> WriteBudget {
+        WriteBudget::new(l)
+    }
+
+    // ---- the read side ----
+
+    #[test]
+    fn a_new_connection_waits_until_opened_then_reads() {
+        let t0 = Instant::now();
+        let c = ConnCore::new(ID, INPUT_LIMIT, false, t0);
+        assert_eq!(c.read_side(), ReadSide::Reading(Readiness::Waiting));
+        assert!(!c.wants_read());
+        let c = opened(t0);
+        assert_eq!(c.read_side(), ReadSide::Reading(Readiness::Ready));
+        assert!(c.wants_read());
+        assert_eq!(c.phase(), Phase::Open);
+        assert_eq!(c.write_side(), WriteSide::Ready);
+        assert_eq!(c.memory(), Memory::Free);
+        assert!(!c.drain_owed());
+    }
+
+    #[test]
+    fn a_short_read_means_drained_a_full_one_reads_on() {
+        let t0 = Instant::now();
+        let stats = Stats::default();
+        let mut c = opened(t0);
+        assert_eq!(c.on_read(100, 100, t0, &stats), Read::Data);
+        assert_eq!(c.read_side(), ReadSide::Reading(Readiness::Ready));
+        assert_eq!(c.on_read(10, 100, t0, &stats), Read::Data);
+        assert_eq!(c.read_side(), ReadSide::Reading(Readiness::Waiting));
+        assert_eq!(stats.bytes_in.get(), 110);
+        assert_eq!(c.activity().2, 110);
+    }
+
+    #[test]
+    fn would_block_waits_for_the_next_event_and_an_event_wakes_it() {
+        let t0 = Instant::now();
+        let stats = Stats::default();
+        let mut c = opened(t0);
+        c.on_read_would_block(&stats);
+        assert_eq!(stats.reads_would_block.get(), 1);
+        assert!(!c.wants_read());
+        c.on_event(false, false, true);
+        assert!(!c.wants_read(), "a writable event says nothing of reading");
+        c.on_event(true, false, false);
+        assert_eq!(c.read_side(), ReadSide::Reading(Readiness::Ready));
+    }
+
+    #[test]
+    fn a_peer_that_shut_its_side_is_read_to_the_zero_past_short_reads() {
+        let t0 = Instant::now();
+        let stats = Stats::default();
+        let mut c = opened(t0);
+        c.on_read_would_block(&stats);
+        c.on_event(false, true, false);
+        assert_eq!(c.read_side(), ReadSide::Reading(Readiness::ToEof));
+        assert_eq!(c.on_read(10, 100, t0, &stats), Read::Data);
+        assert!(c.wants_read(), "a short read does not end reading to EOF");
+        assert_eq!(c.on_read(0, 100, t0, &stats), Read::Eof);
+        assert_eq!(c.read_side(), ReadSide::Closed);
+        assert!(!c.wants_read());
+        c.on_event(true, true, false);
+        assert_eq!(c.read_side(), ReadSide::Closed, "EOF is final");
+    }
+
+    #[test]
+    fn backpressure_pauses_over_max_output_and_resumes_at_the_low_water_mark() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut c = opened(t0);
+        c.backpressure(l.max_output, 0, &l, &stats);
+        assert!(c.wants_read(), "at the limit is not over it");
+        c.backpressure(l.max_output + 1, 0, &l, &stats);
+        assert_eq!(c.read_side(), ReadSide::Paused(Readiness::Ready));
+        assert!(!c.wants_read());
+        c.backpressure(l.max_output + 500, 0, &l, &stats);
+        assert_eq!(stats.read_pauses.get(), 1, "a pause is counted once");
+        c.backpressure(l.low_water + 1, 0, &l, &stats);
+        assert!(!c.wants_read(), "above the low-water mark it stays paused");
+        c.backpressure(l.low_water, 0, &l, &stats);
+        assert_eq!(c.read_side(), ReadSide::Reading(Readiness::Ready));
+        assert_eq!(stats.read_resumes.get(), 1);
+    }
+
+    #[test]
+    fn a_paused_read_side_remembers_readiness_for_when_it_resumes() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut c = opened(t0);
+        c.on_read_would_block(&stats);
+        c.backpressure(l.max_output + 1, 0, &l, &stats);
+        assert_eq!(c.read_side(), ReadSide::Paused(Readiness::Waiting));
+        c.on_event(true, false, false);
+        assert_eq!(c.read_side(), ReadSide::Paused(Readiness::Ready));
+        c.on_event(false, true, false);
+        assert_eq!(c.read_side(), ReadSide::Paused(Readiness::ToEof));
+        c.drained_to(0, l.low_water, &stats);
+        assert_eq!(c.read_side(), ReadSide::Reading(Readiness::ToEof));
+    }
+
+    #[test]
+    fn a_full_input_buffer_pauses_while_output_drains_and_is_stuck_without_it() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut c = opened(t0);
+        assert_eq!(
+            c.plan_read(INPUT_LIMIT - 1, 65536, nothing_owed(), &stats),
+            ReadPlan::Read(1)
+        );
+        assert_eq!(
+            c.plan_read(INPUT_LIMIT, 65536, nothing_owed(), &stats),
+            ReadPlan::Stuck
+        );
+        assert_eq!(
+            c.plan_read(INPUT_LIMIT, 65536, pending(10), &stats),
+            ReadPlan::Paused
+        );
+        assert_eq!(stats.read_pauses.get(), 1);
+        // Output drained, but the input buffer is still full: it stays paused...
+        c.backpressure(0, INPUT_LIMIT, &l, &stats);
+        assert!(!c.wants_read());
+        // ...until the session consumes what it held.
+        c.input_consumed(&stats);
+        assert!(c.wants_read());
+        assert_eq!(stats.read_resumes.get(), 1);
+        // A drain offered output owed the same way as pending output.
+        c.produced();
+        assert_eq!(
+            c.plan_read(INPUT_LIMIT, 65536, nothing_owed(), &stats),
+            ReadPlan::Paused
+        );
+    }
+
+    #[test]
+    fn reads_are_capped_by_the_shared_buffer_and_the_room_a_speaker_fills() {
+        let t0 = Instant::now();
+        let stats = Stats::default();
+        let mut c = ConnCore::new(ID, usize::MAX, false, t0);
+        c.open(t0);
+        assert_eq!(
+            c.plan_read(0, 65536, nothing_owed(), &stats),
+            ReadPlan::Read(65536)
+        );
+        c.note_fanout(1000);
+        assert_eq!(
+            c.plan_read(0, 65536, nothing_owed(), &stats),
+            ReadPlan::Read(1048)
+        );
+        c.note_fanout(1_000_000);
+        assert_eq!(
+            c.plan_read(0, 65536, nothing_owed(), &stats),
+            ReadPlan::Read(512)
+        );
+        assert!(
+            c.must_wait_to_speak(2048, 2047),
+            "the turn has too few deliveries left"
+        );
+        assert!(
+            !c.must_wait_to_speak(2048, 2048),
+            "one turn's deliveries suffice"
+        );
+    }
+
+    #[test]
+    fn a_closing_connection_reads_and_discards_whatever_its_input_limit() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut c = opened(t0);
+        c.on_read_would_block(&stats);
+        c.backpressure(l.max_output + 1, 0, &l, &stats);
+        assert!(c.close(), "it was open");
+        assert_eq!(c.phase(), Phase::Closing);
+        assert_eq!(
+            c.read_side(),
+            ReadSide::Reading(Readiness::Ready),
+            "unpaused, and read at once: the input is discarded now"
+        );
+        assert_eq!(
+            c.plan_read(INPUT_LIMIT * 5, 4096, nothing_owed(), &stats),
+            ReadPlan::Read(4096)
+        );
+        assert!(!c.close(), "closing twice changes nothing");
+        assert!(!c.is_open());
+    }
+
+    #[test]
+    fn eof_with_a_partial_message_owes_the_session_an_answer_then_goes() {
+        let t0 = Instant::now();
+        let stats = Stats::default();
+        let mut c = opened(t0);
+        c.on_read(5, 100, t0, &stats);
+        let partial = Owed {
+            partial: true,
+            ..Owed::default()
+        };
+        assert!(c.owes_progress(partial));
+        assert_eq!(c.on_read(0, 100, t0, &stats), Read::Eof);
+        // The session heard on_eof with its partial message and answers, then closes.
+        assert!(c.is_open(), "EOF alone does not close: the session decides");
+        c.close();
+        assert_eq!(c.flush_state(20), Flush::Keep, "its answer is still owed");
+        assert_eq!(
+            c.flush_state(0),
+            Flush::Gone,
+            "written, and the peer is gone"
+        );
+    }
+
+    // ---- the write side ----
+
+    #[test]
+    fn a_short_write_blocks_until_writable_with_interest_registered_once() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut b = budget(&l);
+        let mut c = opened(t0);
+        let allowed = c.write_allowed(&b);
+        assert!(!c.on_written(100, 200, &mut b, t0, &stats));
+        assert_eq!(allowed, l.write_budget);
+        assert_eq!(c.write_side(), WriteSide::Blocked);
+        assert!(!c.can_write());
+        assert_eq!(stats.short_writes.get(), 1);
+        assert_eq!(
+            c.interest(100),
+            Interest {
+                defer: false,
+                reregister: Some(Registered::ReadWrite)
+            }
+        );
+        assert_eq!(c.interest(100).reregister, None, "registered once");
+        c.on_event(false, false, true);
+        assert_eq!(c.write_side(), WriteSide::Ready);
+        assert_eq!(c.interest(100).reregister, Some(Registered::Read));
+        // WouldBlock is a short write of nothing.
+        c.on_write_would_block(&stats);
+        assert_eq!(c.write_side(), WriteSide::Blocked);
+        assert_eq!(
+            c.interest(0).reregister,
+            None,
+            "nothing pending: no WRITABLE"
+        );
+    }
+
+    #[test]
+    fn a_broken_write_side_stays_broken() {
+        let t0 = Instant::now();
+        let mut c = opened(t0);
+        c.on_write_error();
+        assert!(c.is_broken());
+        c.on_event(true, false, true);
+        c.on_write_would_block(&Stats::default());
+        assert_eq!(c.write_side(), WriteSide::Broken);
+        assert!(!c.can_write());
+    }
+
+    #[test]
+    fn a_connection_writes_its_budget_per_turn_then_waits_on_the_deferred_list() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut b = budget(&l);
+        let mut c = opened(t0);
+        let n = c.write_allowed(&b);
+        assert!(c.on_written(n, n, &mut b, t0, &stats));
+        assert_eq!(c.write_allowed(&b), 0);
+        assert_eq!(c.write_side(), WriteSide::Deferred);
+        assert!(c.can_write(), "the socket has room: no WRITABLE will come");
+        let wants = c.interest(10);
+        assert!(
+            wants.defer,
+            "output pending: the deferred list brings it back"
+        );
+        assert_eq!(wants.reregister, None);
+        assert_eq!(c.write_side(), WriteSide::Ready);
+        b.next_turn(&l);
+        assert_eq!(
+            c.write_allowed(&b),
+            l.write_budget,
+            "a new turn, a new allowance"
+        );
+    }
+
+    #[test]
+    fn a_turn_budget_exhausted_mid_pipeline_leaves_each_connection_its_floor() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut b = budget(&l);
+        let mut big = opened(t0);
+        let mut small = opened(t0);
+        // One connection spends the turn's budget (over two writes: its own budget first).
+        let n = big.write_allowed(&b);
+        big.on_written(n, n, &mut b, t0, &stats);
+        assert_eq!(big.write_allowed(&b), 0);
+        b.left = 0;
+        // A pipelined answer of another still gets WRITE_FLOOR out this turn...
+        assert_eq!(small.write_allowed(&b), WRITE_FLOOR);
+        small.on_written(4096, 4096, &mut b, t0, &stats);
+        assert_eq!(small.write_allowed(&b), WRITE_FLOOR - 4096);
+        small.on_written(WRITE_FLOOR - 4096, WRITE_FLOOR - 4096, &mut b, t0, &stats);
+        // ...and the rest waits for the next.
+        assert_eq!(small.write_allowed(&b), 0);
+        assert!(small.interest(1).defer);
+        assert!(!small.interest(1).defer, "deferred once per spent budget");
+        b.next_turn(&l);
+        assert_eq!(small.write_allowed(&b), l.write_budget);
+    }
+
+    #[test]
+    fn a_broadcast_is_written_outside_the_budget() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut b = budget(&l);
+        let mut c = opened(t0);
+        let n = c.write_allowed(&b);
+        c.on_written(n, n, &mut b, t0, &stats);
+        b.left = 0;
+        c.set_charge(Charge::Broadcast, "test");
+        assert_eq!(c.write_allowed(&b), usize::MAX);
+        c.set_charge(Charge::Budget, "test");
+        assert_eq!(c.write_allowed(&b), 0);
+    }
+
+    // ---- drains ----
+
+    #[test]
+    fn a_drain_is_offered_once_output_moved_and_the_peer_read_to_the_low_water_mark() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut b = budget(&l);
+        let mut c = opened(t0);
+        assert!(
+            !c.drain_due(0, l.low_water),
+            "nothing produced, nothing to offer"
+        );
+        c.produced();
+        assert!(!c.drain_due(l.low_water + 1, l.low_water));
+        assert!(c.drain_due(l.low_water, l.low_water));
+        c.offer_drain();
+        assert!(!c.drain_due(0, l.low_water), "offered once");
+        c.write_allowed(&b);
+        c.on_written(10, 10, &mut b, t0, &stats);
+        assert!(c.drain_due(0, l.low_water), "output written: ask again");
+        c.close();
+        assert!(
+            !c.drain_due(0, l.low_water),
+            "a closing session is not asked"
+        );
+    }
+
+    #[test]
+    fn a_short_write_during_a_drain_at_a_stop_keeps_the_stream_until_it_is_done() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut b = budget(&l);
+        let mut c = opened(t0);
+        assert!(c.finish(), "the server stops while the session streams");
+        assert_eq!(c.phase(), Phase::Finishing);
+        c.produced();
+        assert!(
+            c.drain_due(0, l.low_water),
+            "a finishing stream is still offered drains"
+        );
+        c.offer_drain();
+        c.drain_answered(true);
+        c.produced();
+        c.write_allowed(&b);
+        assert!(!c.on_written(100, 300, &mut b, t0, &stats), "short write");
+        assert_eq!(c.write_side(), WriteSide::Blocked);
+        assert_eq!(c.flush_state(200), Flush::Keep, "its chunk is still owed");
+        c.on_event(false, false, true);
+        c.write_allowed(&b);
+        c.on_written(200, 200, &mut b, t0, &stats);
+        assert_eq!(c.flush_state(0), Flush::Keep, "the stream may have more");
+        c.offer_drain();
+        c.drain_answered(false);
+        assert_eq!(c.phase(), Phase::Closing, "the stream is done");
+        assert_eq!(c.flush_state(0), Flush::ShutWrite);
+        let until = t0 + Duration::from_secs(2);
+        c.linger(until);
+        assert_eq!(c.phase(), Phase::Lingering { until });
+        assert!(c.wants_read(), "lingering reads and discards");
+        assert_eq!(c.flush_state(0), Flush::Keep);
+        c.on_read(0, 100, t0, &stats);
+        assert_eq!(
+            c.flush_state(0),
+            Flush::Gone,
+            "the peer's EOF ends the linger"
+        );
+    }
+
+    #[test]
+    fn a_finishing_stream_that_writes_nothing_more_is_flushed_at_once() {
+        let t0 = Instant::now();
+        let mut c = opened(t0);
+        c.finish();
+        assert_eq!(
+            c.flush_state(0),
+            Flush::ShutWrite,
+            "no drain owed: nothing more comes"
+        );
+        assert!(!c.finish(), "only an open connection finishes");
+    }
+
+    // ---- the memory budget ----
+
+    #[test]
+    fn over_the_memory_budget_only_an_open_connection_that_holds_or_speaks_is_held_back() {
+        let t0 = Instant::now();
+        let mut c = opened(t0);
+        assert!(c.held_back(true, true));
+        assert!(!c.held_back(true, false), "under the budget: free");
+        assert!(!c.held_back(false, true), "holding nothing: served");
+        c.note_fanout(3);
+        assert!(
+            c.held_back(false, true),
+            "its words fill its room's buffers"
+        );
+        c.close();
+        assert!(!c.held_back(true, true), "a closing connection only drains");
+    }
+
+    #[test]
+    fn a_hold_back_is_listed_and_counted_once_and_released_once() {
+        let t0 = Instant::now();
+        let stats = Stats::default();
+        let mut c = opened(t0);
+        assert!(c.hold_back(&stats), "first: put it on the list");
+        assert!(!c.hold_back(&stats), "already there");
+        assert_eq!(c.memory(), Memory::HeldBack);
+        assert_eq!(stats.memory_waits.get(), 1);
+        assert!(c.release());
+        assert_eq!(c.memory(), Memory::Free);
+        assert!(!c.release(), "a stale token releases nothing");
+    }
+
+    #[test]
+    fn a_hold_back_released_after_the_peer_closed_lets_it_finish() {
+        let t0 = Instant::now();
+        let stats = Stats::default();
+        let mut c = opened(t0);
+        c.hold_back(&stats);
+        // Meanwhile the peer's FIN arrived: the event is remembered, not acted on.
+        c.on_event(true, true, false);
+        assert!(c.release());
+        assert!(c.wants_read(), "driven again, it reads to the EOF");
+        assert_eq!(c.on_read(0, 100, t0, &stats), Read::Eof);
+        c.close();
+        assert_eq!(
+            c.flush_state(500),
+            Flush::Keep,
+            "what it held is still written"
+        );
+        assert_eq!(c.flush_state(0), Flush::Gone);
+    }
+
+    // ---- deadlines, progress windows, eviction ----
+
+    #[test]
+    fn the_deadline_is_the_earliest_of_idle_own_linger_and_window() {
+        let t0 = Instant::now();
+        let l = limits();
+        let mut c = opened(t0);
+        assert_eq!(c.deadline(None, &l), t0 + l.idle_timeout);
+        let own = t0 + Duration::from_secs(5);
+        assert_eq!(c.deadline(Some(own), &l), own);
+        c.track_progress(pending(1), l.min_rate, t0);
+        assert_eq!(c.deadline(None, &l), t0 + l.rate_window);
+        c.close();
+        assert_eq!(
+            c.deadline(Some(own), &l),
+            t0 + l.rate_window,
+            "a closing session's own deadline is over"
+        );
+        c.track_progress(nothing_owed(), l.min_rate, t0);
+        assert_eq!(c.deadline(Some(own), &l), t0 + l.idle_timeout);
+        let until = t0 + Duration::from_secs(1);
+        c.linger(until);
+        assert_eq!(c.deadline(None, &l), until);
+    }
+
+    #[test]
+    fn a_trickling_peer_cannot_stretch_its_window_and_is_cut_off_at_its_end() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut c = opened(t0);
+        let receiving = Owed {
+            partial: true,
+            ..Owed::default()
+        };
+        c.track_progress(receiving, l.min_rate, t0);
+        let end = t0 + l.rate_window;
+        // A byte a second: the idle timeout moves with every one, the window does not.
+        for s in 1..10 {
+            let now = t0 + Duration::from_secs(s);
+            c.on_read(1, 100, now, &stats);
+            c.track_progress(receiving, l.min_rate, now);
+            assert_eq!(c.deadline(None, &l), end);
+            assert!(!c.window_over(now, l.rate_window));
+        }
+        assert!(c.window_over(end, l.rate_window));
+        assert_eq!(
+            c.window_ended(0, end, &l, &stats),
+            Verdict::Answer,
+            "a message trickling in is answered (HTTP 408) before the close"
+        );
+        assert_eq!(stats.too_slow.get(), 1);
+        assert!(
+            !c.window_over(end + l.rate_window, l.rate_window),
+            "no window now"
+        );
+    }
+
+    #[test]
+    fn a_peer_that_does_not_read_is_cut_off_and_one_that_keeps_up_gets_a_new_window() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut b = budget(&l);
+        let mut c = opened(t0);
+        c.track_progress(pending(5000), l.min_rate, t0);
+        let end = t0 + l.rate_window;
+        assert_eq!(c.window_ended(5000, end, &l, &stats), Verdict::CutOff);
+
+        let mut c = opened(t0);
+        c.track_progress(pending(5000), l.min_rate, t0);
+        let needed = (l.min_rate * l.rate_window.as_secs()) as usize;
+        c.write_allowed(&b);
+        c.on_written(needed, needed, &mut b, t0, &stats);
+        assert_eq!(c.window_ended(5000, end, &l, &stats), Verdict::KeptUp);
+        assert_eq!(c.deadline(None, &l), end + l.rate_window, "the next window");
+        assert_eq!(stats.too_slow.get(), 1);
+    }
+
+    #[test]
+    fn no_window_without_a_minimum_rate_or_anything_owed() {
+        let t0 = Instant::now();
+        let l = limits();
+        let mut c = opened(t0);
+        c.track_progress(pending(10), 0, t0);
+        assert!(!c.window_over(t0 + Duration::from_secs(3600), l.rate_window));
+        c.track_progress(nothing_owed(), l.min_rate, t0);
+        assert!(!c.window_over(t0 + Duration::from_secs(3600), l.rate_window));
+        let receiving = Owed {
+            receiving: true,
+            ..Owed::default()
+        };
+        c.track_progress(receiving, l.min_rate, t0);
+        assert!(c.window_over(t0 + l.rate_window, l.rate_window));
+    }
+
+    #[test]
+    fn eviction_ranks_lingering_and_idle_first_then_the_longest_stalling() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let later = t0 + STALLED_AFTER;
+
+        // Idle, of a service that lets idle ones go: not before STALLED_AFTER.
+        let mut idle = ConnCore::new(ID, INPUT_LIMIT, true, t0);
+        idle.open(t0);
+        assert_eq!(idle.eviction_rank(nothing_owed(), t0, l.min_rate), None);
+        assert_eq!(
+            idle.evictable_at(nothing_owed(), t0, l.min_rate),
+            Some(later)
+        );
+        assert_eq!(
+            idle.eviction_rank(nothing_owed(), later, l.min_rate),
+            Some((0, t0))
+        );
+        assert_eq!(idle.evictable_at(nothing_owed(), later, l.min_rate), None);
+
+        // Idle, but its service counts on it (not disposable): never.
+        let keep = opened(t0);
+        assert_eq!(keep.eviction_rank(nothing_owed(), later, l.min_rate), None);
+        assert_eq!(keep.evictable_at(nothing_owed(), t0, l.min_rate), None);
+
+        // Lingering: rank 0 at once.
+        let mut lingering = opened(t0);
+        lingering.close();
+        lingering.linger(t0 + Duration::from_secs(1));
+        assert_eq!(
+            lingering.eviction_rank(nothing_owed(), t0, l.min_rate),
+            Some((0, t0))
+        );
+
+        // Owing progress and moving nothing: rank 1 once stalled STALLED_AFTER.
+        let mut stalled = opened(t0);
+        stalled.track_progress(pending(10), l.min_rate, t0);
+        assert_eq!(stalled.eviction_rank(pending(10), t0, l.min_rate), None);
+        assert_eq!(
+            stalled.evictable_at(pending(10), t0, l.min_rate),
+            Some(later)
+        );
+        assert_eq!(
+            stalled.eviction_rank(pending(10), later, l.min_rate),
+            Some((1, t0))
+        );
+
+        // Owing progress and keeping up: never.
+        let mut b = budget(&l);
+        let mut moving = opened(t0);
+        moving.track_progress(pending(10), l.min_rate, t0);
+        moving.write_allowed(&b);
+        moving.on_written(1000, 1000, &mut b, t0, &stats);
+        assert_eq!(moving.evictable_at(pending(10), t0, l.min_rate), None);
+        assert_eq!(moving.eviction_rank(pending(10), later, l.min_rate), None);
+    }
+}
