@@ -216,6 +216,35 @@ pub struct Owed {
     pub receiving: bool,
 }
 
+/// What a connection with a queued file sends next (see [`file_step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStep {
+    /// The output appended before the file: this many bytes, with `MSG_MORE` (the file
+    /// follows at once, so a response head may leave in the file's first segment).
+    Ahead(usize),
+    /// The file, with `sendfile`.
+    File,
+    /// Nothing now: the socket has no room; the file waits.
+    Wait,
+    /// The file is out: the output appended behind it goes now, and the queue is empty.
+    Behind,
+}
+
+/// The order of a queued file between outputs: first the `ahead` bytes buffered before it,
+/// then its `left` bytes, then whatever sessions appended meanwhile. A count of the bytes
+/// ahead (`QueuedFile::ahead`) keeps that order whatever the buffers do.
+pub fn file_step(ahead: usize, left: u64, can_write: bool) -> FileStep {
+    if ahead > 0 {
+        FileStep::Ahead(ahead)
+    } else if left == 0 {
+        FileStep::Behind
+    } else if can_write {
+        FileStep::File
+    } else {
+        FileStep::Wait
+    }
+}
+
 /// A period over which a connection that owes progress must move `min_rate` bytes a second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Window {
@@ -1362,6 +1391,22 @@ mod tests {
             "what it held is still written"
         );
         assert_eq!(c.flush_state(0), Flush::Gone);
+    }
+
+    // ---- a queued file ----
+
+    #[test]
+    fn a_queued_file_goes_after_the_output_ahead_of_it_and_before_the_output_behind() {
+        assert_eq!(file_step(120, 4096, true), FileStep::Ahead(120));
+        assert_eq!(
+            file_step(120, 4096, false),
+            FileStep::Ahead(120),
+            "the glue's write finds the socket full itself"
+        );
+        assert_eq!(file_step(0, 4096, true), FileStep::File);
+        assert_eq!(file_step(0, 4096, false), FileStep::Wait);
+        assert_eq!(file_step(0, 0, true), FileStep::Behind);
+        assert_eq!(file_step(0, 0, false), FileStep::Behind);
     }
 
     // ---- deadlines, progress windows, eviction ----

@@ -22,6 +22,7 @@ use log::debug;
 use mio::net::TcpStream;
 use socket2::SockRef;
 
+use super::core::{FileStep, file_step};
 use super::{Conn, Core};
 use crate::reactor::WriteBudget;
 use crate::session::FileSlice;
@@ -124,31 +125,33 @@ impl Conn {
     }
 
     /// Sends the queued file: first the output ahead of it, then the file with `sendfile`,
-    /// then, once it is all sent, the output behind it.
+    /// then, once it is all sent, the output behind it (the order is `file_step`'s).
     fn send_around_file(&mut self, core: &mut Core) -> io::Result<()> {
         let Some(mut queued) = self.file.take() else {
             return Ok(());
         };
-        if queued.ahead > 0 {
-            let before = self.buffered();
-            let r = self.write_buffered(queued.ahead, true, core);
-            queued.ahead -= before - self.buffered();
-            if r.is_err() || queued.ahead > 0 {
+        loop {
+            let r = match file_step(queued.ahead, queued.slice.len, self.state.can_write()) {
+                FileStep::Ahead(ahead) => {
+                    let before = self.buffered();
+                    let r = self.write_buffered(ahead, true, core);
+                    queued.ahead -= before - self.buffered();
+                    r.map(|()| queued.ahead == 0)
+                }
+                FileStep::File => self
+                    .send_file(&mut queued.slice, core)
+                    .map(|()| queued.slice.len == 0),
+                FileStep::Wait => Ok(false),
+                // The file is out: what was appended behind it goes now.
+                FileStep::Behind => return self.write_buffered(usize::MAX, false, core),
+            };
+            // An error, or a step left unfinished (the socket is full, or the budget spent):
+            // the rest waits, in order.
+            if !matches!(r, Ok(true)) {
                 self.file = Some(queued);
-                return r;
+                return r.map(|_| ());
             }
         }
-        let r = if self.state.can_write() {
-            self.send_file(&mut queued.slice, core)
-        } else {
-            Ok(())
-        };
-        if r.is_err() || queued.slice.len > 0 {
-            self.file = Some(queued);
-            return r;
-        }
-        // The file is out: what was appended behind it goes now.
-        self.write_buffered(usize::MAX, false, core)
     }
 
     /// Sends what the write budgets allow of `slice` with `sendfile`: the kernel copies it
