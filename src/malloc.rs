@@ -1,4 +1,5 @@
-//! The one piece of `unsafe` in evserve: asking glibc's allocator to give freed memory back.
+//! Asking glibc's allocator to give freed memory back: one of the binary's two pieces of
+//! `unsafe` (the other is `tcp_info.rs`; the library forbids it).
 //!
 //! glibc keeps memory it got for a burst of large buffers (a few hundred clients each owed a
 //! megabyte of output): freed chunks inside its heap are reused, not returned, so RSS stays at

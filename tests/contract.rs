@@ -924,13 +924,9 @@ fn abort_drops_the_connection_without_eof_or_more_input() {
     assert!(!log.iter().any(|e| matches!(e, Event::Eof(..))));
 }
 
-/// `Flow::Abort` is documented to drop the connection "discarding any pending output", and the
-/// harness discards it. The reactor, though, writes what a callback produced as soon as the
-/// callback returns (`Conn::call`/`feed` → `after_call` → `send`) and only then looks at the
-/// flow, so output written in the very call that aborts reaches the peer when the socket has
-/// room. Either the reactor should drop it (clear the shared output before `send` when the
-/// flow is Abort) or the contract should say that only output the socket has not taken is
-/// discarded; src/reactor is not this branch's to change.
+/// `Flow::Abort` drops the connection "discarding any pending output", output written in the
+/// very call that aborts included: the harness discards it, and the reactor drops it before
+/// writing (`Conn::after_call`), so the peer never sees it.
 #[test]
 fn abort_discards_output_written_in_the_aborting_call() {
     let script = [

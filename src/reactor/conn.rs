@@ -1,4 +1,10 @@
-//! One TCP connection: its socket, its buffers, its session and where it is in its life.
+//! One TCP connection: its socket, its buffers and its session, joined to its rules.
+//!
+//! The rules — when to read and how much, backpressure, the budgets, the memory budget's
+//! hold-back, deadlines, eviction, closing and lingering — are [`ConnCore`]'s (`core.rs`),
+//! which has no socket and is unit-tested on its own. This file is the glue: it makes the
+//! syscalls (`read`, `write`, `sendfile`, `shutdown`, `reregister`) the core asks for, calls
+//! the session, and tells the core what happened.
 //!
 //! ```text
 //!            Flow::Close / EOF                flushed           EOF or linger timeout
@@ -25,7 +31,7 @@
 //! each `rate_window`: a peer that falls short is cut off (its session may still answer, an
 //! HTTP 408, if the peer is reading). At the connection limit the reactor makes room for a
 //! newcomer by closing an idle connection its service lets go (HTTP keep-alive), or failing
-//! that the one that has been stalling longest ([`Conn::eviction_rank`]).
+//! that the one that has been stalling longest ([`ConnCore::eviction_rank`]).
 //!
 //! Write budget. A connection writes at most `write_budget` bytes per turn, and all of them
 //! together `turn_write_budget`; what is left waits on the deferred list for the next turn, so
@@ -34,20 +40,20 @@
 //!
 //! Rooms. What a connection broadcasts is copied to every member of its room, so its reads
 //! cost the loop their size times the room's: such a connection reads at most
-//! [`FANOUT_PER_READ`] divided by its room's size, once per turn, and only while the turn's
-//! deliveries (`TURN_FANOUT`) last.
+//! `FANOUT_PER_READ` (1 MiB) divided by its room's size, once per turn, and only while the
+//! turn's deliveries (`TURN_FANOUT`) last.
 //!
 //! Readiness. mio is edge-triggered: an event says "something changed", so the connection
-//! remembers it is readable (`ReadSide::Ready`) until a read returns `WouldBlock` (or fewer bytes than asked, which on
+//! remembers it is readable (`Readiness::Ready`) until a read returns `WouldBlock` (or fewer bytes than asked, which on
 //! Linux means the socket was drained — the same shortcut tokio takes — unless the peer also
 //! closed, which must be read to the 0). WRITABLE interest is registered only while output is
 //! pending and the last write came up short.
 
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use log::{debug, trace};
+use log::debug;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
@@ -55,73 +61,13 @@ use super::{Core, TURN_FANOUT};
 use crate::session::inspect::ConnTable;
 use crate::session::{Ctx, Flow, QueuedFile, RoomId, Session, Step, Watch};
 
+mod core;
 mod inspect;
 mod write;
 
+pub use self::core::ConnCore;
+use self::core::{Charge, Flush, Owed, Read as ReadResult, ReadPlan, Registered, Verdict};
 use write::write_some;
-
-/// How long a connection must have moved less than the minimum rate before it may be closed
-/// to make room at the connection limit. Short, because until then a full server refuses
-/// newcomers (a wave of trickling attackers would hold every slot for this long); long
-/// enough that a client must have had a few round trips to show its rate (at the default
-/// 512 B/s, 128 bytes).
-pub const STALLED_AFTER: Duration = Duration::from_millis(250);
-
-/// Where a connection is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Input is read and fed to the session.
-    Open,
-    /// The session is done (or the server is stopping): pending output is flushed; input is
-    /// read and discarded.
-    Closing,
-    /// Our write side is shut down; input is discarded until the peer closes or `until`.
-    Lingering {
-        /// When to give up waiting for the peer's EOF.
-        until: Instant,
-    },
-}
-
-/// The bytes one read of a connection that speaks to a room may make the reactor copy to
-/// the room's members (read size times members): its reads shrink as the room grows, so one
-/// callback stays short however many listen (1,000 members: reads of 1 KiB).
-const FANOUT_PER_READ: usize = 1024 * 1024;
-/// The smallest read of a connection that speaks to a room, however large the room.
-const MIN_FANOUT_READ: usize = 512;
-
-/// A period over which a connection that owes progress must move `min_rate` bytes a second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Window {
-    start: Instant,
-    /// `Conn::moved` when the window began.
-    moved: u64,
-}
-
-/// Whether the socket may have bytes to read. mio's events are edge-triggered, so readiness
-/// is remembered here until a read says it is gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadSide {
-    /// The last read said `WouldBlock` (or came up short): wait for a READABLE event.
-    Waiting,
-    /// An event said readable: read until the socket is drained.
-    Ready,
-    /// A read returned 0: the peer will send nothing more.
-    Closed,
-}
-
-/// Whether the socket may take bytes now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WriteSide {
-    /// Write at once.
-    Ready,
-    /// The last write came up short: the send buffer is full, wait for WRITABLE.
-    Blocked,
-    /// This turn's write budget is spent with output pending: the socket has room, so no
-    /// WRITABLE will come; the connection waits on the deferred list instead.
-    Deferred,
-    /// A write failed (reset, broken pipe): remove at the next opportunity.
-    Broken,
-}
 
 /// The connection must go: deregister it and drop it. The one failure of every function that
 /// drives a connection, so that the read path can use `?`.
@@ -131,7 +77,7 @@ pub struct Gone;
 /// What driving a connection leaves: `Ok` to keep it, `Err(Gone)` to remove it.
 pub type Status = Result<(), Gone>;
 
-/// A connection and everything the reactor keeps for it.
+/// A connection: its socket, its buffers, its session, and its rules ([`ConnCore`]).
 pub struct Conn {
     /// Unique for the reactor's life; slab keys are reused, ids are not (timers use it).
     pub id: u64,
@@ -141,12 +87,9 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// When the heap entry currently scheduled for this connection fires, if any.
     pub scheduled: Option<Instant>,
-    /// Its service lets it go when idle, to make room at the connection limit (HTTP).
-    pub idle_disposable: bool,
     socket: TcpStream,
     token: Token,
     session: Box<dyn Session>,
-    input_limit: usize,
     input: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
@@ -157,94 +100,38 @@ pub struct Conn {
     accounted: usize,
     /// `input` bytes already counted in the reactor's `buffered_in` gauge.
     accounted_in: usize,
-    /// On the reactor's list of connections held back by the memory budget.
-    held_back: bool,
-    /// How many connections heard its last broadcast (0: it never broadcast).
-    fanout: usize,
-    phase: Phase,
-    /// The read side (see [`ReadSide`]).
-    read: ReadSide,
-    /// The peer has shut down its side (EPOLLRDHUP seen): read until the 0, never stop at a
-    /// short read.
-    peer_shut: bool,
-    /// Backpressure: reading is suspended until the output drains to the low-water mark.
-    paused: bool,
-    /// The write side (see [`WriteSide`]).
-    write: WriteSide,
-    /// WRITABLE is part of the registered interest.
-    write_interest: bool,
-    /// The session produced output, or output was written, since the session was last
-    /// offered `on_drain`.
-    want_drain: bool,
-    /// Closing because the server is stopping, not because the session said so: drains are
-    /// still offered until the session writes no more, so a streamed body is finished.
-    finishing_stream: bool,
-    last_active: Instant,
     /// The deadline the session asked for, and whether it is mid-message.
     watch: Watch,
-    /// Bytes read and written since the connection opened.
-    moved: u64,
-    /// When it was accepted, and its bytes read and written apart (for `GET /connections`).
-    opened: Instant,
-    bytes_in: u64,
-    bytes_out: u64,
-    /// Set while the connection owes progress (see the module docs).
-    window: Option<Window>,
-    /// Bytes this connection may still write in the turn `allowance_turn`.
-    write_allowance: usize,
-    allowance_turn: u64,
-    /// Writing a broadcast: not budgeted, so that a receiver over its output limit is one
-    /// whose peer does not read, never one whose turn had come to an end.
-    unbudgeted: bool,
+    /// Every rule of the connection, and its states.
+    state: ConnCore,
 }
 
 impl Conn {
-    /// Wraps an accepted, registered socket.
+    /// Wraps an accepted, registered socket, with the rules `state` (whose id it takes).
     pub fn new(
-        id: u64,
         endpoint: usize,
         socket: TcpStream,
         token: Token,
         peer: SocketAddr,
         session: Box<dyn Session>,
-        input_limit: usize,
+        state: ConnCore,
     ) -> Conn {
         Conn {
-            id,
+            id: state.id(),
             endpoint,
             peer,
             scheduled: None,
-            idle_disposable: false,
             socket,
             token,
             session,
-            input_limit,
             input: Vec::new(),
             out: Vec::new(),
             out_pos: 0,
             file: None,
             accounted: 0,
             accounted_in: 0,
-            held_back: false,
-            fanout: 0,
-            phase: Phase::Open,
-            read: ReadSide::Waiting,
-            peer_shut: false,
-            paused: false,
-            write: WriteSide::Ready,
-            write_interest: false,
-            want_drain: false,
-            finishing_stream: false,
-            last_active: Instant::now(),
             watch: Watch::default(),
-            moved: 0,
-            opened: Instant::now(),
-            bytes_in: 0,
-            bytes_out: 0,
-            window: None,
-            write_allowance: 0,
-            allowance_turn: u64::MAX,
-            unbudgeted: false,
+            state,
         }
     }
 
@@ -261,6 +148,15 @@ impl Conn {
         self.out.len() - self.out_pos
     }
 
+    /// What the connection owes, for its core's progress rules.
+    fn owed(&self) -> Owed {
+        Owed {
+            pending: self.pending(),
+            partial: !self.input.is_empty(),
+            receiving: self.watch.receiving,
+        }
+    }
+
     /// The room the session joined (see `Ctx::join`), if any.
     pub fn room(&self) -> Option<RoomId> {
         self.watch.room
@@ -268,87 +164,34 @@ impl Conn {
 
     /// Whether the connection still accepts broadcasts.
     pub fn is_open(&self) -> bool {
-        self.phase == Phase::Open
+        self.state.is_open()
     }
 
     /// When this connection next needs attention if nothing happens.
     pub fn deadline(&self, core: &Core) -> Instant {
-        let idle = self.last_active + core.limits.idle_timeout;
-        let own = match self.phase {
-            Phase::Open => self.watch.deadline.map_or(idle, |d| d.min(idle)),
-            Phase::Closing => idle,
-            Phase::Lingering { until } => until,
-        };
-        match self.window {
-            Some(w) => own.min(w.start + core.limits.rate_window),
-            None => own,
-        }
+        self.state.deadline(self.watch.deadline, &core.limits)
     }
 
-    /// Whether the connection is waiting on its peer in the middle of something: a partial
-    /// message, a message its session is receiving, or output the peer has not read.
-    fn owes_progress(&self) -> bool {
-        match self.phase {
-            Phase::Open => !self.input.is_empty() || self.watch.receiving || self.pending() > 0,
-            Phase::Closing => self.pending() > 0,
-            Phase::Lingering { .. } => false,
-        }
-    }
-
-    /// Opens a progress window when the connection starts owing progress, and closes it when
-    /// it no longer does. Called after every time the connection was driven.
+    /// Opens or closes its progress window (see `ConnCore::track_progress`). Called after
+    /// every time the connection was driven.
     pub fn track_progress(&mut self, core: &Core) {
-        if core.limits.min_rate == 0 || !self.owes_progress() {
-            self.window = None;
-        } else if self.window.is_none() {
-            self.window = Some(Window {
-                start: core.now,
-                moved: self.moved,
-            });
-        }
+        let owed = self.owed();
+        self.state
+            .track_progress(owed, core.limits.min_rate, core.now);
     }
 
-    /// Whether this connection may be closed to make room for a new one, and how readily:
-    /// lower ranks go first. One already lingering, or an idle one its service lets go (a
-    /// keep-alive connection between requests) that has been idle for [`STALLED_AFTER`],
-    /// ranks 0, by how long it has been idle; one that has stalled below the minimum rate for
-    /// at least [`STALLED_AFTER`] ranks 1, by how long it has been stalling. Anything making
-    /// progress is never chosen.
+    /// Whether this connection may be closed to make room for a new one, and how readily
+    /// (see `ConnCore::eviction_rank`).
     pub fn eviction_rank(&self, core: &Core) -> Option<(u8, Instant)> {
-        if matches!(self.phase, Phase::Lingering { .. }) {
-            return Some((0, self.last_active));
-        }
-        if self.is_idle() {
-            // Not at once: a client just accepted, whose request is still on its way, or one
-            // between two requests it is about to send, is not done with the connection.
-            let idle = core.now.saturating_duration_since(self.last_active);
-            return (idle >= STALLED_AFTER).then_some((0, self.last_active));
-        }
-        let w = self.window?;
-        let elapsed = core.now.saturating_duration_since(w.start);
-        let expected = core.limits.min_rate as f64 * elapsed.as_secs_f64();
-        let stalling = elapsed >= STALLED_AFTER && ((self.moved - w.moved) as f64) < expected;
-        stalling.then_some((1, w.start))
+        self.state
+            .eviction_rank(self.owed(), core.now, core.limits.min_rate)
     }
 
-    /// When this connection will rank for eviction if nothing changes: for an idle one its
-    /// service lets go, [`STALLED_AFTER`] after it went idle; for one owing progress, the end
-    /// of its first [`STALLED_AFTER`], if it has moved less than the minimum rate asks for that
-    /// long. `None` if it is already ranked, making progress, or owes nothing.
+    /// When this connection will rank for eviction if nothing changes (see
+    /// `ConnCore::evictable_at`).
     pub fn evictable_at(&self, core: &Core) -> Option<Instant> {
-        if self.is_idle() {
-            let at = self.last_active + STALLED_AFTER;
-            return (core.now < at).then_some(at);
-        }
-        let w = self.window?;
-        let at = w.start + STALLED_AFTER;
-        let expected = core.limits.min_rate as f64 * STALLED_AFTER.as_secs_f64();
-        (core.now < at && ((self.moved - w.moved) as f64) < expected).then_some(at)
-    }
-
-    /// Open, owing nothing, and of a service that lets idle connections go (HTTP keep-alive).
-    fn is_idle(&self) -> bool {
-        self.idle_disposable && self.phase == Phase::Open && !self.owes_progress()
+        self.state
+            .evictable_at(self.owed(), core.now, core.limits.min_rate)
     }
 
     /// Deregisters the socket, hands the session its last call, and releases the gauge.
@@ -374,25 +217,19 @@ impl Conn {
     /// Calls `on_open`, then drives the connection as if it were readable: data may have
     /// arrived before the socket was registered.
     pub fn open(&mut self, core: &mut Core) -> Status {
-        self.set_read(ReadSide::Ready);
-        self.last_active = core.now;
+        self.state.open(core.now);
         let flow = self.call(core, |s, cx| s.on_open(cx));
         self.apply(flow, core).and_then(|()| self.drive(core))
     }
 
     /// Records a readiness event and does all the work it allows.
     pub fn ready(&mut self, core: &mut Core, event: &mio::event::Event) -> Status {
-        if (event.is_readable() || event.is_read_closed() || event.is_error())
-            && self.read == ReadSide::Waiting
-        {
-            self.set_read(ReadSide::Ready);
-        }
-        if event.is_read_closed() {
-            self.peer_shut = true;
-        }
-        if (event.is_writable() || event.is_error()) && self.write == WriteSide::Blocked {
-            self.set_write(WriteSide::Ready);
-        }
+        let error = event.is_error();
+        self.state.on_event(
+            event.is_readable() || error,
+            event.is_read_closed(),
+            event.is_writable() || error,
+        );
         self.drive(core)
     }
 
@@ -401,9 +238,11 @@ impl Conn {
     pub fn begin_shutdown(&mut self, core: &mut Core) -> Status {
         // The session did not choose to close: one streaming a body from `on_drain` (a
         // download) is still asked for the rest, so the body is not cut short.
-        self.finishing_stream = self.phase == Phase::Open;
-        if self.phase == Phase::Open {
+        if self.state.is_open() {
             self.call(core, |s, cx| s.on_shutdown(cx));
+            if self.state.finish() {
+                self.input = Vec::new();
+            }
         }
         self.apply(Flow::Close, core)
             .and_then(|()| self.drive(core))
@@ -411,12 +250,10 @@ impl Conn {
 
     /// The deadline passed.
     pub fn timed_out(&mut self, core: &mut Core) -> Status {
-        if let Some(w) = self.window
-            && core.now >= w.start + core.limits.rate_window
-        {
-            return self.window_ended(w, core);
+        if self.state.window_over(core.now, core.limits.rate_window) {
+            return self.window_ended(core);
         }
-        if self.phase != Phase::Open {
+        if !self.state.is_open() {
             debug!("{}: timed out while closing", self.peer);
             return Err(Gone);
         }
@@ -429,36 +266,29 @@ impl Conn {
         self.apply(flow, core).and_then(|()| self.drive(core))
     }
 
-    /// A progress window is over: start the next one if the peer kept up, else cut it off.
-    fn window_ended(&mut self, w: Window, core: &mut Core) -> Status {
-        let moved = self.moved - w.moved;
-        let needed = core
-            .limits
-            .min_rate
-            .saturating_mul(core.limits.rate_window.as_secs().max(1));
-        if moved >= needed {
-            self.window = Some(Window {
-                start: core.now,
-                moved: self.moved,
-            });
-            return Ok(());
+    /// A progress window is over: the next one begins if the peer kept up, else it is cut off.
+    fn window_ended(&mut self, core: &mut Core) -> Status {
+        let pending = self.pending();
+        match self
+            .state
+            .window_ended(pending, core.now, &core.limits, &core.stats)
+        {
+            Verdict::KeptUp => Ok(()),
+            Verdict::CutOff => {
+                // The peer is not reading: nothing more we write would reach it.
+                debug!("{}: too slow, cut off", self.peer);
+                Err(Gone)
+            }
+            Verdict::Answer => {
+                // A message trickling in: the session may answer it (HTTP's 408) first.
+                debug!("{}: too slow, answered and closed", self.peer);
+                let flow = match self.call(core, |s, cx| s.on_timeout(cx)) {
+                    Flow::Continue => Flow::Close,
+                    flow => flow,
+                };
+                self.apply(flow, core).and_then(|()| self.drive(core))
+            }
         }
-        debug!(
-            "{}: too slow: {moved} bytes in {:?}, {needed} needed",
-            self.peer, core.limits.rate_window
-        );
-        core.stats.too_slow.incr();
-        self.window = None;
-        if self.phase != Phase::Open || self.pending() > 0 {
-            // The peer is not reading: nothing more we write would reach it.
-            return Err(Gone);
-        }
-        // A message trickling in: the session may answer it (HTTP's 408) before the close.
-        let flow = match self.call(core, |s, cx| s.on_timeout(cx)) {
-            Flow::Continue => Flow::Close,
-            flow => flow,
-        };
-        self.apply(flow, core).and_then(|()| self.drive(core))
     }
 
     /// Does every piece of work the connection's readiness allows, within the read budget.
@@ -476,12 +306,12 @@ impl Conn {
     /// Returns whether it was held back: a token left on the list by a connection since
     /// closed may name a newer one in the same slot, which was not.
     pub fn release(&mut self) -> bool {
-        std::mem::replace(&mut self.held_back, false)
+        self.state.release()
     }
 
     /// Whether it is on the reactor's list of connections held back by the memory budget.
     pub fn is_held_back(&self) -> bool {
-        self.held_back
+        self.state.memory() == self::core::Memory::HeldBack
     }
 
     fn work(&mut self, core: &mut Core) -> Status {
@@ -492,23 +322,21 @@ impl Conn {
             // fill its room's buffers, takes no more: it is neither read nor its stream
             // refilled until the total comes down. Those holding nothing go on, so a client
             // with a small request is still served.
-            let held_back = self.phase == Phase::Open
-                && (self.holds() || self.fanout > 0)
-                && core.memory_tight();
-            if self.want_drain
-                && (self.phase == Phase::Open || self.finishing_stream)
-                && self.pending() <= core.limits.low_water
-            {
+            let held_back = self.state.held_back(self.holds(), core.memory_tight());
+            if self.state.drain_due(self.pending(), core.limits.low_water) {
                 if held_back {
                     self.hold_back(core);
                 } else {
                     progress |= self.offer_drain(core)?;
                 }
             }
-            if self.read == ReadSide::Ready && !self.paused {
+            if self.state.wants_read() {
                 if held_back {
                     self.hold_back(core);
-                } else if self.fanout.min(TURN_FANOUT) > core.turn_write_left.fanout_left {
+                } else if self
+                    .state
+                    .must_wait_to_speak(TURN_FANOUT, core.turn_write_left.fanout_left)
+                {
                     // Its room has heard as much as one turn allows: speak next turn.
                     core.stats.deferred.incr();
                     core.deferred.push(self.token);
@@ -517,9 +345,10 @@ impl Conn {
                     progress |= self.read_once(core)?;
                 }
             }
-            if self.write == WriteSide::Broken || self.finish_if_flushed(core).is_err() {
+            if self.state.is_broken() {
                 return Err(Gone);
             }
+            self.finish_if_flushed(core)?;
             if !progress {
                 return Ok(());
             }
@@ -538,18 +367,9 @@ impl Conn {
         Ok(())
     }
 
-    /// Records how many connections heard its broadcast, which bounds its next reads (see
-    /// [`FANOUT_PER_READ`]).
+    /// Records how many connections heard its broadcast, which bounds its next reads.
     pub fn note_fanout(&mut self, receivers: usize) {
-        self.fanout = receivers;
-    }
-
-    /// The most one read may take: less for a connection speaking to a large room.
-    fn read_cap(&self) -> usize {
-        match FANOUT_PER_READ.checked_div(self.fanout) {
-            Some(cap) => cap.max(MIN_FANOUT_READ),
-            None => usize::MAX,
-        }
+        self.state.note_fanout(receivers);
     }
 
     /// Whether the connection holds bytes in memory: output its peer has not read yet, or
@@ -560,38 +380,32 @@ impl Conn {
 
     /// Puts the connection on the reactor's list of those waiting for the memory budget.
     fn hold_back(&mut self, core: &mut Core) {
-        if !self.held_back {
-            self.held_back = true;
-            core.stats.memory_waits.incr();
+        if self.state.hold_back(&core.stats) {
             core.held_back.push(self.token);
         }
     }
 
     /// One `read`, its bytes fed to the session (or discarded when closing).
     fn read_once(&mut self, core: &mut Core) -> Result<bool, Gone> {
-        let room = match self.phase {
-            Phase::Open => self.input_limit.saturating_sub(self.input.len()),
-            _ => usize::MAX,
-        }
-        .min(core.read_buf.len())
-        .min(self.read_cap());
-        if room == 0 {
-            // The session holds a full input buffer. If it is waiting for output to drain,
-            // that is backpressure; if nothing is pending, it can never make progress.
-            if self.pending() == 0 && !self.want_drain {
-                debug!("{}: input limit reached without progress", self.peer);
-                return Err(Gone);
-            }
-            core.stats.read_pauses.add(u64::from(!self.paused));
-            self.paused = true;
-            return Ok(false);
-        }
+        let owed = self.owed();
+        let room =
+            match self
+                .state
+                .plan_read(self.input.len(), core.read_buf.len(), owed, &core.stats)
+            {
+                ReadPlan::Read(room) => room,
+                // Backpressure: the session waits for its output to drain.
+                ReadPlan::Paused => return Ok(false),
+                ReadPlan::Stuck => {
+                    debug!("{}: input limit reached without progress", self.peer);
+                    return Err(Gone);
+                }
+            };
         core.stats.reads.incr();
         let n = match self.socket.read(&mut core.read_buf[..room]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                core.stats.reads_would_block.incr();
-                self.set_read(ReadSide::Waiting);
+                self.state.on_read_would_block(&core.stats);
                 return Ok(false);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
@@ -600,21 +414,11 @@ impl Conn {
                 return Err(Gone);
             }
         };
-        self.last_active = core.now;
-        self.moved += n as u64;
-        self.bytes_in += n as u64;
-        if n == 0 {
-            self.set_read(ReadSide::Closed);
-            return self.on_peer_eof(core).map(|()| true);
+        match self.state.on_read(n, room, core.now, &core.stats) {
+            ReadResult::Eof => self.on_peer_eof(core).map(|()| true),
+            ReadResult::Data if self.state.is_open() => self.feed(core, n).map(|()| true),
+            ReadResult::Data => Ok(true),
         }
-        core.stats.bytes_in.add(n as u64);
-        if n < room && !self.peer_shut {
-            self.set_read(ReadSide::Waiting);
-        }
-        if self.phase == Phase::Open {
-            self.feed(core, n)?;
-        }
-        Ok(true)
     }
 
     /// Hands the session the unconsumed input followed by the `fresh` bytes just read into the
@@ -650,12 +454,12 @@ impl Conn {
         let forward = step.forward.min(consumed);
         let aborted = step.flow == Flow::Abort;
         if forward > 0 && !aborted {
-            self.want_drain = true;
+            self.state.produced();
             if from_shared
                 && before.is_none()
                 && out_buf.is_empty()
                 && self.file.is_none()
-                && self.can_write()
+                && self.state.can_write()
             {
                 // Nothing is queued ahead of these bytes: write them from the read buffer
                 // where they are, and keep (copy) only what the socket does not take.
@@ -665,7 +469,7 @@ impl Conn {
                         write_some(s, &bytes[done..done + max], false, stats)
                     })
                     .unwrap_or_else(|_| {
-                        self.set_write(WriteSide::Broken);
+                        self.state.on_write_error();
                         forward
                     });
                 out_buf.extend_from_slice(&read_buf[sent..forward]);
@@ -688,14 +492,12 @@ impl Conn {
     /// Lets a session that produced output produce more (a streamed body), then offers it any
     /// input it left waiting (a pipelined request queued behind that body).
     fn offer_drain(&mut self, core: &mut Core) -> Result<bool, Gone> {
-        self.want_drain = false;
+        self.state.offer_drain();
         let flow = self.call(core, |s, cx| s.on_drain(cx));
-        if flow != Flow::Continue {
-            self.finishing_stream = false;
-        }
+        self.state.drain_answered(flow == Flow::Continue);
         self.apply(flow, core)?;
-        let produced = self.want_drain;
-        if self.phase == Phase::Open && !self.input.is_empty() {
+        let produced = self.state.drain_owed();
+        if self.state.is_open() && !self.input.is_empty() {
             let input = std::mem::take(&mut self.input);
             let step = self.call(core, |s, cx| {
                 let step = s.on_input(&input, cx);
@@ -709,20 +511,17 @@ impl Conn {
             self.release_input();
             self.apply(step.flow, core)?;
             if consumed > 0 {
-                core.stats.read_resumes.add(u64::from(self.paused));
-                self.paused = false;
+                self.state.input_consumed(&core.stats);
                 return Ok(true);
             }
         }
-        if self.paused && self.buffered() <= core.limits.low_water {
-            core.stats.read_resumes.incr();
-            self.paused = false;
-        }
+        self.state
+            .drained_to(self.buffered(), core.limits.low_water, &core.stats);
         Ok(produced)
     }
 
     fn on_peer_eof(&mut self, core: &mut Core) -> Status {
-        if self.phase != Phase::Open {
+        if !self.state.is_open() {
             return Ok(()); // closing or lingering: the peer's EOF is what we waited for
         }
         let input = std::mem::take(&mut self.input);
@@ -813,38 +612,13 @@ impl Conn {
             Some(len) => self.out.len() > len,
         };
         if produced {
-            self.want_drain = true;
+            self.state.produced();
         }
         if self.send(core).is_err() {
             // Callers may be deep in a read or a broadcast: note it, and the drive loop (or
             // the broadcast) removes the connection when control comes back to it.
-            self.set_write(WriteSide::Broken);
+            self.state.on_write_error();
         }
-    }
-
-    /// The one place the read side changes (traced, as smoltcp traces its states).
-    fn set_read(&mut self, to: ReadSide) {
-        if self.read != to {
-            trace!("{}: read {:?} -> {to:?}", self.peer, self.read);
-            self.read = to;
-        }
-    }
-
-    /// The one place the write side changes. A broken socket stays broken.
-    fn set_write(&mut self, to: WriteSide) {
-        if self.write != to && self.write != WriteSide::Broken {
-            trace!("{}: write {:?} -> {to:?}", self.peer, self.write);
-            self.write = to;
-        }
-    }
-
-    /// Whether a write may be tried now (a spent budget is checked by the write itself).
-    fn can_write(&self) -> bool {
-        matches!(self.write, WriteSide::Ready | WriteSide::Deferred)
-    }
-
-    fn input_full(&self) -> bool {
-        self.phase == Phase::Open && self.input.len() >= self.input_limit
     }
 
     /// Gives back an emptied input buffer that grew large.
@@ -876,20 +650,15 @@ impl Conn {
     }
 
     fn apply(&mut self, flow: Flow, core: &mut Core) -> Status {
-        if self.write == WriteSide::Broken {
+        if self.state.is_broken() {
             return Err(Gone);
         }
         match flow {
             Flow::Continue => Ok(()),
             Flow::Abort => Err(Gone),
             Flow::Close => {
-                if self.phase == Phase::Open {
-                    self.phase = Phase::Closing;
+                if self.state.close() {
                     self.input = Vec::new();
-                    self.paused = false;
-                    if self.read == ReadSide::Waiting {
-                        self.set_read(ReadSide::Ready);
-                    }
                 }
                 self.finish_if_flushed(core)
             }
@@ -899,68 +668,48 @@ impl Conn {
     /// Once a closing connection has written everything, shuts down the write side and
     /// lingers, or goes at once if the peer already closed.
     fn finish_if_flushed(&mut self, core: &mut Core) -> Status {
-        if let Phase::Lingering { .. } = self.phase {
-            // The peer's EOF is what lingering waits for.
-            return if self.read == ReadSide::Closed {
-                Err(Gone)
-            } else {
+        match self.state.flush_state(self.pending()) {
+            Flush::Keep => Ok(()),
+            Flush::Gone => Err(Gone),
+            Flush::ShutWrite => {
+                if let Err(e) = self.socket.shutdown(Shutdown::Write) {
+                    debug!("{}: shutdown: {e}", self.peer);
+                    return Err(Gone);
+                }
+                self.state.linger(core.now + core.limits.linger_timeout);
                 Ok(())
-            };
+            }
         }
-        if self.phase != Phase::Closing
-            || self.pending() > 0
-            || (self.finishing_stream && self.want_drain)
-        {
-            // Output owed, or a stream not yet asked whether it has more.
-            return Ok(());
-        }
-        if self.read == ReadSide::Closed {
-            return Err(Gone);
-        }
-        if let Err(e) = self.socket.shutdown(Shutdown::Write) {
-            debug!("{}: shutdown: {e}", self.peer);
-            return Err(Gone);
-        }
-        self.phase = Phase::Lingering {
-            until: core.now + core.limits.linger_timeout,
-        };
-        self.set_read(ReadSide::Ready);
-        Ok(())
     }
 
     /// Registers WRITABLE interest only while a write is waiting for room, and puts the
     /// connection on the deferred list when its write budget ran out with output pending
     /// (the socket has room, so no WRITABLE event would come).
     fn update_interest(&mut self, core: &mut Core) {
-        if self.write == WriteSide::Deferred {
-            self.set_write(WriteSide::Ready);
-            if self.pending() > 0 {
-                core.deferred.push(self.token);
-            }
+        let wants = self.state.interest(self.pending());
+        if wants.defer {
+            core.deferred.push(self.token);
         }
-        let want_write = self.write == WriteSide::Blocked && self.pending() > 0;
-        let interest = if want_write {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        if want_write != self.write_interest {
+        if let Some(registered) = wants.reregister {
+            let interest = match registered {
+                Registered::Read => Interest::READABLE,
+                Registered::ReadWrite => Interest::READABLE | Interest::WRITABLE,
+            };
             if let Err(e) = core
                 .registry
                 .reregister(&mut self.socket, self.token, interest)
             {
                 debug!("{}: reregister: {e}", self.peer);
             }
-            self.write_interest = want_write;
         }
     }
 
     /// Hands the session a message from elsewhere (a broadcast), lets it write it in its own
     /// form (as is, encrypted, framed), and tries to send it.
     pub fn push(&mut self, bytes: &[u8], core: &mut Core) -> Status {
-        self.unbudgeted = true;
+        self.state.set_charge(Charge::Broadcast, "broadcast");
         let flow = self.call(core, |s, cx| s.on_broadcast(bytes, cx));
-        self.unbudgeted = false;
+        self.state.set_charge(Charge::Budget, "broadcast written");
         let status = self.apply(flow, core);
         self.update_interest(core);
         status

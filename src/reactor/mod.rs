@@ -3,14 +3,18 @@
 //! ```text
 //!  loop {
 //!      poll(timeout = earliest deadline, or 0 if some work was deferred)
-//!      for each event:  token ─► listener: accept until WouldBlock
+//!      run deferred work first (connections that used up a budget last turn)
+//!      for each event:  token ─► listener: accept, within a budget
 //!                             ─► connection: read → session → write   (conn.rs)
 //!                             ─► UDP socket: recv_from → service → send_to (udp.rs)
 //!                             ─► signal / waker: begin a graceful stop
-//!      run deferred work (connections that used up their read budget)
-//!      fire due timers (idle timeouts, session deadlines, linger ends)
+//!      fire due timers (idle timeouts, session deadlines, rate windows, linger ends)
+//!      release connections held back by the memory budget; deliver leave notices and
+//!      room messages relayed from other workers
 //!  }
 //! ```
+//!
+//! docs/architecture.md shows the loop step by step, checked against `run` by tests/docs.rs.
 //!
 //! The reactor owns sockets, buffers, timers and counters, and nothing else: what the bytes
 //! mean is the business of the [`Session`](crate::session::Session) behind each connection.
@@ -31,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use log::{debug, info, warn};
+use log::{debug, info, trace, warn};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use rooms::SharedRooms;
 use signal_hook_mio::v1_0::Signals;
@@ -40,7 +44,7 @@ use slab::Slab;
 use crate::config::{Limits, SocketOptions};
 use crate::session::{DatagramService, RoomId, Service};
 use crate::stats::Stats;
-use conn::{Conn, Status};
+use conn::{Conn, ConnCore, Status};
 use listener::{Accepted, Listener};
 use timer::{Entry, Timers};
 use token::Target;
@@ -157,8 +161,42 @@ struct Periodic {
     schedule: Box<dyn FnMut() -> Duration>,
 }
 
-/// How far a stop asked from outside has gone: nothing, a graceful stop (the drain delay, then
-/// draining), or closing the listeners now (a second signal during the delay).
+/// Where the reactor is in its life. The loop acts on this one value, changed only by
+/// [`Reactor::set_lifecycle`]; a stop asked from another thread arrives as a request
+/// ([`Handle`]'s atomic, `STOP_*`) that the loop turns into a transition after each batch.
+///
+/// ```text
+///  Running ──stop──► Delaying { until } ──until, or a second stop──► Draining { until }
+///     └───────────stop, no --drain-delay─────────────────────────────────┘      │
+///                                       every connection gone, or until ──► Stopping
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// Serving.
+    Running,
+    /// A graceful stop has begun: health checks fail, beacons stop, but the listeners stay
+    /// open until `until` (`--drain-delay`), so a load balancer notices first.
+    Delaying { until: Instant },
+    /// The listeners are closed; connections finish what they owe until `until`
+    /// (`--drain-timeout`).
+    Draining { until: Instant },
+    /// Drained, or out of time: whatever is left is closed and `run` returns.
+    Stopping,
+}
+
+impl Lifecycle {
+    /// The time at which the loop must act even if no event comes.
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Lifecycle::Delaying { until } | Lifecycle::Draining { until } => Some(until),
+            Lifecycle::Running | Lifecycle::Stopping => None,
+        }
+    }
+}
+
+/// A stop asked from another thread (or passed on by the worker that owns the signals):
+/// nothing, a graceful stop (the drain delay, then draining), or closing the listeners now
+/// (a second signal during the delay).
 const STOP_NONE: u8 = 0;
 const STOP_GRACEFUL: u8 = 1;
 const STOP_NOW: u8 = 2;
@@ -206,10 +244,8 @@ pub struct Reactor {
     next_id: u64,
     accept_paused_until: Option<Instant>,
     last_fd_warning: Option<Instant>,
-    draining_until: Option<Instant>,
-    /// While set, a graceful stop has begun but the listeners stay open until then (the
-    /// `--drain-delay`), so a load balancer notices the failing health check first.
-    delay_until: Option<Instant>,
+    /// Running, delaying, draining or stopping (see [`Lifecycle`]).
+    lifecycle: Lifecycle,
     spare_deferred: Vec<Token>,
     /// Leave notices of connections closed in this turn, by group (see `deliver_notices`).
     notices: Vec<(Group, Vec<u8>)>,
@@ -284,8 +320,7 @@ impl Reactor {
             next_id: 0,
             accept_paused_until: None,
             last_fd_warning: None,
-            draining_until: None,
-            delay_until: None,
+            lifecycle: Lifecycle::Running,
             spare_deferred: Vec::new(),
             notices: Vec::new(),
             shared_rooms: None,
@@ -457,9 +492,14 @@ impl Reactor {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            if let Some(until) = self.draining_until
-                && (self.conns.is_empty() || self.core.now >= until)
-            {
+            if let Lifecycle::Draining { until } = self.lifecycle {
+                if self.conns.is_empty() {
+                    self.set_lifecycle(Lifecycle::Stopping, "every connection drained");
+                } else if self.core.now >= until {
+                    self.set_lifecycle(Lifecycle::Stopping, "drain timeout");
+                }
+            }
+            if self.lifecycle == Lifecycle::Stopping {
                 break;
             }
             let timeout = self.poll_timeout();
@@ -496,7 +536,9 @@ impl Reactor {
                     self.close_and_drain();
                 }
             }
-            if self.delay_until.is_some_and(|until| self.core.now >= until) {
+            if let Lifecycle::Delaying { until } = self.lifecycle
+                && self.core.now >= until
+            {
                 self.close_and_drain();
             }
         }
@@ -524,8 +566,7 @@ impl Reactor {
         let next = [
             self.core.timers.next_deadline(),
             self.accept_paused_until,
-            self.draining_until,
-            self.delay_until,
+            self.lifecycle.deadline(),
             self.periodic.iter().map(|p| p.next).min(),
         ]
         .into_iter()
@@ -561,7 +602,7 @@ impl Reactor {
                         })
                         .collect();
                     info!("{} received", names.join(", "));
-                    if self.delay_until.is_some() {
+                    if matches!(self.lifecycle, Lifecycle::Delaying { .. }) {
                         // A second signal during the delay: the operator wants it now.
                         info!("second signal: closing the listeners now");
                         self.followers.iter().for_each(Handle::stop_now);
@@ -677,16 +718,8 @@ impl Reactor {
         }
         debug!("accepted {peer} as {token:?}");
         self.next_id += 1;
-        entry.insert(Conn::new(
-            self.next_id,
-            endpoint,
-            stream,
-            token,
-            peer,
-            session,
-            input_limit,
-        ));
-        self.conns[key].idle_disposable = idle_disposable;
+        let state = ConnCore::new(self.next_id, input_limit, idle_disposable, self.core.now);
+        entry.insert(Conn::new(endpoint, stream, token, peer, session, state));
         self.core.stats.accepted.incr();
         self.core.stats.active.incr();
         if let Some(&Some(i)) = self.services.get(endpoint) {
@@ -971,10 +1004,18 @@ impl Reactor {
         }
     }
 
+    /// The one place the reactor's lifecycle changes (traced).
+    fn set_lifecycle(&mut self, to: Lifecycle, why: &str) {
+        if self.lifecycle != to {
+            trace!("reactor: {:?} -> {to:?} ({why})", self.lifecycle);
+            self.lifecycle = to;
+        }
+    }
+
     /// Begins a graceful stop: marks the reactor draining (health checks now fail) and stops
     /// beaconing; after the drain delay, if any, closes the listeners and drains.
     fn begin_shutdown(&mut self) {
-        if self.draining_until.is_some() || self.delay_until.is_some() {
+        if self.lifecycle != Lifecycle::Running {
             return;
         }
         self.core.stats.draining.store(true, Ordering::Relaxed);
@@ -983,7 +1024,8 @@ impl Reactor {
         let delay = self.core.limits.drain_delay;
         if !delay.is_zero() {
             self.core.now = Instant::now();
-            self.delay_until = Some(self.core.now + delay);
+            let until = self.core.now + delay;
+            self.set_lifecycle(Lifecycle::Delaying { until }, "stop asked, drain delay");
             info!(
                 "draining: health checks fail for {delay:?}, then the listeners close \
                  (signal again to close now)"
@@ -995,13 +1037,16 @@ impl Reactor {
 
     /// Stops accepting, lets pending output drain, and arms the drain deadline.
     fn close_and_drain(&mut self) {
-        if self.draining_until.is_some() {
+        if matches!(
+            self.lifecycle,
+            Lifecycle::Draining { .. } | Lifecycle::Stopping
+        ) {
             return;
         }
-        self.delay_until = None;
         let now = Instant::now();
         self.core.now = now;
-        self.draining_until = Some(now + self.core.limits.drain_timeout);
+        let until = now + self.core.limits.drain_timeout;
+        self.set_lifecycle(Lifecycle::Draining { until }, "closing the listeners");
         info!(
             "shutting down: draining {} connections for up to {:?}",
             self.conns.len(),

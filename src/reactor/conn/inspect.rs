@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use socket2::SockRef;
 
-use super::{Conn, Core, Phase, ReadSide, Status, WriteSide};
+use super::core::{Memory, Phase, ReadSide, Readiness, WriteSide};
+use super::{Conn, Core, Status};
 use crate::session::inspect::{ConnRow, ConnState, ConnTable, Inspect, ReadState, WriteState};
 
 impl Conn {
@@ -28,35 +29,38 @@ impl Conn {
     /// the kernel (`getsockname`, `SO_RCVBUF`, `SO_SNDBUF`, `TCP_INFO`: four system calls).
     pub fn describe(&self, service: &'static str, now: Instant) -> ConnRow {
         let socket = SockRef::from(&self.socket);
+        let (opened, last_active, bytes_in, bytes_out) = self.state.activity();
         let since = |then: Instant| now.saturating_duration_since(then).as_millis() as u64;
         ConnRow {
             fd: self.socket.as_raw_fd(),
             service,
             local: self.socket.local_addr().ok(),
             peer: self.peer,
-            state: match self.phase {
+            state: match self.state.phase() {
                 Phase::Open => ConnState::Open,
-                Phase::Closing => ConnState::Closing,
+                Phase::Finishing | Phase::Closing => ConnState::Closing,
                 Phase::Lingering { .. } => ConnState::Lingering,
             },
-            read: match self.read {
-                ReadSide::Waiting => ReadState::Waiting,
-                ReadSide::Ready => ReadState::Ready,
+            read: match self.state.read_side() {
+                ReadSide::Reading(Readiness::Waiting) | ReadSide::Paused(Readiness::Waiting) => {
+                    ReadState::Waiting
+                }
+                ReadSide::Reading(_) | ReadSide::Paused(_) => ReadState::Ready,
                 ReadSide::Closed => ReadState::Closed,
             },
-            read_paused: self.paused,
-            held_back: self.held_back,
-            write: match self.write {
+            read_paused: matches!(self.state.read_side(), ReadSide::Paused(_)),
+            held_back: self.state.memory() == Memory::HeldBack,
+            write: match self.state.write_side() {
                 WriteSide::Ready => WriteState::Ready,
                 WriteSide::Blocked => WriteState::Blocked,
                 WriteSide::Deferred => WriteState::Deferred,
                 WriteSide::Broken => WriteState::Broken,
             },
-            bytes_in: self.bytes_in,
-            bytes_out: self.bytes_out,
+            bytes_in,
+            bytes_out,
             pending_out: self.pending(),
-            age_ms: since(self.opened),
-            idle_ms: since(self.last_active),
+            age_ms: since(opened),
+            idle_ms: since(last_active),
             rcvbuf: socket.recv_buffer_size().ok(),
             sndbuf: socket.send_buffer_size().ok(),
             tcp_info: crate::reactor::inspect::tcp_info(self.socket.as_fd()),
@@ -67,7 +71,7 @@ impl Conn {
     /// context carries `table` (see `Ctx::connections`); then does whatever work follows (the
     /// answer written, requests pipelined behind it). A connection no longer open gets none.
     pub fn answer_inspection(&mut self, table: &ConnTable, core: &mut Core) -> Status {
-        if self.phase != Phase::Open {
+        if !self.state.is_open() {
             return Ok(());
         }
         let flow = self.call_with(core, Some(table), |s, cx| s.on_drain(cx));

@@ -22,13 +22,11 @@ use log::debug;
 use mio::net::TcpStream;
 use socket2::SockRef;
 
-use super::{Conn, Core, WriteSide};
+use super::core::{FileStep, file_step};
+use super::{Conn, Core};
 use crate::reactor::WriteBudget;
 use crate::session::FileSlice;
 use crate::stats::Stats;
-
-/// Bytes any connection may write in a turn even when the turn's budget is spent.
-const WRITE_FLOOR: usize = 16 * 1024;
 
 impl Conn {
     /// Writes pending output: first whatever the connection holds, then the shared buffer
@@ -41,7 +39,7 @@ impl Conn {
         } else if !core.out_buf.is_empty() {
             let mut r = Ok(());
             let mut written = 0;
-            if self.buffered() == 0 && self.can_write() {
+            if self.buffered() == 0 && self.state.can_write() {
                 let (out, stats) = (&core.out_buf, &core.stats);
                 let sent = self.write_out(
                     out.len(),
@@ -73,14 +71,9 @@ impl Conn {
             if core.out_buf.capacity() > 2 * keep {
                 core.out_buf.shrink_to(keep);
             }
-        } else if self.buffered() > core.limits.max_output {
-            core.stats.read_pauses.add(u64::from(!self.paused));
-            self.paused = true;
         }
-        if self.paused && self.buffered() <= core.limits.low_water && !self.input_full() {
-            core.stats.read_resumes.incr();
-            self.paused = false;
-        }
+        self.state
+            .backpressure(self.buffered(), self.input.len(), &core.limits, &core.stats);
         self.account(core);
         if let Err(e) = &result {
             debug!("{}: write: {e}", self.peer);
@@ -110,7 +103,7 @@ impl Conn {
     /// in the same segment as its first (`MSG_MORE`, as nginx's `TCP_NOPUSH` does for a
     /// response head).
     fn write_buffered(&mut self, max: usize, more: bool, core: &mut Core) -> io::Result<()> {
-        if self.buffered() == 0 || !self.can_write() {
+        if self.buffered() == 0 || !self.state.can_write() {
             return Ok(());
         }
         let out = std::mem::take(&mut self.out);
@@ -132,31 +125,33 @@ impl Conn {
     }
 
     /// Sends the queued file: first the output ahead of it, then the file with `sendfile`,
-    /// then, once it is all sent, the output behind it.
+    /// then, once it is all sent, the output behind it (the order is `file_step`'s).
     fn send_around_file(&mut self, core: &mut Core) -> io::Result<()> {
         let Some(mut queued) = self.file.take() else {
             return Ok(());
         };
-        if queued.ahead > 0 {
-            let before = self.buffered();
-            let r = self.write_buffered(queued.ahead, true, core);
-            queued.ahead -= before - self.buffered();
-            if r.is_err() || queued.ahead > 0 {
+        loop {
+            let r = match file_step(queued.ahead, queued.slice.len, self.state.can_write()) {
+                FileStep::Ahead(ahead) => {
+                    let before = self.buffered();
+                    let r = self.write_buffered(ahead, true, core);
+                    queued.ahead -= before - self.buffered();
+                    r.map(|()| queued.ahead == 0)
+                }
+                FileStep::File => self
+                    .send_file(&mut queued.slice, core)
+                    .map(|()| queued.slice.len == 0),
+                FileStep::Wait => Ok(false),
+                // The file is out: what was appended behind it goes now.
+                FileStep::Behind => return self.write_buffered(usize::MAX, false, core),
+            };
+            // An error, or a step left unfinished (the socket is full, or the budget spent):
+            // the rest waits, in order.
+            if !matches!(r, Ok(true)) {
                 self.file = Some(queued);
-                return r;
+                return r.map(|_| ());
             }
         }
-        let r = if self.can_write() {
-            self.send_file(&mut queued.slice, core)
-        } else {
-            Ok(())
-        };
-        if r.is_err() || queued.slice.len > 0 {
-            self.file = Some(queued);
-            return r;
-        }
-        // The file is out: what was appended behind it goes now.
-        self.write_buffered(usize::MAX, false, core)
     }
 
     /// Sends what the write budgets allow of `slice` with `sendfile`: the kernel copies it
@@ -198,23 +193,10 @@ impl Conn {
         budget: &mut WriteBudget,
         mut op: impl FnMut(&TcpStream, usize, usize) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if self.allowance_turn != budget.turn {
-            self.allowance_turn = budget.turn;
-            self.write_allowance = budget.per_conn;
-        }
         let mut done = 0;
         while done < total {
-            // Every connection may write a little in every turn, budget or not: a short answer
-            // to a well-behaved client must not queue behind a thousand large downloads that
-            // spend the turn's budget before its turn comes.
-            let floor = WRITE_FLOOR.saturating_sub(budget.per_conn - self.write_allowance);
-            let allowed = if self.unbudgeted {
-                usize::MAX
-            } else {
-                self.write_allowance.min(budget.left.max(floor))
-            };
+            let allowed = self.state.write_allowed(budget);
             if allowed == 0 {
-                self.set_write(WriteSide::Deferred);
                 return Ok(done);
             }
             let max = (total - done).min(allowed);
@@ -222,26 +204,12 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     done += n;
-                    self.write_allowance = self.write_allowance.saturating_sub(n);
-                    budget.left = budget.left.saturating_sub(n);
-                    self.moved += n as u64;
-                    self.bytes_out += n as u64;
-                    // Output drained: a streaming session must be asked again for more, even
-                    // if it declined last time (it may have been just over its own mark).
-                    self.want_drain = true;
-                    self.last_active = now;
-                    stats.bytes_out.add(n as u64);
-                    if n < max {
-                        // A short write means the send buffer is full: wait for WRITABLE
-                        // rather than spend a syscall to hear WouldBlock.
-                        stats.short_writes.incr();
-                        self.set_write(WriteSide::Blocked);
+                    if !self.state.on_written(n, max, budget, now, stats) {
                         return Ok(done);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    stats.short_writes.incr();
-                    self.set_write(WriteSide::Blocked);
+                    self.state.on_write_would_block(stats);
                     return Ok(done);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
