@@ -14,7 +14,7 @@ use evserve::config::{Limits, SocketOptions};
 use evserve::discovery;
 use evserve::reactor::Reactor;
 use evserve::server::{self, Announce, ServeError};
-use signal_hook::consts::SIGINT;
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 mod malloc;
 mod tcp_info;
@@ -223,27 +223,25 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
 /// 130 after Ctrl-C (with the partial report), 1 if no request succeeded or the error rate
 /// is over `--max-error-rate`, 0 otherwise.
 fn load(args: &LoadArgs) -> anyhow::Result<()> {
-    let report = if args.target == "ws" {
-        if !args.tls && (args.cacert.is_some() || args.insecure || args.no_tls_resume) {
-            anyhow::bail!(
-                "--cacert, --insecure and --no-tls-resume apply to TLS: add --tls for wss://"
-            );
-        }
-        if args.insecure {
-            warn_insecure();
-        }
-        let load = ws_load(args)?;
-        evserve::load::ws::run(&load).with_context(|| format!("cannot load {}", load.addr))?
-    } else {
-        let mut config = args.config().map_err(anyhow::Error::msg)?;
+    if args.target == "merge" {
+        return load_merge(args);
+    }
+    let started = std::time::SystemTime::now();
+    let report = {
+        // Every value the command line got wrong is a usage error: clap's format, exit 2.
+        let mut config = args
+            .config()
+            .unwrap_or_else(|e| LoadArgs::usage_error(e).exit());
         if args.insecure {
             warn_insecure();
         }
         let stop = Arc::new(AtomicBool::new(false));
-        // The first Ctrl-C stops the run and prints what it measured; a second one, if that
-        // hangs, ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))?;
-        signal_hook::flag::register(SIGINT, Arc::clone(&stop))?;
+        // The first Ctrl-C (or SIGTERM) stops the run and prints what it measured; a second
+        // one, if that hangs, ends the process at once.
+        for signal in [SIGINT, SIGTERM] {
+            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+            signal_hook::flag::register(signal, Arc::clone(&stop))?;
+        }
         config.stop = Some(stop);
         evserve::load::run(&config).map_err(|e| {
             let hint = match e.kind() {
@@ -254,6 +252,13 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
             anyhow::anyhow!("cannot load {}: {e}{hint}", config.addr)
         })?
     };
+    let mut report = report;
+    report.percentiles.clone_from(&args.percentiles.0);
+    if let Some(path) = &args.hdr_log {
+        // Written before the report, so a failure to write it is said after the figures.
+        evserve::load::hlog::write(path, &report.latency, started, report.elapsed, None)
+            .with_context(|| format!("cannot write --hdr-log {}", path.display()))?;
+    }
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -290,36 +295,43 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `evserve load merge A.hlog B.hlog ...`: every interval of every log in one histogram, and
+/// its percentiles (never an average of percentiles).
+fn load_merge(args: &LoadArgs) -> anyhow::Result<()> {
+    let files: Vec<&String> = args.addr.iter().chain(&args.more).collect();
+    if files.is_empty() {
+        LoadArgs::usage_error("give the interval logs to merge: load merge A.hlog B.hlog ...")
+            .exit();
+    }
+    let merged = evserve::load::hlog::read(&files).map_err(anyhow::Error::msg)?;
+    let percentiles = &args.percentiles.0;
+    if args.json {
+        let doc = serde_json::json!({
+            "files": files.len(),
+            "intervals": merged.intervals,
+            "latency_us": evserve::load::latency_json(&merged.latency, percentiles),
+        });
+        println!("{doc}");
+    } else {
+        println!(
+            "{} samples in {} intervals from {} files",
+            merged.latency.len(),
+            merged.intervals,
+            files.len()
+        );
+        print!(
+            "{}{}",
+            evserve::load::latency_line(&merged.latency, percentiles),
+            evserve::load::histogram_text(&merged.latency)
+        );
+    }
+    Ok(())
+}
+
 /// `--insecure`, said once, before anything is sent.
 fn warn_insecure() {
     eprintln!(
         "evserve: warning: --insecure: the server's certificate is not checked, so anyone on \
          the path could pose as the server; use --cacert FILE for anything but a test"
     );
-}
-
-/// `evserve load ws HOST:PORT [--tls]`: WebSocket echo at `/ws/echo` (see `load/ws.rs`).
-fn ws_load(args: &LoadArgs) -> anyhow::Result<evserve::load::ws::WsLoad> {
-    use std::net::ToSocketAddrs;
-    let hostport = args
-        .addr
-        .as_deref()
-        .context("give HOST:PORT after ws (the --http address)")?;
-    let addr = hostport
-        .to_socket_addrs()
-        .with_context(|| format!("{hostport}: cannot resolve"))?
-        .next()
-        .with_context(|| format!("{hostport}: no address"))?;
-    Ok(evserve::load::ws::WsLoad {
-        addr,
-        tls: args.ws_tls(hostport),
-        connections: args.connections,
-        size: args.size.0,
-        duration: args.duration.unwrap_or(match args.requests {
-            Some(_) => evserve::load::COUNTED_RUN_LIMIT,
-            None => evserve::load::DEFAULT_DURATION,
-        }),
-        requests: args.requests,
-        timeout: args.timeout.0,
-    })
 }

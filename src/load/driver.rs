@@ -17,13 +17,15 @@
 //!   Broken(why)              these bytes cannot be a reply: the connection is out of step
 //! ```
 //!
-//! A wrong reply (an echo with other bytes, an HTTP 500) is still a whole reply, so the
-//! connection stays in step and goes on; only a `Broken` stream forces a reconnect. Either
-//! way a wrong reply is counted as an error, never as throughput.
+//! A wrong reply (an echo with other bytes, an HTTP status named by `--error-status`) is still
+//! a whole reply, so the connection stays in step and goes on; only a `Broken` stream forces
+//! a reconnect. Either way a wrong reply is counted as an error, never as throughput.
 
 use super::echo::{self, MirrorReply};
 use super::framed::{LengthReply, LineReply};
 use super::http::HttpReply;
+use super::status::StatusSet;
+use super::ws::{self, WsReply};
 use super::{Framing, Protocol};
 
 /// Most bytes a batch of pipelined requests may take; a batch holds at least one request.
@@ -59,7 +61,7 @@ pub enum Outcome {
     Ok,
     /// Complete, but not the bytes that were sent (echo, framed, udp).
     Mismatch,
-    /// An HTTP status other than 2xx.
+    /// A whole HTTP response with this status; [`Driver::is_error`] judges it.
     Status(u16),
 }
 
@@ -80,6 +82,8 @@ pub enum Broken {
     FrameTooLarge,
     /// Bytes arrived when no request was waiting for them.
     Unsolicited,
+    /// The answer to a WebSocket upgrade was not `101 Switching Protocols`.
+    NoUpgrade,
     /// The server answers in another protocol: its name (`HTTP`, `TLS`, `SSH`).
     Speaks(&'static str),
 }
@@ -96,6 +100,9 @@ impl std::fmt::Display for Broken {
                 f.write_str("a length header over the limit (is the framing right? --framing)")
             }
             Broken::Unsolicited => f.write_str("bytes arrived with no request waiting"),
+            Broken::NoUpgrade => f.write_str(
+                "the server refused the WebSocket upgrade (no 101; is /ws/echo served there?)",
+            ),
             Broken::Speaks(protocol) => write!(f, "the server answers in {protocol}"),
         }
     }
@@ -104,9 +111,12 @@ impl std::fmt::Display for Broken {
 /// One protocol's request bytes and reply check, shared by all connections of a thread.
 #[derive(Debug, Clone)]
 pub struct Driver {
+    /// What a connection sends once, before any request (a WebSocket upgrade), if anything.
+    preamble: Vec<u8>,
     request: Vec<u8>,
     batch: Vec<u8>,
     expect: Expect,
+    error_status: StatusSet,
 }
 
 /// What a reply must be.
@@ -116,11 +126,13 @@ enum Expect {
     Mirror,
     /// The same frame: length-prefixed, or a line; `payload` is the frame's content.
     Frame(Framing, Vec<u8>),
-    /// A 2xx HTTP response with its whole body; a `HEAD` response has none.
+    /// An HTTP response with its whole body; a `HEAD` response has none.
     Http {
         /// The request was `HEAD`.
         head: bool,
     },
+    /// After the `101` to the preamble, this exact WebSocket frame.
+    Ws(Vec<u8>),
 }
 
 /// A connection's progress through the reply it is receiving.
@@ -134,12 +146,20 @@ pub enum ReplyState {
     Line(LineReply),
     /// HTTP responses.
     Http(HttpReply),
+    /// The WebSocket upgrade, then echoed frames.
+    Ws(WsReply),
 }
 
 impl Driver {
     /// The driver for `protocol` with `size`-byte payloads (at least 1 for echo), batching
-    /// up to `pipeline` requests per write.
-    pub fn new(protocol: &Protocol, size: usize, pipeline: usize) -> Driver {
+    /// up to `pipeline` requests per write. HTTP statuses in `error_status` are errors.
+    pub fn new(
+        protocol: &Protocol,
+        size: usize,
+        pipeline: usize,
+        error_status: StatusSet,
+    ) -> Driver {
+        let mut preamble = Vec::new();
         let (request, expect) = match protocol {
             // An empty echo would be a reply of no bytes, complete before anything arrives.
             Protocol::Echo | Protocol::Udp => (echo::payload(size.max(1)), Expect::Mirror),
@@ -156,12 +176,42 @@ impl Driver {
                     head: http.method.eq_ignore_ascii_case("HEAD"),
                 },
             ),
+            Protocol::Ws { host } => {
+                preamble = ws::handshake(host);
+                (ws::request(size), Expect::Ws(ws::reply(size)))
+            }
         };
         let copies = pipeline.min(MAX_BATCH_BYTES / request.len().max(1)).max(1);
         Driver {
+            preamble,
             batch: request.repeat(copies),
             request,
             expect,
+            error_status,
+        }
+    }
+
+    /// Whether a whole reply counts as an error: a wrong echo, or an HTTP status the run
+    /// named (`--error-status`).
+    pub fn is_error(&self, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Ok => false,
+            Outcome::Mismatch => true,
+            Outcome::Status(code) => self.error_status.contains(code),
+        }
+    }
+
+    /// What a new connection sends before any request (empty for most protocols).
+    pub fn preamble(&self) -> &[u8] {
+        &self.preamble
+    }
+
+    /// Whether a connection in `state` may write requests: not before the answer to its
+    /// preamble (a WebSocket's `101`).
+    pub fn ready(&self, state: &ReplyState) -> bool {
+        match state {
+            ReplyState::Ws(s) => s.is_open(),
+            _ => true,
         }
     }
 
@@ -186,6 +236,7 @@ impl Driver {
             Expect::Frame(Framing::Length, _) => ReplyState::Length(LengthReply::default()),
             Expect::Frame(Framing::Line(_), _) => ReplyState::Line(LineReply::default()),
             Expect::Http { head } => ReplyState::Http(HttpReply::new(*head)),
+            Expect::Ws(_) => ReplyState::Ws(WsReply::default()),
         }
     }
 
@@ -198,6 +249,7 @@ impl Driver {
                 s.decode_until(payload, src, *delimiter)
             }
             (ReplyState::Http(s), _) => s.decode(src),
+            (ReplyState::Ws(s), Expect::Ws(reply)) => s.decode(reply, src),
             // A state is only ever made by `reply_state` of the same driver.
             _ => Decode::Broken(Broken::Unsupported),
         }
@@ -231,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_batch_serves_any_number_of_owed_requests() {
-        let d = Driver::new(&Protocol::Echo, 3, 4);
+        let d = Driver::new(&Protocol::Echo, 3, 4, StatusSet::NONE);
         assert_eq!(d.request(), b"abc");
         assert_eq!(d.pending(1, 0), b"abc");
         assert_eq!(d.pending(2, 1), b"bcabc");
@@ -242,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_huge_request_is_batched_alone() {
-        let d = Driver::new(&Protocol::Echo, MAX_BATCH_BYTES + 1, 16);
+        let d = Driver::new(&Protocol::Echo, MAX_BATCH_BYTES + 1, 16, StatusSet::NONE);
         assert_eq!(d.pending(16, 0).len(), MAX_BATCH_BYTES + 1);
     }
 }
