@@ -42,3 +42,4 @@
 //!   these two and is the only part that keeps state across frames other than HPACK's table.
 
 pub mod frame;
+pub mod hpack;
