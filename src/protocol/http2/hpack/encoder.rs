@@ -272,6 +272,28 @@ mod tests {
     }
 
     #[test]
+    fn rfc_7541_c2_where_the_choices_match() {
+        // C.2.1: a new name, indexed.
+        let mut enc = Encoder::default();
+        enc.set_huffman(false);
+        let mut out = Vec::new();
+        enc.encode([(&b"custom-key"[..], &b"custom-header"[..])], &mut out);
+        assert_eq!(
+            out,
+            hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572")
+        );
+        assert_eq!(enc.table().size(), 55);
+        // C.2.4: a static match.
+        out.clear();
+        enc.encode([(&b":method"[..], &b"GET"[..])], &mut out);
+        assert_eq!(out, [0x82]);
+        // C.2.3 is never indexed (as evserve sends authorization): same layout, name 23.
+        out.clear();
+        enc.encode([(&b"authorization"[..], &b"secret"[..])], &mut out);
+        assert_eq!(out, hex("1f08 0673 6563 7265 74"));
+    }
+
+    #[test]
     fn status_fast_path() {
         let mut enc = Encoder::default();
         let mut out = Vec::new();
