@@ -10,6 +10,7 @@ pub mod files;
 pub mod frame;
 pub mod framed;
 pub mod http;
+pub mod http2;
 pub mod number;
 pub mod proxy;
 pub mod sniff;
