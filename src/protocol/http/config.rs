@@ -52,6 +52,8 @@ pub struct HttpConfig {
     /// `/events` and `/dashboard` (others get 403). Default empty: anyone who can reach the
     /// listener, as `/stats` always was.
     pub stats_allow: Vec<ipnet::IpNet>,
+    /// HTTP/2: whether it is served, and its limits (see `protocol::http2`).
+    pub http2: crate::protocol::http2::Http2Config,
 }
 
 impl Default for HttpConfig {
@@ -73,6 +75,7 @@ impl Default for HttpConfig {
             browser: Default::default(),
             hsts_max_age: None,
             stats_allow: Vec::new(),
+            http2: Default::default(),
         }
     }
 }

@@ -29,6 +29,7 @@
 //!  ─────────────────────────────────────────────────────────────────── the connection
 //!  routes.rs        path → resource, method → handler, Allow sets
 //!  conn.rs          HttpSession: the per-connection state machine (reading × writing)
+//!  multiplexed.rs   one HTTP/2 stream's exchange through the same routes and Reply
 //! ```
 //!
 //! Nothing here touches a socket: [`HttpSession`] is fed bytes through the
@@ -49,6 +50,7 @@ mod endpoints;
 mod exchange;
 mod file_cache;
 mod listing;
+pub mod multiplexed;
 mod ranges;
 pub mod request;
 pub mod response;
@@ -97,6 +99,13 @@ pub struct Shared {
     credentials: Option<Vec<u8>>,
     /// The server this service is part of, for `/stats`.
     server: ServerStats,
+}
+
+impl Shared {
+    /// The service's configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
 }
 
 /// Where `/stats` finds the counters of the whole server, which may run several workers.

@@ -42,3 +42,17 @@
 //!   these two and is the only part that keeps state across frames other than HPACK's table.
 
 pub mod frame;
+
+mod conn;
+pub mod flow;
+mod hpack_lite;
+pub mod limits;
+mod request;
+mod send;
+pub mod stream;
+
+pub use conn::H2Session;
+pub use limits::Http2Config;
+
+#[cfg(test)]
+mod tests;
