@@ -42,6 +42,7 @@
 //!   these two and is the only part that keeps state across frames other than HPACK's table.
 
 pub mod frame;
+pub mod hpack;
 
 mod conn;
 pub mod flow;
