@@ -34,7 +34,8 @@ use crate::session::{Ctx, Flow, Session, Step};
 
 use super::flow::{DEFAULT_WINDOW, RecvWindow, SendWindow};
 use super::frame::{self, ErrorCode, Frame, FrameError, PREFACE, Scope, SettingId, Settings};
-use super::hpack_lite as hpack;
+use super::hpack;
+use super::hpack_lite;
 use super::limits::{Http2Config, RESET_WINDOW};
 use super::request::{BlockError, FieldBlock};
 use super::send::NoHead;
@@ -75,7 +76,7 @@ pub struct H2Session {
     /// The peer's settings as last received.
     peer: Settings,
     decoder: hpack::Decoder,
-    encoder: hpack::Encoder,
+    encoder: hpack_lite::Encoder,
     recv: RecvWindow,
     send: SendWindow,
     pub(super) streams: Vec<Stream>,
@@ -112,8 +113,12 @@ impl H2Session {
             limits,
             phase: Phase::Preface,
             peer: Settings::default(),
-            decoder: hpack::Decoder::new(frame::DEFAULT_HEADER_TABLE_SIZE as usize),
-            encoder: hpack::Encoder::new(frame::DEFAULT_HEADER_TABLE_SIZE as usize),
+            decoder: {
+                let mut decoder = hpack::Decoder::new(frame::DEFAULT_HEADER_TABLE_SIZE as usize);
+                decoder.set_max_header_list_size(limits.max_header_list_size as usize);
+                decoder
+            },
+            encoder: hpack_lite::Encoder::new(frame::DEFAULT_HEADER_TABLE_SIZE as usize),
             recv: RecvWindow::new(DEFAULT_WINDOW, DEFAULT_WINDOW),
             send: SendWindow::new(DEFAULT_WINDOW),
             streams: Vec::new(),
@@ -466,7 +471,9 @@ impl H2Session {
     }
 
     /// Decodes the assembled block into `self.fields`, whatever becomes of the stream:
-    /// HPACK's table must see every block.
+    /// HPACK's table must see every block. A list over `SETTINGS_MAX_HEADER_LIST_SIZE` is
+    /// still decoded to its end (an HPACK bomb costs an addition per reference), and
+    /// answered 431; any other error loses HPACK's state, and the connection.
     fn decode_block(&mut self, trailers: bool) -> Result<(), ConnError> {
         let max_fields = self.shared.config().max_headers;
         self.fields.start(
@@ -475,10 +482,17 @@ impl H2Session {
             max_fields,
         );
         let fields = &mut self.fields;
-        let budget = (self.limits.max_header_list_size as usize).saturating_mul(2);
-        self.decoder
-            .decode(&self.block, budget, |name, value| fields.add(name, value))
-            .map_err(|_| ConnError(ErrorCode::CompressionError, "a bad HPACK block"))
+        match self
+            .decoder
+            .decode(&self.block, |name, value| fields.add(name, value))
+        {
+            Ok(()) => Ok(()),
+            Err(hpack::Error::HeaderListTooLarge) => {
+                self.fields.too_large();
+                Ok(())
+            }
+            Err(_) => Err(ConnError(ErrorCode::CompressionError, "a bad HPACK block")),
+        }
     }
 
     /// A complete header block: a new request, or trailers.

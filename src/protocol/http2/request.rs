@@ -88,6 +88,11 @@ impl FieldBlock {
         self.error = None;
     }
 
+    /// Marks the block as over the header-list size (the decoder found it so).
+    pub fn too_large(&mut self) {
+        self.error = Some(BlockError::TooLarge);
+    }
+
     /// Takes one decoded field. Errors are remembered, not returned: decoding must go on to
     /// the end of the block whatever its fields say.
     pub fn add(&mut self, name: &[u8], value: &[u8]) {

@@ -26,7 +26,7 @@ use crate::session::{Ctx, FileSlice};
 
 use super::conn::H2Session;
 use super::frame::{self, ErrorCode};
-use super::hpack_lite as hpack;
+use super::hpack_lite;
 use super::stream::Stream;
 use crate::protocol::http::multiplexed::response_head;
 
@@ -47,7 +47,7 @@ impl Stream {
     /// no head: a bug of ours, answered with a reset.
     pub fn send_head(
         &mut self,
-        encoder: &mut hpack::Encoder,
+        encoder: &mut hpack_lite::Encoder,
         block: &mut Vec<u8>,
         max_frame: u32,
         cx: &mut Ctx<'_>,

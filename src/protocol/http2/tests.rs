@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use tempfile::TempDir;
 
 use super::frame::{self, ErrorCode, FrameHeader, FrameType, PREFACE, SettingId, flags};
-use super::hpack_lite::{Decoder, Encoder};
+use super::hpack::Decoder;
+use super::hpack_lite::Encoder;
 use super::limits::Http2Config;
 use crate::protocol::http::{Http, HttpConfig};
 use crate::session::{Flow, Service, Session};
@@ -136,7 +137,7 @@ impl Client {
     fn status(&mut self, headers: &Out) -> String {
         let mut status = String::new();
         self.decoder
-            .decode(&headers.payload, 64 * 1024, |n, v| {
+            .decode(&headers.payload, |n, v| {
                 if n == b":status" {
                     status = String::from_utf8_lossy(v).into_owned();
                 }
@@ -463,7 +464,7 @@ fn a_ping_flood_unread_ends_the_connection_one_past_the_limit() {
 }
 
 #[test]
-fn an_hpack_bomb_is_a_compression_error() {
+fn an_hpack_bomb_is_decoded_at_the_cost_of_an_addition_and_answered_431() {
     let mut c = Client::connected(Http2Config::default());
     // One 4,000-byte value added to the table, then indexed 20 times: 80 KB from 4 KB.
     let mut block = c.block("GET", "/plain", &[]);
@@ -472,6 +473,22 @@ fn an_hpack_bomb_is_a_compression_error() {
     block.extend(std::iter::repeat_n(0xbe, 20));
     let mut bytes = Vec::new();
     frame::encode_headers(&mut bytes, 1, &block, true, 16_384);
+    assert_eq!(c.send(&bytes), Flow::Continue);
+    let out = c.frames();
+    let headers = of(&out, FrameType::Headers);
+    assert_eq!(c.status(headers[0]), "431");
+    // HPACK stayed in step: the next request on the connection is served.
+    let next = c.request(3, "GET", "/plain", true);
+    c.send(&next);
+    assert_eq!(body(&c.frames(), 3), b"Hello, World!");
+}
+
+#[test]
+fn a_block_hpack_cannot_decode_is_a_compression_error() {
+    let mut c = Client::connected(Http2Config::default());
+    let mut bytes = Vec::new();
+    // Index 70: past the empty dynamic table.
+    frame::encode_headers(&mut bytes, 1, &[0x80 | 70], true, 16_384);
     assert_eq!(c.send(&bytes), Flow::Close);
     let out = c.frames();
     assert_eq!(
