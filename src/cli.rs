@@ -18,6 +18,7 @@ use crate::protocol::framed::FramedConfig;
 use crate::protocol::http::HttpConfig;
 use crate::protocol::http::auth::{self, Users};
 use crate::protocol::http::request::HEADER_SLOTS;
+use crate::protocol::http2::Http2Config;
 use crate::server::{Announce, ServerConfig, ServiceSpec};
 
 pub mod config_file;
@@ -646,6 +647,37 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES",
           default_value_t = Size(HttpConfig::default().max_body as usize), help_heading = HTTP)]
     pub max_body: Size,
+    /// Serve HTTP/1.1 only: no h2c by prior knowledge on HTTP listeners, no `h2` by ALPN on
+    /// HTTPS listeners.
+    #[arg(long, help_heading = HTTP)]
+    pub no_http2: bool,
+    /// HTTP/2 streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); more
+    /// are refused with REFUSED_STREAM.
+    #[arg(long, value_name = "N",
+          default_value_t = Http2Config::default().max_concurrent_streams, help_heading = HTTP)]
+    pub http2_max_streams: u32,
+    /// HTTP/2 stream window (SETTINGS_INITIAL_WINDOW_SIZE): request-body bytes a client may
+    /// send on a stream before the server grants more, at most 2 GiB - 1.
+    #[arg(long, value_name = "BYTES",
+          default_value_t = Size(Http2Config::default().initial_window_size as usize),
+          help_heading = HTTP)]
+    pub http2_window: Size,
+    /// Largest HTTP/2 frame payload accepted (SETTINGS_MAX_FRAME_SIZE, 16 KiB to 16 MiB - 1).
+    #[arg(long, value_name = "BYTES",
+          default_value_t = Size(Http2Config::default().max_frame_size as usize),
+          help_heading = HTTP)]
+    pub http2_max_frame: Size,
+    /// Largest decoded HTTP/2 request head (SETTINGS_MAX_HEADER_LIST_SIZE); larger is
+    /// answered with 431, one twice as large closes the connection (COMPRESSION_ERROR).
+    #[arg(long, value_name = "BYTES",
+          default_value_t = Size(Http2Config::default().max_header_list_size as usize),
+          help_heading = HTTP)]
+    pub http2_max_header_list: Size,
+    /// HTTP/2 streams a client may reset, or make the server reset, within 10 s before its
+    /// connection is closed with ENHANCE_YOUR_CALM (Rapid Reset, MadeYouReset).
+    #[arg(long, value_name = "N", default_value_t = Http2Config::default().max_resets,
+          help_heading = HTTP)]
+    pub http2_max_resets: u32,
     /// The dashboard and WebSocket flags.
     #[command(flatten)]
     pub browser: BrowserArgs,
@@ -1053,7 +1085,22 @@ impl ServeArgs {
             stats_allow: self.stats_allow.clone(),
             host_names: self.server_name.clone(),
             strict_host: self.strict_host,
+            http2: self.http2_config(),
             ..HttpConfig::default()
+        }
+    }
+
+    fn http2_config(&self) -> Http2Config {
+        let clamp =
+            |n: usize, low: u32, high: u32| u32::try_from(n).unwrap_or(high).clamp(low, high);
+        Http2Config {
+            enabled: !self.no_http2,
+            max_concurrent_streams: self.http2_max_streams,
+            initial_window_size: clamp(self.http2_window.0, 0, 0x7fff_ffff),
+            max_frame_size: clamp(self.http2_max_frame.0, 16_384, 16_777_215),
+            max_header_list_size: clamp(self.http2_max_header_list.0, 0, u32::MAX),
+            max_resets: self.http2_max_resets,
+            ..Http2Config::default()
         }
     }
 

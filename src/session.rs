@@ -391,6 +391,13 @@ impl<'a> Ctx<'a> {
         self.files.is_some()
     }
 
+    /// Whether [`Ctx::send_file`] would take a slice now: the connection sends files and
+    /// none is queued. A session that frames a file (HTTP/2 DATA) checks before writing a
+    /// frame header the slice must follow.
+    pub fn can_queue_file(&self) -> bool {
+        matches!(self.files.as_deref(), Some(None))
+    }
+
     /// Sends `slice` after everything appended so far, and before anything appended later,
     /// without its bytes passing through the server's memory: the reactor asks the kernel to
     /// copy them from the page cache to the socket (`sendfile(2)`), within the same write

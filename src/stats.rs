@@ -166,6 +166,21 @@ pub struct Stats {
     /// Snapshots not sent because the client had not read the previous ones (dropped, not
     /// queued).
     pub sse_skipped: Counter,
+    /// HTTP/2 connections (h2c and h2) that began, after the client's preface.
+    pub http2_connections: Counter,
+    /// HTTP/2 streams opened (requests dispatched or answered).
+    pub http2_streams: Counter,
+    /// HTTP/2 streams the client reset (RST_STREAM).
+    pub http2_resets_by_peer: Counter,
+    /// HTTP/2 streams we refused: over `MAX_CONCURRENT_STREAMS` (REFUSED_STREAM).
+    pub http2_resets_refused: Counter,
+    /// HTTP/2 streams we reset for breaking flow control (FLOW_CONTROL_ERROR).
+    pub http2_resets_flow_control: Counter,
+    /// HTTP/2 streams we reset for any other error of the client's (a malformed request,
+    /// a body past its `content-length`, a frame on a closed stream).
+    pub http2_resets_protocol: Counter,
+    /// GOAWAY frames we sent: a graceful stop, an idle timeout, or a connection error.
+    pub http2_goaways: Counter,
     /// Open TCP connections by the service of their listener, in [`SERVICE_NAMES`] order
     /// (gauges; WebSocket and event-stream connections count under `http`).
     pub active_by_service: [Counter; SERVICES],
@@ -201,7 +216,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 24 + 22 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 24 + 29 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -269,6 +284,16 @@ impl Stats {
             ("sse_open", self.sse_open.get()),
             ("sse_sent", self.sse_sent.get()),
             ("sse_skipped", self.sse_skipped.get()),
+            ("http2_connections", self.http2_connections.get()),
+            ("http2_streams", self.http2_streams.get()),
+            ("http2_resets_by_peer", self.http2_resets_by_peer.get()),
+            ("http2_resets_refused", self.http2_resets_refused.get()),
+            (
+                "http2_resets_flow_control",
+                self.http2_resets_flow_control.get(),
+            ),
+            ("http2_resets_protocol", self.http2_resets_protocol.get()),
+            ("http2_goaways", self.http2_goaways.get()),
             ("events_per_poll_0", self.events_per_poll[0].get()),
             ("events_per_poll_1", self.events_per_poll[1].get()),
             ("events_per_poll_2_3", self.events_per_poll[2].get()),

@@ -62,6 +62,8 @@ pub struct HttpConfig {
     /// Whether every route, not only those, answers an unknown `Host` with 421
     /// (`--strict-host`). Default `false`.
     pub strict_host: bool,
+    /// HTTP/2: whether it is served, and its limits (see `protocol::http2`).
+    pub http2: crate::protocol::http2::Http2Config,
 }
 
 impl Default for HttpConfig {
@@ -86,6 +88,7 @@ impl Default for HttpConfig {
             stats_allow: Vec::new(),
             host_names: Vec::new(),
             strict_host: false,
+            http2: Default::default(),
         }
     }
 }

@@ -144,6 +144,11 @@ impl HttpSession {
         }
     }
 
+    /// What the service's sessions share.
+    pub(super) fn shared(&self) -> &Rc<Shared> {
+        &self.shared
+    }
+
     /// The session that takes the connection over, once a handler switched protocols.
     pub fn take_upgrade(&mut self) -> Option<Upgrade> {
         match &mut self.reading {

@@ -94,6 +94,9 @@ pub struct Exchange {
     pub status: Option<Status>,
     /// Bytes written for this exchange so far.
     pub bytes: u64,
+    /// A file body is handed back to the caller ([`Handled::Streaming`]) rather than
+    /// started at once: HTTP/2 sends it in DATA frames (see `multiplexed.rs`).
+    pub defer_files: bool,
     log: Option<Box<LogEntry>>,
 }
 
@@ -110,6 +113,7 @@ impl Exchange {
             pending_body,
             status: None,
             bytes: 0,
+            defer_files: false,
             log: logging.then(|| {
                 Box::new(LogEntry {
                     method: head.method_token.to_owned(),
@@ -128,6 +132,7 @@ impl Exchange {
             pending_body: PendingBody::Unconditional,
             status: None,
             bytes: 0,
+            defer_files: false,
             log: logging.then(|| {
                 Box::new(LogEntry {
                     method: "-".to_owned(),

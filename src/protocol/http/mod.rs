@@ -31,6 +31,7 @@
 //!  ─────────────────────────────────────────────────────────────────── the connection
 //!  routes.rs        path → resource, method → handler, Allow sets
 //!  conn.rs          HttpSession: the per-connection state machine (reading × writing)
+//!  multiplexed.rs   one HTTP/2 stream's exchange through the same routes and Reply
 //! ```
 //!
 //! Nothing here touches a socket: [`HttpSession`] is fed bytes through the
@@ -54,6 +55,7 @@ mod file_cache;
 pub mod host;
 mod listing;
 mod metrics;
+pub mod multiplexed;
 mod ranges;
 pub mod request;
 pub mod response;
@@ -102,6 +104,13 @@ pub struct Shared {
     gate: RefCell<auth::Gate>,
     /// The server this service is part of, for `/stats`.
     server: ServerStats,
+}
+
+impl Shared {
+    /// The service's configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
 }
 
 /// Where `/stats` finds the counters of the whole server, which may run several workers.

@@ -289,6 +289,9 @@ fn start_stream(
     reply: &mut Reply<'_, '_>,
 ) -> Handled {
     let mut stream = FileStream::new(file, first, len, reply.shared.config.sendfile);
+    if reply.exchange.defer_files {
+        return Handled::Streaming(stream);
+    }
     match stream.pump(reply.cx) {
         Ok(Pumped::Done) => Handled::Answered,
         Ok(Pumped::More) => Handled::Streaming(stream),

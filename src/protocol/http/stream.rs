@@ -60,6 +60,17 @@ impl FileStream {
         }
     }
 
+    /// What is left to send, for a caller that frames the body itself (HTTP/2); `None` once
+    /// everything was sent.
+    pub fn into_slice(self) -> Option<FileSlice> {
+        let file = self.file?;
+        (self.remaining > 0).then_some(FileSlice {
+            file,
+            offset: self.offset,
+            len: self.remaining,
+        })
+    }
+
     /// Queues the rest of the file on the connection, or tops its output up with file data
     /// to the high-water mark (the lower one while memory is tight).
     pub fn pump(&mut self, cx: &mut Ctx<'_>) -> io::Result<Pumped> {

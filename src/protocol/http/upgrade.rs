@@ -30,6 +30,10 @@ use super::exchange::Reply;
 use super::host;
 use super::request::{BodyFraming, Method, RequestHead, Version};
 use super::status::Status;
+use std::rc::Rc;
+
+use crate::protocol::http2::H2Session;
+use crate::protocol::http2::frame::PREFACE;
 use crate::protocol::ws::{self, Endpoint, WsSession};
 use crate::session::{Ctx, Flow, Session, Step};
 
@@ -44,6 +48,11 @@ impl fmt::Debug for Upgrade {
 
 /// What the reactor holds for an HTTP connection: HTTP, or what HTTP handed it to.
 pub enum Upgradable {
+    /// No byte read yet, and HTTP/2 is on: the first bytes say which version the client
+    /// speaks. HTTP/2's 24-byte preface (`PRI * HTTP/2.0...`) makes the connection an HTTP/2
+    /// one (h2c by prior knowledge, or `h2` chosen by ALPN under TLS, whose client sends the
+    /// same preface); anything else is HTTP/1.1, served as always.
+    Fresh(HttpSession),
     /// Still HTTP.
     Http(HttpSession),
     /// Another protocol, since a handler switched.
@@ -53,22 +62,60 @@ pub enum Upgradable {
 impl Upgradable {
     /// An HTTP connection.
     pub fn new(http: HttpSession) -> Upgradable {
-        Upgradable::Http(http)
+        if http.shared().config().http2.enabled {
+            Upgradable::Fresh(http)
+        } else {
+            Upgradable::Http(http)
+        }
+    }
+
+    /// Decides the version from the first bytes: `None` while they could still be the
+    /// start of HTTP/2's preface.
+    fn choose(&mut self, input: &[u8]) -> Option<()> {
+        let Upgradable::Fresh(http) = self else {
+            return Some(());
+        };
+        // The preface's request line is enough to know the client speaks HTTP/2: the HTTP/2
+        // session checks the rest, and answers a wrong one with GOAWAY.
+        let line = PREFACE.len() - 8;
+        let n = input.len().min(line);
+        if input.get(..n) == PREFACE.get(..n) {
+            if n < line {
+                return None;
+            }
+            *self = Upgradable::Next(Box::new(H2Session::new(Rc::clone(http.shared()))));
+            return Some(());
+        }
+        // A session that has read nothing is all defaults: a new one is the same, and
+        // costs no allocation.
+        *self = Upgradable::Http(HttpSession::new(Rc::clone(http.shared())));
+        Some(())
     }
 }
 
 impl Session for Upgradable {
     fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
         match self {
-            Upgradable::Http(http) => http.on_open(cx),
+            Upgradable::Http(http) | Upgradable::Fresh(http) => http.on_open(cx),
             Upgradable::Next(next) => next.on_open(cx),
         }
     }
 
     fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        if let Upgradable::Fresh(_) = self {
+            if self.choose(input).is_none() {
+                return Step::consumed(0);
+            }
+            if let Upgradable::Next(h2) = self {
+                let flow = h2.on_open(cx);
+                if flow != Flow::Continue {
+                    return Step::close(input.len());
+                }
+            }
+        }
         let http = match self {
             Upgradable::Next(next) => return next.on_input(input, cx),
-            Upgradable::Http(http) => http,
+            Upgradable::Http(http) | Upgradable::Fresh(http) => http,
         };
         let step = http.on_input(input, cx);
         let Some(Upgrade(next)) = http.take_upgrade() else {
@@ -102,28 +149,28 @@ impl Session for Upgradable {
 
     fn on_drain(&mut self, cx: &mut Ctx<'_>) -> Flow {
         match self {
-            Upgradable::Http(http) => http.on_drain(cx),
+            Upgradable::Http(http) | Upgradable::Fresh(http) => http.on_drain(cx),
             Upgradable::Next(next) => next.on_drain(cx),
         }
     }
 
     fn on_eof(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Flow {
         match self {
-            Upgradable::Http(http) => http.on_eof(input, cx),
+            Upgradable::Http(http) | Upgradable::Fresh(http) => http.on_eof(input, cx),
             Upgradable::Next(next) => next.on_eof(input, cx),
         }
     }
 
     fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
         match self {
-            Upgradable::Http(http) => http.on_timeout(cx),
+            Upgradable::Http(http) | Upgradable::Fresh(http) => http.on_timeout(cx),
             Upgradable::Next(next) => next.on_timeout(cx),
         }
     }
 
     fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
         match self {
-            Upgradable::Http(http) => http.on_shutdown(cx),
+            Upgradable::Http(http) | Upgradable::Fresh(http) => http.on_shutdown(cx),
             Upgradable::Next(next) => next.on_shutdown(cx),
         }
     }
@@ -131,14 +178,14 @@ impl Session for Upgradable {
     fn on_broadcast(&mut self, message: &[u8], cx: &mut Ctx<'_>) -> Flow {
         match self {
             // HTTP is in no room: a broadcast cannot reach it, and would not be HTTP.
-            Upgradable::Http(_) => Flow::Continue,
+            Upgradable::Http(_) | Upgradable::Fresh(_) => Flow::Continue,
             Upgradable::Next(next) => next.on_broadcast(message, cx),
         }
     }
 
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
         match self {
-            Upgradable::Http(http) => http.on_close(cx),
+            Upgradable::Http(http) | Upgradable::Fresh(http) => http.on_close(cx),
             Upgradable::Next(next) => next.on_close(cx),
         }
     }

@@ -43,3 +43,17 @@
 
 pub mod frame;
 pub mod hpack;
+
+mod conn;
+pub mod flow;
+mod hpack_lite;
+pub mod limits;
+mod request;
+mod send;
+pub mod stream;
+
+pub use conn::H2Session;
+pub use limits::Http2Config;
+
+#[cfg(test)]
+mod tests;

@@ -103,6 +103,7 @@ impl TlsArgs {
         );
         setup.self_signed_out = self.tls_self_signed_out.clone();
         setup.handshake_timeout = self.tls_handshake_timeout;
+        setup.http2 = http.http2.enabled;
         if self.tls_cert.len() != self.tls_key.len() {
             setup.problem = Some(format!(
                 "{} --tls-cert but {} --tls-key: give one key for each certificate, in the same order",

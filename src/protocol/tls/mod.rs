@@ -12,7 +12,7 @@
 //!
 //! This module owns the server-side configuration too: which certificates (`certs.rs`: PEM
 //! files chosen by SNI, or a self-signed one made at start), which versions (TLS 1.2 and 1.3
-//! only), ALPN `http/1.1` on HTTPS listeners, session resumption (tickets and a bounded
+//! only), ALPN `h2` and `http/1.1` on HTTPS listeners, session resumption (tickets and a bounded
 //! session cache), and reloading the certificates on SIGHUP. [`TlsArgs`] are its flags.
 
 mod args;
@@ -56,6 +56,8 @@ pub struct TlsSetup {
     pub handshake_timeout: Duration,
     /// What is wrong with the flags, reported by [`TlsSetup::load`].
     pub problem: Option<String>,
+    /// Whether HTTPS listeners offer HTTP/2 by ALPN (`h2`, then `http/1.1`); default true.
+    pub http2: bool,
     loaded: Arc<Mutex<Option<Loaded>>>,
 }
 
@@ -84,6 +86,7 @@ impl TlsSetup {
             self_signed_out: None,
             handshake_timeout: TlsSettings::default().handshake_timeout,
             problem: None,
+            http2: true,
             loaded: Arc::default(),
         }
     }
@@ -129,7 +132,13 @@ impl TlsSetup {
             server_config(&provider, &resolver, &ticketer, &cache, alpn)
         };
         let loaded = Loaded {
-            https: build(&[b"http/1.1"])?,
+            // A client that picks `h2` starts with HTTP/2's preface, which the HTTP session
+            // recognises (see `http/upgrade.rs`): nothing else needs to know the choice.
+            https: if self.http2 {
+                build(&[b"h2", b"http/1.1"])?
+            } else {
+                build(&[b"http/1.1"])?
+            },
             plain: build(&[])?,
         };
         if !self.certs.is_empty() {
@@ -139,7 +148,8 @@ impl TlsSetup {
         Ok(loaded)
     }
 
-    /// Wraps `inner` for a TLS listener of this setup. An HTTP service gets ALPN `http/1.1`
+    /// Wraps `inner` for a TLS listener of this setup. An HTTP service gets ALPN `h2` and
+    /// `http/1.1` (`http/1.1` alone without HTTP/2)
     /// and the plaintext answer to plain HTTP.
     pub fn wrap(&self, inner: Box<dyn Service>) -> Result<TlsService, CertError> {
         let loaded = self.loaded()?;

@@ -1,0 +1,894 @@
+//! [`H2Session`]: one HTTP/2 connection, server side, as a sans-IO state machine.
+//!
+//! ```text
+//!  input ─► preface ─► frame::decode ─► per frame:
+//!             SETTINGS  apply, ACK          PING      ACK
+//!             HEADERS + CONTINUATION ─► HPACK ─► FieldBlock ─► Stream ─► routes (HTTP/1.1's)
+//!             DATA ─► windows ─► the stream's BodySink        WINDOW_UPDATE ─► send windows
+//!             RST_STREAM ─► drop the stream                   GOAWAY ─► no new streams
+//!  output ◄─ control frames at once; HEADERS as soon as a handler wrote its head;
+//!            DATA round-robin over the streams, a frame each, within the windows (send.rs)
+//! ```
+//!
+//! **Error scopes** (RFC 9113 §5.4). A frame that breaks a stream's rules (a malformed
+//! request, DATA over the stream's window or past its `content-length`) resets that stream
+//! with RST_STREAM and the connection goes on. Anything that leaves the connection's shared
+//! state in doubt (HPACK out of step, the connection window overrun, a CONTINUATION out of
+//! place, a stream id going backwards) ends the connection with GOAWAY, naming the last
+//! stream we processed so the client knows which requests to retry.
+//!
+//! **Bounded cost.** Every byte a peer makes us hold is bounded by a named limit
+//! ([`Http2Config`]): the header block being assembled (size and frame count), the streams
+//! open at once, a request body (the stream window, granted back only as the handler consumes
+//! it and its answer drains), control frames we owe while it does not read, and streams
+//! reset per [`RESET_WINDOW`](super::limits::RESET_WINDOW). Past one, the connection ends
+//! with `ENHANCE_YOUR_CALM`.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::protocol::http::Shared;
+use crate::protocol::http::multiplexed::{Answer, StreamExchange};
+use crate::protocol::http::status::Status;
+use crate::session::{Ctx, Flow, Session, Step};
+
+use super::flow::{DEFAULT_WINDOW, RecvWindow, SendWindow};
+use super::frame::{self, ErrorCode, Frame, FrameError, PREFACE, Scope, SettingId, Settings};
+use super::hpack;
+use super::hpack_lite;
+use super::limits::{Http2Config, RESET_WINDOW};
+use super::request::{BlockError, FieldBlock};
+use super::send::NoHead;
+use super::stream::{Stream, StreamState};
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the client's 24-byte preface.
+    Preface,
+    /// Frames flow.
+    Open,
+    /// We sent GOAWAY (a graceful stop, or the peer's): streams up to the last id finish,
+    /// then the connection closes.
+    Draining,
+    /// A connection error was answered with GOAWAY: nothing more is read.
+    Failed,
+}
+
+/// A header block being assembled from HEADERS and CONTINUATION frames.
+#[derive(Debug, Clone, Copy)]
+struct Assembly {
+    stream: u32,
+    end_stream: bool,
+    continuations: u32,
+}
+
+/// A connection error: GOAWAY with this code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ConnError(ErrorCode, &'static str);
+
+/// One HTTP/2 connection.
+#[derive(Debug)]
+pub struct H2Session {
+    shared: Rc<Shared>,
+    limits: Http2Config,
+    phase: Phase,
+    /// The peer's settings as last received.
+    peer: Settings,
+    decoder: hpack::Decoder,
+    encoder: hpack_lite::Encoder,
+    recv: RecvWindow,
+    send: SendWindow,
+    pub(super) streams: Vec<Stream>,
+    /// The highest stream id the peer has opened.
+    last_stream: u32,
+    /// A header block under way, and its bytes.
+    assembly: Option<Assembly>,
+    block: Vec<u8>,
+    fields: FieldBlock,
+    /// Stream buffers kept for reuse.
+    spare: Vec<Vec<u8>>,
+    /// The encoded response head, reused.
+    head_block: Vec<u8>,
+    /// File bytes read for a DATA frame when they cannot be sent with `sendfile`, reused.
+    pub(super) chunk: Vec<u8>,
+    /// Where the round-robin over the streams starts next.
+    pub(super) next_turn: usize,
+    /// Control frames queued since the output was last seen empty.
+    queued_control: u32,
+    /// Resets counted since `resets_since`.
+    resets: u32,
+    resets_since: Option<Instant>,
+    /// The peer sent GOAWAY: it opens no more streams.
+    peer_going_away: bool,
+    peer_ended: bool,
+}
+
+impl H2Session {
+    /// A connection of the HTTP service `shared`, before its preface.
+    pub fn new(shared: Rc<Shared>) -> H2Session {
+        let limits = shared.config().http2;
+        H2Session {
+            shared,
+            limits,
+            phase: Phase::Preface,
+            peer: Settings::default(),
+            decoder: {
+                let mut decoder = hpack::Decoder::new(frame::DEFAULT_HEADER_TABLE_SIZE as usize);
+                decoder.set_max_header_list_size(limits.max_header_list_size as usize);
+                decoder
+            },
+            encoder: hpack_lite::Encoder::new(frame::DEFAULT_HEADER_TABLE_SIZE as usize),
+            recv: RecvWindow::new(DEFAULT_WINDOW, DEFAULT_WINDOW),
+            send: SendWindow::new(DEFAULT_WINDOW),
+            streams: Vec::new(),
+            last_stream: 0,
+            assembly: None,
+            block: Vec::new(),
+            fields: FieldBlock::default(),
+            spare: Vec::new(),
+            head_block: Vec::new(),
+            chunk: Vec::new(),
+            next_turn: 0,
+            queued_control: 0,
+            resets: 0,
+            resets_since: None,
+            peer_going_away: false,
+            peer_ended: false,
+        }
+    }
+
+    /// Our SETTINGS, and the connection window enlarged past the protocol's default.
+    fn send_preface(&mut self, cx: &mut Ctx<'_>) {
+        let l = self.limits;
+        frame::encode_settings(
+            &mut cx.out(),
+            &[
+                (SettingId::MAX_CONCURRENT_STREAMS, l.max_concurrent_streams),
+                (SettingId::INITIAL_WINDOW_SIZE, l.initial_window_size),
+                (SettingId::MAX_FRAME_SIZE, l.max_frame_size),
+                (SettingId::MAX_HEADER_LIST_SIZE, l.max_header_list_size),
+                (SettingId::ENABLE_PUSH, 0),
+            ],
+        );
+        if let Some(grant) = self.recv.enlarge(l.connection_window_size) {
+            frame::encode_window_update(&mut cx.out(), 0, grant);
+        }
+    }
+
+    /// Ends the connection with GOAWAY naming the last stream processed.
+    fn fail(&mut self, error: ConnError, cx: &mut Ctx<'_>) {
+        let ConnError(code, why) = error;
+        log::debug!("http2: {}: connection error {code:?}: {why}", cx.peer());
+        if self.phase != Phase::Failed {
+            frame::encode_goaway(&mut cx.out(), self.last_stream, code, why.as_bytes());
+            cx.stats().http2_goaways.incr();
+            self.phase = Phase::Failed;
+        }
+        self.drop_streams(cx);
+    }
+
+    /// Starts a graceful end: GOAWAY with NO_ERROR; open streams finish.
+    fn go_away(&mut self, cx: &mut Ctx<'_>) {
+        if matches!(self.phase, Phase::Open | Phase::Preface) {
+            frame::encode_goaway(&mut cx.out(), self.last_stream, ErrorCode::NoError, b"");
+            cx.stats().http2_goaways.incr();
+            self.phase = Phase::Draining;
+        }
+    }
+
+    fn drop_streams(&mut self, cx: &mut Ctx<'_>) {
+        for stream in self.streams.drain(..) {
+            if let Some(exchange) = stream.exchange {
+                exchange.finish(cx);
+            }
+        }
+    }
+
+    /// Counts a control frame we owe; too many queued unread is a flood.
+    fn owe_control(&mut self) -> Result<(), ConnError> {
+        self.queued_control += 1;
+        if self.queued_control > self.limits.max_queued_control {
+            return Err(ConnError(
+                ErrorCode::EnhanceYourCalm,
+                "too many control frames queued unread",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a reset stream (by the peer, or by us for its error).
+    fn count_reset(&mut self, now: Instant) -> Result<(), ConnError> {
+        match self.resets_since {
+            Some(since) if now.saturating_duration_since(since) < RESET_WINDOW => {}
+            _ => {
+                self.resets_since = Some(now);
+                self.resets = 0;
+            }
+        }
+        self.resets += 1;
+        if self.resets > self.limits.max_resets {
+            return Err(ConnError(
+                ErrorCode::EnhanceYourCalm,
+                "too many streams reset",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resets stream `id` with `code` (a stream error) and forgets it.
+    fn reset(&mut self, id: u32, code: ErrorCode, cx: &mut Ctx<'_>) -> Result<(), ConnError> {
+        log::debug!("http2: {}: stream {id} reset: {code:?}", cx.peer());
+        frame::encode_rst_stream(&mut cx.out(), id, code);
+        count_reset_cause(cx, code);
+        self.remove_stream(id, cx);
+        self.owe_control()?;
+        self.count_reset(cx.now())
+    }
+
+    fn remove_stream(&mut self, id: u32, cx: &mut Ctx<'_>) {
+        if let Some(i) = self.streams.iter().position(|s| s.id == id) {
+            let mut stream = self.streams.swap_remove(i);
+            stream.state.set(id, StreamState::Closed);
+            self.recycle(&mut stream, cx);
+        }
+    }
+
+    /// Ends a closed stream's exchange and keeps its buffer for the next stream.
+    pub(super) fn recycle(&mut self, stream: &mut Stream, cx: &mut Ctx<'_>) {
+        if let Some(exchange) = stream.exchange.take() {
+            exchange.finish(cx);
+        }
+        let mut buf = std::mem::take(&mut stream.out);
+        if self.spare.len() < 8 && buf.capacity() <= 64 * 1024 {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
+    /// Resets stream `id` for an error of ours: not the peer's doing, so not counted
+    /// against it.
+    pub(super) fn reset_quietly(&mut self, id: u32, code: ErrorCode, cx: &mut Ctx<'_>) {
+        frame::encode_rst_stream(&mut cx.out(), id, code);
+        self.remove_stream(id, cx);
+    }
+
+    /// The largest frame the peer takes.
+    pub(super) fn peer_max_frame(&self) -> u32 {
+        self.peer.max_frame_size
+    }
+
+    /// The backlog under which a stream's receive window is topped up (see `send.rs`).
+    pub(super) fn window_target(&self) -> usize {
+        self.limits.initial_window_size as usize
+    }
+
+    /// What the connection's send window allows now.
+    pub(super) fn send_window(&self) -> usize {
+        self.send.available()
+    }
+
+    /// Spends `n` bytes of the connection's send window.
+    pub(super) fn spend(&mut self, n: usize) {
+        self.send.spend(n);
+    }
+
+    fn stream_mut(&mut self, id: u32) -> Option<&mut Stream> {
+        self.streams.iter_mut().find(|s| s.id == id)
+    }
+
+    /// Decodes frames from `input`; returns the bytes used.
+    fn read_frames(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> usize {
+        let mut used = 0;
+        while self.phase != Phase::Failed {
+            let rest = input.get(used..).unwrap_or_default();
+            let result = match frame::decode(rest, self.limits.max_frame_size) {
+                Ok(None) => break,
+                Ok(Some((frame, len))) => {
+                    used += len;
+                    self.on_frame(frame, cx)
+                }
+                Err(e) => match self.frame_error(e, rest.len(), cx) {
+                    Ok(Some(len)) => {
+                        used += len;
+                        Ok(())
+                    }
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = result {
+                self.fail(e, cx);
+                return input.len();
+            }
+        }
+        if self.phase == Phase::Failed {
+            return input.len();
+        }
+        used
+    }
+
+    /// A frame the codec refused: a stream error skips the frame (once it is all in) and
+    /// resets the stream; a connection error ends the connection.
+    fn frame_error(
+        &mut self,
+        e: FrameError,
+        available: usize,
+        cx: &mut Ctx<'_>,
+    ) -> Result<Option<usize>, ConnError> {
+        match e.scope {
+            Scope::Connection => Err(ConnError(e.code, "a malformed frame")),
+            Scope::Stream(_) if self.assembly.is_some() => Err(ConnError(
+                ErrorCode::ProtocolError,
+                "a frame inside a header block",
+            )),
+            Scope::Stream(_) if available < e.frame_len() => Ok(None),
+            Scope::Stream(id) => {
+                self.reset(id, e.code, cx)?;
+                Ok(Some(e.frame_len()))
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: Frame<'_>, cx: &mut Ctx<'_>) -> Result<(), ConnError> {
+        if let Some(assembly) = self.assembly {
+            return match frame {
+                Frame::Continuation {
+                    stream,
+                    fragment,
+                    end_headers,
+                } if stream == assembly.stream => {
+                    self.on_continuation(assembly, fragment, end_headers, cx)
+                }
+                _ => Err(ConnError(
+                    ErrorCode::ProtocolError,
+                    "a frame other than CONTINUATION inside a header block",
+                )),
+            };
+        }
+        match frame {
+            Frame::Settings { ack: true, .. } => Ok(()),
+            Frame::Settings { ack: false, params } => {
+                let old = self.peer.initial_window_size;
+                self.peer
+                    .apply_all(params)
+                    .map_err(|code| ConnError(code, "a bad SETTINGS value"))?;
+                self.settings_changed(old)?;
+                frame::encode_settings_ack(&mut cx.out());
+                self.owe_control()
+            }
+            Frame::Ping { ack: true, .. } => Ok(()),
+            Frame::Ping { ack: false, data } => {
+                frame::encode_ping(&mut cx.out(), data, true);
+                self.owe_control()
+            }
+            Frame::Headers {
+                stream,
+                fragment,
+                end_stream,
+                end_headers,
+                ..
+            } => self.on_headers(stream, fragment, end_stream, end_headers, cx),
+            Frame::Continuation { .. } => Err(ConnError(
+                ErrorCode::ProtocolError,
+                "CONTINUATION without HEADERS",
+            )),
+            Frame::Data {
+                stream,
+                data,
+                end_stream,
+                flow_len,
+            } => self.on_data(stream, data, end_stream, flow_len, cx),
+            Frame::WindowUpdate { stream, increment } => {
+                self.on_window_update(stream, increment, cx)
+            }
+            Frame::RstStream { stream, code } => self.on_rst_stream(stream, code, cx),
+            Frame::GoAway { code, .. } => {
+                if code != ErrorCode::NoError {
+                    log::debug!("http2: {}: the peer goes away: {code:?}", cx.peer());
+                }
+                self.peer_going_away = true;
+                Ok(())
+            }
+            // Priorities are advisory (RFC 9113 §5.3.2 deprecates them): answers share the
+            // connection round-robin instead.
+            Frame::Priority { .. } | Frame::Unknown { .. } => Ok(()),
+        }
+    }
+
+    /// The peer's SETTINGS changed: shift every stream's send window (§6.9.2) and tell the
+    /// encoder the table size it may use.
+    fn settings_changed(&mut self, old_window: u32) -> Result<(), ConnError> {
+        let new = self.peer.initial_window_size;
+        if new != old_window {
+            for stream in &mut self.streams {
+                stream.send.shift(old_window, new).map_err(|_| {
+                    ConnError(ErrorCode::FlowControlError, "a stream window past 2^31-1")
+                })?;
+            }
+        }
+        self.encoder
+            .set_max_table_size(self.peer.header_table_size as usize);
+        Ok(())
+    }
+
+    fn on_headers(
+        &mut self,
+        stream: u32,
+        fragment: &[u8],
+        end_stream: bool,
+        end_headers: bool,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), ConnError> {
+        self.block.clear();
+        self.add_fragment(fragment)?;
+        let assembly = Assembly {
+            stream,
+            end_stream,
+            continuations: 0,
+        };
+        if end_headers {
+            self.on_block(assembly, cx)
+        } else {
+            self.assembly = Some(assembly);
+            Ok(())
+        }
+    }
+
+    fn on_continuation(
+        &mut self,
+        mut assembly: Assembly,
+        fragment: &[u8],
+        end_headers: bool,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), ConnError> {
+        assembly.continuations += 1;
+        if assembly.continuations > self.limits.max_continuations {
+            return Err(ConnError(
+                ErrorCode::EnhanceYourCalm,
+                "too many CONTINUATION frames",
+            ));
+        }
+        self.add_fragment(fragment)?;
+        if end_headers {
+            self.assembly = None;
+            self.on_block(assembly, cx)
+        } else {
+            self.assembly = Some(assembly);
+            Ok(())
+        }
+    }
+
+    fn add_fragment(&mut self, fragment: &[u8]) -> Result<(), ConnError> {
+        if self.block.len() + fragment.len() > self.limits.max_header_block {
+            return Err(ConnError(
+                ErrorCode::EnhanceYourCalm,
+                "a header block over the limit",
+            ));
+        }
+        self.block.extend_from_slice(fragment);
+        Ok(())
+    }
+
+    /// Decodes the assembled block into `self.fields`, whatever becomes of the stream:
+    /// HPACK's table must see every block. A list over `SETTINGS_MAX_HEADER_LIST_SIZE` is
+    /// still decoded to its end (an HPACK bomb costs an addition per reference), and
+    /// answered 431; any other error loses HPACK's state, and the connection.
+    fn decode_block(&mut self, trailers: bool) -> Result<(), ConnError> {
+        let max_fields = self.shared.config().max_headers;
+        self.fields.start(
+            trailers,
+            self.limits.max_header_list_size as usize,
+            max_fields,
+        );
+        let fields = &mut self.fields;
+        match self
+            .decoder
+            .decode(&self.block, |name, value| fields.add(name, value))
+        {
+            Ok(()) => Ok(()),
+            Err(hpack::Error::HeaderListTooLarge) => {
+                self.fields.too_large();
+                Ok(())
+            }
+            Err(_) => Err(ConnError(ErrorCode::CompressionError, "a bad HPACK block")),
+        }
+    }
+
+    /// A complete header block: a new request, or trailers.
+    fn on_block(&mut self, a: Assembly, cx: &mut Ctx<'_>) -> Result<(), ConnError> {
+        if a.stream.is_multiple_of(2) {
+            return Err(ConnError(ErrorCode::ProtocolError, "an even stream id"));
+        }
+        if self.streams.iter().any(|s| s.id == a.stream) {
+            return self.on_trailers(a, cx);
+        }
+        if a.stream <= self.last_stream {
+            return Err(ConnError(
+                ErrorCode::StreamClosed,
+                "HEADERS on a closed stream",
+            ));
+        }
+        self.last_stream = a.stream;
+        self.decode_block(false)?;
+        if self.phase != Phase::Open || self.peer_going_away {
+            // After our GOAWAY, streams above its last id are ignored (§6.8).
+            return Ok(());
+        }
+        let active = self.streams.iter().filter(|s| s.state.is_active()).count();
+        if active >= self.limits.max_concurrent_streams as usize {
+            return self.reset(a.stream, ErrorCode::RefusedStream, cx);
+        }
+        match self.fields.finish() {
+            Err(BlockError::Malformed(why)) => {
+                log::debug!("http2: {}: stream {}: {why}", cx.peer(), a.stream);
+                self.reset(a.stream, ErrorCode::ProtocolError, cx)
+            }
+            Err(BlockError::TooLarge) => {
+                self.open_stream(a, cx, Some(Status::RequestHeaderFieldsTooLarge));
+                Ok(())
+            }
+            Ok(()) => {
+                self.open_stream(a, cx, None);
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens a stream for the request in `self.fields` and dispatches it (or answers
+    /// `refusal` without dispatching).
+    fn open_stream(&mut self, a: Assembly, cx: &mut Ctx<'_>, refusal: Option<Status>) {
+        cx.stats().http2_streams.incr();
+        let mut out = self.spare.pop().unwrap_or_default();
+        let mut state = StreamState::Idle;
+        state.set(a.stream, StreamState::Open);
+        if a.end_stream {
+            state.peer_ended(a.stream);
+        }
+        let started = cx.now();
+        let shared = Rc::clone(&self.shared);
+        let begun = match refusal {
+            Some(status) => Some(StreamExchange::refuse_unparsed(
+                &shared, status, started, cx, &mut out,
+            )),
+            None => self.fields.with_head(a.end_stream, |head| {
+                StreamExchange::begin(&shared, head, started, cx, &mut out)
+            }),
+        };
+        let (exchange, answer) = begun.unwrap_or_else(|| {
+            StreamExchange::refuse_unparsed(&shared, Status::BadRequest, started, cx, &mut out)
+        });
+        let mut stream = Stream::new(
+            a.stream,
+            state,
+            SendWindow::new(self.peer.initial_window_size),
+            RecvWindow::new(
+                self.limits.initial_window_size,
+                self.limits.initial_window_size,
+            ),
+            out,
+        );
+        stream.content_length = self.fields.content_length();
+        stream.exchange = Some(exchange);
+        stream.answer(answer);
+        self.streams.push(stream);
+        self.after_handler(a.stream, cx);
+    }
+
+    /// Trailers end a request body (their fields are checked, then dropped).
+    fn on_trailers(&mut self, a: Assembly, cx: &mut Ctx<'_>) -> Result<(), ConnError> {
+        self.decode_block(true)?;
+        let may_send = self
+            .stream_mut(a.stream)
+            .is_some_and(|s| s.state.peer_may_send());
+        if !may_send {
+            return self.reset(a.stream, ErrorCode::StreamClosed, cx);
+        }
+        if !a.end_stream || self.fields.finish().is_err() {
+            return self.reset(a.stream, ErrorCode::ProtocolError, cx);
+        }
+        self.end_of_body(a.stream, cx)
+    }
+
+    fn on_data(
+        &mut self,
+        id: u32,
+        data: &[u8],
+        end_stream: bool,
+        flow_len: u32,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), ConnError> {
+        self.recv.receive(flow_len).map_err(|_| {
+            ConnError(
+                ErrorCode::FlowControlError,
+                "DATA over the connection window",
+            )
+        })?;
+        // The connection's window is ours to manage whatever becomes of the stream: the
+        // bytes are consumed here (bodies are bounded per stream, below).
+        self.recv.consume(flow_len);
+        if let Some(grant) = self.recv.update_due() {
+            frame::encode_window_update(&mut cx.out(), 0, grant);
+        }
+        if id > self.last_stream {
+            return Err(ConnError(
+                ErrorCode::ProtocolError,
+                "DATA on an idle stream",
+            ));
+        }
+        let Some(stream) = self.stream_mut(id) else {
+            // A stream we reset or finished: frames in flight are expected, not an error
+            // worth a reset each (§5.1 "closed").
+            return Ok(());
+        };
+        if !stream.state.peer_may_send() {
+            return self.reset(id, ErrorCode::StreamClosed, cx);
+        }
+        if stream.recv.receive(flow_len).is_err() {
+            return self.reset(id, ErrorCode::FlowControlError, cx);
+        }
+        stream.received += data.len() as u64;
+        if stream.content_length.is_some_and(|n| stream.received > n) {
+            return self.reset(id, ErrorCode::ProtocolError, cx);
+        }
+        // Padding is consumed at once; the data when the handler has taken it.
+        stream.recv.consume(flow_len - data.len() as u32);
+        if let Some(exchange) = &mut stream.exchange
+            && exchange.wants_body()
+            && exchange.body(data, cx, &mut stream.out).is_err()
+        {
+            // Answered (413, 500): the rest of the body is dropped as it comes.
+            stream.answer(Answer::Complete);
+            stream.stop_reading = true;
+        }
+        stream.recv.consume(data.len() as u32);
+        if end_stream {
+            return self.end_of_body(id, cx);
+        }
+        self.after_handler(id, cx);
+        Ok(())
+    }
+
+    /// The peer ended its side of stream `id`: its `content-length` must have been met.
+    fn end_of_body(&mut self, id: u32, cx: &mut Ctx<'_>) -> Result<(), ConnError> {
+        let Some(stream) = self.stream_mut(id) else {
+            return Ok(());
+        };
+        stream.state.peer_ended(id);
+        if stream.content_length.is_some_and(|n| n != stream.received) {
+            if let Some(exchange) = &mut stream.exchange {
+                exchange.refuse_body(Status::BadRequest, cx, &mut stream.out);
+            }
+            return self.reset(id, ErrorCode::ProtocolError, cx);
+        }
+        if let Some(exchange) = &mut stream.exchange
+            && exchange.wants_body()
+        {
+            exchange.end_body(cx, &mut stream.out);
+            stream.answer(Answer::Complete);
+        }
+        self.after_handler(id, cx);
+        Ok(())
+    }
+
+    fn on_window_update(
+        &mut self,
+        id: u32,
+        increment: u32,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), ConnError> {
+        if id == 0 {
+            return self.send.grow(increment).map_err(|_| {
+                ConnError(
+                    ErrorCode::FlowControlError,
+                    "the connection window past 2^31-1",
+                )
+            });
+        }
+        if id > self.last_stream {
+            return Err(ConnError(
+                ErrorCode::ProtocolError,
+                "WINDOW_UPDATE on an idle stream",
+            ));
+        }
+        let Some(stream) = self.stream_mut(id) else {
+            return Ok(());
+        };
+        if stream.send.grow(increment).is_err() {
+            return self.reset(id, ErrorCode::FlowControlError, cx);
+        }
+        Ok(())
+    }
+
+    fn on_rst_stream(
+        &mut self,
+        id: u32,
+        code: ErrorCode,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), ConnError> {
+        if id > self.last_stream {
+            return Err(ConnError(
+                ErrorCode::ProtocolError,
+                "RST_STREAM on an idle stream",
+            ));
+        }
+        if self.streams.iter().any(|s| s.id == id) {
+            log::trace!(
+                "http2: {}: stream {id} reset by the peer: {code:?}",
+                cx.peer()
+            );
+            cx.stats().http2_resets_by_peer.incr();
+            self.remove_stream(id, cx);
+            self.count_reset(cx.now())?;
+        }
+        Ok(())
+    }
+
+    /// After a handler ran for stream `id`: its head goes out as HEADERS as soon as it is
+    /// written (HEADERS are not flow controlled, and HPACK needs them in encoding order),
+    /// and the stream's receive window is topped up if its answer is draining.
+    fn after_handler(&mut self, id: u32, cx: &mut Ctx<'_>) {
+        let max_frame = self.peer.max_frame_size;
+        let window = self.limits.initial_window_size as usize;
+        let Some(i) = self.streams.iter().position(|s| s.id == id) else {
+            return;
+        };
+        let Some(stream) = self.streams.get_mut(i) else {
+            return;
+        };
+        match stream.send_head(&mut self.encoder, &mut self.head_block, max_frame, cx) {
+            Ok(()) => {}
+            Err(NoHead) => {
+                let _ = self.reset(id, ErrorCode::InternalError, cx);
+                return;
+            }
+        }
+        if let Some(stream) = self.streams.get_mut(i) {
+            stream.grant(window, cx);
+        }
+        self.close_finished(cx);
+    }
+
+    /// Removes streams that are done both ways; a stream we finished while the peer still
+    /// sends is told to stop with RST_STREAM(NO_ERROR) (§8.1).
+    pub(super) fn close_finished(&mut self, cx: &mut Ctx<'_>) {
+        let mut i = 0;
+        while let Some(stream) = self.streams.get(i) {
+            let done = stream.state == StreamState::Closed;
+            let early = stream.state == StreamState::HalfClosedLocal && stream.stop_reading;
+            if !(done || early) {
+                i += 1;
+                continue;
+            }
+            let mut stream = self.streams.swap_remove(i);
+            if early {
+                frame::encode_rst_stream(&mut cx.out(), stream.id, ErrorCode::NoError);
+                stream.state.set(stream.id, StreamState::Closed);
+            }
+            self.recycle(&mut stream, cx);
+        }
+    }
+
+    /// Answers `/connections` for the streams that asked, in the call that brings the table.
+    fn answer_inspections(&mut self, cx: &mut Ctx<'_>) {
+        if cx.connections().is_none() {
+            return;
+        }
+        let mut answered = Vec::new();
+        for stream in &mut self.streams {
+            if let Some(exchange) = &mut stream.exchange
+                && exchange.answer_inspection(cx, &mut stream.out)
+            {
+                stream.answer(Answer::Complete);
+                answered.push(stream.id);
+            }
+        }
+        for id in answered {
+            self.after_handler(id, cx);
+        }
+    }
+
+    /// What the connection asks of the reactor after a call.
+    fn flow(&self) -> Flow {
+        match self.phase {
+            Phase::Failed => Flow::Close,
+            _ if self.streams.is_empty()
+                && (self.phase == Phase::Draining || self.peer_going_away || self.peer_ended) =>
+            {
+                Flow::Close
+            }
+            _ => Flow::Continue,
+        }
+    }
+
+    fn note_output_drained(&mut self, cx: &Ctx<'_>) {
+        if cx.pending_output() == 0 {
+            self.queued_control = 0;
+        }
+    }
+
+    fn receiving(&self) -> bool {
+        self.assembly.is_some() || self.streams.iter().any(|s| s.state.peer_may_send())
+    }
+}
+
+/// Counts a reset we send, by cause, for `/stats`.
+fn count_reset_cause(cx: &Ctx<'_>, code: ErrorCode) {
+    let stats = cx.stats();
+    match code {
+        ErrorCode::RefusedStream => stats.http2_resets_refused.incr(),
+        ErrorCode::FlowControlError => stats.http2_resets_flow_control.incr(),
+        _ => stats.http2_resets_protocol.incr(),
+    }
+}
+
+impl Session for H2Session {
+    fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        cx.stats().http2_connections.incr();
+        self.send_preface(cx);
+        Flow::Continue
+    }
+
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        self.note_output_drained(cx);
+        let mut used = 0;
+        if self.phase == Phase::Preface {
+            let n = input.len().min(PREFACE.len());
+            if input.get(..n) != PREFACE.get(..n) {
+                self.fail(
+                    ConnError(ErrorCode::ProtocolError, "no HTTP/2 connection preface"),
+                    cx,
+                );
+                return Step::close(input.len());
+            }
+            if n < PREFACE.len() {
+                return Step::consumed(0);
+            }
+            used = n;
+            self.phase = Phase::Open;
+        }
+        if self.phase == Phase::Failed {
+            return Step::close(input.len());
+        }
+        used += self.read_frames(input.get(used..).unwrap_or_default(), cx);
+        if self.phase != Phase::Failed {
+            self.produce(cx);
+        }
+        cx.set_receiving(self.receiving());
+        Step {
+            consumed: used.min(input.len()),
+            forward: 0,
+            flow: self.flow(),
+        }
+    }
+
+    fn on_drain(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        self.note_output_drained(cx);
+        if self.phase == Phase::Failed {
+            return Flow::Close;
+        }
+        self.answer_inspections(cx);
+        self.produce(cx);
+        self.flow()
+    }
+
+    fn on_eof(&mut self, _input: &[u8], _cx: &mut Ctx<'_>) -> Flow {
+        self.peer_ended = true;
+        self.flow()
+    }
+
+    fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        self.go_away(cx);
+        self.drop_streams(cx);
+        Flow::Close
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
+        self.go_away(cx);
+        self.produce(cx);
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<'_>) {
+        self.drop_streams(cx);
+    }
+}

@@ -1,0 +1,473 @@
+//! A request head out of a decoded field block: the rules of RFC 9113 §8.2 and §8.3, then
+//! the same [`RequestHead`] an HTTP/1.1 parse produces.
+//!
+//! HPACK hands fields over one at a time ([`FieldBlock::add`]); they are checked as they come
+//! and copied into one buffer the connection reuses for every block, so a request costs no
+//! allocation once the buffer has grown. A block that breaks a rule is *malformed*: a stream
+//! error (`PROTOCOL_ERROR`), never a connection one, since HPACK stayed in sync. The rules:
+//!
+//! - pseudo-fields (`:method`, `:scheme`, `:path`, `:authority`) come first, once each, and
+//!   no others exist in a request; `:method`, `:scheme` and a non-empty `:path` are required
+//!   (CONNECT has only `:method` and `:authority`); trailers carry none;
+//! - names are lowercase tokens; values hold no NUL, CR or LF and no whitespace at either end;
+//! - the fields of HTTP/1.1's connection (`connection`, `keep-alive`, `proxy-connection`,
+//!   `transfer-encoding`, `upgrade`) are refused, and `te` may only say `trailers`;
+//! - `content-length`, if present (several times only with one value), is a number the
+//!   DATA frames will be held to.
+//!
+//! A block over `SETTINGS_MAX_HEADER_LIST_SIZE` (or with more fields than the HTTP service
+//! allows) is still decoded to its end, keeping HPACK's table in step, and is then answered
+//! 431 like an oversized HTTP/1.1 head.
+
+use crate::protocol::http::multiplexed::CONNECTION_SPECIFIC;
+use crate::protocol::http::request::{
+    BodyFraming, Expect, HEADER_SLOTS, Method, Persist, RequestHead, Version,
+};
+
+/// The per-field overhead RFC 9113 §6.5.2 counts in a header list's size.
+const FIELD_OVERHEAD: usize = 32;
+
+/// Why a field block cannot become a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockError {
+    /// It breaks a rule of §8.2/§8.3 (named, for the log): reset the stream with
+    /// `PROTOCOL_ERROR`.
+    Malformed(&'static str),
+    /// Over the header-list size or the field count: answer 431.
+    TooLarge,
+}
+
+/// Where a field's name and value lie in [`FieldBlock`]'s buffer.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    name_len: usize,
+    value_len: usize,
+}
+
+/// The pseudo-fields of a request.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pseudo {
+    method: Option<Span>,
+    scheme: Option<Span>,
+    path: Option<Span>,
+    authority: Option<Span>,
+}
+
+/// One decoded field block, checked as it arrives.
+#[derive(Debug, Default)]
+pub struct FieldBlock {
+    bytes: Vec<u8>,
+    fields: Vec<Span>,
+    pseudo: Pseudo,
+    /// A regular field was seen: pseudo-fields may no longer come.
+    regular: bool,
+    /// The block is trailers: no pseudo-fields at all, and nothing is kept.
+    trailers: bool,
+    content_length: Option<u64>,
+    has_host: bool,
+    size: usize,
+    max_size: usize,
+    max_fields: usize,
+    error: Option<BlockError>,
+}
+
+impl FieldBlock {
+    /// Starts a new block (a request head, or trailers) with these limits.
+    pub fn start(&mut self, trailers: bool, max_size: usize, max_fields: usize) {
+        self.bytes.clear();
+        self.fields.clear();
+        self.pseudo = Pseudo::default();
+        self.regular = false;
+        self.trailers = trailers;
+        self.content_length = None;
+        self.has_host = false;
+        self.size = 0;
+        self.max_size = max_size;
+        self.max_fields = max_fields.min(HEADER_SLOTS - 1);
+        self.error = None;
+    }
+
+    /// Marks the block as over the header-list size (the decoder found it so).
+    pub fn too_large(&mut self) {
+        self.error = Some(BlockError::TooLarge);
+    }
+
+    /// Takes one decoded field. Errors are remembered, not returned: decoding must go on to
+    /// the end of the block whatever its fields say.
+    pub fn add(&mut self, name: &[u8], value: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        self.size = self
+            .size
+            .saturating_add(name.len() + value.len() + FIELD_OVERHEAD);
+        if self.size > self.max_size {
+            self.error = Some(BlockError::TooLarge);
+            return;
+        }
+        if let Err(e) = self.check(name, value) {
+            self.error = Some(e);
+        }
+    }
+
+    fn check(&mut self, name: &[u8], value: &[u8]) -> Result<(), BlockError> {
+        use BlockError::Malformed;
+        if !valid_value(value) {
+            return Err(Malformed("a field value with a forbidden character"));
+        }
+        if let Some(pseudo) = name.strip_prefix(b":") {
+            if self.regular || self.trailers {
+                return Err(Malformed(
+                    "a pseudo-field after a regular one, or in trailers",
+                ));
+            }
+            let span = self.store(name, value);
+            let slot = match pseudo {
+                b"method" => &mut self.pseudo.method,
+                b"scheme" => &mut self.pseudo.scheme,
+                b"path" => &mut self.pseudo.path,
+                b"authority" => &mut self.pseudo.authority,
+                _ => return Err(Malformed("an unknown pseudo-field")),
+            };
+            if slot.replace(span).is_some() {
+                return Err(Malformed("a pseudo-field given twice"));
+            }
+            return Ok(());
+        }
+        self.regular = true;
+        if name.is_empty() || !name.iter().all(|&b| is_lower_tchar(b)) {
+            return Err(Malformed("a field name that is not a lowercase token"));
+        }
+        if CONNECTION_SPECIFIC.iter().any(|c| c.as_bytes() == name) {
+            return Err(Malformed("a connection-specific field"));
+        }
+        if name == b"te" && value != b"trailers" {
+            return Err(Malformed("te other than trailers"));
+        }
+        if self.trailers {
+            return Ok(());
+        }
+        if name == b"content-length" {
+            let n = parse_length(value).ok_or(Malformed("a content-length that is no number"))?;
+            if self.content_length.is_some_and(|seen| seen != n) {
+                return Err(Malformed("two different content-lengths"));
+            }
+            self.content_length = Some(n);
+        }
+        self.has_host |= name == b"host";
+        if self.fields.len() >= self.max_fields {
+            return Err(BlockError::TooLarge);
+        }
+        let span = self.store(name, value);
+        self.fields.push(span);
+        Ok(())
+    }
+
+    fn store(&mut self, name: &[u8], value: &[u8]) -> Span {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(name);
+        self.bytes.extend_from_slice(value);
+        Span {
+            start,
+            name_len: name.len(),
+            value_len: value.len(),
+        }
+    }
+
+    fn name(&self, span: Span) -> &[u8] {
+        self.bytes
+            .get(span.start..span.start + span.name_len)
+            .unwrap_or_default()
+    }
+
+    fn value(&self, span: Span) -> &[u8] {
+        let from = span.start + span.name_len;
+        self.bytes
+            .get(from..from + span.value_len)
+            .unwrap_or_default()
+    }
+
+    /// The announced body length, if any.
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+
+    /// Checks the block as a whole (the required pseudo-fields) once it is complete.
+    pub fn finish(&self) -> Result<(), BlockError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.trailers {
+            return Ok(());
+        }
+        let method = self.pseudo.method.map(|s| self.value(s));
+        match method {
+            None => Err(BlockError::Malformed("no :method")),
+            Some(b"CONNECT") if self.pseudo.authority.is_none() => {
+                Err(BlockError::Malformed("CONNECT without :authority"))
+            }
+            Some(b"CONNECT") if self.pseudo.scheme.is_some() || self.pseudo.path.is_some() => {
+                Err(BlockError::Malformed("CONNECT with :scheme or :path"))
+            }
+            Some(b"CONNECT") => Ok(()),
+            Some(_) if self.pseudo.scheme.is_none() => Err(BlockError::Malformed("no :scheme")),
+            Some(_) => match self.pseudo.path.map(|s| self.value(s)) {
+                None | Some(b"") => Err(BlockError::Malformed("no :path")),
+                Some(_) => Ok(()),
+            },
+        }
+    }
+
+    /// Calls `f` with the request head this (finished, valid) block describes. `end_stream`
+    /// says the HEADERS frame ended the stream: no body follows. `None` if a pseudo-field
+    /// is not the visible ASCII a method or target must be.
+    pub fn with_head<T>(
+        &self,
+        end_stream: bool,
+        f: impl FnOnce(&RequestHead<'_, '_>) -> T,
+    ) -> Option<T> {
+        let method_token = std::str::from_utf8(self.value(self.pseudo.method?)).ok()?;
+        let target = self.pseudo.path.or(self.pseudo.authority)?;
+        let uri = std::str::from_utf8(self.value(target)).ok()?;
+        if !uri.bytes().all(|b| b.is_ascii_graphic()) || !method_token.bytes().all(is_tchar) {
+            return None;
+        }
+        let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+        let mut n = 0;
+        for (slot, &span) in slots.iter_mut().zip(&self.fields) {
+            // Names were checked to be tokens, so they are ASCII.
+            slot.name = std::str::from_utf8(self.name(span)).unwrap_or_default();
+            slot.value = self.value(span);
+            n += 1;
+        }
+        if let (Some(authority), false) = (self.pseudo.authority, self.has_host)
+            && let Some(slot) = slots.get_mut(n)
+        {
+            // What HTTP/1.1 calls Host (RFC 9113 §8.3.1): the handlers look for it there.
+            slot.name = "host";
+            slot.value = self.value(authority);
+            n += 1;
+        }
+        let framing = match (self.content_length, end_stream) {
+            (Some(len), _) => BodyFraming::Length(len),
+            (None, true) => BodyFraming::None,
+            // The length is known only when END_STREAM comes, as with chunked framing.
+            (None, false) => BodyFraming::Chunked,
+        };
+        let head = RequestHead {
+            method: Method::from_token(method_token),
+            method_token,
+            uri,
+            version: Version::Http11,
+            headers: slots.get(..n).unwrap_or_default(),
+            framing,
+            persist: Persist::KeepAlive,
+            expect: Expect::Nothing,
+        };
+        Some(f(&head))
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_lower_tchar(b: u8) -> bool {
+    is_tchar(b) && !b.is_ascii_uppercase()
+}
+
+/// RFC 9113 §8.2.1: no NUL, CR or LF anywhere, no space or tab at either end.
+fn valid_value(value: &[u8]) -> bool {
+    let edge = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    !value.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n'))
+        && !edge(value.first())
+        && !edge(value.last())
+}
+
+fn parse_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(fields: &[(&str, &str)]) -> FieldBlock {
+        let mut b = FieldBlock::default();
+        b.start(false, 16 * 1024, 64);
+        for (n, v) in fields {
+            b.add(n.as_bytes(), v.as_bytes());
+        }
+        b
+    }
+
+    const GET: [(&str, &str); 4] = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/plain?a=1"),
+        (":authority", "example:80"),
+    ];
+
+    #[test]
+    fn a_get_becomes_the_head_http1_would_give() {
+        let mut fields = GET.to_vec();
+        fields.push(("accept", "*/*"));
+        let b = block(&fields);
+        assert_eq!(b.finish(), Ok(()));
+        let seen = b.with_head(true, |head| {
+            assert_eq!(head.method, Method::Get);
+            assert_eq!(head.uri, "/plain?a=1");
+            assert_eq!(head.header("accept"), Some(&b"*/*"[..]));
+            assert_eq!(head.header("Host"), Some(&b"example:80"[..]));
+            assert_eq!(head.framing, BodyFraming::None);
+        });
+        assert!(seen.is_some());
+    }
+
+    #[test]
+    fn a_body_without_length_is_read_to_end_stream() {
+        let b = block(&GET);
+        b.with_head(false, |head| assert_eq!(head.framing, BodyFraming::Chunked));
+        let mut fields = GET.to_vec();
+        fields.push(("content-length", "5"));
+        let b = block(&fields);
+        assert_eq!(b.content_length(), Some(5));
+        b.with_head(false, |head| {
+            assert_eq!(head.framing, BodyFraming::Length(5))
+        });
+    }
+
+    #[test]
+    fn malformed_blocks_are_refused() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[(":method", "GET"), (":scheme", "http")],
+            &[(":method", "GET"), (":path", "/")],
+            &[(":scheme", "http"), (":path", "/")],
+            &[(":method", "GET"), (":scheme", "http"), (":path", "")],
+            &[
+                (":method", "GET"),
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                (":status", "200"),
+            ],
+            &[
+                (":method", "GET"),
+                ("a", "b"),
+                (":scheme", "http"),
+                (":path", "/"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("Accept", "x"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("connection", "x"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("upgrade", "h2c"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("te", "gzip"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("a", "x\ny"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("a", " x"),
+            ],
+            &[
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("content-length", "1"),
+                ("content-length", "2"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("content-length", "-1"),
+            ],
+            &[
+                (":method", "CONNECT"),
+                (":scheme", "http"),
+                (":authority", "a:1"),
+            ],
+        ];
+        for fields in cases {
+            let result = block(fields).finish();
+            assert!(
+                matches!(result, Err(BlockError::Malformed(_))),
+                "{fields:?}: {result:?}"
+            );
+        }
+        let mut te = GET.to_vec();
+        te.push(("te", "trailers"));
+        assert_eq!(block(&te).finish(), Ok(()));
+    }
+
+    #[test]
+    fn a_list_one_byte_over_its_size_is_too_large() {
+        // :method GET is 7 + 3 + 32 = 42 bytes.
+        let mut b = FieldBlock::default();
+        b.start(false, 42, 64);
+        b.add(b":method", b"GET");
+        assert_eq!(b.error, None);
+        b.start(false, 41, 64);
+        b.add(b":method", b"GET");
+        assert_eq!(b.finish(), Err(BlockError::TooLarge));
+    }
+
+    #[test]
+    fn one_field_past_the_count_is_too_large() {
+        let mut b = FieldBlock::default();
+        b.start(false, 16 * 1024, 2);
+        for (n, v) in GET {
+            b.add(n.as_bytes(), v.as_bytes());
+        }
+        b.add(b"a", b"1");
+        b.add(b"b", b"2");
+        assert_eq!(b.finish(), Ok(()));
+        b.add(b"c", b"3");
+        assert_eq!(b.finish(), Err(BlockError::TooLarge));
+    }
+
+    #[test]
+    fn trailers_take_no_pseudo_fields() {
+        let mut b = FieldBlock::default();
+        b.start(true, 1024, 8);
+        b.add(b"x-checksum", b"abc");
+        assert_eq!(b.finish(), Ok(()));
+        b.add(b":path", b"/");
+        assert!(matches!(b.finish(), Err(BlockError::Malformed(_))));
+    }
+}

@@ -1,0 +1,261 @@
+"""Hostile HTTP/2 clients against evserve, one case per run: tests/http2.rs runs each.
+
+Python's `h2` (a sans-IO HTTP/2 written independently of evserve) makes the connection
+preface and SETTINGS and checks that a normal exchange works; the attacks themselves are
+raw frames built with `hyperframe` and `hpack` (h2's own framing and compression
+libraries), since `h2` refuses to send what they send. Each case prints `ok: ...` and exits
+0 when the server answered as RFC 9113 and our limits say, or exits 1 saying what came.
+
+usage: hostile.py CASE HOST:PORT
+"""
+
+import socket
+import sys
+import threading
+
+import h2.config
+import h2.connection
+import h2.events
+from hpack import Encoder
+from hyperframe.frame import (
+    ContinuationFrame,
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    RstStreamFrame,
+    SettingsFrame,
+)
+
+PROTOCOL_ERROR = 0x1
+FLOW_CONTROL_ERROR = 0x3
+REFUSED_STREAM = 0x7
+COMPRESSION_ERROR = 0x9
+ENHANCE_YOUR_CALM = 0xB
+TIMEOUT = 20
+
+
+def connect(addr, rcvbuf=None):
+    host, port = addr.rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(TIMEOUT)
+    sock.connect((host, int(port)))
+    return sock
+
+
+def handshake(addr, rcvbuf=None):
+    """A connection past the preface and SETTINGS, made by h2; returns (socket, encoder)."""
+    sock = connect(addr, rcvbuf)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    acked = False
+    while not acked:
+        data = sock.recv(65536)
+        if not data:
+            fail("closed during the handshake")
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.SettingsAcknowledged):
+                acked = True
+        sock.sendall(conn.data_to_send())
+    return sock, Encoder()
+
+
+def headers(encoder, stream, method="GET", path="/plain", end_stream=True, extra=()):
+    fields = [
+        (":method", method),
+        (":scheme", "http"),
+        (":path", path),
+        (":authority", "localhost"),
+    ] + list(extra)
+    frame = HeadersFrame(stream)
+    frame.data = encoder.encode(fields)
+    frame.flags.add("END_HEADERS")
+    if end_stream:
+        frame.flags.add("END_STREAM")
+    return frame.serialize()
+
+
+def frames(sock):
+    """Yields the server's frames until it closes the connection."""
+    buf = b""
+    while True:
+        while len(buf) >= 9:
+            frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
+            if len(buf) < 9 + length:
+                break
+            frame.parse_body(memoryview(buf[9 : 9 + length]))
+            buf = buf[9 + length :]
+            yield frame
+        try:
+            data = sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            return
+        if not data:
+            return
+        buf += data
+
+
+def expect_goaway(sock, code, what):
+    for frame in frames(sock):
+        if isinstance(frame, GoAwayFrame):
+            if frame.error_code != code:
+                fail(f"{what}: GOAWAY with code {frame.error_code:#x}, wanted {code:#x}")
+            print(f"ok: {what}: GOAWAY {code:#x}, last stream {frame.last_stream_id}")
+            return
+    fail(f"{what}: the connection ended without GOAWAY")
+
+
+def expect_reset(sock, stream, code, what):
+    for frame in frames(sock):
+        if isinstance(frame, RstStreamFrame) and frame.stream_id == stream:
+            if frame.error_code != code:
+                fail(f"{what}: RST_STREAM code {frame.error_code:#x}, wanted {code:#x}")
+            print(f"ok: {what}: RST_STREAM {code:#x} on stream {stream}")
+            return
+        if isinstance(frame, GoAwayFrame):
+            fail(f"{what}: GOAWAY {frame.error_code:#x} where a stream reset was due")
+    fail(f"{what}: no RST_STREAM on stream {stream}")
+
+
+def send_quietly(sock, data):
+    """Sends what the server lets through: it may close before reading it all."""
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
+def fail(message):
+    print(f"FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def bad_preface(addr):
+    sock = connect(addr)
+    sock.sendall(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
+    expect_goaway(sock, PROTOCOL_ERROR, "a wrong preface")
+
+
+def normal(addr):
+    """h2 alone, as a well-behaved client: two requests on one connection."""
+    sock = connect(addr)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    for stream in (1, 3):
+        conn.send_headers(
+            stream,
+            [(":method", "GET"), (":scheme", "http"), (":path", "/plain"), (":authority", "x")],
+            end_stream=True,
+        )
+    sock.sendall(conn.data_to_send())
+    bodies = {1: b"", 3: b""}
+    ended = set()
+    while len(ended) < 2:
+        data = sock.recv(65536)
+        if not data:
+            fail("closed before both answers")
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.DataReceived):
+                bodies[event.stream_id] += event.data
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if isinstance(event, h2.events.StreamEnded):
+                ended.add(event.stream_id)
+        sock.sendall(conn.data_to_send())
+    if bodies != {1: b"Hello, World!", 3: b"Hello, World!"}:
+        fail(f"bodies {bodies}")
+    print("ok: two answers on one connection")
+
+
+def refused_stream(addr, limit):
+    sock, enc = handshake(addr)
+    data = b"".join(
+        headers(enc, 1 + 2 * i, "POST", "/echo", end_stream=False) for i in range(limit + 1)
+    )
+    sock.sendall(data)
+    expect_reset(sock, 1 + 2 * limit, REFUSED_STREAM, f"stream {limit + 1} of {limit}")
+
+
+def flow_control(addr, window):
+    sock, enc = handshake(addr)
+    data = DataFrame(1)
+    data.data = b"x" * (window + 1)
+    sock.sendall(headers(enc, 1, "POST", "/echo", end_stream=False) + data.serialize())
+    expect_reset(sock, 1, FLOW_CONTROL_ERROR, f"{window + 1} bytes in a window of {window}")
+
+
+def continuation_flood(addr):
+    sock, enc = handshake(addr)
+    first = HeadersFrame(1)
+    first.data = enc.encode([(":method", "GET"), (":scheme", "http"), (":path", "/plain")])
+    flood = b"".join(ContinuationFrame(1).serialize() for _ in range(10_000))
+    threading.Thread(
+        target=send_quietly, args=(sock, first.serialize() + flood), daemon=True
+    ).start()
+    expect_goaway(sock, ENHANCE_YOUR_CALM, "10,000 CONTINUATION frames")
+
+
+def rapid_reset(addr):
+    sock, enc = handshake(addr)
+    burst = b""
+    for i in range(1000):
+        stream = 1 + 2 * i
+        burst += headers(enc, stream, "POST", "/echo", end_stream=False)
+        burst += RstStreamFrame(stream, error_code=0x8).serialize()
+    threading.Thread(target=send_quietly, args=(sock, burst), daemon=True).start()
+    expect_goaway(sock, ENHANCE_YOUR_CALM, "1,000 HEADERS + RST_STREAM")
+
+
+def control_flood(addr, kind):
+    # A small receive buffer and no reading: the acknowledgements pile up at the server.
+    sock, _ = handshake(addr, rcvbuf=4096)
+    if kind == "ping":
+        one = PingFrame(0, opaque_data=b"12345678").serialize()
+    else:
+        one = SettingsFrame(0).serialize()
+    flood = one * 200_000
+    sender = threading.Thread(target=send_quietly, args=(sock, flood), daemon=True)
+    sender.start()
+    sender.join(TIMEOUT)
+    expect_goaway(sock, ENHANCE_YOUR_CALM, f"200,000 {kind} frames unread")
+
+
+def hpack_bomb(addr):
+    sock, enc = handshake(addr)
+    big = ("x-bomb", "v" * 4000)
+    # The first copy is added to the table; the 40 others are one-byte references to it:
+    # 160 KB of fields from a block of about 4 KB.
+    sock.sendall(headers(enc, 1, extra=[big] * 41))
+    for frame in frames(sock):
+        if isinstance(frame, GoAwayFrame):
+            if frame.error_code != COMPRESSION_ERROR:
+                fail(f"an HPACK bomb: GOAWAY {frame.error_code:#x}")
+            print("ok: an HPACK bomb: GOAWAY COMPRESSION_ERROR")
+            return
+        if isinstance(frame, HeadersFrame) and frame.stream_id == 1:
+            print("ok: an HPACK bomb: answered (a 431)")
+            return
+    fail("an HPACK bomb: neither GOAWAY nor an answer")
+
+
+def main():
+    case, addr = sys.argv[1], sys.argv[2]
+    cases = {
+        "normal": lambda: normal(addr),
+        "bad_preface": lambda: bad_preface(addr),
+        "refused_stream": lambda: refused_stream(addr, int(sys.argv[3])),
+        "flow_control": lambda: flow_control(addr, int(sys.argv[3])),
+        "continuation_flood": lambda: continuation_flood(addr),
+        "rapid_reset": lambda: rapid_reset(addr),
+        "ping_flood": lambda: control_flood(addr, "ping"),
+        "settings_flood": lambda: control_flood(addr, "settings"),
+        "hpack_bomb": lambda: hpack_bomb(addr),
+    }
+    cases[case]()
+
+
+if __name__ == "__main__":
+    main()
