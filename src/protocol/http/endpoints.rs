@@ -1,8 +1,8 @@
-//! The built-in resources: `/plain`, `/echo`, `/stats`, `/healthz`, and the `OPTIONS` and `TRACE`
-//! answers.
+//! The built-in resources: `/plain`, `/json`, `/echo`, `/stats`, `/healthz`, and the `OPTIONS`
+//! and `TRACE` answers.
 //!
-//! `/plain` is the benchmark route, so its answer is precomputed when the service starts
-//! ([`Plain`]): serving it is a few copies into the output buffer and one `Date`, with no
+//! `/plain` and `/json` are the benchmark routes (TechEmpower's plaintext and JSON tests), so
+//! their answers are precomputed when the service starts ([`Canned`]): serving it is a few copies into the output buffer and one `Date`, with no
 //! allocation and no formatting. The other endpoints build small JSON documents with
 //! `serde_json`; they are not on a hot path and clarity wins there.
 
@@ -19,25 +19,43 @@ use crate::stats::Stats;
 /// The body of `/plain`.
 pub const PLAIN_BODY: &[u8] = b"Hello, World!";
 
-/// The `/plain` answer, all but `Date` and `Connection` written in advance.
+/// The body of `/json`: TechEmpower's JSON test document.
+pub const JSON_BODY: &[u8] = br#"{"message":"Hello, World!"}"#;
+
+/// A fixed answer (`/plain`, `/json`), all but `Date` and `Connection` written in advance, so
+/// that serving it is a few copies into the output and one cached `Date`: no allocation, no
+/// formatting.
 #[derive(Debug)]
-pub struct Plain {
+pub struct Canned {
     /// Status line, `Server`, `Content-Type` and `Content-Length`.
     prefix: Vec<u8>,
+    body: &'static [u8],
 }
 
-impl Plain {
-    /// Precomputes the answer for a server whose common fields are `parts`.
-    pub fn new(parts: &HeadParts) -> Plain {
+impl Canned {
+    /// Precomputes `body` as `content_type` for a server whose common fields are `parts`.
+    pub fn new(parts: &HeadParts, content_type: &[u8], body: &'static [u8]) -> Canned {
         let mut prefix = Status::Ok.line().to_vec();
         prefix.extend_from_slice(&parts.server_line);
-        prefix.extend_from_slice(b"Content-Type: text/plain\r\nContent-Length: ");
-        prefix.extend_from_slice(itoa::Buffer::new().format(PLAIN_BODY.len()).as_bytes());
+        prefix.extend_from_slice(b"Content-Type: ");
+        prefix.extend_from_slice(content_type);
+        prefix.extend_from_slice(b"\r\nContent-Length: ");
+        prefix.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         prefix.extend_from_slice(b"\r\n");
-        Plain { prefix }
+        Canned { prefix, body }
     }
 
-    /// Answers `GET /plain` (or `HEAD`).
+    /// `/plain`: `Hello, World!` as `text/plain`.
+    pub fn plain(parts: &HeadParts) -> Canned {
+        Canned::new(parts, b"text/plain", PLAIN_BODY)
+    }
+
+    /// `/json`: `{"message":"Hello, World!"}` as `application/json`.
+    pub fn json(parts: &HeadParts) -> Canned {
+        Canned::new(parts, b"application/json", JSON_BODY)
+    }
+
+    /// Answers `GET` (or `HEAD`).
     pub fn write(&self, reply: &mut Reply<'_, '_>) {
         let persist = reply.final_persist(Status::Ok);
         let with_body = reply.wants_body_bytes();
@@ -52,7 +70,7 @@ impl Plain {
         out.extend_from_slice(connection_field(persist));
         out.extend_from_slice(b"\r\n");
         if with_body {
-            out.extend_from_slice(PLAIN_BODY);
+            out.extend_from_slice(self.body);
         }
     }
 }

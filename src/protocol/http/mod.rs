@@ -22,7 +22,7 @@
 //!  auth.rs          Basic credentials: sources, comparison, failures slowed (401, 429)
 //!  file_cache.rs    small files held in memory
 //!  listing.rs       a directory's listing page
-//!  endpoints.rs     /plain, /echo, /stats, /healthz, OPTIONS, TRACE
+//!  endpoints.rs     /plain, /json, /echo, /stats, /healthz, OPTIONS, TRACE
 //!  metrics.rs       /metrics: the counters of /stats for Prometheus
 //!  static_files.rs  GET and HEAD of files and directories
 //!  upload.rs        PUT and DELETE under /files/
@@ -81,7 +81,7 @@ use crate::stats::{Group, Stats};
 pub use config::HttpConfig;
 pub use conn::HttpSession;
 
-use endpoints::Plain;
+use endpoints::Canned;
 use request::RequestLimits;
 use response::{HeadParts, StatusCounts};
 use std::cell::RefCell;
@@ -94,7 +94,8 @@ pub struct Shared {
     config: HttpConfig,
     limits: RequestLimits,
     parts: HeadParts,
-    plain: Plain,
+    plain: Canned,
+    json: Canned,
     root: Root,
     /// Small files held in memory (see `file_cache.rs`).
     file_cache: RefCell<file_cache::FileCache>,
@@ -164,7 +165,8 @@ impl Http {
         let reject = reject_message(&parts.server_line);
         let shared = Shared {
             limits,
-            plain: Plain::new(&parts),
+            plain: Canned::plain(&parts),
+            json: Canned::json(&parts),
             parts,
             root: Root::new(config.root.clone()),
             file_cache: RefCell::new(file_cache::FileCache::new(

@@ -1,10 +1,11 @@
 //! Which resource a request names, which methods that resource supports, and who handles it.
 //!
-//! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/echo`, `/stats`,
-//! `/metrics`, `/healthz` and `/connections` are built in, `/files/NAME` is the upload area (writable when
-//! configured), and every other path is a static file under the document root. Each resource
-//! has a [`MethodSet`]; a known method outside it gets 405 with an `Allow` field built from that
-//! set, so `Allow`, `OPTIONS` and the dispatch below can never disagree.
+//! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/json`, `/echo`,
+//! `/stats`, `/metrics`, `/healthz` and `/connections` are built in, `/files/NAME` is the
+//! upload area (writable when configured), and every other path is a static file under the
+//! document root. Each resource has a [`MethodSet`]; a known method outside it gets 405 with
+//! an `Allow` field built from that set, so `Allow`, `OPTIONS` and the dispatch below can
+//! never disagree.
 //!
 //! A handler answers with a [`Handled`] (defined in `exchange.rs`, below the handlers).
 
@@ -113,6 +114,8 @@ impl AllowValue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Resource<'b> {
     Plain,
+    /// `/json`: TechEmpower's JSON test answer.
+    Json,
     Echo,
     Stats,
     /// `/metrics`: the counters of `/stats` in the Prometheus text format.
@@ -137,6 +140,7 @@ impl<'b> Resource<'b> {
     fn of(path: &'b str) -> Resource<'b> {
         match path {
             "/plain" => Resource::Plain,
+            "/json" => Resource::Json,
             "/echo" => Resource::Echo,
             "/stats" => Resource::Stats,
             "/metrics" => Resource::Metrics,
@@ -248,6 +252,10 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
         }
         (Method::Get | Method::Head, Resource::Plain) => {
             reply.shared.plain.write(reply);
+            Handled::Answered
+        }
+        (Method::Get | Method::Head, Resource::Json) => {
+            reply.shared.json.write(reply);
             Handled::Answered
         }
         (Method::Get | Method::Head, Resource::Echo) => {
@@ -389,6 +397,7 @@ mod tests {
     #[test]
     fn paths_name_resources() {
         assert_eq!(Resource::of("/plain"), Resource::Plain);
+        assert_eq!(Resource::of("/json"), Resource::Json);
         assert_eq!(Resource::of("/healthz"), Resource::Healthz);
         assert_eq!(Resource::of("/plain/"), Resource::Static);
         assert_eq!(
