@@ -104,6 +104,14 @@ const FAMILIES: &[Family] = &[
     gauge("ws_open", "evserve_websocket_sessions", "WebSocket sessions open now."),
     gauge("sse_open", "evserve_event_streams", "Server-Sent Events streams open now."),
     counter("sse_sent", "evserve_event_stream_snapshots_sent_total", "Snapshots sent on Server-Sent Events streams."),
+    counter("proxy_refused", "evserve_proxy_refused_total", "Connections refused on a --proxy-protocol listener because they came from outside --proxy-from."),
+    counter("http2_connections", "evserve_http2_connections_total", "HTTP/2 connections (h2c and h2) begun after the client's preface."),
+    counter("http2_streams", "evserve_http2_streams_total", "HTTP/2 streams opened."),
+    counter("http2_resets_by_peer", "evserve_http2_resets_by_peer_total", "HTTP/2 streams the client reset (RST_STREAM)."),
+    counter("http2_resets_refused", "evserve_http2_resets_refused_total", "HTTP/2 streams refused over MAX_CONCURRENT_STREAMS (REFUSED_STREAM)."),
+    counter("http2_resets_flow_control", "evserve_http2_resets_flow_control_total", "HTTP/2 streams reset for breaking flow control."),
+    counter("http2_resets_protocol", "evserve_http2_resets_protocol_total", "HTTP/2 streams reset for another error of the client's."),
+    counter("http2_goaways", "evserve_http2_goaways_total", "HTTP/2 GOAWAY frames sent."),
     counter("sse_skipped", "evserve_event_stream_snapshots_skipped_total", "Snapshots skipped because the client had not read the previous one."),
 ];
 

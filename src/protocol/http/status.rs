@@ -69,7 +69,7 @@ pub enum Status {
 
 impl Status {
     /// Every status this server sends, in code order.
-    pub const ALL: [Status; 27] = [
+    pub const ALL: [Status; 28] = [
         Status::Continue,
         Status::SwitchingProtocols,
         Status::Ok,
