@@ -3,12 +3,17 @@
 //! It keeps the unconsumed input exactly as the reactor does (bytes a session did not consume
 //! are offered again, followed by the next bytes fed), so a test can split a stream anywhere
 //! and check the session sees the same thing it would over a socket.
+//!
+//! What else the reactor lends a session can be lent too, on request: a file queue
+//! ([`Harness::lending_files`]; a queued slice is read into the output where it belongs when
+//! the output is taken, as `sendfile` would put it on the wire) and memory pressure
+//! ([`Harness::set_memory_tight`], as the reactor's memory budget reports it).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::session::inspect::{ConnTable, Inspect};
-use crate::session::{Ctx, Flow, Session, Step, Watch};
+use crate::session::{Ctx, Flow, QueuedFile, RoomId, Session, Step, Watch};
 use crate::stats::Stats;
 
 /// Drives one session without sockets.
@@ -22,11 +27,26 @@ pub struct Harness<S> {
     peer: SocketAddr,
     now: Instant,
     stats: Stats,
+    /// Whether a file queue is lent ([`Harness::lending_files`]).
+    files: Files,
+    /// The file slice the session queued, not yet taken with the output.
+    file: Option<QueuedFile>,
+    /// What [`Ctx::memory_tight`] says.
+    memory_tight: bool,
+}
+
+/// Whether the harness lends its session a file queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Files {
+    /// No: [`Ctx::can_send_files`] is false (as under TLS).
+    Copied,
+    /// Yes, as the reactor does for plain TCP.
+    Queued,
 }
 
 macro_rules! cx {
-    ($h:ident) => {
-        Ctx::new(
+    ($h:ident) => {{
+        let cx = Ctx::new(
             &mut $h.out,
             &mut $h.broadcast,
             &mut $h.watch,
@@ -34,7 +54,12 @@ macro_rules! cx {
             $h.now,
             &$h.stats,
         )
-    };
+        .with_memory_tight($h.memory_tight);
+        match $h.files {
+            Files::Queued => cx.with_file_queue(&mut $h.file),
+            Files::Copied => cx,
+        }
+    }};
 }
 
 impl<S: Session> Harness<S> {
@@ -49,7 +74,55 @@ impl<S: Session> Harness<S> {
             peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
             now: Instant::now(),
             stats: Stats::default(),
+            files: Files::Copied,
+            file: None,
+            memory_tight: false,
         }
+    }
+
+    /// Lends the session a file queue, as the reactor does on plain TCP
+    /// ([`Ctx::send_file`]): a queued slice comes out of [`Harness::take_output`] between the
+    /// output written before it and the output written after.
+    pub fn lending_files(mut self) -> Harness<S> {
+        self.files = Files::Queued;
+        self
+    }
+
+    /// Says the reactor is over (or back under) its memory budget ([`Ctx::memory_tight`]).
+    pub fn set_memory_tight(&mut self, tight: bool) {
+        self.memory_tight = tight;
+    }
+
+    /// The file slice the session queued and the output has not yet carried.
+    pub fn queued_file(&self) -> Option<&QueuedFile> {
+        self.file.as_ref()
+    }
+
+    /// Puts a queued file's bytes into the output where they belong (after the `ahead`
+    /// bytes written before it), as the socket would receive them, and empties the queue. A
+    /// file shorter than its slice yields what it holds: the reactor would then end the
+    /// connection with the answer short.
+    fn send_queued_file(&mut self) {
+        use std::os::unix::fs::FileExt;
+        let Some(queued) = self.file.take() else {
+            return;
+        };
+        let len = usize::try_from(queued.slice.len).unwrap_or(usize::MAX);
+        let mut bytes = vec![0; len];
+        let mut got = 0;
+        while got < len {
+            match queued
+                .slice
+                .file
+                .read_at(&mut bytes[got..], queued.slice.offset + got as u64)
+            {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        bytes.truncate(got);
+        let at = queued.ahead.min(self.out.len());
+        self.out.splice(at..at, bytes);
     }
 
     /// Calls [`Session::on_open`].
@@ -163,17 +236,20 @@ impl<S: Session> Harness<S> {
 
     /// Takes everything the session has written so far.
     pub fn take_output(&mut self) -> Vec<u8> {
+        self.send_queued_file();
         std::mem::take(&mut self.out)
     }
 
     /// Takes at most `max` bytes of what the session has written, as a socket with room for
     /// only that much would; the rest stays pending (see [`Ctx::pending_output`]).
     pub fn take_output_upto(&mut self, max: usize) -> Vec<u8> {
+        self.send_queued_file();
         let rest = self.out.split_off(max.min(self.out.len()));
         std::mem::replace(&mut self.out, rest)
     }
 
-    /// Everything written so far, without taking it (as if the socket would block).
+    /// Everything written so far, without taking it (as if the socket would block). A
+    /// queued file is not in it until the output is taken (see [`Harness::queued_file`]).
     pub fn output(&self) -> &[u8] {
         &self.out
     }
@@ -186,6 +262,12 @@ impl<S: Session> Harness<S> {
     /// The unconsumed input the harness is holding.
     pub fn pending_input(&self) -> &[u8] {
         &self.input
+    }
+
+    /// The room the session joined ([`Ctx::join`]), if any: the reactor then delivers it
+    /// the room's broadcasts ([`Harness::deliver`]).
+    pub fn room(&self) -> Option<RoomId> {
+        self.watch.room
     }
 
     /// The deadline the session last set.
@@ -346,5 +428,75 @@ mod tests {
         assert_eq!(h.take_output_upto(4), b"abcd");
         assert_eq!(h.take_output_upto(4), b"ef");
         assert!(h.take_output_upto(4).is_empty());
+    }
+
+    /// Reports what the reactor lends: on `f`, queues 4 bytes of its file between two
+    /// outputs; on `m`, whether memory is tight; on `j`, joins the chat room.
+    struct Lent(std::path::PathBuf);
+
+    impl Session for Lent {
+        fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+            match input.first() {
+                Some(b'f') => {
+                    cx.out().extend_from_slice(b"<");
+                    let file = std::fs::File::open(&self.0).unwrap();
+                    let slice = crate::session::FileSlice {
+                        file,
+                        offset: 2,
+                        len: 4,
+                    };
+                    if let Err(slice) = cx.send_file(slice) {
+                        // No queue lent: copy, as a session under TLS does.
+                        use std::os::unix::fs::FileExt;
+                        let mut b = [0; 4];
+                        slice.file.read_exact_at(&mut b, slice.offset).unwrap();
+                        cx.out().extend_from_slice(&b);
+                    }
+                    cx.out().extend_from_slice(b">");
+                }
+                Some(b'm') => {
+                    let tight: &[u8] = if cx.memory_tight() { b"tight" } else { b"easy" };
+                    cx.out().extend_from_slice(tight);
+                }
+                Some(b'j') => cx.join(RoomId::CHAT),
+                _ => {}
+            }
+            Step::consumed(input.len())
+        }
+    }
+
+    fn lent() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"..FILE..").unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_lent_file_queue_puts_the_file_between_the_outputs_around_it() {
+        let (_dir, path) = lent();
+        let mut h = Harness::new(Lent(path.clone())).lending_files();
+        h.input(b"f");
+        assert_eq!(h.output(), b"<>", "the file waits in its queue");
+        assert_eq!(h.queued_file().map(|q| q.ahead), Some(1));
+        assert_eq!(h.take_output(), b"<FILE>");
+        assert!(h.queued_file().is_none());
+        // Without a queue, the session copies: the same bytes.
+        let mut h = Harness::new(Lent(path));
+        h.input(b"f");
+        assert_eq!(h.take_output(), b"<FILE>");
+    }
+
+    #[test]
+    fn memory_pressure_and_rooms_are_lent_too() {
+        let (_dir, path) = lent();
+        let mut h = Harness::new(Lent(path));
+        h.input(b"m");
+        h.set_memory_tight(true);
+        h.input(b"m");
+        assert_eq!(h.take_output(), b"easytight");
+        assert_eq!(h.room(), None);
+        h.input(b"j");
+        assert_eq!(h.room(), Some(RoomId::CHAT));
     }
 }

@@ -380,7 +380,8 @@ struct HarnessRun {
 impl HarnessRun {
     fn new(session: Logged) -> HarnessRun {
         let mut run = HarnessRun {
-            h: Harness::new(session),
+            // The reactor lends a file queue on plain TCP; so does the harness here.
+            h: Harness::new(session).lending_files(),
             got: Vec::new(),
             unread: 0,
             want_drain: false,
@@ -394,7 +395,7 @@ impl HarnessRun {
     /// Lets output through to the client, as much as the socket would take. Output produced
     /// (or written) earns the session a drain offer, as in the reactor; nothing else does.
     fn take(&mut self, reading: bool) -> usize {
-        self.want_drain |= !self.h.output().is_empty();
+        self.want_drain |= !self.h.output().is_empty() || self.h.queued_file().is_some();
         let room = if reading {
             usize::MAX
         } else {
@@ -1165,4 +1166,64 @@ fn a_broadcast_reaches_the_other_connection_once_and_a_leave_notice_too() {
         })
         .collect();
     assert_eq!(received, [&b"joined"[..], b"hi", b"left"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario: a file queued between outputs (`Ctx::send_file`): the reactor sends it with
+// sendfile, the harness reads it into the output; both put it after the output written before
+// it and before the output written after.
+
+/// The file every `FileBetween` session serves, written once.
+fn served_file() -> &'static std::path::Path {
+    static FILE: std::sync::OnceLock<tempfile::NamedTempFile> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let mut f = tempfile::NamedTempFile::new().expect("create a temporary file");
+        f.write_all(b"0123456789FILE-BODY")
+            .expect("write the temporary file");
+        f
+    })
+    .path()
+}
+
+/// On `get\n`: writes a head, queues bytes 10.. of the served file, writes a tail. On
+/// `bye\n`: closes.
+struct FileBetween;
+
+impl Session for FileBetween {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        let Some(end) = input.iter().position(|&b| b == b'\n') else {
+            return Step::consumed(0);
+        };
+        let flow = match &input[..end] {
+            b"get" => {
+                assert!(cx.can_send_files(), "a file queue is lent");
+                cx.out().extend_from_slice(b"head[");
+                let file = std::fs::File::open(served_file()).expect("open the served file");
+                let slice = evserve::session::FileSlice {
+                    file,
+                    offset: 10,
+                    len: 9,
+                };
+                assert!(cx.send_file(slice).is_ok(), "nothing was queued before");
+                cx.out().extend_from_slice(b"]tail\n");
+                Flow::Continue
+            }
+            _ => Flow::Close,
+        };
+        Step {
+            flow,
+            ..Step::consumed(end + 1)
+        }
+    }
+}
+
+#[test]
+fn a_queued_file_goes_between_the_output_before_and_after_it() {
+    let script = [
+        Act::Send(b"get\n"),
+        Act::Read(20),
+        Act::Send(b"bye\n"),
+        Act::ReadToEnd,
+    ];
+    run_both(|_| Box::new(FileBetween), &script, b"head[FILE-BODY]tail\n");
 }
