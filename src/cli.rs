@@ -50,14 +50,18 @@ pub enum Command {
     Discover(DiscoverArgs),
     /// Send a file to a `--files` server; exits 0 only when it was stored and verified.
     Send(SendArgs),
-    /// Generate load: `load http(s)://HOST:PORT/PATH`, or `load echo|udp|framed HOST:PORT`.
+    /// Generate load: `load http(s)://HOST:PORT/PATH`, or `load echo|udp|framed|ws HOST:PORT`.
     #[command(
         after_help = "TLS: https:// URLs, or --tls with echo and framed. No system CA roots \
         are loaded: give the certificate to trust with --cacert FILE (evserve's self-signed \
         one: serve --tls-self-signed-out DIR, then --cacert DIR/cert.pem), or --insecure.\n\n\
+        Report: requests/s; Transfer/sec (bytes received, as wrk); the chosen latency \
+        percentiles with mean and standard deviation; every HTTP status with its count (5xx \
+        counted as errors unless --error-status says otherwise); failures by kind with a \
+        first example; a latency histogram.\n\n\
         Exit status: 0 if requests succeeded (and at most --max-error-rate \
-        failed); 1 if none succeeded or more failed; 130 after Ctrl-C, which prints the \
-        partial report."
+        failed); 1 if none succeeded or more failed; 2 for a value the command line got \
+        wrong; 130 after Ctrl-C or SIGTERM, which print the partial report."
     )]
     Load(Box<LoadArgs>),
     /// Run a socket lesson against a server started on loopback: `demo sticky`, ... `demo all`.
@@ -68,29 +72,31 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// `http://HOST[:PORT]/PATH`, `https://HOST[:PORT]/PATH`, or one of `echo`, `udp`,
-    /// `framed` followed by HOST:PORT.
+    /// `framed`, `ws` (WebSocket echo at /ws/echo) followed by HOST:PORT.
     pub target: String,
-    /// HOST:PORT, after `echo`, `udp` or `framed`.
+    /// HOST:PORT, after `echo`, `udp`, `framed` or `ws`.
     pub addr: Option<String>,
-    /// Connections (UDP: sockets), dealt evenly to the threads.
-    #[arg(short = 'c', long, default_value_t = load::DEFAULT_CONNECTIONS)]
+    /// Connections (UDP: sockets), dealt evenly to the threads; at most what `ulimit -n`
+    /// allows, less a reserve.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = load::DEFAULT_CONNECTIONS,
+          value_parser = parse_count)]
     pub connections: usize,
     /// How long to run (default 10s); with -n, a time limit (default 10m). A bare number is
     /// seconds.
     #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Stop once this many requests have ended (ok, error or timeout).
-    #[arg(short = 'n', long)]
+    #[arg(short = 'n', long, value_name = "N", value_parser = parse_count_u64)]
     pub requests: Option<u64>,
     /// Payload bytes for echo, udp and framed; the body of an HTTP POST, PUT or PATCH.
     #[arg(long, value_name = "BYTES", default_value_t = Size(load::DEFAULT_SIZE))]
     pub size: Size,
     /// Requests in flight per connection.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_count)]
     pub pipeline: usize,
     /// Open loop at this many requests/s across all connections, latency counted from each
     /// request's scheduled time (coordinated omission corrected). Default: closed loop.
-    #[arg(long, value_name = "PER_SEC")]
+    #[arg(long, value_name = "PER_SEC", value_parser = parse_per_sec)]
     pub rate: Option<f64>,
     /// Framing for `framed`.
     #[arg(long, value_enum, default_value_t = FramingArg::Length)]
@@ -145,12 +151,77 @@ pub struct LoadArgs {
     /// e.g. 1% or 0.01. Whatever it is, a run in which no request succeeded exits 1.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_error_rate: Option<f64>,
+    /// HTTP statuses that count as errors rather than responses: codes and classes,
+    /// comma-separated (`4xx,5xx`, `404,503`), or `none`. Every response is timed and shown in
+    /// the status-code table either way; errors are left out of the latency and throughput.
+    #[arg(long, value_name = "LIST", default_value = "5xx", value_parser = load::StatusSet::parse)]
+    pub error_status: load::StatusSet,
+    /// The latency percentiles to report (text and JSON), comma-separated, e.g. 50,90,99,99.99.
+    #[arg(long, value_name = "LIST", default_value = "50,90,99,99.9",
+          value_parser = parse_percentiles)]
+    pub percentiles: Percentiles,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
+/// A list of percentiles, each above 0 and at most 100.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Percentiles(pub Vec<f64>);
+
+/// Parses `50,90,99,99.9`.
+pub fn parse_percentiles(s: &str) -> Result<Percentiles, String> {
+    let list = s
+        .split(',')
+        .map(|p| match p.trim().parse::<f64>() {
+            Ok(v) if v > 0.0 && v <= 100.0 => Ok(v),
+            _ => Err(format!(
+                "'{}' is not a percentile: give numbers above 0 and at most 100, e.g. 50,99,99.9",
+                p.trim()
+            )),
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok(Percentiles(list))
+}
+
+/// Parses a count of at least 1 (`-c`, `--pipeline`).
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}': give a whole number, at least 1")),
+    }
+}
+
+/// Parses a request count of at least 1 (`-n`).
+pub fn parse_count_u64(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}': give a whole number, at least 1")),
+    }
+}
+
+/// Parses a rate in requests per second: a positive, finite number.
+pub fn parse_per_sec(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("'{s}': give requests per second, a number above 0")),
+    }
+}
+
 impl LoadArgs {
+    /// `message` as clap reports a bad value: `error: …`, the usage line, and exit status 2
+    /// from [`clap::Error::exit`]. For what only makes sense with the whole command line
+    /// (a flag the target does not take, `-c` past `ulimit -n`).
+    pub fn usage_error(message: impl std::fmt::Display) -> clap::Error {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        cli.build();
+        match cli.find_subcommand_mut("load") {
+            Some(load) => load.error(clap::error::ErrorKind::ValueValidation, message),
+            None => cli.error(clap::error::ErrorKind::ValueValidation, message),
+        }
+    }
+
     /// The run these arguments describe.
     pub fn config(&self) -> Result<LoadConfig, String> {
         let (protocol, hostport) = if self.target.contains("://") {
@@ -189,8 +260,8 @@ impl LoadArgs {
                 }),
                 other => {
                     return Err(format!(
-                        "unknown target '{other}': use http://HOST:PORT/PATH, or echo, udp or \
-                         framed followed by HOST:PORT"
+                        "unknown target '{other}': use http://HOST:PORT/PATH, \
+                         https://HOST:PORT/PATH, or echo, udp, framed or ws followed by HOST:PORT"
                     ));
                 }
             };
@@ -251,10 +322,12 @@ impl LoadArgs {
             requests: self.requests,
             rate: self.rate,
             timeout: self.timeout.0,
+            error_status: self.error_status,
             progress: std::io::stderr().is_terminal(),
             ..LoadConfig::new(addr, protocol)
         };
         config.validate()?;
+        config.check_open_files()?;
         Ok(config)
     }
 

@@ -11,7 +11,7 @@ use evserve::config::{Limits, SocketOptions};
 use evserve::discovery;
 use evserve::reactor::Reactor;
 use evserve::server::{self, Announce, ServeError};
-use signal_hook::consts::SIGINT;
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 mod malloc;
 mod tcp_info;
@@ -177,15 +177,20 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
         let load = ws_load(args)?;
         evserve::load::ws::run(&load).with_context(|| format!("cannot load {}", load.addr))?
     } else {
-        let mut config = args.config().map_err(anyhow::Error::msg)?;
+        // Every value the command line got wrong is a usage error: clap's format, exit 2.
+        let mut config = args
+            .config()
+            .unwrap_or_else(|e| LoadArgs::usage_error(e).exit());
         if args.insecure {
             warn_insecure();
         }
         let stop = Arc::new(AtomicBool::new(false));
-        // The first Ctrl-C stops the run and prints what it measured; a second one, if that
-        // hangs, ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))?;
-        signal_hook::flag::register(SIGINT, Arc::clone(&stop))?;
+        // The first Ctrl-C (or SIGTERM) stops the run and prints what it measured; a second
+        // one, if that hangs, ends the process at once.
+        for signal in [SIGINT, SIGTERM] {
+            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+            signal_hook::flag::register(signal, Arc::clone(&stop))?;
+        }
         config.stop = Some(stop);
         evserve::load::run(&config).map_err(|e| {
             let hint = match e.kind() {
@@ -196,6 +201,8 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
             anyhow::anyhow!("cannot load {}: {e}{hint}", config.addr)
         })?
     };
+    let mut report = report;
+    report.percentiles.clone_from(&args.percentiles.0);
     if args.json {
         println!("{}", report.to_json());
     } else {

@@ -17,13 +17,14 @@
 //!   Broken(why)              these bytes cannot be a reply: the connection is out of step
 //! ```
 //!
-//! A wrong reply (an echo with other bytes, an HTTP 500) is still a whole reply, so the
-//! connection stays in step and goes on; only a `Broken` stream forces a reconnect. Either
-//! way a wrong reply is counted as an error, never as throughput.
+//! A wrong reply (an echo with other bytes, an HTTP status named by `--error-status`) is still
+//! a whole reply, so the connection stays in step and goes on; only a `Broken` stream forces
+//! a reconnect. Either way a wrong reply is counted as an error, never as throughput.
 
 use super::echo::{self, MirrorReply};
 use super::framed::{LengthReply, LineReply};
 use super::http::HttpReply;
+use super::status::StatusSet;
 use super::{Framing, Protocol};
 
 /// Most bytes a batch of pipelined requests may take; a batch holds at least one request.
@@ -59,7 +60,7 @@ pub enum Outcome {
     Ok,
     /// Complete, but not the bytes that were sent (echo, framed, udp).
     Mismatch,
-    /// An HTTP status other than 2xx.
+    /// A whole HTTP response with this status; [`Driver::is_error`] judges it.
     Status(u16),
 }
 
@@ -107,6 +108,7 @@ pub struct Driver {
     request: Vec<u8>,
     batch: Vec<u8>,
     expect: Expect,
+    error_status: StatusSet,
 }
 
 /// What a reply must be.
@@ -138,8 +140,13 @@ pub enum ReplyState {
 
 impl Driver {
     /// The driver for `protocol` with `size`-byte payloads (at least 1 for echo), batching
-    /// up to `pipeline` requests per write.
-    pub fn new(protocol: &Protocol, size: usize, pipeline: usize) -> Driver {
+    /// up to `pipeline` requests per write. HTTP statuses in `error_status` are errors.
+    pub fn new(
+        protocol: &Protocol,
+        size: usize,
+        pipeline: usize,
+        error_status: StatusSet,
+    ) -> Driver {
         let (request, expect) = match protocol {
             // An empty echo would be a reply of no bytes, complete before anything arrives.
             Protocol::Echo | Protocol::Udp => (echo::payload(size.max(1)), Expect::Mirror),
@@ -162,6 +169,17 @@ impl Driver {
             batch: request.repeat(copies),
             request,
             expect,
+            error_status,
+        }
+    }
+
+    /// Whether a whole reply counts as an error: a wrong echo, or an HTTP status the run
+    /// named (`--error-status`).
+    pub fn is_error(&self, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Ok => false,
+            Outcome::Mismatch => true,
+            Outcome::Status(code) => self.error_status.contains(code),
         }
     }
 
@@ -231,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_batch_serves_any_number_of_owed_requests() {
-        let d = Driver::new(&Protocol::Echo, 3, 4);
+        let d = Driver::new(&Protocol::Echo, 3, 4, StatusSet::NONE);
         assert_eq!(d.request(), b"abc");
         assert_eq!(d.pending(1, 0), b"abc");
         assert_eq!(d.pending(2, 1), b"bcabc");
@@ -242,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_huge_request_is_batched_alone() {
-        let d = Driver::new(&Protocol::Echo, MAX_BATCH_BYTES + 1, 16);
+        let d = Driver::new(&Protocol::Echo, MAX_BATCH_BYTES + 1, 16, StatusSet::NONE);
         assert_eq!(d.pending(16, 0).len(), MAX_BATCH_BYTES + 1);
     }
 }

@@ -14,8 +14,9 @@
 //! ```
 //!
 //! The head is parsed with httparse and must arrive whole (up to [`MAX_HEAD`]); a body is
-//! counted as it streams past and never kept. A reply counts as ok only with a 2xx status and
-//! its whole body; any other status is a complete, wrong reply, and the connection goes on.
+//! counted as it streams past and never kept. Every complete response is a reply with its
+//! status, and the connection goes on; which statuses are errors the run decides
+//! (`--error-status`, `status.rs`).
 
 use std::mem::MaybeUninit;
 
@@ -259,11 +260,10 @@ impl HttpReply {
         Some(self.outcome())
     }
 
+    /// Every complete response is one, whatever its status: whether the status is an error
+    /// is the run's choice (`--error-status`, see `status.rs`), not the decoder's.
     fn outcome(&self) -> Outcome {
-        match self.status {
-            200..=299 => Outcome::Ok,
-            code => Outcome::Status(code),
-        }
+        Outcome::Status(self.status)
     }
 
     fn finish(&mut self, used: usize) -> Decode {
@@ -529,11 +529,14 @@ mod tests {
     #[test]
     fn sized_responses_whole_pipelined_and_bytewise() {
         let mut r = HttpReply::new(false);
-        assert_eq!(r.decode(HELLO), reply(HELLO.len(), Outcome::Ok, false));
+        assert_eq!(
+            r.decode(HELLO),
+            reply(HELLO.len(), Outcome::Status(200), false)
+        );
         let stream = HELLO.repeat(3);
         for step in [1, 7, stream.len()] {
             let got = feed(&mut r, &stream, step);
-            assert_eq!(got, vec![(Outcome::Ok, false); 3], "step {step}");
+            assert_eq!(got, vec![(Outcome::Status(200), false); 3], "step {step}");
         }
     }
 
@@ -544,7 +547,10 @@ mod tests {
         assert_eq!(r.decode(&head[..10]), Decode::Partial { used: 0 });
         assert_eq!(r.decode(head), Decode::Partial { used: head.len() });
         assert_eq!(r.decode(b"01234"), Decode::Partial { used: 5 });
-        assert_eq!(r.decode(b"56789HTTP"), reply(5, Outcome::Ok, false));
+        assert_eq!(
+            r.decode(b"56789HTTP"),
+            reply(5, Outcome::Status(200), false)
+        );
     }
 
     #[test]
@@ -557,7 +563,7 @@ mod tests {
         let want = [
             (Outcome::Status(500), false),
             (Outcome::Status(404), false),
-            (Outcome::Ok, false),
+            (Outcome::Status(200), false),
         ];
         assert_eq!(got, want);
     }
@@ -570,7 +576,7 @@ mod tests {
         for step in [1, 3, stream.len()] {
             let mut r = HttpReply::new(false);
             let got = feed(&mut r, &stream, step);
-            assert_eq!(got, vec![(Outcome::Ok, false); 2], "step {step}");
+            assert_eq!(got, vec![(Outcome::Status(200), false); 2], "step {step}");
         }
         let mut r = HttpReply::new(false);
         let bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
@@ -585,19 +591,19 @@ mod tests {
         let mut r = HttpReply::new(false);
         let head = b"HTTP/1.1 200 OK\r\n\r\nsome";
         assert_eq!(r.decode(head), Decode::Partial { used: head.len() });
-        assert_eq!(r.eof(), Some(Outcome::Ok));
+        assert_eq!(r.eof(), Some(Outcome::Status(200)));
         assert_eq!(r.eof(), None, "only once");
 
         let mut r = HttpReply::new(false);
         let nobody = b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n";
         let got = feed(&mut r, nobody, 4);
-        let want = [(Outcome::Ok, false), (Outcome::Status(304), false)];
+        let want = [(Outcome::Status(204), false), (Outcome::Status(304), false)];
         assert_eq!(got, want);
 
         let mut r = HttpReply::new(true);
         assert_eq!(
             r.decode(HELLO),
-            reply(HELLO.len() - 13, Outcome::Ok, false),
+            reply(HELLO.len() - 13, Outcome::Status(200), false),
             "HEAD: no body"
         );
     }
@@ -606,7 +612,7 @@ mod tests {
     fn interim_responses_are_skipped() {
         let mut r = HttpReply::new(false);
         let stream = [&b"HTTP/1.1 100 Continue\r\n\r\n"[..], HELLO].concat();
-        assert_eq!(feed(&mut r, &stream, 2), [(Outcome::Ok, false)]);
+        assert_eq!(feed(&mut r, &stream, 2), [(Outcome::Status(200), false)]);
     }
 
     #[test]
@@ -614,11 +620,17 @@ mod tests {
         let mut r = HttpReply::new(false);
         let close =
             b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, close\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(r.decode(close), reply(close.len(), Outcome::Ok, true));
+        assert_eq!(
+            r.decode(close),
+            reply(close.len(), Outcome::Status(200), true)
+        );
         let old = b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(r.decode(old), reply(old.len(), Outcome::Ok, true));
+        assert_eq!(r.decode(old), reply(old.len(), Outcome::Status(200), true));
         let kept = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(r.decode(kept), reply(kept.len(), Outcome::Ok, false));
+        assert_eq!(
+            r.decode(kept),
+            reply(kept.len(), Outcome::Status(200), false)
+        );
     }
 
     #[test]
@@ -647,7 +659,7 @@ mod tests {
         };
         let mut r = HttpReply::new(false);
         let at = fill(MAX_HEAD);
-        assert_eq!(r.decode(&at), reply(MAX_HEAD, Outcome::Ok, false));
+        assert_eq!(r.decode(&at), reply(MAX_HEAD, Outcome::Status(200), false));
         let mut r = HttpReply::new(false);
         let past = fill(MAX_HEAD + 1);
         assert_eq!(r.decode(&past), Decode::Broken(Broken::HeadTooLarge));

@@ -18,15 +18,17 @@
 //! the end.
 //!
 //! What is measured:
-//! - **requests**: correct replies. A wrong reply (other bytes, an HTTP status other than
-//!   2xx, a body cut short) is an **error**, never throughput. So is a request written on a
-//!   connection that then failed; the connection is replaced (a **reconnect**) and the run
-//!   goes on. A request unanswered after `timeout` is a **timeout**.
-//! - **latency** of correct replies, in µs, from the request's *intended* send time: in a
+//! - **requests**: replies. Every whole HTTP response is one, timed and counted by status,
+//!   unless its status is named by `error_status` (5xx by default, see `status.rs`). A wrong
+//!   reply (other bytes, an error status, a body cut short) is an **error**, never
+//!   throughput. So is a request written on a connection that then failed; the connection is
+//!   replaced (a **reconnect**) and the run goes on. A request unanswered after `timeout` is a
+//!   **timeout**.
+//! - **latency** of the requests, in µs, from the request's *intended* send time: in a
 //!   closed loop that is when it was issued; with `rate` it is its slot in the schedule, so a
 //!   stalled server is charged for every request it delayed (see `pacing.rs`).
-//! - **MB/s**: bytes on the wire in both directions (requests and replies, HTTP heads
-//!   included), 10^6 bytes per MB. Over TLS, the plaintext bytes (as wrk counts them).
+//! - **Transfer/sec**: bytes received per second, as wrk means it (HTTP heads included; over
+//!   TLS the plaintext bytes); bytes sent apart.
 //! - **TLS handshakes**, over TLS: full, resumed, and connections given up before theirs
 //!   completed; a failed handshake fails the requests written on its connection.
 //!
@@ -42,6 +44,7 @@ mod pacing;
 mod progress;
 mod report;
 mod runner;
+mod status;
 mod tcp;
 pub mod tls;
 mod udp;
@@ -54,7 +57,8 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 pub use http::HttpRequest;
-pub use report::{Failure, Handshakes, Report, Tally};
+pub use report::{DEFAULT_PERCENTILES, Failure, Handshakes, Report, Tally};
+pub use status::StatusSet;
 pub use tls::{TlsClient, TlsOptions, TlsProblem, Trust};
 
 use driver::Driver;
@@ -82,6 +86,11 @@ pub const MAX_SIZE: usize = 64 << 20;
 
 /// The largest UDP payload (65 535 less the IPv4 and UDP headers).
 pub const MAX_DATAGRAM: usize = 65_507;
+
+/// File descriptors a run needs besides one per connection: the standard streams, two per
+/// thread for its poll, the first connection that checks the server is up, what the
+/// allocator and the TLS library may open, with room to spare.
+pub const FD_RESERVE: u64 = 64;
 
 /// Framing for the `framed` protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +140,8 @@ pub struct LoadConfig {
     pub rate: Option<f64>,
     /// A request unanswered this long is a timeout.
     pub timeout: Duration,
+    /// HTTP statuses counted as errors (`--error-status`; 5xx by default).
+    pub error_status: StatusSet,
     /// Draw a progress line on stderr once a second.
     pub progress: bool,
     /// Set (by a SIGINT handler, say) to end the run early: every thread stops within a tick
@@ -153,9 +164,39 @@ impl LoadConfig {
             requests: None,
             rate: None,
             timeout: DEFAULT_TIMEOUT,
+            error_status: StatusSet::default(),
             progress: false,
             stop: None,
         }
+    }
+
+    /// Checks that the process may open a socket per connection: the soft limit on open files
+    /// (`ulimit -n`) must cover them and [`FD_RESERVE`] more. Past it, connections would fail
+    /// with EMFILE one by one through the run; refused before it starts instead.
+    pub fn check_open_files(&self) -> Result<(), String> {
+        use rustix::process::{Resource, getrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        let Some(soft) = limit.current else {
+            return Ok(()); // unlimited
+        };
+        let needed = self.connections as u64 + FD_RESERVE + 2 * self.threads as u64;
+        if needed <= soft {
+            return Ok(());
+        }
+        let room = soft.saturating_sub(FD_RESERVE + 2 * self.threads as u64);
+        let hard = match limit.maximum {
+            Some(hard) if hard < needed => format!(
+                "; the hard limit is {hard}, so raise that first (limits.conf, or \
+                 LimitNOFILE= in a systemd unit)"
+            ),
+            Some(hard) => format!(" (the hard limit, {hard}, allows it)"),
+            None => String::new(),
+        };
+        Err(format!(
+            "-c {} needs {needed} open files but the limit (ulimit -n) is {soft}: use -c {room} \
+             or fewer, or raise the limit in this shell with `ulimit -n {needed}`{hard}",
+            self.connections
+        ))
     }
 
     /// Checks the settings; the message names the command-line flag at fault.
@@ -227,7 +268,12 @@ pub fn run(config: &LoadConfig) -> io::Result<Report> {
         // Fail fast, with the reason, rather than count refusals for the whole duration.
         std::net::TcpStream::connect_timeout(&config.addr, config.timeout)?;
     }
-    let driver = Driver::new(&config.protocol, config.size, config.pipeline);
+    let driver = Driver::new(
+        &config.protocol,
+        config.size,
+        config.pipeline,
+        config.error_status,
+    );
     let threads = config.threads.min(config.connections);
     let keep_alive = match &config.protocol {
         Protocol::Http(request) => request.keep_alive,

@@ -1,17 +1,26 @@
 //! What a run measured: counts, bytes, and a latency histogram; merged across threads.
 //!
-//! Every request granted ends exactly once, as one of `requests` (a correct reply), `errors`
-//! (a wrong reply, or written on a connection that failed before answering) or `timeouts`; a
-//! run stopped by its duration leaves some in flight, which count as none of them. Latency is
-//! recorded for correct replies only, in microseconds, into an HdrHistogram of fixed size (so
-//! recording never allocates) from 1 µs to an hour at 3 significant digits.
+//! Every request granted ends exactly once, as one of `requests` (a reply: an HTTP response of
+//! any status that `--error-status` does not name, or the right echo), `errors` (a wrong reply,
+//! an HTTP status named by `--error-status`, 5xx by default, or a request written on a
+//! connection that failed before answering) or `timeouts`; a run stopped by its duration
+//! leaves some in flight, which count as none of them. Latency is recorded for the `requests`
+//! (a fast failure must not flatter the figures), in microseconds, into an HdrHistogram of
+//! fixed size (so recording never allocates) from 1 µs to an hour at 3 significant digits.
+//! Every HTTP response, error or not, is also counted by status, for the status-code table
+//! wrk, hey and oha print.
 //!
 //! Every error, timeout and failed connect is also tallied by [`Failure`] kind, with the
 //! first example of each kind, as oha and hey do: "errors 97708" says nothing, "97708 × HTTP
 //! 404" says what to fix.
 //!
-//! MB/s counts every byte on the wire in both directions (requests and replies, HTTP heads
-//! included), in units of 10^6 bytes, over the run's wall time.
+//! Transfer/sec is what wrk means by it: bytes *received* (replies, HTTP heads included; over
+//! TLS the plaintext) per second of the run's wall time, in MiB (2^20 bytes) as wrk prints
+//! them. Bytes sent are given apart.
+//!
+//! The text report prints the chosen percentiles (`--percentiles`), the mean and standard
+//! deviation, and a latency histogram of 10 equal buckets from the fastest to the slowest
+//! reply with a bar each, as oha and hey draw it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,14 +33,33 @@ use super::driver::{Broken, Outcome};
 use super::tls::TlsProblem;
 
 /// The largest latency recorded exactly, in µs (an hour); longer ones are recorded as this.
-const MAX_LATENCY_US: u64 = 3_600_000_000;
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// Significant digits of the latency histogram: values are exact to 1 part in 1000.
+pub const LATENCY_DIGITS: u8 = 3;
+
+/// The percentiles reported when `--percentiles` is not given.
+pub const DEFAULT_PERCENTILES: [f64; 4] = [50.0, 90.0, 99.0, 99.9];
+
+/// Buckets of the latency histogram in the text report.
+const HISTOGRAM_ROWS: u64 = 10;
+
+/// The longest bar of the latency histogram, in characters.
+const BAR_WIDTH: u64 = 40;
+
+/// A latency histogram as every report holds it: 1 µs to an hour, 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, LATENCY_DIGITS)
+        .expect("constant bounds are valid")
+}
 
 /// What a run measured.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// Correct replies.
+    /// Replies: HTTP responses whose status is not an error, right echoes.
     pub requests: u64,
-    /// Wrong replies, and requests lost when their connection failed.
+    /// Wrong replies, HTTP responses with an error status, and requests lost when their
+    /// connection failed.
     pub errors: u64,
     /// Requests unanswered within the timeout (a TLS handshake that took as long included).
     pub timeouts: u64,
@@ -47,8 +75,12 @@ pub struct Report {
     pub bytes_received: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
-    /// Latency of correct replies, in microseconds.
+    /// Latency of the `requests`, in microseconds.
     pub latency: Histogram<u64>,
+    /// Every HTTP response by status, errors included.
+    pub statuses: BTreeMap<u16, u64>,
+    /// The percentiles to report, from 0 to 100.
+    pub percentiles: Vec<f64>,
     /// Errors, timeouts and failed connects by kind, with the first example of each.
     pub failures: BTreeMap<Failure, Tally>,
     /// The run was stopped early (Ctrl-C): the figures cover the part that ran.
@@ -176,8 +208,9 @@ impl Report {
             bytes_sent: 0,
             bytes_received: 0,
             elapsed: Duration::ZERO,
-            latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .expect("constant bounds are valid"),
+            latency: latency_histogram(),
+            statuses: BTreeMap::new(),
+            percentiles: DEFAULT_PERCENTILES.to_vec(),
             failures: BTreeMap::new(),
             interrupted: false,
             tls: Handshakes::default(),
@@ -215,6 +248,20 @@ impl Report {
         }
     }
 
+    /// A whole reply to a request meant to be sent at `intended` arrived at `now`; `error`
+    /// says whether the run counts it as one (a wrong echo, an `--error-status`).
+    pub fn answered(&mut self, outcome: Outcome, error: bool, intended: Instant, now: Instant) {
+        if let Outcome::Status(code) = outcome {
+            // An existing key allocates nothing: a run meets a handful of statuses.
+            *self.statuses.entry(code).or_default() += 1;
+        }
+        if error {
+            self.error(Failure::of(outcome), 1, || None);
+        } else {
+            self.record_ok(intended, now);
+        }
+    }
+
     /// A correct reply to a request meant to be sent at `intended` arrived at `now`.
     pub fn record_ok(&mut self, intended: Instant, now: Instant) {
         let micros = now.saturating_duration_since(intended).as_micros();
@@ -244,23 +291,37 @@ impl Report {
         for (kind, tally) in &other.failures {
             self.tally(*kind, tally.count, || tally.example.clone());
         }
+        for (code, n) in &other.statuses {
+            *self.statuses.entry(*code).or_default() += n;
+        }
         // Same bounds on both sides, so this cannot fail.
         let _ = self.latency.add(&other.latency);
     }
 
-    /// Correct replies per second.
+    /// Replies (not errors) per second.
     pub fn requests_per_sec(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// Megabytes (10^6 bytes) per second on the wire, sent plus received.
-    pub fn mb_per_sec(&self) -> f64 {
-        (self.bytes_sent + self.bytes_received) as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
+    /// Bytes received per second: wrk's Transfer/sec.
+    pub fn received_per_sec(&self) -> f64 {
+        self.bytes_received as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Bytes sent per second.
+    pub fn sent_per_sec(&self) -> f64 {
+        self.bytes_sent as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
     /// The latency at quantile `q` (0.5 for the median), in µs; 0 with no samples.
     pub fn latency_at(&self, q: f64) -> u64 {
         self.latency.value_at_quantile(q)
+    }
+
+    /// The latency histogram's rows: `HISTOGRAM_ROWS` buckets of equal width from the
+    /// fastest to the slowest reply, each as (its upper bound in µs, replies in it).
+    pub fn histogram_rows(&self) -> Vec<(u64, u64)> {
+        latency_rows(&self.latency)
     }
 
     /// The report as one JSON object.
@@ -274,17 +335,16 @@ impl Report {
             "connect_errors": self.connect_errors,
             "duration_secs": self.elapsed.as_secs_f64(),
             "requests_per_sec": self.requests_per_sec(),
-            "mb_per_sec": self.mb_per_sec(),
+            "received_bytes_per_sec": self.received_per_sec(),
+            "sent_bytes_per_sec": self.sent_per_sec(),
             "bytes_sent": self.bytes_sent,
             "bytes_received": self.bytes_received,
-            "latency_us": {
-                "p50": self.latency_at(0.5),
-                "p90": self.latency_at(0.9),
-                "p99": self.latency_at(0.99),
-                "p999": self.latency_at(0.999),
-                "max": self.latency.max(),
-                "mean": self.latency.mean(),
-            },
+            "latency_us": latency_json(&self.latency, &self.percentiles),
+            "latency_histogram_us": self.histogram_rows().iter().map(|(le, count)| {
+                serde_json::json!({ "le": le, "count": count })
+            }).collect::<Vec<_>>(),
+            "statuses": self.statuses.iter().map(|(code, n)| (code.to_string(), (*n).into()))
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
             "error_rate": self.error_rate(),
             "tls_handshakes": self.tls.any().then(|| serde_json::json!({
                 "full": self.tls.full,
@@ -301,30 +361,29 @@ impl Report {
         })
     }
 
-    /// The report for people, a few lines, then one line per kind of failure.
+    /// The report for people: throughput, latency, the status-code table, failures by kind,
+    /// then the latency histogram.
     pub fn to_text(&self) -> String {
         let mut text = String::new();
         if self.interrupted {
             text.push_str("interrupted: partial results\n");
         }
+        let mib = |b: f64| b / f64::from(1u32 << 20);
         text += &format!(
-            "{} requests in {:.2} s: {:.0} requests/s, {:.2} MB/s (sent + received)\n\
-             errors {}, timeouts {}, reconnects {}, connect errors {}\n\
-             latency µs: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
+            "{} requests in {:.2} s: {:.0} requests/s\n\
+             Transfer/sec: {:.2} MiB received, {:.2} MiB sent\n\
+             errors {}, timeouts {}, reconnects {}, connect errors {}\n",
             self.requests,
             self.elapsed.as_secs_f64(),
             self.requests_per_sec(),
-            self.mb_per_sec(),
+            mib(self.received_per_sec()),
+            mib(self.sent_per_sec()),
             self.errors,
             self.timeouts,
             self.reconnects,
             self.connect_errors,
-            self.latency_at(0.5),
-            self.latency_at(0.9),
-            self.latency_at(0.99),
-            self.latency_at(0.999),
-            self.latency.max(),
         );
+        text += &latency_line(&self.latency, &self.percentiles);
         if self.tls.any() {
             let t = &self.tls;
             text += &format!(
@@ -339,6 +398,17 @@ impl Report {
                     .unwrap_or_default(),
             );
         }
+        if !self.statuses.is_empty() {
+            text.push_str("status codes:\n");
+            for (code, n) in &self.statuses {
+                let error = self.failures.contains_key(&Failure::Status(*code));
+                let note = if error { " (counted as errors)" } else { "" };
+                text += &format!("  [{code}] {n} responses{note}\n");
+            }
+        }
+        if !self.failures.is_empty() {
+            text.push_str("failures:\n");
+        }
         for (kind, tally) in &self.failures {
             text += &format!("  {:>9} × {kind}", tally.count);
             if let Some(example) = &tally.example {
@@ -346,8 +416,96 @@ impl Report {
             }
             text.push('\n');
         }
+        text += &histogram_text(&self.latency);
         text
     }
+}
+
+/// `p99.9` for 99.9: how a percentile is named in text.
+pub fn percentile_label(p: f64) -> String {
+    format!("p{p}")
+}
+
+/// `p999` for 99.9: how a percentile is named in JSON (`p50`, `p99`, `p9999`).
+pub fn percentile_key(p: f64) -> String {
+    format!("p{}", p.to_string().replace('.', ""))
+}
+
+/// The chosen percentiles, min, max, mean and standard deviation of `h`, as a JSON object.
+pub fn latency_json(h: &Histogram<u64>, percentiles: &[f64]) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    for &p in percentiles {
+        o.insert(percentile_key(p), h.value_at_percentile(p).into());
+    }
+    o.insert("min".into(), h.min().into());
+    o.insert("max".into(), h.max().into());
+    o.insert("mean".into(), h.mean().into());
+    o.insert("stdev".into(), h.stdev().into());
+    o.insert("samples".into(), h.len().into());
+    serde_json::Value::Object(o)
+}
+
+/// Two lines: the mean, deviation and extremes, then the chosen percentiles.
+pub fn latency_line(h: &Histogram<u64>, percentiles: &[f64]) -> String {
+    let mut text = format!(
+        "latency µs: mean {:.1}  stdev {:.1}  min {}  max {}\n",
+        h.mean(),
+        h.stdev(),
+        h.min(),
+        h.max()
+    );
+    for &p in percentiles {
+        text += &format!("  {} {}", percentile_label(p), h.value_at_percentile(p));
+    }
+    text.push('\n');
+    text
+}
+
+/// `HISTOGRAM_ROWS` equal buckets from `h`'s least to its greatest value: (upper bound,
+/// count). Empty for an empty histogram.
+fn latency_rows(h: &Histogram<u64>) -> Vec<(u64, u64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let (lo, hi) = (h.min(), h.max());
+    let width = (hi - lo).div_ceil(HISTOGRAM_ROWS).max(1);
+    let mut rows: Vec<(u64, u64)> = (1..=HISTOGRAM_ROWS).map(|i| (lo + i * width, 0)).collect();
+    for v in h.iter_recorded() {
+        // Each recorded bucket's highest equivalent value, clamped to the extremes seen.
+        let value = h.highest_equivalent(v.value_iterated_to()).clamp(lo, hi);
+        let row = ((value - lo) / width).min(HISTOGRAM_ROWS - 1) as usize;
+        rows[row].1 += v.count_at_value();
+    }
+    // Trim rows past the slowest reply (when the span does not divide evenly).
+    while rows.len() > 1 && rows[rows.len() - 2].0 >= hi && rows[rows.len() - 1].1 == 0 {
+        rows.pop();
+    }
+    rows
+}
+
+/// The latency histogram as oha draws it: per bucket its upper bound, its count, a bar.
+pub fn histogram_text(h: &Histogram<u64>) -> String {
+    let rows = latency_rows(h);
+    let Some(most) = rows.iter().map(|r| r.1).max().filter(|&m| m > 0) else {
+        return String::new();
+    };
+    let bound = rows
+        .iter()
+        .map(|r| r.0.to_string().len())
+        .max()
+        .unwrap_or(1);
+    let count = rows
+        .iter()
+        .map(|r| r.1.to_string().len())
+        .max()
+        .unwrap_or(1)
+        + 2;
+    let mut text = String::from("latency histogram, µs (at most):\n");
+    for (le, n) in rows {
+        let bar = "■".repeat((n * BAR_WIDTH).div_ceil(most) as usize);
+        text += &format!("  {le:>bound$} {:<count$} |{bar}\n", format!("[{n}]"));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -377,7 +535,58 @@ mod tests {
         assert_eq!(a.latency.max(), 300);
         assert_eq!(a.latency.min(), 1);
         assert!((a.requests_per_sec() - 1.5).abs() < 1e-9);
-        assert!((a.mb_per_sec() - 0.5).abs() < 1e-9);
+        assert!((a.sent_per_sec() - 500_000.0).abs() < 1e-6);
+        assert_eq!(a.received_per_sec(), 0.0);
+    }
+
+    #[test]
+    fn every_response_is_tallied_by_status_and_errors_are_not_timed() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_micros(250);
+        let mut a = Report::new();
+        a.answered(Outcome::Status(200), false, t0, later);
+        a.answered(Outcome::Status(404), false, t0, later);
+        a.answered(Outcome::Status(503), true, t0, later);
+        a.answered(Outcome::Mismatch, true, t0, later);
+        let mut b = Report::new();
+        b.answered(Outcome::Status(200), false, t0, later);
+        a.merge(&b);
+        assert_eq!((a.requests, a.errors, a.latency.len()), (3, 2, 3));
+        let want: BTreeMap<u16, u64> = [(200, 2), (404, 1), (503, 1)].into();
+        assert_eq!(a.statuses, want);
+        let text = a.to_text();
+        assert!(text.contains("  [200] 2 responses\n"), "{text}");
+        assert!(
+            text.contains("  [503] 1 responses (counted as errors)\n"),
+            "{text}"
+        );
+        assert_eq!(a.to_json()["statuses"]["404"], 1);
+    }
+
+    #[test]
+    fn the_histogram_has_equal_buckets_from_fastest_to_slowest() {
+        let mut a = Report::new();
+        for v in [100, 100, 150, 1000] {
+            a.latency.record(v).unwrap();
+        }
+        let rows = a.histogram_rows();
+        assert_eq!(rows.len(), 10);
+        assert_eq!(rows[0], (190, 3));
+        assert_eq!(rows[9], (1000, 1));
+        assert_eq!(rows.iter().map(|r| r.1).sum::<u64>(), 4);
+        let text = a.to_text();
+        assert!(
+            text.contains("   190 [3] |■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■\n"),
+            "{text}"
+        );
+        assert!(text.contains("latency µs: mean 337.5"), "{text}");
+        assert!(
+            text.contains("p50 100  p90 1000  p99 1000  p99.9 1000"),
+            "{text}"
+        );
+        assert_eq!(Report::new().histogram_rows(), []);
+        assert_eq!(percentile_key(99.99), "p9999");
+        assert_eq!(percentile_key(50.0), "p50");
     }
 
     #[test]
@@ -427,7 +636,7 @@ mod tests {
         let doc = Report::new().to_json();
         for key in [
             "requests_per_sec",
-            "mb_per_sec",
+            "received_bytes_per_sec",
             "requests",
             "errors",
             "timeouts",

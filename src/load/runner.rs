@@ -7,6 +7,7 @@
 //! ```text
 //!   stop?     deadline passed, every request of a counted run granted and ended, or the
 //!             stop flag set (Ctrl-C; seen within a tick)
+//!   open      the next batch of connections, until all are open (OPEN_BATCH per turn)
 //!   release   open loop: requests now due go to their slots, which write them
 //!   tick      every few ms (a tenth of the timeout, at most 100 ms): expire requests,
 //!             retry failed connections, publish the progress counters
@@ -43,6 +44,9 @@ const EVENTS: usize = 1024;
 
 /// The granularity of a poll timeout.
 const EPOLL_RESOLUTION: Duration = Duration::from_millis(1);
+
+/// Connections opened per turn of the loop, at most.
+const OPEN_BATCH: usize = 256;
 
 /// The longest interval between maintenance ticks.
 const MAX_TICK: Duration = Duration::from_millis(100);
@@ -127,15 +131,12 @@ pub(super) fn run<S: Slot>(plan: Plan) -> io::Result<Report> {
         keep_alive: plan.keep_alive,
     };
     let tick = (plan.timeout / 10).clamp(Duration::from_millis(1), MAX_TICK);
-    let now = Instant::now();
-    let mut slots = Vec::with_capacity(plan.slots);
-    for i in 0..plan.slots {
-        let mut slot = S::open(i, &mut ctx, now)?;
-        slot.fill(i, &mut ctx, now);
-        slots.push(slot);
-    }
+    // Connections are opened a batch per turn of the loop, not all before it: at -c 100000
+    // the deadline, a request count and Ctrl-C are heard between batches, and the first
+    // connections carry load while the rest are opened.
+    let mut slots: Vec<S> = Vec::with_capacity(plan.slots);
     let mut events = Events::with_capacity(EVENTS);
-    let mut next_tick = now + tick;
+    let mut next_tick = Instant::now() + tick;
     loop {
         let now = Instant::now();
         let counted_out = ctx.pacing.exhausted() && ctx.report.completed() >= ctx.pacing.granted();
@@ -143,8 +144,17 @@ pub(super) fn run<S: Slot>(plan: Plan) -> io::Result<Report> {
         if now >= plan.deadline || counted_out || stopped {
             break;
         }
+        let opened = slots.len();
+        for i in opened..plan.slots.min(opened + OPEN_BATCH) {
+            let mut slot = S::open(i, &mut ctx, now)?;
+            slot.fill(i, &mut ctx, now);
+            slots.push(slot);
+        }
         for i in ctx.pacing.release(now) {
-            slots[i].fill(i, &mut ctx, now);
+            // A request due to a slot not opened yet waits for it, its latency counting.
+            if let Some(slot) = slots.get_mut(i) {
+                slot.fill(i, &mut ctx, now);
+            }
         }
         if now >= next_tick {
             for (i, slot) in slots.iter_mut().enumerate() {
@@ -158,6 +168,9 @@ pub(super) fn run<S: Slot>(plan: Plan) -> io::Result<Report> {
             .map_or(next_tick, |t| t.min(next_tick))
             .min(plan.deadline);
         let mut wait = wake.saturating_duration_since(now);
+        if slots.len() < plan.slots {
+            wait = Duration::ZERO; // more to open: look at what arrived, then go on
+        }
         if release == Some(wake) && wait < EPOLL_RESOLUTION {
             // epoll waits whole milliseconds, rounded up: the request would leave up to a
             // millisecond late, and its latency (from the schedule) would include that.

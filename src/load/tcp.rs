@@ -535,12 +535,7 @@ impl Conn {
         let Some(request) = self.inflight.answer() else {
             return;
         };
-        match outcome {
-            Outcome::Ok => ctx.report.record_ok(request.intended, now),
-            wrong => {
-                debug!("wrong reply: {wrong:?}");
-                ctx.report.error(Failure::of(wrong), 1, || None);
-            }
-        }
+        let error = ctx.driver.is_error(outcome);
+        ctx.report.answered(outcome, error, request.intended, now);
     }
 }
