@@ -258,6 +258,9 @@ impl LoadArgs {
                     FramingArg::Length => Framing::Length,
                     FramingArg::Line => Framing::Line(self.delimiter),
                 }),
+                "ws" => Protocol::Ws {
+                    host: self.addr.clone().unwrap_or_default(),
+                },
                 other => {
                     return Err(format!(
                         "unknown target '{other}': use http://HOST:PORT/PATH, \
@@ -291,7 +294,8 @@ impl LoadArgs {
             let options = TlsOptions {
                 trust: trust(self.cacert.as_ref(), self.insecure),
                 server_name: load::tls::host_of(&hostport).to_string(),
-                alpn: if https {
+                // A WebSocket upgrade is an HTTP/1.1 request.
+                alpn: if https || self.target == "ws" {
                     vec![b"http/1.1".to_vec()]
                 } else {
                     Vec::new()
@@ -329,17 +333,6 @@ impl LoadArgs {
         config.validate()?;
         config.check_open_files()?;
         Ok(config)
-    }
-
-    /// What `load ws --tls` connects with (`wss://`): the same trust flags as the other TLS
-    /// loads, and ALPN `http/1.1`, as the opening handshake is an HTTP/1.1 request.
-    pub fn ws_tls(&self, hostport: &str) -> Option<TlsOptions> {
-        self.tls.then(|| TlsOptions {
-            trust: trust(self.cacert.as_ref(), self.insecure),
-            server_name: load::tls::host_of(hostport).to_string(),
-            alpn: vec![b"http/1.1".to_vec()],
-            resume: !self.no_tls_resume,
-        })
     }
 }
 
@@ -1171,6 +1164,25 @@ mod tests {
                 .contains("--body")
         );
         assert!(load(&["echo"]).unwrap_err().contains("HOST:PORT"));
+        let c = load(&[
+            "ws",
+            "127.0.0.1:7",
+            "--rate",
+            "100",
+            "-t",
+            "2",
+            "--tls",
+            "-k",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.protocol,
+            Protocol::Ws {
+                host: "127.0.0.1:7".into()
+            }
+        );
+        assert_eq!((c.rate, c.threads), (Some(100.0), 2));
+        assert!(c.tls.is_some());
         assert!(load(&["ftp://h/"]).unwrap_err().contains("http://"));
         // TLS: https:// or --tls, and the trust flags only with TLS.
         let c = load(&["https://127.0.0.1:1/", "--insecure"]).unwrap();

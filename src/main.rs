@@ -165,18 +165,7 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
 /// 130 after Ctrl-C (with the partial report), 1 if no request succeeded or the error rate
 /// is over `--max-error-rate`, 0 otherwise.
 fn load(args: &LoadArgs) -> anyhow::Result<()> {
-    let report = if args.target == "ws" {
-        if !args.tls && (args.cacert.is_some() || args.insecure || args.no_tls_resume) {
-            anyhow::bail!(
-                "--cacert, --insecure and --no-tls-resume apply to TLS: add --tls for wss://"
-            );
-        }
-        if args.insecure {
-            warn_insecure();
-        }
-        let load = ws_load(args)?;
-        evserve::load::ws::run(&load).with_context(|| format!("cannot load {}", load.addr))?
-    } else {
+    let report = {
         // Every value the command line got wrong is a usage error: clap's format, exit 2.
         let mut config = args
             .config()
@@ -245,30 +234,4 @@ fn warn_insecure() {
         "evserve: warning: --insecure: the server's certificate is not checked, so anyone on \
          the path could pose as the server; use --cacert FILE for anything but a test"
     );
-}
-
-/// `evserve load ws HOST:PORT [--tls]`: WebSocket echo at `/ws/echo` (see `load/ws.rs`).
-fn ws_load(args: &LoadArgs) -> anyhow::Result<evserve::load::ws::WsLoad> {
-    use std::net::ToSocketAddrs;
-    let hostport = args
-        .addr
-        .as_deref()
-        .context("give HOST:PORT after ws (the --http address)")?;
-    let addr = hostport
-        .to_socket_addrs()
-        .with_context(|| format!("{hostport}: cannot resolve"))?
-        .next()
-        .with_context(|| format!("{hostport}: no address"))?;
-    Ok(evserve::load::ws::WsLoad {
-        addr,
-        tls: args.ws_tls(hostport),
-        connections: args.connections,
-        size: args.size.0,
-        duration: args.duration.unwrap_or(match args.requests {
-            Some(_) => evserve::load::COUNTED_RUN_LIMIT,
-            None => evserve::load::DEFAULT_DURATION,
-        }),
-        requests: args.requests,
-        timeout: args.timeout.0,
-    })
 }

@@ -25,6 +25,7 @@ use super::echo::{self, MirrorReply};
 use super::framed::{LengthReply, LineReply};
 use super::http::HttpReply;
 use super::status::StatusSet;
+use super::ws::{self, WsReply};
 use super::{Framing, Protocol};
 
 /// Most bytes a batch of pipelined requests may take; a batch holds at least one request.
@@ -81,6 +82,8 @@ pub enum Broken {
     FrameTooLarge,
     /// Bytes arrived when no request was waiting for them.
     Unsolicited,
+    /// The answer to a WebSocket upgrade was not `101 Switching Protocols`.
+    NoUpgrade,
     /// The server answers in another protocol: its name (`HTTP`, `TLS`, `SSH`).
     Speaks(&'static str),
 }
@@ -97,6 +100,9 @@ impl std::fmt::Display for Broken {
                 f.write_str("a length header over the limit (is the framing right? --framing)")
             }
             Broken::Unsolicited => f.write_str("bytes arrived with no request waiting"),
+            Broken::NoUpgrade => f.write_str(
+                "the server refused the WebSocket upgrade (no 101; is /ws/echo served there?)",
+            ),
             Broken::Speaks(protocol) => write!(f, "the server answers in {protocol}"),
         }
     }
@@ -105,6 +111,8 @@ impl std::fmt::Display for Broken {
 /// One protocol's request bytes and reply check, shared by all connections of a thread.
 #[derive(Debug, Clone)]
 pub struct Driver {
+    /// What a connection sends once, before any request (a WebSocket upgrade), if anything.
+    preamble: Vec<u8>,
     request: Vec<u8>,
     batch: Vec<u8>,
     expect: Expect,
@@ -118,11 +126,13 @@ enum Expect {
     Mirror,
     /// The same frame: length-prefixed, or a line; `payload` is the frame's content.
     Frame(Framing, Vec<u8>),
-    /// A 2xx HTTP response with its whole body; a `HEAD` response has none.
+    /// An HTTP response with its whole body; a `HEAD` response has none.
     Http {
         /// The request was `HEAD`.
         head: bool,
     },
+    /// After the `101` to the preamble, this exact WebSocket frame.
+    Ws(Vec<u8>),
 }
 
 /// A connection's progress through the reply it is receiving.
@@ -136,6 +146,8 @@ pub enum ReplyState {
     Line(LineReply),
     /// HTTP responses.
     Http(HttpReply),
+    /// The WebSocket upgrade, then echoed frames.
+    Ws(WsReply),
 }
 
 impl Driver {
@@ -147,6 +159,7 @@ impl Driver {
         pipeline: usize,
         error_status: StatusSet,
     ) -> Driver {
+        let mut preamble = Vec::new();
         let (request, expect) = match protocol {
             // An empty echo would be a reply of no bytes, complete before anything arrives.
             Protocol::Echo | Protocol::Udp => (echo::payload(size.max(1)), Expect::Mirror),
@@ -163,9 +176,14 @@ impl Driver {
                     head: http.method.eq_ignore_ascii_case("HEAD"),
                 },
             ),
+            Protocol::Ws { host } => {
+                preamble = ws::handshake(host);
+                (ws::request(size), Expect::Ws(ws::reply(size)))
+            }
         };
         let copies = pipeline.min(MAX_BATCH_BYTES / request.len().max(1)).max(1);
         Driver {
+            preamble,
             batch: request.repeat(copies),
             request,
             expect,
@@ -180,6 +198,20 @@ impl Driver {
             Outcome::Ok => false,
             Outcome::Mismatch => true,
             Outcome::Status(code) => self.error_status.contains(code),
+        }
+    }
+
+    /// What a new connection sends before any request (empty for most protocols).
+    pub fn preamble(&self) -> &[u8] {
+        &self.preamble
+    }
+
+    /// Whether a connection in `state` may write requests: not before the answer to its
+    /// preamble (a WebSocket's `101`).
+    pub fn ready(&self, state: &ReplyState) -> bool {
+        match state {
+            ReplyState::Ws(s) => s.is_open(),
+            _ => true,
         }
     }
 
@@ -204,6 +236,7 @@ impl Driver {
             Expect::Frame(Framing::Length, _) => ReplyState::Length(LengthReply::default()),
             Expect::Frame(Framing::Line(_), _) => ReplyState::Line(LineReply::default()),
             Expect::Http { head } => ReplyState::Http(HttpReply::new(*head)),
+            Expect::Ws(_) => ReplyState::Ws(WsReply::default()),
         }
     }
 
@@ -216,6 +249,7 @@ impl Driver {
                 s.decode_until(payload, src, *delimiter)
             }
             (ReplyState::Http(s), _) => s.decode(src),
+            (ReplyState::Ws(s), Expect::Ws(reply)) => s.decode(reply, src),
             // A state is only ever made by `reply_state` of the same driver.
             _ => Decode::Broken(Broken::Unsupported),
         }

@@ -106,6 +106,15 @@ impl InFlight {
         n
     }
 
+    /// The connection is gone before it could write anything: every request it owes fails
+    /// with it. Removes them all and says how many there were.
+    pub fn drop_all(&mut self) -> usize {
+        let n = self.requests.len();
+        self.requests.clear();
+        self.unsent = 0;
+        n
+    }
+
     /// The server closed after a reply, as agreed: the rest, even if written, was never
     /// read, so all of it is to be written again on the next connection.
     pub fn unsend_all(&mut self) {
@@ -189,6 +198,9 @@ mod tests {
         f.wrote(1);
         f.unsend_all();
         assert_eq!(f.unsent(), 1);
+        f.push(at(t0, 9, 9));
+        assert_eq!(f.drop_all(), 2);
+        assert_eq!((f.len(), f.unsent(), f.written()), (0, 0, 0));
     }
 
     #[test]

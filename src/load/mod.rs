@@ -8,7 +8,8 @@
 //!
 //!   a slot = tcp::Conn or udp::Socket      ── what it owes: inflight.rs
 //!   TLS over a tcp::Conn                   ── tls.rs (rustls, non-blocking, same loop)
-//!   what to send, how to judge a reply     ── driver.rs → echo.rs, framed.rs, http.rs (sans-IO)
+//!   what to send, how to judge a reply     ── driver.rs → echo.rs, framed.rs, http.rs, ws.rs
+//!                                             (sans-IO; a new target is one more of these)
 //!   when it may send, latency from when    ── pacing.rs (closed loop, or open loop at --rate)
 //! ```
 //!
@@ -110,8 +111,14 @@ pub enum Protocol {
     Udp,
     /// Framed echo: one frame out, the same frame back.
     Framed(Framing),
-    /// HTTP/1.1: a 2xx response with its whole body back.
+    /// HTTP/1.1: a response with its whole body back.
     Http(HttpRequest),
+    /// WebSocket echo at `/ws/echo`: an upgrade per connection, then binary messages of
+    /// `size` bytes, each echoed.
+    Ws {
+        /// The `Host` header of the upgrade: HOST:PORT as given.
+        host: String,
+    },
 }
 
 /// One load run.

@@ -445,8 +445,12 @@ pub fn latency_json(h: &Histogram<u64>, percentiles: &[f64]) -> serde_json::Valu
     serde_json::Value::Object(o)
 }
 
-/// Two lines: the mean, deviation and extremes, then the chosen percentiles.
+/// Two lines: the mean, deviation and extremes, then the chosen percentiles (one line saying
+/// so if nothing was timed).
 pub fn latency_line(h: &Histogram<u64>, percentiles: &[f64]) -> String {
+    if h.is_empty() {
+        return "latency µs: no reply to time\n".into();
+    }
     let mut text = format!(
         "latency µs: mean {:.1}  stdev {:.1}  min {}  max {}\n",
         h.mean(),

@@ -23,6 +23,9 @@
 //! driver's shared batch, all that are owed in one `write`, and nothing is copied or
 //! allocated per request.
 //!
+//! A driver with a preamble (a WebSocket upgrade) has it written first on every new
+//! connection, and no request written until the driver says its answer came (`ready`).
+//!
 //! Over TLS (`https://`, `--tls`) an open connection is a [`TlsStream`] on the same socket,
 //! made when the connect completes: requests written during the handshake wait inside rustls
 //! and leave with it. Reads then continue to `WouldBlock` (a short TLS read says nothing of
@@ -72,7 +75,7 @@ enum Link {
 }
 
 /// An open connection: plain TCP, or TLS over it (`tls.rs`). Both read and write as a
-/// non-blocking socket does. (`ws.rs` drives its connections through it too.)
+/// non-blocking socket does.
 pub(super) enum Stream {
     /// Plain TCP.
     Plain(TcpStream),
@@ -158,6 +161,8 @@ pub(super) struct Conn {
     inflight: InFlight,
     /// Bytes of the first unsent request already written.
     offset: usize,
+    /// Bytes of the driver's preamble (a WebSocket upgrade) already written.
+    preamble_sent: usize,
     /// WRITABLE interest is registered.
     want_write: bool,
     /// Requests the pacing dealt to this slot so far.
@@ -174,6 +179,7 @@ impl Slot for Conn {
             leftover: Vec::new(),
             inflight: InFlight::with_capacity(ctx.pipeline),
             offset: 0,
+            preamble_sent: 0,
             want_write: false,
             taken: 0,
             failures: 0,
@@ -358,6 +364,7 @@ impl Conn {
         self.reply = ctx.driver.reply_state();
         self.leftover.clear();
         self.offset = 0;
+        self.preamble_sent = 0;
         self.want_write = false;
     }
 
@@ -370,8 +377,15 @@ impl Conn {
         why: Failure,
         example: Option<String>,
     ) {
-        let lost = self.inflight.drop_written() as u64;
-        ctx.report.error(why, lost, || example);
+        // Before the answer to its preamble (a WebSocket upgrade) a connection holds its
+        // requests back; they fail with it, as requests written during a TLS handshake do,
+        // or a refused upgrade would be retried for ever and never reported.
+        let lost = if ctx.driver.ready(&self.reply) {
+            self.inflight.drop_written()
+        } else {
+            self.inflight.drop_all()
+        };
+        ctx.report.error(why, lost as u64, || example);
         ctx.report.reconnects += 1;
         self.close(ctx, now);
         self.connect(i, ctx, now);
@@ -413,8 +427,24 @@ impl Conn {
             return Ok(());
         };
         stream.flush_below()?;
+        // A preamble (a WebSocket upgrade) first; requests once its answer came.
+        let preamble = ctx.driver.preamble();
+        while self.preamble_sent < preamble.len() {
+            match stream.write(&preamble[self.preamble_sent..]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    ctx.report.bytes_sent += n as u64;
+                    self.preamble_sent += n;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let preamble_left = self.preamble_sent < preamble.len();
+        let ready = ctx.driver.ready(&self.reply);
         let len = ctx.driver.request().len();
-        while self.inflight.unsent() > 0 {
+        while ready && self.inflight.unsent() > 0 {
             let bytes = ctx.driver.pending(self.inflight.unsent(), self.offset);
             match stream.write(bytes) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
@@ -429,7 +459,8 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-        let want_write = self.inflight.unsent() > 0 || stream.wants_write();
+        let want_write =
+            preamble_left || (ready && self.inflight.unsent() > 0) || stream.wants_write();
         if want_write != self.want_write {
             let interest = if want_write {
                 Interest::READABLE | Interest::WRITABLE

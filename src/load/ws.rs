@@ -1,112 +1,57 @@
-//! `evserve load ws HOST:PORT`: WebSocket echo load against `/ws/echo`, closed loop.
+//! `evserve load ws HOST:PORT`: WebSocket echo against `/ws/echo`, without sockets.
 //!
-//! One thread, one `mio::Poll`, `connections` WebSocket connections. Each one connects, sends
-//! the opening handshake, waits for the `101`, then sends a binary message of `size` bytes
-//! and waits for it to come back before sending the next. A reply is judged by comparing the
-//! bytes received with the exact frame the server must send (a final binary frame, unmasked,
-//! with the same payload), both built once before the run, so the hot path allocates and
-//! formats nothing. Anything else — another frame, a close, a refused handshake — counts as
-//! an error and the connection is replaced.
+//! A WebSocket connection differs from the other request/reply protocols in one phase only:
+//! the opening handshake, before the first message. So it is a driver like the others, run by
+//! the same runner and connections (`tcp.rs`, and over TLS `tls.rs`), with a *preamble*:
+//!
+//! ```text
+//!   connect ─► preamble: GET /ws/echo … Upgrade ─► WsReply::Upgrade: wait for the 101 head
+//!                                                        │ 101
+//!                                                        ▼
+//!   requests (masked binary frames, pipelined) ──► WsReply::Open: each reply compared, as it
+//!                                                  streams past, with the one frame the
+//!                                                  server must send back (unmasked, same
+//!                                                  payload)
+//! ```
+//!
+//! No message is written before the `101`: the bytes after an upgrade request belong to the
+//! new protocol only once the server has agreed ([`Driver::ready`](super::driver::Driver)).
+//! The request frame and the expected reply are built once per run, so the hot path
+//! allocates and formats nothing. A reply of the right length with other bytes is a wrong
+//! reply and the stream stays in step; anything but a `101` to the upgrade breaks the
+//! connection, which is replaced. `--rate`, `--pipeline` and `--threads` work as for echo:
+//! the server answers the messages of a connection in order.
 //!
 //! The masking key is fixed: RFC 6455 wants it unpredictable so that a page's script cannot
 //! steer the bytes on the wire past a naive proxy; a load generator has no such script.
-//!
-//! Kept apart from the request/reply clients of `tcp.rs` because a WebSocket connection has a
-//! phase those do not: its handshake, before the first message. Over TLS (`--tls`, `wss://`)
-//! a connection is `tcp.rs`'s [`Stream`]: the opening handshake waits inside rustls until the
-//! TLS one is done, WRITABLE is always asked for (the poll is edge-triggered, so it costs
-//! nothing while the socket stays writable), and reads go on until `WouldBlock`, which is what
-//! TLS needs as the plaintext of one read says nothing about the socket.
 
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
-
-use super::report::{Failure, Report};
-use super::tcp::Stream;
-use super::tls::{TlsClient, TlsOptions, TlsProblem, TlsStream};
+use super::driver::{Broken, Decode};
+use super::echo::{self, MirrorReply};
 
 /// The key of the opening handshake (any 16 bytes, base64; this one is RFC 6455's example).
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 /// The masking key of every frame sent.
 const MASK: [u8; 4] = [0x5a, 0x17, 0xc3, 0x2e];
 /// The largest `101` head accepted.
-const MAX_HEAD: usize = 4096;
+pub const MAX_HEAD: usize = 4096;
 
-/// What one run is asked to do.
-#[derive(Debug, Clone)]
-pub struct WsLoad {
-    /// The server (HTTP listener).
-    pub addr: SocketAddr,
-    /// Connections kept open.
-    pub connections: usize,
-    /// Payload bytes per message.
-    pub size: usize,
-    /// How long to run.
-    pub duration: Duration,
-    /// Stop after this many replies (ok or not), if set.
-    pub requests: Option<u64>,
-    /// A message unanswered this long counts as a timeout, and its connection is replaced.
-    pub timeout: Duration,
-    /// Speak TLS (`wss://`) with these options; `None`: plain `ws://`.
-    pub tls: Option<TlsOptions>,
+/// The opening handshake for `host` (the `Host` header: HOST:PORT as given).
+pub fn handshake(host: &str) -> Vec<u8> {
+    format!(
+        "GET /ws/echo HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
 }
 
-/// Where one connection is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// The TCP connect is under way.
-    Connecting,
-    /// The handshake is sent (or being sent); waiting for `101`.
-    Handshake,
-    /// Messages flow.
-    Open,
+/// The message a client sends: a masked binary frame of `size` payload bytes.
+pub fn request(size: usize) -> Vec<u8> {
+    frame(&echo::payload(size), Some(MASK))
 }
 
-struct Conn {
-    stream: Stream,
-    phase: Phase,
-    /// Bytes of `to_send` already written.
-    sent: usize,
-    /// What is being written: the handshake or a message.
-    sending: Sending,
-    /// Bytes received and not yet judged.
-    input: Vec<u8>,
-    /// When the message in flight was sent.
-    in_flight: Option<Instant>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sending {
-    Nothing,
-    Handshake,
-    Message,
-}
-
-/// The bytes every connection sends and expects, built once.
-struct Wire {
-    handshake: Vec<u8>,
-    request: Vec<u8>,
-    reply: Vec<u8>,
-}
-
-impl Wire {
-    fn new(addr: SocketAddr, size: usize) -> Wire {
-        let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
-        let handshake = format!(
-            "GET /ws/echo HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .into_bytes();
-        Wire {
-            handshake,
-            request: frame(&payload, Some(MASK)),
-            reply: frame(&payload, None),
-        }
-    }
+/// The reply the server must send to [`request`]: the same payload, unmasked.
+pub fn reply(size: usize) -> Vec<u8> {
+    frame(&echo::payload(size), None)
 }
 
 /// A final binary frame carrying `payload`, masked with `mask` if given.
@@ -134,294 +79,63 @@ fn frame(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
     out
 }
 
-/// Runs the load; fails only if the server cannot be reached at all or the poll fails.
-pub fn run(load: &WsLoad) -> io::Result<Report> {
-    std::net::TcpStream::connect_timeout(&load.addr, load.timeout)?;
-    let client = match &load.tls {
-        Some(options) => Some(TlsClient::new(options).map_err(io::Error::other)?),
-        None => None,
-    };
-    let client = client.as_ref();
-    let wire = Wire::new(load.addr, load.size);
-    let mut poll = Poll::new()?;
-    let mut events = Events::with_capacity(1024);
-    let mut report = Report::new();
-    let mut conns: Vec<Option<Conn>> = Vec::with_capacity(load.connections);
-    for i in 0..load.connections.max(1) {
-        conns.push(connect(&poll, i, load.addr, client, &mut report));
+/// Where a WebSocket connection's input is.
+#[derive(Debug, Clone, Default)]
+pub enum WsReply {
+    /// Waiting for the `101 Switching Protocols` head.
+    #[default]
+    Upgrade,
+    /// Upgraded: echoed frames, compared as they stream past.
+    Open(MirrorReply),
+}
+
+impl WsReply {
+    /// Whether the upgrade is done, so messages may be written.
+    pub fn is_open(&self) -> bool {
+        matches!(self, WsReply::Open(_))
     }
-    let start = Instant::now();
-    let deadline = start + load.duration;
-    let limit = load.requests.unwrap_or(u64::MAX);
-    // Messages sent: none beyond the limit, so that exactly `limit` replies are judged.
-    let mut issued = 0u64;
-    let mut scratch = vec![0u8; 64 * 1024];
-    while Instant::now() < deadline && report.completed() < limit {
-        match poll.poll(&mut events, Some(Duration::from_millis(100))) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        let now = Instant::now();
-        for event in events.iter() {
-            let i = event.token().0;
-            let Some(slot) = conns.get_mut(i) else {
-                continue;
+
+    /// Consumes from `src` toward the next reply, which must equal `expected`.
+    pub fn decode(&mut self, expected: &[u8], src: &[u8]) -> Decode {
+        let mut used = 0;
+        if let WsReply::Upgrade = self {
+            let Some(end) = src.windows(4).position(|w| w == b"\r\n\r\n") else {
+                if src.len() > MAX_HEAD {
+                    return Decode::Broken(Broken::HeadTooLarge);
+                }
+                return Decode::Partial { used: 0 };
             };
-            let alive = match slot {
-                Some(conn) => {
-                    let budget = Budget {
-                        issued: &mut issued,
-                        limit,
-                    };
-                    drive(conn, &wire, &mut report, &mut scratch, now, budget)
-                }
-                None => false,
-            };
-            if !alive {
-                replace(&poll, slot, i, load.addr, client, &mut report);
+            if !src.starts_with(b"HTTP/1.1 101 ") {
+                return Decode::Broken(Broken::NoUpgrade);
             }
+            used = end + 4;
+            *self = WsReply::Open(MirrorReply::default());
         }
-        for (i, slot) in conns.iter_mut().enumerate() {
-            let stuck = match slot {
-                Some(conn) => conn.in_flight.is_some_and(|t| now - t > load.timeout),
-                None => true, // a connect that failed: try again
-            };
-            if stuck {
-                if slot.is_some() {
-                    report.timeouts += 1;
-                }
-                replace(&poll, slot, i, load.addr, client, &mut report);
-            }
-        }
-    }
-    report.elapsed = start.elapsed();
-    Ok(report)
-}
-
-fn connect(
-    poll: &Poll,
-    i: usize,
-    addr: SocketAddr,
-    client: Option<&TlsClient>,
-    report: &mut Report,
-) -> Option<Conn> {
-    let started = TcpStream::connect(addr).and_then(|mut stream| {
-        poll.registry()
-            .register(
-                &mut stream,
-                Token(i),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .map(|()| stream)
-    });
-    // The TLS client says nothing until the connect completes and the first flush.
-    let stream = started.and_then(|tcp| match client {
-        None => Ok(Stream::Plain(tcp)),
-        Some(client) => match client.connection() {
-            Ok(tls) => Ok(Stream::Tls(Box::new(TlsStream::new(tcp, tls)))),
-            Err(e) => {
-                let mut tcp = tcp;
-                let _ = poll.registry().deregister(&mut tcp);
-                Err(io::Error::other(e))
-            }
-        },
-    });
-    match stream {
-        Ok(stream) => Some(Conn {
-            stream,
-            phase: Phase::Connecting,
-            sent: 0,
-            sending: Sending::Nothing,
-            input: Vec::new(),
-            in_flight: None,
-        }),
-        Err(_) => {
-            report.connect_errors += 1;
-            None
-        }
-    }
-}
-
-fn replace(
-    poll: &Poll,
-    slot: &mut Option<Conn>,
-    i: usize,
-    addr: SocketAddr,
-    client: Option<&TlsClient>,
-    report: &mut Report,
-) {
-    if let Some(mut old) = slot.take() {
-        match &mut old.stream {
-            // Given up mid-handshake: a timeout, an alert, a reset.
-            Stream::Tls(tls) if tls.handshaking() && old.phase != Phase::Connecting => {
-                report.tls.failed += 1
-            }
-            Stream::Tls(tls) => tls.close(),
-            Stream::Plain(_) => {}
-        }
-        let _ = poll.registry().deregister(old.stream.tcp());
-        if old.in_flight.is_some() {
-            report.errors += 1;
-        }
-        report.reconnects += 1;
-    }
-    *slot = connect(poll, i, addr, client, report);
-}
-
-/// How many messages may still be sent.
-struct Budget<'a> {
-    issued: &'a mut u64,
-    limit: u64,
-}
-
-/// Does all the work an event allows; false if the connection must be replaced.
-fn drive(
-    conn: &mut Conn,
-    wire: &Wire,
-    report: &mut Report,
-    scratch: &mut [u8],
-    now: Instant,
-    mut budget: Budget<'_>,
-) -> bool {
-    if conn.phase == Phase::Connecting {
-        let tcp = conn.stream.tcp();
-        match tcp.take_error() {
-            Ok(None) if tcp.peer_addr().is_ok() => {}
-            Ok(None) => return true, // not connected yet
-            _ => {
-                report.connect_errors += 1;
-                return false;
-            }
-        }
-        let _ = conn.stream.tcp().set_nodelay(true);
-        report.connects += 1;
-        conn.phase = Phase::Handshake;
-        conn.sending = Sending::Handshake;
-        conn.sent = 0;
-    }
-    loop {
-        if !flush(conn, wire, report) {
-            return false;
-        }
-        let handshaking = conn.stream.handshaking();
-        let read = conn.stream.read(scratch);
-        if handshaking
-            && let Stream::Tls(tls) = &mut conn.stream
-            && let Some((resumed, suite)) = tls.handshake_done()
-        {
-            report.tls.completed(resumed, suite);
-        }
-        match read {
-            Ok(0) => return false,
-            Ok(n) => {
-                report.bytes_received += n as u64;
-                conn.input.extend_from_slice(&scratch[..n]);
-                if !judge(conn, wire, report, now, &mut budget) {
-                    return false;
-                }
-            }
-            // Drained. Over TLS the read may have finished the handshake, releasing the
-            // opening request rustls held, or queued a message of its own: send them now.
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return flush(conn, wire, report),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => {
-                if let Some((problem, example)) = TlsProblem::of_io(&e) {
-                    // Counted here with its kind, not again when the connection is replaced.
-                    let (why, lost) = if handshaking {
-                        (Failure::Handshake(problem), 1)
-                    } else {
-                        (
-                            Failure::Tls(problem),
-                            u64::from(conn.in_flight.take().is_some()),
-                        )
-                    };
-                    report.error(why, lost, || Some(example));
-                }
-                return false;
-            }
-        }
-    }
-}
-
-/// Writes what is owed until done or the socket is full.
-fn flush(conn: &mut Conn, wire: &Wire, report: &mut Report) -> bool {
-    let bytes = match conn.sending {
-        // Over TLS a read may have left a handshake message or an alert to send.
-        Sending::Nothing => return conn.stream.flush().is_ok(),
-        Sending::Handshake => &wire.handshake,
-        Sending::Message => &wire.request,
-    };
-    while conn.sent < bytes.len() {
-        match conn.stream.write(&bytes[conn.sent..]) {
-            Ok(0) => return false,
-            Ok(n) => {
-                conn.sent += n;
-                report.bytes_sent += n as u64;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    if conn.sent == bytes.len() {
-        conn.sending = Sending::Nothing;
-    }
-    // Over TLS, the ciphertext of what was written (or a handshake message) leaves now, as far
-    // as the socket takes it; the rest goes at the next WRITABLE.
-    conn.stream.flush().is_ok()
-}
-
-/// Judges what arrived: the `101`, then echoed messages. False if the stream is wrong.
-fn judge(
-    conn: &mut Conn,
-    wire: &Wire,
-    report: &mut Report,
-    now: Instant,
-    budget: &mut Budget<'_>,
-) -> bool {
-    if conn.phase == Phase::Handshake {
-        let Some(end) = conn.input.windows(4).position(|w| w == b"\r\n\r\n") else {
-            return conn.input.len() <= MAX_HEAD;
+        let WsReply::Open(mirror) = self else {
+            return Decode::Partial { used };
         };
-        if !conn.input.starts_with(b"HTTP/1.1 101 ") {
-            return false;
+        match mirror.decode(expected, &src[used..]) {
+            Decode::Partial { used: n } => Decode::Partial { used: used + n },
+            Decode::Reply {
+                used: n,
+                outcome,
+                close,
+            } => Decode::Reply {
+                used: used + n,
+                outcome,
+                close,
+            },
+            broken @ Decode::Broken(_) => broken,
         }
-        conn.input.drain(..end + 4);
-        conn.phase = Phase::Open;
-        send_next(conn, now, budget);
     }
-    while conn.input.len() >= wire.reply.len() && conn.in_flight.is_some() {
-        let right = conn.input[..wire.reply.len()] == wire.reply[..];
-        conn.input.drain(..wire.reply.len());
-        let Some(sent) = conn.in_flight.take() else {
-            return false;
-        };
-        if !right {
-            report.errors += 1;
-            return false;
-        }
-        report.record_ok(sent, now);
-        send_next(conn, now, budget);
-    }
-    // More than one reply's worth with nothing in flight is something we did not ask for.
-    conn.in_flight.is_some() || conn.input.is_empty()
-}
-
-/// Sends the next message, if the budget allows one more.
-fn send_next(conn: &mut Conn, now: Instant, budget: &mut Budget<'_>) {
-    if *budget.issued >= budget.limit {
-        return;
-    }
-    *budget.issued += 1;
-    conn.sending = Sending::Message;
-    conn.sent = 0;
-    conn.in_flight = Some(now);
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::driver::Outcome;
     use super::*;
+
+    const UPGRADED: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
 
     #[test]
     fn frames_are_masked_only_when_asked() {
@@ -429,5 +143,59 @@ mod tests {
         let masked = frame(b"ab", Some([1, 2, 3, 4]));
         assert_eq!(masked, [0x82, 0x82, 1, 2, 3, 4, b'a' ^ 1, b'b' ^ 2]);
         assert_eq!(frame(&[0; 300], None)[..4], [0x82, 126, 1, 44]);
+    }
+
+    #[test]
+    fn the_upgrade_then_replies_whole_and_byte_by_byte() {
+        let want = reply(3);
+        let mut r = WsReply::default();
+        assert_eq!(
+            r.decode(&want, &UPGRADED[..10]),
+            Decode::Partial { used: 0 }
+        );
+        assert!(!r.is_open());
+        let stream = [UPGRADED, &want, &want].concat();
+        let first = r.decode(&want, &stream);
+        assert!(r.is_open());
+        let reply_at = |used| Decode::Reply {
+            used,
+            outcome: Outcome::Ok,
+            close: false,
+        };
+        assert_eq!(first, reply_at(UPGRADED.len() + want.len()));
+        for (i, b) in want.iter().enumerate() {
+            let got = r.decode(&want, std::slice::from_ref(b));
+            if i + 1 < want.len() {
+                assert_eq!(got, Decode::Partial { used: 1 });
+            } else {
+                assert_eq!(got, reply_at(1));
+            }
+        }
+        let mut wrong = want.clone();
+        wrong[2] ^= 1;
+        let got = r.decode(&want, &wrong);
+        assert!(matches!(
+            got,
+            Decode::Reply {
+                outcome: Outcome::Mismatch,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_refused_upgrade_breaks_the_connection() {
+        let mut r = WsReply::default();
+        let refused = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            r.decode(&reply(3), refused),
+            Decode::Broken(Broken::NoUpgrade)
+        );
+        let mut r = WsReply::default();
+        let endless = vec![b'x'; MAX_HEAD + 1];
+        assert_eq!(
+            r.decode(&reply(3), &endless),
+            Decode::Broken(Broken::HeadTooLarge)
+        );
     }
 }
