@@ -50,7 +50,8 @@ pub enum Command {
     Discover(DiscoverArgs),
     /// Send a file to a `--files` server; exits 0 only when it was stored and verified.
     Send(SendArgs),
-    /// Generate load: `load http(s)://HOST:PORT/PATH`, or `load echo|udp|framed|ws HOST:PORT`.
+    /// Generate load: `load http(s)://HOST:PORT/PATH`, `load echo|udp|framed|ws HOST:PORT`;
+    /// `load merge A.hlog B.hlog ...` combines histograms.
     #[command(
         after_help = "TLS: https:// URLs, or --tls with echo and framed. No system CA roots \
         are loaded: give the certificate to trust with --cacert FILE (evserve's self-signed \
@@ -72,10 +73,14 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// `http://HOST[:PORT]/PATH`, `https://HOST[:PORT]/PATH`, or one of `echo`, `udp`,
-    /// `framed`, `ws` (WebSocket echo at /ws/echo) followed by HOST:PORT.
+    /// `framed`, `ws` (WebSocket echo at /ws/echo) followed by HOST:PORT; or `merge` followed
+    /// by HdrHistogram interval logs (--hdr-log) to report their combined percentiles.
     pub target: String,
-    /// HOST:PORT, after `echo`, `udp`, `framed` or `ws`.
+    /// HOST:PORT, after `echo`, `udp`, `framed` or `ws`; the first log after `merge`.
     pub addr: Option<String>,
+    /// More interval logs, after `merge`.
+    #[arg(value_name = "LOG")]
+    pub more: Vec<String>,
     /// Connections (UDP: sockets), dealt evenly to the threads; at most what `ulimit -n`
     /// allows, less a reserve.
     #[arg(short = 'c', long, value_name = "N", default_value_t = load::DEFAULT_CONNECTIONS,
@@ -160,6 +165,10 @@ pub struct LoadArgs {
     #[arg(long, value_name = "LIST", default_value = "50,90,99,99.9",
           value_parser = parse_percentiles)]
     pub percentiles: Percentiles,
+    /// Write the latency histogram to FILE in HdrHistogram's interval log format, which
+    /// `evserve load merge` (and HdrHistogram's own tools) combine across runs and machines.
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -224,6 +233,11 @@ impl LoadArgs {
 
     /// The run these arguments describe.
     pub fn config(&self) -> Result<LoadConfig, String> {
+        if let Some(extra) = self.more.first() {
+            return Err(format!(
+                "unexpected '{extra}': only `merge` takes several files"
+            ));
+        }
         let (protocol, hostport) = if self.target.contains("://") {
             if let Some(extra) = &self.addr {
                 return Err(format!("unexpected '{extra}' after the URL"));

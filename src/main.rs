@@ -165,6 +165,10 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
 /// 130 after Ctrl-C (with the partial report), 1 if no request succeeded or the error rate
 /// is over `--max-error-rate`, 0 otherwise.
 fn load(args: &LoadArgs) -> anyhow::Result<()> {
+    if args.target == "merge" {
+        return load_merge(args);
+    }
+    let started = std::time::SystemTime::now();
     let report = {
         // Every value the command line got wrong is a usage error: clap's format, exit 2.
         let mut config = args
@@ -192,6 +196,11 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
     };
     let mut report = report;
     report.percentiles.clone_from(&args.percentiles.0);
+    if let Some(path) = &args.hdr_log {
+        // Written before the report, so a failure to write it is said after the figures.
+        evserve::load::hlog::write(path, &report.latency, started, report.elapsed, None)
+            .with_context(|| format!("cannot write --hdr-log {}", path.display()))?;
+    }
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -224,6 +233,39 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
             max * 100.0
         );
         return Err(Exit(ExitCode::FAILURE).into());
+    }
+    Ok(())
+}
+
+/// `evserve load merge A.hlog B.hlog ...`: every interval of every log in one histogram, and
+/// its percentiles (never an average of percentiles).
+fn load_merge(args: &LoadArgs) -> anyhow::Result<()> {
+    let files: Vec<&String> = args.addr.iter().chain(&args.more).collect();
+    if files.is_empty() {
+        LoadArgs::usage_error("give the interval logs to merge: load merge A.hlog B.hlog ...")
+            .exit();
+    }
+    let merged = evserve::load::hlog::read(&files).map_err(anyhow::Error::msg)?;
+    let percentiles = &args.percentiles.0;
+    if args.json {
+        let doc = serde_json::json!({
+            "files": files.len(),
+            "intervals": merged.intervals,
+            "latency_us": evserve::load::latency_json(&merged.latency, percentiles),
+        });
+        println!("{doc}");
+    } else {
+        println!(
+            "{} samples in {} intervals from {} files",
+            merged.latency.len(),
+            merged.intervals,
+            files.len()
+        );
+        print!(
+            "{}{}",
+            evserve::load::latency_line(&merged.latency, percentiles),
+            evserve::load::histogram_text(&merged.latency)
+        );
     }
     Ok(())
 }

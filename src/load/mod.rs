@@ -39,6 +39,7 @@
 pub mod driver;
 pub mod echo;
 pub mod framed;
+pub mod hlog;
 pub mod http;
 mod inflight;
 mod pacing;
@@ -58,7 +59,10 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 pub use http::HttpRequest;
-pub use report::{DEFAULT_PERCENTILES, Failure, Handshakes, Report, Tally};
+pub use report::{
+    DEFAULT_PERCENTILES, Failure, Handshakes, Report, Tally, histogram_text, latency_json,
+    latency_line,
+};
 pub use status::StatusSet;
 pub use tls::{TlsClient, TlsOptions, TlsProblem, Trust};
 
