@@ -342,8 +342,16 @@ pub fn svg(swept: &[Swept], plan: &SweepPlan) -> String {
             xml(&time_label(v))
         );
     }
-    for i in 0..=5 {
-        let v = x_max * f64::from(i) / 5.0;
+    // Round ticks (1, 2 or 5 times a power of ten apart), about five of them.
+    let rough = x_max / 5.0;
+    let magnitude = 10f64.powf(rough.log10().floor());
+    let tick = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|t| *t >= rough)
+        .unwrap_or(rough);
+    for i in 0..=((x_max / tick) as u32) {
+        let v = tick * f64::from(i);
         let xx = x(v);
         let _ = writeln!(
             out,
