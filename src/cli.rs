@@ -55,7 +55,7 @@ pub enum Command {
     /// Send a file to a `--files` server; exits 0 only when it was stored and verified.
     Send(SendArgs),
     /// Generate load: `load http(s)://HOST:PORT/PATH`, `load echo|udp|framed|ws HOST:PORT`;
-    /// `load merge A.hlog B.hlog ...` combines histograms.
+    /// `load sweep TARGET --slo 5ms` finds the knee; `load merge A.hlog ...` combines.
     #[command(
         after_help = "TLS: https:// URLs, or --tls with echo and framed. No system CA roots \
         are loaded: give the certificate to trust with --cacert FILE (evserve's self-signed \
@@ -88,11 +88,12 @@ pub enum ConfigCommand {
 }
 
 /// `evserve load`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
     /// `http://HOST[:PORT]/PATH`, `https://HOST[:PORT]/PATH`, or one of `echo`, `udp`,
-    /// `framed`, `ws` (WebSocket echo at /ws/echo) followed by HOST:PORT; or `merge` followed
-    /// by HdrHistogram interval logs (--hdr-log) to report their combined percentiles.
+    /// `framed`, `ws` (WebSocket echo at /ws/echo) followed by HOST:PORT; `merge` followed
+    /// by HdrHistogram interval logs (--hdr-log) to report their combined percentiles;
+    /// `sweep` followed by a target, to step an open-loop rate up until --slo is crossed.
     pub target: String,
     /// HOST:PORT, after `echo`, `udp`, `framed` or `ws`; the first log after `merge`.
     pub addr: Option<String>,
@@ -190,6 +191,86 @@ pub struct LoadArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The latency objective: a step whose --slo-percentile is above it ends the sweep.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = SWEEP)]
+    pub slo: Option<Duration>,
+    /// The percentile held to --slo.
+    #[arg(long, value_name = "P", default_value_t = 99.0, help_heading = SWEEP)]
+    pub slo_percentile: f64,
+    /// The first rate, requests/s.
+    #[arg(long, value_name = "PER_SEC", default_value_t = 1000.0, value_parser = parse_per_sec,
+          help_heading = SWEEP)]
+    pub start: f64,
+    /// Add this to the rate at each step [default: --start].
+    #[arg(long, value_name = "PER_SEC", value_parser = parse_per_sec, help_heading = SWEEP)]
+    pub step: Option<f64>,
+    /// Multiply the rate by this at each step, instead of adding --step.
+    #[arg(long, value_name = "F", conflicts_with = "step", help_heading = SWEEP)]
+    pub factor: Option<f64>,
+    /// The highest rate tried [default: 50 steps of --step, or --start x 100 with --factor].
+    #[arg(long, value_name = "PER_SEC", value_parser = parse_per_sec, help_heading = SWEEP)]
+    pub stop: Option<f64>,
+    /// Load before each step's measurement, not counted.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration,
+          help_heading = SWEEP)]
+    pub warmup: Duration,
+    /// How long each step measures.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration,
+          help_heading = SWEEP)]
+    pub measure: Duration,
+    /// Another target to sweep interleaved with the first, on the same chart: a URL, or
+    /// HOST:PORT for the first one's protocol. Repeatable.
+    #[arg(long, value_name = "TARGET", help_heading = SWEEP)]
+    pub compare: Vec<String>,
+    /// Where to write the sweep's results: PREFIX.json, PREFIX.csv and PREFIX.svg.
+    #[arg(long, value_name = "PREFIX", default_value = "sweep", help_heading = SWEEP)]
+    pub out: PathBuf,
+}
+
+/// The heading of the flags of `load sweep`.
+const SWEEP: &str = "Sweep (load sweep TARGET ...)";
+
+/// A list of percentiles, each above 0 and at most 100.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Percentiles(pub Vec<f64>);
+
+/// Parses `50,90,99,99.9`.
+pub fn parse_percentiles(s: &str) -> Result<Percentiles, String> {
+    let list = s
+        .split(',')
+        .map(|p| match p.trim().parse::<f64>() {
+            Ok(v) if v > 0.0 && v <= 100.0 => Ok(v),
+            _ => Err(format!(
+                "'{}' is not a percentile: give numbers above 0 and at most 100, e.g. 50,99,99.9",
+                p.trim()
+            )),
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok(Percentiles(list))
+}
+
+/// Parses a count of at least 1 (`-c`, `--pipeline`).
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}': give a whole number, at least 1")),
+    }
+}
+
+/// Parses a request count of at least 1 (`-n`).
+pub fn parse_count_u64(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}': give a whole number, at least 1")),
+    }
+}
+
+/// Parses a rate in requests per second: a positive, finite number.
+pub fn parse_per_sec(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("'{s}': give requests per second, a number above 0")),
+    }
 }
 
 /// A list of percentiles, each above 0 and at most 100.
@@ -236,6 +317,70 @@ pub fn parse_per_sec(s: &str) -> Result<f64, String> {
 }
 
 impl LoadArgs {
+    /// The arguments of `load sweep TARGET [ADDR]` as those of the target's own run, and
+    /// of each `--compare` target, with their labels.
+    pub fn sweep_targets(&self) -> Result<Vec<(String, LoadConfig)>, String> {
+        let first = self
+            .addr
+            .clone()
+            .ok_or("give the target to sweep: load sweep URL, or load sweep echo HOST:PORT")?;
+        let mut inner = self.clone();
+        inner.target = first;
+        inner.addr = self.more.first().cloned();
+        inner.more = self.more.iter().skip(1).cloned().collect();
+        let label = |a: &LoadArgs| match &a.addr {
+            Some(addr) => format!("{} {addr}", a.target),
+            None => a.target.clone(),
+        };
+        let mut targets = vec![(label(&inner), inner.config()?)];
+        for other in &self.compare {
+            let mut next = inner.clone();
+            if other.contains("://") {
+                next.target = other.clone();
+                next.addr = None;
+            } else if inner.addr.is_some() {
+                next.addr = Some(other.clone());
+            } else {
+                return Err(format!(
+                    "--compare '{other}': give a URL to compare with a URL"
+                ));
+            }
+            targets.push((label(&next), next.config()?));
+        }
+        Ok(targets)
+    }
+
+    /// The plan of `load sweep`.
+    pub fn sweep_plan(&self) -> Result<load::sweep::SweepPlan, String> {
+        use load::sweep::{Growth, SweepPlan};
+        let slo = self
+            .slo
+            .ok_or("load sweep needs an objective: --slo DURATION, e.g. --slo 5ms")?;
+        let growth = match (self.factor, self.step) {
+            (Some(f), _) => Growth::Times(f),
+            (None, step) => Growth::Add(step.unwrap_or(self.start)),
+        };
+        let stop = self.stop.unwrap_or(match growth {
+            Growth::Add(step) => self.start + 49.0 * step,
+            Growth::Times(_) => self.start * 100.0,
+        });
+        if !(self.slo_percentile > 0.0 && self.slo_percentile <= 100.0) {
+            return Err("--slo-percentile must be above 0 and at most 100".into());
+        }
+        let plan = SweepPlan {
+            start: self.start,
+            growth,
+            stop,
+            warmup: self.warmup,
+            measure: self.measure,
+            percentile: self.slo_percentile,
+            slo,
+            max_error_rate: self.max_error_rate.unwrap_or(0.01),
+        };
+        plan.validate()?;
+        Ok(plan)
+    }
+
     /// `message` as clap reports a bad value: `error: …`, the usage line, and exit status 2
     /// from [`clap::Error::exit`]. For what only makes sense with the whole command line
     /// (a flag the target does not take, `-c` past `ulimit -n`).

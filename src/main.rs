@@ -226,6 +226,9 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
     if args.target == "merge" {
         return load_merge(args);
     }
+    if args.target == "sweep" {
+        return load_sweep(args);
+    }
     let started = std::time::SystemTime::now();
     let report = {
         // Every value the command line got wrong is a usage error: clap's format, exit 2.
@@ -324,6 +327,101 @@ fn load_merge(args: &LoadArgs) -> anyhow::Result<()> {
             evserve::load::latency_line(&merged.latency, percentiles),
             evserve::load::histogram_text(&merged.latency)
         );
+    }
+    Ok(())
+}
+
+/// `evserve load sweep TARGET --slo 5ms`: a table as it goes, then the knee of each target,
+/// and the results in PREFIX.json, PREFIX.csv and PREFIX.svg (see `load/sweep.rs`).
+fn load_sweep(args: &LoadArgs) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let usage = |e: String| -> ! { LoadArgs::usage_error(e).exit() };
+    let plan = args.sweep_plan().unwrap_or_else(|e| usage(e));
+    let mut targets = args.sweep_targets().unwrap_or_else(|e| usage(e));
+    if args.insecure {
+        warn_insecure();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    for (_, config) in &mut targets {
+        config.stop = Some(Arc::clone(&stop));
+    }
+    let steps = plan.rates().len();
+    let tty = std::io::stderr().is_terminal();
+    let labels: Vec<String> = targets.iter().map(|(l, _)| l.clone()).collect();
+    println!(
+        "{:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>7}  objective",
+        "rate/s", "achieved/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "errors"
+    );
+    let swept = evserve::load::sweep::sweep(
+        &targets,
+        &plan,
+        |t, _, step| {
+            if tty {
+                eprint!("\r\x1b[2K");
+            }
+            let verdict = if step.met { "met" } else { "missed" };
+            let who = if labels.len() > 1 {
+                format!("  {}", labels[t])
+            } else {
+                String::new()
+            };
+            println!(
+                "{:>10.0} {:>12.0} {:>9} {:>9} {:>9} {:>9} {:>6.2}%  {verdict}{who}",
+                step.rate,
+                step.achieved,
+                step.p50,
+                step.p99,
+                step.p999,
+                step.max,
+                step.error_rate * 100.0
+            );
+            let _ = std::io::stdout().flush();
+        },
+        |t, k, rate, phase| {
+            if tty {
+                eprint!(
+                    "\r\x1b[2K[step {}/{steps}] {} at {rate:.0}/s: {phase}…",
+                    k + 1,
+                    labels[t]
+                );
+                let _ = std::io::stderr().flush();
+            }
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("cannot sweep: {e}"))?;
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    for s in &swept {
+        match s.knee() {
+            Some(k) => println!(
+                "knee: {}: {:.0} requests/s ({:.0} achieved) met p{} <= {:?}",
+                s.label, k.rate, k.achieved, plan.percentile, plan.slo
+            ),
+            None => println!(
+                "knee: {}: no step met p{} <= {:?} (try a lower --start)",
+                s.label, plan.percentile, plan.slo
+            ),
+        }
+    }
+    let out = args.out.display().to_string();
+    let write = |ext: &str, body: String| -> anyhow::Result<()> {
+        let path = format!("{out}.{ext}");
+        std::fs::write(&path, body).with_context(|| format!("cannot write {path}"))
+    };
+    write(
+        "json",
+        evserve::load::sweep::to_json(&swept, &plan).to_string(),
+    )?;
+    write("csv", evserve::load::sweep::to_csv(&swept))?;
+    write("svg", evserve::load::sweep::svg(&swept, &plan))?;
+    println!("wrote {out}.json, {out}.csv and {out}.svg");
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Exit(ExitCode::from(130)).into());
     }
     Ok(())
 }

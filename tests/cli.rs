@@ -392,7 +392,17 @@ fn load_with_every_request_failing_exits_1_with_the_kinds() {
         2,
     );
     let url = format!("http://{}/missing", server.tcp("http"));
-    let out = run(&["load", &url, "-n", "200", "-c", "2"]);
+    // A 404 is a response unless --error-status names it (tests/load.rs has the default).
+    let out = run(&[
+        "load",
+        &url,
+        "-n",
+        "200",
+        "-c",
+        "2",
+        "--error-status",
+        "4xx",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("200 × HTTP status 404"), "{report}");

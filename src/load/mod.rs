@@ -47,6 +47,7 @@ mod progress;
 mod report;
 mod runner;
 mod status;
+pub mod sweep;
 mod tcp;
 pub mod tls;
 mod udp;
