@@ -273,49 +273,6 @@ pub fn parse_per_sec(s: &str) -> Result<f64, String> {
     }
 }
 
-/// A list of percentiles, each above 0 and at most 100.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Percentiles(pub Vec<f64>);
-
-/// Parses `50,90,99,99.9`.
-pub fn parse_percentiles(s: &str) -> Result<Percentiles, String> {
-    let list = s
-        .split(',')
-        .map(|p| match p.trim().parse::<f64>() {
-            Ok(v) if v > 0.0 && v <= 100.0 => Ok(v),
-            _ => Err(format!(
-                "'{}' is not a percentile: give numbers above 0 and at most 100, e.g. 50,99,99.9",
-                p.trim()
-            )),
-        })
-        .collect::<Result<Vec<f64>, String>>()?;
-    Ok(Percentiles(list))
-}
-
-/// Parses a count of at least 1 (`-c`, `--pipeline`).
-pub fn parse_count(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("'{s}': give a whole number, at least 1")),
-    }
-}
-
-/// Parses a request count of at least 1 (`-n`).
-pub fn parse_count_u64(s: &str) -> Result<u64, String> {
-    match s.trim().parse::<u64>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("'{s}': give a whole number, at least 1")),
-    }
-}
-
-/// Parses a rate in requests per second: a positive, finite number.
-pub fn parse_per_sec(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err(format!("'{s}': give requests per second, a number above 0")),
-    }
-}
-
 impl LoadArgs {
     /// The arguments of `load sweep TARGET [ADDR]` as those of the target's own run, and
     /// of each `--compare` target, with their labels.
