@@ -432,11 +432,20 @@ mod tests {
             0,
         )
         .unwrap();
-        let root = Root::new(dir.path().to_path_buf());
-        // Without O_NONBLOCK this would wait for a writer for ever.
-        assert!(matches!(
-            root.open(Path::new("pipe")),
-            Err(Refusal::Forbidden)
-        ));
+        // Without O_NONBLOCK the open would wait for a writer for ever: run it aside, and
+        // give it ten seconds.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let root_path = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            let root = Root::new(root_path);
+            let refused = matches!(root.open(Path::new("pipe")), Err(Refusal::Forbidden));
+            let _ = tx.send(refused);
+        });
+        let refused = rx.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(
+            refused,
+            Ok(true),
+            "the open of a FIFO blocked or was not refused"
+        );
     }
 }
