@@ -12,6 +12,7 @@ pub mod framed;
 pub mod http;
 pub mod number;
 pub mod proxy;
+pub mod quota;
 pub mod sniff;
 pub mod stale;
 pub mod store;
