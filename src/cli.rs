@@ -497,6 +497,10 @@ pub struct SendArgs {
     #[arg(long, value_name = "DURATION",
           default_value_t = Span(crate::send::SendOptions::default().timeout))]
     pub timeout: Span,
+    /// Present the token in FILE first, as a server started with --files-token requires
+    /// (at least 16 bytes, mode 600).
+    #[arg(long, value_name = "FILE", value_parser = crate::secret::parse_secret_file)]
+    pub token_file: Option<crate::secret::Secret>,
     /// Speak TLS (to the server's --tls-files address).
     #[arg(long, help_heading = "TLS")]
     pub tls: bool,
@@ -674,6 +678,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = Size(files::DEFAULT_MAX_FILE_SIZE as usize),
           help_heading = FRAMING)]
     pub max_file_size: Size,
+    /// Accept files only from clients presenting the token in FILE (at least 16 bytes,
+    /// mode 600; clients: evserve send --token-file FILE).
+    #[arg(long, value_name = "FILE", value_parser = crate::secret::parse_secret_file,
+          help_heading = FRAMING)]
+    pub files_token: Option<crate::secret::Secret>,
+    /// Most bytes the files directory may hold, counted at start and as files arrive; a file
+    /// that would pass it is refused before any data is received [default: no limit].
+    #[arg(long, value_name = "BYTES", help_heading = FRAMING)]
+    pub files_quota: Option<Size>,
 
     /// The directory HTTP serves files from; PUT /files/NAME stores into ROOT/files.
     #[arg(short = 'r', long, value_name = "DIR", default_value_os_t = HttpConfig::default().root,
@@ -1049,10 +1062,19 @@ impl ServeArgs {
                 .iter()
                 .map(|a| ServiceSpec::Chat(*a, self.max_line.0)),
         );
-        let files = self.files_dir.as_ref().map(|dir| FilesConfig {
-            overwrite: self.overwrite,
-            max_file_size: self.max_file_size.0 as u64,
-            ..FilesConfig::new(dir.clone())
+        // One quota for the whole server: every worker's (and TLS listener's) copy shares it.
+        let quota = self.files_quota.map(|q| files::Quota::new(q.0 as u64));
+        let files = self.files_dir.as_ref().map(|dir| {
+            let config = FilesConfig {
+                overwrite: self.overwrite,
+                max_file_size: self.max_file_size.0 as u64,
+                quota: quota.clone(),
+                ..FilesConfig::new(dir.clone())
+            };
+            match &self.files_token {
+                Some(token) => config.with_token(token.bytes()),
+                None => config,
+            }
         });
         if let Some(files) = &files {
             services.extend(

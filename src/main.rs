@@ -204,6 +204,7 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
         progress: true,
         stop: Some(stop),
         tls,
+        token: args.token_file.clone(),
     };
     let what = || format!("cannot send {} to {}", args.file.display(), args.to);
     match evserve::send::send_file(&args.file, &args.to, &options) {

@@ -49,7 +49,13 @@ impl Secret {
     pub fn load(path: &Path) -> Result<Secret, String> {
         use std::os::unix::fs::PermissionsExt as _;
         let shown = path.display();
-        let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "{shown}: {e}; make one (the same file on every side): \
+                 (umask 077 && openssl rand -hex 32 > {shown})"
+            ),
+            _ => format!("{shown}: {e}"),
+        })?;
         if !meta.is_file() {
             return Err(format!("{shown} is not a regular file"));
         }

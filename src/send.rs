@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::load::TlsClient;
-use crate::protocol::files::{Header, Reply, check_name, to_hex};
+use crate::protocol::files::{AUTH_VERB, Header, Reply, check_name, to_hex};
 use crate::protocol::frame::{Decoder, Encoder, HEADER_LEN, LengthCodec};
 use crate::protocol::sniff;
 
@@ -65,6 +65,8 @@ pub struct SendOptions {
     pub stop: Option<Arc<AtomicBool>>,
     /// Speak TLS with this client setup (`--tls`); `None`: plain TCP.
     pub tls: Option<TlsClient>,
+    /// Present this token first (`--token-file`), for a server with `--files-token`.
+    pub token: Option<crate::secret::Secret>,
 }
 
 impl Default for SendOptions {
@@ -76,6 +78,7 @@ impl Default for SendOptions {
             progress: true,
             stop: None,
             tls: None,
+            token: None,
         }
     }
 }
@@ -198,6 +201,11 @@ impl fmt::Display for SendError {
                 "refused by the server: exists (a file of that name is stored already); \
                  send it under another name with --name, or start the server with --overwrite"
             ),
+            SendError::Refused(reason) if reason.starts_with("unauthorized") => write!(
+                f,
+                "refused by the server: {reason}; give the token the server was started with \
+                 (--files-token) as --token-file FILE"
+            ),
             SendError::Refused(reason) => write!(f, "refused by the server: {reason}"),
             SendError::Protocol(what) => write!(f, "unexpected reply: {what}"),
             SendError::WrongProtocol("TLS") => f.write_str(
@@ -259,6 +267,10 @@ pub fn send_file(path: &Path, to: &str, opts: &SendOptions) -> Result<SendReport
         sha256,
         name: &name,
     };
+    if let Some(token) = &opts.token {
+        // No answer to wait for: a wrong token is answered with ERR, read as any refusal.
+        write_frame(&mut conn, &[AUTH_VERB, token.bytes()].concat())?;
+    }
     write_frame(&mut conn, header.to_string().as_bytes())?;
     let mut progress = Progress::new(opts.progress, &name, size);
     let stop = opts.stop.as_deref();

@@ -93,6 +93,10 @@ pub struct Stats {
     /// Datagrams not answered because their source could loop: one of this server's own UDP
     /// sockets, or (UDP echo) a port below 1024, where echo, chargen and their kin live.
     pub udp_loops_dropped: Counter,
+    /// Files connections refused for a missing or wrong token (`--files-token`).
+    pub files_unauthorized: Counter,
+    /// Files refused because they would take the store past `--files-quota`.
+    pub files_over_quota: Counter,
     /// Set once a graceful stop has begun: health checks fail from then on (see `/healthz`).
     pub draining: AtomicBool,
     /// TLS handshakes completed in full (a new session).
@@ -216,7 +220,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 25 + 29 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 27 + 29 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -251,6 +255,8 @@ impl Stats {
             ("datagrams_dropped", self.datagrams_dropped.get()),
             ("datagrams_truncated", self.datagrams_truncated.get()),
             ("udp_loops_dropped", self.udp_loops_dropped.get()),
+            ("files_unauthorized", self.files_unauthorized.get()),
+            ("files_over_quota", self.files_over_quota.get()),
             ("tls_handshakes_full", self.tls_handshakes_full.get()),
             ("tls_handshakes_resumed", self.tls_handshakes_resumed.get()),
             ("tls_handshakes_failed", self.tls_handshakes_failed.get()),

@@ -457,6 +457,40 @@ mod tests {
         assert_eq!(gate.refused.foreign_address, 3);
     }
 
+    proptest::proptest! {
+        /// Whatever arrives, reading it never panics, and only a datagram the key signed is
+        /// believed.
+        #[test]
+        fn any_datagram_is_read_without_panic_and_never_believed_unsigned(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        ) {
+            let mut gate = Gate::new(Some(key()), Vec::new());
+            proptest::prop_assert!(gate.admit(&data, from("10.0.0.1:1"), NOW).is_err());
+            let _ = Beacon::decode_sealed(&data);
+        }
+
+        /// Signed beacons round-trip for any name, address, time, sender and number; a flip of
+        /// any one bit is refused.
+        #[test]
+        fn signed_beacons_round_trip_and_any_bit_flip_is_refused(
+            name in "[a-zA-Z0-9._-]{1,32}",
+            port in 1u16..,
+            time in 0u64..u64::MAX / 2,
+            sender in proptest::prelude::any::<u64>(),
+            flip in 0usize..4096,
+        ) {
+            let b = Beacon { name, ..beacon(&format!("10.1.2.3:{port}")) };
+            let bytes = Sealer::with_sender(key(), sender).seal(&b, time).unwrap();
+            let mut gate = Gate::new(Some(key()), Vec::new());
+            proptest::prop_assert_eq!(gate.admit(&bytes, from("10.0.0.1:1"), time), Ok(b));
+            let mut flipped = bytes.clone();
+            let bit = flip % (bytes.len() * 8);
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            let mut gate = Gate::new(Some(key()), Vec::new());
+            proptest::prop_assert!(gate.admit(&flipped, from("10.0.0.1:1"), time).is_err());
+        }
+    }
+
     #[test]
     fn the_sender_table_is_bounded() {
         let mut gate = Gate::new(Some(key()), Vec::new());

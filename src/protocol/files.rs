@@ -7,6 +7,12 @@
 //!                                     ◄──frame──   OK <size> <sha256-hex>   or   ERR <reason>
 //! ```
 //!
+//! With a token (`--files-token FILE`) the server is closed: the first frame must be
+//! `AUTH <token>`, compared as SHA-256 digests in constant time (no content or length leaks),
+//! else `ERR unauthorized` and a close, counted (`files_unauthorized`) and logged at most once
+//! a second. With a quota (`--files-quota BYTES`, [`Quota`]) a file that would take the store
+//! past it is refused on its header, before any data is received.
+//!
 //! The whole protocol, with byte-level examples, is in `docs/protocols.md`. In short: every
 //! message is a [`LengthCodec`] frame; after `OK` the connection may carry another file; after
 //! `ERR` the server closes, because data frames already in flight could not be told apart from
@@ -31,13 +37,18 @@
 //! can block forever, which is why only sockets must never be waited on. The one slow call,
 //! `sync_all`, happens once per file.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+
+pub use super::quota::Quota;
+use crate::log_limit::LogLimit;
 
 use crate::protocol::frame::{Encoder, FrameError, Frames, LengthCodec};
 use crate::protocol::number;
@@ -59,6 +70,8 @@ pub use store::{MAX_NAME_LEN, check_name};
 
 /// The first word of a header frame.
 const FILE_VERB: &[u8] = b"FILE ";
+/// The first word of the frame that presents the token.
+pub const AUTH_VERB: &[u8] = b"AUTH ";
 
 /// The file service's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +84,10 @@ pub struct FilesConfig {
     pub max_file_size: u64,
     /// The largest frame accepted, header or data.
     pub max_frame: usize,
+    /// The SHA-256 of the token a client must present first (`--files-token`); open if none.
+    pub token: Option<[u8; 32]>,
+    /// The store's size limit, shared by every worker (`--files-quota`); unlimited if none.
+    pub quota: Option<Arc<Quota>>,
 }
 
 impl FilesConfig {
@@ -81,7 +98,15 @@ impl FilesConfig {
             overwrite: false,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_frame: DEFAULT_MAX_DATA_FRAME,
+            token: None,
+            quota: None,
         }
+    }
+
+    /// Requires `token` (its bytes) before any file.
+    pub fn with_token(mut self, token: &[u8]) -> FilesConfig {
+        self.token = Some(Sha256::digest(token).into());
+        self
     }
 }
 
@@ -89,14 +114,19 @@ impl FilesConfig {
 #[derive(Debug, Clone)]
 pub struct Files {
     config: Rc<FilesConfig>,
+    auth_log: Rc<RefCell<LogLimit>>,
 }
 
 impl Files {
     /// A service storing files as `config` says.
     pub fn new(config: FilesConfig) -> Files {
         super::stale::sweep_and_log(&config.dir, store::is_temp_name, "files");
+        if let Some(quota) = &config.quota {
+            quota.count_once(&config.dir);
+        }
         Files {
             config: Rc::new(config),
+            auth_log: Rc::default(),
         }
     }
 }
@@ -107,7 +137,9 @@ impl Service for Files {
     }
 
     fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
-        Box::new(FilesSession::new(Rc::clone(&self.config)))
+        let mut session = FilesSession::new(Rc::clone(&self.config));
+        session.auth_log = Rc::clone(&self.auth_log);
+        Box::new(session)
     }
 
     /// A whole frame must fit: each is handled only once complete.
@@ -122,11 +154,15 @@ pub struct FilesSession {
     config: Rc<FilesConfig>,
     codec: LengthCodec,
     state: State,
+    /// Shared by the service's sessions: wrong tokens are logged at most once a second.
+    auth_log: Rc<RefCell<LogLimit>>,
 }
 
 /// Where a connection is in the protocol.
 #[derive(Debug)]
 enum State {
+    /// A token is required: waiting for `AUTH <token>`.
+    Locked,
     /// Waiting for a `FILE` header.
     Ready,
     /// Receiving the data of one file (boxed: a hash state and two paths, once per file).
@@ -139,16 +175,25 @@ impl FilesSession {
     /// A session storing files as `config` says.
     pub fn new(config: Rc<FilesConfig>) -> FilesSession {
         let codec = LengthCodec::new(config.max_frame);
+        let state = if config.token.is_some() {
+            State::Locked
+        } else {
+            State::Ready
+        };
         FilesSession {
             config,
             codec,
-            state: State::Ready,
+            state,
+            auth_log: Rc::default(),
         }
     }
 
     /// The state after `payload`, the next frame, has been handled in `state`.
     fn next(&self, state: State, payload: &[u8], cx: &mut Ctx<'_>) -> Result<State, Refusal> {
         let upload = match state {
+            State::Locked => return self.unlock(payload),
+            // A token sent to an open server, or sent again, changes nothing.
+            State::Ready if payload.starts_with(AUTH_VERB) => return Ok(State::Ready),
             State::Ready => Box::new(Upload::begin(&self.config, Header::parse(payload)?)?),
             State::Receiving(mut upload) => {
                 upload.write(payload)?;
@@ -166,11 +211,40 @@ impl FilesSession {
         Ok(State::Ready)
     }
 
+    /// The first frame of a locked connection: the right token opens it. Both sides are
+    /// compared as SHA-256 digests, so the comparison takes the same time whatever the token
+    /// sent, its length included.
+    fn unlock(&self, payload: &[u8]) -> Result<State, Refusal> {
+        let (Some(expected), Some(token)) = (&self.config.token, payload.strip_prefix(AUTH_VERB))
+        else {
+            return Err(Refusal::NoToken);
+        };
+        let presented: [u8; 32] = Sha256::digest(token).into();
+        if crate::secret::same(&presented, expected) {
+            Ok(State::Ready)
+        } else {
+            Err(Refusal::BadToken)
+        }
+    }
+
     /// Answers `ERR <why>` and stops reading. The caller drops the upload, if any, and its
     /// part file with it.
     fn refuse(&mut self, why: Refusal, cx: &mut Ctx<'_>) {
         match &why {
             Refusal::Disk(err) => log::warn!("{}: disk error: {err}", cx.peer()),
+            Refusal::NoToken | Refusal::BadToken => {
+                cx.stats().files_unauthorized.incr();
+                if let Some(left_out) = self.auth_log.borrow_mut().allow(cx.now()) {
+                    log::warn!(
+                        "{}: refused: {why} ({left_out} more refused since the last line)",
+                        cx.peer()
+                    );
+                }
+            }
+            Refusal::Quota { .. } => {
+                cx.stats().files_over_quota.incr();
+                log::info!("{}: refused: {why}", cx.peer());
+            }
             _ => log::info!("{}: refused: {why}", cx.peer()),
         }
         reply(&Reply::Err(&why.to_string()), cx);
@@ -222,10 +296,10 @@ impl Session for FilesSession {
         let left = input.len().saturating_sub(step.consumed);
         match std::mem::replace(&mut self.state, State::Closing) {
             State::Receiving(upload) => self.refuse(Refusal::truncated(&upload), cx),
-            State::Ready if left > 0 => {
+            State::Ready | State::Locked if left > 0 => {
                 log::info!("{}: truncated frame, {left} bytes discarded", cx.peer());
             }
-            State::Ready | State::Closing => {}
+            State::Ready | State::Locked | State::Closing => {}
         }
         Flow::Close
     }
@@ -267,6 +341,12 @@ enum Refusal {
     Timeout(u64, u64),
     /// The file system failed us.
     Disk(io::Error),
+    /// A token is required and the first frame is not `AUTH <token>`.
+    NoToken,
+    /// The token presented is not the server's.
+    BadToken,
+    /// Storing the file would take the store past `--files-quota`.
+    Quota { size: u64, free: u64, limit: u64 },
 }
 
 impl Refusal {
@@ -288,6 +368,14 @@ impl fmt::Display for Refusal {
             Refusal::Truncated(n, size) => write!(f, "truncated: got {n} of {size} bytes"),
             Refusal::Timeout(n, size) => write!(f, "timeout: got {n} of {size} bytes"),
             Refusal::Disk(err) => write!(f, "disk: {err}"),
+            Refusal::NoToken => f.write_str(
+                "unauthorized: this server needs a token first (evserve send --token-file FILE)",
+            ),
+            Refusal::BadToken => f.write_str("unauthorized: wrong token"),
+            Refusal::Quota { size, free, limit } => write!(
+                f,
+                "quota exceeded: {size} bytes do not fit, {free} of {limit} bytes are free"
+            ),
         }
     }
 }
@@ -403,6 +491,39 @@ struct Upload {
     hasher: Sha256,
     part: TempFile,
     target: PathBuf,
+    /// Space held in the quota for this file, if there is a quota.
+    reserved: Option<Reservation>,
+}
+
+/// Bytes reserved in the quota for one upload: given back when dropped, unless the file was
+/// stored ([`Reservation::keep`]).
+#[derive(Debug)]
+struct Reservation {
+    quota: Arc<Quota>,
+    size: u64,
+}
+
+impl Reservation {
+    /// The file is stored: its bytes stay counted, and a file it replaced (`replaced` bytes)
+    /// is no longer there.
+    fn keep(mut self, replaced: u64) {
+        self.quota.release(replaced);
+        self.size = 0;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.quota.release(self.size);
+    }
+}
+
+/// The size of the regular file at `path`, 0 if there is none (or it is something else).
+fn file_size(path: &std::path::Path) -> u64 {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map_or(0, |m| m.len())
 }
 
 impl Upload {
@@ -418,6 +539,27 @@ impl Upload {
         if !config.overwrite && store::exists(&target)? {
             return Err(Refusal::Exists);
         }
+        let reserved = match &config.quota {
+            None => None,
+            Some(quota) => {
+                let replaced = if config.overwrite {
+                    file_size(&target)
+                } else {
+                    0
+                };
+                quota
+                    .reserve(header.size, replaced)
+                    .map_err(|free| Refusal::Quota {
+                        size: header.size,
+                        free,
+                        limit: quota.limit(),
+                    })?;
+                Some(Reservation {
+                    quota: Arc::clone(quota),
+                    size: header.size,
+                })
+            }
+        };
         Ok(Upload {
             name: header.name.to_owned(),
             size: header.size,
@@ -426,6 +568,7 @@ impl Upload {
             hasher: Sha256::new(),
             part: TempFile::create(&config.dir, header.name)?,
             target,
+            reserved,
         })
     }
 
@@ -454,10 +597,18 @@ impl Upload {
         } else {
             Place::NoClobber
         };
+        // What the new file replaces is measured just before it does.
+        let replaced = match place {
+            Place::Replace if self.reserved.is_some() => file_size(&self.target),
+            _ => 0,
+        };
         part.commit(&self.target, place).map_err(|e| match e {
             CommitError::Exists => Refusal::Exists,
             CommitError::Io(e) => Refusal::Disk(e),
         })?;
+        if let Some(reserved) = self.reserved {
+            reserved.keep(replaced);
+        }
         Ok((self.size, got))
     }
 }
@@ -842,6 +993,123 @@ mod tests {
                 );
             }
         }
+    }
+
+    const TOKEN: &[u8] = b"0123456789abcdef-the-token";
+
+    fn auth(token: &[u8]) -> Vec<u8> {
+        frame(&[AUTH_VERB, token].concat())
+    }
+
+    #[test]
+    fn with_a_token_the_right_one_opens_the_connection_for_files() {
+        let dir = TempDir::new().unwrap();
+        let config = FilesConfig::new(dir.path()).with_token(TOKEN);
+        let mut stream = auth(TOKEN);
+        stream.extend(upload("a", b"one", 2));
+        stream.extend(upload("b", b"two", 2));
+        // Whole, and byte by byte: the token frame may arrive in pieces like any other.
+        let mut h = session(config.clone());
+        assert_eq!(h.input(&stream).flow, Flow::Continue);
+        assert_eq!(replies(&mut h), [ok(b"one"), ok(b"two")]);
+        fs::remove_file(dir.path().join("a")).unwrap();
+        fs::remove_file(dir.path().join("b")).unwrap();
+        let mut h = session(config);
+        assert_eq!(h.input_bytewise(&stream), Flow::Continue);
+        assert_eq!(replies(&mut h), [ok(b"one"), ok(b"two")]);
+        assert_eq!(h.stats().files_unauthorized.get(), 0);
+    }
+
+    #[test]
+    fn with_a_token_a_wrong_or_missing_one_is_refused_and_counted() {
+        let dir = TempDir::new().unwrap();
+        let config = FilesConfig::new(dir.path()).with_token(TOKEN);
+        let wrong_ones: [&[u8]; 4] = [
+            b"0123456789abcdef-the-toke",
+            b"0123456789abcdef-the-token!",
+            b"",
+            b"0123456789abcdef-the-tokeN",
+        ];
+        for wrong in wrong_ones {
+            let mut h = session(config.clone());
+            let mut stream = auth(wrong);
+            stream.extend(upload("a", b"x", 1));
+            assert_eq!(h.input(&stream).flow, Flow::Close);
+            assert_eq!(replies(&mut h), ["ERR unauthorized: wrong token"]);
+            assert_eq!(h.stats().files_unauthorized.get(), 1);
+        }
+        let mut h = session(config);
+        assert_eq!(h.input(&upload("a", b"x", 1)).flow, Flow::Close);
+        let replies = replies(&mut h);
+        assert!(replies[0].starts_with("ERR unauthorized: this server needs a token"));
+        assert!(listing(&dir).is_empty(), "nothing stored");
+    }
+
+    #[test]
+    fn a_token_sent_to_an_open_server_changes_nothing() {
+        let dir = TempDir::new().unwrap();
+        let mut h = session(FilesConfig::new(dir.path()));
+        let mut stream = auth(TOKEN);
+        stream.extend(upload("a", b"x", 1));
+        h.input(&stream);
+        assert_eq!(replies(&mut h), [ok(b"x")]);
+    }
+
+    fn quota_config(dir: &TempDir, limit: u64, overwrite: bool) -> FilesConfig {
+        let quota = Quota::new(limit);
+        quota.count_once(dir.path());
+        FilesConfig {
+            overwrite,
+            quota: Some(quota),
+            ..FilesConfig::new(dir.path())
+        }
+    }
+
+    #[test]
+    fn the_quota_fills_to_the_byte_and_refuses_one_past_it_before_any_data() {
+        let dir = TempDir::new().unwrap();
+        fs::write(dir.path().join("old"), [1u8; 40]).unwrap();
+        let config = quota_config(&dir, 100, false);
+        let mut h = session(config.clone());
+        h.input(&upload("fits", &[2u8; 60], 7));
+        assert_eq!(replies(&mut h), [ok(&[2u8; 60])]);
+        // The header alone is refused: no data frame needed, no part file made.
+        let mut h = session(config.clone());
+        let one = upload("one-more", b"x", 1);
+        let header_len = one.len() - frame(b"x").len();
+        assert_eq!(h.input(&one[..header_len]).flow, Flow::Close);
+        assert_eq!(
+            replies(&mut h),
+            ["ERR quota exceeded: 1 bytes do not fit, 0 of 100 bytes are free"]
+        );
+        assert_eq!(h.stats().files_over_quota.get(), 1);
+        assert_eq!(listing(&dir), ["fits", "old"]);
+        // A failed upload gives its reservation back.
+        let quota = config.quota.clone().unwrap();
+        fs::remove_file(dir.path().join("fits")).unwrap();
+        quota.release(60); // removed behind the server's back: the test says so itself
+        let mut h = session(config.clone());
+        let mut bad = upload("bad", &[3u8; 50], 10);
+        bad.truncate(bad.len() - 5);
+        h.input(&bad);
+        h.eof(b"");
+        assert_eq!(quota.used(), 40);
+    }
+
+    #[test]
+    fn an_overwritten_file_gives_its_space_back() {
+        let dir = TempDir::new().unwrap();
+        fs::write(dir.path().join("f"), [1u8; 80]).unwrap();
+        let config = quota_config(&dir, 100, true);
+        let quota = config.quota.clone().unwrap();
+        let mut h = session(config.clone());
+        h.input(&upload("f", &[2u8; 90], 30));
+        assert_eq!(replies(&mut h), [ok(&[2u8; 90])]);
+        assert_eq!(quota.used(), 90);
+        let mut h = session(config);
+        h.input(&upload("g", &[2u8; 11], 30));
+        assert!(replies(&mut h)[0].starts_with("ERR quota exceeded: 11 bytes"));
+        assert_eq!(quota.used(), 90);
     }
 
     #[test]

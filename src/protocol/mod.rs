@@ -13,6 +13,7 @@ pub mod http;
 pub mod http2;
 pub mod number;
 pub mod proxy;
+pub mod quota;
 pub mod sniff;
 pub mod stale;
 pub mod store;

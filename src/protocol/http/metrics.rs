@@ -105,6 +105,8 @@ const FAMILIES: &[Family] = &[
     gauge("sse_open", "evserve_event_streams", "Server-Sent Events streams open now."),
     counter("sse_sent", "evserve_event_stream_snapshots_sent_total", "Snapshots sent on Server-Sent Events streams."),
     counter("udp_loops_dropped", "evserve_udp_loops_dropped_total", "UDP echo datagrams ignored because they came from a port below 1024 or one of the server's own (echo loops)."),
+    counter("files_unauthorized", "evserve_files_unauthorized_total", "Files connections refused for a missing or wrong --files-token."),
+    counter("files_over_quota", "evserve_files_over_quota_total", "Files refused because they would pass --files-quota."),
     counter("proxy_refused", "evserve_proxy_refused_total", "Connections refused on a --proxy-protocol listener because they came from outside --proxy-from."),
     counter("http2_connections", "evserve_http2_connections_total", "HTTP/2 connections (h2c and h2) begun after the client's preface."),
     counter("http2_streams", "evserve_http2_streams_total", "HTTP/2 streams opened."),
