@@ -4,7 +4,7 @@
 //! The code is *canonical*: codes of one length are consecutive numbers in symbol order, and
 //! the first code of length `n + 1` is `(last code of length n + 1) << 1`. So a decoder needs
 //! no tree: it looks at the next `n` bits for `n = 5, 6, …`, and the first `n` for which those
-//! bits are below [`Canonical::limit`]`[n]` gives the length; the symbol is then an offset
+//! bits are below the limit for `n` gives the length; the symbol is then an offset
 //! into the symbols sorted by code. Three small arrays built at compile time from the
 //! Appendix B table, and a 64-bit window refilled a byte at a time.
 //!
