@@ -161,6 +161,9 @@ impl H2Session {
         let ConnError(code, why) = error;
         log::debug!("http2: {}: connection error {code:?}: {why}", cx.peer());
         if self.phase != Phase::Failed {
+            // Answers already written go out first, as far as the windows and the output
+            // mark allow: GOAWAY names them as processed.
+            self.produce(cx);
             frame::encode_goaway(&mut cx.out(), self.last_stream, code, why.as_bytes());
             cx.stats().http2_goaways.incr();
             self.phase = Phase::Failed;
@@ -504,9 +507,10 @@ impl H2Session {
             return self.on_trailers(a, cx);
         }
         if a.stream <= self.last_stream {
+            // Stream ids only go up (§5.1.1): a lower one is not a stream we can name.
             return Err(ConnError(
-                ErrorCode::StreamClosed,
-                "HEADERS on a closed stream",
+                ErrorCode::ProtocolError,
+                "a stream id going backwards",
             ));
         }
         self.last_stream = a.stream;

@@ -609,3 +609,20 @@ fn data_over_the_connection_window_is_a_connection_error() {
         ErrorCode::FlowControlError
     );
 }
+
+#[test]
+fn a_stream_id_going_backwards_is_a_connection_error() {
+    let mut c = Client::connected(Http2Config::default());
+    let mut bytes = c.request(3, "GET", "/plain", true);
+    bytes.extend(c.request(1, "GET", "/plain", true));
+    assert_eq!(c.send(&bytes), Flow::Close);
+    let out = c.frames();
+    assert_eq!(body(&out, 3), b"Hello, World!");
+    let goaway = of(&out, FrameType::GoAway);
+    assert_eq!(goaway[0].code(), ErrorCode::ProtocolError);
+    assert_eq!(
+        &goaway[0].payload[..4],
+        &3u32.to_be_bytes(),
+        "the last stream is 3"
+    );
+}
