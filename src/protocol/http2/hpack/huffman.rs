@@ -332,6 +332,29 @@ const fn build() -> Canonical {
 
 static CANONICAL: Canonical = build();
 
+/// For each value of the next 8 bits: the symbol and length of the code of at most 8 bits
+/// they start with, or length 0 if the code is longer. Nearly every character of a typical
+/// field value has a code of 5 to 8 bits, so most symbols take one lookup.
+static SHORT: [(u8, u8); 256] = build_short();
+
+const fn build_short() -> [(u8, u8); 256] {
+    let mut short = [(0u8, 0u8); 256];
+    let mut sym = 0;
+    while sym < 256 {
+        let (code, len) = CODES[sym];
+        if len <= 8 {
+            let first = (code << (8 - len)) as usize;
+            let mut i = 0;
+            while i < 1 << (8 - len) {
+                short[first + i] = (sym as u8, len);
+                i += 1;
+            }
+        }
+        sym += 1;
+    }
+    short
+}
+
 /// Appends the decoded bytes of the Huffman string `src` to `dst`.
 ///
 /// Errors ([`Error::Huffman`]): EOS inside the string, more than 7 bits of padding, or
@@ -356,6 +379,15 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), Error> {
         }
         if bits == 0 {
             return Ok(());
+        }
+        if bits >= 8 {
+            let (symbol, len) = SHORT[(window >> (bits - 8)) as usize & 0xff];
+            if len != 0 {
+                dst.push(symbol);
+                bits -= u32::from(len);
+                window &= (1u64 << bits) - 1;
+                continue;
+            }
         }
         let mut found = None;
         for len in 5..=bits.min(30) {
@@ -497,5 +529,19 @@ mod tests {
             decoded(&[0b0001_1111, 0xff, 0xff, 0xff, 0xff]),
             Err(Error::Huffman)
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn round_trip_and_no_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            let mut code = Vec::new();
+            encode(&bytes, &mut code);
+            proptest::prop_assert_eq!(decoded(&code).unwrap(), bytes.clone());
+            // The same bytes taken as a Huffman string: an error or a string, never a panic,
+            // never more than 8/5 of the input.
+            if let Ok(text) = decoded(&bytes) {
+                proptest::prop_assert!(text.len() <= bytes.len() * 8 / 5);
+            }
+        }
     }
 }

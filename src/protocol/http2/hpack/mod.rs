@@ -21,14 +21,16 @@
 //! - [`Decoder`]: a block in, `(name, value)` pairs out through a callback, borrowed from the
 //!   block, the tables or one reused scratch buffer: no allocation per field.
 //! - [`Encoder`]: fields in, a block out; static matches, incremental indexing of repeated
-//!   fields, never-indexed sensitive fields, Huffman when shorter.
+//!   fields, never-indexed sensitive fields, Huffman unless longer.
 //! - [`huffman`]: the static Huffman code of Appendix B.
 
 mod decoder;
+mod encoder;
 pub mod huffman;
 pub mod table;
 
 pub use decoder::{DEFAULT_MAX_HEADER_LIST_SIZE, Decoder};
+pub use encoder::{DEFAULT_ENCODER_TABLE_SIZE, Encoder, FieldBlock};
 
 use super::frame::ErrorCode;
 use crate::session::Append;
@@ -142,10 +144,11 @@ pub fn encode_int(value: usize, prefix_bits: u8, flags: u8, out: &mut impl Appen
     out.append(&bytes[..=n]);
 }
 
-/// Appends a string literal (RFC 7541 §5.2), Huffman-coded when that is shorter.
+/// Appends a string literal (RFC 7541 §5.2), Huffman-coded unless that is longer (on a
+/// tie Huffman, as RFC 7541's own examples choose).
 pub fn encode_string(value: &[u8], out: &mut impl Append) {
     let huffman_len = huffman::encoded_len(value);
-    if huffman_len < value.len() {
+    if huffman_len <= value.len() && !value.is_empty() {
         encode_int(huffman_len, 7, 0x80, out);
         huffman::encode(value, out);
     } else {
