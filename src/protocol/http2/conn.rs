@@ -35,7 +35,6 @@ use crate::session::{Ctx, Flow, Session, Step};
 use super::flow::{DEFAULT_WINDOW, RecvWindow, SendWindow};
 use super::frame::{self, ErrorCode, Frame, FrameError, PREFACE, Scope, SettingId, Settings};
 use super::hpack;
-use super::hpack_lite;
 use super::limits::{Http2Config, RESET_WINDOW};
 use super::request::{BlockError, FieldBlock};
 use super::send::NoHead;
@@ -76,7 +75,7 @@ pub struct H2Session {
     /// The peer's settings as last received.
     peer: Settings,
     decoder: hpack::Decoder,
-    encoder: hpack_lite::Encoder,
+    encoder: hpack::Encoder,
     recv: RecvWindow,
     send: SendWindow,
     pub(super) streams: Vec<Stream>,
@@ -118,7 +117,7 @@ impl H2Session {
                 decoder.set_max_header_list_size(limits.max_header_list_size as usize);
                 decoder
             },
-            encoder: hpack_lite::Encoder::new(frame::DEFAULT_HEADER_TABLE_SIZE as usize),
+            encoder: hpack::Encoder::default(),
             recv: RecvWindow::new(DEFAULT_WINDOW, DEFAULT_WINDOW),
             send: SendWindow::new(DEFAULT_WINDOW),
             streams: Vec::new(),
@@ -410,8 +409,7 @@ impl H2Session {
                 })?;
             }
         }
-        self.encoder
-            .set_max_table_size(self.peer.header_table_size as usize);
+        self.encoder.set_max_table_size(self.peer.header_table_size);
         Ok(())
     }
 

@@ -26,7 +26,7 @@ use crate::session::{Ctx, FileSlice};
 
 use super::conn::H2Session;
 use super::frame::{self, ErrorCode};
-use super::hpack_lite;
+use super::hpack;
 use super::stream::Stream;
 use crate::protocol::http::multiplexed::response_head;
 
@@ -47,7 +47,7 @@ impl Stream {
     /// no head: a bug of ours, answered with a reset.
     pub fn send_head(
         &mut self,
-        encoder: &mut hpack_lite::Encoder,
+        encoder: &mut hpack::Encoder,
         block: &mut Vec<u8>,
         max_frame: u32,
         cx: &mut Ctx<'_>,
@@ -55,20 +55,29 @@ impl Stream {
         if self.head_sent {
             return Ok(());
         }
-        // "HTTP/1.1 200 OK": the status is bytes 9 to 12; encoded first, as pseudo-fields
-        // must be.
+        // "HTTP/1.1 200 OK": the status is bytes 9 to 12.
         let status = self
             .out
             .get(9..12)
-            .filter(|d| d.iter().all(u8::is_ascii_digit));
+            .filter(|d| d.iter().all(u8::is_ascii_digit))
+            .map(|d| d.iter().fold(0u16, |n, &b| n * 10 + u16::from(b - b'0')));
         let Some(status) = status else {
             return if self.complete { Err(NoHead) } else { Ok(()) };
         };
-        block.clear();
-        encoder.encode(b":status", status, block);
-        let head = response_head(&self.out, |name, value| encoder.encode(name, value, block));
-        let Some(head) = head else {
+        // Handlers write a head whole, in one call: until its blank line is there, nothing
+        // is encoded (every block the encoder starts changes its table and must be sent).
+        if !self.out.windows(4).any(|w| w == b"\r\n\r\n") {
             return if self.complete { Err(NoHead) } else { Ok(()) };
+        }
+        block.clear();
+        let mut fields = encoder.block(&mut *block);
+        fields.status(status);
+        let head = response_head(&self.out, |name, value| fields.field(name, value));
+        let Some(head) = head else {
+            // Our own head did not parse: a bug. The block is sent all the same, to keep
+            // the client's table in step, and the stream is reset.
+            frame::encode_headers(&mut cx.out(), self.id, block, true, max_frame);
+            return Err(NoHead);
         };
         self.sent = head.len;
         self.head_sent = true;
