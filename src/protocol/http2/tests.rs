@@ -633,3 +633,25 @@ fn a_stream_id_going_backwards_is_a_connection_error() {
         "the last stream is 3"
     );
 }
+
+#[test]
+fn expect_100_continue_gets_an_interim_headers_then_the_answer() {
+    let mut c = Client::connected(Http2Config::default());
+    let block = c.block("POST", "/echo", &[("expect", "100-continue")]);
+    let mut bytes = Vec::new();
+    frame::encode_headers(&mut bytes, 1, &block, false, 16_384);
+    c.send(&bytes);
+    let out = c.frames();
+    let headers = of(&out, FrameType::Headers);
+    assert_eq!(headers.len(), 1);
+    assert_eq!(c.status(headers[0]), "100");
+    assert!(!headers[0].end_stream());
+    let mut body_frames = Vec::new();
+    frame::encode_data(&mut body_frames, 1, b"payload", true);
+    c.send(&body_frames);
+    let out = c.frames();
+    let headers = of(&out, FrameType::Headers);
+    assert_eq!(c.status(headers[0]), "200");
+    assert_eq!(body(&out, 1), b"payload");
+    assert!(out.last().unwrap().end_stream());
+}
