@@ -1223,6 +1223,11 @@ impl ServeArgs {
             initial_window_size: clamp(self.http2_window.0, 0, 0x7fff_ffff),
             max_frame_size: clamp(self.http2_max_frame.0, 16_384, 16_777_215),
             max_header_list_size: clamp(self.http2_max_header_list.0, 0, u32::MAX),
+            // A compressed block is rarely larger than its decoded list: room for one.
+            max_header_block: self
+                .http2_max_header_list
+                .0
+                .max(Http2Config::default().max_header_block),
             max_resets: self.http2_max_resets,
             ..Http2Config::default()
         }

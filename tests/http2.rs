@@ -67,6 +67,13 @@ fn curl_with_prior_knowledge_gets_heads_posts_and_404s() {
     assert_eq!(curl_h2c(&[&format!("{base}/small.txt")]), b"small file\n");
     let big = curl_h2c(&[&format!("{base}/big.bin")]);
     assert!(big == pattern(2_000_000, 7), "big.bin: {} bytes", big.len());
+    // Its DATA frames carried file slices the kernel copied: no byte of it was read by us.
+    let stats: serde_json::Value =
+        serde_json::from_slice(&curl_h2c(&[&format!("{base}/stats")])).unwrap();
+    assert!(
+        stats["sendfiles"].as_u64() >= Some(2_000_000 / 16_384),
+        "{stats}"
+    );
     let head = String::from_utf8(curl_h2c(&["-I", &format!("{base}/big.bin")])).unwrap();
     assert!(head.starts_with("HTTP/2 200"), "{head}");
     assert!(head.contains("content-length: 2000000"), "{head}");

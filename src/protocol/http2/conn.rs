@@ -35,7 +35,6 @@ use crate::session::{Ctx, Flow, Session, Step};
 use super::flow::{DEFAULT_WINDOW, RecvWindow, SendWindow};
 use super::frame::{self, ErrorCode, Frame, FrameError, PREFACE, Scope, SettingId, Settings};
 use super::hpack;
-use super::hpack_lite;
 use super::limits::{Http2Config, RESET_WINDOW};
 use super::request::{BlockError, FieldBlock};
 use super::send::NoHead;
@@ -76,7 +75,7 @@ pub struct H2Session {
     /// The peer's settings as last received.
     peer: Settings,
     decoder: hpack::Decoder,
-    encoder: hpack_lite::Encoder,
+    encoder: hpack::Encoder,
     recv: RecvWindow,
     send: SendWindow,
     pub(super) streams: Vec<Stream>,
@@ -118,7 +117,7 @@ impl H2Session {
                 decoder.set_max_header_list_size(limits.max_header_list_size as usize);
                 decoder
             },
-            encoder: hpack_lite::Encoder::new(frame::DEFAULT_HEADER_TABLE_SIZE as usize),
+            encoder: hpack::Encoder::default(),
             recv: RecvWindow::new(DEFAULT_WINDOW, DEFAULT_WINDOW),
             send: SendWindow::new(DEFAULT_WINDOW),
             streams: Vec::new(),
@@ -161,6 +160,9 @@ impl H2Session {
         let ConnError(code, why) = error;
         log::debug!("http2: {}: connection error {code:?}: {why}", cx.peer());
         if self.phase != Phase::Failed {
+            // Answers already written go out first, as far as the windows and the output
+            // mark allow: GOAWAY names them as processed.
+            self.produce(cx);
             frame::encode_goaway(&mut cx.out(), self.last_stream, code, why.as_bytes());
             cx.stats().http2_goaways.incr();
             self.phase = Phase::Failed;
@@ -407,8 +409,7 @@ impl H2Session {
                 })?;
             }
         }
-        self.encoder
-            .set_max_table_size(self.peer.header_table_size as usize);
+        self.encoder.set_max_table_size(self.peer.header_table_size);
         Ok(())
     }
 
@@ -504,9 +505,10 @@ impl H2Session {
             return self.on_trailers(a, cx);
         }
         if a.stream <= self.last_stream {
+            // Stream ids only go up (§5.1.1): a lower one is not a stream we can name.
             return Err(ConnError(
-                ErrorCode::StreamClosed,
-                "HEADERS on a closed stream",
+                ErrorCode::ProtocolError,
+                "a stream id going backwards",
             ));
         }
         self.last_stream = a.stream;

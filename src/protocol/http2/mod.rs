@@ -46,7 +46,6 @@ pub mod hpack;
 
 mod conn;
 pub mod flow;
-mod hpack_lite;
 pub mod limits;
 mod request;
 mod send;

@@ -65,6 +65,8 @@ pub struct FieldBlock {
     /// The block is trailers: no pseudo-fields at all, and nothing is kept.
     trailers: bool,
     content_length: Option<u64>,
+    /// `expect: 100-continue`: the client waits for a `100` before sending its body.
+    expect_continue: bool,
     has_host: bool,
     size: usize,
     max_size: usize,
@@ -81,6 +83,7 @@ impl FieldBlock {
         self.regular = false;
         self.trailers = trailers;
         self.content_length = None;
+        self.expect_continue = false;
         self.has_host = false;
         self.size = 0;
         self.max_size = max_size;
@@ -156,6 +159,7 @@ impl FieldBlock {
             self.content_length = Some(n);
         }
         self.has_host |= name == b"host";
+        self.expect_continue |= name == b"expect" && value.eq_ignore_ascii_case(b"100-continue");
         if self.fields.len() >= self.max_fields {
             return Err(BlockError::TooLarge);
         }
@@ -263,7 +267,10 @@ impl FieldBlock {
             headers: slots.get(..n).unwrap_or_default(),
             framing,
             persist: Persist::KeepAlive,
-            expect: Expect::Nothing,
+            expect: match self.expect_continue {
+                true => Expect::Continue,
+                false => Expect::Nothing,
+            },
         };
         Some(f(&head))
     }

@@ -26,7 +26,7 @@ use crate::session::{Ctx, FileSlice};
 
 use super::conn::H2Session;
 use super::frame::{self, ErrorCode};
-use super::hpack_lite;
+use super::hpack;
 use super::stream::Stream;
 use crate::protocol::http::multiplexed::response_head;
 
@@ -47,39 +47,51 @@ impl Stream {
     /// no head: a bug of ours, answered with a reset.
     pub fn send_head(
         &mut self,
-        encoder: &mut hpack_lite::Encoder,
+        encoder: &mut hpack::Encoder,
         block: &mut Vec<u8>,
         max_frame: u32,
         cx: &mut Ctx<'_>,
     ) -> Result<(), NoHead> {
-        if self.head_sent {
-            return Ok(());
+        while !self.head_sent {
+            let rest = self.out.get(self.sent..).unwrap_or_default();
+            // "HTTP/1.1 200 OK": the status is bytes 9 to 12.
+            let status = rest
+                .get(9..12)
+                .filter(|d| d.iter().all(u8::is_ascii_digit))
+                .map(|d| d.iter().fold(0u16, |n, &b| n * 10 + u16::from(b - b'0')));
+            // Handlers write a head whole, in one call: until its blank line is there,
+            // nothing is encoded (every block the encoder starts changes its table and must
+            // be sent).
+            let (Some(status), true) = (status, rest.windows(4).any(|w| w == b"\r\n\r\n")) else {
+                return if self.complete { Err(NoHead) } else { Ok(()) };
+            };
+            block.clear();
+            let mut fields = encoder.block(&mut *block);
+            fields.status(status);
+            let head = response_head(rest, |name, value| fields.field(name, value));
+            let Some(head) = head else {
+                // Our own head did not parse: a bug. The block is sent all the same, to
+                // keep the client's table in step, and the stream is reset.
+                frame::encode_headers(&mut cx.out(), self.id, block, true, max_frame);
+                return Err(NoHead);
+            };
+            self.sent += head.len;
+            if (100..200).contains(&status) {
+                // An interim answer (`100 Continue`): HEADERS of its own, then the final
+                // head follows.
+                frame::encode_headers(&mut cx.out(), self.id, block, false, max_frame);
+                continue;
+            }
+            self.head_sent = true;
+            let end_stream = self.complete && self.backlog() == 0 && self.file.is_none();
+            frame::encode_headers(&mut cx.out(), self.id, block, end_stream, max_frame);
+            if end_stream {
+                self.state.we_ended(self.id);
+            }
         }
-        // "HTTP/1.1 200 OK": the status is bytes 9 to 12; encoded first, as pseudo-fields
-        // must be.
-        let status = self
-            .out
-            .get(9..12)
-            .filter(|d| d.iter().all(u8::is_ascii_digit));
-        let Some(status) = status else {
-            return if self.complete { Err(NoHead) } else { Ok(()) };
-        };
-        block.clear();
-        encoder.encode(b":status", status, block);
-        let head = response_head(&self.out, |name, value| encoder.encode(name, value, block));
-        let Some(head) = head else {
-            return if self.complete { Err(NoHead) } else { Ok(()) };
-        };
-        self.sent = head.len;
-        self.head_sent = true;
-        let end_stream = self.complete && self.backlog() == 0 && self.file.is_none();
-        frame::encode_headers(&mut cx.out(), self.id, block, end_stream, max_frame);
         if self.sent == self.out.len() {
             self.out.clear();
             self.sent = 0;
-        }
-        if end_stream {
-            self.state.we_ended(self.id);
         }
         Ok(())
     }
