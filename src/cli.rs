@@ -18,6 +18,7 @@ use crate::protocol::http::HttpConfig;
 use crate::protocol::http::request::HEADER_SLOTS;
 use crate::server::{Announce, ServerConfig, ServiceSpec};
 
+pub mod config_file;
 mod values;
 
 pub use values::{
@@ -62,6 +63,20 @@ pub enum Command {
     Load(Box<LoadArgs>),
     /// Run a socket lesson against a server started on loopback: `demo sticky`, ... `demo all`.
     Demo(crate::demo::DemoArgs),
+    /// Work with a configuration file: `config check FILE` validates it without serving.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `evserve config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check FILE as `serve --config FILE` would (names, values, the flags' own rules), then
+    /// exit: 0 if it would start, 1 with the file and line of the first problem if not.
+    Check {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
 }
 
 /// `evserve load`.
@@ -355,7 +370,7 @@ pub struct DiscoverArgs {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7099")]
     pub listen: SocketAddr,
     /// How long to listen, with a unit (e.g. 1500ms, 5s); Ctrl-C stops early and still prints.
-    #[arg(long = "for", value_name = "DURATION", default_value = "5s", value_parser = crate::cluster_args::parse_listen_time)]
+    #[arg(long = "for", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub duration: Duration,
     /// Print JSON instead of a table (same as --format json).
     #[arg(long, conflicts_with = "format")]
@@ -412,6 +427,10 @@ impl BrowserArgs {
 /// so the help, the configuration and the docs cannot disagree.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Read settings from FILE (TOML: each flag's long name = its value; see
+    /// deploy/evserve.toml). Flags on the command line override the file's.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Serve TCP echo (RFC 862) on ADDR. Repeatable.
     #[arg(long, value_name = "ADDR", value_parser = parse_listen, help_heading = SERVICES)]
     pub echo: Vec<SocketAddr>,

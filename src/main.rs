@@ -6,7 +6,10 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::Parser;
-use evserve::cli::{AnnounceArgs, Cli, Command, DiscoverArgs, LoadArgs, SendArgs, ServeArgs};
+use evserve::cli::config_file::ConfigFile;
+use evserve::cli::{
+    AnnounceArgs, Cli, Command, ConfigCommand, DiscoverArgs, LoadArgs, SendArgs, ServeArgs,
+};
 use evserve::config::{Limits, SocketOptions};
 use evserve::discovery;
 use evserve::reactor::Reactor;
@@ -17,7 +20,7 @@ mod malloc;
 mod tcp_info;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     // rustls logs what a peer did wrong (a renegotiation attempt, a bad record) at WARN. In a
     // server that lets any peer write lines into the log (the TLS layer counts the failures
     // in /stats instead); in a client's run (load, send) it repeats, once per connection,
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Discover(args) => discover(&args),
         Command::Send(args) => send(&args),
         Command::Load(args) => load(&args),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Demo(args) => {
             // A lesson prints its own account; the servers' info logs would only interleave.
             if std::env::var_os("RUST_LOG").is_none() {
@@ -56,6 +60,52 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line, with the settings of `serve --config FILE` put in before its flags. A
+/// file that cannot be used exits 2, as a bad flag does, naming the file and the line.
+fn parse_command_line() -> Cli {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = Cli::parse_from(&argv);
+    let Command::Serve(args) = &cli.command else {
+        return cli;
+    };
+    let Some(path) = &args.config else {
+        return cli;
+    };
+    match ConfigFile::load(path) {
+        Ok(file) => Cli::parse_from(file.merge(&argv)),
+        Err(e) => {
+            eprintln!("evserve: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// `evserve config check FILE`: everything `serve --config FILE` checks before it binds.
+fn config_check(path: &std::path::Path) -> anyhow::Result<()> {
+    let file = ConfigFile::load(path)?;
+    let argv = ["evserve", "serve"].map(std::ffi::OsString::from);
+    let cli = Cli::try_parse_from(file.merge(&argv)).map_err(|e| {
+        let text = e.render().to_string();
+        let first = text.lines().next().unwrap_or_default().to_owned();
+        anyhow::anyhow!(
+            "{}: {}",
+            path.display(),
+            first.trim_start_matches("error: ")
+        )
+    })?;
+    let Command::Serve(args) = cli.command else {
+        unreachable!("the merged command line starts with serve");
+    };
+    let warnings = args
+        .prepare()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    for warning in warnings {
+        println!("warning: {warning}");
+    }
+    println!("{}: ok ({} settings)", path.display(), file.len());
+    Ok(())
 }
 
 /// The error and its causes on one line, each said once: a message that already contains its

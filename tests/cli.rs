@@ -550,3 +550,123 @@ fn ctrl_c_during_send_says_how_far_it_got() {
     assert!(line.contains("interrupted after "), "{line}");
     assert!(line.contains(&format!("of {} bytes", 256 << 20)), "{line}");
 }
+
+#[test]
+fn every_duration_flag_takes_one_grammar_and_says_it_the_same_way() {
+    // A bad value: exit 2 with the same words, whichever subcommand took it.
+    let flags: [&[&str]; 4] = [
+        &["serve", "--idle-timeout", "5x"],
+        &["load", "echo", "127.0.0.1:9", "-d", "5x"],
+        &["discover", "--listen", "127.0.0.1:0", "--for", "5x"],
+        &["discover", "--listen", "127.0.0.1:0", "--expire", "5x"],
+    ];
+    for args in flags {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("'5x' has an unknown unit: write a number with ms, s, m or h"),
+            "{args:?}: {err}"
+        );
+    }
+    // A bare number is seconds everywhere, `discover --for` included (it used to refuse it).
+    let out = run(&[
+        "discover",
+        "--listen",
+        "127.0.0.1:0",
+        "--for",
+        "0",
+        "--expire",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&[
+        "discover",
+        "--listen",
+        "127.0.0.1:0",
+        "--for",
+        "0ms",
+        "--expire",
+        "1h",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A TOML file with `serve`'s flags: `serve --config` runs from it, the command line wins
+/// over it, and `config check` validates it (the shipped example included) without serving.
+#[test]
+fn a_config_file_configures_serve_and_config_check_validates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("evserve.toml");
+    std::fs::write(
+        &file,
+        "# a comment\necho = [\"127.0.0.1:0\"]\nmax-connections = 3\nidle-timeout = \"30s\"\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+
+    let server = Server::start(&["--config", path], 1);
+    assert_eq!(server.listening().len(), 1, "{:?}", server.listening());
+    let echo = server.tcp("echo");
+    let mut s = TcpStream::connect(echo).unwrap();
+    s.write_all(b"from a file\n").unwrap();
+    let mut buf = [0u8; 12];
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"from a file\n");
+    drop(server);
+
+    // The command line's --echo replaces the file's list.
+    let server = Server::start(&["--config", path, "--udp-echo", "127.0.0.1:0"], 2);
+    let kinds: Vec<_> = server
+        .listening()
+        .iter()
+        .map(|(n, p, _)| format!("{n} {p}"))
+        .collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    drop(server);
+
+    let ok = run(&["config", "check", path]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok (3 settings)"));
+
+    std::fs::write(&file, "echo = [\"127.0.0.1:0\"]\n\nmax-conections = 3\n").unwrap();
+    let bad = run(&["config", "check", path]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        error_line(&bad),
+        format!(
+            "evserve: {path}:3: unknown setting `max-conections`; did you mean `max-connections`?"
+        )
+    );
+    let serve = run(&["serve", "--config", path]);
+    assert_eq!(serve.status.code(), Some(2), "a bad file is a usage error");
+    assert!(
+        stderr(&serve).contains(":3: unknown setting"),
+        "{}",
+        stderr(&serve)
+    );
+
+    std::fs::write(&file, "max-connections = 0\n").unwrap();
+    let zero = run(&["config", "check", path]);
+    assert_eq!(zero.status.code(), Some(1));
+    assert!(
+        error_line(&zero).contains("--max-connections must be at least 1"),
+        "{}",
+        stderr(&zero)
+    );
+
+    // The shipped example, with its document root moved to a directory that exists here.
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/evserve.toml"))
+            .unwrap();
+    assert!(example.contains("root = \"/srv/www\""));
+    let root = dir.path().to_str().unwrap();
+    std::fs::write(&file, example.replace("/srv/www", root)).unwrap();
+    let shipped = run(&["config", "check", path]);
+    assert!(
+        shipped.status.success(),
+        "deploy/evserve.toml: {}",
+        stderr(&shipped)
+    );
+}

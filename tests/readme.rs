@@ -8,10 +8,14 @@
 //! it has logged as many `listening` lines as it has services. `evserve` is the binary cargo
 //! built. Servers are stopped with SIGINT at the end and must exit 0, as the README says.
 //!
-//! The demos use fixed ports (7007, 7008, 8080, 8443, 7108-7110, 7207), as a person would: the
-//! test fails, saying so, if one is taken. A lock file serialises the tests that use them
-//! across concurrent `cargo test` runs. They need `nc` (netcat-openbsd), `socat`, `curl`
-//! and `python3`; a missing tool fails the test loudly.
+//! The demos use fixed ports (7007, 7008, 8080, 8443, 7108-7110, 7207) and paths in `/tmp`, as
+//! a person would. So that a server the reader left running, or a second `cargo test` beside
+//! this one, cannot collide with them, and the reader's own `/tmp/evserve-inbox` does not fill
+//! with test files, the demos run in namespaces of their own (`unshare`: a network with only
+//! its own loopback, and a private `/tmp`). Where namespaces cannot be made, they run on the
+//! host's loopback: a lock file then serialises concurrent runs, and a port already taken
+//! fails the test, saying so. They need `nc` (netcat-openbsd), `socat`, `curl` and `python3`;
+//! a missing tool fails the test loudly.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -249,8 +253,61 @@ fn readme_ports_lock() -> std::fs::File {
     file
 }
 
+/// Set in the copy of this test that runs inside the private namespaces.
+const INSIDE: &str = "EVSERVE_README_INSIDE";
+
+/// Reruns the demo test inside a new user, network and mount namespace, with its loopback up
+/// and a fresh `/tmp`, and returns its exit status; `None` where such namespaces cannot be
+/// made here (unprivileged user namespaces turned off, no `unshare` or `ip`).
+fn run_in_private_namespaces() -> Option<std::process::ExitStatus> {
+    let setup = "ip link set lo up && mount -t tmpfs evserve-readme /tmp";
+    let unshare = |script: &str| {
+        let mut command = Command::new("unshare");
+        command.args([
+            "--user",
+            "--map-root-user",
+            "--net",
+            "--mount",
+            "--",
+            "sh",
+            "-c",
+        ]);
+        command.arg(script);
+        command
+    };
+    let probe = unshare(setup)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("no private namespaces here: the README demos run on the host's loopback");
+        return None;
+    }
+    let me = std::env::current_exe().expect("the test binary");
+    let status = unshare(&format!("{setup} && exec \"$0\" \"$@\""))
+        .arg(me)
+        .args([
+            "--exact",
+            "every_console_demo_in_the_readme_works",
+            "--nocapture",
+        ])
+        .env(INSIDE, "1")
+        .status()
+        .expect("unshare");
+    Some(status)
+}
+
 #[test]
 fn every_console_demo_in_the_readme_works() {
+    if std::env::var_os(INSIDE).is_none()
+        && let Some(status) = run_in_private_namespaces()
+    {
+        assert!(
+            status.success(),
+            "the README demos failed: see the output above"
+        );
+        return;
+    }
     let _ports = readme_ports_lock();
     for tool in ["nc", "socat", "curl", "python3"] {
         let found = shell(&format!("command -v {tool}")).output().expect("bash");

@@ -204,6 +204,38 @@ fn openssl_s_client_sees_tls_1_3_alpn_and_resumption() {
     );
 }
 
+/// The server chooses the cipher suite by its own order (testssl.sh: "cipher order"): a
+/// TLS 1.2 client that lists ChaCha20 before AES-128-GCM still gets AES-128-GCM, the
+/// first of the two in rustls's order.
+#[test]
+fn the_server_chooses_the_cipher_order() {
+    require("openssl", "openssl");
+    let (s, _root) = https(&[]);
+    let addr = s.tcp("https").to_string();
+    let cert = s.cert();
+    let chosen = run(
+        "openssl",
+        &[
+            "s_client",
+            "-connect",
+            &addr,
+            "-CAfile",
+            cert.to_str().unwrap(),
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256",
+            "-ign_eof",
+        ],
+        b"GET /plain HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&chosen.stdout);
+    assert!(text.contains("Hello, World!"), "{text}");
+    assert!(
+        text.contains("Cipher is ECDHE-ECDSA-AES128-GCM-SHA256"),
+        "the client's first choice was taken: {text}"
+    );
+}
+
 #[test]
 fn a_renegotiation_attempt_is_refused() {
     require("openssl", "openssl");

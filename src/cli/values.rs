@@ -215,22 +215,25 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("'{s}' is too large"))
 }
 
-/// Parses `500ms`, `60s`, `2m`, `1h`, or a plain number of seconds.
+/// What every duration flag takes, said once so that every message says the same.
+pub const DURATIONS: &str =
+    "write a number with ms, s, m or h (500ms, 10s, 2m, 1h); a bare number is seconds";
+
+/// Parses `500ms`, `60s`, `2m`, `1h`, or a plain number of seconds: the one grammar of every
+/// duration flag (`serve`, `load`, `discover`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 500ms, 10s, 2m or 1h)"))?;
+        .map_err(|_| format!("'{s}' is not a duration: {DURATIONS}"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "" | "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
         "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
-        _ => Err(format!(
-            "'{s}': unknown unit (use ms, s, m or h; a bare number is seconds)"
-        )),
+        _ => Err(format!("'{s}' has an unknown unit: {DURATIONS}")),
     }
 }
 
@@ -291,8 +294,14 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("1d").is_err());
-        assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["1d", "", "ms", "1.5s"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(
+                err.contains("ms, s, m or h") && err.contains("bare number"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

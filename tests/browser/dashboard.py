@@ -93,6 +93,21 @@ def scenario_load(binary, screenshot):
               lambda d: d.find_element(By.ID, "status").text == "live")
         until(driver, "two snapshots", lambda d: snapshots(d) >= 2)
         before = driver.execute_script("return window.evserve.last")
+        # The page explains itself: every chart has labelled axes, with units, and every
+        # figure of the loop table says in a line what it counts.
+        axes = driver.execute_script("return window.evserve.axes")
+        for chart in ["chart-throughput", "chart-events", "chart-histogram"]:
+            assert chart in axes, f"{chart} drew no axes: {axes}"
+        assert {"\u221260 s", "now"} <= set(axes["chart-throughput"]), axes
+        assert any("req/s" in t for t in axes["chart-throughput"]), axes
+        assert any("KiB/s" in t for t in axes["chart-throughput"]), axes
+        assert "512+" in axes["chart-histogram"], axes
+        for row in driver.find_elements(By.CSS_SELECTOR, "#loop tbody tr"):
+            cells = row.find_elements(By.TAG_NAME, "td")
+            assert cells[2].text.strip(), f"{cells[0].text} has no meaning shown"
+        timers = [r for r in driver.find_elements(By.CSS_SELECTOR, "#loop tbody tr")
+                  if r.text.startswith("timer entries")]
+        assert timers and "stale" in timers[0].text, "timers say what they count" 
         # A longer run for a picture, so that the charts have a history to show.
         duration = "14s" if screenshot else "4s"
         load = subprocess.Popen(

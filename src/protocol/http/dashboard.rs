@@ -66,6 +66,10 @@ pub const MAX_PENDING: usize = 8 * 1024;
 /// Time between snapshots.
 pub const TICK: Duration = Duration::from_secs(1);
 
+/// Time from the first snapshot to the second: soon, since the page's rates are differences
+/// of two snapshots and it would otherwise show none for a whole tick.
+pub const FIRST_TICK: Duration = Duration::from_millis(250);
+
 /// Ticks between keep-alive comments.
 const HEARTBEAT_TICKS: u64 = 15;
 
@@ -188,7 +192,7 @@ impl Session for EventStream {
         cx.out().extend_from_slice(RETRY_MS.as_bytes());
         cx.out().extend_from_slice(b"\n\n");
         self.send_snapshot(cx);
-        cx.set_deadline(cx.now().checked_add(TICK));
+        cx.set_deadline(cx.now().checked_add(FIRST_TICK));
         Flow::Continue
     }
 
@@ -234,6 +238,11 @@ mod tests {
         {
             let mut cx = Ctx::new(&mut out, &mut broadcast, &mut watch, peer, now, &stats);
             assert_eq!(stream.on_open(&mut cx), Flow::Continue);
+        }
+        // The second snapshot comes soon, so the page has a rate a quarter second in.
+        assert_eq!(watch.deadline, Some(now + FIRST_TICK));
+        {
+            let mut cx = Ctx::new(&mut out, &mut broadcast, &mut watch, peer, now, &stats);
             assert_eq!(stream.on_timeout(&mut cx), Flow::Continue);
         }
         let text = String::from_utf8(out.clone()).unwrap();

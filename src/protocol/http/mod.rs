@@ -22,6 +22,7 @@
 //!  file_cache.rs    small files held in memory
 //!  listing.rs       a directory's listing page
 //!  endpoints.rs     /plain, /echo, /stats, /healthz, OPTIONS, TRACE
+//!  metrics.rs       /metrics: the counters of /stats for Prometheus
 //!  static_files.rs  GET and HEAD of files and directories
 //!  upload.rs        PUT and DELETE under /files/
 //!  dashboard.rs     /dashboard (an embedded page) and /events (Server-Sent Events)
@@ -50,6 +51,7 @@ mod exchange;
 mod file_cache;
 pub mod host;
 mod listing;
+mod metrics;
 mod ranges;
 pub mod request;
 pub mod response;

@@ -1,7 +1,7 @@
 //! Which resource a request names, which methods that resource supports, and who handles it.
 //!
 //! Routing is a `match` on the raw (still percent-encoded) path: `/plain`, `/echo`, `/stats`,
-//! `/healthz` and `/connections` are built in, `/files/NAME` is the upload area (writable when
+//! `/metrics`, `/healthz` and `/connections` are built in, `/files/NAME` is the upload area (writable when
 //! configured), and every other path is a static file under the document root. Each resource
 //! has a [`MethodSet`]; a known method outside it gets 405 with an `Allow` field built from that
 //! set, so `Allow`, `OPTIONS` and the dispatch below can never disagree.
@@ -15,6 +15,7 @@ use super::dashboard;
 use super::endpoints;
 use super::exchange::{Handled, Reply};
 use super::host;
+use super::metrics;
 use super::request::{Method, RequestHead, Target, trim_ows};
 use super::static_files;
 use super::status::Status;
@@ -115,6 +116,8 @@ enum Resource<'b> {
     Plain,
     Echo,
     Stats,
+    /// `/metrics`: the counters of `/stats` in the Prometheus text format.
+    Metrics,
     /// `/healthz`: 200 while serving, 503 once draining, for load balancers.
     Healthz,
     /// `/connections`: the open connections of the worker that answers.
@@ -137,6 +140,7 @@ impl<'b> Resource<'b> {
             "/plain" => Resource::Plain,
             "/echo" => Resource::Echo,
             "/stats" => Resource::Stats,
+            "/metrics" => Resource::Metrics,
             "/healthz" => Resource::Healthz,
             "/connections" => Resource::Connections,
             "/dashboard" => Resource::Dashboard,
@@ -157,6 +161,7 @@ impl<'b> Resource<'b> {
         matches!(
             self,
             Resource::Stats
+                | Resource::Metrics
                 | Resource::Connections
                 | Resource::Dashboard
                 | Resource::Events
@@ -226,11 +231,14 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
             misdirected(head, reply)
         }
         (m, _) if !allowed.contains(m) => not_allowed(reply, allowed),
-        (_, Resource::Stats | Resource::Connections | Resource::Events | Resource::Dashboard)
-            if !may_look_inside(reply) =>
-        {
-            refused(reply, Status::Forbidden)
-        }
+        (
+            _,
+            Resource::Stats
+            | Resource::Metrics
+            | Resource::Connections
+            | Resource::Events
+            | Resource::Dashboard,
+        ) if !may_look_inside(reply) => refused(reply, Status::Forbidden),
         (Method::Options, _) => {
             endpoints::options(reply, allowed.allow_value().as_bytes());
             Handled::Answered
@@ -249,6 +257,10 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
         }
         (Method::Get | Method::Head, Resource::Stats) => {
             endpoints::stats(reply);
+            Handled::Answered
+        }
+        (Method::Get | Method::Head, Resource::Metrics) => {
+            metrics::metrics(reply);
             Handled::Answered
         }
         (Method::Get | Method::Head, Resource::Healthz) => {

@@ -189,6 +189,10 @@ fn server_config(
         .with_no_client_auth()
         .with_cert_resolver(Arc::clone(resolver) as Arc<dyn rustls::server::ResolvesServerCert>);
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    // The server's order of cipher suites, not the client's: a client that lists a weaker
+    // suite first (or is made to, by a downgrade) still gets the strongest both support.
+    // testssl.sh reports following the client's order as a HIGH finding for TLS 1.2.
+    config.ignore_client_order = true;
     config.ticketer = Arc::clone(ticketer);
     config.session_storage = Arc::clone(cache) as Arc<dyn rustls::server::StoresServerSessions>;
     Ok(Arc::new(config))

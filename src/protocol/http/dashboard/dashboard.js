@@ -6,7 +6,8 @@
   const BUCKETS = ["0", "1", "2_3", "4_7", "8_15", "16_31", "32_63", "64_127", "128_255",
     "256_511", "512_up"];
   const $ = (id) => document.getElementById(id);
-  const state = { snapshots: 0, last: null, prev: null, rps: [], kout: [], epp: [], chat: 0 };
+  const state = { snapshots: 0, last: null, prev: null, rps: [], kout: [], epp: [], chat: 0,
+    axes: {} };
   window.evserve = state; // for the browser tests and the curious
 
   const fmt = (n) => {
@@ -28,25 +29,26 @@
   const requests = (s) => s.requests ? Object.values(s.requests).reduce((a, b) => a + b, 0) : 0;
   const push = (list, v) => { list.push(v); if (list.length > HISTORY) list.shift(); };
 
+  // Every figure of the loop, with what it counts in one line (the page teaches the loop).
   const LOOP = [
-    ["polls/s", (c, p) => fmt(rate(c, p, "polls")), "loop turns"],
-    ["events/poll", (c, p) => ratio(delta(c, p, "events"), delta(c, p, "polls")), "batch per wakeup"],
-    ["reads/event", (c, p) => ratio(delta(c, p, "reads"), delta(c, p, "events")), "read syscalls per readiness"],
-    ["WouldBlock reads/s", (c, p) => fmt(rate(c, p, "reads_would_block")), "reads that found nothing"],
-    ["writes/s", (c, p) => fmt(rate(c, p, "writes")), "write syscalls"],
-    ["short writes/s", (c, p) => fmt(rate(c, p, "short_writes")), "send buffer full: wait for WRITABLE"],
-    ["sendfiles/s", (c, p) => fmt(rate(c, p, "sendfiles")), "file bodies from the page cache"],
-    ["read pauses/s", (c, p) => fmt(rate(c, p, "read_pauses")), "backpressure (--max-output)"],
-    ["read resumes/s", (c, p) => fmt(rate(c, p, "read_resumes")), "drained to low water"],
-    ["deferred/s", (c, p) => fmt(rate(c, p, "deferred")), "read or fan-out budget used up"],
-    ["timers", (c) => fmt(c.timers), "timer heap entries"],
-    ["accepts/wakeup", (c, p) => ratio(delta(c, p, "accepted"), delta(c, p, "accept_wakeups")), "connections per listener wakeup"],
-    ["EMFILE pauses", (c) => fmt(c.emfile_pauses), "descriptors ran out"],
-    ["chat lines/s", (c, p) => fmt(rate(c, p, "chat_messages")), "TCP and WebSocket"],
-    ["ws messages in/s", (c, p) => fmt(rate(c, p, "ws_messages_in")), ""],
-    ["ws messages out/s", (c, p) => fmt(rate(c, p, "ws_messages_out")), ""],
-    ["snapshots skipped", (c) => fmt(c.sse_skipped), "slow event-stream clients"],
-    ["rejected", (c) => fmt(c.rejected), "over --max-connections"],
+    ["polls/s", (c, p) => fmt(rate(c, p, "polls")), "loop turns: epoll_wait calls that returned"],
+    ["events/poll", (c, p) => ratio(delta(c, p, "events"), delta(c, p, "polls")), "readiness events per wakeup: the batch each turn serves"],
+    ["reads/event", (c, p) => ratio(delta(c, p, "reads"), delta(c, p, "events")), "read syscalls per readiness event (1 is ideal)"],
+    ["WouldBlock reads/s", (c, p) => fmt(rate(c, p, "reads_would_block")), "reads that found the socket already drained"],
+    ["writes/s", (c, p) => fmt(rate(c, p, "writes")), "write syscalls: one per batch of answers"],
+    ["short writes/s", (c, p) => fmt(rate(c, p, "short_writes")), "send buffer full: the rest waits for WRITABLE"],
+    ["sendfiles/s", (c, p) => fmt(rate(c, p, "sendfiles")), "file bodies copied by the kernel from the page cache"],
+    ["read pauses/s", (c, p) => fmt(rate(c, p, "read_pauses")), "backpressure: a peer's unread output passed --max-output"],
+    ["read resumes/s", (c, p) => fmt(rate(c, p, "read_resumes")), "paused connections drained to the low-water mark"],
+    ["deferred/s", (c, p) => fmt(rate(c, p, "deferred")), "connections that used up a turn's budget and wait for the next"],
+    ["timer entries", (c) => fmt(c.timers), "deadlines queued in the timer heap: about one per connection, plus stale ones that pop later"],
+    ["accepts/wakeup", (c, p) => ratio(delta(c, p, "accepted"), delta(c, p, "accept_wakeups")), "connections accepted each time a listener woke the loop"],
+    ["EMFILE pauses", (c) => fmt(c.emfile_pauses), "times accepting paused: file descriptors ran out"],
+    ["chat lines/s", (c, p) => fmt(rate(c, p, "chat_messages")), "lines relayed to chat rooms (TCP and WebSocket)"],
+    ["ws messages in/s", (c, p) => fmt(rate(c, p, "ws_messages_in")), "WebSocket data messages received"],
+    ["ws messages out/s", (c, p) => fmt(rate(c, p, "ws_messages_out")), "WebSocket data messages sent (echoes, room lines)"],
+    ["snapshots skipped", (c) => fmt(c.sse_skipped), "event-stream ticks dropped for clients that had not read the last"],
+    ["rejected", (c) => fmt(c.rejected), "connections refused at --max-connections"],
   ];
   const ratio = (a, b) => (b > 0 ? (a / b).toFixed(2) : "–");
 
@@ -83,51 +85,90 @@
       const polls = delta(cur, prev, "polls");
       push(state.epp, polls > 0 ? delta(cur, prev, "events") / polls : 0);
     }
-    lines($("chart-throughput"), [[state.rps, "#4fc3f7"], [state.kout, "#ffb74d"]]);
-    lines($("chart-events"), [[state.epp, "#81c784"]]);
+    lines($("chart-throughput"), [[state.rps, "#4fc3f7", "req/s"], [state.kout, "#ffb74d", "KiB/s"]]);
+    lines($("chart-events"), [[state.epp, "#81c784", "events"]]);
     bars($("chart-histogram"), BUCKETS.map((b) => delta(cur, prev, "events_per_poll_" + b)));
   }
 
-  // A line per series, each scaled to its own maximum, on a 60-second axis.
-  function lines(canvas, series) {
+  const AXIS = "#c0c8d0", GRID = "#2a323c", FONT = "12px system-ui, sans-serif";
+
+  // Sizes the canvas to its box in device pixels and returns a context in CSS pixels, so
+  // text stays crisp and readable at any width.
+  function surface(canvas) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth || canvas.width, h = canvas.clientHeight || canvas.height;
+    if (canvas.width !== Math.round(w * dpr)) canvas.width = Math.round(w * dpr);
+    if (canvas.height !== Math.round(h * dpr)) canvas.height = Math.round(h * dpr);
     const g = canvas.getContext("2d");
-    const w = canvas.width, h = canvas.height, pad = 18;
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
-    g.strokeStyle = "#2a323c";
-    g.beginPath(); g.moveTo(0, h - pad); g.lineTo(w, h - pad); g.stroke();
-    g.font = "11px sans-serif";
-    // Drawn last to first, so the first series stays on top; the others dashed.
-    series.slice().reverse().forEach(([data, color], r) => {
-      const k = series.length - 1 - r;
+    g.font = FONT;
+    return { g, w, h };
+  }
+
+  // Lines on a 60-second time axis: the first series on the left scale, a second one on the
+  // right scale, each with its unit; grid lines at 0, half and the maximum.
+  function lines(canvas, series) {
+    const { g, w, h } = surface(canvas);
+    const left = 46, right = series.length > 1 ? 46 : 12, top = 24, bottom = 22;
+    const pw = w - left - right, ph = h - top - bottom;
+    const labels = [];
+    const text = (t, x, y, align) => { g.textAlign = align; g.fillText(t, x, y); labels.push(t); };
+    g.strokeStyle = GRID; g.lineWidth = 1; g.setLineDash([]);
+    for (const f of [0, 0.5, 1]) {
+      const y = top + ph - f * ph;
+      g.beginPath(); g.moveTo(left, y); g.lineTo(left + pw, y); g.stroke();
+    }
+    g.fillStyle = AXIS;
+    for (const [t, f] of [["\u221260 s", 0], ["\u221230 s", 0.5], ["now", 1]]) {
+      text(t, left + f * pw, h - 6, f === 0 ? "left" : f === 1 ? "right" : "center");
+    }
+    series.forEach(([data, color, unit], k) => {
       const max = Math.max(1e-9, ...data);
       g.strokeStyle = color; g.lineWidth = k === 0 ? 2 : 1.5;
       g.setLineDash(k === 0 ? [] : [5, 3]);
       g.beginPath();
       data.forEach((v, i) => {
-        const x = w - (data.length - 1 - i) * (w / (HISTORY - 1));
-        const y = h - pad - (v / max) * (h - 2 * pad);
+        const x = left + pw - (data.length - 1 - i) * (pw / (HISTORY - 1));
+        const y = top + ph - (v / max) * ph;
         if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
       });
       g.stroke();
+      // The scale: the unit above the axis, the values beside its grid lines.
       g.fillStyle = color;
-      g.fillText("max " + fmt(max), 4 + k * 110, 12);
+      const edge = k === 0 ? 2 : w - 2, align = k === 0 ? "left" : "right";
+      text(unit, edge, 12, align);
+      const x = k === 0 ? left - 4 : left + pw + 4, side = k === 0 ? "right" : "left";
+      text(data.length ? fmt(max) : "\u2013", x, top + 4, side);
+      text(data.length ? fmt(max / 2) : "", x, top + ph / 2 + 4, side);
+      text("0", x, top + ph + 4, side);
     });
+    state.axes[canvas.id] = labels;
   }
 
+  // Polls by how many events they returned; each bar is labelled by its bucket's lower
+  // bound (1, 2, 4, ... 512+), so the labels fit however narrow the bars are.
   function bars(canvas, counts) {
-    const g = canvas.getContext("2d");
-    const w = canvas.width, h = canvas.height, pad = 18;
-    g.clearRect(0, 0, w, h);
-    const max = Math.max(1, ...counts), bw = w / counts.length;
-    g.font = "10px sans-serif";
+    const { g, w, h } = surface(canvas);
+    const left = 44, top = 24, bottom = 22, pw = w - left - 8, ph = h - top - bottom;
+    const labels = [];
+    const max = Math.max(1, ...counts), bw = pw / counts.length;
+    g.fillStyle = AXIS; g.textAlign = "left";
+    g.fillText("polls", 2, 12); labels.push("polls");
+    g.textAlign = "right";
+    g.fillText(fmt(max), left - 4, top + 4); g.fillText("0", left - 4, top + ph + 4);
+    labels.push(fmt(max), "0");
     counts.forEach((c, i) => {
-      const bh = (c / max) * (h - 2 * pad);
+      const bh = (c / max) * ph, x = left + i * bw;
       g.fillStyle = "#9575cd";
-      g.fillRect(i * bw + 2, h - pad - bh, bw - 4, bh);
-      g.fillStyle = "#8a94a0";
-      g.fillText(BUCKETS[i].replace("_up", "+").replace("_", "-"), i * bw + 3, h - 4);
-      if (c > 0) g.fillText(fmt(c), i * bw + 3, h - pad - bh - 3);
+      g.fillRect(x + 2, top + ph - bh, bw - 4, bh);
+      g.fillStyle = AXIS; g.textAlign = "center";
+      const name = i === 0 ? "0" : i === counts.length - 1 ? "512+" : String(1 << (i - 1));
+      g.fillText(name, x + bw / 2, h - 6);
+      labels.push(name);
+      if (c > 0) g.fillText(fmt(c), x + bw / 2, top + ph - bh - 3);
     });
+    state.axes[canvas.id] = labels;
   }
 
   function connectEvents() {
