@@ -700,8 +700,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NET", value_parser = parse_net, help_heading = HTTP)]
     pub stats_allow: Vec<ipnet::IpNet>,
     /// A host name this server answers for (e.g. example.com), besides localhost and IP
-    /// addresses. /stats, /connections, /dashboard, /events and /ws/* answer any other Host
-    /// with 421, so a DNS-rebinding page cannot reach them. Repeatable.
+    /// addresses. /stats, /metrics, /connections, /dashboard, /events and /ws/* answer any
+    /// other Host with 421, so a DNS-rebinding page cannot reach them. Repeatable.
     #[arg(long, value_name = "NAME", value_parser = parse_server_name, help_heading = HTTP)]
     pub server_name: Vec<String>,
     /// Answer every route, not only the status pages and WebSockets, with 421 for a Host

@@ -242,17 +242,6 @@ fn a_flood_of_spoofed_beacons_is_held_to_the_table_capacity() {
 }
 
 #[test]
-fn a_bare_number_for_the_listening_time_is_refused_with_the_fix() {
-    let out = Command::new(env!("CARGO_BIN_EXE_evserve"))
-        .args(["discover", "--for", "1500"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("1500ms or 1500s"), "{err}");
-}
-
-#[test]
 fn a_server_bound_to_every_address_advertises_where_its_beacons_leave_from() {
     let (sock, port) = receiver();
     let to = format!("127.255.255.255:{port}");

@@ -21,8 +21,9 @@ const WS: [&str; 4] = [
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
 ];
 
-const GUARDED: [&str; 6] = [
+const GUARDED: [&str; 7] = [
     "/stats",
+    "/metrics",
     "/connections",
     "/dashboard",
     "/events",
