@@ -237,6 +237,26 @@ fn the_server_chooses_the_cipher_order() {
     );
 }
 
+/// The self-signed certificate is valid for 397 days from its start, not for centuries:
+/// testssl.sh reports a validity over 398 days as a HIGH finding.
+#[test]
+fn the_self_signed_certificate_is_valid_for_397_days() {
+    require("openssl", "openssl");
+    let (s, _root) = https(&[]);
+    let cert = s.cert();
+    let expires_within = |days: u64| {
+        let seconds = (days * 86_400).to_string();
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-checkend", &seconds, "-in"])
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        !out.status.success()
+    };
+    assert!(expires_within(397), "valid for more than 397 days");
+    assert!(!expires_within(395), "valid for less than 395 days");
+}
+
 #[test]
 fn a_renegotiation_attempt_is_refused() {
     require("openssl", "openssl");

@@ -195,12 +195,32 @@ fn pem_reason(e: rustls::pki_types::pem::Error) -> String {
     }
 }
 
-/// A freshly generated self-signed certificate (ECDSA P-256) for [`SELF_SIGNED_NAMES`], with
-/// its PEM text for `--tls-self-signed-out`.
+/// How long a self-signed certificate is valid: 397 days, the most browsers and the CA/B
+/// Forum accept for a server certificate (testssl.sh flags more as HIGH). It is made anew at
+/// every start, so a server running longer than that restarts to renew it.
+pub const SELF_SIGNED_VALIDITY: std::time::Duration = std::time::Duration::from_secs(397 * 86_400);
+
+/// A freshly generated self-signed certificate (ECDSA P-256) for [`SELF_SIGNED_NAMES`], valid
+/// from a day ago (clocks differ) for [`SELF_SIGNED_VALIDITY`], with its PEM text for
+/// `--tls-self-signed-out`.
 pub fn self_signed(provider: &CryptoProvider) -> Result<(CertifiedKey, String), CertError> {
     let names: Vec<String> = SELF_SIGNED_NAMES.iter().map(|s| s.to_string()).collect();
-    let made = rcgen::generate_simple_self_signed(names)
+    let mut params =
+        rcgen::CertificateParams::new(names).map_err(|e| CertError::Generate(e.to_string()))?;
+    // rcgen names dates through `time`, which it does not re-export: count from a date it can
+    // build (1975-01-01, 157,766,400 s after the Unix epoch).
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let day = std::time::Duration::from_secs(86_400);
+    let since_1975 = since_epoch.saturating_sub(std::time::Duration::from_secs(157_766_400));
+    params.not_before = rcgen::date_time_ymd(1975, 1, 1) + since_1975.saturating_sub(day);
+    params.not_after = params.not_before + SELF_SIGNED_VALIDITY;
+    let signing_key = rcgen::KeyPair::generate().map_err(|e| CertError::Generate(e.to_string()))?;
+    let cert = params
+        .self_signed(&signing_key)
         .map_err(|e| CertError::Generate(e.to_string()))?;
+    let made = rcgen::CertifiedKey { cert, signing_key };
     let pem = made.cert.pem();
     let chain = vec![made.cert.der().clone()];
     let key = PrivateKeyDer::try_from(made.signing_key.serialize_der())
