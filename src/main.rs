@@ -239,14 +239,7 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
         if args.insecure {
             warn_insecure();
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        // The first Ctrl-C (or SIGTERM) stops the run and prints what it measured; a second
-        // one, if that hangs, ends the process at once.
-        for signal in [SIGINT, SIGTERM] {
-            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
-            signal_hook::flag::register(signal, Arc::clone(&stop))?;
-        }
-        config.stop = Some(stop);
+        config.stop = Some(stop_on_signals()?);
         evserve::load::run(&config).map_err(|e| {
             let hint = match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => "; is the server running on that port?",
@@ -332,6 +325,17 @@ fn load_merge(args: &LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A flag a load run watches: the first Ctrl-C (or SIGTERM) sets it, so the run stops and
+/// prints what it measured; a second one, if that hangs, ends the process at once (130).
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
 /// `evserve load sweep TARGET --slo 5ms`: a table as it goes, then the knee of each target,
 /// and the results in PREFIX.json, PREFIX.csv and PREFIX.svg (see `load/sweep.rs`).
 fn load_sweep(args: &LoadArgs) -> anyhow::Result<()> {
@@ -342,11 +346,7 @@ fn load_sweep(args: &LoadArgs) -> anyhow::Result<()> {
     if args.insecure {
         warn_insecure();
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
+    let stop = stop_on_signals()?;
     for (_, config) in &mut targets {
         config.stop = Some(Arc::clone(&stop));
     }
