@@ -12,11 +12,13 @@
 # Environment: RUNS (3), DURATION (10s, table), CONNS (50, table), ONLY (all rows), SWEEP_DURATION (5s),
 # SWEEP_CONNS ("1 10 50 200 1000"), SWEEP_STATIC (0; 1 adds evserve vs nginx on the static file
 # to the sweep), OUT (docs/bench, where the sweep writes sweep.csv and the SVG), PORT_BASE
-# (18080; the script uses six ports from there, TCP and UDP).
+# (18080; the script uses eight ports from there, TCP and UDP).
 #
 # Peers: nginx (worker_processes 1) and a hyper current_thread server for HTTP, a tokio
 # current_thread echo server for echo (both built from benches/peers), and a hand-written C
-# epoll loop as the ceiling. HTTP load is wrk -t1; echo and UDP load is `evserve load`.
+# epoll loop as the ceiling; for the plaintext and JSON rows, may_minihttp and xitca-web, the
+# fastest Rust servers of TechEmpower's tests, one worker thread each (benches/peers/fast: a
+# crate of its own, built into target/bench-peers, never into evserve's dependencies). HTTP load is wrk -t1; echo and UDP load is `evserve load`.
 #
 # Servers run on CPU 0 and the load generator on CPU 1 (when there are two or more), so the
 # load does not steal the server's core. Each figure is the median of RUNS runs, evserve and
@@ -37,6 +39,7 @@ OUT=${OUT:-docs/bench}
 PORT_BASE=${PORT_BASE:-18080}
 PORT_EV=$PORT_BASE PORT_HYPER=$((PORT_BASE + 1)) PORT_NGINX=$((PORT_BASE + 2))
 PORT_C=$((PORT_BASE + 3)) PORT_EV_ECHO=$((PORT_BASE + 4)) PORT_TOKIO=$((PORT_BASE + 5))
+PORT_MAY=$((PORT_BASE + 6)) PORT_XITCA=$((PORT_BASE + 7))
 
 case $MODE in table | sweep | all) ;; *) echo "usage: $0 [table|sweep|all]" >&2; exit 2 ;; esac
 
@@ -58,7 +61,7 @@ total=0 # seconds of load: rows (or sweep points) x 2 servers x RUNS x duration
 echo "compare.sh $MODE: about $((total / 60)) min $((total % 60)) s of load, plus building" >&2
 
 . "$(dirname "$0")/lib.sh"
-bench_ports_free $PORT_EV $PORT_HYPER $PORT_NGINX $PORT_C $PORT_EV_ECHO $PORT_TOKIO
+bench_ports_free $PORT_EV $PORT_HYPER $PORT_NGINX $PORT_C $PORT_EV_ECHO $PORT_TOKIO $PORT_MAY $PORT_XITCA
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -67,6 +70,7 @@ command -v curl >/dev/null || need+=(curl)
 bench_install "${need[@]}"
 cargo build --release -q
 cargo build --release -q --example hyper_plain --example tokio_echo --example chart
+(cd benches/peers/fast && cargo build --release -q --target-dir ../../../target/bench-peers)
 
 bench_setup
 
@@ -110,16 +114,22 @@ $SRV target/release/examples/tokio_echo 127.0.0.1:$PORT_TOKIO 127.0.0.1:$PORT_TO
   2>"$work/tokio.log" & pids+=($!)
 tokio_pid=$!
 $SRV "$work/c_epoll_plain" $PORT_C & pids+=($!); c_pid=$!
+$SRV target/bench-peers/release/may_plain 127.0.0.1:$PORT_MAY 2>"$work/may.log" & pids+=($!)
+may_pid=$!
+$SRV target/bench-peers/release/xitca_plain 127.0.0.1:$PORT_XITCA 2>"$work/xitca.log" & pids+=($!)
+xitca_pid=$!
 
 # Every server up and listening within 5 s, or stop here.
 bench_wait_listening "nginx $nginx_master $PORT_NGINX" "evserve $ev_pid $PORT_EV" "evserve $ev_pid $PORT_EV_ECHO" \
-  "hyper_plain $hyper_pid $PORT_HYPER" "tokio_echo $tokio_pid $PORT_TOKIO" "c_epoll_plain $c_pid $PORT_C"
+  "hyper_plain $hyper_pid $PORT_HYPER" "tokio_echo $tokio_pid $PORT_TOKIO" "c_epoll_plain $c_pid $PORT_C" \
+  "may_plain $may_pid $PORT_MAY" "xitca_plain $xitca_pid $PORT_XITCA"
 bench_nginx_worker "$nginx_master"
 
 # Every HTTP server must answer the 13-byte body with a 200 before it is measured (wrk
 # counts error answers as requests).
 for url in http://127.0.0.1:$PORT_EV/plain.txt http://127.0.0.1:$PORT_NGINX/plain.txt \
-  http://127.0.0.1:$PORT_EV/plain http://127.0.0.1:$PORT_HYPER/plain http://127.0.0.1:$PORT_C/plain; do
+  http://127.0.0.1:$PORT_EV/plain http://127.0.0.1:$PORT_HYPER/plain http://127.0.0.1:$PORT_C/plain \
+  http://127.0.0.1:$PORT_MAY/plain http://127.0.0.1:$PORT_XITCA/plain; do
   body=$(curl -sf --max-time 2 "$url") || { echo "$url: no 200 answer" >&2; exit 1; }
   [ "$body" = "Hello, World!" ] || { echo "$url: unexpected body '$body'" >&2; exit 1; }
 done
@@ -212,6 +222,7 @@ row() {
 
 EV=http://127.0.0.1:$PORT_EV NGINX=http://127.0.0.1:$PORT_NGINX
 HYPER=http://127.0.0.1:$PORT_HYPER C=http://127.0.0.1:$PORT_C
+MAY=http://127.0.0.1:$PORT_MAY XITCA=http://127.0.0.1:$PORT_XITCA
 PIPE=(-s "$work/pipeline.lua")
 EV_ECHO=127.0.0.1:$PORT_EV_ECHO TOKIO=127.0.0.1:$PORT_TOKIO
 
@@ -229,6 +240,11 @@ if [ "$MODE" != sweep ]; then
   row "HTTP static 1 MiB file" nginx "$CONNS" $ev_pid "$EV/1mib.bin" $nginx_pid "$NGINX/1mib.bin"
   row "HTTP /plain, 16 pipelined" hyper "$CONNS" $ev_pid "$EV/plain" $hyper_pid "$HYPER/plain" "${PIPE[@]}"
   row "HTTP /plain, 16 pipelined" "C epoll loop" "$CONNS" $ev_pid "$EV/plain" $c_pid "$C/plain" "${PIPE[@]}"
+  row "HTTP /plain, 16 pipelined" may_minihttp "$CONNS" $ev_pid "$EV/plain" $may_pid "$MAY/plain" "${PIPE[@]}"
+  row "HTTP /plain, 16 pipelined" xitca-web "$CONNS" $ev_pid "$EV/plain" $xitca_pid "$XITCA/plain" "${PIPE[@]}"
+  row "HTTP GET /json" may_minihttp "$CONNS" $ev_pid "$EV/json" $may_pid "$MAY/json"
+  row "HTTP GET /json" xitca-web "$CONNS" $ev_pid "$EV/json" $xitca_pid "$XITCA/json"
+  row "HTTP GET /json" hyper "$CONNS" $ev_pid "$EV/json" $hyper_pid "$HYPER/json"
   row "TCP echo 64 B" tokio "$CONNS" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO"
   row "TCP echo 64 B, 16 in flight" tokio "$CONNS" $ev_pid "echo $EV_ECHO" $tokio_pid "echo $TOKIO" --pipeline 16
   row "UDP echo 64 B" tokio "$CONNS" $ev_pid "udp $EV_ECHO" $tokio_pid "udp $TOKIO"

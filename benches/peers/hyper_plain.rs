@@ -1,6 +1,7 @@
 //! The hyper peer for HTTP comparisons: hyper 1.x on a tokio `current_thread` runtime (one
 //! thread, like one evserve reactor), answering every request with a fixed 13-byte
-//! `Hello, World!` — the counterpart of evserve's `GET /plain`.
+//! `Hello, World!` — the counterpart of evserve's `GET /plain` — or, on `/json`, TechEmpower's
+//! JSON document.
 //!
 //! Run: `cargo run --release --example hyper_plain -- 127.0.0.1:8081`. Dev-only: the server
 //! itself never depends on an async runtime.
@@ -16,10 +17,16 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-async fn plain(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut resp = Response::new(Full::new(Bytes::from_static(b"Hello, World!")));
+async fn plain(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    // `/json` is TechEmpower's JSON test, as evserve's `GET /json`; any other path is `/plain`.
+    let (body, content_type): (&'static [u8], &str) = if req.uri().path() == "/json" {
+        (br#"{"message":"Hello, World!"}"#, "application/json")
+    } else {
+        (b"Hello, World!", "text/plain")
+    };
+    let mut resp = Response::new(Full::new(Bytes::from_static(body)));
     resp.headers_mut()
-        .insert("content-type", "text/plain".parse().expect("static header"));
+        .insert("content-type", content_type.parse().expect("static header"));
     Ok(resp)
 }
 
