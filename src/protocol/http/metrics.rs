@@ -73,6 +73,7 @@ const FAMILIES: &[Family] = &[
     counter("bytes_out", "evserve_sent_bytes_total", "Bytes written to TCP connections."),
     gauge("buffered_out", "evserve_buffered_output_bytes", "Bytes waiting in connections' output buffers."),
     gauge("buffered_in", "evserve_buffered_input_bytes", "Bytes of partial messages held in connections' input buffers."),
+    gauge("session_buffered", "evserve_session_buffered_bytes", "Bytes sessions hold in buffers of their own (WebSocket messages being assembled)."),
     counter("memory_waits", "evserve_memory_waits_total", "Times a connection was held back because all together held more than --max-memory."),
     counter("datagrams_in", "evserve_datagrams_received_total", "UDP datagrams received."),
     counter("datagrams_out", "evserve_datagrams_sent_total", "UDP datagrams sent."),
