@@ -166,6 +166,9 @@ pub struct Stats {
     pub ws_messages_out: Counter,
     /// Open WebSocket sessions (a gauge).
     pub ws_open: Counter,
+    /// WebSocket connections closed (1008) because a message took longer than
+    /// `--ws-message-timeout` to arrive.
+    pub ws_message_timeouts: Counter,
     /// Open Server-Sent Events streams (a gauge).
     pub sse_open: Counter,
     /// Snapshots sent on Server-Sent Events streams.
@@ -223,7 +226,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 28 + 29 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 28 + 30 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -291,6 +294,7 @@ impl Stats {
             ("ws_messages_in", self.ws_messages_in.get()),
             ("ws_messages_out", self.ws_messages_out.get()),
             ("ws_open", self.ws_open.get()),
+            ("ws_message_timeouts", self.ws_message_timeouts.get()),
             ("sse_open", self.sse_open.get()),
             ("sse_sent", self.sse_sent.get()),
             ("sse_skipped", self.sse_skipped.get()),

@@ -104,6 +104,7 @@ const FAMILIES: &[Family] = &[
     counter("ws_messages_in", "evserve_websocket_messages_received_total", "WebSocket data messages received."),
     counter("ws_messages_out", "evserve_websocket_messages_sent_total", "WebSocket data messages sent."),
     gauge("ws_open", "evserve_websocket_sessions", "WebSocket sessions open now."),
+    counter("ws_message_timeouts", "evserve_websocket_message_timeouts_total", "WebSocket connections closed with 1008 because a message took longer than --ws-message-timeout."),
     gauge("sse_open", "evserve_event_streams", "Server-Sent Events streams open now."),
     counter("sse_sent", "evserve_event_stream_snapshots_sent_total", "Snapshots sent on Server-Sent Events streams."),
     counter("udp_loops_dropped", "evserve_udp_loops_dropped_total", "UDP echo datagrams ignored because they came from a port below 1024 or one of the server's own (echo loops)."),

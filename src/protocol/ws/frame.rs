@@ -193,6 +193,23 @@ impl Decoder {
         self.state
     }
 
+    /// Whether a message is under way: a frame begun, or a data message whose final
+    /// fragment has not come.
+    pub fn in_message(&self) -> bool {
+        self.state != State::Head || self.fragmented.is_some()
+    }
+
+    /// The bytes of memory the decoder holds for a data message being assembled (or the one
+    /// `decode` just returned); 0 between messages, when the buffer it keeps for reuse is
+    /// empty (and at most 64 KiB).
+    pub fn held(&self) -> usize {
+        if self.data.is_empty() {
+            0
+        } else {
+            self.data.capacity()
+        }
+    }
+
     /// The payload of the message the last `decode` returned (a close frame: its reason).
     pub fn payload(&self) -> &[u8] {
         match self.last {
