@@ -347,6 +347,11 @@ impl Conn {
                     return Ok(());
                 } else {
                     progress |= self.read_once(core)?;
+                    // What the session holds counts before its next read: the budget then
+                    // stops it within one read, not one read budget.
+                    if self.watch.held != self.accounted_held {
+                        self.account_session(core);
+                    }
                 }
             }
             if self.state.is_broken() {
@@ -646,12 +651,17 @@ impl Conn {
         );
         // A session that holds nothing costs this one comparison.
         if self.watch.held != self.accounted_held {
-            ConnCore::settle(
-                &core.stats.session_buffered,
-                &mut self.accounted_held,
-                self.watch.held,
-            );
+            self.account_session(core);
         }
+    }
+
+    /// Settles what the session says it holds (`Ctx::set_held`) into `session_buffered`.
+    fn account_session(&mut self, core: &Core) {
+        ConnCore::settle(
+            &core.stats.session_buffered,
+            &mut self.accounted_held,
+            self.watch.held,
+        );
     }
 
     fn apply(&mut self, flow: Flow, core: &mut Core) -> Status {

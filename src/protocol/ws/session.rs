@@ -122,6 +122,11 @@ impl WsSession {
         if self.state == State::Open {
             frame::encode_close(code, None, &mut cx.out());
             self.state = State::Closing;
+            // No message will be delivered now: its bytes are not held while the close
+            // is flushed.
+            self.decoder.discard();
+            self.message_started = None;
+            cx.set_held(0);
         }
         Flow::Close
     }
@@ -549,6 +554,7 @@ mod tests {
             vec![(Message::Close(Some(CloseCode::POLICY)), vec![])]
         );
         assert_eq!(h.stats.ws_message_timeouts.get(), 1);
+        assert_eq!(h.watch.held, 0, "nothing held while the close is flushed");
     }
 
     #[test]
