@@ -596,6 +596,10 @@ pub struct BrowserArgs {
     /// A WebSocket peer silent this long is pinged, and dropped after as long again.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub ws_ping_interval: Duration,
+    /// A WebSocket message (all its fragments) must arrive within this long of its first
+    /// byte, whatever pings and pongs say; a late one closes with 1008.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub ws_message_timeout: Duration,
 }
 
 impl BrowserArgs {
@@ -607,6 +611,7 @@ impl BrowserArgs {
             ws: crate::protocol::ws::WsConfig {
                 max_message: self.ws_max_message,
                 ping_interval: self.ws_ping_interval,
+                message_timeout: self.ws_message_timeout,
                 ..Default::default()
             },
         }

@@ -237,6 +237,8 @@ pub struct Watch {
     /// A look at the open connections the session asked for with [`Ctx::inspect`], until
     /// the reactor answers it.
     pub inspect: Option<Inspect>,
+    /// Bytes the session holds in buffers of its own (see [`Ctx::set_held`]).
+    pub held: usize,
 }
 
 /// The reactor-owned things a session may touch during one call.
@@ -448,6 +450,24 @@ impl<'a> Ctx<'a> {
         self.watch.receiving = receiving;
     }
 
+    /// Reports the bytes the session holds in buffers of its own (a message being assembled,
+    /// stream bodies): a gauge, replaced by each call, 0 when it holds nothing. The reactor
+    /// counts it in the memory budget (`--max-memory`, `/stats` `session_buffered`) beside
+    /// its own buffers, holds the connection back as one that holds bytes while the server
+    /// is over the budget, and releases it when the connection closes. A wrapping session
+    /// shares its inner session's report ([`Ctx::nested`] shares it as it shares the
+    /// deadline): one that holds bytes itself as well reports the sum.
+    #[inline]
+    pub fn set_held(&mut self, bytes: usize) {
+        self.watch.held = bytes;
+    }
+
+    /// What the session last reported with [`Ctx::set_held`].
+    #[inline]
+    pub fn held(&self) -> usize {
+        self.watch.held
+    }
+
     /// Asks the reactor to describe its open connections (see [`inspect`]). When this call
     /// returns, the reactor makes one pass over them and then calls [`Session::on_drain`]
     /// once more, in which [`Ctx::connections`] holds the answer. A connection that is no
@@ -643,6 +663,7 @@ mod tests {
         inner.out().extend_from_slice(b"!");
         inner.broadcast(b"hi");
         inner.set_deadline(Some(now));
+        inner.set_held(1000);
         assert_eq!(inner.pending_output(), 4 + 4);
         assert_eq!(inner.out().pending(), 4 + 4);
         assert_eq!(cx.with_peer(later).peer(), later);
@@ -650,5 +671,9 @@ mod tests {
         assert_eq!(plain, b"xyz!");
         assert_eq!(broadcast, b"hi");
         assert_eq!(watch.deadline, Some(now));
+        assert_eq!(
+            watch.held, 1000,
+            "the inner session's report reaches the reactor"
+        );
     }
 }

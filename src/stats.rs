@@ -79,6 +79,9 @@ pub struct Stats {
     pub buffered_out: Counter,
     /// Bytes of partial messages currently held in connections' input buffers (a gauge).
     pub buffered_in: Counter,
+    /// Bytes sessions hold in buffers of their own, as they report them (`Ctx::set_held`):
+    /// a WebSocket message being assembled (a gauge).
+    pub session_buffered: Counter,
     /// Times a connection was held back (not read, its stream not refilled) because all
     /// connections together held more than `--max-memory`.
     pub memory_waits: Counter,
@@ -163,6 +166,9 @@ pub struct Stats {
     pub ws_messages_out: Counter,
     /// Open WebSocket sessions (a gauge).
     pub ws_open: Counter,
+    /// WebSocket connections closed (1008) because a message took longer than
+    /// `--ws-message-timeout` to arrive.
+    pub ws_message_timeouts: Counter,
     /// Open Server-Sent Events streams (a gauge).
     pub sse_open: Counter,
     /// Snapshots sent on Server-Sent Events streams.
@@ -220,7 +226,7 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 ];
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 27 + 29 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 28 + 30 + EVENT_BUCKETS + SERVICES;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -249,6 +255,7 @@ impl Stats {
             ("bytes_out", self.bytes_out.get()),
             ("buffered_out", self.buffered_out.get()),
             ("buffered_in", self.buffered_in.get()),
+            ("session_buffered", self.session_buffered.get()),
             ("memory_waits", self.memory_waits.get()),
             ("datagrams_in", self.datagrams_in.get()),
             ("datagrams_out", self.datagrams_out.get()),
@@ -287,6 +294,7 @@ impl Stats {
             ("ws_messages_in", self.ws_messages_in.get()),
             ("ws_messages_out", self.ws_messages_out.get()),
             ("ws_open", self.ws_open.get()),
+            ("ws_message_timeouts", self.ws_message_timeouts.get()),
             ("sse_open", self.sse_open.get()),
             ("sse_sent", self.sse_sent.get()),
             ("sse_skipped", self.sse_skipped.get()),

@@ -280,6 +280,11 @@ impl<S: Session> Harness<S> {
         self.watch.receiving
     }
 
+    /// The bytes the session last said it holds in buffers of its own (`Ctx::set_held`).
+    pub fn held(&self) -> usize {
+        self.watch.held
+    }
+
     /// The time the session sees as `now`.
     pub fn now(&self) -> Instant {
         self.now

@@ -538,3 +538,127 @@ fn a_stopping_server_says_going_away() {
     let status = server.wait_exit(Duration::from_secs(30)).expect("exit");
     assert!(status.success());
 }
+
+/// The server's resident memory, from `/proc`.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS in /proc/PID/status");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a VmRSS number");
+    kib * 1024
+}
+
+fn ws_stats(addr: SocketAddr) -> serde_json::Value {
+    let r = util::http::get(addr, "/stats");
+    assert_eq!(r.status, 200);
+    serde_json::from_slice(&r.body).expect("stats JSON")
+}
+
+/// Issue 24: the message a WebSocket session assembles is the server's memory too. 48 peers
+/// each send a non-final fragment of 1 MiB - 1 bytes (a finished frame: the minimum rate does
+/// not apply, and the message is not over its limit) and stop. Under `--max-memory 8MiB` the
+/// server holds at most the budget plus one read (64 KiB) per connection taken as it was
+/// crossed (the rest waits in the kernel's socket buffers), still answers others, and closes
+/// every unfinished message at `--ws-message-timeout` with 1008.
+#[test]
+fn unfinished_messages_stay_within_the_memory_budget_and_time_out() {
+    const CLIENTS: usize = 48;
+    const BUDGET: u64 = 8 << 20;
+    const READ: u64 = 64 << 10;
+    let server = Server::start(
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--max-memory",
+            "8MiB",
+            "--ws-message-timeout",
+            "6s",
+            "--access-log",
+            "false",
+        ],
+        1,
+    );
+    let http = server.tcp("http");
+    let rss_before = rss_bytes(server.pid());
+    let fragment = frame(false, 2, &vec![7u8; (1 << 20) - 1]);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let fragment = fragment.clone();
+            std::thread::spawn(move || {
+                let mut client = Client::open(http, "/ws/echo");
+                let stream = client.stream.get_mut();
+                stream
+                    .set_write_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                // The server stops reading a connection held back by the budget: what it
+                // does not take waits in the socket buffers, or the write times out.
+                let mut sent = 0;
+                while sent < fragment.len() {
+                    match stream.write(&fragment[sent..(sent + 65536).min(fragment.len())]) {
+                        Ok(n) => sent += n,
+                        Err(_) => break,
+                    }
+                }
+                client
+            })
+        })
+        .collect();
+    let mut clients: Vec<Client> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+
+    // The server reaches its budget, and holds there while the messages are unfinished.
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    let bound = BUDGET + CLIENTS as u64 * READ;
+    let held = |s: &serde_json::Value| {
+        ["buffered_in", "buffered_out", "session_buffered"]
+            .iter()
+            .map(|k| s[k].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let full = loop {
+        let s = ws_stats(http);
+        assert!(held(&s) <= bound, "held {} > {bound}: {s}", held(&s));
+        if s["memory_waits"].as_u64() > Some(0) && s["session_buffered"].as_u64() > Some(BUDGET / 2)
+        {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the budget was never reached: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let rss = rss_bytes(server.pid()).saturating_sub(rss_before);
+    assert!(
+        rss <= bound + (8 << 20),
+        "resident memory grew by {rss} bytes (bound {bound} plus 8 MiB of slack): {full}"
+    );
+    // Someone else is still answered.
+    assert_eq!(util::http::get(http, "/").status / 100, 2);
+
+    // The unfinished messages end at their deadline, whatever the budget held back.
+    for client in &mut clients {
+        client
+            .stream
+            .get_mut()
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        client.expect_close(1008);
+    }
+    let s = ws_stats(http);
+    assert_eq!(
+        s["ws_message_timeouts"].as_u64(),
+        Some(CLIENTS as u64),
+        "{s}"
+    );
+    assert_eq!(
+        s["session_buffered"].as_u64(),
+        Some(0),
+        "released once the close frame is sent: {s}"
+    );
+}

@@ -100,6 +100,8 @@ pub struct Conn {
     accounted: usize,
     /// `input` bytes already counted in the reactor's `buffered_in` gauge.
     accounted_in: usize,
+    /// Session-held bytes (`Watch::held`) already counted in `session_buffered`.
+    accounted_held: usize,
     /// The deadline the session asked for, and whether it is mid-message.
     watch: Watch,
     /// Every rule of the connection, and its states.
@@ -130,6 +132,7 @@ impl Conn {
             file: None,
             accounted: 0,
             accounted_in: 0,
+            accounted_held: 0,
             watch: Watch::default(),
             state,
         }
@@ -201,6 +204,7 @@ impl Conn {
         }
         core.stats.buffered_out.sub(self.accounted as u64);
         core.stats.buffered_in.sub(self.accounted_in as u64);
+        core.stats.session_buffered.sub(self.accounted_held as u64);
         // The session may broadcast a leave notice; anything it writes for this peer is moot.
         let mut discard = Vec::new();
         let mut cx = Ctx::new(
@@ -343,6 +347,11 @@ impl Conn {
                     return Ok(());
                 } else {
                     progress |= self.read_once(core)?;
+                    // What the session holds counts before its next read: the budget then
+                    // stops it within one read, not one read budget.
+                    if self.watch.held != self.accounted_held {
+                        self.account_session(core);
+                    }
                 }
             }
             if self.state.is_broken() {
@@ -375,7 +384,7 @@ impl Conn {
     /// Whether the connection holds bytes in memory: output its peer has not read yet, or
     /// part of a message.
     fn holds(&self) -> bool {
-        self.buffered() > 0 || !self.input.is_empty()
+        ConnCore::holds(self.buffered(), self.input.len(), self.watch.held)
     }
 
     /// Puts the connection on the reactor's list of those waiting for the memory budget.
@@ -633,20 +642,26 @@ impl Conn {
             self.out_pos <= self.out.len(),
             "write position past the output"
         );
-        let now = self.buffered();
-        if now > self.accounted {
-            core.stats.buffered_out.add((now - self.accounted) as u64);
-        } else {
-            core.stats.buffered_out.sub((self.accounted - now) as u64);
+        let buffered = self.buffered();
+        ConnCore::settle(&core.stats.buffered_out, &mut self.accounted, buffered);
+        ConnCore::settle(
+            &core.stats.buffered_in,
+            &mut self.accounted_in,
+            self.input.len(),
+        );
+        // A session that holds nothing costs this one comparison.
+        if self.watch.held != self.accounted_held {
+            self.account_session(core);
         }
-        self.accounted = now;
-        let now = self.input.len();
-        if now > self.accounted_in {
-            core.stats.buffered_in.add((now - self.accounted_in) as u64);
-        } else {
-            core.stats.buffered_in.sub((self.accounted_in - now) as u64);
-        }
-        self.accounted_in = now;
+    }
+
+    /// Settles what the session says it holds (`Ctx::set_held`) into `session_buffered`.
+    fn account_session(&mut self, core: &Core) {
+        ConnCore::settle(
+            &core.stats.session_buffered,
+            &mut self.accounted_held,
+            self.watch.held,
+        );
     }
 
     fn apply(&mut self, flow: Flow, core: &mut Core) -> Status {

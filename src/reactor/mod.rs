@@ -83,9 +83,12 @@ pub struct Core {
 }
 
 impl Core {
-    /// Bytes every connection holds together: output waiting for peers, partial input.
+    /// Bytes every connection holds together: output waiting for peers, partial input, and
+    /// what sessions hold in buffers of their own (`Ctx::set_held`).
     fn memory_held(&self) -> usize {
-        (self.stats.buffered_out.get() + self.stats.buffered_in.get()) as usize
+        (self.stats.buffered_out.get()
+            + self.stats.buffered_in.get()
+            + self.stats.session_buffered.get()) as usize
     }
 
     /// Over the memory budget: connections that hold bytes take no more.

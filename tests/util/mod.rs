@@ -110,6 +110,11 @@ impl Server {
         server
     }
 
+    /// The server's process id (to read its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The address the service `name` bound over `proto` ("tcp" or "udp").
     pub fn addr(&self, name: &str, proto: &str) -> SocketAddr {
         self.listening

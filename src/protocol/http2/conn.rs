@@ -824,6 +824,20 @@ fn count_reset_cause(cx: &Ctx<'_>, code: ErrorCode) {
     }
 }
 
+impl H2Session {
+    /// The bytes the connection holds of its own for the peer, for the memory budget
+    /// (`Ctx::set_held`): a header block under way. Not the answers streams keep while the
+    /// peer's windows are closed: only a read can bring the WINDOW_UPDATE that sends them,
+    /// and the budget would hold that read back.
+    fn held(&self) -> usize {
+        if self.assembly.is_some() {
+            self.block.len()
+        } else {
+            0
+        }
+    }
+}
+
 impl Session for H2Session {
     fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
         cx.stats().http2_connections.incr();
@@ -857,6 +871,7 @@ impl Session for H2Session {
             self.produce(cx);
         }
         cx.set_receiving(self.receiving());
+        cx.set_held(self.held());
         Step {
             consumed: used.min(input.len()),
             forward: 0,
@@ -871,6 +886,7 @@ impl Session for H2Session {
         }
         self.answer_inspections(cx);
         self.produce(cx);
+        cx.set_held(self.held());
         self.flow()
     }
 
@@ -882,6 +898,7 @@ impl Session for H2Session {
     fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
         self.go_away(cx);
         self.drop_streams(cx);
+        cx.set_held(self.held());
         Flow::Close
     }
 

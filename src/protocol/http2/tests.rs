@@ -586,6 +586,27 @@ fn our_data_respects_the_windows_even_below_zero() {
 }
 
 #[test]
+fn a_header_block_under_way_is_reported_as_held() {
+    let mut c = Client::connected(Http2Config::default());
+    assert_eq!(c.h.held(), 0, "nothing held between requests");
+    let block = c.block("GET", "/plain", &[]);
+    let (first, rest) = block.split_at(block.len() / 2);
+    // HEADERS (END_STREAM) without END_HEADERS: the block waits for its CONTINUATION.
+    let mut bytes = Vec::new();
+    frame::encode_header(&mut bytes, first.len() as u32, FrameType::Headers, 1, 1);
+    bytes.extend_from_slice(first);
+    c.send(&bytes);
+    assert_eq!(c.h.held(), first.len());
+    bytes.clear();
+    let f = flags::END_HEADERS;
+    frame::encode_header(&mut bytes, rest.len() as u32, FrameType::Continuation, f, 1);
+    bytes.extend_from_slice(rest);
+    c.send(&bytes);
+    assert_eq!(c.h.held(), 0, "decoded: nothing held");
+    assert_eq!(body(&c.frames(), 1), b"Hello, World!");
+}
+
+#[test]
 fn data_on_an_idle_stream_is_a_connection_error() {
     let mut c = Client::connected(Http2Config::default());
     let mut bytes = Vec::new();

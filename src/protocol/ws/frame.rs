@@ -193,6 +193,29 @@ impl Decoder {
         self.state
     }
 
+    /// Whether a message is under way: a frame begun, or a data message whose final
+    /// fragment has not come.
+    pub fn in_message(&self) -> bool {
+        self.state != State::Head || self.fragmented.is_some()
+    }
+
+    /// The bytes the decoder holds of a data message being assembled (or of the one `decode`
+    /// just returned): what the peer makes it keep. Not the allocator's slack beyond them,
+    /// which is never touched, nor the emptied buffer kept between messages (at most 64 KiB).
+    pub fn held(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Drops the message under way and its buffer: the connection is closing, and what is
+    /// decoded from now on is only looked through for the peer's close.
+    pub fn discard(&mut self) {
+        self.state = State::Head;
+        self.fragmented = None;
+        self.data = Vec::new();
+        self.utf8_checked = 0;
+        self.last = None;
+    }
+
     /// The payload of the message the last `decode` returned (a close frame: its reason).
     pub fn payload(&self) -> &[u8] {
         match self.last {

@@ -48,6 +48,10 @@ pub struct WsConfig {
     /// Whether chat members are named by their addresses (`--chat-show-addresses`) rather
     /// than `guest-N`. Default `false`.
     pub show_addresses: bool,
+    /// How long a message may take from its first byte to its last, fragments and control
+    /// frames between them included; a late one is closed with 1008. Pings and pongs do not
+    /// stretch it. Default 30 s.
+    pub message_timeout: Duration,
 }
 
 impl Default for WsConfig {
@@ -56,6 +60,7 @@ impl Default for WsConfig {
             max_message: 1024 * 1024,
             ping_interval: Duration::from_secs(30),
             show_addresses: false,
+            message_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -92,6 +97,8 @@ pub struct WsSession {
     prefix: Vec<u8>,
     /// The chat line being assembled, reused.
     line: Vec<u8>,
+    /// When the message under way began to arrive (see `WsConfig::message_timeout`).
+    message_started: Option<Instant>,
 }
 
 impl WsSession {
@@ -106,6 +113,7 @@ impl WsSession {
             name: String::new(),
             prefix: Vec::new(),
             line: Vec::new(),
+            message_started: None,
         }
     }
 
@@ -114,6 +122,11 @@ impl WsSession {
         if self.state == State::Open {
             frame::encode_close(code, None, &mut cx.out());
             self.state = State::Closing;
+            // No message will be delivered now: its bytes are not held while the close
+            // is flushed.
+            self.decoder.discard();
+            self.message_started = None;
+            cx.set_held(0);
         }
         Flow::Close
     }
@@ -122,11 +135,37 @@ impl WsSession {
         let since = match self.liveness {
             Liveness::Heard(t) | Liveness::Pinged(t) => t,
         };
-        cx.set_deadline(since.checked_add(self.config.ping_interval));
+        let alive = since.checked_add(self.config.ping_interval);
+        let message = self.message_due();
+        cx.set_deadline(match (alive, message) {
+            (Some(a), Some(m)) => Some(a.min(m)),
+            (a, m) => a.or(m),
+        });
+    }
+
+    /// When the message under way must be complete.
+    fn message_due(&self) -> Option<Instant> {
+        self.message_started?
+            .checked_add(self.config.message_timeout)
+    }
+
+    /// Notes when a message began (its own deadline) and reports the bytes the decoder holds
+    /// to the reactor's memory budget.
+    fn account(&mut self, cx: &mut Ctx<'_>) {
+        if !self.decoder.in_message() {
+            self.message_started = None;
+        } else if self.message_started.is_none() {
+            self.message_started = Some(cx.now());
+        }
+        self.arm(cx);
+        cx.set_held(self.decoder.held());
     }
 
     /// Handles one whole message; `Some(flow)` ends the input loop.
     fn on_message(&mut self, message: Message, cx: &mut Ctx<'_>) -> Option<Flow> {
+        if !self.decoder.in_message() {
+            self.message_started = None;
+        }
         let stats = cx.stats();
         match message {
             Message::Text | Message::Binary => {
@@ -189,7 +228,6 @@ impl Session for WsSession {
         let mut used = 0;
         if !input.is_empty() {
             self.liveness = Liveness::Heard(cx.now());
-            self.arm(cx);
         }
         loop {
             let rest = input.get(used..).unwrap_or_default();
@@ -211,6 +249,7 @@ impl Session for WsSession {
                 // A message under way that is larger than one read: the reactor holds the
                 // peer to its minimum transfer rate while we wait.
                 cx.set_receiving(self.decoder.state() != frame::State::Head);
+                self.account(cx);
                 return Step::consumed(used);
             };
             if let Some(flow) = self.on_message(message, cx) {
@@ -224,6 +263,15 @@ impl Session for WsSession {
     }
 
     fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        if self.message_due().is_some_and(|due| due <= cx.now()) {
+            log::debug!(
+                "{}: websocket: message unfinished after {:?}, closing with 1008",
+                cx.peer(),
+                self.config.message_timeout
+            );
+            cx.stats().ws_message_timeouts.incr();
+            return self.close(CloseCode::POLICY, cx);
+        }
         let since = match self.liveness {
             Liveness::Heard(t) | Liveness::Pinged(t) => t,
         };
@@ -444,5 +492,94 @@ mod tests {
             h.replies(),
             vec![(Message::Close(Some(CloseCode::GOING_AWAY)), vec![])]
         );
+    }
+
+    #[test]
+    fn a_partial_message_is_reported_as_held_and_released_when_it_ends() {
+        let mut h = Harness::new(Endpoint::Echo);
+        assert_eq!(h.watch.held, 0, "nothing held before a message");
+        let payload = vec![b'x'; 10_000];
+        let mut input = Vec::new();
+        frame::encode(Opcode::Binary, &payload, Some(KEY), &mut input);
+        // The head and most of the payload: the decoder holds it.
+        let cut = input.len() - 1;
+        assert_eq!(h.with(|s, cx| s.on_input(&input[..cut], cx)).consumed, cut);
+        assert!(h.watch.held >= cut - 14, "held {}", h.watch.held);
+        // The last byte ends it: echoed, and nothing held any more.
+        h.with(|s, cx| s.on_input(&input[cut..], cx));
+        assert_eq!(h.watch.held, 0);
+        assert_eq!(h.replies(), vec![(Message::Binary, payload)]);
+    }
+
+    #[test]
+    fn finished_fragments_of_an_unfinished_message_are_held() {
+        let mut h = Harness::new(Endpoint::Echo);
+        let mut input = Vec::new();
+        frame::encode_fragment(Opcode::Text, false, &[b'a'; 5000], Some(KEY), &mut input);
+        h.with(|s, cx| s.on_input(&input, cx));
+        assert!(h.watch.held >= 5000, "held {}", h.watch.held);
+        // A ping between fragments is answered, and the message is still held.
+        h.send(Opcode::Ping, b"p");
+        assert!(h.watch.held >= 5000);
+        assert_eq!(h.replies(), vec![(Message::Pong, b"p".to_vec())]);
+        input.clear();
+        frame::encode_fragment(Opcode::Continuation, true, b"b", Some(KEY), &mut input);
+        h.with(|s, cx| s.on_input(&input, cx));
+        assert_eq!(h.watch.held, 0);
+    }
+
+    #[test]
+    fn an_unfinished_message_is_closed_at_its_deadline_whatever_pings_say() {
+        let config = WsConfig {
+            message_timeout: Duration::from_secs(5),
+            ..WsConfig::default()
+        };
+        let mut h = Harness::configured(Endpoint::Echo, config);
+        let start = h.now;
+        let mut input = Vec::new();
+        frame::encode_fragment(Opcode::Binary, false, b"part", Some(KEY), &mut input);
+        h.with(|s, cx| s.on_input(&input, cx));
+        assert_eq!(h.watch.deadline, Some(start + Duration::from_secs(5)));
+        // Pings keep the peer alive, but do not move the message's deadline.
+        for _ in 0..4 {
+            h.now += Duration::from_secs(1);
+            h.send(Opcode::Ping, b"");
+            assert_eq!(h.watch.deadline, Some(start + Duration::from_secs(5)));
+        }
+        h.replies();
+        h.now = start + Duration::from_secs(5);
+        assert_eq!(h.with(|s, cx| s.on_timeout(cx)), Flow::Close);
+        assert_eq!(
+            h.replies(),
+            vec![(Message::Close(Some(CloseCode::POLICY)), vec![])]
+        );
+        assert_eq!(h.stats.ws_message_timeouts.get(), 1);
+        assert_eq!(h.watch.held, 0, "nothing held while the close is flushed");
+    }
+
+    #[test]
+    fn a_finished_message_takes_its_deadline_with_it() {
+        let config = WsConfig {
+            message_timeout: Duration::from_secs(5),
+            ..WsConfig::default()
+        };
+        let mut h = Harness::configured(Endpoint::Echo, config);
+        let mut input = Vec::new();
+        frame::encode(Opcode::Text, b"whole", Some(KEY), &mut input);
+        h.with(|s, cx| s.on_input(&input[..8], cx));
+        assert_eq!(h.watch.deadline, Some(h.now + Duration::from_secs(5)));
+        h.with(|s, cx| s.on_input(&input[8..], cx));
+        assert_eq!(
+            h.watch.deadline,
+            Some(h.now + WsConfig::default().ping_interval),
+            "back to the ping interval"
+        );
+        h.now += Duration::from_secs(5);
+        assert_eq!(
+            h.with(|s, cx| s.on_timeout(cx)),
+            Flow::Close,
+            "the reactor's"
+        );
+        assert_eq!(h.stats.ws_message_timeouts.get(), 0);
     }
 }

@@ -29,7 +29,7 @@ use log::trace;
 
 use crate::config::Limits;
 use crate::reactor::WriteBudget;
-use crate::stats::Stats;
+use crate::stats::{Counter, Stats};
 
 /// How long a connection must have moved less than the minimum rate before it may be closed
 /// to make room at the connection limit. Short, because until then a full server refuses
@@ -565,6 +565,24 @@ impl ConnCore {
     }
 
     // ---- the memory budget ----
+
+    /// Moves a server-wide gauge (`buffered_out`, `buffered_in`, `session_buffered`) by the
+    /// change from `accounted`, the bytes of this connection it counts, to `now`.
+    pub fn settle(gauge: &Counter, accounted: &mut usize, now: usize) {
+        if now > *accounted {
+            gauge.add((now - *accounted) as u64);
+        } else {
+            gauge.sub((*accounted - now) as u64);
+        }
+        *accounted = now;
+    }
+
+    /// Whether a connection holds bytes in memory, for the budget: output its peer has not
+    /// read (`buffered`), part of a message (`input`), or what its session says it holds in
+    /// buffers of its own (`session`, `Ctx::set_held`).
+    pub fn holds(buffered: usize, input: usize, session: usize) -> bool {
+        buffered > 0 || input > 0 || session > 0
+    }
 
     /// Whether the memory budget holds the connection back: over the budget (`tight`), one
     /// that holds bytes (`holds`), or whose words fill its room's buffers, takes no more.
@@ -1357,6 +1375,34 @@ mod tests {
         );
         c.close();
         assert!(!c.held_back(true, true), "a closing connection only drains");
+    }
+
+    #[test]
+    fn bytes_a_session_holds_make_the_connection_hold_bytes() {
+        assert!(
+            !ConnCore::holds(0, 0, 0),
+            "nothing buffered anywhere: served"
+        );
+        assert!(ConnCore::holds(0, 0, 1), "only the session's own buffer");
+        assert!(ConnCore::holds(1, 0, 0));
+        assert!(ConnCore::holds(0, 1, 0));
+        let c = ConnCore::new(1, 1024, false, Instant::now());
+        assert!(c.held_back(ConnCore::holds(0, 0, 1 << 20), true));
+        assert!(!c.held_back(ConnCore::holds(0, 0, 0), true));
+    }
+
+    #[test]
+    fn a_gauge_follows_what_a_connection_holds_and_returns_to_zero() {
+        let gauge = Counter::default();
+        let (mut a, mut b) = (0, 0);
+        ConnCore::settle(&gauge, &mut a, 1000);
+        ConnCore::settle(&gauge, &mut b, 24);
+        assert_eq!(gauge.get(), 1024);
+        ConnCore::settle(&gauge, &mut a, 10);
+        assert_eq!((gauge.get(), a), (34, 10));
+        ConnCore::settle(&gauge, &mut a, 0);
+        ConnCore::settle(&gauge, &mut b, 0);
+        assert_eq!(gauge.get(), 0, "released: nothing left counted");
     }
 
     #[test]
