@@ -578,6 +578,7 @@ pub struct DiscoverArgs {
 
 /// `evserve serve`: the dashboard and the WebSocket endpoints of the HTTP service.
 #[derive(Debug, Args)]
+#[command(next_help_heading = BROWSER)]
 pub struct BrowserArgs {
     /// Serve /dashboard, /events (Server-Sent Events), /ws/chat and /ws/echo on --http
     /// (true/false).
@@ -620,10 +621,6 @@ impl BrowserArgs {
 /// so the help, the configuration and the docs cannot disagree.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Read settings from FILE (TOML: each flag's long name = its value; see
-    /// deploy/evserve.toml). Flags on the command line override the file's.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Serve TCP echo (RFC 862) on ADDR. Repeatable.
     #[arg(long, value_name = "ADDR", value_parser = parse_listen, help_heading = SERVICES)]
     pub echo: Vec<SocketAddr>,
@@ -698,7 +695,7 @@ pub struct ServeArgs {
     pub writable: bool,
     /// Let --writable run with no credentials: anyone who reaches the port may PUT and
     /// DELETE under /files/.
-    #[arg(long, requires = "writable", help_heading = HTTP)]
+    #[arg(long, requires = "writable", help_heading = SECURITY)]
     pub writable_without_auth: bool,
     /// Answer a directory without index.html with a listing of its files (off: 403).
     #[arg(long, help_heading = HTTP)]
@@ -706,29 +703,29 @@ pub struct ServeArgs {
     /// Clients in NET (e.g. 10.0.0.0/8, 192.168.1.7, ::1) may see /stats, /metrics,
     /// /connections, /events, /dashboard and use /ws/*; others get 403. Repeatable;
     /// `any` allows every address [default: loopback only, 127.0.0.0/8 and ::1].
-    #[arg(long, value_name = "NET", value_parser = parse_stats_net, help_heading = HTTP)]
+    #[arg(long, value_name = "NET", value_parser = parse_stats_net, help_heading = SECURITY)]
     pub stats_allow: Vec<ipnet::IpNet>,
     /// A host name this server answers for (e.g. example.com), besides localhost and IP
     /// addresses. /stats, /metrics, /connections, /dashboard, /events and /ws/* answer any
     /// other Host with 421, so a DNS-rebinding page cannot reach them. Repeatable.
-    #[arg(long, value_name = "NAME", value_parser = parse_server_name, help_heading = HTTP)]
+    #[arg(long, value_name = "NAME", value_parser = parse_server_name, help_heading = SECURITY)]
     pub server_name: Vec<String>,
     /// Answer every route, not only the status pages and WebSockets, with 421 for a Host
     /// other than --server-name, localhost or an IP address.
-    #[arg(long, help_heading = HTTP)]
+    #[arg(long, help_heading = SECURITY)]
     pub strict_host: bool,
     /// Require HTTP Basic credentials USER:PASS for PUT, DELETE and GET /connections. Every
     /// local user can read them in `ps`: prefer --auth-file, or EVSERVE_AUTH=USER:PASS in the
     /// environment (read when neither flag is given).
-    #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials, help_heading = HTTP)]
+    #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials, help_heading = SECURITY)]
     pub auth: Option<(String, String)>,
     /// Require HTTP Basic credentials listed in FILE, an htpasswd file of bcrypt hashes
     /// (`htpasswd -B -c FILE USER`), for PUT, DELETE and GET /connections.
-    #[arg(long, value_name = "FILE", conflicts_with = "auth", help_heading = HTTP)]
+    #[arg(long, value_name = "FILE", conflicts_with = "auth", help_heading = SECURITY)]
     pub auth_file: Option<PathBuf>,
     /// Wrong credentials one address may send per minute; past that it gets 429 with
     /// Retry-After until the minute is over.
-    #[arg(long, value_name = "N", default_value_t = auth::DEFAULT_MAX_FAILURES, help_heading = HTTP)]
+    #[arg(long, value_name = "N", default_value_t = auth::DEFAULT_MAX_FAILURES, help_heading = SECURITY)]
     pub auth_max_failures: u32,
     /// The users of --auth-file, --auth or EVSERVE_AUTH, loaded once by `prepare`.
     #[arg(skip)]
@@ -741,7 +738,7 @@ pub struct ServeArgs {
     /// plain HTTP.
     #[arg(long, help_heading = HTTP)]
     pub hsts: bool,
-    /// The max-age of --hsts, in seconds (a year by default).
+    /// The max-age of --hsts, in seconds (31536000 is a year, as the HSTS preload list asks).
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_HSTS_MAX_AGE, requires = "hsts",
           help_heading = HTTP)]
     pub hsts_max_age: u64,
@@ -773,34 +770,34 @@ pub struct ServeArgs {
     pub max_body: Size,
     /// Serve HTTP/1.1 only: no h2c by prior knowledge on HTTP listeners, no `h2` by ALPN on
     /// HTTPS listeners.
-    #[arg(long, help_heading = HTTP)]
+    #[arg(long, help_heading = HTTP2)]
     pub no_http2: bool,
     /// HTTP/2 streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); more
     /// are refused with REFUSED_STREAM.
     #[arg(long, value_name = "N",
-          default_value_t = Http2Config::default().max_concurrent_streams, help_heading = HTTP)]
+          default_value_t = Http2Config::default().max_concurrent_streams, help_heading = HTTP2)]
     pub http2_max_streams: u32,
     /// HTTP/2 stream window (SETTINGS_INITIAL_WINDOW_SIZE): request-body bytes a client may
     /// send on a stream before the server grants more, at most 2 GiB - 1.
     #[arg(long, value_name = "BYTES",
           default_value_t = Size(Http2Config::default().initial_window_size as usize),
-          help_heading = HTTP)]
+          help_heading = HTTP2)]
     pub http2_window: Size,
     /// Largest HTTP/2 frame payload accepted (SETTINGS_MAX_FRAME_SIZE, 16 KiB to 16 MiB - 1).
     #[arg(long, value_name = "BYTES",
           default_value_t = Size(Http2Config::default().max_frame_size as usize),
-          help_heading = HTTP)]
+          help_heading = HTTP2)]
     pub http2_max_frame: Size,
     /// Largest decoded HTTP/2 request head (SETTINGS_MAX_HEADER_LIST_SIZE); larger is
     /// answered with 431, one twice as large closes the connection (COMPRESSION_ERROR).
     #[arg(long, value_name = "BYTES",
           default_value_t = Size(Http2Config::default().max_header_list_size as usize),
-          help_heading = HTTP)]
+          help_heading = HTTP2)]
     pub http2_max_header_list: Size,
     /// HTTP/2 streams a client may reset, or make the server reset, within 10 s before its
     /// connection is closed with ENHANCE_YOUR_CALM (Rapid Reset, MadeYouReset).
     #[arg(long, value_name = "N", default_value_t = Http2Config::default().max_resets,
-          help_heading = HTTP)]
+          help_heading = HTTP2)]
     pub http2_max_resets: u32,
     /// The dashboard and WebSocket flags.
     #[command(flatten)]
@@ -914,6 +911,10 @@ pub struct ServeArgs {
     #[arg(long, overrides_with = "access_log", help_heading = LOGGING)]
     pub no_access_log: bool,
 
+    /// Read settings from FILE (TOML: each flag's long name = its value; see
+    /// deploy/evserve.toml). Flags on the command line override the file's.
+    #[arg(long, value_name = "FILE", help_heading = DEPLOYMENT)]
+    pub config: Option<PathBuf>,
     /// Load-balancer flags: --drain-delay, --proxy-protocol, --proxy-from.
     #[command(flatten)]
     pub cluster: crate::cluster_args::ClusterArgs,
@@ -949,6 +950,11 @@ const SERVICES: &str =
     "Services (none given: echo on 127.0.0.1:7007 tcp+udp, framed on :7008, HTTP on :8080)";
 const FRAMING: &str = "Framed, chat and files";
 const HTTP: &str = "HTTP";
+const HTTP2: &str = "HTTP/2";
+const SECURITY: &str = "Security (status pages, credentials, Host names)";
+const BROWSER: &str = "Browser (dashboard and WebSockets, on HTTP listeners)";
+/// Also `ClusterArgs`' heading.
+pub(crate) const DEPLOYMENT: &str = "Deployment (configuration file, load balancer)";
 const LIMITS: &str = "Limits";
 const TIMEOUTS: &str = "Timeouts (DURATION: 500ms, 10s, 2m, 1h; a bare number is seconds)";
 const SOCKETS: &str = "Socket options";
