@@ -773,3 +773,59 @@ fn serve_help_groups_every_flag_and_names_only_real_ones() {
     }
     assert!(checked > 15, "too few README flags checked: {checked}");
 }
+
+/// The shutdown summary: a few short lines with the figures an operator reads first, the
+/// ~60 counters left to /stats, /metrics and debug level.
+#[test]
+fn ctrl_c_logs_a_short_readable_summary() {
+    let root = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        &[
+            "--echo",
+            "127.0.0.1:0",
+            "--udp-echo",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--root",
+            root.path().to_str().unwrap(),
+        ],
+        3,
+    );
+    let mut tcp = TcpStream::connect(server.tcp("echo")).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    tcp.write_all(b"hello").unwrap();
+    let mut back = [0; 5];
+    tcp.read_exact(&mut back).unwrap();
+    drop(tcp);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(WAIT)).unwrap();
+    udp.send_to(b"ping", server.addr("echo", "udp")).unwrap();
+    let mut buf = [0; 16];
+    assert_eq!(udp.recv(&mut buf).unwrap(), 4);
+    assert_eq!(util::http::get(server.tcp("http"), "/plain").status, 200);
+
+    server.interrupt();
+    let first = server
+        .wait_log("stopped: connections", WAIT)
+        .expect("a summary at exit");
+    let mut lines = vec![first];
+    while !lines.last().unwrap().contains("every counter") {
+        let line = server.wait_log("", WAIT).expect("the summary's last line");
+        lines.push(line);
+    }
+    let summary = lines.join("\n");
+    for line in &lines {
+        assert!(line.len() <= 200, "{} characters: {line}", line.len());
+    }
+    for want in [
+        "connections 2 accepted, 2 closed, 0 refused (full), 0 evicted, 0 too slow",
+        "bytes ",
+        "datagrams 1 in, 1 out",
+        "/stats",
+    ] {
+        assert!(summary.contains(want), "{want} missing in:\n{summary}");
+    }
+    assert!(!summary.contains("events_per_poll"), "{summary}");
+    assert!(server.wait_exit(WAIT).is_some_and(|s| s.success()));
+}
