@@ -578,6 +578,7 @@ pub struct DiscoverArgs {
 
 /// `evserve serve`: the dashboard and the WebSocket endpoints of the HTTP service.
 #[derive(Debug, Args)]
+#[command(next_help_heading = BROWSER)]
 pub struct BrowserArgs {
     /// Serve /dashboard, /events (Server-Sent Events), /ws/chat and /ws/echo on --http
     /// (true/false).
@@ -625,10 +626,6 @@ impl BrowserArgs {
 /// so the help, the configuration and the docs cannot disagree.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Read settings from FILE (TOML: each flag's long name = its value; see
-    /// deploy/evserve.toml). Flags on the command line override the file's.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Serve TCP echo (RFC 862) on ADDR. Repeatable.
     #[arg(long, value_name = "ADDR", value_parser = parse_listen, help_heading = SERVICES)]
     pub echo: Vec<SocketAddr>,
@@ -697,34 +694,43 @@ pub struct ServeArgs {
     #[arg(short = 'r', long, value_name = "DIR", default_value_os_t = HttpConfig::default().root,
           help_heading = HTTP)]
     pub root: PathBuf,
-    /// Allow PUT and DELETE under /files/.
+    /// Allow PUT and DELETE under /files/, for the users of --auth-file (or EVSERVE_AUTH,
+    /// --auth); refused without credentials unless --writable-without-auth.
     #[arg(long, help_heading = HTTP)]
     pub writable: bool,
-    /// Only clients in NET (e.g. 127.0.0.0/8, 10.0.0.0/8, ::1) may see /stats, /connections,
-    /// /events and /dashboard; others get 403. Repeatable. By default anyone may.
-    #[arg(long, value_name = "NET", value_parser = parse_net, help_heading = HTTP)]
+    /// Let --writable run with no credentials: anyone who reaches the port may PUT and
+    /// DELETE under /files/.
+    #[arg(long, requires = "writable", help_heading = SECURITY)]
+    pub writable_without_auth: bool,
+    /// Answer a directory without index.html with a listing of its files (off: 403).
+    #[arg(long, help_heading = HTTP)]
+    pub listings: bool,
+    /// Clients in NET (e.g. 10.0.0.0/8, 192.168.1.7, ::1) may see /stats, /metrics,
+    /// /connections, /events, /dashboard and use /ws/*; others get 403. Repeatable;
+    /// `any` allows every address [default: loopback only, 127.0.0.0/8 and ::1].
+    #[arg(long, value_name = "NET", value_parser = parse_stats_net, help_heading = SECURITY)]
     pub stats_allow: Vec<ipnet::IpNet>,
     /// A host name this server answers for (e.g. example.com), besides localhost and IP
     /// addresses. /stats, /metrics, /connections, /dashboard, /events and /ws/* answer any
     /// other Host with 421, so a DNS-rebinding page cannot reach them. Repeatable.
-    #[arg(long, value_name = "NAME", value_parser = parse_server_name, help_heading = HTTP)]
+    #[arg(long, value_name = "NAME", value_parser = parse_server_name, help_heading = SECURITY)]
     pub server_name: Vec<String>,
     /// Answer every route, not only the status pages and WebSockets, with 421 for a Host
     /// other than --server-name, localhost or an IP address.
-    #[arg(long, help_heading = HTTP)]
+    #[arg(long, help_heading = SECURITY)]
     pub strict_host: bool,
     /// Require HTTP Basic credentials USER:PASS for PUT, DELETE and GET /connections. Every
     /// local user can read them in `ps`: prefer --auth-file, or EVSERVE_AUTH=USER:PASS in the
     /// environment (read when neither flag is given).
-    #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials, help_heading = HTTP)]
+    #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials, help_heading = SECURITY)]
     pub auth: Option<(String, String)>,
     /// Require HTTP Basic credentials listed in FILE, an htpasswd file of bcrypt hashes
     /// (`htpasswd -B -c FILE USER`), for PUT, DELETE and GET /connections.
-    #[arg(long, value_name = "FILE", conflicts_with = "auth", help_heading = HTTP)]
+    #[arg(long, value_name = "FILE", conflicts_with = "auth", help_heading = SECURITY)]
     pub auth_file: Option<PathBuf>,
     /// Wrong credentials one address may send per minute; past that it gets 429 with
     /// Retry-After until the minute is over.
-    #[arg(long, value_name = "N", default_value_t = auth::DEFAULT_MAX_FAILURES, help_heading = HTTP)]
+    #[arg(long, value_name = "N", default_value_t = auth::DEFAULT_MAX_FAILURES, help_heading = SECURITY)]
     pub auth_max_failures: u32,
     /// The users of --auth-file, --auth or EVSERVE_AUTH, loaded once by `prepare`.
     #[arg(skip)]
@@ -737,7 +743,7 @@ pub struct ServeArgs {
     /// plain HTTP.
     #[arg(long, help_heading = HTTP)]
     pub hsts: bool,
-    /// The max-age of --hsts, in seconds (a year by default).
+    /// The max-age of --hsts, in seconds (31536000 is a year, as the HSTS preload list asks).
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_HSTS_MAX_AGE, requires = "hsts",
           help_heading = HTTP)]
     pub hsts_max_age: u64,
@@ -769,34 +775,34 @@ pub struct ServeArgs {
     pub max_body: Size,
     /// Serve HTTP/1.1 only: no h2c by prior knowledge on HTTP listeners, no `h2` by ALPN on
     /// HTTPS listeners.
-    #[arg(long, help_heading = HTTP)]
+    #[arg(long, help_heading = HTTP2)]
     pub no_http2: bool,
     /// HTTP/2 streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); more
     /// are refused with REFUSED_STREAM.
     #[arg(long, value_name = "N",
-          default_value_t = Http2Config::default().max_concurrent_streams, help_heading = HTTP)]
+          default_value_t = Http2Config::default().max_concurrent_streams, help_heading = HTTP2)]
     pub http2_max_streams: u32,
     /// HTTP/2 stream window (SETTINGS_INITIAL_WINDOW_SIZE): request-body bytes a client may
     /// send on a stream before the server grants more, at most 2 GiB - 1.
     #[arg(long, value_name = "BYTES",
           default_value_t = Size(Http2Config::default().initial_window_size as usize),
-          help_heading = HTTP)]
+          help_heading = HTTP2)]
     pub http2_window: Size,
     /// Largest HTTP/2 frame payload accepted (SETTINGS_MAX_FRAME_SIZE, 16 KiB to 16 MiB - 1).
     #[arg(long, value_name = "BYTES",
           default_value_t = Size(Http2Config::default().max_frame_size as usize),
-          help_heading = HTTP)]
+          help_heading = HTTP2)]
     pub http2_max_frame: Size,
     /// Largest decoded HTTP/2 request head (SETTINGS_MAX_HEADER_LIST_SIZE); larger is
     /// answered with 431, one twice as large closes the connection (COMPRESSION_ERROR).
     #[arg(long, value_name = "BYTES",
           default_value_t = Size(Http2Config::default().max_header_list_size as usize),
-          help_heading = HTTP)]
+          help_heading = HTTP2)]
     pub http2_max_header_list: Size,
     /// HTTP/2 streams a client may reset, or make the server reset, within 10 s before its
     /// connection is closed with ENHANCE_YOUR_CALM (Rapid Reset, MadeYouReset).
     #[arg(long, value_name = "N", default_value_t = Http2Config::default().max_resets,
-          help_heading = HTTP)]
+          help_heading = HTTP2)]
     pub http2_max_resets: u32,
     /// The dashboard and WebSocket flags.
     #[command(flatten)]
@@ -910,6 +916,10 @@ pub struct ServeArgs {
     #[arg(long, overrides_with = "access_log", help_heading = LOGGING)]
     pub no_access_log: bool,
 
+    /// Read settings from FILE (TOML: each flag's long name = its value; see
+    /// deploy/evserve.toml). Flags on the command line override the file's.
+    #[arg(long, value_name = "FILE", help_heading = DEPLOYMENT)]
+    pub config: Option<PathBuf>,
     /// Load-balancer flags: --drain-delay, --proxy-protocol, --proxy-from.
     #[command(flatten)]
     pub cluster: crate::cluster_args::ClusterArgs,
@@ -922,11 +932,34 @@ pub struct ServeArgs {
 /// `--hsts-max-age` when not given: a year, as the HSTS preload list asks.
 const DEFAULT_HSTS_MAX_AGE: u64 = 31_536_000;
 
+/// `--stats-allow any`: every IPv4 and every IPv6 address.
+const ANY_V4: ipnet::IpNet = ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    0,
+));
+const ANY_V6: ipnet::IpNet = ipnet::IpNet::V6(ipnet::Ipv6Net::new_assert(
+    std::net::Ipv6Addr::UNSPECIFIED,
+    0,
+));
+
+/// A `--stats-allow` value: a network, an address, or `any`.
+fn parse_stats_net(s: &str) -> Result<ipnet::IpNet, String> {
+    if s.trim().eq_ignore_ascii_case("any") {
+        return Ok(ANY_V6);
+    }
+    parse_net(s)
+}
+
 /// `serve --help` headings.
 const SERVICES: &str =
     "Services (none given: echo on 127.0.0.1:7007 tcp+udp, framed on :7008, HTTP on :8080)";
 const FRAMING: &str = "Framed, chat and files";
 const HTTP: &str = "HTTP";
+const HTTP2: &str = "HTTP/2";
+const SECURITY: &str = "Security (status pages, credentials, Host names)";
+const BROWSER: &str = "Browser (dashboard and WebSockets, on HTTP listeners)";
+/// Also `ClusterArgs`' heading.
+pub(crate) const DEPLOYMENT: &str = "Deployment (configuration file, load balancer)";
 const LIMITS: &str = "Limits";
 const TIMEOUTS: &str = "Timeouts (DURATION: 500ms, 10s, 2m, 1h; a bare number is seconds)";
 const SOCKETS: &str = "Socket options";
@@ -972,7 +1005,15 @@ impl ServeArgs {
         if self.auth_max_failures == 0 {
             return Err("--auth-max-failures must be at least 1".into());
         }
-        self.auth_users()?;
+        let users = self.auth_users()?;
+        if self.writable && users.is_none() && !self.writable_without_auth {
+            return Err(
+                "--writable without credentials would let anyone who reaches the port PUT and \
+                 DELETE under /files/; add --auth-file FILE (htpasswd -B -c FILE USER) or set \
+                 EVSERVE_AUTH=USER:PASS, or add --writable-without-auth if that is what you want"
+                    .into(),
+            );
+        }
         if self.auth.is_some() {
             warnings.push(
                 "--auth puts the password on the command line, where every local user can read \
@@ -1211,12 +1252,25 @@ impl ServeArgs {
                 },
                 ..self.browser.config()
             },
-            stats_allow: self.stats_allow.clone(),
+            stats_allow: self.stats_networks(),
+            listings: self.listings,
             host_names: self.server_name.clone(),
             strict_host: self.strict_host,
             http2: self.http2_config(),
             ..HttpConfig::default()
         }
+    }
+
+    /// The networks of --stats-allow: loopback when none is given, and every address of
+    /// both families when one of them is `any` (or a /0).
+    fn stats_networks(&self) -> Vec<ipnet::IpNet> {
+        if self.stats_allow.is_empty() {
+            return crate::protocol::http::loopback();
+        }
+        if self.stats_allow.iter().any(|net| net.prefix_len() == 0) {
+            return vec![ANY_V4, ANY_V6];
+        }
+        self.stats_allow.clone()
     }
 
     fn http2_config(&self) -> Http2Config {
@@ -1567,6 +1621,86 @@ mod tests {
         );
         assert_eq!(hsts(&both), [(false, None), (true, None)]);
         assert!(Cli::try_parse_from(["evserve", "serve", "--hsts-max-age", "60"]).is_err());
+    }
+
+    #[test]
+    fn secure_defaults_and_the_flags_that_open_them() {
+        let http = |args: &[&str]| serve(args).http_config();
+        let loopback = crate::protocol::http::loopback();
+        let default = http(&[]);
+        assert_eq!(default.stats_allow, loopback);
+        assert!(!default.listings && !default.writable);
+        assert_eq!(
+            http(&["--stats-allow", "any"]).stats_allow,
+            [ANY_V4, ANY_V6]
+        );
+        assert_eq!(
+            http(&["--stats-allow", "0.0.0.0/0"]).stats_allow,
+            [ANY_V4, ANY_V6]
+        );
+        let lan: ipnet::IpNet = "10.0.0.0/8".parse().unwrap();
+        assert_eq!(http(&["--stats-allow", "10.0.0.0/8"]).stats_allow, [lan]);
+        assert!(http(&["--listings"]).listings);
+        // --writable needs credentials, or a flag that says none on purpose.
+        if std::env::var_os("EVSERVE_AUTH").is_none() {
+            let refused = serve(&["--writable"]).prepare().unwrap_err();
+            for want in ["--auth-file", "EVSERVE_AUTH", "--writable-without-auth"] {
+                assert!(refused.contains(want), "{want} missing in: {refused}");
+            }
+            assert!(
+                serve(&["--writable", "--writable-without-auth"])
+                    .prepare()
+                    .is_ok()
+            );
+        }
+        assert!(serve(&["--writable", "--auth", "u:p"]).prepare().is_ok());
+        assert!(
+            Cli::try_parse_from(["evserve", "serve", "--writable-without-auth"]).is_err(),
+            "it qualifies --writable"
+        );
+    }
+
+    #[test]
+    fn the_start_log_names_what_is_open_and_warns_beyond_loopback() {
+        let notes = |args: &[&str]| {
+            let config = serve(args).config();
+            let bound: Vec<SocketAddr> = config.services.iter().map(|s| s.addr()).collect();
+            crate::server::exposure(&config, &bound)
+        };
+        let quiet = notes(&["--http", "0.0.0.0:8080"]);
+        assert_eq!(quiet.len(), 1, "{quiet:?}");
+        let (level, line) = &quiet[0];
+        assert_eq!(*level, log::Level::Info);
+        for want in [
+            "root ",
+            "listings off",
+            "/stats",
+            "for loopback",
+            "read-only",
+        ] {
+            assert!(line.contains(want), "{want} missing in: {line}");
+        }
+        let open = notes(&[
+            "--http",
+            "0.0.0.0:8080",
+            "--http",
+            "127.0.0.1:8081",
+            "--stats-allow",
+            "any",
+            "--writable",
+            "--writable-without-auth",
+        ]);
+        let warnings: Vec<&String> = open
+            .iter()
+            .filter(|(level, _)| *level == log::Level::Warn)
+            .map(|(_, line)| line)
+            .collect();
+        assert_eq!(warnings.len(), 1, "warned once: {open:?}");
+        assert!(warnings[0].contains("0.0.0.0:8080"), "{}", warnings[0]);
+        assert!(!warnings[0].contains("8081"), "loopback is not exposed");
+        assert!(warnings[0].contains("PUT/DELETE"), "{}", warnings[0]);
+        let loopback_only = notes(&["--http", "127.0.0.1:0", "--stats-allow", "any"]);
+        assert!(loopback_only.iter().all(|(l, _)| *l == log::Level::Info));
     }
 
     #[test]

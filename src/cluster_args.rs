@@ -13,9 +13,10 @@ use crate::server::ServerConfig;
 
 /// `serve` flags for running behind a load balancer (see `docs/deploy.md`).
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = crate::cli::DEPLOYMENT)]
 pub struct ClusterArgs {
     /// On SIGTERM, keep serving this long with /healthz answering 503 before the listeners
-    /// close, so the balancer's health check takes the server out first (e.g. 3s; default 0s).
+    /// close, so the balancer's health check takes the server out first (e.g. 3s).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub drain_delay: Duration,
     /// Expect a PROXY protocol header (v2, or v1 text) first on every TCP connection, as

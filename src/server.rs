@@ -337,6 +337,81 @@ impl std::error::Error for ServeError {
     }
 }
 
+/// What each HTTP listener of `config` (bound at `bound`) serves, and to whom: one info line
+/// per listener naming its document root and its open endpoints, then one warning if a status
+/// page or a writable upload area is reachable beyond loopback without a restriction.
+pub fn exposure(config: &ServerConfig, bound: &[SocketAddr]) -> Vec<(log::Level, String)> {
+    let mut lines = Vec::new();
+    let mut exposed = Vec::new();
+    for (spec, addr) in config.services.iter().zip(bound) {
+        let (http, flag) = match spec {
+            ServiceSpec::Http(_, http) => (http, "--http"),
+            ServiceSpec::Tls(inner, _) => match &**inner {
+                ServiceSpec::Http(_, http) => (http, "--https"),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let root = std::fs::canonicalize(&http.root).unwrap_or_else(|_| http.root.clone());
+        let status = if http.browser.dashboard {
+            "/stats /metrics /connections /dashboard /events /ws/chat /ws/echo"
+        } else {
+            "/stats /metrics /connections"
+        };
+        let loopback_only = http
+            .stats_allow
+            .iter()
+            .all(|net| is_loopback(net.network()));
+        let allowed = if loopback_only {
+            "loopback".to_string()
+        } else {
+            let nets: Vec<String> = http.stats_allow.iter().map(|n| n.to_string()).collect();
+            nets.join(", ")
+        };
+        let writes = match (http.writable, http.auth.is_some()) {
+            (false, _) => "read-only",
+            (true, true) => "PUT/DELETE /files/ with credentials",
+            (true, false) => "PUT/DELETE /files/ for anyone (--writable-without-auth)",
+        };
+        lines.push((
+            log::Level::Info,
+            format!(
+                "{} {addr}: root {}; files {}, listings {}; /plain /json /echo /healthz for \
+                 anyone; {status} for {allowed} (--stats-allow)",
+                spec.name(),
+                root.display(),
+                writes,
+                if http.listings { "on" } else { "off" },
+            ),
+        ));
+        if is_loopback(addr.ip()) {
+            continue;
+        }
+        if !loopback_only {
+            exposed.push(format!("{status} on {flag} {addr} to {allowed}"));
+        }
+        if http.writable && http.auth.is_none() {
+            exposed.push(format!("PUT/DELETE /files/ on {flag} {addr} to anyone"));
+        }
+    }
+    if !exposed.is_empty() {
+        lines.push((
+            log::Level::Warn,
+            format!(
+                "exposed beyond loopback: {}; narrow with --stats-allow NET and --auth-file \
+                 FILE if that is not meant",
+                exposed.join("; ")
+            ),
+        ));
+    }
+    lines
+}
+
+/// Whether `ip` is the machine itself (IPv4-mapped loopback included).
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
 /// Builds a reactor serving everything in `config`. Returns it with the bound addresses, in
 /// the order of `config.services`.
 pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
@@ -534,6 +609,9 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
         .handle_signals()
         .map_err(ServeError::io("cannot handle SIGINT and SIGTERM"))?;
     let (mut reactor, addrs) = bind_all(reactor, &first)?;
+    for (level, line) in exposure(config, &addrs) {
+        log::log!(level, "{line}");
+    }
     let rooms = SharedRooms::new(workers);
     if workers > 1 {
         reactor.share_rooms(rooms.clone(), 0);

@@ -336,6 +336,94 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// The shutdown summary: a few short lines of the figures an operator looks at first
+    /// (connections, bytes, and datagrams, TLS handshakes and HTTP/2 where there were any).
+    /// Every counter stays in `/stats`, `/metrics` and, at debug level, the full log line.
+    pub fn summary(&self) -> Vec<String> {
+        let mut first = format!(
+            "stopped: connections {} accepted, {} closed, {} refused (full), {} evicted, {} \
+             too slow",
+            self.accepted.get(),
+            self.closed.get(),
+            self.rejected.get(),
+            self.evicted.get(),
+            self.too_slow.get(),
+        );
+        if self.proxy_refused.get() > 0 {
+            first.push_str(&format!(
+                ", {} not from --proxy-from",
+                self.proxy_refused.get()
+            ));
+        }
+        let mut lines = vec![
+            first,
+            format!(
+                "  bytes {} in, {} out",
+                Bytes(self.bytes_in.get()),
+                Bytes(self.bytes_out.get())
+            ),
+        ];
+        let datagrams = self.datagrams_in.get() + self.datagrams_out.get();
+        if datagrams > 0 {
+            lines.push(format!(
+                "  datagrams {} in, {} out, {} dropped (queue full), {} truncated, {} loops \
+                 refused",
+                self.datagrams_in.get(),
+                self.datagrams_out.get(),
+                self.datagrams_dropped.get(),
+                self.datagrams_truncated.get(),
+                self.udp_loops_dropped.get(),
+            ));
+        }
+        let handshakes = self.tls_handshakes_full.get()
+            + self.tls_handshakes_resumed.get()
+            + self.tls_handshakes_failed.get();
+        if handshakes > 0 {
+            lines.push(format!(
+                "  TLS handshakes {} full, {} resumed, {} failed (TLS 1.3: {}, TLS 1.2: {})",
+                self.tls_handshakes_full.get(),
+                self.tls_handshakes_resumed.get(),
+                self.tls_handshakes_failed.get(),
+                self.tls_version_1_3.get(),
+                self.tls_version_1_2.get(),
+            ));
+        }
+        if self.http2_connections.get() > 0 {
+            lines.push(format!(
+                "  HTTP/2 {} connections, {} streams, {} reset by peers, {} reset by the \
+                 server, {} GOAWAYs",
+                self.http2_connections.get(),
+                self.http2_streams.get(),
+                self.http2_resets_by_peer.get(),
+                self.http2_resets_refused.get()
+                    + self.http2_resets_flow_control.get()
+                    + self.http2_resets_protocol.get(),
+                self.http2_goaways.get(),
+            ));
+        }
+        lines.push("  every counter: GET /stats or /metrics while running, RUST_LOG=debug".into());
+        lines
+    }
+}
+
+/// A byte count as people read it: `13.6 MB (13560580 bytes)`, or `512 bytes`.
+struct Bytes(u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u64, &str); 3] = [(1_000_000_000, "GB"), (1_000_000, "MB"), (1_000, "kB")];
+        for (size, unit) in UNITS {
+            if self.0 >= size {
+                // Display only: the precision of f64 is ample for one decimal.
+                let value = self.0 as f64 / size as f64;
+                return write!(f, "{value:.1} {unit} ({} bytes)", self.0);
+            }
+        }
+        write!(f, "{} bytes", self.0)
+    }
+}
+
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, (name, value)) in self.snapshot().iter().enumerate() {
@@ -400,6 +488,39 @@ impl Group<Stats> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_is_short_and_says_only_what_happened() {
+        let stats = Stats::default();
+        let quiet = stats.summary();
+        assert_eq!(quiet.len(), 3, "{quiet:?}");
+        assert!(quiet[0].starts_with("stopped: connections 0 accepted"));
+        stats.bytes_in.add(13_560_580);
+        stats.bytes_out.add(512);
+        stats.datagrams_in.add(1_000_000_000_000);
+        stats.tls_handshakes_failed.incr();
+        stats.http2_connections.incr();
+        stats.http2_resets_protocol.add(2);
+        for counter in [
+            &stats.accepted,
+            &stats.closed,
+            &stats.rejected,
+            &stats.evicted,
+        ] {
+            counter.add(1_000_000_000_000);
+        }
+        let busy = stats.summary();
+        assert_eq!(busy.len(), 6, "{busy:?}");
+        assert_eq!(
+            busy[1],
+            "  bytes 13.6 MB (13560580 bytes) in, 512 bytes out"
+        );
+        assert!(busy[4].contains("2 reset by the server"), "{}", busy[4]);
+        for line in &busy {
+            // The log adds a ~45-character prefix.
+            assert!(line.len() <= 150, "{} characters: {line}", line.len());
+        }
+    }
 
     #[test]
     fn a_group_sums_its_members() {

@@ -680,3 +680,152 @@ fn a_config_file_configures_serve_and_config_check_validates_it() {
         stderr(&shipped)
     );
 }
+
+/// `serve --help` as a manual: every flag under a named heading (only `--help` in clap's own
+/// "Options"), each default said once, and the services the help and the README name exist
+/// as flags.
+#[test]
+fn serve_help_groups_every_flag_and_names_only_real_ones() {
+    let out = run(&["serve", "--help"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    // (heading, flag line, the flag's text) for every flag.
+    let mut heading: Option<String> = None;
+    let mut flags: Vec<(Option<String>, String, String)> = Vec::new();
+    for line in help.lines() {
+        let trimmed = line.trim_start();
+        if !line.starts_with(' ') && line.ends_with(':') && !line.starts_with("Usage") {
+            heading = Some(line.trim_end_matches(':').to_string());
+        } else if line.starts_with(' ') && trimmed.starts_with('-') {
+            flags.push((heading.clone(), trimmed.to_string(), String::new()));
+        } else if let Some(last) = flags.last_mut() {
+            last.2.push_str(trimmed);
+            last.2.push(' ');
+        }
+    }
+    assert!(flags.len() > 50, "{help}");
+    for (heading, flag, text) in &flags {
+        match heading.as_deref() {
+            None => panic!("{flag} comes before any heading"),
+            Some("Options") => assert!(
+                flag.contains("--help"),
+                "{flag} has no heading of its own (give it a help_heading)"
+            ),
+            Some(_) => {}
+        }
+        let defaults = text.to_lowercase().matches("default").count();
+        assert!(
+            defaults <= 1,
+            "{flag} says its default {defaults} times: {text}"
+        );
+        assert!(!text.contains("its own room"), "{flag}: stale: {text}");
+    }
+    let names: Vec<&str> = flags
+        .iter()
+        .flat_map(|(_, flag, _)| flag.split([' ', ',', '[', '<']))
+        .filter(|word| word.starts_with("--"))
+        .collect();
+    let known = |flag: &str| names.contains(&flag);
+    // The services the help says run by default ("echo on ..., framed on ..., HTTP on ...").
+    let services = help
+        .lines()
+        .find(|l| l.starts_with("Services ("))
+        .unwrap_or_else(|| panic!("no Services heading in:\n{help}"));
+    let named: Vec<String> = services
+        .split([' ', '(', ','])
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[1] == "on")
+        .map(|w| format!("--{}", w[0].to_lowercase()))
+        .collect();
+    assert!(named.len() >= 3, "{services}");
+    for flag in &named {
+        assert!(
+            known(flag),
+            "{flag} is named in {services:?} but is no flag"
+        );
+    }
+    // Every flag in the README's tables and its list of service flags.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let mut checked = 0;
+    for line in readme.lines().filter(|l| l.starts_with('|')) {
+        for word in line.split(['`', ' ', ',', '(', ')']) {
+            if word.starts_with("--") && word.len() > 2 && !word.starts_with("---") {
+                assert!(
+                    known(word),
+                    "README names {word}, which serve lacks: {line}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    let list = readme
+        .split("Every service flag\n")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("README lists the service flags");
+    for word in list.split(['`', ' ', ',', '(', '\n']) {
+        if word.starts_with("--") {
+            assert!(known(word), "README lists {word} as a service flag: {list}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 15, "too few README flags checked: {checked}");
+}
+
+/// The shutdown summary: a few short lines with the figures an operator reads first, the
+/// ~60 counters left to /stats, /metrics and debug level.
+#[test]
+fn ctrl_c_logs_a_short_readable_summary() {
+    let root = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        &[
+            "--echo",
+            "127.0.0.1:0",
+            "--udp-echo",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--root",
+            root.path().to_str().unwrap(),
+        ],
+        3,
+    );
+    let mut tcp = TcpStream::connect(server.tcp("echo")).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    tcp.write_all(b"hello").unwrap();
+    let mut back = [0; 5];
+    tcp.read_exact(&mut back).unwrap();
+    drop(tcp);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(WAIT)).unwrap();
+    udp.send_to(b"ping", server.addr("echo", "udp")).unwrap();
+    let mut buf = [0; 16];
+    assert_eq!(udp.recv(&mut buf).unwrap(), 4);
+    assert_eq!(util::http::get(server.tcp("http"), "/plain").status, 200);
+
+    server.interrupt();
+    let first = server
+        .wait_log("stopped: connections", WAIT)
+        .expect("a summary at exit");
+    let mut lines = vec![first];
+    while !lines.last().unwrap().contains("every counter") {
+        let line = server.wait_log("", WAIT).expect("the summary's last line");
+        lines.push(line);
+    }
+    let summary = lines.join("\n");
+    for line in &lines {
+        assert!(line.len() <= 200, "{} characters: {line}", line.len());
+    }
+    for want in [
+        "connections 2 accepted, 2 closed, 0 refused (full), 0 evicted, 0 too slow",
+        "bytes ",
+        "datagrams 1 in, 1 out",
+        "/stats",
+    ] {
+        assert!(summary.contains(want), "{want} missing in:\n{summary}");
+    }
+    assert!(!summary.contains("events_per_poll"), "{summary}");
+    assert!(server.wait_exit(WAIT).is_some_and(|s| s.success()));
+}

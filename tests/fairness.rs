@@ -14,7 +14,10 @@ use util::http::{self, Conn};
 #[test]
 fn every_worker_sees_a_write_at_once() {
     let root = tempfile::tempdir().unwrap();
-    let server = http::start(root.path(), &["--writable", "--workers", "2"]);
+    let server = http::start(
+        root.path(),
+        &["--writable", "--writable-without-auth", "--workers", "2"],
+    );
     let addr = server.tcp("http");
     let put = |body: &str| {
         let request = format!(
@@ -123,6 +126,7 @@ fn a_trickled_body_gets_408_despite_steady_bytes() {
         root.path(),
         &[
             "--writable",
+            "--writable-without-auth",
             "--rate-window",
             "1s",
             "--min-rate",

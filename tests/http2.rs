@@ -39,7 +39,14 @@ fn serve(extra: &[&str]) -> (Server, tempfile::TempDir) {
     std::fs::write(root.path().join("small.txt"), b"small file\n").unwrap();
     std::fs::write(root.path().join("big.bin"), pattern(2_000_000, 7)).unwrap();
     let dir = root.path().to_str().unwrap().to_owned();
-    let mut args = vec!["--http", "127.0.0.1:0", "--root", &dir, "--writable"];
+    let mut args = vec![
+        "--http",
+        "127.0.0.1:0",
+        "--root",
+        &dir,
+        "--writable",
+        "--writable-without-auth",
+    ];
     args.extend_from_slice(extra);
     (Server::start(&args, 1), root)
 }

@@ -118,7 +118,7 @@ fn plain_is_200_with_every_field() {
 #[test]
 fn put_is_201_then_204_and_delete_is_204_then_404() {
     let root = tempfile::tempdir().unwrap();
-    let server = http::start(root.path(), &["--writable"]);
+    let server = http::start(root.path(), &["--writable", "--writable-without-auth"]);
     let mut c = Conn::open(server.tcp("http"));
 
     let r = c.exchange(b"PUT /files/a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
@@ -147,7 +147,7 @@ fn put_is_201_then_204_and_delete_is_204_then_404() {
 #[test]
 fn expect_100_continue_gets_the_interim_answer_before_the_body() {
     let root = tempfile::tempdir().unwrap();
-    let server = http::start(root.path(), &["--writable"]);
+    let server = http::start(root.path(), &["--writable", "--writable-without-auth"]);
     let mut c = Conn::open(server.tcp("http"));
     c.send(b"PUT /files/c.txt HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
     // The client holds its body back until told to go on.
@@ -160,11 +160,15 @@ fn expect_100_continue_gets_the_interim_answer_before_the_body() {
 }
 
 #[test]
-fn a_directory_without_its_slash_is_301_and_with_it_a_listing() {
+fn a_directory_without_its_slash_is_301_and_with_it_a_listing_if_asked() {
     let root = tempfile::tempdir().unwrap();
     fs::create_dir(root.path().join("dir")).unwrap();
     fs::write(root.path().join("dir/a b.txt"), b"x").unwrap();
-    let server = http::start(root.path(), &[]);
+    let closed = http::start(root.path(), &[]);
+    let r = get(closed.tcp("http"), "/dir/");
+    status(&r, "HTTP/1.1 403 Forbidden");
+    assert!(!r.text().contains("a b.txt"), "listings are opt-in");
+    let server = http::start(root.path(), &["--listings"]);
     let addr = server.tcp("http");
     let r = survivable(
         addr,
@@ -452,7 +456,15 @@ fn a_head_dribbled_a_byte_at_a_time_is_still_408() {
 #[test]
 fn a_stalled_upload_body_is_408_and_its_partial_file_removed() {
     let root = tempfile::tempdir().unwrap();
-    let server = http::start(root.path(), &["--writable", "--idle-timeout", "400ms"]);
+    let server = http::start(
+        root.path(),
+        &[
+            "--writable",
+            "--writable-without-auth",
+            "--idle-timeout",
+            "400ms",
+        ],
+    );
     let mut c = Conn::open(server.tcp("http"));
     let r = c.exchange(b"PUT /files/s.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
     status(&r, "HTTP/1.1 408 Request Timeout");
@@ -626,7 +638,14 @@ fn past_max_connections_the_next_client_gets_503_with_retry_after() {
     // room (an idle one would be: see tests/fairness.rs).
     let server = http::start(
         root.path(),
-        &["--max-connections", "1", "--min-rate", "0", "--writable"],
+        &[
+            "--max-connections",
+            "1",
+            "--min-rate",
+            "0",
+            "--writable",
+            "--writable-without-auth",
+        ],
     );
     let addr = server.tcp("http");
     let mut held = Conn::open(addr);
@@ -834,7 +853,7 @@ fn http_1_0_closes_unless_asked_to_keep_alive() {
 #[test]
 fn a_chunked_put_stores_identical_bytes_and_delete_removes_them() {
     let root = tempfile::tempdir().unwrap();
-    let server = http::start(root.path(), &["--writable"]);
+    let server = http::start(root.path(), &["--writable", "--writable-without-auth"]);
     let mut c = Conn::open(server.tcp("http"));
     let data = pattern(300_000, 3);
 
@@ -881,7 +900,7 @@ fn a_chunked_put_stores_identical_bytes_and_delete_removes_them() {
 /// left under `ROOT/files/`.
 fn cut_off_upload_leaves_nothing(head: &[u8], half_body: &[u8]) {
     let root = tempfile::tempdir().unwrap();
-    let server = http::start(root.path(), &["--writable"]);
+    let server = http::start(root.path(), &["--writable", "--writable-without-auth"]);
     let files = root.path().join("files");
     let mut c = Conn::open(server.tcp("http"));
     c.send(head);
@@ -1009,7 +1028,7 @@ fn uploads_never_write_outside_the_root() {
     let files = root.path().join("files");
     fs::create_dir(&files).unwrap();
     symlink(&secret, files.join("link")).unwrap();
-    let server = http::start(root.path(), &["--writable"]);
+    let server = http::start(root.path(), &["--writable", "--writable-without-auth"]);
     let addr = server.tcp("http");
     let put = |name: &str| {
         format!("PUT /files/{name} HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nPWN")
@@ -1131,7 +1150,10 @@ fn options_trace_and_connect() {
 #[test]
 fn trace_echoes_the_request_when_allowed_minus_credentials() {
     let root = tempfile::tempdir().unwrap();
-    let server = http::start(root.path(), &["--allow-trace", "--writable"]);
+    let server = http::start(
+        root.path(),
+        &["--allow-trace", "--writable", "--writable-without-auth"],
+    );
     let addr = server.tcp("http");
     let r = survivable(
         addr,
@@ -1203,7 +1225,7 @@ fn upload_temporaries_left_by_a_crash_are_swept_at_start() {
     util::aged_file(&files, ".a.txt.41-0.part", hours);
     util::aged_file(&files, ".b.txt.41-1.part", Duration::ZERO);
     util::aged_file(&files, "kept.txt", hours);
-    let _server = http::start(root.path(), &["--writable"]);
+    let _server = http::start(root.path(), &["--writable", "--writable-without-auth"]);
     assert_eq!(names_in(&files), [".b.txt.41-1.part", "kept.txt"]);
 }
 
@@ -1294,7 +1316,15 @@ fn stats_allow_restricts_the_operator_views_to_its_networks() {
     let root = tempfile::tempdir().unwrap();
     let elsewhere = http::start(root.path(), &["--stats-allow", "10.0.0.0/8"]);
     let addr = elsewhere.tcp("http");
-    for path in ["/stats", "/connections", "/events", "/dashboard"] {
+    for path in [
+        "/stats",
+        "/metrics",
+        "/connections",
+        "/events",
+        "/dashboard",
+        "/ws/chat",
+        "/ws/echo",
+    ] {
         let r = http::get(addr, path);
         assert_eq!(r.status, 403, "{path} from 127.0.0.1: {}", r.text());
     }
@@ -1311,4 +1341,14 @@ fn stats_allow_restricts_the_operator_views_to_its_networks() {
     );
     let r = http::get(here.tcp("http"), "/stats");
     assert_eq!(r.status, 200, "{}", r.text());
+    for flags in [&[][..], &["--stats-allow", "any"]] {
+        let open = http::start(root.path(), flags);
+        let r = http::get(open.tcp("http"), "/stats");
+        assert_eq!(
+            r.status,
+            200,
+            "{flags:?}: loopback may by default: {}",
+            r.text()
+        );
+    }
 }

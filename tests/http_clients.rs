@@ -38,6 +38,7 @@ fn curl_gets_puts_ranges_and_heads() {
             "--root",
             root.path().to_str().unwrap(),
             "--writable",
+            "--writable-without-auth",
         ],
         1,
     );

@@ -387,7 +387,12 @@ fn python_ssl_gets_the_certificate_for_its_sni_name_and_tls_1_1_fails() {
 
 #[test]
 fn https_pipelining_and_a_large_upload() {
-    let (s, root) = https(&["--writable", "--max-body", "64MiB"]);
+    let (s, root) = https(&[
+        "--writable",
+        "--writable-without-auth",
+        "--max-body",
+        "64MiB",
+    ]);
     let config = client_config(&s.cert());
     let addr = s.tcp("https");
 
@@ -431,7 +436,12 @@ fn https_pipelining_and_a_large_upload() {
 
 #[test]
 fn an_upload_over_the_limit_gets_its_413_over_tls() {
-    let (s, _root) = https(&["--writable", "--max-body", "1KiB"]);
+    let (s, _root) = https(&[
+        "--writable",
+        "--writable-without-auth",
+        "--max-body",
+        "1KiB",
+    ]);
     let config = client_config(&s.cert());
     let mut c = handshake(s.tcp("https"), &config, "localhost");
     c.write_all(b"PUT /files/big.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 10485760\r\n\r\n")

@@ -159,7 +159,7 @@ for attack in $ATTACKS; do
     if [ "$server" = evserve ]; then
       # shellcheck disable=SC2086 # EVSERVE_FLAGS is a list of flags on purpose
       $SRV target/release/evserve serve --http "127.0.0.1:$port" --root "$work/root" \
-        --access-log false --backlog 4096 --chat "127.0.0.1:$side" --udp-echo "127.0.0.1:$side" \
+        --access-log false --listings --backlog 4096 --chat "127.0.0.1:$side" --udp-echo "127.0.0.1:$side" \
         "${limit[@]}" $EVSERVE_FLAGS 2>"$work/evserve.log" &
       pid=$!
       pids+=("$pid")

@@ -552,7 +552,11 @@ impl Reactor {
         for key in keys {
             self.remove(key);
         }
-        info!("stopped: {}", self.core.stats);
+        // A few readable lines at info; the ~60 counters on one line for who asks.
+        for line in self.core.stats.summary() {
+            info!("{line}");
+        }
+        debug!("stopped: {}", self.core.stats);
         Ok(())
     }
 

@@ -50,10 +50,14 @@ pub struct HttpConfig {
     /// listeners only (a browser ignores it over plain HTTP, and it would be a lie there).
     /// Default `None`: not sent.
     pub hsts_max_age: Option<u64>,
-    /// Networks whose clients may see the server's insides: `/stats`, `/connections`,
-    /// `/events` and `/dashboard` (others get 403). Default empty: anyone who can reach the
-    /// listener, as `/stats` always was.
+    /// Networks whose clients may see the server's insides and join its WebSockets:
+    /// `/stats`, `/metrics`, `/connections`, `/events`, `/dashboard` and `/ws/*` (others get
+    /// 403). Default [`loopback`]: the machine itself, as nginx's status pages are usually
+    /// configured; empty lets nobody in.
     pub stats_allow: Vec<ipnet::IpNet>,
+    /// Whether a directory without `index.html` is answered with a generated listing
+    /// (`--listings`); otherwise 403, as nginx does with `autoindex off`. Default `false`.
+    pub listings: bool,
     /// Host names the server answers for besides `localhost` and IP literals
     /// (`--server-name`; see `host.rs`). The status pages, the dashboard, `/events` and the
     /// WebSocket endpoints answer any other `Host` with 421, so a DNS-rebinding page finds
@@ -85,10 +89,22 @@ impl Default for HttpConfig {
             sendfile: true,
             browser: Default::default(),
             hsts_max_age: None,
-            stats_allow: Vec::new(),
+            stats_allow: loopback(),
+            listings: false,
             host_names: Vec::new(),
             strict_host: false,
             http2: Default::default(),
         }
     }
+}
+
+/// The loopback networks, 127.0.0.0/8 and ::1: the default of `stats_allow`.
+pub fn loopback() -> Vec<ipnet::IpNet> {
+    vec![
+        ipnet::IpNet::from(ipnet::Ipv4Net::new_assert(
+            std::net::Ipv4Addr::new(127, 0, 0, 0),
+            8,
+        )),
+        ipnet::IpNet::from(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
+    ]
 }

@@ -78,7 +78,7 @@ use std::time::Instant;
 use crate::session::{Service, Session};
 use crate::stats::{Group, Stats};
 
-pub use config::HttpConfig;
+pub use config::{HttpConfig, loopback};
 pub use conn::HttpSession;
 
 use endpoints::Canned;

@@ -240,7 +240,9 @@ pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handle
             | Resource::Metrics
             | Resource::Connections
             | Resource::Events
-            | Resource::Dashboard,
+            | Resource::Dashboard
+            | Resource::WsChat
+            | Resource::WsEcho,
         ) if !may_look_inside(reply) => refused(reply, Status::Forbidden),
         (Method::Options, _) => {
             endpoints::options(reply, allowed.allow_value().as_bytes());
@@ -336,12 +338,13 @@ fn not_allowed(reply: &mut Reply<'_, '_>, allowed: MethodSet) -> Handled {
     Handled::Answered
 }
 
-/// Whether the client may see the server's insides (`--stats-allow`): its address (the real
-/// client's, behind the PROXY protocol) lies in one of the allowed networks, or none is set.
+/// Whether the client may see the server's insides or join its WebSockets (`--stats-allow`,
+/// loopback by default): its address (the real client's, behind the PROXY protocol) lies in
+/// one of the allowed networks.
 fn may_look_inside(reply: &Reply<'_, '_>) -> bool {
     let allow = &reply.shared.config.stats_allow;
     let ip = reply.cx.peer().ip().to_canonical();
-    allow.is_empty() || allow.iter().any(|net| net.contains(&ip))
+    allow.iter().any(|net| net.contains(&ip))
 }
 
 /// Whether the request carries valid Basic credentials (or none are configured); if not,

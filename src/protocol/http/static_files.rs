@@ -75,7 +75,8 @@ fn answer(refusal: Refusal, reply: &mut Reply<'_, '_>, path: &str) -> Handled {
     Handled::Answered
 }
 
-/// A directory: its `index.html` if there is one, else a listing.
+/// A directory: its `index.html` if there is one, else a listing where `--listings` allows
+/// one, else 403 (nginx's answer with `autoindex off`).
 fn serve_directory(
     head: &RequestHead<'_, '_>,
     dir: Opened,
@@ -87,6 +88,9 @@ fn serve_directory(
     let index = relative.join("index.html");
     match reply.shared.root.open(&index) {
         Ok(found) if found.meta.is_file() => serve_file(head, found, &index, path, reply),
+        Ok(_) | Err(Refusal::NotFound) if !reply.shared.config.listings => {
+            answer(Refusal::Forbidden, reply, path)
+        }
         Ok(_) | Err(Refusal::NotFound) => {
             let page = reply.shared.listings.borrow_mut().page(
                 &dir.file,

@@ -30,7 +30,7 @@ pub struct TlsArgs {
     /// Serve framed echo over TLS on ADDR. Repeatable.
     #[arg(long, value_name = "ADDR")]
     pub tls_framed: Vec<SocketAddr>,
-    /// Serve a chat room over TLS on ADDR (its own room). Repeatable.
+    /// Serve the chat room over TLS on ADDR: the same room as --chat and /ws/chat. Repeatable.
     #[arg(long, value_name = "ADDR")]
     pub tls_chat: Vec<SocketAddr>,
     /// Receive files over TLS on ADDR, stored in --files-dir. Repeatable.

@@ -71,7 +71,8 @@ fn head_of_a_file_has_its_length_and_no_body() {
 
 #[test]
 fn directories_serve_their_index_or_a_listing() {
-    let (_dir, config) = site();
+    let (_dir, mut config) = site();
+    config.listings = true;
     let mut h = harness(config);
     assert_eq!(get(&mut h, "/docs/", &[]).body, b"<h1>docs</h1>");
 
@@ -97,6 +98,19 @@ fn directories_serve_their_index_or_a_listing() {
             .text()
             .contains("<a href=\"list/\">list/</a>")
     );
+}
+
+#[test]
+fn without_listings_a_directory_is_its_index_or_403() {
+    let (_dir, config) = site();
+    assert!(!config.listings, "listings are opt-in (--listings)");
+    let mut h = harness(config);
+    assert_eq!(get(&mut h, "/docs/", &[]).body, b"<h1>docs</h1>");
+    for target in ["/list/", "/", "/list/sub/"] {
+        let r = get(&mut h, target, &[]);
+        assert_eq!(r.status_line, "HTTP/1.1 403 Forbidden", "{target}");
+        assert!(!r.text().contains("a&amp;b"), "{target}: {}", r.text());
+    }
 }
 
 #[test]
