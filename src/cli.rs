@@ -1668,14 +1668,18 @@ mod tests {
             crate::server::exposure(&config, &bound)
         };
         let quiet = notes(&["--http", "0.0.0.0:8080"]);
-        assert_eq!(quiet.len(), 1, "{quiet:?}");
-        let (level, line) = &quiet[0];
-        assert_eq!(*level, log::Level::Info);
+        assert_eq!(quiet.len(), 2, "{quiet:?}");
+        assert!(quiet.iter().all(|(level, _)| *level == log::Level::Info));
+        let line = quiet
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
         for want in [
             "root ",
             "listings off",
             "/stats",
-            "for loopback",
+            "for loopback only",
             "read-only",
         ] {
             assert!(line.contains(want), "{want} missing in: {line}");

@@ -362,8 +362,11 @@ pub fn exposure(config: &ServerConfig, bound: &[SocketAddr]) -> Vec<(log::Level,
             .stats_allow
             .iter()
             .all(|net| is_loopback(net.network()));
+        let everyone = http.stats_allow.iter().any(|net| net.prefix_len() == 0);
         let allowed = if loopback_only {
-            "loopback".to_string()
+            "loopback only".to_string()
+        } else if everyone {
+            "any address".to_string()
         } else {
             let nets: Vec<String> = http.stats_allow.iter().map(|n| n.to_string()).collect();
             nets.join(", ")
@@ -373,15 +376,24 @@ pub fn exposure(config: &ServerConfig, bound: &[SocketAddr]) -> Vec<(log::Level,
             (true, true) => "PUT/DELETE /files/ with credentials",
             (true, false) => "PUT/DELETE /files/ for anyone (--writable-without-auth)",
         };
+        let name = spec.name();
         lines.push((
             log::Level::Info,
             format!(
-                "{} {addr}: root {}; files {}, listings {}; /plain /json /echo /healthz for \
-                 anyone; {status} for {allowed} (--stats-allow)",
-                spec.name(),
+                "{name} {addr}: root {}, files {writes}, listings {}",
                 root.display(),
-                writes,
-                if http.listings { "on" } else { "off" },
+                if http.listings {
+                    "on"
+                } else {
+                    "off (--listings)"
+                },
+            ),
+        ));
+        lines.push((
+            log::Level::Info,
+            format!(
+                "{name} {addr}: {status} for {allowed} (--stats-allow); /plain /json /echo \
+                 /healthz for anyone"
             ),
         ));
         if is_loopback(addr.ip()) {

@@ -407,7 +407,7 @@ impl Stats {
     }
 }
 
-/// A byte count as people read it: `13.6 MB (13560580 bytes)`, or `512 bytes`.
+/// A byte count, with its size as people read it past a thousand: `13560580 (13.6 MB)`.
 struct Bytes(u64);
 
 impl fmt::Display for Bytes {
@@ -417,10 +417,10 @@ impl fmt::Display for Bytes {
             if self.0 >= size {
                 // Display only: the precision of f64 is ample for one decimal.
                 let value = self.0 as f64 / size as f64;
-                return write!(f, "{value:.1} {unit} ({} bytes)", self.0);
+                return write!(f, "{} ({value:.1} {unit})", self.0);
             }
         }
-        write!(f, "{} bytes", self.0)
+        write!(f, "{}", self.0)
     }
 }
 
@@ -511,10 +511,7 @@ mod tests {
         }
         let busy = stats.summary();
         assert_eq!(busy.len(), 6, "{busy:?}");
-        assert_eq!(
-            busy[1],
-            "  bytes 13.6 MB (13560580 bytes) in, 512 bytes out"
-        );
+        assert_eq!(busy[1], "  bytes 13560580 (13.6 MB) in, 512 out");
         assert!(busy[4].contains("2 reset by the server"), "{}", busy[4]);
         for line in &busy {
             // The log adds a ~45-character prefix.
