@@ -12,7 +12,7 @@
 //! a person would. So that a server the reader left running, or a second `cargo test` beside
 //! this one, cannot collide with them, and the reader's own `/tmp/evserve-inbox` does not fill
 //! with test files, the demos run in namespaces of their own (`unshare`: a network with only
-//! its own loopback, and a private `/tmp`). Where namespaces cannot be made, they run on the
+//! its own loopback, and a private `/tmp` unless the checkout itself is under `/tmp`). Where namespaces cannot be made, they run on the
 //! host's loopback: a lock file then serialises concurrent runs, and a port already taken
 //! fails the test, saying so. They need `nc` (netcat-openbsd), `socat`, `curl` and `python3`;
 //! a missing tool fails the test loudly.
@@ -260,7 +260,16 @@ const INSIDE: &str = "EVSERVE_README_INSIDE";
 /// and a fresh `/tmp`, and returns its exit status; `None` where such namespaces cannot be
 /// made here (unprivileged user namespaces turned off, no `unshare` or `ip`).
 fn run_in_private_namespaces() -> Option<std::process::ExitStatus> {
-    let setup = "ip link set lo up && mount -t tmpfs evserve-readme /tmp";
+    let me = std::env::current_exe().expect("the test binary");
+    // A checkout (or a target directory) under /tmp would vanish under a fresh /tmp: keep the
+    // host's /tmp then, and only the network private.
+    let under_tmp = |p: &Path| p.starts_with("/tmp");
+    let private_tmp = !under_tmp(&me) && !under_tmp(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let setup = if private_tmp {
+        "ip link set lo up && mount -t tmpfs evserve-readme /tmp"
+    } else {
+        "ip link set lo up"
+    };
     let unshare = |script: &str| {
         let mut command = Command::new("unshare");
         command.args([
@@ -283,7 +292,6 @@ fn run_in_private_namespaces() -> Option<std::process::ExitStatus> {
         eprintln!("no private namespaces here: the README demos run on the host's loopback");
         return None;
     }
-    let me = std::env::current_exe().expect("the test binary");
     let status = unshare(&format!("{setup} && exec \"$0\" \"$@\""))
         .arg(me)
         .args([
