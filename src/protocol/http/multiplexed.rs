@@ -95,14 +95,10 @@ impl StreamExchange {
         cx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> (StreamExchange, Answer) {
-        let mut exchange = Exchange::new(head, started, shared.config.access_log);
-        exchange.defer_files = true;
-        let mut this = StreamExchange {
-            shared: Rc::clone(shared),
-            exchange,
-            waiting: Waiting::Nothing,
-            received: 0,
-        };
+        let mut this = StreamExchange::around(
+            shared,
+            Exchange::new(head, started, shared.config.access_log),
+        );
         let announced = match head.framing {
             super::request::BodyFraming::Length(n) => n,
             _ => 0,
@@ -140,6 +136,18 @@ impl StreamExchange {
         (this, answer)
     }
 
+    /// A stream's exchange waiting on nothing yet; file bodies are handed over, never pumped
+    /// into the stream's buffer (`defer_files`).
+    fn around(shared: &Rc<Shared>, mut exchange: Exchange) -> StreamExchange {
+        exchange.defer_files = true;
+        StreamExchange {
+            shared: Rc::clone(shared),
+            exchange,
+            waiting: Waiting::Nothing,
+            received: 0,
+        }
+    }
+
     /// An exchange for a request that is answered `status` without being dispatched (a head
     /// over the size limits: 431).
     pub fn refuse_unparsed(
@@ -149,14 +157,10 @@ impl StreamExchange {
         cx: &mut Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> (StreamExchange, Answer) {
-        let mut exchange = Exchange::unparsed(started, shared.config.access_log);
-        exchange.defer_files = true;
-        let mut this = StreamExchange {
-            shared: Rc::clone(shared),
-            exchange,
-            waiting: Waiting::Nothing,
-            received: 0,
-        };
+        let mut this = StreamExchange::around(
+            shared,
+            Exchange::unparsed(started, shared.config.access_log),
+        );
         this.run(cx, out, |reply| reply.refuse(status));
         (this, Answer::Complete)
     }
