@@ -22,6 +22,7 @@ use crate::protocol::http2::Http2Config;
 use crate::server::{Announce, ServerConfig, ServiceSpec};
 
 pub mod config_file;
+pub mod reload;
 mod values;
 
 pub use values::{

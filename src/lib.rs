@@ -29,6 +29,7 @@ pub mod cluster_args;
 pub mod config;
 pub mod demo;
 pub mod discovery;
+pub mod live;
 pub mod load;
 pub mod log_limit;
 pub mod protocol;

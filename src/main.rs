@@ -140,7 +140,17 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     for warning in args.prepare().map_err(anyhow::Error::msg)? {
         log::warn!("{warning}");
     }
-    match server::serve(&args.config()) {
+    // With --config, SIGHUP reads the file again (with this same command line).
+    let reload = match &args.config {
+        Some(path) => {
+            let argv = std::env::args_os().collect();
+            let mut reloader =
+                evserve::cli::reload::Reloader::new(path, argv).map_err(anyhow::Error::msg)?;
+            Some(Box::new(move || reloader.reload()) as server::Reloader)
+        }
+        None => None,
+    };
+    match server::serve_reloading(&args.config(), reload) {
         Ok(()) => Ok(()),
         Err(ServeError::Bind(mut e)) => {
             e.defaulted = args.uses_default_services();

@@ -5,9 +5,11 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::config::{Limits, SocketOptions};
 use crate::discovery;
+use crate::live::Live;
 use crate::protocol::chat::Chat;
 use crate::protocol::echo::{Echo, UdpEcho};
 use crate::protocol::files::{Files, FilesConfig};
@@ -145,6 +147,172 @@ pub struct Announce {
     pub interval: std::time::Duration,
     /// Sign each beacon with this shared key (`--beacon-key`); unsigned without one.
     pub key: Option<crate::secret::Secret>,
+}
+
+/// What a reload (SIGHUP) read: the whole configuration again, and how it differs from the
+/// running one, setting by setting.
+#[derive(Debug)]
+pub struct Reloaded {
+    /// The file read, for the log.
+    pub file: std::path::PathBuf,
+    /// The configuration the file and the command line now give.
+    pub config: ServerConfig,
+    /// Every setting that differs from what the server runs with.
+    pub changes: Vec<Change>,
+}
+
+/// One setting a reload found changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Its name in the file (the flag without its dashes).
+    pub name: String,
+    /// The value the server runs with, as text.
+    pub old: String,
+    /// The value read.
+    pub new: String,
+    /// Whether the running server takes it; otherwise it waits for a restart.
+    pub applied: bool,
+}
+
+/// Reads the configuration again, or says (naming the file and the line) why it cannot be
+/// used. Called on every SIGHUP, on a thread of its own.
+pub type Reloader = Box<dyn FnMut() -> Result<Reloaded, String> + Send>;
+
+/// The settings every worker follows while it runs (see `live.rs`): the reactor's limits,
+/// and the configuration of each HTTP listener, by index in `ServerConfig::services`.
+#[derive(Debug, Clone)]
+struct LiveSettings {
+    limits: Arc<Live<Limits>>,
+    http: Vec<Option<Arc<Live<HttpConfig>>>>,
+    /// Whether each listener is behind TLS (HSTS is sent there only).
+    tls: Vec<bool>,
+}
+
+impl LiveSettings {
+    /// Settings that start as `config`'s (its limits already a worker's share).
+    fn new(config: &ServerConfig) -> LiveSettings {
+        LiveSettings {
+            limits: Live::new(config.limits.clone()),
+            http: config
+                .services
+                .iter()
+                .map(|spec| http_of(spec).map(|http| Live::new(http.clone())))
+                .collect(),
+            tls: config
+                .services
+                .iter()
+                .map(|spec| matches!(spec, ServiceSpec::Tls(..)))
+                .collect(),
+        }
+    }
+
+    /// Publishes what the running server takes from `new`: every limit (a worker's share of
+    /// the memory budget), and each HTTP listener's settings from a listener of its kind in
+    /// `new` (they are all the same but for HSTS), keeping what only a restart changes
+    /// (HTTP/2, whose use TLS listeners announce at the handshake).
+    fn publish(&self, new: &ServerConfig, workers: usize) {
+        let mut limits = new.limits.clone();
+        limits.max_memory = (limits.max_memory / workers.max(1)).max(1);
+        self.limits.set(limits);
+        let plain = new.services.iter().find_map(|spec| match spec {
+            ServiceSpec::Http(_, http) => Some(&**http),
+            _ => None,
+        });
+        let tls = new.services.iter().find_map(|spec| match spec {
+            ServiceSpec::Tls(..) => http_of(spec),
+            _ => None,
+        });
+        for (live, behind_tls) in self.http.iter().zip(&self.tls) {
+            let Some(live) = live else { continue };
+            let running = live.get();
+            let from = if *behind_tls {
+                tls.or(plain)
+            } else {
+                plain.or(tls)
+            };
+            if let Some(from) = from {
+                live.set(HttpConfig {
+                    http2: running.http2,
+                    hsts_max_age: from.hsts_max_age.filter(|_| *behind_tls),
+                    ..from.clone()
+                });
+            }
+        }
+    }
+}
+
+/// The HTTP configuration of a plain or TLS HTTP listener.
+fn http_of(spec: &ServiceSpec) -> Option<&HttpConfig> {
+    match spec {
+        ServiceSpec::Http(_, http) => Some(http),
+        ServiceSpec::Tls(inner, _) => http_of(inner),
+        _ => None,
+    }
+}
+
+/// On every SIGHUP (caught by `signals`), reads the configuration with `reload` and
+/// publishes what a running server can take; logs one line naming each changed setting,
+/// and those that wait for a restart. A file that cannot be used changes nothing.
+fn reload_on_sighup(
+    mut signals: signal_hook::iterator::Signals,
+    mut reload: Option<Reloader>,
+    live: LiveSettings,
+    workers: usize,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("evserve-reload".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                let Some(reload) = reload.as_mut() else {
+                    log::info!(
+                        "SIGHUP: started without --config, so there are no settings to reload"
+                    );
+                    continue;
+                };
+                match reload() {
+                    Ok(reloaded) => {
+                        live.publish(&reloaded.config, workers);
+                        let (level, line) = reload_line(&reloaded);
+                        log::log!(level, "{line}");
+                    }
+                    Err(e) => {
+                        log::error!("reload failed, still serving with the previous settings: {e}")
+                    }
+                }
+            }
+        })
+        .map(drop)
+}
+
+/// `reloaded FILE: access-log false -> true; not applied until restart: http (A -> B)`, at
+/// warning level when something waits for a restart.
+fn reload_line(reloaded: &Reloaded) -> (log::Level, String) {
+    let file = reloaded.file.display();
+    let (applied, waiting): (Vec<&Change>, Vec<&Change>) =
+        reloaded.changes.iter().partition(|c| c.applied);
+    let mut parts: Vec<String> = applied
+        .iter()
+        .map(|c| format!("{} {} -> {}", c.name, c.old, c.new))
+        .collect();
+    if !waiting.is_empty() {
+        let names: Vec<String> = waiting
+            .iter()
+            .map(|c| format!("{} ({} -> {})", c.name, c.old, c.new))
+            .collect();
+        parts.push(format!("not applied until restart: {}", names.join(", ")));
+    }
+    if parts.is_empty() {
+        return (
+            log::Level::Info,
+            format!("reloaded {file}: no setting changed"),
+        );
+    }
+    let level = if waiting.is_empty() {
+        log::Level::Info
+    } else {
+        log::Level::Warn
+    };
+    (level, format!("reloaded {file}: {}", parts.join("; ")))
 }
 
 /// Starts announcing `services` on `reactor` as `announce` says.
@@ -427,16 +595,30 @@ fn is_loopback(ip: std::net::IpAddr) -> bool {
 /// Builds a reactor serving everything in `config`. Returns it with the bound addresses, in
 /// the order of `config.services`.
 pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
-    let reactor = Reactor::new(config.limits.clone(), config.socket_options.clone())
-        .map_err(ServeError::io("cannot create the event loop"))?;
-    bind_all(reactor, config)
+    build_following(config, None)
 }
 
-/// Binds every service of `config` on `reactor`.
+/// [`build`], with the reactor and its HTTP services following `live` if given.
+fn build_following(
+    config: &ServerConfig,
+    live: Option<&LiveSettings>,
+) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
+    let reactor = Reactor::new(config.limits.clone(), config.socket_options.clone())
+        .map_err(ServeError::io("cannot create the event loop"))?;
+    bind_all(reactor, config, live)
+}
+
+/// Binds every service of `config` on `reactor`; with `live`, the reactor and each HTTP
+/// service take the settings a reload publishes there.
 fn bind_all(
     mut reactor: Reactor,
     config: &ServerConfig,
+    live: Option<&LiveSettings>,
 ) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
+    if let Some(live) = live {
+        reactor.follow_limits(&live.limits);
+    }
+    let live_http = |index: usize| live.and_then(|l| l.http.get(index).cloned().flatten());
     let mut bound = Vec::with_capacity(config.services.len());
     // --proxy-protocol: every TCP service reads the balancer's header first. Under TLS the
     // header comes before the ClientHello (HAProxy sends it first on the TCP connection).
@@ -447,7 +629,14 @@ fn bind_all(
             service
         }
     };
-    for spec in &config.services {
+    for (index, spec) in config.services.iter().enumerate() {
+        let http = |c: &HttpConfig| {
+            let service = Http::in_server(c.clone(), config.stats.clone());
+            match live_http(index) {
+                Some(live) => service.following(&live),
+                None => service,
+            }
+        };
         let addr = match spec {
             ServiceSpec::Echo(a) => reactor.listen(*a, wrap(Box::new(Echo))),
             ServiceSpec::UdpEcho(a) => reactor.bind_udp(*a, Box::new(UdpEcho)),
@@ -459,14 +648,8 @@ fn bind_all(
                 )),
             ),
             ServiceSpec::Files(a, c) => reactor.listen(*a, wrap(Box::new(Files::new(c.clone())))),
-            ServiceSpec::Http(a, c) => reactor.listen(
-                *a,
-                wrap(Box::new(Http::in_server(
-                    (**c).clone(),
-                    config.stats.clone(),
-                ))),
-            ),
-            ServiceSpec::Tls(inner, setup) => tls_service(inner, setup, config)
+            ServiceSpec::Http(a, c) => reactor.listen(*a, wrap(Box::new(http(c)))),
+            ServiceSpec::Tls(inner, setup) => tls_service(inner, setup, config, http)
                 .and_then(|service| reactor.listen(spec.addr(), wrap(service))),
         }
         .map_err(|e| BindError::new(spec, e))?;
@@ -500,8 +683,8 @@ fn tls_service(
     inner: &ServiceSpec,
     setup: &TlsSetup,
     config: &ServerConfig,
+    http: impl Fn(&HttpConfig) -> Http,
 ) -> io::Result<Box<dyn Service>> {
-    let stats = &config.stats;
     let service: Box<dyn Service> = match inner {
         ServiceSpec::Echo(_) => Box::new(Echo),
         ServiceSpec::Framed(_, c) => Box::new(FramedEcho::new(*c)),
@@ -509,7 +692,7 @@ fn tls_service(
             Box::new(Chat::new(*max_line).showing_addresses(config.chat_show_addresses))
         }
         ServiceSpec::Files(_, c) => Box::new(Files::new(c.clone())),
-        ServiceSpec::Http(_, c) => Box::new(Http::in_server((**c).clone(), stats.clone())),
+        ServiceSpec::Http(_, c) => Box::new(http(c)),
         ServiceSpec::UdpEcho(_) | ServiceSpec::Tls(..) => {
             return Err(io::Error::other("TLS wraps one TCP service"));
         }
@@ -602,6 +785,20 @@ pub fn spawn(config: ServerConfig) -> Result<Running, ServeError> {
 /// (a chat line reaches the members of every worker, through one inbox per worker, see
 /// `reactor/rooms.rs`), the file cache's write counter and the counters `/stats` sums.
 pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
+    serve_reloading(config, None)
+}
+
+/// [`serve`], reading the configuration again with `reload` on every SIGHUP: what a running
+/// server can take reaches every worker (the reactors' limits at their next turn, the HTTP
+/// settings for connections opened from then on), and one line logs each changed setting,
+/// naming those that wait for a restart. A configuration that cannot be used is logged and
+/// changes nothing. Without `reload`, SIGHUP only logs that there is nothing to reload (and
+/// reloads the TLS certificates, as it always does).
+pub fn serve_reloading(config: &ServerConfig, reload: Option<Reloader>) -> Result<(), ServeError> {
+    // Caught before anything is bound, like SIGTERM: a SIGHUP sent on seeing `listening`
+    // must not meet its default action, which ends the process.
+    let sighup = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+        .map_err(ServeError::io("cannot handle SIGHUP"))?;
     load_tls(config).map_err(ServeError::io("loading the TLS certificates"))?;
     let workers = config.workers.max(1);
     let mut first = config.clone();
@@ -620,7 +817,8 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
     reactor
         .handle_signals()
         .map_err(ServeError::io("cannot handle SIGINT and SIGTERM"))?;
-    let (mut reactor, addrs) = bind_all(reactor, &first)?;
+    let live = LiveSettings::new(&first);
+    let (mut reactor, addrs) = bind_all(reactor, &first, Some(&live))?;
     for (level, line) in exposure(config, &addrs) {
         log::log!(level, "{line}");
     }
@@ -642,11 +840,12 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
     for n in 1..workers {
         let cfg = rest.clone();
         let rooms = rooms.clone();
+        let live = live.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name(format!("evserve-worker-{n}"))
             .spawn(move || -> Result<(), ServeError> {
-                let mut reactor = match build(&cfg) {
+                let mut reactor = match build_following(&cfg, Some(&live)) {
                     Ok((reactor, _)) => reactor,
                     Err(e) => {
                         let _ = tx.send(Err(e));
@@ -688,6 +887,9 @@ pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
         return Err(e);
     }
     reactor.forward_signals_to(followers);
+    if let Err(e) = reload_on_sighup(sighup, reload, live, workers) {
+        log::warn!("cannot start the thread that reloads on SIGHUP, settings will not reload: {e}");
+    }
     let result = reactor
         .run()
         .map_err(ServeError::io("the event loop failed"));

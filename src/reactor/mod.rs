@@ -42,6 +42,7 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::config::{Limits, SocketOptions};
+use crate::live::{Follower, Live};
 use crate::session::{DatagramService, RoomId, Service};
 use crate::stats::Stats;
 use conn::{Conn, ConnCore, Status};
@@ -264,6 +265,8 @@ pub struct Reactor {
     names: Vec<&'static str>,
     /// The turn of the loop that last described the connections (one inspection per turn).
     inspected_turn: Option<u64>,
+    /// The limits a reload (SIGHUP) publishes, taken at the top of a turn (see `live.rs`).
+    live_limits: Option<Follower<Limits>>,
 }
 
 /// Who hears a connection's broadcasts: its room, or else the other connections of its
@@ -332,6 +335,7 @@ impl Reactor {
             services: Vec::new(),
             names: Vec::new(),
             inspected_turn: None,
+            live_limits: None,
         })
     }
 
@@ -471,6 +475,28 @@ impl Reactor {
         self.followers = followers;
     }
 
+    /// Takes the limits `live` holds whenever a reload publishes new ones, at the top of the
+    /// next turn of the loop. Connections open by then keep their timers until these next
+    /// fire; every check made from then on uses the new values. `read_chunk` and
+    /// `max_datagram`, which size the buffers made at start, keep their first values.
+    pub fn follow_limits(&mut self, live: &Arc<Live<Limits>>) {
+        self.live_limits = Some(live.follow());
+    }
+
+    /// Puts in the limits a reload published, if any.
+    fn take_new_limits(&mut self) {
+        let Some(limits) = self.live_limits.as_mut().and_then(Follower::changed) else {
+            return;
+        };
+        let old = &self.core.limits;
+        self.core.limits = Limits {
+            read_chunk: old.read_chunk,
+            max_datagram: old.max_datagram,
+            ..(*limits).clone()
+        };
+        debug!("limits reloaded: {:?}", self.core.limits);
+    }
+
     /// A handle that stops this reactor from another thread.
     pub fn handle(&self) -> Handle {
         Handle {
@@ -512,6 +538,7 @@ impl Reactor {
                 Err(e) => return Err(e),
             }
             self.core.now = Instant::now();
+            self.take_new_limits();
             self.core.turn_write_left.next_turn(&self.core.limits);
             // Work deferred from the last turn goes first: it has waited a turn already, and
             // this turn's write budget must not go to the newly ready alone.

@@ -157,6 +157,11 @@ impl Server {
         self.signal("-INT");
     }
 
+    /// Sends SIGHUP, as `systemctl reload` does.
+    pub fn hangup(&self) {
+        self.signal("-HUP");
+    }
+
     fn signal(&self, which: &str) {
         let status = Command::new("kill")
             .args([which, &self.child.id().to_string()])

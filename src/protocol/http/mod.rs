@@ -75,6 +75,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
+use crate::live::{Follower, Live};
 use crate::session::{Service, Session};
 use crate::stats::{Group, Stats};
 
@@ -108,6 +109,38 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// What the sessions of a service with `config` share; `counts` carries on the response
+    /// counters of the service this one replaces (they are already in the server's group).
+    fn new(config: HttpConfig, server: ServerStats, counts: Option<Arc<StatusCounts>>) -> Shared {
+        let limits = RequestLimits::of(&config);
+        let mut parts = HeadParts::new(&config.server_name, Instant::now());
+        if let Some(max_age) = config.hsts_max_age {
+            // With the fields every response carries, so every answer (and the cached ones
+            // built from these parts) has it.
+            let field = format!("Strict-Transport-Security: max-age={max_age}\r\n");
+            parts.server_line.extend_from_slice(field.as_bytes());
+        }
+        match counts {
+            Some(counts) => parts.counts = counts,
+            None => server.responses.join(Arc::clone(&parts.counts)),
+        }
+        Shared {
+            limits,
+            plain: Canned::plain(&parts),
+            json: Canned::json(&parts),
+            parts,
+            root: Root::new(config.root.clone()),
+            file_cache: RefCell::new(file_cache::FileCache::new(
+                config.file_cache,
+                Arc::clone(&server.file_writes),
+            )),
+            listings: RefCell::default(),
+            gate: RefCell::new(auth::Gate::new(config.auth_max_failures, Instant::now())),
+            config,
+            server,
+        }
+    }
+
     /// The service's configuration.
     pub fn config(&self) -> &HttpConfig {
         &self.config
@@ -135,6 +168,8 @@ pub struct ServerStats {
 pub struct Http {
     shared: Rc<Shared>,
     reject: Vec<u8>,
+    /// Where a reload publishes a new configuration (see [`Http::following`]).
+    live: Option<Follower<HttpConfig>>,
 }
 
 impl Http {
@@ -145,15 +180,6 @@ impl Http {
 
     /// A service that is one worker's part of a server: `/stats` sums the counters in `server`.
     pub fn in_server(config: HttpConfig, server: ServerStats) -> Http {
-        let limits = RequestLimits::of(&config);
-        let mut parts = HeadParts::new(&config.server_name, Instant::now());
-        if let Some(max_age) = config.hsts_max_age {
-            // With the fields every response carries, so every answer (and the cached ones
-            // built from these parts) has it.
-            let field = format!("Strict-Transport-Security: max-age={max_age}\r\n");
-            parts.server_line.extend_from_slice(field.as_bytes());
-        }
-        server.responses.join(Arc::clone(&parts.counts));
         if config.writable {
             let uploads = config.root.join("files");
             crate::protocol::stale::sweep_and_log(
@@ -162,26 +188,32 @@ impl Http {
                 "http",
             );
         }
-        let reject = reject_message(&parts.server_line);
-        let shared = Shared {
-            limits,
-            plain: Canned::plain(&parts),
-            json: Canned::json(&parts),
-            parts,
-            root: Root::new(config.root.clone()),
-            file_cache: RefCell::new(file_cache::FileCache::new(
-                config.file_cache,
-                Arc::clone(&server.file_writes),
-            )),
-            listings: RefCell::default(),
-            gate: RefCell::new(auth::Gate::new(config.auth_max_failures, Instant::now())),
-            config,
-            server,
-        };
+        let shared = Shared::new(config, server, None);
         Http {
+            reject: reject_message(&shared.parts.server_line),
             shared: Rc::new(shared),
-            reject,
+            live: None,
         }
+    }
+
+    /// The service, taking the configuration `live` holds whenever a reload (SIGHUP)
+    /// publishes a new one: the connections opened from then on are served with it, those
+    /// already open keep the one they started with. The response counts go on in the same
+    /// counters.
+    pub fn following(mut self, live: &Arc<Live<HttpConfig>>) -> Http {
+        self.live = Some(live.follow());
+        self
+    }
+
+    /// Puts in the configuration a reload published, if any (one atomic load otherwise).
+    fn take_new_config(&mut self) {
+        let Some(config) = self.live.as_mut().and_then(Follower::changed) else {
+            return;
+        };
+        let counts = Arc::clone(&self.shared.parts.counts);
+        let shared = Shared::new((*config).clone(), self.shared.server.clone(), Some(counts));
+        self.reject = reject_message(&shared.parts.server_line);
+        self.shared = Rc::new(shared);
     }
 
     /// A session for a new connection (what [`Service::new_session`] boxes). The peer's
@@ -207,6 +239,7 @@ impl Service for Http {
     }
 
     fn new_session(&mut self, _peer: SocketAddr) -> Box<dyn Session> {
+        self.take_new_config();
         Box::new(upgrade::Upgradable::new(self.session()))
     }
 
