@@ -127,6 +127,12 @@ pub struct Stats {
     pub events: Counter,
     /// Polls by how many events they returned: 0, 1, 2-3, 4-7, ... 256-511, 512 and more.
     pub events_per_poll: [Counter; EVENT_BUCKETS],
+    /// Requests answered, by how long each took (see [`Stats::record_request`]): bucket `k`
+    /// holds those up to [`LATENCY_BOUNDS_US`]`[k]` microseconds, the last one the rest.
+    /// Exported by `/metrics` as a histogram; not in [`Stats::snapshot`].
+    pub request_latency: [Counter; LATENCY_BUCKETS],
+    /// The latencies of those requests, added up, in microseconds.
+    pub request_latency_sum_us: Counter,
     /// `read` calls on TCP connections.
     pub reads: Counter,
     /// Of those, the ones that returned `WouldBlock` (the socket was already drained).
@@ -224,6 +230,24 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
     "events_per_poll_256_511",
     "events_per_poll_512_up",
 ];
+
+/// The upper bounds of the [`Stats::request_latency`] buckets, in microseconds: from 100 µs
+/// to 10 s, three to a decade (Prometheus' usual 1, 2.5, 5 steps). A last bucket holds
+/// longer ones.
+pub const LATENCY_BOUNDS_US: [u64; LATENCY_BUCKETS - 1] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+
+/// The number of buckets of [`Stats::request_latency`].
+pub const LATENCY_BUCKETS: usize = 17;
+
+/// The [`Stats::request_latency`] bucket of a request that took `micros`: the first whose
+/// bound is at least that (Prometheus' `le`), or the last.
+#[inline]
+pub fn latency_bucket(micros: u64) -> usize {
+    LATENCY_BOUNDS_US.partition_point(|&bound| bound < micros)
+}
 
 /// The number of counters in a [`Stats`].
 pub const STATS_LEN: usize = 28 + 30 + EVENT_BUCKETS + SERVICES;
@@ -325,6 +349,24 @@ impl Stats {
             ("active_files", self.active_by_service[3].get()),
             ("active_http", self.active_by_service[4].get()),
         ]
+    }
+
+    /// Records one request answered `elapsed` after it began (the caller says from when: HTTP
+    /// measures from the first byte of the head to the end of the answer, both read from the
+    /// loop's clock of their batch, so no clock is read here).
+    #[inline]
+    pub fn record_request(&self, elapsed: std::time::Duration) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.request_latency[latency_bucket(micros)].incr();
+        self.request_latency_sum_us.add(micros);
+    }
+
+    /// The request latency buckets and their sum in microseconds.
+    pub fn latency(&self) -> ([u64; LATENCY_BUCKETS], u64) {
+        (
+            std::array::from_fn(|k| self.request_latency[k].get()),
+            self.request_latency_sum_us.get(),
+        )
     }
 
     /// Records one `poll` that returned `events` events.
@@ -536,6 +578,31 @@ mod tests {
         assert_eq!(get("bytes_out"), 10);
         assert_eq!(get("closed"), 0);
         assert_eq!(group.members().len(), 2);
+    }
+
+    #[test]
+    fn latencies_fall_into_le_buckets() {
+        let cases = [
+            (0, 0),
+            (100, 0),
+            (101, 1),
+            (1_000, 3),
+            (1_001, 4),
+            (10_000_000, LATENCY_BUCKETS - 2),
+            (10_000_001, LATENCY_BUCKETS - 1),
+            (u64::MAX, LATENCY_BUCKETS - 1),
+        ];
+        for (micros, bucket) in cases {
+            assert_eq!(latency_bucket(micros), bucket, "{micros} µs");
+        }
+        assert!(LATENCY_BOUNDS_US.windows(2).all(|w| w[0] < w[1]));
+        let stats = Stats::default();
+        stats.record_request(std::time::Duration::from_micros(300));
+        stats.record_request(std::time::Duration::from_secs(60));
+        let (buckets, sum) = stats.latency();
+        assert_eq!(buckets[2], 1);
+        assert_eq!(buckets[LATENCY_BUCKETS - 1], 1);
+        assert_eq!(sum, 60_000_300);
     }
 
     #[test]

@@ -12,20 +12,20 @@ use std::time::{Duration, Instant};
 use util::http;
 
 /// Fails with the install command when `tool` is missing: a test that cannot run must not pass.
-fn require(tool: &str) {
+fn require(tool: &str, package: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         found,
-        "`{tool}` is missing: run scripts/test.sh, or `sudo apt-get install prometheus`"
+        "`{tool}` is missing: run scripts/test.sh, or `sudo apt-get install {package}`"
     );
 }
 
 #[test]
 fn promtool_accepts_the_exposition_and_it_is_restricted_like_stats() {
-    require("promtool");
+    require("promtool", "prometheus");
     let root = tempfile::tempdir().unwrap();
     let server = http::start(root.path(), &[]);
     let addr = server.tcp("http");
@@ -57,9 +57,65 @@ fn promtool_accepts_the_exposition_and_it_is_restricted_like_stats() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // The one request before the scrape, in the latency histogram (the scrape itself is
+    // counted once its answer is queued, after the text was written).
+    assert!(
+        text.contains("\nevserve_http_request_duration_seconds_count 1\n"),
+        "{text}"
+    );
 
     let elsewhere = http::start(root.path(), &["--stats-allow", "10.0.0.0/8"]);
     assert_eq!(http::get(elsewhere.tcp("http"), "/metrics").status, 403);
+}
+
+/// The value of the sample `name` (with its labels) in an exposition.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+}
+
+/// Every request counts once in the latency histogram, over HTTP/1.1 (pipelined and not)
+/// and HTTP/2 (h2c by prior knowledge, several streams on one connection), with two
+/// workers summed.
+#[test]
+fn the_latency_histogram_counts_every_request_of_both_protocols() {
+    require("nghttp", "nghttp2-client");
+    let root = tempfile::tempdir().unwrap();
+    let server = http::start(root.path(), &["--workers", "2"]);
+    let addr = server.tcp("http");
+    let mut conn = http::Conn::open(addr);
+    for _ in 0..3 {
+        assert_eq!(
+            conn.exchange(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+                .status,
+            200
+        );
+    }
+    conn.send(b"GET /json HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(conn.response().status, 200);
+    assert_eq!(conn.response().status, 404);
+    // Three streams on one connection (nghttp, which asks once for a URL given twice; curl
+    // 7.88 fails to reuse an h2c connection).
+    let url = |path: &str| format!("http://{addr}{path}");
+    let out = Command::new("nghttp")
+        .args(["-nv", &url("/plain"), &url("/json"), &url("/plain?2")])
+        .output()
+        .expect("nghttp");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(log.matches(":status: 200").count(), 3, "{log}");
+    let text = http::get(addr, "/metrics").text();
+    let name = "evserve_http_request_duration_seconds";
+    assert_eq!(sample(&text, &format!("{name}_count")), Some(8.0), "{text}");
+    assert_eq!(
+        sample(&text, &format!("{name}_bucket{{le=\"+Inf\"}}")),
+        Some(8.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, &format!("{name}_sum")).is_some_and(|s| s >= 0.0),
+        "{text}"
+    );
 }
 
 /// A Prometheus server killed when the test ends, however it ends.
@@ -74,8 +130,8 @@ impl Drop for Prometheus {
 
 #[test]
 fn a_real_prometheus_scrapes_the_server_and_answers_a_query() {
-    require("prometheus");
-    require("curl");
+    require("prometheus", "prometheus");
+    require("curl", "curl");
     let root = tempfile::tempdir().unwrap();
     let server = http::start(root.path(), &[]);
     let target = server.tcp("http");

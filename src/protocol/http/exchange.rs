@@ -78,7 +78,6 @@ pub enum PendingBody {
 pub struct LogEntry {
     method: String,
     target: String,
-    started: Instant,
 }
 
 /// The state of one request/response exchange.
@@ -97,6 +96,8 @@ pub struct Exchange {
     /// A file body is handed back to the caller ([`Handled::Streaming`]) rather than
     /// started at once: HTTP/2 sends it in DATA frames (see `multiplexed.rs`).
     pub defer_files: bool,
+    /// When the request's first byte arrived (the loop's clock of that batch).
+    started: Instant,
     log: Option<Box<LogEntry>>,
 }
 
@@ -114,11 +115,11 @@ impl Exchange {
             status: None,
             bytes: 0,
             defer_files: false,
+            started,
             log: logging.then(|| {
                 Box::new(LogEntry {
                     method: head.method_token.to_owned(),
                     target: head.uri.to_owned(),
-                    started,
                 })
             }),
         }
@@ -133,21 +134,27 @@ impl Exchange {
             status: None,
             bytes: 0,
             defer_files: false,
+            started,
             log: logging.then(|| {
                 Box::new(LogEntry {
                     method: "-".to_owned(),
                     target: "-".to_owned(),
-                    started,
                 })
             }),
         }
     }
 
-    /// Writes the access-log line, if logging is on: the exchange is over.
+    /// The exchange is over, its whole answer queued: counts its latency (from the first
+    /// byte of the request to now, on the loop's clock, which is read once per batch of
+    /// events, so an answer written in the batch its request completed in counts what the
+    /// request waited for its later bytes, or nothing), and writes the access-log line if
+    /// logging is on (timed with a clock read of its own, for the microseconds).
     pub fn finish(self, cx: &Ctx<'_>) {
+        cx.stats()
+            .record_request(cx.now().saturating_duration_since(self.started));
         if let Some(entry) = self.log {
             let micros = Instant::now()
-                .saturating_duration_since(entry.started)
+                .saturating_duration_since(self.started)
                 .as_micros();
             log::info!(
                 "{} \"{} {}\" {} {} {}us",

@@ -5,7 +5,8 @@
 //! `# HELP` and `# TYPE` line. What `/stats` spells as a row of names becomes a label where it
 //! is one quantity cut several ways (open connections by service, responses by class), and
 //! the events-per-poll buckets become a real histogram (cumulative `le` buckets, `_sum`,
-//! `_count`), so `histogram_quantile` works on it.
+//! `_count`), so `histogram_quantile` works on it, as does the request latency
+//! (`evserve_http_request_duration_seconds`, kept by every reactor but not in `/stats`).
 //!
 //! The table [`FAMILIES`] maps every counter of [`Stats::snapshot`] to its Prometheus name; a
 //! test fails when a counter is added to `Stats` without a line here, so `/metrics` cannot
@@ -16,7 +17,7 @@ use std::fmt::Write as _;
 use super::ServerStats;
 use super::exchange::Reply;
 use super::status::Status;
-use crate::stats::{EVENT_BUCKETS, STATS_LEN, Stats};
+use crate::stats::{EVENT_BUCKETS, LATENCY_BOUNDS_US, LATENCY_BUCKETS, STATS_LEN, Stats};
 
 /// The media type Prometheus scrapers ask for in text form.
 pub const CONTENT_TYPE: &[u8] = b"text/plain; version=0.0.4; charset=utf-8";
@@ -123,6 +124,12 @@ const FAMILIES: &[Family] = &[
 /// The histogram of events per `poll`, built from the `events_per_poll_*` buckets.
 const POLL_EVENTS: &str = "evserve_poll_events";
 
+/// The histogram of HTTP request latency, from `Stats::request_latency`.
+const REQUEST_DURATION: &str = "evserve_http_request_duration_seconds";
+
+/// Request latency summed over workers: the buckets (not cumulative) and the sum in µs.
+type Latency = ([u64; LATENCY_BUCKETS], u64);
+
 /// The per-service gauge built from the `active_*` counters.
 const SERVICE_ACTIVE: &str = "evserve_service_connections_active";
 
@@ -153,7 +160,20 @@ pub fn render(server: &ServerStats, own: &Stats, out: &mut String) {
     } else {
         server.reactors.members().iter().any(|s| s.is_draining())
     };
-    render_totals(&totals, classes, reactors.max(1), draining, out);
+    let latency = if reactors == 0 {
+        own.latency()
+    } else {
+        let mut total: Latency = ([0; LATENCY_BUCKETS], 0);
+        for member in server.reactors.members() {
+            let (buckets, sum) = member.latency();
+            for (t, n) in total.0.iter_mut().zip(buckets) {
+                *t += n;
+            }
+            total.1 += sum;
+        }
+        total
+    };
+    render_totals(&totals, classes, latency, reactors.max(1), draining, out);
 }
 
 /// The exposition of counters already summed: `totals` as `Stats::snapshot` orders them,
@@ -162,6 +182,7 @@ pub fn render(server: &ServerStats, own: &Stats, out: &mut String) {
 fn render_totals(
     totals: &[(&'static str, u64); STATS_LEN],
     classes: [u64; 5],
+    latency: Latency,
     workers: usize,
     draining: bool,
     out: &mut String,
@@ -223,6 +244,8 @@ fn render_totals(
         let _ = writeln!(out, "{responses}{{class=\"{class}\"}} {n}");
     }
 
+    render_latency(latency, out);
+
     let _ = writeln!(out, "# HELP evserve_workers Event-loop threads serving.");
     let _ = writeln!(out, "# TYPE evserve_workers gauge");
     let _ = writeln!(out, "evserve_workers {workers}");
@@ -234,13 +257,60 @@ fn render_totals(
     let _ = writeln!(out, "evserve_draining {}", u8::from(draining));
 }
 
+/// The request-latency histogram: cumulative `le` buckets in seconds, `_sum`, `_count`.
+fn render_latency((buckets, sum_us): Latency, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP {REQUEST_DURATION} HTTP/1.1 and HTTP/2 requests, from the first byte of the \
+         request to its whole answer queued for the socket, on the event loop's clock (read \
+         once per batch of events, so a request read and answered in one batch counts 0)."
+    );
+    let _ = writeln!(out, "# TYPE {REQUEST_DURATION} histogram");
+    let mut cumulative = 0u64;
+    for (k, n) in buckets.iter().enumerate() {
+        cumulative += n;
+        match LATENCY_BOUNDS_US.get(k) {
+            Some(&bound) => {
+                let le = Seconds(bound);
+                let _ = writeln!(out, "{REQUEST_DURATION}_bucket{{le=\"{le}\"}} {cumulative}");
+            }
+            None => {
+                let _ = writeln!(out, "{REQUEST_DURATION}_bucket{{le=\"+Inf\"}} {cumulative}");
+            }
+        }
+    }
+    let _ = writeln!(out, "{REQUEST_DURATION}_sum {}", Seconds(sum_us));
+    let _ = writeln!(out, "{REQUEST_DURATION}_count {cumulative}");
+}
+
+/// Microseconds written as seconds, exactly (`2500` is `0.0025`, `1000000` is `1`).
+struct Seconds(u64);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (whole, micros) = (self.0 / 1_000_000, self.0 % 1_000_000);
+        if micros == 0 {
+            return write!(f, "{whole}");
+        }
+        let fraction = format!("{micros:06}");
+        write!(f, "{whole}.{}", fraction.trim_end_matches('0'))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn exposition(stats: &Stats) -> String {
         let mut out = String::new();
-        render_totals(&stats.snapshot(), [0, 3, 0, 1, 0], 2, false, &mut out);
+        render_totals(
+            &stats.snapshot(),
+            [0, 3, 0, 1, 0],
+            stats.latency(),
+            2,
+            false,
+            &mut out,
+        );
         out
     }
 
@@ -295,6 +365,32 @@ mod tests {
         assert!(text.contains("\nevserve_http_responses_total{class=\"2xx\"} 3\n"));
         assert!(text.contains("\nevserve_workers 2\n"));
         assert!(text.ends_with("evserve_draining 0\n"));
+    }
+
+    #[test]
+    fn request_latencies_become_a_histogram_in_seconds() {
+        let stats = Stats::default();
+        for micros in [0, 100, 101, 2_500, 3_000_000, 20_000_000] {
+            stats.record_request(std::time::Duration::from_micros(micros));
+        }
+        let text = exposition(&stats);
+        for line in [
+            "# TYPE evserve_http_request_duration_seconds histogram",
+            "evserve_http_request_duration_seconds_bucket{le=\"0.0001\"} 2",
+            "evserve_http_request_duration_seconds_bucket{le=\"0.00025\"} 3",
+            "evserve_http_request_duration_seconds_bucket{le=\"0.0025\"} 4",
+            "evserve_http_request_duration_seconds_bucket{le=\"2.5\"} 4",
+            "evserve_http_request_duration_seconds_bucket{le=\"5\"} 5",
+            "evserve_http_request_duration_seconds_bucket{le=\"10\"} 5",
+            "evserve_http_request_duration_seconds_bucket{le=\"+Inf\"} 6",
+            "evserve_http_request_duration_seconds_sum 23.002701",
+            "evserve_http_request_duration_seconds_count 6",
+        ] {
+            assert!(text.contains(&format!("\n{line}\n")), "{line} in:\n{text}");
+        }
+        assert_eq!(Seconds(0).to_string(), "0");
+        assert_eq!(Seconds(1_000_000).to_string(), "1");
+        assert_eq!(Seconds(1_000_001).to_string(), "1.000001");
     }
 
     #[test]
