@@ -197,20 +197,54 @@ pub struct Stats {
     pub http2_resets_protocol: Counter,
     /// GOAWAY frames we sent: a graceful stop, an idle timeout, or a connection error.
     pub http2_goaways: Counter,
-    /// Open TCP connections by the service of their listener, in [`SERVICE_NAMES`] order
-    /// (gauges; WebSocket and event-stream connections count under `http`).
-    pub active_by_service: [Counter; SERVICES],
+    /// Open TCP connections by the service of their listener (gauges): one for each
+    /// `Service::name` a listener of this reactor registered, whatever the protocol (`https`,
+    /// `tls-echo` ... too). WebSocket and event-stream connections count under their
+    /// listener's service (`http`, `https`), and in `ws_open`, `sse_open`.
+    pub services: ServiceGauges,
 }
 
-/// The number of services [`Stats::active_by_service`] tells apart.
-pub const SERVICES: usize = 5;
+/// The services `/stats` has always shown: each is reported (0) even when no listener serves
+/// it, so a dashboard or a script that reads `active_chat` finds it.
+pub const USUAL_SERVICES: [&str; 5] = ["echo", "framed", "chat", "files", "http"];
 
-/// The services [`Stats::active_by_service`] counts, by their `Service::name`.
-pub const SERVICE_NAMES: [&str; SERVICES] = ["echo", "framed", "chat", "files", "http"];
+/// Open connections by service: a gauge per service name, registered by the reactor when a
+/// listener is added. The reactor bumps its own `Arc<Counter>`; the list is locked only to
+/// register (at start) and to read (a report).
+#[derive(Debug, Default)]
+pub struct ServiceGauges(Mutex<Vec<(&'static str, Arc<Counter>)>>);
 
-/// The [`Stats::active_by_service`] index of the service called `name`, if it is counted.
-pub fn service_index(name: &str) -> Option<usize> {
-    SERVICE_NAMES.iter().position(|n| *n == name)
+impl ServiceGauges {
+    /// The gauge of the service `name`: a new one, or the one another listener of that service
+    /// already registered.
+    pub fn register(&self, name: &'static str) -> Arc<Counter> {
+        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, gauge)) = list.iter().find(|(n, _)| *n == name) {
+            return Arc::clone(gauge);
+        }
+        let gauge = Arc::new(Counter::default());
+        list.push((name, Arc::clone(&gauge)));
+        gauge
+    }
+
+    /// Every service's open connections: the [`USUAL_SERVICES`] first (0 if not served), then
+    /// the others in the order they were registered.
+    pub fn get(&self) -> Vec<(&'static str, u64)> {
+        let list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<(&'static str, u64)> = USUAL_SERVICES.iter().map(|&n| (n, 0)).collect();
+        for (name, gauge) in list.iter() {
+            add_to(&mut out, name, gauge.get());
+        }
+        out
+    }
+}
+
+/// Adds `value` to `name`'s entry of `list`, appending one if there is none.
+fn add_to(list: &mut Vec<(&'static str, u64)>, name: &'static str, value: u64) {
+    match list.iter_mut().find(|(n, _)| *n == name) {
+        Some((_, sum)) => *sum = sum.wrapping_add(value),
+        None => list.push((name, value)),
+    }
 }
 
 /// The number of buckets of [`Stats::events_per_poll`].
@@ -250,7 +284,7 @@ pub fn latency_bucket(micros: u64) -> usize {
 }
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 28 + 30 + EVENT_BUCKETS + SERVICES;
+pub const STATS_LEN: usize = 28 + 30 + EVENT_BUCKETS;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
@@ -343,11 +377,6 @@ impl Stats {
             ("events_per_poll_128_255", self.events_per_poll[8].get()),
             ("events_per_poll_256_511", self.events_per_poll[9].get()),
             ("events_per_poll_512_up", self.events_per_poll[10].get()),
-            ("active_echo", self.active_by_service[0].get()),
-            ("active_framed", self.active_by_service[1].get()),
-            ("active_chat", self.active_by_service[2].get()),
-            ("active_files", self.active_by_service[3].get()),
-            ("active_http", self.active_by_service[4].get()),
         ]
     }
 
@@ -474,6 +503,9 @@ impl fmt::Display for Stats {
             }
             write!(f, "{name}={value}")?;
         }
+        for (name, value) in self.services.get() {
+            write!(f, " active_{name}={value}")?;
+        }
         Ok(())
     }
 }
@@ -521,6 +553,17 @@ impl Group<Stats> {
         for member in self.lock().iter() {
             for (sum, (_, value)) in total.iter_mut().zip(member.snapshot()) {
                 sum.1 = sum.1.wrapping_add(value);
+            }
+        }
+        total
+    }
+
+    /// Open connections by service, summed over the members (see [`ServiceGauges::get`]).
+    pub fn services(&self) -> Vec<(&'static str, u64)> {
+        let mut total: Vec<(&'static str, u64)> = USUAL_SERVICES.iter().map(|&n| (n, 0)).collect();
+        for member in self.lock().iter() {
+            for (name, value) in member.services.get() {
+                add_to(&mut total, name, value);
             }
         }
         total
@@ -581,6 +624,33 @@ mod tests {
     }
 
     #[test]
+    fn services_are_counted_by_name_whatever_they_are() {
+        let (one, two) = (Stats::default(), Stats::default());
+        let https = one.services.register("https");
+        https.add(2);
+        assert!(Arc::ptr_eq(&https, &one.services.register("https")));
+        one.services.register("http").add(1);
+        two.services.register("tls-echo").incr();
+        two.services.register("https").incr();
+        assert_eq!(
+            one.services.get(),
+            [
+                ("echo", 0),
+                ("framed", 0),
+                ("chat", 0),
+                ("files", 0),
+                ("http", 1),
+                ("https", 2)
+            ]
+        );
+        let group = Group::default();
+        group.join(Arc::new(one));
+        group.join(Arc::new(two));
+        let total = group.services();
+        assert_eq!(total[4..], [("http", 1), ("https", 3), ("tls-echo", 1)]);
+    }
+
+    #[test]
     fn latencies_fall_into_le_buckets() {
         let cases = [
             (0, 0),
@@ -621,8 +691,6 @@ mod tests {
             assert_eq!(event_bucket(n), bucket, "{n} events");
         }
         assert_eq!(event_bucket(512), 10);
-        assert_eq!(service_index("http"), Some(4));
-        assert_eq!(service_index("mystery"), None);
         assert_eq!(event_bucket(100_000), 10);
         let stats = Stats::default();
         stats.record_poll(5);

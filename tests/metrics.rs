@@ -188,3 +188,45 @@ fn a_real_prometheus_scrapes_the_server_and_answers_a_query() {
     }
     panic!("Prometheus never returned the counter within 60 s; last answer: {last}");
 }
+
+/// Open connections are counted by the service of their listener whatever it is: a TLS echo
+/// listener appears in `/stats` (as `active_tls-echo`) and in `/metrics` (as a `service`
+/// label) beside the usual services, which `/stats` keeps showing even when not served.
+#[test]
+fn every_service_is_counted_tls_ones_too() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().to_str().unwrap();
+    let server = util::Server::start(
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--tls-echo",
+            "127.0.0.1:0",
+            "--root",
+            root,
+        ],
+        2,
+    );
+    let addr = server.tcp("http");
+    let _held = std::net::TcpStream::connect(server.tcp("tls-echo")).unwrap();
+    // Accepted on the server's next turn: wait for the gauge, a bounded number of times.
+    let mut stats = serde_json::Value::Null;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        stats = serde_json::from_slice(&http::get(addr, "/stats").body).unwrap();
+        if stats["active_tls-echo"] == 1 {
+            break;
+        }
+    }
+    assert_eq!(stats["active_tls-echo"], 1, "{stats}");
+    assert_eq!(
+        stats["active_http"], 1,
+        "the /stats request's own connection: {stats}"
+    );
+    assert_eq!(stats["active_chat"], 0, "{stats}");
+    let text = http::get(addr, "/metrics").text();
+    assert!(
+        text.contains("\nevserve_service_connections_active{service=\"tls-echo\"} 1\n"),
+        "{text}"
+    );
+}

@@ -259,8 +259,8 @@ pub struct Reactor {
     periodic: Vec<Periodic>,
     /// The room of each listener's connections (`Service::room`), by endpoint index.
     rooms: Vec<Option<RoomId>>,
-    /// Each listener's `Stats::active_by_service` index, by endpoint index.
-    services: Vec<Option<usize>>,
+    /// Each listener's gauge in `Stats::services`, by endpoint index.
+    services: Vec<Option<Arc<crate::stats::Counter>>>,
     /// Each listener's service name (`Service::name`), by endpoint index, for inspections.
     names: Vec<&'static str>,
     /// The turn of the loop that last described the connections (one inspection per turn).
@@ -356,7 +356,7 @@ impl Reactor {
         self.rooms.push(service.room());
         self.services.resize(index, None);
         self.services
-            .push(crate::stats::service_index(service.name()));
+            .push(Some(self.core.stats.services.register(service.name())));
         self.names.resize(index, "udp");
         self.names.push(service.name());
         debug!(
@@ -756,8 +756,8 @@ impl Reactor {
         entry.insert(Conn::new(endpoint, stream, token, peer, session, state));
         self.core.stats.accepted.incr();
         self.core.stats.active.incr();
-        if let Some(&Some(i)) = self.services.get(endpoint) {
-            self.core.stats.active_by_service[i].incr();
+        if let Some(Some(gauge)) = self.services.get(endpoint) {
+            gauge.incr();
         }
         let status = self.conns[key].open(&mut self.core);
         self.finish(key, status);
@@ -970,8 +970,8 @@ impl Reactor {
         conn.close(&mut self.core);
         self.core.stats.closed.incr();
         self.core.stats.active.sub(1);
-        if let Some(&Some(i)) = self.services.get(conn_endpoint) {
-            self.core.stats.active_by_service[i].sub(1);
+        if let Some(Some(gauge)) = self.services.get(conn_endpoint) {
+            gauge.sub(1);
         }
         if self.core.broadcast.is_empty() {
             return;

@@ -226,6 +226,14 @@ pub fn snapshot(server: &ServerStats, own: &Stats) -> Map<String, Value> {
         .iter()
         .map(|&(name, value)| (name.to_owned(), Value::from(value)))
         .collect();
+    let services = if reactors == 0 {
+        own.services.get()
+    } else {
+        server.reactors.services()
+    };
+    for (service, open) in services {
+        map.insert(format!("active_{service}"), Value::from(open));
+    }
     let mut counts = [0u64; 5];
     for member in server.responses.members() {
         for (sum, n) in counts.iter_mut().zip(member.get()) {

@@ -59,8 +59,8 @@ const fn gauge(stats: &'static str, name: &'static str, help: &'static str) -> F
 }
 
 /// Every counter of `Stats` that is exported as a family of its own. The `events_per_poll_*`
-/// buckets and the `active_*` per-service gauges are exported as one labelled family each
-/// (see [`render`]), so they are not listed here.
+/// buckets are exported as one histogram (see [`render`]), so they are not listed here; nor
+/// are the per-service gauges, which are not in the snapshot (`Stats::services`).
 #[rustfmt::skip]
 const FAMILIES: &[Family] = &[
     counter("accepted", "evserve_connections_accepted_total", "TCP connections accepted."),
@@ -130,7 +130,7 @@ const REQUEST_DURATION: &str = "evserve_http_request_duration_seconds";
 /// Request latency summed over workers: the buckets (not cumulative) and the sum in µs.
 type Latency = ([u64; LATENCY_BUCKETS], u64);
 
-/// The per-service gauge built from the `active_*` counters.
+/// The per-service gauge built from `Stats::services`.
 const SERVICE_ACTIVE: &str = "evserve_service_connections_active";
 
 /// `GET /metrics`: every worker's counters, summed, in the Prometheus text format.
@@ -173,7 +173,20 @@ pub fn render(server: &ServerStats, own: &Stats, out: &mut String) {
         }
         total
     };
-    render_totals(&totals, classes, latency, reactors.max(1), draining, out);
+    let services = if reactors == 0 {
+        own.services.get()
+    } else {
+        server.reactors.services()
+    };
+    render_totals(
+        &totals,
+        classes,
+        latency,
+        &services,
+        reactors.max(1),
+        draining,
+        out,
+    );
 }
 
 /// The exposition of counters already summed: `totals` as `Stats::snapshot` orders them,
@@ -183,6 +196,7 @@ fn render_totals(
     totals: &[(&'static str, u64); STATS_LEN],
     classes: [u64; 5],
     latency: Latency,
+    services: &[(&'static str, u64)],
     workers: usize,
     draining: bool,
     out: &mut String,
@@ -228,10 +242,8 @@ fn render_totals(
         "# HELP {SERVICE_ACTIVE} TCP connections open now, by the service of their listener."
     );
     let _ = writeln!(out, "# TYPE {SERVICE_ACTIVE} gauge");
-    for (name, value) in totals.iter() {
-        if let Some(service) = name.strip_prefix("active_") {
-            let _ = writeln!(out, "{SERVICE_ACTIVE}{{service=\"{service}\"}} {value}");
-        }
+    for (service, value) in services {
+        let _ = writeln!(out, "{SERVICE_ACTIVE}{{service=\"{service}\"}} {value}");
     }
 
     let responses = "evserve_http_responses_total";
@@ -307,6 +319,7 @@ mod tests {
             &stats.snapshot(),
             [0, 3, 0, 1, 0],
             stats.latency(),
+            &stats.services.get(),
             2,
             false,
             &mut out,
@@ -318,10 +331,8 @@ mod tests {
     fn every_counter_of_stats_is_exported() {
         let snapshot = Stats::default().snapshot();
         for (name, _) in snapshot {
-            let labelled = name.starts_with("events_per_poll_")
-                || name.starts_with("active_")
-                || name == "polls"
-                || name == "events";
+            let labelled =
+                name.starts_with("events_per_poll_") || name == "polls" || name == "events";
             let listed = FAMILIES.iter().any(|f| f.stats == name);
             assert!(
                 labelled || listed,
@@ -356,7 +367,7 @@ mod tests {
         let stats = Stats::default();
         stats.accepted.add(7);
         stats.active.add(2);
-        stats.active_by_service[4].add(2);
+        stats.services.register("http").add(2);
         let text = exposition(&stats);
         assert!(text.contains("# TYPE evserve_connections_accepted_total counter\n"));
         assert!(text.contains("\nevserve_connections_accepted_total 7\n"));

@@ -66,8 +66,10 @@
     $("active").textContent = fmt(cur.active);
     const http = Math.max(0, (cur.active_http || 0) - (cur.ws_open || 0) - (cur.sse_open || 0));
     const parts = [["http", http], ["websocket", cur.ws_open || 0], ["event-stream", cur.sse_open || 0]];
-    for (const name of ["echo", "framed", "chat", "files"]) {
-      if (cur["active_" + name]) parts.push([name, cur["active_" + name]]);
+    // Every other service a listener serves (echo, chat, https, tls-echo, ...), if open.
+    for (const key of Object.keys(cur)) {
+      const name = key.startsWith("active_") ? key.slice(7) : "";
+      if (name && name !== "http" && cur[key]) parts.push([name, cur[key]]);
     }
     $("by-service").textContent = parts.map(([n, v]) => `${n} ${fmt(v)}`).join(" · ");
     const rps = prev ? Math.max(0, (requests(cur) - requests(prev)) / ((cur.time_ms - prev.time_ms) / 1000)) : 0;
