@@ -253,6 +253,27 @@ fn python_h2_is_served_two_requests_on_one_connection() {
 }
 
 #[test]
+fn event_streams_over_h2_tick_beside_a_request_and_end_on_reset() {
+    let (server, _root) = serve(&[]);
+    hostile("events", server.tcp("http"), None);
+}
+
+#[test]
+fn curl_reads_two_events_over_h2c() {
+    let (server, _root) = serve(&[]);
+    let url = format!("http://{}/events", server.tcp("http"));
+    // curl stops at --max-time (exit 28) with what it read: the stream does not end.
+    let out = run(
+        "curl",
+        &["-sN", "--http2-prior-knowledge", "--max-time", "3", &url],
+    );
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(28), "{body}");
+    assert!(body.starts_with("retry: 2000\n\ndata: {"), "{body}");
+    assert!(body.matches("data: {").count() >= 2, "{body}");
+}
+
+#[test]
 fn a_wrong_preface_gets_goaway_protocol_error() {
     let (server, _root) = serve(&[]);
     hostile("bad_preface", server.tcp("http"), None);
