@@ -215,6 +215,13 @@ impl<S: Session> Harness<S> {
         }
     }
 
+    /// Calls [`Session::on_shutdown`], as the reactor does when the server stops (SIGTERM).
+    /// The reactor then closes the connection once its output is flushed, still offering
+    /// drains to a session finishing an answer.
+    pub fn shutdown(&mut self) {
+        self.session.on_shutdown(&mut cx!(self));
+    }
+
     /// Calls [`Session::on_broadcast`]: another member of the room sent `message`. Whatever
     /// the session broadcasts from there is dropped, as the reactor drops it: a message is
     /// never relayed twice.

@@ -5,6 +5,9 @@
 //! and Python's `selenium`. Without them these tests fail with the command that installs them
 //! (`scripts/test.sh` does): a test that did not run must never read as one that passed.
 //!
+//! The `h2` scenario trusts only the server's own self-signed key
+//! (`--ignore-certificate-errors-spki-list`, its hash taken with the `openssl` CLI).
+//!
 //! `EVSERVE_SCREENSHOT=docs/dashboard.png cargo test --release --test browser load` also
 //! writes the dashboard, under load, to that file.
 
@@ -31,10 +34,17 @@ fn require_tools() {
     if !selenium {
         missing.push("python3 with selenium".to_owned());
     }
+    let openssl = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !openssl {
+        missing.push("openssl".to_owned());
+    }
     assert!(
         missing.is_empty(),
         "browser tests cannot run: {} missing; install with `scripts/test.sh`, or \
-         `sudo apt-get install chromium chromium-driver && python3 -m pip install selenium`",
+         `sudo apt-get install chromium chromium-driver openssl && python3 -m pip install selenium`",
         missing.join(", ")
     );
 }
@@ -75,4 +85,11 @@ fn chat_a_line_crosses_between_the_page_and_a_tcp_client() {
 #[test]
 fn restart_the_page_reconnects_after_the_server_restarts() {
     run("restart");
+}
+
+/// Over HTTPS, Chromium chooses h2 by ALPN: `nextHopProtocol` says so, and the page's event
+/// stream is live as a stream of that connection.
+#[test]
+fn h2_chromium_loads_the_dashboard_over_https_with_http2() {
+    run("h2");
 }

@@ -253,6 +253,27 @@ fn python_h2_is_served_two_requests_on_one_connection() {
 }
 
 #[test]
+fn event_streams_over_h2_tick_beside_a_request_and_end_on_reset() {
+    let (server, _root) = serve(&[]);
+    hostile("events", server.tcp("http"), None);
+}
+
+#[test]
+fn curl_reads_two_events_over_h2c() {
+    let (server, _root) = serve(&[]);
+    let url = format!("http://{}/events", server.tcp("http"));
+    // curl stops at --max-time (exit 28) with what it read: the stream does not end.
+    let out = run(
+        "curl",
+        &["-sN", "--http2-prior-knowledge", "--max-time", "3", &url],
+    );
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(28), "{body}");
+    assert!(body.starts_with("retry: 2000\n\ndata: {"), "{body}");
+    assert!(body.matches("data: {").count() >= 2, "{body}");
+}
+
+#[test]
 fn a_wrong_preface_gets_goaway_protocol_error() {
     let (server, _root) = serve(&[]);
     hostile("bad_preface", server.tcp("http"), None);
@@ -385,5 +406,67 @@ fn a_graceful_stop_sends_goaway_and_finishes_the_download_under_way() {
     assert_eq!(goaway, Some((1, 0)), "GOAWAY NO_ERROR naming stream 1");
     assert!(ended, "the download was finished: {body} bytes");
     assert_eq!(body, 2_000_000);
+    assert!(server.wait_exit(Duration::from_secs(20)).is_some());
+}
+
+#[test]
+fn a_graceful_stop_ends_an_event_stream_with_end_stream() {
+    // The stream must end with END_STREAM because we stop: not cut when the connection
+    // closes, nor left open until the drain timeout (far past the read timeout here).
+    let (mut server, _root) = serve(&["--drain-timeout", "10m"]);
+    let addr = server.tcp("http");
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(frame_header(0, 0x4, 0, 0));
+    let authority = addr.to_string();
+    let block = literal_block(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/events"),
+        (":authority", &authority),
+    ]);
+    hello.extend(frame_header(block.len(), 0x1, 0x5, 1));
+    hello.extend(&block);
+    sock.write_all(&hello).unwrap();
+    let (mut buf, mut chunk) = (Vec::new(), [0u8; 65536]);
+    let (mut events, mut terminated, mut ended, mut goaway) = (0, false, false, None);
+    loop {
+        while buf.len() >= 9 {
+            let len = u32::from_be_bytes([0, buf[0], buf[1], buf[2]]) as usize;
+            if buf.len() < 9 + len {
+                break;
+            }
+            let (kind, flags) = (buf[3], buf[4]);
+            let payload = buf[9..9 + len].to_vec();
+            buf.drain(..9 + len);
+            match kind {
+                0x0 => {
+                    events += String::from_utf8_lossy(&payload).matches("data: {").count();
+                    ended |= flags & 0x1 != 0;
+                }
+                0x1 => ended |= flags & 0x1 != 0,
+                0x7 => {
+                    let code = u32::from_be_bytes(payload[4..8].try_into().unwrap());
+                    goaway = Some(code);
+                }
+                _ => {}
+            }
+        }
+        assert!(!ended || terminated, "the event stream ended by itself");
+        if events >= 2 && !terminated {
+            server.terminate();
+            terminated = true;
+        }
+        match sock.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("no end of the connection: {e} ({events} events, ended {ended})"),
+        }
+    }
+    assert!(terminated, "{events} events before the connection closed");
+    assert_eq!(goaway, Some(0), "GOAWAY NO_ERROR");
+    assert!(ended, "END_STREAM on the event stream");
     assert!(server.wait_exit(Duration::from_secs(20)).is_some());
 }

@@ -5,10 +5,14 @@ Usage: dashboard.py EVSERVE_BINARY SCENARIO [SCREENSHOT]
            (a screenshot is written to SCREENSHOT, if given, while the load runs)
   chat     a line typed in the page reaches a raw TCP chat client, and one from it the page
   restart  the page keeps working after the server restarts: the event stream reconnects
+  h2       over HTTPS the page is fetched with HTTP/2 (`nextHopProtocol` is "h2", chosen by
+           ALPN), and its event stream is live on that connection
 
 Each scenario starts its own server on loopback (port 0, learned from the log), prints
 "<scenario> ok" and exits 0, or raises. Every wait is bounded and waits on a fact.
 """
+import base64
+import hashlib
 import os
 import re
 import socket
@@ -31,13 +35,13 @@ WAIT = 20  # seconds, for anything the page must do
 class Server:
     """`evserve serve` on loopback, its addresses read from its log."""
 
-    def __init__(self, binary, http="127.0.0.1:0", chat="127.0.0.1:0"):
+    def __init__(self, binary, http="127.0.0.1:0", chat="127.0.0.1:0", extra=(), listeners=2):
         self.proc = subprocess.Popen(
-            [binary, "serve", "--http", http, "--chat", chat, "--access-log", "false"],
+            [binary, "serve", "--http", http, "--chat", chat, "--access-log", "false", *extra],
             stderr=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "info"})
         self.addr = {}
         deadline = time.monotonic() + WAIT
-        while len(self.addr) < 2:
+        while len(self.addr) < listeners:
             line = self.proc.stderr.readline()
             if not line or time.monotonic() > deadline:
                 raise RuntimeError(f"evserve did not start: {line!r}")
@@ -50,10 +54,20 @@ class Server:
         self.proc.wait(WAIT)
 
 
-def browser():
+def spki_hash(cert):
+    """The base64 SHA-256 of a certificate's public key, as Chromium's
+    --ignore-certificate-errors-spki-list takes it (computed with the openssl CLI)."""
+    pubkey = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"],
+                            check=True, capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pubkey,
+                         check=True, capture_output=True).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def browser(flags=()):
     options = Options()
     options.binary_location = CHROMIUM
-    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+    for flag in [*flags, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", "--window-size=1400,900",
@@ -206,7 +220,38 @@ def scenario_restart(binary, _):
     print("restart ok")
 
 
+def scenario_h2(binary, _):
+    certs = tempfile.mkdtemp(prefix="evserve-h2-")
+    server = Server(binary, extra=["--https", "127.0.0.1:0", "--tls-self-signed-out", certs],
+                    listeners=3)
+    # Only this server's self-signed key is trusted: not every certificate error ignored.
+    spki = spki_hash(os.path.join(certs, "cert.pem"))
+    driver = browser([f"--ignore-certificate-errors-spki-list={spki}"])
+    try:
+        port = server.addr["https"].rsplit(":", 1)[1]
+        driver.get(f"https://localhost:{port}/dashboard")
+        protocol = driver.execute_script(
+            "return performance.getEntriesByType('navigation')[0].nextHopProtocol")
+        assert protocol == "h2", f"the page came over {protocol!r}, not h2"
+        # The page's event stream shares that HTTP/2 connection: it is a stream on it, not a
+        # connection of its own, and it must tick there.
+        until(driver, "the event stream to be live over h2",
+              lambda d: d.find_element(By.ID, "status").text == "live")
+        until(driver, "two snapshots over h2", lambda d: snapshots(d) >= 2)
+        last = driver.execute_script("return window.evserve.last")
+        assert last["http2_connections"] >= 1, last
+        assert last["http2_streams"] >= 2, f"the page and its event stream: {last}"
+        errors = console_errors(driver)
+        assert not errors, f"console errors: {errors}"
+    finally:
+        driver.quit()
+        server.stop()
+    print(f"h2 ok: nextHopProtocol {protocol}")
+
+
 if __name__ == "__main__":
     binary, name = sys.argv[1], sys.argv[2]
     shot = sys.argv[3] if len(sys.argv) > 3 else None
-    {"load": scenario_load, "chat": scenario_chat, "restart": scenario_restart}[name](binary, shot)
+    scenarios = {"load": scenario_load, "chat": scenario_chat, "restart": scenario_restart,
+                 "h2": scenario_h2}
+    scenarios[name](binary, shot)

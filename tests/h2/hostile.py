@@ -9,6 +9,7 @@ libraries), since `h2` refuses to send what they send. Each case prints `ok: ...
 usage: hostile.py CASE HOST:PORT
 """
 
+import json
 import socket
 import sys
 import threading
@@ -170,6 +171,64 @@ def normal(addr):
     print("ok: two answers on one connection")
 
 
+def events(addr):
+    """Two /events streams (Server-Sent Events) on one connection, each a long stream of
+    DATA; an ordinary request beside them; one reset by us while the other goes on."""
+    sock = connect(addr)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+
+    def get(stream, path):
+        fields = [(":method", "GET"), (":scheme", "http"), (":path", path), (":authority", addr)]
+        conn.send_headers(stream, fields, end_stream=True)
+        sock.sendall(conn.data_to_send())
+
+    bodies = {}
+    ended = set()
+
+    def read_until(done, what):
+        """Reads frames until done() holds, at most TIMEOUT seconds (the socket's)."""
+        while not done():
+            data = sock.recv(65536)
+            if not data:
+                fail(f"closed while waiting for {what}")
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    bodies[event.stream_id] = bodies.get(event.stream_id, b"") + event.data
+                    conn.acknowledge_received_data(
+                        event.flow_controlled_length, event.stream_id
+                    )
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended.add(event.stream_id)
+                elif isinstance(event, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                    fail(f"{event} while waiting for {what}")
+            sock.sendall(conn.data_to_send())
+
+    def count(stream):
+        return bodies.get(stream, b"").count(b"data: {")
+
+    get(1, "/events")
+    get(3, "/events")
+    read_until(lambda: count(1) >= 2 and count(3) >= 2, "two events on streams 1 and 3")
+    if ended & {1, 3}:
+        fail(f"an event stream ended: {ended}")
+    get(5, "/plain")
+    read_until(lambda: 5 in ended, "/plain beside the event streams")
+    if bodies.get(5) != b"Hello, World!":
+        fail(f"/plain: {bodies.get(5)!r}")
+    conn.reset_stream(1)
+    sock.sendall(conn.data_to_send())
+    seen = count(3)
+    read_until(lambda: count(3) > seen, "an event on stream 3 after stream 1 was reset")
+    get(7, "/stats")
+    read_until(lambda: 7 in ended, "/stats")
+    if json.loads(bodies.get(7, b"{}")).get("sse_open") != 1:
+        fail(f"the reset stream is still open on the server: {bodies.get(7)!r}")
+    if 3 in ended:
+        fail("stream 3 ended")
+    print(f"ok: events on two streams ({count(1)} and {count(3)}), a request beside them, a reset")
+
+
 def refused_stream(addr, limit):
     sock, enc = handshake(addr)
     data = b"".join(
@@ -245,6 +304,7 @@ def main():
     case, addr = sys.argv[1], sys.argv[2]
     cases = {
         "normal": lambda: normal(addr),
+        "events": lambda: events(addr),
         "bad_preface": lambda: bad_preface(addr),
         "refused_stream": lambda: refused_stream(addr, int(sys.argv[3])),
         "flow_control": lambda: flow_control(addr, int(sys.argv[3])),

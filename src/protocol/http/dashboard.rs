@@ -10,6 +10,10 @@
 //!        ◄── : keep-alive           (every 15 s: a comment, for proxies that drop idle streams)
 //! ```
 //!
+//! Over HTTP/2 the same [`EventStream`] takes one stream over instead of the connection
+//! (`multiplexed.rs`): its output is that stream's buffer and its deadline the stream's own
+//! timer, so the rules below hold per stream.
+//!
 //! The page computes rates by subtracting successive snapshots, so the server keeps no
 //! history and sends the same document as `/stats`. It is written without a framework or a
 //! CDN (it must work with no network), and draws its two charts on a `<canvas>`.

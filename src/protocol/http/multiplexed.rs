@@ -23,6 +23,17 @@
 //! [`BodySink`] as DATA arrives; the HTTP/2 layer grants the peer more window only as the
 //! stream's buffer drains, which is what bounds an `/echo` whose client does not read.
 //!
+//! An answer with no end (`/events`, Server-Sent Events) is the [`Session`] its handler
+//! hands over, as it would take an HTTP/1.1 connection over ([`Handled::Upgrade`]); here it
+//! takes the *stream* over instead ([`Answer::Producing`]). It runs with a context of its
+//! own ([`Producer`]): its output is the stream's buffer, so what it sees as pending output
+//! is that stream's backlog, held back by the stream's flow-control window (the event
+//! stream skips ticks past its bound, whatever the other streams do); and its deadline is
+//! the stream's own timer, which the HTTP/2 layer turns into the connection's earliest
+//! ([`StreamExchange::next_tick`], [`StreamExchange::tick`]). It ends with the stream: a
+//! reset or a closed connection calls its `on_close`, a graceful stop its `on_shutdown`
+//! first ([`StreamExchange::stop_producing`]).
+//!
 //! The HTTP/1.1 head is the interchange form between the handlers and this layer: it costs
 //! one parse of a few hundred bytes we wrote ourselves per answer, and keeps every handler
 //! version-blind and the HTTP/1.1 path exactly as fast as before.
@@ -30,7 +41,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::session::{Ctx, FileSlice};
+use crate::session::{Ctx, FileSlice, Flow, Session, Watch};
 
 use super::Shared;
 use super::connections;
@@ -38,6 +49,7 @@ use super::exchange::{BodySink, Exchange, Handled, Reply};
 use super::request::RequestHead;
 use super::routes;
 use super::status::Status;
+use super::upgrade::Upgrade;
 
 /// The most fields a response head of ours carries; the parse of [`response_head`] has this
 /// many slots (our handlers write a dozen at most).
@@ -56,6 +68,10 @@ pub enum Answer {
     /// Nothing is written yet: the answer waits for the reactor's table of connections,
     /// delivered in `on_drain` ([`StreamExchange::answer_inspection`]).
     Inspecting,
+    /// The head (and perhaps a first event) is in the stream's buffer; a [`Producer`] adds
+    /// to it as its timer fires ([`StreamExchange::tick`]), until it stops or the stream
+    /// ends.
+    Producing,
 }
 
 /// What an exchange still waits for.
@@ -64,6 +80,55 @@ enum Waiting {
     Nothing,
     Body { sink: Box<dyn BodySink>, max: u64 },
     Inspection,
+    Producer(Box<Producer>),
+}
+
+/// The session that writes an unending answer (an event stream) on one stream, and what it
+/// asked of its context: its deadline is the stream's timer.
+pub struct Producer {
+    session: Box<dyn Session>,
+    watch: Watch,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("deadline", &self.watch.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// Calls `f` on the session with a context whose output is the stream's buffer `out`
+    /// (its first `sent` bytes already sent: not pending) and whose deadline is the
+    /// stream's own. Everything else is the connection's (clock, peer, counters).
+    /// Broadcasts are dropped: a stream is in no room.
+    fn call<T>(
+        &mut self,
+        cx: &Ctx<'_>,
+        out: &mut Vec<u8>,
+        sent: usize,
+        f: impl FnOnce(&mut dyn Session, &mut Ctx<'_>) -> T,
+    ) -> T {
+        let mut broadcast = Vec::new();
+        let mut own = Ctx::new(
+            out,
+            &mut broadcast,
+            &mut self.watch,
+            cx.peer(),
+            cx.now(),
+            cx.stats(),
+        )
+        .with_written(sent)
+        .with_memory_tight(cx.memory_tight());
+        f(&mut *self.session, &mut own)
+    }
+
+    /// The session's last call: it may count itself out (`sse_open`).
+    fn close(mut self, cx: &Ctx<'_>) {
+        let mut discard = Vec::new();
+        self.call(cx, &mut discard, 0, |s, own| s.on_close(own));
+    }
 }
 
 /// One stream's exchange, from its request head to the end of its answer.
@@ -122,11 +187,24 @@ impl StreamExchange {
                 this.waiting = Waiting::Body { sink, max };
                 Answer::AwaitBody
             }
-            Handled::Upgrade(_) => {
-                // A protocol switch (an event stream) has no HTTP/2 form here yet: the head
-                // goes out and the stream ends.
-                log::debug!("http2: {}: an upgrade ends the stream", cx.peer());
-                Answer::Complete
+            Handled::Upgrade(Upgrade(session)) => {
+                // Over HTTP/1.1 the session would take the connection over; here it takes
+                // the stream over (an event stream: a WebSocket cannot be asked for over
+                // HTTP/2, whose requests carry no `upgrade` field).
+                let mut producer = Box::new(Producer {
+                    session,
+                    watch: Watch::default(),
+                });
+                let before = out.len();
+                let flow = producer.call(cx, out, 0, |s, own| s.on_open(own));
+                this.exchange.bytes += out.len().saturating_sub(before) as u64;
+                if flow == Flow::Continue {
+                    this.waiting = Waiting::Producer(producer);
+                    Answer::Producing
+                } else {
+                    producer.close(cx);
+                    Answer::Complete
+                }
             }
             Handled::Inspecting => {
                 this.waiting = Waiting::Inspection;
@@ -254,13 +332,71 @@ impl StreamExchange {
         true
     }
 
+    /// When the stream's producer wants its next [`StreamExchange::tick`]; `None` if the
+    /// exchange has none, or it set no timer.
+    pub fn next_tick(&self) -> Option<Instant> {
+        match &self.waiting {
+            Waiting::Producer(p) => p.watch.deadline,
+            _ => None,
+        }
+    }
+
+    /// Whether a producer still writes this stream's answer.
+    pub fn producing(&self) -> bool {
+        matches!(self.waiting, Waiting::Producer(_))
+    }
+
+    /// The stream's timer has passed (`cx.now()` is at or after [`Self::next_tick`]): the
+    /// producer writes its next piece into `out`, whose first `sent` bytes are already sent,
+    /// the rest its backlog. Returns whether it goes on; one that stops (or does not move
+    /// its timer past now, which would fire again at once) is done, and the stream's answer
+    /// is then complete.
+    pub fn tick(&mut self, cx: &Ctx<'_>, out: &mut Vec<u8>, sent: usize) -> bool {
+        let Waiting::Producer(producer) = &mut self.waiting else {
+            return false;
+        };
+        if producer.watch.deadline.is_none_or(|d| d > cx.now()) {
+            return true;
+        }
+        let before = out.len();
+        let flow = producer.call(cx, out, sent, |s, own| s.on_timeout(own));
+        self.exchange.bytes += out.len().saturating_sub(before) as u64;
+        let moved = producer.watch.deadline.is_none_or(|d| d > cx.now());
+        if flow == Flow::Continue && moved {
+            return true;
+        }
+        self.stop_producing(cx, out, sent);
+        false
+    }
+
+    /// Ends the producer (a graceful stop, a client going away): it may write a last word
+    /// (its `on_shutdown`), then it is closed. The stream's answer is then complete.
+    pub fn stop_producing(&mut self, cx: &Ctx<'_>, out: &mut Vec<u8>, sent: usize) {
+        if !self.producing() {
+            return;
+        }
+        let Waiting::Producer(mut producer) =
+            std::mem::replace(&mut self.waiting, Waiting::Nothing)
+        else {
+            return;
+        };
+        let before = out.len();
+        producer.call(cx, out, sent, |s, own| s.on_shutdown(own));
+        self.exchange.bytes += out.len().saturating_sub(before) as u64;
+        producer.close(cx);
+    }
+
     /// Counts body bytes sent outside the stream's buffer (a file).
     pub fn add_bytes(&mut self, n: u64) {
         self.exchange.bytes += n;
     }
 
-    /// The exchange is over: writes its access-log line, if logging is on.
+    /// The exchange is over: closes its producer, if it had one, and writes its access-log
+    /// line, if logging is on.
     pub fn finish(self, cx: &Ctx<'_>) {
+        if let Waiting::Producer(producer) = self.waiting {
+            producer.close(cx);
+        }
         self.exchange.finish(cx);
     }
 }

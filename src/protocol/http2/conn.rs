@@ -101,6 +101,8 @@ pub struct H2Session {
     /// The peer sent GOAWAY: it opens no more streams.
     peer_going_away: bool,
     peer_ended: bool,
+    /// A stream timer is the connection's deadline (see `producers.rs`).
+    pub(super) ticking: bool,
 }
 
 impl H2Session {
@@ -134,6 +136,7 @@ impl H2Session {
             resets_since: None,
             peer_going_away: false,
             peer_ended: false,
+            ticking: false,
         }
     }
 
@@ -390,6 +393,7 @@ impl H2Session {
                     log::debug!("http2: {}: the peer goes away: {code:?}", cx.peer());
                 }
                 self.peer_going_away = true;
+                self.end_producers(cx);
                 Ok(())
             }
             // Priorities are advisory (RFC 9113 §5.3.2 deprecates them): answers share the
@@ -870,6 +874,7 @@ impl Session for H2Session {
         if self.phase != Phase::Failed {
             self.produce(cx);
         }
+        self.schedule(cx);
         cx.set_receiving(self.receiving());
         cx.set_held(self.held());
         Step {
@@ -886,16 +891,27 @@ impl Session for H2Session {
         }
         self.answer_inspections(cx);
         self.produce(cx);
+        self.schedule(cx);
         cx.set_held(self.held());
         self.flow()
     }
 
-    fn on_eof(&mut self, _input: &[u8], _cx: &mut Ctx<'_>) -> Flow {
+    fn on_eof(&mut self, _input: &[u8], cx: &mut Ctx<'_>) -> Flow {
         self.peer_ended = true;
+        // The client sends nothing more: no RST_STREAM can end an event stream now.
+        self.end_producers(cx);
+        self.produce(cx);
+        self.schedule(cx);
         self.flow()
     }
 
     fn on_timeout(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        if matches!(self.phase, Phase::Open | Phase::Draining) && self.tick(cx) {
+            // A stream's timer, not the idle timeout.
+            self.produce(cx);
+            self.schedule(cx);
+            return self.flow();
+        }
         self.go_away(cx);
         self.drop_streams(cx);
         cx.set_held(self.held());
@@ -904,7 +920,9 @@ impl Session for H2Session {
 
     fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
         self.go_away(cx);
+        self.end_producers(cx);
         self.produce(cx);
+        self.schedule(cx);
     }
 
     fn on_close(&mut self, cx: &mut Ctx<'_>) {

@@ -47,6 +47,7 @@ pub mod hpack;
 mod conn;
 pub mod flow;
 pub mod limits;
+mod producers;
 mod request;
 mod send;
 pub mod stream;

@@ -90,7 +90,17 @@ impl Stream {
                 self.file = Some(slice);
                 self.complete = true;
             }
-            Answer::AwaitBody | Answer::Inspecting => self.complete = false,
+            Answer::AwaitBody | Answer::Inspecting | Answer::Producing => self.complete = false,
+        }
+    }
+
+    /// Drops the answer bytes already sent from the front of `out`, once the head is out:
+    /// an answer with no end (an event stream) appends for ever, and its buffer must hold
+    /// only what is still to send, not everything it ever sent in part.
+    pub fn compact(&mut self) {
+        if self.head_sent && self.sent > 0 {
+            self.out.drain(..self.sent);
+            self.sent = 0;
         }
     }
 

@@ -12,6 +12,8 @@ use crate::protocol::http::{Http, HttpConfig};
 use crate::session::{Flow, Service, Session};
 use crate::testing::Harness;
 
+mod events;
+
 /// One frame of the server's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Out {
