@@ -227,9 +227,13 @@ pub struct LoadArgs {
           help_heading = SWEEP)]
     pub measure: Duration,
     /// Another target to sweep interleaved with the first, on the same chart: a URL, or
-    /// HOST:PORT for the first one's protocol. Repeatable.
-    #[arg(long, value_name = "TARGET", help_heading = SWEEP)]
+    /// HOST:PORT for the first one's protocol, named in the legend as NAME= says
+    /// (`nginx=http://127.0.0.1:8081/plain`) or else by itself. Repeatable.
+    #[arg(long, value_name = "[NAME=]TARGET", help_heading = SWEEP)]
     pub compare: Vec<String>,
+    /// The first target's name in the sweep's table, chart and JSON [default: the target].
+    #[arg(long, value_name = "NAME", help_heading = SWEEP)]
+    pub name: Option<String>,
     /// Where to write the sweep's results: PREFIX.json, PREFIX.csv and PREFIX.svg.
     #[arg(long, value_name = "PREFIX", default_value = "sweep", help_heading = SWEEP)]
     pub out: PathBuf,
@@ -297,20 +301,23 @@ impl LoadArgs {
             Some(addr) => format!("{} {addr}", a.target),
             None => a.target.clone(),
         };
-        let mut targets = vec![(label(&inner), inner.config()?)];
+        let first = self.name.clone().unwrap_or_else(|| label(&inner));
+        let mut targets = vec![(first, inner.config()?)];
         for other in &self.compare {
+            let (name, other) = split_name(other);
             let mut next = inner.clone();
             if other.contains("://") {
-                next.target = other.clone();
+                next.target = other.to_string();
                 next.addr = None;
             } else if inner.addr.is_some() {
-                next.addr = Some(other.clone());
+                next.addr = Some(other.to_string());
             } else {
                 return Err(format!(
                     "--compare '{other}': give a URL to compare with a URL"
                 ));
             }
-            targets.push((label(&next), next.config()?));
+            let name = name.map_or_else(|| label(&next), str::to_string);
+            targets.push((name, next.config()?));
         }
         Ok(targets)
     }
@@ -499,6 +506,15 @@ impl LoadArgs {
         config.validate()?;
         config.check_open_files()?;
         Ok(config)
+    }
+}
+
+/// `NAME=TARGET` as its name and target; a target alone (whose text before any `=` holds
+/// a `:` or `/`, as a URL's query or HOST:PORT does) has no name.
+fn split_name(target: &str) -> (Option<&str>, &str) {
+    match target.split_once('=') {
+        Some((name, rest)) if !name.is_empty() && !name.contains([':', '/']) => (Some(name), rest),
+        _ => (None, target),
     }
 }
 
@@ -1623,6 +1639,31 @@ mod tests {
         );
         assert!(load(&["udp", "127.0.0.1:7", "--threads", "0"]).is_err());
         assert!(load(&["udp", "127.0.0.1:7", "--rate", "-1"]).is_err());
+    }
+
+    #[test]
+    fn sweep_targets_are_named_as_asked() {
+        let labels = |args: &[&str]| -> Vec<String> {
+            let cli = Cli::try_parse_from(["evserve", "load", "sweep"].iter().chain(args)).unwrap();
+            let Command::Load(args) = cli.command else {
+                panic!("not load")
+            };
+            let targets = args.sweep_targets().unwrap();
+            targets.into_iter().map(|(label, _)| label).collect()
+        };
+        let named = labels(&[
+            "http://127.0.0.1:1/plain",
+            "--name",
+            "evserve",
+            "--compare",
+            "nginx=http://127.0.0.1:2/plain",
+            "--compare",
+            "http://127.0.0.1:3/?a=b",
+        ]);
+        assert_eq!(named, ["evserve", "nginx", "http://127.0.0.1:3/?a=b"]);
+        let echo = labels(&["echo", "127.0.0.1:1", "--compare", "other=127.0.0.1:2"]);
+        assert_eq!(echo, ["echo 127.0.0.1:1", "other"]);
+        assert_eq!(split_name("=x"), (None, "=x"));
     }
 
     #[test]

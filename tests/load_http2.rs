@@ -145,6 +145,7 @@ fn a_server_without_http2_is_named_not_counted() {
     );
 }
 
+/// Also: the targets are named in the legend as `--name` and `--compare NAME=URL` say.
 #[test]
 fn the_sweep_drives_http2() {
     let server = Server::start(&["--http", "127.0.0.1:0"], 1);
@@ -172,12 +173,28 @@ fn the_sweep_drives_http2() {
         "300ms",
         "--out",
         prefix.to_str().unwrap(),
+        "--name",
+        "first",
+        "--compare",
+        &format!("second={url}"),
     ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(prefix.with_extension("json")).unwrap()).unwrap();
-    let steps = doc["targets"][0]["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 2, "{doc}");
+    for (t, name) in ["first", "second"].iter().enumerate() {
+        let target = &doc["targets"][t];
+        assert_eq!(target["label"], *name, "{doc}");
+        assert_eq!(target["steps"].as_array().map(Vec::len), Some(2), "{doc}");
+    }
+    let svg = std::fs::read_to_string(prefix.with_extension("svg")).unwrap();
+    assert!(
+        svg.contains(">first</text>") && svg.contains(">second</text>"),
+        "{svg}"
+    );
+    assert!(
+        !svg.contains(&url),
+        "the legend shows names, not URLs: {svg}"
+    );
     let stats = stats(addr);
     assert!(stats["http2_streams"].as_u64() >= Some(100), "{stats}");
 }
