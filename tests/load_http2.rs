@@ -5,8 +5,8 @@
 
 mod util;
 
-use std::io::Read;
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -130,6 +130,77 @@ fn an_open_loop_on_two_threads_counts_exactly() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_exact(&json(&out), 600);
+}
+
+/// A tiny HTTP/2 server that allows 4 streams at once, answers 5 streams per connection
+/// with `200` and no body, then sends GOAWAY naming the 5th as the last it processed,
+/// leaving any later stream unanswered. Frames from the library's codec; the client's
+/// SETTINGS are not acknowledged (the load does not wait for that).
+fn goaway_after_five() -> SocketAddr {
+    use evserve::protocol::http2::frame::{self, ErrorCode, Frame, SettingId};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                frame::encode_settings(&mut out, &[(SettingId::MAX_CONCURRENT_STREAMS, 4)]);
+                let _ = s.write_all(&out);
+                let (mut pending, mut buf, mut answered) = (Vec::new(), [0u8; 16384], 0);
+                while let Ok(n @ 1..) = s.read(&mut buf) {
+                    pending.extend_from_slice(&buf[..n]);
+                    if pending.starts_with(frame::PREFACE) {
+                        pending.drain(..frame::PREFACE.len());
+                    }
+                    let mut out = Vec::new();
+                    while let Ok(Some((f, used))) = frame::decode(&pending, 16384) {
+                        if let Frame::Headers { stream, .. } = f
+                            && answered < 5
+                        {
+                            // `:status: 200` is entry 8 of HPACK's static table.
+                            frame::encode_headers(&mut out, stream, &[0x88], true, 16384);
+                            answered += 1;
+                            if answered == 5 {
+                                frame::encode_goaway(&mut out, stream, ErrorCode::NoError, b"");
+                            }
+                        }
+                        pending.drain(..used);
+                    }
+                    if s.write_all(&out).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn goaway_sends_the_unprocessed_requests_again_on_a_new_connection() {
+    let url = format!("http://{}/", goaway_after_five());
+    let out = load(&[
+        "--http2",
+        &url,
+        "-c",
+        "2",
+        "--streams",
+        "8",
+        "-n",
+        "100",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc = json(&out);
+    assert_eq!(doc["requests"].as_u64(), Some(100), "{doc}");
+    assert_eq!(doc["statuses"], serde_json::json!({"200": 100}), "{doc}");
+    assert_eq!(
+        (doc["errors"].as_u64(), doc["timeouts"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // 5 answers per connection: 20 connections for 100, each ended by GOAWAY.
+    assert!(doc["connects"].as_u64() >= Some(20), "{doc}");
 }
 
 #[test]

@@ -234,7 +234,8 @@ impl Driver {
     pub fn ready(&self, state: &ReplyState) -> bool {
         match state {
             ReplyState::Ws(s) => s.is_open(),
-            ReplyState::H2(c) => c.ready(),
+            // HTTP/2 opens streams only as its own state allows (`H2Client::room`).
+            ReplyState::H2(c) => c.settled(),
             _ => true,
         }
     }

@@ -215,6 +215,13 @@ impl H2Client {
         self.phase == Phase::Open
     }
 
+    /// Whether the server's SETTINGS came: it speaks HTTP/2. A connection lost before that
+    /// takes its requests with it (the server may not speak HTTP/2 at all: retrying them
+    /// would never end); one lost after keeps those it never sent, for the next.
+    pub fn settled(&self) -> bool {
+        self.phase != Phase::AwaitSettings
+    }
+
     /// How many more streams may open now: the server's `MAX_CONCURRENT_STREAMS` less those
     /// open (0 before its SETTINGS and after GOAWAY).
     pub fn room(&self) -> usize {
@@ -664,7 +671,7 @@ mod tests {
             frames(out),
             [(FrameType::Settings, 0, 0), (FrameType::WindowUpdate, 0, 0)]
         );
-        assert!(!c.ready());
+        assert!(!c.ready() && !c.settled());
         assert_eq!(c.room(), 0, "nothing opens before the server's SETTINGS");
     }
 
@@ -814,6 +821,10 @@ mod tests {
         let back = |stream| End::Unprocessed { stream };
         assert_eq!(ends, [back(3), back(5)]);
         assert_eq!((c.room(), c.finished()), (0, false));
+        assert!(
+            c.settled() && !c.ready(),
+            "requests not sent wait for the next connection"
+        );
         s.ok(ids[0], b"x");
         assert_eq!(feed(&mut c, &s.take(), 100), Ok(vec![reply(1, 200)]));
         assert!(c.finished());
