@@ -704,7 +704,15 @@ mod tests {
                 ),
             ]
         );
-        // HPACK indexes the repeated fields: the later blocks are smaller.
+        // HPACK indexes the repeated fields: the later blocks are a byte per field.
+        let mut lens = Vec::new();
+        let mut out = c.pending();
+        while let Some(h) = frame::FrameHeader::parse(out) {
+            lens.push(h.len);
+            out = &out[h.frame_len()..];
+        }
+        assert!(lens[1] < lens[0], "{lens:?}");
+        assert_eq!(lens[1..], [GET.len() as u32; 2], "{lens:?}");
         let input = s.settings(&[(SettingId::MAX_CONCURRENT_STREAMS, 4)]).take();
         c.wrote(c.pending().len());
         feed(&mut c, &input, 1).unwrap();
@@ -893,21 +901,55 @@ mod tests {
         );
     }
 
-    #[test]
-    fn no_input_panics() {
-        // Arbitrary bytes after SETTINGS: an error or progress, never a panic.
-        let mut seed = 0x1234_5678u64;
-        for _ in 0..2000 {
+    /// Three interleaved responses, as `replies_whole_bytewise_and_out_of_order` sends.
+    fn three_replies(c: &mut H2Client) -> Vec<u8> {
+        let mut s = Server::new();
+        let ids: Vec<u32> = (0..3).map(|_| c.open(GET)).collect();
+        s.headers(ids[1], &[(b":status", b"200")], false);
+        s.ok(ids[2], b"Hello, World!");
+        s.data(ids[1], b"part", false);
+        s.headers(ids[0], &[(b":status", b"404")], true);
+        s.data(ids[1], b"s", true);
+        s.take()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_input_in_any_pieces_never_panics(
+            input in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            step in 1usize..64,
+        ) {
             let (mut c, _) = ready_client(3);
             c.open(GET);
-            let mut input = Vec::new();
-            for _ in 0..64 {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                input.push((seed >> 56) as u8);
+            let mut pending = Vec::new();
+            for piece in input.chunks(step) {
+                pending.extend_from_slice(piece);
+                match c.decode(&pending, |_| {}) {
+                    Ok(used) => drop(pending.drain(..used)),
+                    Err(_) => break,
+                }
             }
-            let _ = c.decode(&input, |_| {});
+        }
+
+        #[test]
+        fn replies_are_the_same_however_the_bytes_are_cut(
+            cuts in proptest::collection::vec(1usize..40, 1..200),
+        ) {
+            let (mut c, _) = ready_client(3);
+            let input = three_replies(&mut c);
+            let (mut pending, mut ends, mut at) = (Vec::new(), Vec::new(), 0);
+            for cut in cuts.iter().cycle() {
+                if at == input.len() {
+                    break;
+                }
+                let next = (at + cut).min(input.len());
+                pending.extend_from_slice(&input[at..next]);
+                at = next;
+                let used = c.decode(&pending, |e| ends.push(e)).unwrap();
+                pending.drain(..used);
+            }
+            proptest::prop_assert_eq!(ends, vec![reply(5, 200), reply(1, 404), reply(3, 200)]);
+            proptest::prop_assert!(pending.is_empty());
         }
     }
 }
