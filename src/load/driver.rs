@@ -89,6 +89,9 @@ pub enum Broken {
     Speaks(&'static str),
     /// An HTTP/2 connection error: RFC 9113's name of the code (`PROTOCOL_ERROR`).
     Http2(&'static str),
+    /// The server sends frames that must be answered (PING, SETTINGS) but reads none of the
+    /// answers: more than [`super::h2::MAX_UNREAD`] bytes wait for it.
+    Unread,
 }
 
 impl std::fmt::Display for Broken {
@@ -108,6 +111,7 @@ impl std::fmt::Display for Broken {
             ),
             Broken::Speaks(protocol) => write!(f, "the server answers in {protocol}"),
             Broken::Http2(code) => write!(f, "HTTP/2 connection error {code}"),
+            Broken::Unread => f.write_str("the server does not read what it must be answered"),
         }
     }
 }

@@ -45,6 +45,12 @@ pub const MAX_FIELD_BLOCK: usize = 64 * 1024;
 /// The largest decoded header list accepted (`SETTINGS_MAX_HEADER_LIST_SIZE`, advertised).
 pub const MAX_HEADER_LIST: u32 = 64 * 1024;
 
+/// The most bytes of frames owed to the server (acks, window updates, requests) kept while
+/// it reads none of them: past this, a server that keeps asking (PING, SETTINGS) without
+/// reading would grow the client's memory without end, so the connection is broken
+/// ([`Broken::Unread`]). Requests alone stay far below it (`MAX_STREAMS` small HEADERS).
+pub const MAX_UNREAD: usize = 256 * 1024;
+
 /// The frame size we accept (RFC 9113's default, so none is advertised).
 const MAX_FRAME: u32 = frame::DEFAULT_MAX_FRAME_SIZE;
 
@@ -286,6 +292,9 @@ impl H2Client {
                     self.heard = true;
                     self.frame(f, &mut end)?;
                     at += used;
+                    if self.pending().len() > MAX_UNREAD {
+                        return Err(Broken::Unread);
+                    }
                 }
                 Err(e) => match e.scope {
                     Scope::Connection => return Err(Broken::Http2(e.code.name())),
@@ -818,6 +827,24 @@ mod tests {
         assert_eq!(sent[0], (FrameType::Ping, flags::ACK, 0));
         assert!(sent.contains(&(FrameType::WindowUpdate, 0, 0)), "{sent:?}");
         assert!(sent.contains(&(FrameType::WindowUpdate, 0, id)), "{sent:?}");
+    }
+
+    #[test]
+    fn a_server_that_reads_no_answers_is_cut_off_past_the_limit() {
+        let (mut c, mut s) = ready_client(3);
+        let ack_len = frame::HEADER_LEN + 8;
+        for _ in 0..MAX_UNREAD / ack_len {
+            frame::encode_ping(&mut s.out, [0; 8], false);
+        }
+        let pings = s.take();
+        assert!(c.decode(&pings, |_| {}).is_ok(), "at the limit");
+        assert_eq!(c.pending().len(), MAX_UNREAD / ack_len * ack_len);
+        frame::encode_ping(&mut s.out, [0; 8], false);
+        let one_more = s.take();
+        assert_eq!(c.decode(&one_more, |_| {}), Err(Broken::Unread));
+        // Read by the server, the answers make room again.
+        c.wrote(c.pending().len());
+        assert!(c.decode(&one_more, |_| {}).is_ok());
     }
 
     #[test]
