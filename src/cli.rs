@@ -151,6 +151,14 @@ pub struct LoadArgs {
         overrides_with = "keep_alive"
     )]
     pub no_keep_alive: bool,
+    /// Speak HTTP/2: h2c by prior knowledge on an http:// URL, `h2` chosen by ALPN on an
+    /// https:// one. Requests carry no body (GET, HEAD, DELETE...).
+    #[arg(long, help_heading = "HTTP/2")]
+    pub http2: bool,
+    /// With --http2: streams in flight per connection (h2load's -m; here -m is --method),
+    /// fewer while the server's MAX_CONCURRENT_STREAMS is lower [default: 1].
+    #[arg(long, value_name = "N", value_parser = parse_count, help_heading = "HTTP/2")]
+    pub streams: Option<usize>,
     /// Speak TLS (for echo, framed and ws, which becomes wss://; an https:// URL implies it).
     #[arg(long, help_heading = "TLS")]
     pub tls: bool,
@@ -220,9 +228,13 @@ pub struct LoadArgs {
           help_heading = SWEEP)]
     pub measure: Duration,
     /// Another target to sweep interleaved with the first, on the same chart: a URL, or
-    /// HOST:PORT for the first one's protocol. Repeatable.
-    #[arg(long, value_name = "TARGET", help_heading = SWEEP)]
+    /// HOST:PORT for the first one's protocol, named in the legend as NAME= says
+    /// (`nginx=http://127.0.0.1:8081/plain`) or else by itself. Repeatable.
+    #[arg(long, value_name = "[NAME=]TARGET", help_heading = SWEEP)]
     pub compare: Vec<String>,
+    /// The first target's name in the sweep's table, chart and JSON [default: the target].
+    #[arg(long, value_name = "NAME", help_heading = SWEEP)]
+    pub name: Option<String>,
     /// Where to write the sweep's results: PREFIX.json, PREFIX.csv and PREFIX.svg.
     #[arg(long, value_name = "PREFIX", default_value = "sweep", help_heading = SWEEP)]
     pub out: PathBuf,
@@ -290,20 +302,23 @@ impl LoadArgs {
             Some(addr) => format!("{} {addr}", a.target),
             None => a.target.clone(),
         };
-        let mut targets = vec![(label(&inner), inner.config()?)];
+        let first = self.name.clone().unwrap_or_else(|| label(&inner));
+        let mut targets = vec![(first, inner.config()?)];
         for other in &self.compare {
+            let (name, other) = split_name(other);
             let mut next = inner.clone();
             if other.contains("://") {
-                next.target = other.clone();
+                next.target = other.to_string();
                 next.addr = None;
             } else if inner.addr.is_some() {
-                next.addr = Some(other.clone());
+                next.addr = Some(other.to_string());
             } else {
                 return Err(format!(
                     "--compare '{other}': give a URL to compare with a URL"
                 ));
             }
-            targets.push((label(&next), next.config()?));
+            let name = name.map_or_else(|| label(&next), str::to_string);
+            targets.push((name, next.config()?));
         }
         Ok(targets)
     }
@@ -384,8 +399,21 @@ impl LoadArgs {
                 headers: self.headers.clone(),
                 body,
             };
-            (Protocol::Http(request), url.connect)
+            let protocol = match self.http2 {
+                true => Protocol::Http2 {
+                    request,
+                    https: url.tls,
+                },
+                false => Protocol::Http(request),
+            };
+            (protocol, url.connect)
         } else {
+            if self.http2 {
+                return Err(format!(
+                    "--http2 is for http:// and https:// URLs, not '{}'",
+                    self.target
+                ));
+            }
             let protocol = match self.target.as_str() {
                 "echo" => Protocol::Echo,
                 "udp" => Protocol::Udp,
@@ -430,7 +458,9 @@ impl LoadArgs {
                 trust: trust(self.cacert.as_ref(), self.insecure),
                 server_name: load::tls::host_of(&hostport).to_string(),
                 // A WebSocket upgrade is an HTTP/1.1 request.
-                alpn: if https || self.target == "ws" {
+                alpn: if https && self.http2 {
+                    vec![b"h2".to_vec()]
+                } else if https || self.target == "ws" {
                     vec![b"http/1.1".to_vec()]
                 } else {
                     Vec::new()
@@ -448,11 +478,20 @@ impl LoadArgs {
             }
             None
         };
+        // HTTP/2's streams are its pipeline: the requests in flight on one connection.
+        let pipeline = match (self.http2, self.streams) {
+            (false, Some(_)) => return Err("--streams is for --http2".into()),
+            (true, _) if self.pipeline != 1 => {
+                return Err("--pipeline is HTTP/1.1's: with --http2, use --streams".into());
+            }
+            (true, streams) => streams.unwrap_or(1),
+            (false, None) => self.pipeline,
+        };
         let config = LoadConfig {
             tls,
             connections: self.connections,
             threads: usize::from(self.threads),
-            pipeline: self.pipeline,
+            pipeline,
             size: self.size.0,
             duration: self.duration.unwrap_or(match self.requests {
                 Some(_) => load::COUNTED_RUN_LIMIT,
@@ -468,6 +507,15 @@ impl LoadArgs {
         config.validate()?;
         config.check_open_files()?;
         Ok(config)
+    }
+}
+
+/// `NAME=TARGET` as its name and target; a target alone (whose text before any `=` holds
+/// a `:` or `/`, as a URL's query or HOST:PORT does) has no name.
+fn split_name(target: &str) -> (Option<&str>, &str) {
+    match target.split_once('=') {
+        Some((name, rest)) if !name.is_empty() && !name.contains([':', '/']) => (Some(name), rest),
+        _ => (None, target),
     }
 }
 
@@ -1592,6 +1640,64 @@ mod tests {
         );
         assert!(load(&["udp", "127.0.0.1:7", "--threads", "0"]).is_err());
         assert!(load(&["udp", "127.0.0.1:7", "--rate", "-1"]).is_err());
+    }
+
+    #[test]
+    fn sweep_targets_are_named_as_asked() {
+        let labels = |args: &[&str]| -> Vec<String> {
+            let cli = Cli::try_parse_from(["evserve", "load", "sweep"].iter().chain(args)).unwrap();
+            let Command::Load(args) = cli.command else {
+                panic!("not load")
+            };
+            let targets = args.sweep_targets().unwrap();
+            targets.into_iter().map(|(label, _)| label).collect()
+        };
+        let named = labels(&[
+            "http://127.0.0.1:1/plain",
+            "--name",
+            "evserve",
+            "--compare",
+            "nginx=http://127.0.0.1:2/plain",
+            "--compare",
+            "http://127.0.0.1:3/?a=b",
+        ]);
+        assert_eq!(named, ["evserve", "nginx", "http://127.0.0.1:3/?a=b"]);
+        let echo = labels(&["echo", "127.0.0.1:1", "--compare", "other=127.0.0.1:2"]);
+        assert_eq!(echo, ["echo 127.0.0.1:1", "other"]);
+        assert_eq!(split_name("=x"), (None, "=x"));
+    }
+
+    #[test]
+    fn load_http2_flags() {
+        let load = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["evserve", "load"].iter().chain(args))
+                .map_err(|e| e.to_string())?;
+            let Command::Load(args) = cli.command else {
+                panic!("not load")
+            };
+            args.config()
+        };
+        let c = load(&["http://127.0.0.1:1/p", "--http2", "--streams", "10"]).unwrap();
+        let Protocol::Http2 { request, https } = &c.protocol else {
+            panic!("not http2")
+        };
+        assert_eq!(
+            (request.path.as_str(), *https, c.pipeline),
+            ("/p", false, 10)
+        );
+        let c = load(&["https://127.0.0.1:1/", "--http2", "-k"]).unwrap();
+        assert!(matches!(c.protocol, Protocol::Http2 { https: true, .. }));
+        assert_eq!(c.pipeline, 1, "one stream by default");
+        let err = |args: &[&str]| load(args).unwrap_err();
+        assert!(err(&["http://127.0.0.1:1/", "--streams", "2"]).contains("--http2"));
+        assert!(err(&["http://127.0.0.1:1/", "--http2", "--pipeline", "2"]).contains("--streams"));
+        assert!(err(&["echo", "127.0.0.1:1", "--http2"]).contains("URLs"));
+        assert!(err(&["http://127.0.0.1:1/", "--http2", "-m", "POST"]).contains("body"));
+        assert!(err(&["http://127.0.0.1:1/", "--http2", "--no-keep-alive"]).contains("keeps"));
+        let max = load::MAX_STREAMS.to_string();
+        assert!(load(&["http://127.0.0.1:1/", "--http2", "--streams", &max]).is_ok());
+        let over = (load::MAX_STREAMS + 1).to_string();
+        assert!(err(&["http://127.0.0.1:1/", "--http2", "--streams", &over]).contains("at most"));
     }
 
     #[test]

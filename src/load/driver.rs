@@ -23,6 +23,7 @@
 
 use super::echo::{self, MirrorReply};
 use super::framed::{LengthReply, LineReply};
+use super::h2::H2Client;
 use super::http::HttpReply;
 use super::status::StatusSet;
 use super::ws::{self, WsReply};
@@ -86,6 +87,11 @@ pub enum Broken {
     NoUpgrade,
     /// The server answers in another protocol: its name (`HTTP`, `TLS`, `SSH`).
     Speaks(&'static str),
+    /// An HTTP/2 connection error: RFC 9113's name of the code (`PROTOCOL_ERROR`).
+    Http2(&'static str),
+    /// The server sends frames that must be answered (PING, SETTINGS) but reads none of the
+    /// answers: more than [`super::h2::MAX_UNREAD`] bytes wait for it.
+    Unread,
 }
 
 impl std::fmt::Display for Broken {
@@ -104,6 +110,8 @@ impl std::fmt::Display for Broken {
                 "the server refused the WebSocket upgrade (no 101; is /ws/echo served there?)",
             ),
             Broken::Speaks(protocol) => write!(f, "the server answers in {protocol}"),
+            Broken::Http2(code) => write!(f, "HTTP/2 connection error {code}"),
+            Broken::Unread => f.write_str("the server does not read what it must be answered"),
         }
     }
 }
@@ -133,10 +141,19 @@ enum Expect {
     },
     /// After the `101` to the preamble, this exact WebSocket frame.
     Ws(Vec<u8>),
+    /// HTTP/2 responses with their whole bodies, to requests of these fields (`h2.rs`).
+    H2 {
+        /// The request's fields, pseudo-fields first, names lowercase.
+        fields: Vec<(Vec<u8>, Vec<u8>)>,
+        /// The request was `HEAD`.
+        head: bool,
+        /// Streams at once per connection.
+        streams: usize,
+    },
 }
 
 /// A connection's progress through the reply it is receiving.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum ReplyState {
     /// Echo.
     Mirror(MirrorReply),
@@ -148,6 +165,8 @@ pub enum ReplyState {
     Http(HttpReply),
     /// The WebSocket upgrade, then echoed frames.
     Ws(WsReply),
+    /// An HTTP/2 connection: its streams and the frames it owes (boxed: the HPACK tables).
+    H2(Box<H2Client>),
 }
 
 impl Driver {
@@ -174,6 +193,14 @@ impl Driver {
                 http.encode(size),
                 Expect::Http {
                     head: http.method.eq_ignore_ascii_case("HEAD"),
+                },
+            ),
+            Protocol::Http2 { request, https } => (
+                Vec::new(),
+                Expect::H2 {
+                    fields: request.h2_fields(*https),
+                    head: request.method.eq_ignore_ascii_case("HEAD"),
+                    streams: pipeline,
                 },
             ),
             Protocol::Ws { host } => {
@@ -211,6 +238,8 @@ impl Driver {
     pub fn ready(&self, state: &ReplyState) -> bool {
         match state {
             ReplyState::Ws(s) => s.is_open(),
+            // HTTP/2 opens streams only as its own state allows (`H2Client::room`).
+            ReplyState::H2(c) => c.settled(),
             _ => true,
         }
     }
@@ -237,7 +266,19 @@ impl Driver {
             Expect::Frame(Framing::Line(_), _) => ReplyState::Line(LineReply::default()),
             Expect::Http { head } => ReplyState::Http(HttpReply::new(*head)),
             Expect::Ws(_) => ReplyState::Ws(WsReply::default()),
+            Expect::H2 { head, streams, .. } => {
+                ReplyState::H2(Box::new(H2Client::new(*streams, *head)))
+            }
         }
+    }
+
+    /// The fields of the HTTP/2 request (empty for other protocols).
+    pub fn h2_fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let fields = match &self.expect {
+            Expect::H2 { fields, .. } => &fields[..],
+            _ => &[],
+        };
+        fields.iter().map(|(n, v)| (&n[..], &v[..]))
     }
 
     /// Decodes the front of `src`, the bytes received and not yet consumed.

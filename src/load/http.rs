@@ -101,6 +101,40 @@ impl HttpRequest {
         r.push_str("\r\n");
         r.into_bytes()
     }
+
+    /// The request's HTTP/2 fields (RFC 9113 §8.3.1): `:method`, `:scheme` (`https` over
+    /// TLS), `:authority` (the URL's, or a `Host` given as a header), `:path`, then the
+    /// other headers with lowercase names. Fields HTTP/2 forbids (`Connection` and its kin,
+    /// §8.2.2) are left out. There is no body: `validate` refuses one with HTTP/2.
+    pub fn h2_fields(&self, https: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let host = self
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map_or(self.host.as_str(), |(_, v)| v.as_str());
+        let scheme: &[u8] = if https { b"https" } else { b"http" };
+        let mut fields = vec![
+            (b":method".to_vec(), self.method.as_bytes().to_vec()),
+            (b":scheme".to_vec(), scheme.to_vec()),
+            (b":authority".to_vec(), host.as_bytes().to_vec()),
+            (b":path".to_vec(), self.path.as_bytes().to_vec()),
+        ];
+        const HOP: [&str; 6] = [
+            "host",
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "upgrade",
+        ];
+        for (name, value) in &self.headers {
+            let name = name.to_ascii_lowercase();
+            if !HOP.contains(&name.as_str()) {
+                fields.push((name.into_bytes(), value.as_bytes().to_vec()));
+            }
+        }
+        fields
+    }
 }
 
 /// A URL `evserve load` was given, split for use.
@@ -504,6 +538,37 @@ mod tests {
             put.encode(64),
             b"PUT /plain HTTP/1.1\r\nHost: other\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nhi"
         );
+    }
+
+    #[test]
+    fn h2_fields() {
+        let get = HttpRequest {
+            headers: vec![
+                ("X-A".into(), "1".into()),
+                ("Connection".into(), "close".into()),
+            ],
+            ..HttpRequest::get("h:80", "/plain")
+        };
+        let fields: Vec<(String, String)> = get
+            .h2_fields(true)
+            .into_iter()
+            .map(|(n, v)| (String::from_utf8(n).unwrap(), String::from_utf8(v).unwrap()))
+            .collect();
+        let want = [
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":authority", "h:80"),
+            (":path", "/plain"),
+            ("x-a", "1"),
+        ];
+        let want: Vec<(String, String)> = want.map(|(n, v)| (n.into(), v.into())).to_vec();
+        assert_eq!(fields, want);
+        let other = HttpRequest {
+            headers: vec![("Host".into(), "other".into())],
+            ..get
+        };
+        assert_eq!(other.h2_fields(false)[2].1, b"other");
+        assert_eq!(other.h2_fields(false)[1].1, b"http");
     }
 
     #[test]

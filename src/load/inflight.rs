@@ -80,6 +80,30 @@ impl InFlight {
         self.unsent -= n.min(self.unsent);
     }
 
+    /// The first request not yet written was, under the stamp `seq` (an HTTP/2 stream id):
+    /// its reply may come in any order and is matched by [`InFlight::answer_stamp`].
+    pub fn wrote_stamped(&mut self, seq: u64) {
+        let at = self.written();
+        if let Some(request) = self.requests.get_mut(at) {
+            request.seq = seq;
+            self.unsent -= 1;
+        }
+    }
+
+    /// The written request stamped `stamp` was never processed (an HTTP/2 stream refused, or
+    /// above a GOAWAY's last stream): it becomes the first unsent one, to be written again,
+    /// its schedule and timeout unchanged.
+    pub fn unsend_stamp(&mut self, stamp: u64) {
+        let written = self.written();
+        let Some(at) = self.requests.range(..written).position(|r| r.seq == stamp) else {
+            return;
+        };
+        if let Some(request) = self.requests.remove(at) {
+            self.requests.insert(written - 1, request);
+            self.unsent += 1;
+        }
+    }
+
     /// A reply arrived on a stream: it answers the oldest written request.
     pub fn answer(&mut self) -> Option<Request> {
         if self.written() == 0 {
@@ -185,6 +209,30 @@ mod tests {
         assert_eq!(f.answer_stamp(0x01, 0xff), None, "0x201 is not written");
         assert_eq!(f.answer_stamp(0x00, 0xff), None, "answered once");
         assert_eq!(f.len(), 3);
+    }
+
+    #[test]
+    fn streams_are_stamped_answered_in_any_order_and_handed_back() {
+        let t0 = Instant::now();
+        let mut f = InFlight::with_capacity(4);
+        (0..4).for_each(|i| f.push(at(t0, i, 0)));
+        for id in [1, 3, 5] {
+            f.wrote_stamped(id);
+        }
+        assert_eq!((f.written(), f.unsent()), (3, 1));
+        // Stream 3 was refused: it is the next to write, before the never-written one.
+        f.unsend_stamp(3);
+        f.unsend_stamp(3);
+        assert_eq!((f.written(), f.unsent()), (2, 2));
+        assert_eq!(
+            f.next_unsent().map(|r| r.intended),
+            Some(t0 + Duration::from_millis(1))
+        );
+        f.wrote_stamped(7);
+        assert_eq!(f.answer_stamp(5, u64::MAX).map(|r| r.seq), Some(5));
+        assert_eq!(f.answer_stamp(7, u64::MAX).map(|r| r.seq), Some(7));
+        assert_eq!(f.answer_stamp(1, u64::MAX).map(|r| r.seq), Some(1));
+        assert_eq!((f.written(), f.unsent()), (0, 1));
     }
 
     #[test]

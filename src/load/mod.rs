@@ -10,6 +10,7 @@
 //!   TLS over a tcp::Conn                   ── tls.rs (rustls, non-blocking, same loop)
 //!   what to send, how to judge a reply     ── driver.rs → echo.rs, framed.rs, http.rs, ws.rs
 //!                                             (sans-IO; a new target is one more of these)
+//!   HTTP/2: streams, HPACK, flow control   ── h2.rs (sans-IO client of one connection)
 //!   when it may send, latency from when    ── pacing.rs (closed loop, or open loop at --rate)
 //! ```
 //!
@@ -39,6 +40,7 @@
 pub mod driver;
 pub mod echo;
 pub mod framed;
+pub mod h2;
 pub mod hlog;
 pub mod http;
 mod inflight;
@@ -90,6 +92,10 @@ pub const DEFAULT_SIZE: usize = 64;
 /// The largest payload for TCP echo and HTTP bodies.
 pub const MAX_SIZE: usize = 64 << 20;
 
+/// The most HTTP/2 streams a connection keeps in flight (`--streams`): servers allow 100
+/// to 128 by default (their `MAX_CONCURRENT_STREAMS`), and each costs the client memory.
+pub const MAX_STREAMS: usize = 1024;
+
 /// The largest UDP payload (65 535 less the IPv4 and UDP headers).
 pub const MAX_DATAGRAM: usize = 65_507;
 
@@ -118,6 +124,14 @@ pub enum Protocol {
     Framed(Framing),
     /// HTTP/1.1: a response with its whole body back.
     Http(HttpRequest),
+    /// HTTP/2 (h2c by prior knowledge, or `h2` chosen by ALPN over TLS): `pipeline` streams
+    /// at once per connection, each a request without body and its whole response.
+    Http2 {
+        /// The request (`keep_alive` must be true and `body` none).
+        request: HttpRequest,
+        /// Over TLS: `:scheme` is `https`.
+        https: bool,
+    },
     /// WebSocket echo at `/ws/echo`: an upgrade per connection, then binary messages of
     /// `size` bytes, each echoed.
     Ws {
@@ -139,7 +153,8 @@ pub struct LoadConfig {
     pub connections: usize,
     /// Threads, each with its own poll loop (at most one per connection).
     pub threads: usize,
-    /// Requests in flight per connection.
+    /// Requests in flight per connection (HTTP/2: streams at once, fewer if the server's
+    /// `MAX_CONCURRENT_STREAMS` says so).
     pub pipeline: usize,
     /// Payload bytes (echo, udp, framed; HTTP `POST`/`PUT`/`PATCH` bodies).
     pub size: usize,
@@ -230,11 +245,30 @@ impl LoadConfig {
             Protocol::Framed(Framing::Length) => framed::MAX_FRAME,
             _ => MAX_SIZE,
         };
-        let needs_payload = !matches!(self.protocol, Protocol::Http(_));
+        let needs_payload = !matches!(self.protocol, Protocol::Http(_) | Protocol::Http2 { .. });
         if (needs_payload && self.size == 0) || self.size > max_size {
             return Err(format!("--size must be from 1 to {max_size} bytes here"));
         }
-        if let Protocol::Http(request) = &self.protocol {
+        if let Protocol::Http2 { request, .. } = &self.protocol {
+            if self.pipeline > MAX_STREAMS {
+                return Err(format!("--streams must be at most {MAX_STREAMS}"));
+            }
+            if !request.keep_alive {
+                return Err("--http2 keeps its connections: drop --no-keep-alive".into());
+            }
+            if request.body.is_some()
+                || ["POST", "PUT", "PATCH"]
+                    .iter()
+                    .any(|m| request.method.eq_ignore_ascii_case(m))
+            {
+                return Err(
+                    "--http2 sends requests without a body (GET, HEAD, DELETE ...): drop \
+                     --body, or use HTTP/1.1 for POST, PUT and PATCH"
+                        .into(),
+                );
+            }
+        }
+        if let Protocol::Http(request) | Protocol::Http2 { request, .. } = &self.protocol {
             let token = |s: &str| {
                 !s.is_empty()
                     && s.bytes()

@@ -146,6 +146,8 @@ pub enum Failure {
     Io(io::ErrorKind),
     /// A connection attempt failed.
     Connect(io::ErrorKind),
+    /// The server reset the request's HTTP/2 stream with this code (RFC 9113's name).
+    Reset(&'static str),
     /// A request unanswered within the timeout.
     Timeout,
     /// The TLS handshake failed (a certificate refused, an alert, the server closing).
@@ -173,6 +175,7 @@ impl fmt::Display for Failure {
             Failure::Closed => f.write_str("closed by the server with requests unanswered"),
             Failure::Io(kind) => write!(f, "connection error ({kind})"),
             Failure::Connect(kind) => write!(f, "connect error ({kind})"),
+            Failure::Reset(code) => write!(f, "HTTP/2 stream reset by the server ({code})"),
             Failure::Timeout => f.write_str("timeout"),
             Failure::Handshake(problem) => write!(f, "handshake failed: {problem}"),
             Failure::Tls(problem) => write!(f, "TLS error: {problem}"),

@@ -26,6 +26,12 @@
 //! A driver with a preamble (a WebSocket upgrade) has it written first on every new
 //! connection, and no request written until the driver says its answer came (`ready`).
 //!
+//! HTTP/2 writes from the connection's own [`H2Client`](super::h2::H2Client) instead of the
+//! shared batch (every request is a new stream), and its replies end in any order: each
+//! request is stamped with its stream id when its HEADERS are queued and matched by it, as
+//! UDP matches datagrams. A stream the server did not process (REFUSED_STREAM, GOAWAY) is
+//! written again; after GOAWAY the connection is replaced once its last streams end.
+//!
 //! Over TLS (`https://`, `--tls`) an open connection is a [`TlsStream`] on the same socket,
 //! made when the connect completes: requests written during the handshake wait inside rustls
 //! and leave with it. Reads then continue to `WouldBlock` (a short TLS read says nothing of
@@ -46,6 +52,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::driver::{Broken, Decode, Outcome, ReplyState};
+use super::h2::End;
 use super::inflight::{InFlight, Request};
 use super::report::Failure;
 use super::runner::{Ctx, SCRATCH, Slot};
@@ -426,6 +433,30 @@ impl Conn {
         let Link::Open(stream) = &mut self.link else {
             return Ok(());
         };
+        if let ReplyState::H2(h2) = &mut self.reply {
+            stream.flush_below()?;
+            // Every request owed opens a stream, as far as the server's limit allows.
+            let mut room = h2.room();
+            while self.inflight.unsent() > 0 && room > 0 {
+                let id = h2.open(ctx.driver.h2_fields());
+                self.inflight.wrote_stamped(u64::from(id));
+                room -= 1;
+            }
+            while !h2.pending().is_empty() {
+                match stream.write(h2.pending()) {
+                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        ctx.report.bytes_sent += n as u64;
+                        h2.wrote(n);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let want_write = !h2.pending().is_empty() || stream.wants_write();
+            return self.want_writable(i, ctx, want_write);
+        }
         stream.flush_below()?;
         // A preamble (a WebSocket upgrade) first; requests once its answer came.
         let preamble = ctx.driver.preamble();
@@ -461,6 +492,14 @@ impl Conn {
         }
         let want_write =
             preamble_left || (ready && self.inflight.unsent() > 0) || stream.wants_write();
+        self.want_writable(i, ctx, want_write)
+    }
+
+    /// Asks for WRITABLE events, or stops asking, as `want_write` says.
+    fn want_writable(&mut self, i: usize, ctx: &mut Ctx, want_write: bool) -> io::Result<()> {
+        let Link::Open(stream) = &mut self.link else {
+            return Ok(());
+        };
         if want_write != self.want_write {
             let interest = if want_write {
                 Interest::READABLE | Interest::WRITABLE
@@ -528,6 +567,34 @@ impl Conn {
     /// Judges the replies in `scratch[..len]` and keeps the incomplete rest. Returns true if
     /// the server will close after the last reply judged.
     fn consume(&mut self, ctx: &mut Ctx, len: usize, now: Instant) -> Result<bool, Broken> {
+        if let ReplyState::H2(h2) = &mut self.reply {
+            let (inflight, report, driver) = (&mut self.inflight, &mut ctx.report, ctx.driver);
+            let at = h2.decode(&ctx.scratch[..len], |end| match end {
+                End::Reply { stream, outcome } => {
+                    if let Some(r) = inflight.answer_stamp(u64::from(stream), u64::MAX) {
+                        report.answered(outcome, driver.is_error(outcome), r.intended, now);
+                    }
+                }
+                End::Malformed { stream, why } => {
+                    if inflight.answer_stamp(u64::from(stream), u64::MAX).is_some() {
+                        report.error(Failure::BadReply(why), 1, || None);
+                    }
+                }
+                End::Reset { stream, code } => {
+                    if inflight.answer_stamp(u64::from(stream), u64::MAX).is_some() {
+                        report.error(Failure::Reset(code), 1, || None);
+                    }
+                }
+                End::Unprocessed { stream } => inflight.unsend_stamp(u64::from(stream)),
+            })?;
+            if len - at > MAX_LEFTOVER {
+                return Err(Broken::HeadTooLarge);
+            }
+            self.leftover.clear();
+            self.leftover.extend_from_slice(&ctx.scratch[at..len]);
+            // After GOAWAY, once the last streams ended: a new connection for the rest.
+            return Ok(h2.finished());
+        }
         let mut at = 0;
         let mut close = false;
         while !close {
