@@ -835,6 +835,12 @@ fn count_reset_cause(cx: &Ctx<'_>, code: ErrorCode) {
     }
 }
 
+/// The answer buffers a connection with no stream open keeps for its next one: one, of at
+/// most this capacity. While streams are open up to 8 of up to 64 KiB are kept (a new stream
+/// then allocates nothing); an idle connection gives the rest back, so 10,000 idle
+/// connections do not keep what their busiest moment needed.
+const IDLE_SPARE: usize = 4 * 1024;
+
 /// What one connection holds, for the memory budget.
 ///
 /// Two kinds of bytes, reported apart because they are released differently:
@@ -893,6 +899,27 @@ impl H2Session {
         }
     }
 
+    /// With no stream open, gives back the buffers kept for streams beyond one small one
+    /// (see [`IDLE_SPARE`]).
+    fn rest_if_idle(&mut self) {
+        if !self.streams.is_empty() {
+            return;
+        }
+        if self.spare.len() > 1 || self.spare.iter().any(|b| b.capacity() > IDLE_SPARE) {
+            self.spare.retain(|b| b.capacity() <= IDLE_SPARE);
+            self.spare.truncate(1);
+        }
+        if self.chunk.capacity() > IDLE_SPARE {
+            self.chunk = Vec::new();
+        }
+    }
+
+    /// The capacity of the buffers kept for the next streams.
+    #[cfg(test)]
+    pub(super) fn kept_capacity(&self) -> usize {
+        self.spare.iter().map(Vec::capacity).sum::<usize>() + self.chunk.capacity()
+    }
+
     /// Tells the reactor what the connection holds, both kinds.
     fn report_held(&self, cx: &mut Ctx<'_>) {
         cx.set_held(self.held());
@@ -933,6 +960,7 @@ impl Session for H2Session {
             self.produce(cx);
         }
         cx.set_receiving(self.receiving());
+        self.rest_if_idle();
         self.report_held(cx);
         Step {
             consumed: used.min(input.len()),
@@ -948,6 +976,7 @@ impl Session for H2Session {
         }
         self.answer_inspections(cx);
         self.produce(cx);
+        self.rest_if_idle();
         self.report_held(cx);
         self.flow()
     }

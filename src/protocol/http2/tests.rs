@@ -842,3 +842,59 @@ fn answers_waiting_for_a_window_are_dropped_when_the_peer_leaves() {
     assert_eq!(c.h.eof(&[]), Flow::Close);
     assert_eq!(c.h.held_for_peer(), 0);
 }
+
+/// An idle connection keeps one small answer buffer for its next stream, not the eight large
+/// ones its busiest moment needed (memory per idle connection, issue 21).
+#[test]
+fn an_idle_connection_gives_back_the_buffers_of_its_busy_moment() {
+    let root = tempfile::tempdir().unwrap();
+    let http = Http::new(config(&root, Http2Config::default()));
+    let mut h = Harness::new(super::H2Session::new(std::rc::Rc::clone(
+        http.shared_for_tests(),
+    )));
+    assert_eq!(h.open(), Flow::Continue);
+    let mut encoder = Encoder::new(4096);
+    let mut bytes = PREFACE.to_vec();
+    frame::encode_settings(&mut bytes, &[(SettingId::INITIAL_WINDOW_SIZE, 1 << 20)]);
+    frame::encode_window_update(&mut bytes, 0, 1 << 20);
+    let body = vec![b'e'; 50_000];
+    for id in (1..16).step_by(2) {
+        let mut block = Vec::new();
+        let fields = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/echo"),
+            (":authority", "t"),
+            ("content-length", "50000"),
+        ];
+        encoder.encode(
+            fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            &mut block,
+        );
+        frame::encode_headers(&mut bytes, id, &block, false, 16_384);
+        for (k, piece) in body.chunks(16_384).enumerate() {
+            frame::encode_data(&mut bytes, id, piece, (k + 1) * 16_384 >= body.len());
+        }
+    }
+    h.input(&bytes);
+    let mut echoed = 0;
+    for _ in 0..100 {
+        let out = frames(&h.take_output());
+        echoed += out
+            .iter()
+            .filter(|f| f.kind == FrameType::Data)
+            .map(|f| f.payload.len())
+            .sum::<usize>();
+        if h.session.streams.is_empty() {
+            break;
+        }
+        h.drain();
+    }
+    assert_eq!(echoed, 8 * 50_000, "every body echoed");
+    assert!(h.session.streams.is_empty());
+    let kept = h.session.kept_capacity();
+    assert!(
+        kept <= 4 * 1024,
+        "an idle connection keeps {kept} bytes of buffers"
+    );
+}
