@@ -853,6 +853,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = Http2Config::default().max_resets,
           help_heading = HTTP2)]
     pub http2_max_resets: u32,
+    /// Answer bytes one HTTP/2 connection may hold for a client that does not open its
+    /// flow-control windows; past it, new streams are refused (REFUSED_STREAM) and request
+    /// bodies get no more window until the client reads.
+    #[arg(long, value_name = "BYTES",
+          default_value_t = Size(Http2Config::default().max_held),
+          help_heading = HTTP2)]
+    pub http2_max_held: Size,
     /// The dashboard and WebSocket flags.
     #[command(flatten)]
     pub browser: BrowserArgs,
@@ -1337,6 +1344,7 @@ impl ServeArgs {
                 .0
                 .max(Http2Config::default().max_header_block),
             max_resets: self.http2_max_resets,
+            max_held: self.http2_max_held.0,
             ..Http2Config::default()
         }
     }

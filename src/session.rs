@@ -239,6 +239,8 @@ pub struct Watch {
     pub inspect: Option<Inspect>,
     /// Bytes the session holds in buffers of its own (see [`Ctx::set_held`]).
     pub held: usize,
+    /// Bytes it holds that only the peer can release (see [`Ctx::set_held_for_peer`]).
+    pub held_for_peer: usize,
 }
 
 /// The reactor-owned things a session may touch during one call.
@@ -466,6 +468,20 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn held(&self) -> usize {
         self.watch.held
+    }
+
+    /// Reports the bytes the session holds that only the peer can release, by what it sends
+    /// next: HTTP/2 answers waiting for the peer's `WINDOW_UPDATE`. A gauge like
+    /// [`Ctx::set_held`], counted with it in `session_buffered` and the memory budget, with
+    /// one difference: these bytes do not make the reactor hold the connection back, since
+    /// holding back its reads would keep out the very frame that releases them (a deadlock
+    /// as long as the budget stays full). In exchange the session promises that they do not
+    /// grow while it holds some and [`Ctx::memory_tight`] is true (HTTP/2 opens no new
+    /// stream then and grants no more window), and bounds them per connection: hold-back
+    /// only stops a connection from *growing*, as it does for the reactor's own buffers.
+    #[inline]
+    pub fn set_held_for_peer(&mut self, bytes: usize) {
+        self.watch.held_for_peer = bytes;
     }
 
     /// Asks the reactor to describe its open connections (see [`inspect`]). When this call

@@ -292,6 +292,11 @@ impl<S: Session> Harness<S> {
         self.watch.held
     }
 
+    /// The bytes the session last said it holds for its peer (`Ctx::set_held_for_peer`).
+    pub fn held_for_peer(&self) -> usize {
+        self.watch.held_for_peer
+    }
+
     /// The time the session sees as `now`.
     pub fn now(&self) -> Instant {
         self.now

@@ -349,7 +349,7 @@ impl Conn {
                     progress |= self.read_once(core)?;
                     // What the session holds counts before its next read: the budget then
                     // stops it within one read, not one read budget.
-                    if self.watch.held != self.accounted_held {
+                    if self.session_held() != self.accounted_held {
                         self.account_session(core);
                     }
                 }
@@ -382,7 +382,8 @@ impl Conn {
     }
 
     /// Whether the connection holds bytes in memory: output its peer has not read yet, or
-    /// part of a message.
+    /// part of a message. Not what its session holds for the peer (`Ctx::set_held_for_peer`):
+    /// only a read can release those, so they are counted but never hold the reads back.
     fn holds(&self) -> bool {
         ConnCore::holds(self.buffered(), self.input.len(), self.watch.held)
     }
@@ -650,18 +651,23 @@ impl Conn {
             self.input.len(),
         );
         // A session that holds nothing costs this one comparison.
-        if self.watch.held != self.accounted_held {
+        if self.session_held() != self.accounted_held {
             self.account_session(core);
         }
     }
 
-    /// Settles what the session says it holds (`Ctx::set_held`) into `session_buffered`.
+    /// What the session says it holds, both figures: `Ctx::set_held` and the bytes only its
+    /// peer can release (`Ctx::set_held_for_peer`), which count in the budget but do not
+    /// hold the connection back (see `holds`).
+    fn session_held(&self) -> usize {
+        self.watch.held.saturating_add(self.watch.held_for_peer)
+    }
+
+    /// Settles what the session says it holds (`Ctx::set_held`, `Ctx::set_held_for_peer`)
+    /// into `session_buffered`.
     fn account_session(&mut self, core: &Core) {
-        ConnCore::settle(
-            &core.stats.session_buffered,
-            &mut self.accounted_held,
-            self.watch.held,
-        );
+        let held = self.session_held();
+        ConnCore::settle(&core.stats.session_buffered, &mut self.accounted_held, held);
     }
 
     fn apply(&mut self, flow: Flow, core: &mut Core) -> Status {

@@ -194,6 +194,14 @@ impl BodySink for EchoBody {
         Ok(())
     }
 
+    /// A collected body, until it ends.
+    fn held(&self) -> usize {
+        match self {
+            EchoBody::Through => 0,
+            EchoBody::Collect { body, .. } => body.len(),
+        }
+    }
+
     /// The body is complete: answer, if not done already.
     fn finish(self: Box<Self>, reply: &mut Reply<'_, '_>) {
         if let EchoBody::Collect { content_type, body } = *self {

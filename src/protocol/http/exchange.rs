@@ -62,6 +62,12 @@ pub trait BodySink: std::fmt::Debug {
 
     /// The body is complete: answer.
     fn finish(self: Box<Self>, reply: &mut Reply<'_, '_>);
+
+    /// Body bytes the handler keeps in memory until the body ends (for the memory budget).
+    /// Most stream them through or to disk: none.
+    fn held(&self) -> usize {
+        0
+    }
 }
 
 /// Whether the request's body is still to come, and on what terms.

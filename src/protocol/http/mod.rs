@@ -178,6 +178,12 @@ impl Http {
         Http::in_server(config, ServerStats::default())
     }
 
+    /// What its sessions share, to build a session by hand in a test.
+    #[cfg(test)]
+    pub(crate) fn shared_for_tests(&self) -> &Rc<Shared> {
+        &self.shared
+    }
+
     /// A service that is one worker's part of a server: `/stats` sums the counters in `server`.
     pub fn in_server(config: HttpConfig, server: ServerStats) -> Http {
         if config.writable {

@@ -272,6 +272,15 @@ impl StreamExchange {
         matches!(self.waiting, Waiting::Body { .. })
     }
 
+    /// Request body bytes the handler keeps in memory until the body ends (a collected
+    /// `/echo`), for the memory budget.
+    pub fn held(&self) -> usize {
+        match &self.waiting {
+            Waiting::Body { sink, .. } => sink.held(),
+            _ => 0,
+        }
+    }
+
     /// Hands request body bytes to the handler.
     pub fn body(
         &mut self,

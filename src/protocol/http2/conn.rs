@@ -525,6 +525,16 @@ impl H2Session {
         if active >= self.limits.max_concurrent_streams as usize {
             return self.reset(a.stream, ErrorCode::RefusedStream, cx);
         }
+        if !self.may_grow(cx) {
+            // The connection holds its share of answers for a peer that does not read, or
+            // the server is over its memory budget and this connection holds some: refused
+            // unprocessed, so the client may retry. Not counted against `max_resets`: the
+            // refusal is ours, not the peer's error.
+            log::debug!("http2: {}: stream {} refused: memory", cx.peer(), a.stream);
+            frame::encode_rst_stream(&mut cx.out(), a.stream, ErrorCode::RefusedStream);
+            count_reset_cause(cx, ErrorCode::RefusedStream);
+            return self.owe_control();
+        }
         match self.fields.finish() {
             Err(BlockError::Malformed(why)) => {
                 log::debug!("http2: {}: stream {}: {why}", cx.peer(), a.stream);
@@ -613,9 +623,7 @@ impl H2Session {
         // The connection's window is ours to manage whatever becomes of the stream: the
         // bytes are consumed here (bodies are bounded per stream, below).
         self.recv.consume(flow_len);
-        if let Some(grant) = self.recv.update_due() {
-            frame::encode_window_update(&mut cx.out(), 0, grant);
-        }
+        self.grant_connection(cx);
         if id > self.last_stream {
             return Err(ConnError(
                 ErrorCode::ProtocolError,
@@ -749,7 +757,10 @@ impl H2Session {
                 return;
             }
         }
-        if let Some(stream) = self.streams.get_mut(i) {
+        let grow = self.may_grow(cx);
+        if let Some(stream) = self.streams.get_mut(i)
+            && grow
+        {
             stream.grant(window, cx);
         }
         self.close_finished(cx);
@@ -828,17 +839,95 @@ fn count_reset_cause(cx: &Ctx<'_>, code: ErrorCode) {
     }
 }
 
+/// The answer buffers a connection with no stream open keeps for its next one: one, of at
+/// most this capacity. While streams are open up to 8 of up to 64 KiB are kept (a new stream
+/// then allocates nothing); an idle connection gives the rest back, so 10,000 idle
+/// connections do not keep what their busiest moment needed.
+const IDLE_SPARE: usize = 4 * 1024;
+
+/// What one connection holds, for the memory budget.
+///
+/// Two kinds of bytes, reported apart because they are released differently:
+///
+/// - a header block under way ([`H2Session::held`], `Ctx::set_held`): the peer completes it
+///   by sending, like any partial message; over the budget the reactor stops reading the
+///   connection, as it would for a partial HTTP/1.1 head;
+/// - answers (and `/echo`'s request bodies, which become answers, or are collected until
+///   their END_STREAM when they come without `content-length`) kept in the streams'
+///   buffers until the peer's flow-control windows (or its next DATA) let them go
+///   ([`H2Session::held_for_peer`], `Ctx::set_held_for_peer`). Only the peer's next frames
+///   (`WINDOW_UPDATE`) release these, so holding back the connection's reads would keep them
+///   for as long as the budget stays full: a deadlock. They are counted in
+///   `session_buffered` and the budget all the same, and the reactor keeps reading; it is
+///   the session that stops *growing* instead: while the connection holds `max_held`, or
+///   holds anything while the server is over its budget ([`Ctx::memory_tight`]), a new stream
+///   is refused (`REFUSED_STREAM`, which a client retries) and no window is granted, so no
+///   request body grows either. Control frames, `WINDOW_UPDATE` among them, are processed
+///   as ever. A connection that holds nothing opens streams whatever the budget, as the
+///   reactor reads a connection that holds nothing: a small request is still answered.
+///
+/// Per connection: at most `max_held`, plus one answer (the stream that crossed it), plus
+/// the connection window already granted (`connection_window_size`: DATA the peer may send
+/// without further grants).
 impl H2Session {
-    /// The bytes the connection holds of its own for the peer, for the memory budget
-    /// (`Ctx::set_held`): a header block under way. Not the answers streams keep while the
-    /// peer's windows are closed: only a read can bring the WINDOW_UPDATE that sends them,
-    /// and the budget would hold that read back.
+    /// A header block under way (see above).
     fn held(&self) -> usize {
         if self.assembly.is_some() {
             self.block.len()
         } else {
             0
         }
+    }
+
+    /// Answer bytes the streams keep until the peer takes them (see above).
+    pub(super) fn held_for_peer(&self) -> usize {
+        self.streams
+            .iter()
+            .map(|s| s.backlog() + s.exchange.as_ref().map_or(0, StreamExchange::held))
+            .sum()
+    }
+
+    /// Whether the connection may take on more: new streams, more window for bodies.
+    pub(super) fn may_grow(&self, cx: &Ctx<'_>) -> bool {
+        let held = self.held_for_peer();
+        held < self.limits.max_held && !(held > 0 && cx.memory_tight())
+    }
+
+    /// Grants the connection's window back, when due and the connection may grow.
+    pub(super) fn grant_connection(&mut self, cx: &mut Ctx<'_>) {
+        if !self.may_grow(cx) {
+            return;
+        }
+        if let Some(grant) = self.recv.update_due() {
+            frame::encode_window_update(&mut cx.out(), 0, grant);
+        }
+    }
+
+    /// With no stream open, gives back the buffers kept for streams beyond one small one
+    /// (see [`IDLE_SPARE`]).
+    fn rest_if_idle(&mut self) {
+        if !self.streams.is_empty() {
+            return;
+        }
+        if self.spare.len() > 1 || self.spare.iter().any(|b| b.capacity() > IDLE_SPARE) {
+            self.spare.retain(|b| b.capacity() <= IDLE_SPARE);
+            self.spare.truncate(1);
+        }
+        if self.chunk.capacity() > IDLE_SPARE {
+            self.chunk = Vec::new();
+        }
+    }
+
+    /// The capacity of the buffers kept for the next streams.
+    #[cfg(test)]
+    pub(super) fn kept_capacity(&self) -> usize {
+        self.spare.iter().map(Vec::capacity).sum::<usize>() + self.chunk.capacity()
+    }
+
+    /// Tells the reactor what the connection holds, both kinds.
+    fn report_held(&self, cx: &mut Ctx<'_>) {
+        cx.set_held(self.held());
+        cx.set_held_for_peer(self.held_for_peer());
     }
 }
 
@@ -876,7 +965,8 @@ impl Session for H2Session {
         }
         self.schedule(cx);
         cx.set_receiving(self.receiving());
-        cx.set_held(self.held());
+        self.rest_if_idle();
+        self.report_held(cx);
         Step {
             consumed: used.min(input.len()),
             forward: 0,
@@ -892,7 +982,8 @@ impl Session for H2Session {
         self.answer_inspections(cx);
         self.produce(cx);
         self.schedule(cx);
-        cx.set_held(self.held());
+        self.rest_if_idle();
+        self.report_held(cx);
         self.flow()
     }
 
@@ -901,7 +992,29 @@ impl Session for H2Session {
         // The client sends nothing more: no RST_STREAM can end an event stream now.
         self.end_producers(cx);
         self.produce(cx);
+        // The peer sends nothing more, WINDOW_UPDATE included: an answer larger than the
+        // windows it left open can never be sent. Such streams are dropped now, their bytes
+        // released, rather than held until the idle timeout.
+        let window = self.send.available();
+        let stuck: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|s| {
+                let file = s.file.as_ref().map_or(0, |f| f.len);
+                let left = (s.backlog() as u64).saturating_add(file);
+                s.head_sent && s.complete && left > s.send.available().min(window) as u64
+            })
+            .map(|s| s.id)
+            .collect();
+        for id in stuck {
+            log::debug!(
+                "http2: {}: stream {id} dropped: its window stays shut",
+                cx.peer()
+            );
+            self.remove_stream(id, cx);
+        }
         self.schedule(cx);
+        self.report_held(cx);
         self.flow()
     }
 
@@ -910,11 +1023,12 @@ impl Session for H2Session {
             // A stream's timer, not the idle timeout.
             self.produce(cx);
             self.schedule(cx);
+            self.report_held(cx);
             return self.flow();
         }
         self.go_away(cx);
         self.drop_streams(cx);
-        cx.set_held(self.held());
+        self.report_held(cx);
         Flow::Close
     }
 
@@ -923,6 +1037,7 @@ impl Session for H2Session {
         self.end_producers(cx);
         self.produce(cx);
         self.schedule(cx);
+        self.report_held(cx);
     }
 
     fn on_close(&mut self, cx: &mut Ctx<'_>) {

@@ -2,7 +2,8 @@
 //!
 //! The first four are announced to the peer in our SETTINGS; the rest are ours alone and
 //! bound what a peer can make one connection cost: bytes held while a header block is
-//! assembled, frames it takes, resets and control frames it provokes.
+//! assembled, answers held for a peer that does not read, frames it takes, resets and
+//! control frames it provokes.
 
 use std::time::Duration;
 
@@ -43,6 +44,12 @@ pub struct Http2Config {
     /// while it does not read them; one more ends the connection with `ENHANCE_YOUR_CALM`.
     /// Default 1,000.
     pub max_queued_control: u32,
+    /// Answer and request-body bytes the connection's streams may hold while the peer's
+    /// windows are closed (or its reads slow); at or past it, a new stream is refused with
+    /// `REFUSED_STREAM` and no more window is granted, so request bodies stop too. One
+    /// connection then holds at most this, plus one answer, plus the connection window
+    /// already granted. Default 1 MiB (`--http2-max-held`).
+    pub max_held: usize,
 }
 
 /// The span over which [`Http2Config::max_resets`] counts.
@@ -61,6 +68,7 @@ impl Default for Http2Config {
             max_continuations: 32,
             max_resets: 200,
             max_queued_control: 1000,
+            max_held: 1024 * 1024,
         }
     }
 }

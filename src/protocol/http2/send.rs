@@ -218,6 +218,7 @@ impl H2Session {
             }
             let mut progressed = false;
             let mut failed = Vec::new();
+            let grow = self.may_grow(cx);
             for k in 0..n {
                 if cx.pending_output() >= HIGH_WATER {
                     break;
@@ -238,7 +239,9 @@ impl H2Session {
                         failed.push(stream.id);
                     }
                 }
-                if let Some(stream) = self.streams.get_mut(i) {
+                if let Some(stream) = self.streams.get_mut(i)
+                    && grow
+                {
                     stream.grant(window, cx);
                 }
             }
@@ -252,5 +255,8 @@ impl H2Session {
                 break;
             }
         }
+        // Withheld while the connection held its share (see `conn.rs`, "What one
+        // connection holds"): due again once the peer has taken some.
+        self.grant_connection(cx);
     }
 }

@@ -608,6 +608,159 @@ fn a_header_block_under_way_is_reported_as_held() {
     assert_eq!(body(&c.frames(), 1), b"Hello, World!");
 }
 
+/// A client past the SETTINGS exchange that has closed every stream window it grants.
+fn zero_window(limits: Http2Config) -> Client {
+    let mut c = Client::connected(limits);
+    let mut settings = Vec::new();
+    frame::encode_settings(&mut settings, &[(SettingId::INITIAL_WINDOW_SIZE, 0)]);
+    c.send(&settings);
+    c.frames();
+    c
+}
+
+/// Issue 24: answers kept for a peer whose window is closed are counted (as bytes only the
+/// peer can release), and released as its WINDOW_UPDATE lets them go.
+#[test]
+fn answers_held_behind_a_closed_window_are_reported_and_released_by_window_update() {
+    let mut c = zero_window(Http2Config::default());
+    assert_eq!(c.h.held_for_peer(), 0, "nothing held before a request");
+    for id in [1, 3] {
+        let req = c.request(id, "GET", "/plain", true);
+        c.send(&req);
+    }
+    let out = c.frames();
+    assert_eq!(
+        of(&out, FrameType::Headers).len(),
+        2,
+        "heads are not flow controlled"
+    );
+    assert_eq!(body(&out, 1), b"");
+    assert_eq!(
+        c.h.held_for_peer(),
+        2 * 13,
+        "two bodies wait for the window"
+    );
+    assert_eq!(c.h.held(), 0, "not held back as a partial message");
+    let mut update = Vec::new();
+    frame::encode_window_update(&mut update, 1, 5);
+    c.send(&update);
+    assert_eq!(body(&c.frames(), 1), b"Hello");
+    assert_eq!(c.h.held_for_peer(), 13 + 8);
+    update.clear();
+    frame::encode_window_update(&mut update, 1, 100);
+    frame::encode_window_update(&mut update, 3, 100);
+    c.send(&update);
+    let out = c.frames();
+    assert_eq!(body(&out, 3), b"Hello, World!");
+    assert_eq!(c.h.held_for_peer(), 0, "all sent: nothing held");
+}
+
+/// One connection holds at most `max_held` for a peer that does not read: the stream that
+/// reaches it is answered, the next one is refused unprocessed (REFUSED_STREAM) until the
+/// peer takes some; refusals for memory are not counted as the peer's resets.
+#[test]
+fn a_zero_window_connection_is_refused_new_streams_one_past_max_held() {
+    let limits = Http2Config {
+        max_held: 3 * 13,
+        max_resets: 1,
+        ..Http2Config::default()
+    };
+    let mut c = zero_window(limits);
+    for id in [1, 3, 5] {
+        let req = c.request(id, "GET", "/plain", true);
+        c.send(&req);
+    }
+    let out = c.frames();
+    assert_eq!(of(&out, FrameType::Headers).len(), 3);
+    assert!(
+        of(&out, FrameType::RstStream).is_empty(),
+        "up to the edge: served"
+    );
+    assert_eq!(c.h.held_for_peer(), 39);
+    for id in [7, 9] {
+        let req = c.request(id, "GET", "/plain", true);
+        assert_eq!(c.send(&req), Flow::Continue, "not the peer's error");
+    }
+    let out = c.frames();
+    let resets = of(&out, FrameType::RstStream);
+    assert_eq!(resets.len(), 2, "{out:?}");
+    assert!(resets.iter().all(|r| r.code() == ErrorCode::RefusedStream));
+    assert!(of(&out, FrameType::GoAway).is_empty());
+    assert_eq!(c.h.held_for_peer(), 39, "refused streams hold nothing");
+    // The peer takes one answer: there is room for the next stream.
+    let mut update = Vec::new();
+    frame::encode_window_update(&mut update, 1, 13);
+    c.send(&update);
+    c.frames();
+    let req = c.request(11, "GET", "/plain", true);
+    c.send(&req);
+    let out = c.frames();
+    assert!(of(&out, FrameType::RstStream).is_empty(), "{out:?}");
+    assert_eq!(of(&out, FrameType::Headers).len(), 1);
+}
+
+/// Over the server's memory budget a connection that holds answers opens no new stream
+/// (it would grow), while one that holds nothing is still served.
+#[test]
+fn over_the_memory_budget_only_a_connection_holding_nothing_opens_streams() {
+    let mut holding = zero_window(Http2Config::default());
+    let req = holding.request(1, "GET", "/plain", true);
+    holding.send(&req);
+    holding.frames();
+    holding.h.set_memory_tight(true);
+    let req = holding.request(3, "GET", "/plain", true);
+    holding.send(&req);
+    let out = holding.frames();
+    assert_eq!(of(&out, FrameType::RstStream).len(), 1);
+    assert_eq!(
+        of(&out, FrameType::RstStream)[0].code(),
+        ErrorCode::RefusedStream
+    );
+    // Control frames still go through: the window update that releases the bytes.
+    let mut update = Vec::new();
+    frame::encode_window_update(&mut update, 1, 13);
+    holding.send(&update);
+    assert_eq!(body(&holding.frames(), 1), b"Hello, World!");
+    assert_eq!(holding.h.held_for_peer(), 0);
+
+    let mut fresh = Client::connected(Http2Config::default());
+    fresh.h.set_memory_tight(true);
+    let req = fresh.request(1, "GET", "/plain", true);
+    fresh.send(&req);
+    assert_eq!(body(&fresh.frames(), 1), b"Hello, World!");
+}
+
+/// Request bodies stop growing at `max_held`: an `/echo` whose client sends but opens no
+/// window gets no more window, on the stream or the connection, until it reads.
+#[test]
+fn an_echo_held_at_max_held_is_granted_no_more_window() {
+    let limits = Http2Config {
+        max_held: 1000,
+        initial_window_size: 4096,
+        ..Http2Config::default()
+    };
+    // With a length, the body streams through into the answer, which waits for a window;
+    // without one it is collected until END_STREAM: held either way.
+    for (id, length) in [(1, Some("8000")), (3, None)] {
+        let mut c = zero_window(limits);
+        let extra: &[(&str, &str)] = match length {
+            Some(n) => &[("content-length", n)],
+            None => &[],
+        };
+        let block = c.block("POST", "/echo", extra);
+        let mut bytes = Vec::new();
+        frame::encode_headers(&mut bytes, id, &block, false, 16_384);
+        frame::encode_data(&mut bytes, id, &[7u8; 3000], false);
+        c.send(&bytes);
+        let out = c.frames();
+        assert_eq!(c.h.held_for_peer(), 3000, "{length:?}");
+        assert!(
+            of(&out, FrameType::WindowUpdate).is_empty(),
+            "no window granted past max_held ({length:?}): {out:?}"
+        );
+    }
+}
+
 #[test]
 fn data_on_an_idle_stream_is_a_connection_error() {
     let mut c = Client::connected(Http2Config::default());
@@ -677,4 +830,73 @@ fn expect_100_continue_gets_an_interim_headers_then_the_answer() {
     assert_eq!(c.status(headers[0]), "200");
     assert_eq!(body(&out, 1), b"payload");
     assert!(out.last().unwrap().end_stream());
+}
+
+/// A peer that leaves can open no window any more: answers waiting for one are dropped at
+/// its EOF, their bytes released, and the connection closes.
+#[test]
+fn answers_waiting_for_a_window_are_dropped_when_the_peer_leaves() {
+    let mut c = zero_window(Http2Config::default());
+    let req = c.request(1, "GET", "/plain", true);
+    c.send(&req);
+    c.frames();
+    assert_eq!(c.h.held_for_peer(), 13);
+    assert_eq!(c.h.eof(&[]), Flow::Close);
+    assert_eq!(c.h.held_for_peer(), 0);
+}
+
+/// An idle connection keeps one small answer buffer for its next stream, not the eight large
+/// ones its busiest moment needed (memory per idle connection, issue 21).
+#[test]
+fn an_idle_connection_gives_back_the_buffers_of_its_busy_moment() {
+    let root = tempfile::tempdir().unwrap();
+    let http = Http::new(config(&root, Http2Config::default()));
+    let mut h = Harness::new(super::H2Session::new(std::rc::Rc::clone(
+        http.shared_for_tests(),
+    )));
+    assert_eq!(h.open(), Flow::Continue);
+    let mut encoder = Encoder::new(4096);
+    let mut bytes = PREFACE.to_vec();
+    frame::encode_settings(&mut bytes, &[(SettingId::INITIAL_WINDOW_SIZE, 1 << 20)]);
+    frame::encode_window_update(&mut bytes, 0, 1 << 20);
+    let body = vec![b'e'; 50_000];
+    for id in (1..16).step_by(2) {
+        let mut block = Vec::new();
+        let fields = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/echo"),
+            (":authority", "t"),
+            ("content-length", "50000"),
+        ];
+        encoder.encode(
+            fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            &mut block,
+        );
+        frame::encode_headers(&mut bytes, id, &block, false, 16_384);
+        for (k, piece) in body.chunks(16_384).enumerate() {
+            frame::encode_data(&mut bytes, id, piece, (k + 1) * 16_384 >= body.len());
+        }
+    }
+    h.input(&bytes);
+    let mut echoed = 0;
+    for _ in 0..100 {
+        let out = frames(&h.take_output());
+        echoed += out
+            .iter()
+            .filter(|f| f.kind == FrameType::Data)
+            .map(|f| f.payload.len())
+            .sum::<usize>();
+        if h.session.streams.is_empty() {
+            break;
+        }
+        h.drain();
+    }
+    assert_eq!(echoed, 8 * 50_000, "every body echoed");
+    assert!(h.session.streams.is_empty());
+    let kept = h.session.kept_capacity();
+    assert!(
+        kept <= 4 * 1024,
+        "an idle connection keeps {kept} bytes of buffers"
+    );
 }

@@ -29,6 +29,11 @@
 //! - **Closing.** `Flow::Close` from the inner session sends `close_notify`; the peer's
 //!   `close_notify` is `on_eof` for the inner session. A TCP EOF without it (a truncation
 //!   that many clients commit) is also `on_eof`, logged at debug level.
+//! - **Memory counted.** What the layer holds between calls is reported to the reactor's
+//!   memory budget ([`Ctx::set_held`]), added to what the inner session reports: decrypted
+//!   input the inner session left unconsumed, and the incomplete record rustls keeps (followed
+//!   here by the record headers, [`Records`]). rustls's outgoing buffers are emptied into the
+//!   reactor's output (counted there) after every write, and capped at [`RUSTLS_SEND_LIMIT`].
 //! - **Hostile input** gets a TLS alert (when rustls has one to say) and a close, never a
 //!   panic. Plain HTTP sent to an HTTPS listener gets a plaintext `400` saying so.
 
@@ -66,6 +71,13 @@ impl Default for TlsSettings {
         }
     }
 }
+
+/// The most bytes rustls may hold to send (plaintext before the handshake, records after).
+///
+/// Not a flag: every write is moved into the reactor's output at once (where
+/// `--max-output` and the memory budget count it), so this only cuts a large answer into
+/// chunks that are encrypted and moved one after the other; rustls never keeps more.
+pub const RUSTLS_SEND_LIMIT: usize = 64 * 1024;
 
 /// What a plain-HTTP client gets on an HTTPS port (compare nginx's 497).
 pub const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
@@ -133,6 +145,10 @@ pub struct TlsSession<S> {
     plain_in: Vec<u8>,
     /// Since when bytes of a record have been arriving without completing it.
     partial_since: Option<Instant>,
+    /// Where the ciphertext fed to rustls stands between records.
+    records: Records,
+    /// What this layer last added to the session's held bytes (see [`Ctx::set_held`]).
+    held_own: usize,
 }
 
 impl<S: Session> TlsSession<S> {
@@ -145,7 +161,7 @@ impl<S: Session> TlsSession<S> {
         let mut tls = ServerConnection::new(config)?;
         // The reactor's output limit bounds what rustls produces: everything it encrypts is
         // moved at once into the reactor's buffer, which is counted and throttled there.
-        tls.set_buffer_limit(None);
+        tls.set_buffer_limit(Some(RUSTLS_SEND_LIMIT));
         Ok(TlsSession {
             tls,
             inner,
@@ -153,6 +169,8 @@ impl<S: Session> TlsSession<S> {
             settings,
             plain_in: Vec::new(),
             partial_since: None,
+            records: Records::default(),
+            held_own: 0,
         })
     }
 
@@ -170,6 +188,21 @@ impl<S: Session> TlsSession<S> {
     #[cfg(test)]
     pub(super) fn held_plaintext(&self) -> usize {
         self.plain_in.capacity()
+    }
+
+    /// The bytes this layer holds between calls: decrypted input the inner session left, and
+    /// the incomplete record rustls keeps.
+    fn held_own(&self) -> usize {
+        self.plain_in.len() + self.records.partial()
+    }
+
+    /// Reports what this layer holds plus what the inner session last reported: both share
+    /// the connection's one figure ([`Ctx::nested`] shares it), so the inner session's part
+    /// is what is there beyond this layer's last report.
+    fn report_held(&mut self, cx: &mut Ctx<'_>) {
+        let inner = cx.held().saturating_sub(self.held_own);
+        self.held_own = self.held_own();
+        cx.set_held(inner + self.held_own);
     }
 
     /// Moves whatever rustls has to send (handshake messages, records, alerts) to the output.
@@ -194,6 +227,8 @@ impl<S: Session> TlsSession<S> {
         f: impl FnOnce(&mut S, &[u8], &mut Ctx<'_>) -> (R, usize),
     ) -> R {
         let mut plain = spare::take(&spare::OUT);
+        // The inner session sees, and replaces, its own figure only.
+        cx.set_held(cx.held().saturating_sub(std::mem::take(&mut self.held_own)));
         let (r, forward) = {
             let mut inner_cx = cx.nested(&mut plain);
             f(&mut self.inner, &self.plain_in, &mut inner_cx)
@@ -203,6 +238,7 @@ impl<S: Session> TlsSession<S> {
         }
         self.encrypt(&plain, cx);
         spare::give_back(&spare::OUT, plain);
+        self.report_held(cx);
         r
     }
 
@@ -211,8 +247,21 @@ impl<S: Session> TlsSession<S> {
         if plain.is_empty() || matches!(self.phase, Phase::Closed { .. }) {
             return;
         }
-        if let Err(e) = self.tls.writer().write_all(plain) {
-            debug!("{}: tls encrypt: {e}", cx.peer());
+        // rustls takes at most `RUSTLS_SEND_LIMIT` at a time: move out, encrypt, repeat.
+        let mut rest = plain;
+        while !rest.is_empty() {
+            self.flush_tls(cx);
+            match self.tls.writer().write(rest) {
+                Ok(0) => {
+                    debug!("{}: tls encrypt: rustls takes nothing", cx.peer());
+                    break;
+                }
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(e) => {
+                    debug!("{}: tls encrypt: {e}", cx.peer());
+                    break;
+                }
+            }
         }
         self.flush_tls(cx);
     }
@@ -348,6 +397,7 @@ impl<S: Session> TlsSession<S> {
                 Ok(n) => n,
                 Err(e) => return (input.len(), self.fail(&e, cx)),
             };
+            self.records.feed(&input[used..used + n]);
             used += n;
             let state = match self.tls.process_new_packets() {
                 Ok(state) => state,
@@ -460,6 +510,7 @@ impl<S: Session> Session for TlsSession<S> {
             }
         }
         let (consumed, flow) = self.pump(input, cx, true);
+        self.report_held(cx);
         Step {
             consumed,
             forward: 0,
@@ -485,14 +536,19 @@ impl<S: Session> Session for TlsSession<S> {
             });
             let consumed = step.consumed.min(self.plain_in.len());
             self.consume_plain(consumed);
-            return self.conclude(step.flow, cx);
+            let flow = self.conclude(step.flow, cx);
+            self.report_held(cx);
+            return flow;
         }
-        self.offer_plain(cx)
+        let flow = self.offer_plain(cx);
+        self.report_held(cx);
+        flow
     }
 
     fn on_eof(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Flow {
         // Whatever ciphertext was left (a last record held back by backpressure) first.
         let (_, flow) = self.pump(input, cx, false);
+        self.report_held(cx);
         if flow != Flow::Continue {
             return flow;
         }
@@ -547,6 +603,57 @@ impl<S: Session> Session for TlsSession<S> {
             let mut inner_cx = cx.nested(&mut discard);
             self.inner.on_close(&mut inner_cx);
         }
+    }
+}
+
+/// Follows the TLS record layer (RFC 8446 §5.1: a 5-byte header whose last two bytes are the
+/// length, then that many bytes) through the ciphertext handed to rustls, to know how many
+/// bytes of an incomplete record rustls keeps in its buffer: its API does not say, and a
+/// peer may send up to 16 KiB of a record and stop. Complete records are processed by
+/// rustls in the same call (`process_new_packets`), so only the incomplete one is held.
+/// During the handshake rustls may also join several records into one message (at most
+/// 64 KiB, within the handshake timeout): those are not seen here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Records {
+    /// The header of the record under way, as far as it has come.
+    header: [u8; 5],
+    header_len: usize,
+    /// Bytes of its body still to come, once the header is whole.
+    body_left: usize,
+    /// Bytes of it fed so far, header included.
+    partial: usize,
+}
+
+impl Records {
+    /// Follows `bytes`, the next ciphertext rustls took.
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = if self.header_len < self.header.len() {
+                let take = (self.header.len() - self.header_len).min(bytes.len());
+                self.header[self.header_len..self.header_len + take]
+                    .copy_from_slice(&bytes[..take]);
+                self.header_len += take;
+                if self.header_len == self.header.len() {
+                    self.body_left =
+                        usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
+                }
+                take
+            } else {
+                let take = self.body_left.min(bytes.len());
+                self.body_left -= take;
+                take
+            };
+            self.partial += take;
+            bytes = &bytes[take..];
+            if self.header_len == self.header.len() && self.body_left == 0 {
+                *self = Records::default();
+            }
+        }
+    }
+
+    /// Bytes of the incomplete record fed so far.
+    fn partial(&self) -> usize {
+        self.partial
     }
 }
 

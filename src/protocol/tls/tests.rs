@@ -201,6 +201,75 @@ fn a_partial_message_is_kept_and_completed_then_the_buffer_released() {
     );
 }
 
+/// Issue 24: what the TLS layer holds is counted in the memory budget: the partial line left
+/// in its plaintext buffer, then the incomplete record rustls keeps, each released when done.
+#[test]
+fn what_the_layer_holds_is_reported_as_held() {
+    let (config, cert) = server(&[]);
+    let mut p = Pair::new(config, &cert, Lines);
+    p.handshake();
+    assert_eq!(p.h.held(), 0, "an idle connection holds nothing");
+    p.send(&[b'a'; 40_000]);
+    p.up(&[]);
+    assert_eq!(p.h.held(), 40_000, "the partial line, in plaintext");
+    // Half a record: the ciphertext waits inside rustls.
+    p.send(b"a\n");
+    let record = p.client_bytes();
+    p.h.input(&record[..10]);
+    assert_eq!(p.h.held(), 40_000 + 10);
+    p.h.input(&record[10..]);
+    assert_eq!(p.h.held(), 0, "the line completed");
+    p.down().unwrap();
+    assert_eq!(p.received.len(), 40_002);
+}
+
+/// A session that holds bytes of its own: the TLS layer adds to its report, never replaces it.
+struct Holder;
+
+impl Session for Holder {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        cx.set_held(1000 + input.len());
+        Step::consumed(0)
+    }
+}
+
+#[test]
+fn the_inner_sessions_held_bytes_are_summed_with_the_layers() {
+    let (config, cert) = server(&[]);
+    let mut p = Pair::new(config, &cert, Holder);
+    p.handshake();
+    p.send(b"12345");
+    p.up(&[]);
+    assert_eq!(
+        p.h.held(),
+        1005 + 5,
+        "the inner's 1005, and 5 bytes unconsumed"
+    );
+    p.send(b"678");
+    p.up(&[]);
+    assert_eq!(
+        p.h.held(),
+        1008 + 8,
+        "each report replaces the last, summed again"
+    );
+}
+
+/// An answer larger than rustls's own send limit is encrypted in turns, none of it lost.
+#[test]
+fn an_answer_past_the_rustls_limit_arrives_whole() {
+    let (config, cert) = server(&[]);
+    let mut p = Pair::new(config, &cert, EchoSession);
+    p.handshake();
+    let big: Vec<u8> = (0..3 * session::RUSTLS_SEND_LIMIT as u32 + 7)
+        .map(|i| i as u8)
+        .collect();
+    p.send(&big);
+    let bytes = p.client_bytes();
+    p.h.input(&bytes);
+    p.down().unwrap();
+    assert_eq!(p.received, big);
+}
+
 #[test]
 fn https_listeners_offer_alpn_http_1_1() {
     let (config, cert) = server(&[b"http/1.1"]);
