@@ -43,6 +43,11 @@ pub struct Http2Config {
     /// while it does not read them; one more ends the connection with `ENHANCE_YOUR_CALM`.
     /// Default 1,000.
     pub max_queued_control: u32,
+    /// Empty DATA frames (no payload, no padding, no END_STREAM) in a row, with no DATA that
+    /// carries a byte between them; one more ends the connection with `ENHANCE_YOUR_CALM`.
+    /// Such a frame spends no flow-control window, so nothing else bounds how many a client
+    /// sends, and each costs a pass through the stream's handler (CVE-2019-9518). Default 100.
+    pub max_empty_frames: u32,
 }
 
 /// The span over which [`Http2Config::max_resets`] counts.
@@ -61,6 +66,7 @@ impl Default for Http2Config {
             max_continuations: 32,
             max_resets: 200,
             max_queued_control: 1000,
+            max_empty_frames: 100,
         }
     }
 }
