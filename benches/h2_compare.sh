@@ -9,7 +9,7 @@
 #   ROUNDS=1 DURATION=2s benches/h2_compare.sh          # smoke test: ~20 s of load
 #
 # Environment: ROUNDS (3), DURATION (10s, h2load -D), CONNS (50), STREAMS (100, h2load -m
-# for HTTP/2), PIPELINE (16, h2load --h1 -m for HTTP/1.1), PORT_BASE (18480; six ports from
+# for HTTP/2), PIPELINE (16, h2load --h1 -m for HTTP/1.1), PORT_BASE (18620; six ports from
 # there).
 #
 # Load: h2load (nghttp2-client), one thread, `-c CONNS -m STREAMS`, GET /plain.txt; for the
@@ -29,7 +29,7 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
 STREAMS=${STREAMS:-100}
 PIPELINE=${PIPELINE:-16}
-PORT_BASE=${PORT_BASE:-18480}
+PORT_BASE=${PORT_BASE:-18620}
 P_EV=$PORT_BASE P_EV_TLS=$((PORT_BASE + 1))
 P_H2O=$((PORT_BASE + 2)) P_H2O_TLS=$((PORT_BASE + 3))
 P_NGINX=$((PORT_BASE + 4)) P_NGINX_TLS=$((PORT_BASE + 5))
@@ -172,6 +172,8 @@ cases=(
   "ev_h1tls|HTTP/1.1 over TLS, $PIPELINE pipelined|evserve|$ev_pid|https://127.0.0.1:$P_EV_TLS/plain.txt|${H1[*]}"
 )
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # Warm-up, unmeasured: every server opens its file, fills its caches, makes its sessions.
 for c in "${cases[@]}"; do
   IFS='|' read -r _ _ _ _ url args <<<"$c"
@@ -201,7 +203,7 @@ k() { awk -v n="$1" 'BEGIN { printf "%.1f k", n / 1000 }'; }
 machine="$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "## HTTP/2: evserve $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(h2o --version | head -1 | sed 's/ version//'), $(nginx -v 2>&1 | sed 's/.*: //'); medians of ROUNDS=$ROUNDS rounds of $DURATION"
 echo
-echo "$(h2load --version | head -1), one thread: \`h2load -c $CONNS -m $STREAMS\` (HTTP/2), \`h2load --h1 -c $CONNS -m $PIPELINE\` (HTTP/1.1), GET of a 13-byte file; $machine; load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "$(h2load --version | head -1), one thread: \`h2load -c $CONNS -m $STREAMS\` (HTTP/2), \`h2load --h1 -c $CONNS -m $PIPELINE\` (HTTP/1.1), GET of a 13-byte file; $machine; load average before: $load_before."
 echo
 echo "| workload | server | req/s | req per server CPU-s | evserve / this server, per CPU-s |"
 echo "| --- | --- | ---: | ---: | ---: |"
@@ -227,4 +229,5 @@ printf '| evserve h2c / evserve HTTP/1.1 x%s (>= 0.8) | %s | **%s** |\n' "$PIPEL
 printf '| evserve h2 / evserve HTTP/1.1 x%s, both over TLS | %s | **%s** |\n' "$PIPELINE" "$(ratio "${rps[ev_h2]}" "${rps[ev_h1tls]}")" "$(ratio "${cpu[ev_h2]}" "${cpu[ev_h1tls]}")"
 echo
 echo "Load average after: $(cut -d' ' -f1-3 /proc/loadavg). Servers on CPU 0, h2load on CPU 1;"
-echo "CPU-s: user + system time of evserve, h2o and nginx's worker during each run."
+echo "CPU-s: user + system time of evserve, h2o and nginx's worker during each run. On a machine"
+echo "where anything else runs, rerun: the load generator and the servers share its CPUs."
