@@ -8,7 +8,7 @@
 //! attack prepare ROOT ENTRIES        # ROOT/plain.txt, ROOT/big.bin (20 MiB), ROOT/dir/ (ENTRIES files)
 //! attack run --server evserve --addr 127.0.0.1:18190 --pids 1234 --attack slow-body \
 //!            [--scale 1] [--duration 25] [--after 10] [--good /plain] \
-//!            [--chat 127.0.0.1:18690] [--udp 127.0.0.1:18690]
+//!            [--chat 127.0.0.1:18690] [--udp 127.0.0.1:18690] [--h2 127.0.0.1:18690]
 //! ```
 //!
 //! Timeline of `run`: one RSS sample (idle); then the attack, the good client and the RSS
@@ -37,9 +37,20 @@
 //! | `chat` | 1,000 members of the `--chat` room reading everything, and 4 more sending lines as fast as the server takes them |
 //! | `udp-flood` | 100,000 datagrams a second of 512 bytes to the `--udp` echo, from one socket that never reads the echoes |
 //!
-//! `chat` and `udp-flood` need `--chat` and `--udp` (evserve only: nginx serves neither).
+//! | `h2-rapid-reset` | 10 h2c connections: `GET /big.bin` then `RST_STREAM(CANCEL)`, again and again (CVE-2023-44487) |
+//! | `h2-continuation` | 10 h2c connections: a header block that never ends, CONTINUATION after CONTINUATION (CVE-2024-27983) |
+//! | `h2-ping` | 10 h2c connections: PING frames as fast as taken, acknowledgements never read |
+//! | `h2-settings` | 10 h2c connections: SETTINGS frames as fast as taken, acknowledgements never read |
+//! | `h2-empty-data` | 10 h2c connections: a `POST /echo` stream, then empty DATA frames on it |
+//! | `h2-zero-window` | 200 h2c connections: initial window 0, 100 `GET /big.bin` each, never a WINDOW_UPDATE |
+//! | `h2-no-end` | 200 h2c connections: 100 `POST /echo` streams each, one byte, never END_STREAM |
+//!
+//! `chat` and `udp-flood` need `--chat` and `--udp` (evserve only: nginx serves neither). The
+//! `h2-*` attacks (frames by hand: `h2.rs`) go to `--h2`, by default `--addr`: nginx 1.22
+//! serves h2c on a listener of its own, where evserve recognises the preface on its HTTP port.
 
 mod good;
+mod h2;
 mod swarm;
 
 use std::net::SocketAddr;
@@ -71,7 +82,7 @@ fn main() {
         _ => Err(
             "usage: attack prepare ROOT ENTRIES | attack run --server NAME \
                   --addr HOST:PORT --pids PID[,PID] --attack NAME [--scale F] [--duration S] \
-                  [--after S] [--good PATH]"
+                  [--after S] [--good PATH] [--h2 HOST:PORT]"
                 .into(),
         ),
     };
@@ -117,12 +128,20 @@ enum Target {
 struct Attack {
     swarms: Vec<(Target, Plan)>,
     udp_rate: u64,
+    h2: Option<h2::H2Attack>,
 }
 
 /// The attack `name` at `scale`.
 fn attack(name: &str, scale: f64) -> Fallible<Attack> {
     let n = |full: usize| ((full as f64 * scale).round() as usize).max(1);
     let hold = Duration::from_millis(500);
+    if let Some(h2) = h2::H2Attack::parse(name) {
+        return Ok(Attack {
+            swarms: Vec::new(),
+            udp_rate: 0,
+            h2: Some(h2),
+        });
+    }
     let (swarms, udp_rate) = match name {
         "pipelined" => {
             let one = b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -158,7 +177,11 @@ fn attack(name: &str, scale: f64) -> Fallible<Attack> {
         "udp-flood" => (Vec::new(), (100_000.0 * scale).round() as u64),
         other => (vec![(Target::Http, plan(other, scale)?)], 0),
     };
-    Ok(Attack { swarms, udp_rate })
+    Ok(Attack {
+        swarms,
+        udp_rate,
+        h2: None,
+    })
 }
 
 /// Sends `rate` datagrams a second of [`DATAGRAM`] bytes to `to` until `until`, in a burst
@@ -260,7 +283,8 @@ fn plan(name: &str, scale: f64) -> Fallible<Plan> {
         other => {
             return Err(format!(
                 "unknown attack '{other}' (none, slow-body, slow-read, listing, chunked-echo, \
-                 burst, pipelined, chat, udp-flood)"
+                 burst, pipelined, chat, udp-flood, h2-rapid-reset, h2-continuation, h2-ping, \
+                 h2-settings, h2-empty-data, h2-zero-window, h2-no-end)"
             )
             .into());
         }
@@ -303,6 +327,7 @@ fn run(args: &[String]) -> Fallible<()> {
     let mut good_path = "/plain".to_string();
     let mut chat = None;
     let mut udp = None;
+    let mut h2_addr = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -322,6 +347,7 @@ fn run(args: &[String]) -> Fallible<()> {
             "--good" => good_path = value.clone(),
             "--chat" => chat = Some(value.parse::<SocketAddr>().map_err(|_| bad("--chat"))?),
             "--udp" => udp = Some(value.parse::<SocketAddr>().map_err(|_| bad("--udp"))?),
+            "--h2" => h2_addr = Some(value.parse::<SocketAddr>().map_err(|_| bad("--h2"))?),
             other => return Err(format!("unknown flag '{other}'").into()),
         }
     }
@@ -384,7 +410,14 @@ fn run(args: &[String]) -> Fallible<()> {
             std::thread::spawn(move || swarm::run(to, &plan, until))
         })
         .collect();
+    let h2 = plan.h2.map(|kind| {
+        let to = h2_addr.unwrap_or(addr);
+        std::thread::spawn(move || h2::run(to, kind, scale, until))
+    });
     let mut tally = swarm::Tally::default();
+    if let Some(h2) = h2 {
+        tally.merge(h2.join().map_err(|_| "the HTTP/2 attack panicked")?);
+    }
     for s in swarms {
         tally.merge(s.join().map_err(|_| "a swarm panicked")??);
     }

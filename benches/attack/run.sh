@@ -4,8 +4,9 @@
 # sample the server's RSS every 100 ms during the attack and for AFTER seconds after it, and
 # print one markdown row: the good client's p50/p99/max and failures, RSS idle/peak/after.
 #
-#   benches/attack/run.sh                      # everything: 9 attacks, evserve and nginx, ~13 min
-#   QUICK=1 benches/attack/run.sh              # each attack at a tenth of the size, shorter: ~3 min
+#   benches/attack/run.sh                      # everything: 16 attacks, evserve and nginx, ~24 min
+#   QUICK=1 benches/attack/run.sh              # each attack at a tenth of the size, shorter: ~6 min
+#   ATTACKS=h2 benches/attack/run.sh           # the control and the seven HTTP/2 attacks, ~10 min
 #   SERVERS=evserve ATTACKS="slow-body burst" benches/attack/run.sh
 #   EVSERVE_FLAGS="--max-memory 256MiB" benches/attack/run.sh   # extra flags for every evserve
 #
@@ -25,10 +26,20 @@
 #                 (evserve only: its --chat room)
 #   udp-flood     100,000 datagrams/s of 512 bytes to the UDP echo, echoes never read
 #                 (evserve only: its --udp-echo)
+#   h2-rapid-reset   10 h2c conns: GET /big.bin + RST_STREAM(CANCEL), again and again
+#   h2-continuation  10 h2c conns: a header block that never ends (CONTINUATION flood)
+#   h2-ping          10 h2c conns: PING flood, acknowledgements never read
+#   h2-settings      10 h2c conns: SETTINGS flood, acknowledgements never read
+#   h2-empty-data    10 h2c conns: a POST /echo stream, then empty DATA frames on it
+#   h2-zero-window   200 h2c conns: initial window 0, 100 GET /big.bin each, held
+#   h2-no-end        200 h2c conns: 100 POST /echo streams each, one byte, never END_STREAM
+#   (evserve serves h2c on its HTTP port; nginx on a second listener, `listen ... http2`.
+#   The good client stays HTTP/1.1 on the server's HTTP port. `ATTACKS=h2` runs the seven.)
 #
-# Environment: QUICK (0), SERVERS ("evserve nginx"), ATTACKS (all nine), DURATION (25 s; QUICK
+# Environment: QUICK (0), SERVERS ("evserve nginx"), ATTACKS (all sixteen; "h2": the control
+# and the HTTP/2 ones), DURATION (25 s; QUICK
 # 6 s), AFTER (10 s; QUICK 5 s), PORT_BASE (18190; one port per run from there, and that
-# port + 500 for evserve's chat and UDP echo), EVSERVE_FLAGS,
+# port + 500 for evserve's chat and UDP echo or nginx's h2c), EVSERVE_FLAGS,
 # PIN (1: server on CPU 0, runner on CPU 1; 0: leave placement to the scheduler).
 #
 # The good client: GET /plain (evserve) or /plain.txt (nginx, a 13-byte static file), a new
@@ -40,8 +51,10 @@ cd "$(dirname "$0")/../.."
 
 QUICK=${QUICK:-0}
 SERVERS=${SERVERS:-"evserve nginx"}
-ALL="none slow-body slow-read listing chunked-echo burst pipelined chat udp-flood"
+H2_ATTACKS="h2-rapid-reset h2-continuation h2-ping h2-settings h2-empty-data h2-zero-window h2-no-end"
+ALL="none slow-body slow-read listing chunked-echo burst pipelined chat udp-flood $H2_ATTACKS"
 ATTACKS=${ATTACKS:-$ALL}
+[ "$ATTACKS" = h2 ] && ATTACKS="none $H2_ATTACKS"
 PORT_BASE=${PORT_BASE:-18190}
 EVSERVE_FLAGS=${EVSERVE_FLAGS:-}
 PIN=${PIN:-1}
@@ -90,7 +103,7 @@ chmod 777 "$work/nginx-tmp"
 echo "preparing: a 20 MiB file and a directory of $ENTRIES entries" >&2
 target/release/examples/attack prepare "$work/root" "$ENTRIES"
 
-# nginx_conf PORT WORKER_CONNECTIONS
+# nginx_conf PORT WORKER_CONNECTIONS H2C_PORT
 nginx_conf() {
   cat >"$work/nginx.conf" <<CONF
 load_module $ECHO_MODULE;
@@ -112,6 +125,8 @@ http {
   scgi_temp_path $work/nginx-tmp/scgi;
   server {
     listen 127.0.0.1:$1 backlog=4096;
+    # nginx 1.22: HTTP/2 per listener; on a plain one, h2c by prior knowledge only.
+    listen 127.0.0.1:$3 http2 backlog=4096;
     root $work/root;
     location / { autoindex on; }
     # evserve's POST /echo: the body back (as evserve's --max-body, 16 MiB at most).
@@ -169,7 +184,7 @@ for attack in $ATTACKS; do
     else
       wc=8192
       [ "$attack" = slow-body ] && wc=$((LIMIT + 1))
-      nginx_conf "$port" "$wc"
+      nginx_conf "$port" "$wc" "$side"
       $SRV nginx -c "$work/nginx.conf" 2>>"$work/nginx.err" &
       pid=$!
       pids+=("$pid")
@@ -177,6 +192,7 @@ for attack in $ATTACKS; do
       worker=$(pgrep -P "$pid" | head -1) || { echo "nginx started no worker" >&2; exit 1; }
       pids+=("$worker")
       watch=$pid,$worker good=/plain.txt
+      extra=(--h2 "127.0.0.1:$side")
     fi
     echo "$server: $attack on port $port" >&2
     # In the background and waited for, so that a signal reaches the traps at once rather

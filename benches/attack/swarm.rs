@@ -97,6 +97,10 @@ pub struct Tally {
     pub answers: BTreeMap<u16, u64>,
     /// UDP datagrams sent (by a flood beside the swarms).
     pub datagrams: u64,
+    /// HTTP/2 frames queued to send (an HTTP/2 attack).
+    pub frames: u64,
+    /// GOAWAY frames received, by error code (an HTTP/2 attack).
+    pub goaways: BTreeMap<u32, u64>,
 }
 
 impl Tally {
@@ -112,6 +116,10 @@ impl Tally {
             *self.answers.entry(code).or_default() += n;
         }
         self.datagrams += other.datagrams;
+        self.frames += other.frames;
+        for (code, n) in other.goaways {
+            *self.goaways.entry(code).or_default() += n;
+        }
     }
 
     /// One line for the table: "peak 250 open, 312 connects, 0.1 MB out, 0 MB in, 200×20".
@@ -138,6 +146,12 @@ impl Tally {
         }
         if self.datagrams > 0 {
             s += &format!(", {} datagrams", self.datagrams);
+        }
+        if self.frames > 0 {
+            s += &format!(", {} frames", self.frames);
+        }
+        for (code, n) in &self.goaways {
+            s += &format!(", {n}× GOAWAY {}", crate::h2::code_name(*code));
         }
         for (code, n) in &self.answers {
             match code {

@@ -429,6 +429,16 @@ pub struct HeadView {
     pub status: u16,
 }
 
+/// The length of the response head at the start of `out`, through its blank line; `None`
+/// while it is incomplete.
+pub fn head_len(out: &[u8]) -> Option<usize> {
+    // A search for one byte: `memmem` sets up a searcher per call, which costs more than
+    // the few hundred bytes of a head take to scan.
+    memchr::memchr_iter(b'\n', out)
+        .find(|&at| at >= 3 && &out[at - 3..at] == b"\r\n\r")
+        .map(|at| at + 1)
+}
+
 /// Reads the response head at the start of `out` (written by our handlers), calling
 /// `field(name, value)` for each field HTTP/2 may carry, the name in lower case as HTTP/2
 /// requires. `None` if `out` holds no complete head (a handler that has written nothing yet).
@@ -474,6 +484,16 @@ mod tests {
             [&b"date"[..], b"content-type", b"content-length"],
             "connection-specific fields are dropped"
         );
+    }
+
+    #[test]
+    fn a_head_ends_at_its_blank_line() {
+        assert_eq!(
+            head_len(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody\r\n\r\n"),
+            Some(25)
+        );
+        assert_eq!(head_len(b"HTTP/1.1 200 OK\r\nA: b\r\n\r"), None);
+        assert_eq!(head_len(b"\n\r\n\r\n"), Some(5));
     }
 
     #[test]

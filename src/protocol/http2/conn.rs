@@ -95,6 +95,8 @@ pub struct H2Session {
     pub(super) next_turn: usize,
     /// Control frames queued since the output was last seen empty.
     queued_control: u32,
+    /// Empty DATA frames since the last one that carried a byte.
+    empty_frames: u32,
     /// Resets counted since `resets_since`.
     resets: u32,
     resets_since: Option<Instant>,
@@ -132,6 +134,7 @@ impl H2Session {
             chunk: Vec::new(),
             next_turn: 0,
             queued_control: 0,
+            empty_frames: 0,
             resets: 0,
             resets_since: None,
             peer_going_away: false,
@@ -614,6 +617,17 @@ impl H2Session {
         flow_len: u32,
         cx: &mut Ctx<'_>,
     ) -> Result<(), ConnError> {
+        if flow_len == 0 && !end_stream {
+            self.empty_frames += 1;
+            if self.empty_frames > self.limits.max_empty_frames {
+                return Err(ConnError(
+                    ErrorCode::EnhanceYourCalm,
+                    "too many empty DATA frames",
+                ));
+            }
+        } else if flow_len > 0 {
+            self.empty_frames = 0;
+        }
         self.recv.receive(flow_len).map_err(|_| {
             ConnError(
                 ErrorCode::FlowControlError,

@@ -50,6 +50,11 @@ pub struct Http2Config {
     /// connection then holds at most this, plus one answer, plus the connection window
     /// already granted. Default 1 MiB (`--http2-max-held`).
     pub max_held: usize,
+    /// Empty DATA frames (no payload, no padding, no END_STREAM) in a row, with no DATA that
+    /// carries a byte between them; one more ends the connection with `ENHANCE_YOUR_CALM`.
+    /// Such a frame spends no flow-control window, so nothing else bounds how many a client
+    /// sends, and each costs a pass through the stream's handler (CVE-2019-9518). Default 100.
+    pub max_empty_frames: u32,
 }
 
 /// The span over which [`Http2Config::max_resets`] counts.
@@ -69,6 +74,7 @@ impl Default for Http2Config {
             max_resets: 200,
             max_queued_control: 1000,
             max_held: 1024 * 1024,
+            max_empty_frames: 100,
         }
     }
 }

@@ -28,7 +28,7 @@ use super::conn::H2Session;
 use super::frame::{self, ErrorCode};
 use super::hpack;
 use super::stream::Stream;
-use crate::protocol::http::multiplexed::response_head;
+use crate::protocol::http::multiplexed::{head_len, response_head};
 
 /// The output backlog the producer tops up to: a client that stops reading holds at most
 /// this much beyond its socket buffer (plus one file frame).
@@ -62,20 +62,37 @@ impl Stream {
             // Handlers write a head whole, in one call: until its blank line is there,
             // nothing is encoded (every block the encoder starts changes its table and must
             // be sent).
-            let (Some(status), true) = (status, rest.windows(4).any(|w| w == b"\r\n\r\n")) else {
+            let (Some(status), Some(len)) = (status, head_len(rest)) else {
                 return if self.complete { Err(NoHead) } else { Ok(()) };
             };
             block.clear();
-            let mut fields = encoder.block(&mut *block);
-            fields.status(status);
-            let head = response_head(rest, |name, value| fields.field(name, value));
-            let Some(head) = head else {
+            let head = &rest[..len];
+            // The same head as the last one encoded, the table unchanged since (every field
+            // of a repeated answer is indexed by then): the same block, without parsing or
+            // encoding it again.
+            let parsed = match encoder.repeat(head) {
+                Some(memo) => {
+                    block.extend_from_slice(memo);
+                    true
+                }
+                None => {
+                    let before = encoder.generation();
+                    let mut fields = encoder.block(&mut *block);
+                    fields.status(status);
+                    let parsed = response_head(head, |name, value| fields.field(name, value));
+                    if parsed.is_some() {
+                        encoder.remember(head, before, block);
+                    }
+                    parsed.is_some()
+                }
+            };
+            if !parsed {
                 // Our own head did not parse: a bug. The block is sent all the same, to
                 // keep the client's table in step, and the stream is reset.
                 frame::encode_headers(&mut cx.out(), self.id, block, true, max_frame);
                 return Err(NoHead);
-            };
-            self.sent += head.len;
+            }
+            self.sent += len;
             if (100..200).contains(&status) {
                 // An interim answer (`100 Continue`): HEADERS of its own, then the final
                 // head follows.

@@ -463,6 +463,39 @@ fn a_ping_flood_unread_ends_the_connection_one_past_the_limit() {
 }
 
 #[test]
+fn empty_data_frames_end_the_connection_one_past_the_limit() {
+    let limits = Http2Config {
+        max_empty_frames: 20,
+        ..Http2Config::default()
+    };
+    for (empty, calm) in [(20, false), (21, true)] {
+        let mut c = Client::connected(limits);
+        let mut bytes = c.request(1, "POST", "/echo", false);
+        for _ in 0..empty {
+            frame::encode_data(&mut bytes, 1, &[], false);
+        }
+        let flow = c.send(&bytes);
+        let out = c.frames();
+        assert_eq!(flow == Flow::Close, calm, "{empty} empty frames");
+        let goaway = of(&out, FrameType::GoAway);
+        assert_eq!(!goaway.is_empty(), calm);
+        if calm {
+            assert_eq!(goaway[0].code(), ErrorCode::EnhanceYourCalm);
+        }
+    }
+    // A byte of body between them starts the count again.
+    let mut c = Client::connected(limits);
+    let mut bytes = c.request(1, "POST", "/echo", false);
+    for _ in 0..5 {
+        for _ in 0..20 {
+            frame::encode_data(&mut bytes, 1, &[], false);
+        }
+        frame::encode_data(&mut bytes, 1, b"x", false);
+    }
+    assert_eq!(c.send(&bytes), Flow::Continue);
+}
+
+#[test]
 fn an_hpack_bomb_is_decoded_at_the_cost_of_an_addition_and_answered_431() {
     let mut c = Client::connected(Http2Config::default());
     // One 4,000-byte value added to the table, then indexed 20 times: 80 KB from 4 KB.

@@ -496,8 +496,13 @@ impl ConnCore {
     /// (on Linux; tokio takes the same shortcut), unless the peer shut its side, which must be
     /// read to the 0.
     pub fn on_read(&mut self, n: usize, asked: usize, now: Instant, stats: &Stats) -> Read {
-        self.last_active = now;
-        self.moved += n as u64;
+        // Input a closing connection discards is no progress: what it waits for is the peer
+        // reading its last answer. Counted, a peer that floods without reading (an HTTP/2
+        // PING flood after our GOAWAY) would keep it open, and us reading, for ever.
+        if !matches!(self.phase, Phase::Closing) {
+            self.last_active = now;
+            self.moved += n as u64;
+        }
         self.bytes_in += n as u64;
         if n == 0 {
             self.set_read(ReadSide::Closed, "read 0");
@@ -1530,6 +1535,25 @@ mod tests {
         assert_eq!(c.window_ended(5000, end, &l, &stats), Verdict::KeptUp);
         assert_eq!(c.deadline(None, &l), end + l.rate_window, "the next window");
         assert_eq!(stats.too_slow.get(), 1);
+    }
+
+    #[test]
+    fn a_closing_peer_that_sends_but_does_not_read_is_cut_off() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let mut c = opened(t0);
+        assert!(c.close(), "it was open");
+        c.track_progress(pending(5000), l.min_rate, t0);
+        // Far more than the minimum rate asks, all of it discarded input.
+        let needed = (l.min_rate * l.rate_window.as_secs()) as usize;
+        c.on_read(
+            needed * 10,
+            needed * 10,
+            t0 + Duration::from_secs(1),
+            &stats,
+        );
+        let end = t0 + l.rate_window;
+        assert_eq!(c.window_ended(5000, end, &l, &stats), Verdict::CutOff);
     }
 
     #[test]

@@ -41,7 +41,24 @@ pub struct Encoder {
     /// Whether to Huffman-code strings (unless longer) (off only to read the bytes or to
     /// reproduce RFC 7541's plain examples).
     huffman: bool,
+    /// Counts every change to what a block would encode to: an insertion, a table size or
+    /// a size update owed, the Huffman switch.
+    generation: u64,
+    /// The last block remembered ([`Encoder::remember`]) and what it was encoded from.
+    memo: Memo,
 }
+
+/// A block and the source it was encoded from, at a generation of the encoder.
+#[derive(Debug, Default)]
+struct Memo {
+    key: Vec<u8>,
+    block: Vec<u8>,
+    generation: Option<u64>,
+}
+
+/// The longest source [`Encoder::remember`] keeps: a response head of ours is 150 to 300
+/// bytes.
+pub const MEMO_MAX: usize = 512;
 
 impl Default for Encoder {
     fn default() -> Encoder {
@@ -60,6 +77,8 @@ impl Encoder {
             cap,
             pending: (size != DEFAULT_ENCODER_TABLE_SIZE).then_some((size, size)),
             huffman: true,
+            generation: 0,
+            memo: Memo::default(),
         }
     }
 
@@ -72,6 +91,7 @@ impl Encoder {
             return;
         }
         self.table.set_max_size(size);
+        self.generation += 1;
         let smallest = self.pending.map_or(size, |(low, _)| low.min(size));
         self.pending = Some((smallest, size));
     }
@@ -79,6 +99,7 @@ impl Encoder {
     /// Turns Huffman coding of strings on (the default) or off.
     pub fn set_huffman(&mut self, on: bool) {
         self.huffman = on;
+        self.generation += 1;
     }
 
     /// The dynamic table (for inspection).
@@ -91,6 +112,7 @@ impl Encoder {
     /// follows ours block by block.
     pub fn block<'a, A: Append>(&'a mut self, out: &'a mut A) -> FieldBlock<'a, A> {
         if let Some((smallest, size)) = self.pending.take() {
+            self.generation += 1;
             if smallest < size {
                 encode_int(smallest, 5, 0x20, out);
             }
@@ -109,6 +131,36 @@ impl Encoder {
         for (name, value) in fields {
             block.field(name, value);
         }
+    }
+
+    /// The encoder's generation: it changes whenever the same fields would encode
+    /// differently (see [`Encoder::remember`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Remembers `block`, encoded from `key` (any bytes the fields are a function of, such
+    /// as a response head) starting at generation `before`, if encoding it changed nothing:
+    /// the same key then encodes to the same block for as long as nothing else changes the
+    /// table ([`Encoder::repeat`]). A key over [`MEMO_MAX`] bytes is not kept.
+    pub fn remember(&mut self, key: &[u8], before: u64, block: &[u8]) {
+        if before != self.generation || key.len() > MEMO_MAX {
+            return;
+        }
+        self.memo.key.clear();
+        self.memo.key.extend_from_slice(key);
+        self.memo.block.clear();
+        self.memo.block.extend_from_slice(block);
+        self.memo.generation = Some(before);
+    }
+
+    /// The block remembered for `key`, if the table is as it was then: sending it again is
+    /// what encoding the same fields again would send, and leaves both tables unchanged.
+    /// A server answering the same small file to every request of a connection encodes its
+    /// head once and compares it from then on.
+    pub fn repeat(&self, key: &[u8]) -> Option<&[u8]> {
+        (self.memo.generation == Some(self.generation) && self.memo.key == key)
+            .then_some(self.memo.block.as_slice())
     }
 
     fn string(&self, value: &[u8], out: &mut impl Append) {
@@ -190,6 +242,7 @@ impl<A: Append> FieldBlock<'_, A> {
         enc.string(value, self.out);
         if index {
             enc.table.insert(name, value);
+            enc.generation += 1;
         }
     }
 }
@@ -374,6 +427,63 @@ mod tests {
         );
         assert!(enc.table().is_empty());
         assert_eq!(out[0], 0x00, "literal without indexing, new name");
+    }
+
+    #[test]
+    fn a_block_is_repeated_only_while_the_table_is_as_it_was() {
+        let fields = [(&b"server"[..], &b"evserve"[..]), (b"x-a", b"1")];
+        let mut enc = Encoder::default();
+        let mut dec = Decoder::new(4096);
+        let send = |enc: &mut Encoder, dec: &mut Decoder, fields: &[(&[u8], &[u8])]| {
+            let key: Vec<u8> = fields.iter().flat_map(|(n, v)| [*n, *v].concat()).collect();
+            let mut out = Vec::new();
+            let reused = match enc.repeat(&key) {
+                Some(block) => {
+                    out.extend_from_slice(block);
+                    true
+                }
+                None => {
+                    let before = enc.generation();
+                    enc.encode(fields.iter().copied(), &mut out);
+                    enc.remember(&key, before, &out);
+                    false
+                }
+            };
+            let mut got = Vec::new();
+            dec.decode(&out, |n, v| got.push((n.to_vec(), v.to_vec())))
+                .unwrap();
+            let want: Vec<_> = fields
+                .iter()
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect();
+            assert_eq!(got, want);
+            (reused, out)
+        };
+        let (reused, _) = send(&mut enc, &mut dec, &fields);
+        assert!(!reused, "nothing remembered yet");
+        // The first block indexed both fields: it is not remembered (the same fields
+        // encode differently now).
+        let (reused, second) = send(&mut enc, &mut dec, &fields);
+        assert!(!reused);
+        assert_eq!(
+            second,
+            [0x80 | 63, 0x80 | 62],
+            "both indexed, nothing changed"
+        );
+        let (reused, third) = send(&mut enc, &mut dec, &fields);
+        assert!(reused);
+        assert_eq!(third, second);
+        // Another block that inserts something: the memo is stale.
+        send(&mut enc, &mut dec, &[(b"x-b", b"2")]);
+        let (reused, fourth) = send(&mut enc, &mut dec, &fields);
+        assert!(!reused);
+        assert_eq!(fourth, [0x80 | 64, 0x80 | 63], "the entries moved down one");
+        // A size update owed goes at the start of the next block: not a repeat.
+        assert!(send(&mut enc, &mut dec, &fields).0);
+        enc.set_max_table_size(4096);
+        enc.set_max_table_size(2048);
+        dec.set_max_table_size(2048);
+        assert!(!send(&mut enc, &mut dec, &fields).0);
     }
 
     fn name_strategy() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
