@@ -8,21 +8,24 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::config::{
+use crate::load::{self, Framing, HttpRequest, LoadConfig, Protocol, TlsClient, TlsOptions, Trust};
+use evserve::config::{
     DEFAULT_CHAT_LINE, DEFAULT_ECHO, DEFAULT_FRAMED, DEFAULT_HTTP, Limits, SocketOptions,
 };
-use crate::discovery::{self, ServiceEntry};
-use crate::load::{self, Framing, HttpRequest, LoadConfig, Protocol, TlsClient, TlsOptions, Trust};
-use crate::protocol::files::{self, FilesConfig};
-use crate::protocol::framed::FramedConfig;
-use crate::protocol::http::HttpConfig;
-use crate::protocol::http::auth::{self, Users};
-use crate::protocol::http::request::HEADER_SLOTS;
-use crate::protocol::http2::Http2Config;
-use crate::server::{Announce, ServerConfig, ServiceSpec};
+use evserve::discovery::{self, ServiceEntry};
+use evserve::protocol::files::{self, FilesConfig};
+use evserve::protocol::framed::FramedConfig;
+use evserve::protocol::http::HttpConfig;
+use evserve::protocol::http::auth::{self, Users};
+use evserve::protocol::http::request::HEADER_SLOTS;
+use evserve::protocol::http2::Http2Config;
+use evserve::server::{Announce, ServerConfig, ServiceSpec};
 
+mod cluster_args;
+use cluster_args::DEPLOYMENT;
 pub mod config_file;
 pub mod reload;
+mod tls_args;
 mod values;
 
 pub use values::{
@@ -548,8 +551,8 @@ pub struct SendArgs {
     pub timeout: Span,
     /// Present the token in FILE first, as a server started with --files-token requires
     /// (at least 16 bytes, mode 600).
-    #[arg(long, value_name = "FILE", value_parser = crate::secret::parse_secret_file)]
-    pub token_file: Option<crate::secret::Secret>,
+    #[arg(long, value_name = "FILE", value_parser = evserve::secret::parse_secret_file)]
+    pub token_file: Option<evserve::secret::Secret>,
     /// Speak TLS (to the server's --tls-files address).
     #[arg(long, help_heading = "TLS")]
     pub tls: bool,
@@ -601,8 +604,8 @@ pub struct AnnounceArgs {
     pub interval: Duration,
     /// Sign every beacon with the shared key in FILE (at least 16 bytes, mode 600), as
     /// `discover --beacon-key` requires.
-    #[arg(long, value_name = "FILE", value_parser = crate::secret::parse_secret_file)]
-    pub beacon_key: Option<crate::secret::Secret>,
+    #[arg(long, value_name = "FILE", value_parser = evserve::secret::parse_secret_file)]
+    pub beacon_key: Option<evserve::secret::Secret>,
 }
 
 /// `evserve discover`.
@@ -622,7 +625,7 @@ pub struct DiscoverArgs {
     pub format: discovery::Format,
     /// Expiry and the service `--format haproxy` lists.
     #[command(flatten)]
-    pub options: crate::cluster_args::DiscoverOptions,
+    pub options: cluster_args::DiscoverOptions,
 }
 
 /// `evserve serve`: the dashboard and the WebSocket endpoints of the HTTP service.
@@ -654,11 +657,11 @@ pub struct BrowserArgs {
 
 impl BrowserArgs {
     /// The HTTP service's browser settings these flags describe.
-    pub fn config(&self) -> crate::protocol::http::dashboard::BrowserConfig {
-        crate::protocol::http::dashboard::BrowserConfig {
+    pub fn config(&self) -> evserve::protocol::http::dashboard::BrowserConfig {
+        evserve::protocol::http::dashboard::BrowserConfig {
             dashboard: self.dashboard && !self.no_dashboard,
             ws_allow_origin: self.ws_allow_origin.clone(),
-            ws: crate::protocol::ws::WsConfig {
+            ws: evserve::protocol::ws::WsConfig {
                 max_message: self.ws_max_message,
                 ping_interval: self.ws_ping_interval,
                 message_timeout: self.ws_message_timeout,
@@ -731,9 +734,9 @@ pub struct ServeArgs {
     pub max_file_size: Size,
     /// Accept files only from clients presenting the token in FILE (at least 16 bytes,
     /// mode 600; clients: evserve send --token-file FILE).
-    #[arg(long, value_name = "FILE", value_parser = crate::secret::parse_secret_file,
+    #[arg(long, value_name = "FILE", value_parser = evserve::secret::parse_secret_file,
           help_heading = FRAMING)]
-    pub files_token: Option<crate::secret::Secret>,
+    pub files_token: Option<evserve::secret::Secret>,
     /// Most bytes the files directory may hold, counted at start and as files arrive; a file
     /// that would pass it is refused before any data is received [default: no limit].
     #[arg(long, value_name = "BYTES", help_heading = FRAMING)]
@@ -960,8 +963,8 @@ pub struct ServeArgs {
     /// Sign every beacon with the shared key in FILE (at least 16 bytes, mode 600), so that
     /// `discover --beacon-key FILE` believes them; make one with `openssl rand -hex 32`.
     #[arg(long, value_name = "FILE", requires = "announce", help_heading = DISCOVERY,
-          value_parser = crate::secret::parse_secret_file)]
-    pub beacon_key: Option<crate::secret::Secret>,
+          value_parser = evserve::secret::parse_secret_file)]
+    pub beacon_key: Option<evserve::secret::Secret>,
 
     /// One log line per HTTP request at info level (log levels: RUST_LOG=debug|info|warn).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
@@ -978,11 +981,11 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// Load-balancer flags: --drain-delay, --proxy-protocol, --proxy-from.
     #[command(flatten)]
-    pub cluster: crate::cluster_args::ClusterArgs,
+    pub cluster: cluster_args::ClusterArgs,
 
     /// TLS listeners and their certificates.
     #[command(flatten)]
-    pub tls: crate::protocol::tls::TlsArgs,
+    pub tls: tls_args::TlsArgs,
 }
 
 /// `--hsts-max-age` when not given: a year, as the HSTS preload list asks.
@@ -1014,8 +1017,6 @@ const HTTP: &str = "HTTP";
 const HTTP2: &str = "HTTP/2";
 const SECURITY: &str = "Security (status pages, credentials, Host names)";
 const BROWSER: &str = "Browser (dashboard and WebSockets, on HTTP listeners)";
-/// Also `ClusterArgs`' heading.
-pub(crate) const DEPLOYMENT: &str = "Deployment (configuration file, load balancer)";
 const LIMITS: &str = "Limits";
 const TIMEOUTS: &str = "Timeouts (DURATION: 500ms, 10s, 2m, 1h; a bare number is seconds)";
 const SOCKETS: &str = "Socket options";
@@ -1301,8 +1302,8 @@ impl ServeArgs {
             access_log: self.access_log && !self.no_access_log,
             file_cache: self.file_cache.0,
             sendfile: self.sendfile,
-            browser: crate::protocol::http::dashboard::BrowserConfig {
-                ws: crate::protocol::ws::WsConfig {
+            browser: evserve::protocol::http::dashboard::BrowserConfig {
+                ws: evserve::protocol::ws::WsConfig {
                     show_addresses: self.chat_show_addresses,
                     ..self.browser.config().ws
                 },
@@ -1321,7 +1322,7 @@ impl ServeArgs {
     /// both families when one of them is `any` (or a /0).
     fn stats_networks(&self) -> Vec<ipnet::IpNet> {
         if self.stats_allow.is_empty() {
-            return crate::protocol::http::loopback();
+            return evserve::protocol::http::loopback();
         }
         if self.stats_allow.iter().any(|net| net.prefix_len() == 0) {
             return vec![ANY_V4, ANY_V6];
@@ -1741,7 +1742,7 @@ mod tests {
     #[test]
     fn secure_defaults_and_the_flags_that_open_them() {
         let http = |args: &[&str]| serve(args).http_config();
-        let loopback = crate::protocol::http::loopback();
+        let loopback = evserve::protocol::http::loopback();
         let default = http(&[]);
         assert_eq!(default.stats_allow, loopback);
         assert!(!default.listings && !default.writable);
@@ -1780,7 +1781,7 @@ mod tests {
         let notes = |args: &[&str]| {
             let config = serve(args).config();
             let bound: Vec<SocketAddr> = config.services.iter().map(|s| s.addr()).collect();
-            crate::server::exposure(&config, &bound)
+            evserve::server::exposure(&config, &bound)
         };
         let quiet = notes(&["--http", "0.0.0.0:8080"]);
         assert_eq!(quiet.len(), 2, "{quiet:?}");

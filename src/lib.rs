@@ -24,18 +24,13 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod cli;
-pub mod cluster_args;
 pub mod config;
-pub mod demo;
 pub mod discovery;
 pub mod live;
-pub mod load;
 pub mod log_limit;
 pub mod protocol;
 pub mod reactor;
 pub mod secret;
-pub mod send;
 pub mod server;
 pub mod session;
 pub mod stats;

@@ -6,17 +6,19 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::Parser;
-use evserve::cli::config_file::ConfigFile;
-use evserve::cli::{
-    AnnounceArgs, Cli, Command, ConfigCommand, DiscoverArgs, LoadArgs, SendArgs, ServeArgs,
-};
+use cli::config_file::ConfigFile;
+use cli::{AnnounceArgs, Cli, Command, ConfigCommand, DiscoverArgs, LoadArgs, SendArgs, ServeArgs};
 use evserve::config::{Limits, SocketOptions};
 use evserve::discovery;
 use evserve::reactor::Reactor;
 use evserve::server::{self, Announce, ServeError};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+mod cli;
+mod demo;
+mod load;
 mod malloc;
+mod send;
 mod tcp_info;
 
 fn main() -> ExitCode {
@@ -43,7 +45,7 @@ fn main() -> ExitCode {
             if std::env::var_os("RUST_LOG").is_none() {
                 log::set_max_level(log::LevelFilter::Warn);
             }
-            evserve::demo::run(args.lesson)
+            demo::run(args.lesson)
                 .map(|text| print!("{text}"))
                 .with_context(|| {
                     let name = args.lesson.name();
@@ -207,7 +209,7 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
     if args.insecure {
         warn_insecure();
     }
-    let options = evserve::send::SendOptions {
+    let options = send::SendOptions {
         name: args.name.clone(),
         chunk_size: args.chunk.0,
         timeout: args.timeout.0,
@@ -217,12 +219,12 @@ fn send(args: &SendArgs) -> anyhow::Result<()> {
         token: args.token_file.clone(),
     };
     let what = || format!("cannot send {} to {}", args.file.display(), args.to);
-    match evserve::send::send_file(&args.file, &args.to, &options) {
+    match send::send_file(&args.file, &args.to, &options) {
         Ok(report) => {
             println!("{report}");
             Ok(())
         }
-        Err(e @ evserve::send::SendError::Interrupted { .. }) => {
+        Err(e @ send::SendError::Interrupted { .. }) => {
             eprintln!("evserve: {}: {e}", what());
             Err(Exit(ExitCode::from(130)).into())
         }
@@ -250,7 +252,7 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
             warn_insecure();
         }
         config.stop = Some(stop_on_signals()?);
-        evserve::load::run(&config).map_err(|e| {
+        load::run(&config).map_err(|e| {
             let hint = match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => "; is the server running on that port?",
                 std::io::ErrorKind::TimedOut => "; is the address right, and the port open?",
@@ -263,7 +265,7 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
     report.percentiles.clone_from(&args.percentiles.0);
     if let Some(path) = &args.hdr_log {
         // Written before the report, so a failure to write it is said after the figures.
-        evserve::load::hlog::write(path, &report.latency, started, report.elapsed, None)
+        load::hlog::write(path, &report.latency, started, report.elapsed, None)
             .with_context(|| format!("cannot write --hdr-log {}", path.display()))?;
     }
     if args.json {
@@ -310,13 +312,13 @@ fn load_merge(args: &LoadArgs) -> anyhow::Result<()> {
         LoadArgs::usage_error("give the interval logs to merge: load merge A.hlog B.hlog ...")
             .exit();
     }
-    let merged = evserve::load::hlog::read(&files).map_err(anyhow::Error::msg)?;
+    let merged = load::hlog::read(&files).map_err(anyhow::Error::msg)?;
     let percentiles = &args.percentiles.0;
     if args.json {
         let doc = serde_json::json!({
             "files": files.len(),
             "intervals": merged.intervals,
-            "latency_us": evserve::load::latency_json(&merged.latency, percentiles),
+            "latency_us": load::latency_json(&merged.latency, percentiles),
         });
         println!("{doc}");
     } else {
@@ -328,8 +330,8 @@ fn load_merge(args: &LoadArgs) -> anyhow::Result<()> {
         );
         print!(
             "{}{}",
-            evserve::load::latency_line(&merged.latency, percentiles),
-            evserve::load::histogram_text(&merged.latency)
+            load::latency_line(&merged.latency, percentiles),
+            load::histogram_text(&merged.latency)
         );
     }
     Ok(())
@@ -367,7 +369,7 @@ fn load_sweep(args: &LoadArgs) -> anyhow::Result<()> {
         "{:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>7}  objective",
         "rate/s", "achieved/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "errors"
     );
-    let swept = evserve::load::sweep::sweep(
+    let swept = load::sweep::sweep(
         &targets,
         &plan,
         |t, _, step| {
@@ -424,12 +426,9 @@ fn load_sweep(args: &LoadArgs) -> anyhow::Result<()> {
         let path = format!("{out}.{ext}");
         std::fs::write(&path, body).with_context(|| format!("cannot write {path}"))
     };
-    write(
-        "json",
-        evserve::load::sweep::to_json(&swept, &plan).to_string(),
-    )?;
-    write("csv", evserve::load::sweep::to_csv(&swept))?;
-    write("svg", evserve::load::sweep::svg(&swept, &plan))?;
+    write("json", load::sweep::to_json(&swept, &plan).to_string())?;
+    write("csv", load::sweep::to_csv(&swept))?;
+    write("svg", load::sweep::svg(&swept, &plan))?;
     println!("wrote {out}.json, {out}.csv and {out}.svg");
     if stop.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Exit(ExitCode::from(130)).into());

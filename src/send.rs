@@ -3,7 +3,7 @@
 //! This is a client, run from the command line, so it uses plain blocking
 //! [`std::net::TcpStream`] IO: one connection, one file, nothing else to serve meanwhile. The
 //! protocol itself (header, data frames, reply) is described in `docs/protocols.md` and its
-//! wire types live in [`protocol::files`](crate::protocol::files).
+//! wire types live in [`protocol::files`](evserve::protocol::files).
 //!
 //! The header carries the file's SHA-256, so the file is read twice: a first pass hashes it,
 //! the second streams it in data frames of [`DEFAULT_CHUNK`] bytes, never holding more than one
@@ -39,9 +39,9 @@ use sha2::{Digest, Sha256};
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::load::TlsClient;
-use crate::protocol::files::{AUTH_VERB, Header, Reply, check_name, to_hex};
-use crate::protocol::frame::{Decoder, Encoder, HEADER_LEN, LengthCodec};
-use crate::protocol::sniff;
+use evserve::protocol::files::{AUTH_VERB, Header, Reply, check_name, to_hex};
+use evserve::protocol::frame::{Decoder, Encoder, HEADER_LEN, LengthCodec};
+use evserve::protocol::sniff;
 
 /// The default data frame payload: 64 KiB.
 pub const DEFAULT_CHUNK: usize = 64 * 1024;
@@ -66,7 +66,7 @@ pub struct SendOptions {
     /// Speak TLS with this client setup (`--tls`); `None`: plain TCP.
     pub tls: Option<TlsClient>,
     /// Present this token first (`--token-file`), for a server with `--files-token`.
-    pub token: Option<crate::secret::Secret>,
+    pub token: Option<evserve::secret::Secret>,
 }
 
 impl Default for SendOptions {
@@ -682,9 +682,9 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::files::{FilesConfig, FilesSession};
-    use crate::session::Flow;
-    use crate::testing::Harness;
+    use evserve::protocol::files::{FilesConfig, FilesSession};
+    use evserve::session::Flow;
+    use evserve::testing::Harness;
     use std::net::{Shutdown, TcpListener};
     use std::rc::Rc;
     use std::thread;

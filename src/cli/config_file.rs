@@ -133,19 +133,9 @@ impl ConfigFile {
         merged
     }
 
-    /// The file this was read from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// How many settings it holds.
     pub fn len(&self) -> usize {
         self.settings.len()
-    }
-
-    /// Whether it holds no setting at all.
-    pub fn is_empty(&self) -> bool {
-        self.settings.is_empty()
     }
 }
 

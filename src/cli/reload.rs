@@ -20,7 +20,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use super::config_file::ConfigFile;
 use super::{Cli, Command};
-use crate::server::{Change, Reloaded};
+use evserve::server::{Change, Reloaded};
 
 /// The settings a running server takes on SIGHUP, by their names in the file.
 pub const RELOADABLE: &[&str] = &[

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::discovery::ServiceEntry;
+use evserve::discovery::ServiceEntry;
 
 /// A byte count on the command line: `65536`, `64KiB`, `16k`, `2M`, `1GiB`; shown in the
 /// largest unit that divides it, so `--help` prints library defaults as people write them.

@@ -22,8 +22,8 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{WAIT_LIMIT, loopback};
-use crate::discovery::{self, Beacon, Schedule};
-use crate::server::{self, Announce, ServerConfig, ServiceSpec};
+use evserve::discovery::{self, Beacon, Schedule};
+use evserve::server::{self, Announce, ServerConfig, ServiceSpec};
 
 /// The loopback network's broadcast address: every socket on this machine bound to the port.
 pub const LOOPBACK_BROADCAST: Ipv4Addr = Ipv4Addr::new(127, 255, 255, 255);

@@ -15,8 +15,8 @@ use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 
 use super::{loopback, read_once, start, wait_for};
-use crate::config::Limits;
-use crate::server::ServiceSpec;
+use evserve::config::Limits;
+use evserve::server::ServiceSpec;
 
 /// The short message of the first experiment.
 pub const BYE: &str = "bye";

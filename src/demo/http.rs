@@ -27,9 +27,9 @@ use std::path::PathBuf;
 use base64::Engine as _;
 
 use super::{WAIT_LIMIT, loopback, start};
-use crate::config::Limits;
-use crate::protocol::http::HttpConfig;
-use crate::server::ServiceSpec;
+use evserve::config::Limits;
+use evserve::protocol::http::HttpConfig;
+use evserve::server::ServiceSpec;
 
 /// The user and password `PUT` and `DELETE` need in this lesson.
 pub const CREDENTIALS: (&str, &str) = ("student", "secret");
@@ -81,7 +81,7 @@ pub fn run() -> io::Result<HttpReport> {
         root: root.0.clone(),
         writable: true,
         allow_trace: true,
-        auth: crate::protocol::http::auth::Users::plain(CREDENTIALS.0, CREDENTIALS.1)
+        auth: evserve::protocol::http::auth::Users::plain(CREDENTIALS.0, CREDENTIALS.1)
             .ok()
             .map(std::sync::Arc::new),
         ..HttpConfig::default()

@@ -40,8 +40,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 
-use crate::config::{Limits, SocketOptions};
-use crate::server::{self, Running, ServerConfig, ServiceSpec};
+use evserve::config::{Limits, SocketOptions};
+use evserve::server::{self, Running, ServerConfig, ServiceSpec};
 
 /// `evserve demo`.
 #[derive(Debug, Args)]
@@ -193,3 +193,6 @@ impl fmt::Display for Shown<'_> {
         write!(f, "\"{}\"", self.0.escape_ascii())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -20,10 +20,10 @@ use std::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{loopback, read_once, start, start_with, wait_buffered, wait_for};
-use crate::config::{Limits, SocketOptions};
-use crate::protocol::frame::{Decoder, Encoder, LengthCodec};
-use crate::protocol::framed::FramedConfig;
-use crate::server::ServiceSpec;
+use evserve::config::{Limits, SocketOptions};
+use evserve::protocol::frame::{Decoder, Encoder, LengthCodec};
+use evserve::protocol::framed::FramedConfig;
+use evserve::server::ServiceSpec;
 
 /// The size of the one large write.
 pub const REQUEST: usize = 1024 * 1024;

@@ -19,8 +19,8 @@ use std::os::fd::AsRawFd;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{loopback, start};
-use crate::config::Limits;
-use crate::server::ServiceSpec;
+use evserve::config::Limits;
+use evserve::server::ServiceSpec;
 
 /// The `SO_RCVBUF` the lesson asks for.
 pub const ASKED_RCVBUF: usize = 32 * 1024;

@@ -8,14 +8,14 @@
 //!
 //! The fixes, against evserve's real services:
 //!
-//! 1. A length header (`--framed`, [`Framing::Length`](crate::protocol::framed::Framing)): the
+//! 1. A length header (`--framed`, [`Framing::Length`](evserve::protocol::framed::Framing)): the
 //!    receiver reads 4 bytes of length, then exactly that many.
 //! 2. A delimiter (`--framed` with lines): the receiver cuts at each `\n`.
 //! 3. `sleep()` between sends: not a fix. It works only while the reader reads during the
 //!    pause; a reader that comes late finds both messages glued again.
 //!
 //! The echo service returns the stream as it came; the framed service decodes every whole
-//! frame in whatever it read ([`crate::protocol::frame`]) and answers each as one frame.
+//! frame in whatever it read ([`evserve::protocol::frame`]) and answers each as one frame.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -23,10 +23,10 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use super::{Shown, loopback, read_once, start, wait_buffered};
-use crate::config::Limits;
-use crate::protocol::frame::{Decoder, Encoder, Frame, FrameError, LengthCodec, LineCodec};
-use crate::protocol::framed::FramedConfig;
-use crate::server::ServiceSpec;
+use evserve::config::Limits;
+use evserve::protocol::frame::{Decoder, Encoder, Frame, FrameError, LengthCodec, LineCodec};
+use evserve::protocol::framed::FramedConfig;
+use evserve::server::ServiceSpec;
 
 /// The two messages every trial sends.
 pub const MESSAGES: [&str; 2] = ["hello", "world"];

@@ -15,8 +15,8 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
 use super::{Shown, WAIT_LIMIT, loopback, start, wait_for};
-use crate::config::Limits;
-use crate::server::ServiceSpec;
+use evserve::config::Limits;
+use evserve::server::ServiceSpec;
 
 /// The server's `max_datagram` in this lesson, deliberately small.
 pub const MAX_DATAGRAM: usize = 64;

@@ -68,7 +68,7 @@ impl LengthReply {
                 if len > MAX_FRAME {
                     // Likely not a frame at all: say so if it is a known protocol's answer.
                     return Decode::Broken(
-                        crate::protocol::sniff::server(src)
+                        evserve::protocol::sniff::server(src)
                             .map_or(Broken::FrameTooLarge, Broken::Speaks),
                     );
                 }
@@ -111,6 +111,7 @@ pub struct LineReply {
 impl LineReply {
     /// Consumes from `src` toward the line that should carry `payload`. The line is not
     /// kept, so a partial line is never rescanned.
+    #[cfg(test)]
     pub fn decode(&mut self, payload: &[u8], src: &[u8]) -> Decode {
         self.decode_until(payload, src, b'\n')
     }

@@ -28,8 +28,8 @@
 //! two tables drift apart. The frame codec and HPACK are the server's own
 //! (`protocol::http2`): a frame that breaks RFC 9113 is caught there, with its scope.
 
-use crate::protocol::http2::frame::{self, ErrorCode, Frame, Scope, SettingId, Settings};
-use crate::protocol::http2::hpack::{Decoder, Encoder};
+use evserve::protocol::http2::frame::{self, ErrorCode, Frame, Scope, SettingId, Settings};
+use evserve::protocol::http2::hpack::{Decoder, Encoder};
 
 use super::driver::{Broken, Outcome};
 
@@ -574,7 +574,7 @@ fn parse_decimal(value: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::http2::frame::{FrameType, flags};
+    use evserve::protocol::http2::frame::{FrameType, flags};
 
     const GET: [(&[u8], &[u8]); 4] = [
         (b":method", b"GET"),

@@ -52,6 +52,7 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     /// `GET path` on `host`, keep-alive.
+    #[cfg(test)]
     pub fn get(host: &str, path: &str) -> HttpRequest {
         HttpRequest {
             method: "GET".into(),

@@ -62,12 +62,9 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 pub use http::HttpRequest;
-pub use report::{
-    DEFAULT_PERCENTILES, Failure, Handshakes, Report, Tally, histogram_text, latency_json,
-    latency_line,
-};
+pub use report::{Report, histogram_text, latency_json, latency_line};
 pub use status::StatusSet;
-pub use tls::{TlsClient, TlsOptions, TlsProblem, Trust};
+pub use tls::{TlsClient, TlsOptions, Trust};
 
 use driver::Driver;
 use pacing::Pacing;
@@ -438,6 +435,9 @@ fn collect(
         None => Ok(merged),
     }
 }
+
+#[cfg(test)]
+mod live_tests;
 
 #[cfg(test)]
 mod tests {

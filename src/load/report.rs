@@ -316,11 +316,6 @@ impl Report {
         self.bytes_sent as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// The latency at quantile `q` (0.5 for the median), in µs; 0 with no samples.
-    pub fn latency_at(&self, q: f64) -> u64 {
-        self.latency.value_at_quantile(q)
-    }
-
     /// The latency histogram's rows: `HISTOGRAM_ROWS` buckets of equal width from the
     /// fastest to the slowest reply, each as (its upper bound in µs, replies in it).
     pub fn histogram_rows(&self) -> Vec<(u64, u64)> {

@@ -128,11 +128,6 @@ impl TlsClient {
         })
     }
 
-    /// The rustls configuration (for a blocking client such as `evserve send`).
-    pub fn config(&self) -> Arc<ClientConfig> {
-        Arc::clone(&self.config)
-    }
-
     /// A new client connection to the configured server: nothing is sent until it is driven.
     pub fn connection(&self) -> Result<ClientConnection, rustls::Error> {
         ClientConnection::new(Arc::clone(&self.config), self.name.clone())

@@ -13,9 +13,8 @@
 //! This module owns the server-side configuration too: which certificates (`certs.rs`: PEM
 //! files chosen by SNI, or a self-signed one made at start), which versions (TLS 1.2 and 1.3
 //! only), ALPN `h2` and `http/1.1` on HTTPS listeners, session resumption (tickets and a bounded
-//! session cache), and reloading the certificates on SIGHUP. [`TlsArgs`] are its flags.
+//! session cache), and reloading the certificates on SIGHUP. Its flags are the binary's (`cli/tls_args.rs`).
 
-mod args;
 pub mod certs;
 mod session;
 
@@ -30,7 +29,6 @@ use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ProducesTickets, ServerSessionMemoryCache};
 
-pub use args::TlsArgs;
 pub use certs::{CertError, CertFiles, CertStore, SniResolver};
 pub use session::{PLAIN_HTTP_ANSWER, TlsSession, TlsSettings};
 

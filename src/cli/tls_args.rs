@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{CertFiles, TlsSetup};
-use crate::cli::parse_duration;
-use crate::protocol::files::FilesConfig;
-use crate::protocol::framed::FramedConfig;
-use crate::protocol::http::HttpConfig;
-use crate::server::ServiceSpec;
+use super::values::parse_duration;
+use evserve::protocol::files::FilesConfig;
+use evserve::protocol::framed::FramedConfig;
+use evserve::protocol::http::HttpConfig;
+use evserve::protocol::tls::{CertFiles, TlsSetup};
+use evserve::server::ServiceSpec;
 
 /// TLS listeners and their certificates.
 #[derive(Debug, Clone, Args)]

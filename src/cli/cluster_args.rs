@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::parse_duration;
-use crate::discovery;
-use crate::server::ServerConfig;
+use super::values::{parse_duration, parse_net};
+use evserve::discovery;
+use evserve::server::ServerConfig;
+
+/// `serve --help`'s heading for these flags, and for `--config FILE`.
+pub const DEPLOYMENT: &str = "Deployment (configuration file, load balancer)";
 
 /// `serve` flags for running behind a load balancer (see `docs/deploy.md`).
 #[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = crate::cli::DEPLOYMENT)]
+#[command(next_help_heading = DEPLOYMENT)]
 pub struct ClusterArgs {
     /// On SIGTERM, keep serving this long with /healthz answering 503 before the listeners
     /// close, so the balancer's health check takes the server out first (e.g. 3s).
@@ -28,7 +31,7 @@ pub struct ClusterArgs {
     /// With --proxy-protocol: the balancer's address or network (e.g. 10.0.0.2 or
     /// 10.0.0.0/24), the only peers whose PROXY headers are believed; connections from
     /// anywhere else are refused unread, counted (`proxy_refused`) and logged. Repeatable.
-    #[arg(long, value_name = "CIDR", value_parser = crate::cli::parse_net,
+    #[arg(long, value_name = "CIDR", value_parser = parse_net,
           requires = "proxy_protocol")]
     pub proxy_from: Vec<ipnet::IpNet>,
 }
@@ -68,8 +71,8 @@ pub struct DiscoverOptions {
     pub service: String,
     /// Believe only beacons signed with the shared key in FILE (at least 16 bytes, mode 600;
     /// the announcers' --beacon-key), made within 30s of our clock and never replayed.
-    #[arg(long, value_name = "FILE", value_parser = crate::secret::parse_secret_file)]
-    pub beacon_key: Option<crate::secret::Secret>,
+    #[arg(long, value_name = "FILE", value_parser = evserve::secret::parse_secret_file)]
+    pub beacon_key: Option<evserve::secret::Secret>,
     /// Without --beacon-key, a beacon may name addresses in this network besides its own
     /// source address (e.g. 10.77.0.0/24). Repeatable.
     #[arg(long, value_name = "CIDR")]
