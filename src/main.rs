@@ -147,7 +147,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         Some(path) => {
             let argv = std::env::args_os().collect();
             let mut reloader =
-                evserve::cli::reload::Reloader::new(path, argv).map_err(anyhow::Error::msg)?;
+                cli::reload::Reloader::new(path, argv).map_err(anyhow::Error::msg)?;
             Some(Box::new(move || reloader.reload()) as server::Reloader)
         }
         None => None,

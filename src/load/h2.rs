@@ -217,6 +217,7 @@ impl H2Client {
     }
 
     /// Whether requests may be sent: the server's SETTINGS came and it is not going away.
+    #[cfg(test)]
     pub fn ready(&self) -> bool {
         self.phase == Phase::Open
     }
@@ -244,6 +245,7 @@ impl H2Client {
     }
 
     /// Streams open.
+    #[cfg(test)]
     pub fn open_streams(&self) -> usize {
         self.streams.len()
     }
