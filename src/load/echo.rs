@@ -11,7 +11,7 @@
 //! datagram carries a sequence stamp in its first bytes (up to 8, little-endian, truncated for
 //! shorter payloads) and a reply is matched to its request by the stamp, never by order.
 
-use super::driver::{Decode, Outcome};
+use super::decode::{Decode, Outcome};
 
 /// A payload of `size` printable bytes, never containing a line feed.
 pub fn payload(size: usize) -> Vec<u8> {

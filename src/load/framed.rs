@@ -14,7 +14,7 @@
 //! step; a length header beyond [`MAX_FRAME`] is taken for garbage.
 
 use super::Framing;
-use super::driver::{Broken, Decode, Outcome};
+use super::decode::{Broken, Decode, Outcome};
 
 /// The longest frame a length header may announce before the stream is declared broken (the
 /// server's own default limit).

@@ -31,7 +31,7 @@
 use evserve::protocol::http2::frame::{self, ErrorCode, Frame, Scope, SettingId, Settings};
 use evserve::protocol::http2::hpack::{Decoder, Encoder};
 
-use super::driver::{Broken, Outcome};
+use super::decode::{Broken, Outcome};
 
 /// Our receive window, per stream and for the connection: large, so a fast server is never
 /// held back by the client; topped up once half of it is used. Nothing is buffered against

@@ -20,7 +20,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::driver::{Broken, Decode, Outcome};
+use super::decode::{Broken, Decode, Outcome};
 
 /// The largest response head accepted; a longer one breaks the connection.
 pub const MAX_HEAD: usize = 16 * 1024;

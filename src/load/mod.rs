@@ -37,6 +37,7 @@
 //! Every run is bounded: by `duration`, or by a request count, which `duration` then bounds
 //! as a time limit.
 
+mod decode;
 pub mod driver;
 pub mod echo;
 pub mod framed;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::driver::{Broken, Outcome};
+use super::decode::{Broken, Outcome};
 use super::tls::TlsProblem;
 
 /// The largest latency recorded exactly, in µs (an hour); longer ones are recorded as this.

@@ -51,7 +51,8 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
-use super::driver::{Broken, Decode, Outcome, ReplyState};
+use super::decode::{Broken, Decode, Outcome};
+use super::driver::ReplyState;
 use super::h2::End;
 use super::inflight::{InFlight, Request};
 use super::report::Failure;

@@ -25,7 +25,7 @@
 //! The masking key is fixed: RFC 6455 wants it unpredictable so that a page's script cannot
 //! steer the bytes on the wire past a naive proxy; a load generator has no such script.
 
-use super::driver::{Broken, Decode};
+use super::decode::{Broken, Decode};
 use super::echo::{self, MirrorReply};
 
 /// The key of the opening handshake (any 16 bytes, base64; this one is RFC 6455's example).
@@ -132,7 +132,7 @@ impl WsReply {
 
 #[cfg(test)]
 mod tests {
-    use super::super::driver::Outcome;
+    use super::super::decode::Outcome;
     use super::*;
 
     const UPGRADED: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
