@@ -27,7 +27,7 @@
 pub mod config;
 pub mod discovery;
 pub mod live;
-pub mod log_limit;
+pub(crate) mod log_limit;
 pub mod protocol;
 pub mod reactor;
 pub mod secret;

@@ -294,27 +294,27 @@ impl<'a> Ctx<'a> {
 
     /// Hands the session the answer to its [`Ctx::inspect`] (see [`Ctx::connections`]).
     /// Used by the reactor.
-    pub fn with_connections(mut self, table: &'a ConnTable) -> Ctx<'a> {
+    pub(crate) fn with_connections(mut self, table: &'a ConnTable) -> Ctx<'a> {
         self.connections = Some(table);
         self
     }
 
     /// Marks the first `written` bytes of the output buffer as already sent (the reactor
     /// compacts its buffers lazily); they do not count as pending.
-    pub fn with_written(mut self, written: usize) -> Ctx<'a> {
+    pub(crate) fn with_written(mut self, written: usize) -> Ctx<'a> {
         self.written = written.min(self.out.len());
         self
     }
 
     /// Marks the context as seen while the reactor holds more than its memory budget.
-    pub fn with_memory_tight(mut self, tight: bool) -> Ctx<'a> {
+    pub(crate) fn with_memory_tight(mut self, tight: bool) -> Ctx<'a> {
         self.memory_tight = tight;
         self
     }
 
     /// Lends the session the connection's file queue (see [`Ctx::send_file`]). Used by the
     /// reactor, for a connection whose output reaches the socket unchanged.
-    pub fn with_file_queue(mut self, queue: &'a mut Option<QueuedFile>) -> Ctx<'a> {
+    pub(crate) fn with_file_queue(mut self, queue: &'a mut Option<QueuedFile>) -> Ctx<'a> {
         self.files = Some(queue);
         self
     }

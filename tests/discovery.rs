@@ -425,7 +425,7 @@ fn with_a_key_only_fresh_signed_beacons_are_believed_once() {
         1,
     );
     let discover = Discover::start(port, &["--for", "3s", "--json", "--beacon-key", key_arg]);
-    let now = discovery::seal::unix_now();
+    let now = discovery::unix_now();
     let beacon = |name: &str, addr: &str| Beacon {
         name: name.into(),
         version: "0.1.0".into(),

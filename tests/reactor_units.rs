@@ -1,5 +1,5 @@
 //! The reactor's rules, one at a time, through what a client and the counters can observe:
-//! token layout, timers (an idle connection is timed out once, a busy one never), the read
+//! timers (an idle connection is timed out once, a busy one never), the read
 //! budget (a fire hose does not starve its neighbour), backpressure (`buffered_out` stays
 //! under `max_output` plus one read), the minimum rate, eviction at the connection limit, and
 //! the write budgets (a large answer still arrives whole and in order), and a streamed body
@@ -16,7 +16,6 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use evserve::config::{Limits, SocketOptions};
-use evserve::reactor::token::{self, FIRST_CONN, MAX_ENDPOINTS, Target};
 use evserve::reactor::{Handle, Reactor};
 use evserve::session::{Ctx, Flow, Service, Session, Step};
 use evserve::stats::Stats;
@@ -148,26 +147,6 @@ fn echo(timeouts: &Arc<AtomicUsize>) -> Box<dyn Service> {
             timeouts: timeouts.clone(),
         })
     })
-}
-
-#[test]
-fn tokens_split_endpoints_connections_and_the_two_specials() {
-    assert_eq!(FIRST_CONN, MAX_ENDPOINTS);
-    assert_eq!(token::endpoint(0).0, 0);
-    assert_eq!(
-        token::target(token::endpoint(MAX_ENDPOINTS - 1)),
-        Target::Endpoint(MAX_ENDPOINTS - 1)
-    );
-    assert_eq!(token::conn(0).0, FIRST_CONN);
-    assert_eq!(token::target(mio::Token(FIRST_CONN)), Target::Conn(0));
-    for key in [0, 1, 4095, 1 << 20] {
-        assert_eq!(token::target(token::conn(key)), Target::Conn(key));
-    }
-    assert_eq!(token::target(token::SIGNALS), Target::Signals);
-    assert_eq!(token::target(token::WAKER), Target::Waker);
-    assert_ne!(token::SIGNALS, token::WAKER);
-    // The specials sit far above any slab key a reactor could reach.
-    assert!(token::WAKER.0.min(token::SIGNALS.0) > token::conn(1 << 40).0);
 }
 
 #[test]

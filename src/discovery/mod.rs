@@ -18,10 +18,10 @@
 //! shared `--beacon-key`, or, without a key, naming only its own source address (or addresses
 //! in `--allow-from`).
 
-pub mod beacon;
-pub mod format;
-pub mod seal;
-pub mod table;
+pub(crate) mod beacon;
+pub(crate) mod format;
+pub(crate) mod seal;
+pub(crate) mod table;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 
 pub use beacon::{Beacon, BeaconError, FORMAT_VERSION, MAGIC, MAX_BEACON, ServiceEntry};
 pub use format::{Format, render};
-pub use seal::{FRESHNESS, Gate, Sealer};
+pub use seal::{FRESHNESS, Gate, Sealer, unix_now};
 pub use table::{DEFAULT_EXPIRE, Discovery, MAX_SERVERS, Seen, discover, listen};
 
 /// No server announces more often than this, whatever it is told.

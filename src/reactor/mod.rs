@@ -23,10 +23,10 @@
 mod conn;
 mod inspect;
 mod listener;
-pub mod rooms;
-pub mod socket;
+pub(crate) mod rooms;
+pub(crate) mod socket;
 mod timer;
-pub mod token;
+pub(crate) mod token;
 mod udp;
 
 use std::io;

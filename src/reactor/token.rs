@@ -56,6 +56,7 @@ pub fn target(token: Token) -> Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reactor::token;
 
     #[test]
     fn tokens_round_trip() {
@@ -64,5 +65,25 @@ mod tests {
         assert_eq!(target(conn(12345)), Target::Conn(12345));
         assert_eq!(target(SIGNALS), Target::Signals);
         assert_eq!(target(WAKER), Target::Waker);
+    }
+
+    #[test]
+    fn tokens_split_endpoints_connections_and_the_two_specials() {
+        assert_eq!(FIRST_CONN, MAX_ENDPOINTS);
+        assert_eq!(token::endpoint(0).0, 0);
+        assert_eq!(
+            token::target(token::endpoint(MAX_ENDPOINTS - 1)),
+            Target::Endpoint(MAX_ENDPOINTS - 1)
+        );
+        assert_eq!(token::conn(0).0, FIRST_CONN);
+        assert_eq!(token::target(mio::Token(FIRST_CONN)), Target::Conn(0));
+        for key in [0, 1, 4095, 1 << 20] {
+            assert_eq!(token::target(token::conn(key)), Target::Conn(key));
+        }
+        assert_eq!(token::target(token::SIGNALS), Target::Signals);
+        assert_eq!(token::target(token::WAKER), Target::Waker);
+        assert_ne!(token::SIGNALS, token::WAKER);
+        // The specials sit far above any slab key a reactor could reach.
+        assert!(token::WAKER.0.min(token::SIGNALS.0) > token::conn(1 << 40).0);
     }
 }

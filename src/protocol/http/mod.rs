@@ -44,7 +44,7 @@
 //! the response counters. See `docs/http.md` for every status code and limit.
 
 pub mod auth;
-pub mod body;
+pub(crate) mod body;
 mod config;
 mod conn;
 mod connections;
@@ -52,18 +52,18 @@ pub mod dashboard;
 mod endpoints;
 mod exchange;
 mod file_cache;
-pub mod host;
+pub(crate) mod host;
 mod listing;
 mod metrics;
-pub mod multiplexed;
+pub(crate) mod multiplexed;
 mod ranges;
 pub mod request;
-pub mod response;
+pub(crate) mod response;
 mod root;
 mod routes;
 pub mod scan;
 mod static_files;
-pub mod status;
+pub(crate) mod status;
 mod stream;
 mod upgrade;
 mod upload;

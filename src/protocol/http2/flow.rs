@@ -48,6 +48,7 @@ impl SendWindow {
     }
 
     /// The window as it stands, which may be negative after a SETTINGS change.
+    #[cfg(test)]
     pub fn get(self) -> i64 {
         self.0
     }
@@ -106,6 +107,7 @@ impl RecvWindow {
     }
 
     /// Bytes the peer may still send.
+    #[cfg(test)]
     pub fn open(self) -> i64 {
         self.open
     }
@@ -153,6 +155,7 @@ impl RecvWindow {
 
     /// Our `SETTINGS_INITIAL_WINDOW_SIZE` changed from `old` to `new` (acknowledged by the
     /// peer): a stream window moves by the difference, as the peer's view of it does.
+    #[cfg(test)]
     pub fn shift(&mut self, old: u32, new: u32) {
         self.open += i64::from(new) - i64::from(old);
         self.target = new;

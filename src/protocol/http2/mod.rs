@@ -45,12 +45,12 @@ pub mod frame;
 pub mod hpack;
 
 mod conn;
-pub mod flow;
-pub mod limits;
+pub(crate) mod flow;
+pub(crate) mod limits;
 mod producers;
 mod request;
 mod send;
-pub mod stream;
+pub(crate) mod stream;
 
 pub use conn::H2Session;
 pub use limits::Http2Config;

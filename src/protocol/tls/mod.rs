@@ -15,7 +15,7 @@
 //! only), ALPN `h2` and `http/1.1` on HTTPS listeners, session resumption (tickets and a bounded
 //! session cache), and reloading the certificates on SIGHUP. Its flags are the binary's (`cli/tls_args.rs`).
 
-pub mod certs;
+pub(crate) mod certs;
 mod session;
 
 use std::fmt;

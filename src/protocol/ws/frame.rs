@@ -151,7 +151,8 @@ pub enum State {
 pub enum Role {
     /// Decoding what a client sent (frames must be masked).
     Server,
-    /// Decoding what a server sent (frames must not be masked).
+    /// Decoding what a server sent (frames must not be masked): the tests' client.
+    #[cfg(test)]
     Client,
 }
 

@@ -20,7 +20,7 @@
 //! allocation per message; the frame format is small enough to state in about 400 lines,
 //! with property tests that cut the stream anywhere.
 
-pub mod frame;
+pub(crate) mod frame;
 mod session;
 
 use base64::Engine as _;

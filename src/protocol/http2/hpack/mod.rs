@@ -26,8 +26,8 @@
 
 mod decoder;
 mod encoder;
-pub mod huffman;
-pub mod table;
+pub(crate) mod huffman;
+pub(crate) mod table;
 
 pub use decoder::{DEFAULT_MAX_HEADER_LIST_SIZE, Decoder};
 pub use encoder::{DEFAULT_ENCODER_TABLE_SIZE, Encoder, FieldBlock};
