@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 /// The default interval between two lines about the same kind of event.
-pub const DEFAULT_LOG_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One kind of event's log budget.
 #[derive(Debug, Clone)]
-pub struct LogLimit {
+pub(crate) struct LogLimit {
     interval: Duration,
     last: Option<Instant>,
     suppressed: u64,
@@ -26,7 +26,7 @@ impl Default for LogLimit {
 
 impl LogLimit {
     /// At most one line per `interval`.
-    pub fn new(interval: Duration) -> LogLimit {
+    pub(crate) fn new(interval: Duration) -> LogLimit {
         LogLimit {
             interval,
             last: None,
@@ -36,7 +36,7 @@ impl LogLimit {
 
     /// Whether to log an event happening at `now`: `Some(n)` with the number of events left
     /// out since the last line, or `None` (counted as left out).
-    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn allow(&mut self, now: Instant) -> Option<u64> {
         if self
             .last
             .is_some_and(|last| now.saturating_duration_since(last) < self.interval)

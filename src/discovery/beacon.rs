@@ -40,13 +40,13 @@ pub const MAGIC: &str = "EVSERVE-BEACON";
 /// The beacon format version this code writes without a key (and reads).
 pub const FORMAT_VERSION: u32 = 1;
 /// The format version of a signed beacon (written with `--beacon-key`).
-pub const SIGNED_VERSION: u32 = 2;
+pub(crate) const SIGNED_VERSION: u32 = 2;
 /// The length of the `mac <64 hex digits>\n` line that ends a signed beacon.
 const MAC_LINE: usize = "mac ".len() + 64 + 1;
 /// The largest beacon sent or accepted, in bytes.
 pub const MAX_BEACON: usize = 512;
 /// The longest name, version or service name, in bytes.
-pub const MAX_TOKEN: usize = 64;
+pub(crate) const MAX_TOKEN: usize = 64;
 
 /// One service a server offers.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

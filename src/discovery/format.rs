@@ -27,7 +27,7 @@ pub enum Format {
 
 /// The address clients should use for `addr`, a service of the server heard from `from`: an
 /// old announcer may still advertise `0.0.0.0`, which means "the address I am reached at".
-pub fn usable_addr(addr: SocketAddr, from: SocketAddr) -> SocketAddr {
+pub(crate) fn usable_addr(addr: SocketAddr, from: SocketAddr) -> SocketAddr {
     if addr.ip().is_unspecified() {
         SocketAddr::new(from.ip(), addr.port())
     } else {

@@ -37,12 +37,12 @@ use crate::secret::Secret;
 /// How far a signed beacon's time may be from the receiver's clock, either way.
 pub const FRESHNESS: Duration = Duration::from_secs(30);
 /// The most senders whose counters a [`Gate`] remembers at once.
-pub const MAX_SENDERS: usize = 1024;
+pub(crate) const MAX_SENDERS: usize = 1024;
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// HMAC-SHA256 of `data` under `key`.
-pub fn mac(key: &Secret, data: &[u8]) -> [u8; 32] {
+pub(crate) fn mac(key: &Secret, data: &[u8]) -> [u8; 32] {
     // HMAC takes a key of any length (a long one is hashed first): this cannot fail.
     let Ok(mut m) = HmacSha256::new_from_slice(key.bytes()) else {
         return [0; 32];
@@ -52,7 +52,7 @@ pub fn mac(key: &Secret, data: &[u8]) -> [u8; 32] {
 }
 
 /// Whether `tag` is the HMAC-SHA256 of `data` under `key`, compared in constant time.
-pub fn verify(key: &Secret, data: &[u8], tag: &[u8; 32]) -> bool {
+pub(crate) fn verify(key: &Secret, data: &[u8], tag: &[u8; 32]) -> bool {
     HmacSha256::new_from_slice(key.bytes()).is_ok_and(|mut m| {
         m.update(data);
         m.verify_slice(tag).is_ok()

@@ -9,7 +9,7 @@
 /// `u64::MAX`, so a 20-digit number is as large as it gets, never an error of a different kind
 /// from a 19-digit one: the caller's limit refuses it (a body too large), or clamps it (a range
 /// end past the file).
-pub fn decimal(digits: &[u8]) -> Option<u64> {
+pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -19,7 +19,7 @@ pub fn decimal(digits: &[u8]) -> Option<u64> {
 }
 
 /// The value of one ASCII hexadecimal digit, either case.
-pub fn hex_digit(b: u8) -> Option<u8> {
+pub(crate) fn hex_digit(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),
@@ -29,7 +29,7 @@ pub fn hex_digit(b: u8) -> Option<u8> {
 }
 
 /// Exactly `2 * N` hexadecimal digits, either case, as `N` bytes (a SHA-256 digest).
-pub fn hex_bytes<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
+pub(crate) fn hex_bytes<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
     let mut out = [0u8; N];
     if hex.len() != 2 * N {
         return None;

@@ -14,11 +14,15 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// How long a temporary file must have been left untouched to be removed.
-pub const STALE_AFTER: Duration = Duration::from_secs(3600);
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(3600);
 
 /// Removes the files in `dir` that `is_temporary` recognises and that were last modified over
 /// `STALE_AFTER` before `now`. Returns how many went; a missing `dir` has none.
-pub fn sweep(dir: &Path, is_temporary: fn(&OsStr) -> bool, now: SystemTime) -> io::Result<usize> {
+pub(crate) fn sweep(
+    dir: &Path,
+    is_temporary: fn(&OsStr) -> bool,
+    now: SystemTime,
+) -> io::Result<usize> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -48,7 +52,7 @@ pub fn sweep(dir: &Path, is_temporary: fn(&OsStr) -> bool, now: SystemTime) -> i
 }
 
 /// Sweeps `dir` and logs the outcome; a failure to sweep is worth a warning, never an error.
-pub fn sweep_and_log(dir: &Path, is_temporary: fn(&OsStr) -> bool, service: &str) {
+pub(crate) fn sweep_and_log(dir: &Path, is_temporary: fn(&OsStr) -> bool, service: &str) {
     match sweep(dir, is_temporary, SystemTime::now()) {
         Ok(0) => {}
         Ok(n) => log::info!(

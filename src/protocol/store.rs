@@ -64,14 +64,14 @@ fn is_one_component(name: &str) -> bool {
 }
 
 /// Whether a directory entry is one of our temporary files, `.<name>.<pid>-<n>.part`.
-pub fn is_temp_name(name: &OsStr) -> bool {
+pub(crate) fn is_temp_name(name: &OsStr) -> bool {
     let name = name.as_bytes();
     name.starts_with(b".") && name.ends_with(b".part")
 }
 
 /// How a finished file takes its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
+pub(crate) enum Place {
     /// Replace whatever has the name (a rename: atomic).
     Replace,
     /// Only if nothing has the name: a hard link, which fails atomically if the name was
@@ -81,7 +81,7 @@ pub enum Place {
 
 /// Why a commit failed.
 #[derive(Debug)]
-pub enum CommitError {
+pub(crate) enum CommitError {
     /// [`Place::NoClobber`], and something already has the name.
     Exists,
     /// The file system said no.
@@ -103,7 +103,7 @@ static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
 /// Every name is taken relative to a descriptor of the directory, opened once: whoever may
 /// write near the directory cannot swap it for a symlink between the create and the rename.
 #[derive(Debug)]
-pub struct TempFile {
+pub(crate) struct TempFile {
     file: File,
     /// The temporary name in `dir`, until the commit gives the file its real one.
     temp: Option<OsString>,
@@ -113,7 +113,7 @@ pub struct TempFile {
 impl TempFile {
     /// Creates `.<name>.<pid>-<n>.part` in `dir`, for a file that will be called `name`
     /// (already checked with [`check_name`]).
-    pub fn create(dir: &Path, name: &str) -> io::Result<TempFile> {
+    pub(crate) fn create(dir: &Path, name: &str) -> io::Result<TempFile> {
         let dir = rustix::fs::open(
             dir,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -123,7 +123,7 @@ impl TempFile {
     }
 
     /// Creates the temporary file in the open directory `dir` (one opened beneath a root).
-    pub fn create_in(dir: File, name: &str) -> io::Result<TempFile> {
+    pub(crate) fn create_in(dir: File, name: &str) -> io::Result<TempFile> {
         let pid = std::process::id();
         for _ in 0..8 {
             let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
@@ -151,14 +151,14 @@ impl TempFile {
     }
 
     /// Appends received bytes.
-    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+    pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
         self.file.write_all(data)
     }
 
     /// Flushes the data to disk and returns the file's metadata as it will be committed.
     /// Taken from the open file, so a writer replacing the name right after the commit cannot
     /// change what the caller reports (an ETag).
-    pub fn sync(&mut self) -> io::Result<Metadata> {
+    pub(crate) fn sync(&mut self) -> io::Result<Metadata> {
         self.file.sync_all()?;
         self.file.metadata()
     }
@@ -166,7 +166,7 @@ impl TempFile {
     /// Gives the file its name: `target`'s file name, in the directory it was created in
     /// (the rest of `target` is not looked at again). After [`TempFile::sync`]; then makes
     /// the new name durable.
-    pub fn commit(mut self, target: &Path, place: Place) -> Result<(), CommitError> {
+    pub(crate) fn commit(mut self, target: &Path, place: Place) -> Result<(), CommitError> {
         let Some(temp) = self.temp.take() else {
             return Ok(());
         };
@@ -224,7 +224,7 @@ fn link_no_clobber(dir: &File, from: &OsStr, to: &OsStr) -> Result<(), CommitErr
 }
 
 /// Whether anything, even a dangling symlink, has this name.
-pub fn exists(path: &Path) -> io::Result<bool> {
+pub(crate) fn exists(path: &Path) -> io::Result<bool> {
     match fs::symlink_metadata(path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),

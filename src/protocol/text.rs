@@ -9,7 +9,7 @@
 
 /// Whether `c` can rewrite what a reader sees: a control character (C0, DEL, C1), a
 /// bidirectional formatting character, or a line or paragraph separator. A tab is not.
-pub fn is_deceptive(c: char) -> bool {
+pub(crate) fn is_deceptive(c: char) -> bool {
     (c.is_control() && c != '\t')
         || matches!(c,
             '\u{061c}'                  // Arabic letter mark
@@ -22,7 +22,7 @@ pub fn is_deceptive(c: char) -> bool {
 /// Appends `bytes` to `out` as text safe to show another person: every character that
 /// [`is_deceptive`] becomes `?`, and every byte that is not UTF-8 (a raw `0x9b`, which some
 /// terminals take as CSI) becomes U+FFFD.
-pub fn defuse_into(bytes: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn defuse_into(bytes: &[u8], out: &mut Vec<u8>) {
     for chunk in bytes.utf8_chunks() {
         let valid = chunk.valid();
         if !valid.chars().any(is_deceptive) {

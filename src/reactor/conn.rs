@@ -65,20 +65,20 @@ mod core;
 mod inspect;
 mod write;
 
-pub use self::core::ConnCore;
+pub(super) use self::core::ConnCore;
 use self::core::{Charge, Flush, Owed, Read as ReadResult, ReadPlan, Registered, Verdict};
 use write::write_some;
 
 /// The connection must go: deregister it and drop it. The one failure of every function that
 /// drives a connection, so that the read path can use `?`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gone;
+pub(super) struct Gone;
 
 /// What driving a connection leaves: `Ok` to keep it, `Err(Gone)` to remove it.
-pub type Status = Result<(), Gone>;
+pub(super) type Status = Result<(), Gone>;
 
 /// A connection: its socket, its buffers, its session, and its rules ([`ConnCore`]).
-pub struct Conn {
+pub(super) struct Conn {
     /// Unique for the reactor's life; slab keys are reused, ids are not (timers use it).
     pub id: u64,
     /// Index of the listener that accepted it (its broadcast group).
@@ -110,7 +110,7 @@ pub struct Conn {
 
 impl Conn {
     /// Wraps an accepted, registered socket, with the rules `state` (whose id it takes).
-    pub fn new(
+    pub(super) fn new(
         endpoint: usize,
         socket: TcpStream,
         token: Token,
@@ -140,14 +140,14 @@ impl Conn {
 
     /// Output bytes accepted but not yet written, a queued file's included: what the peer
     /// is owed.
-    pub fn pending(&self) -> usize {
+    pub(super) fn pending(&self) -> usize {
         let file = self.file.as_ref().map_or(0, |q| q.slice.len);
         self.buffered()
             .saturating_add(usize::try_from(file).unwrap_or(usize::MAX))
     }
 
     /// Output bytes held in memory, waiting to be written (a queued file is not in memory).
-    pub fn buffered(&self) -> usize {
+    pub(super) fn buffered(&self) -> usize {
         self.out.len() - self.out_pos
     }
 
@@ -161,23 +161,23 @@ impl Conn {
     }
 
     /// The room the session joined (see `Ctx::join`), if any.
-    pub fn room(&self) -> Option<RoomId> {
+    pub(super) fn room(&self) -> Option<RoomId> {
         self.watch.room
     }
 
     /// Whether the connection still accepts broadcasts.
-    pub fn is_open(&self) -> bool {
+    pub(super) fn is_open(&self) -> bool {
         self.state.is_open()
     }
 
     /// When this connection next needs attention if nothing happens.
-    pub fn deadline(&self, core: &Core) -> Instant {
+    pub(super) fn deadline(&self, core: &Core) -> Instant {
         self.state.deadline(self.watch.deadline, &core.limits)
     }
 
     /// Opens or closes its progress window (see `ConnCore::track_progress`). Called after
     /// every time the connection was driven.
-    pub fn track_progress(&mut self, core: &Core) {
+    pub(super) fn track_progress(&mut self, core: &Core) {
         let owed = self.owed();
         self.state
             .track_progress(owed, core.limits.min_rate, core.now);
@@ -185,20 +185,20 @@ impl Conn {
 
     /// Whether this connection may be closed to make room for a new one, and how readily
     /// (see `ConnCore::eviction_rank`).
-    pub fn eviction_rank(&self, core: &Core) -> Option<(u8, Instant)> {
+    pub(super) fn eviction_rank(&self, core: &Core) -> Option<(u8, Instant)> {
         self.state
             .eviction_rank(self.owed(), core.now, core.limits.min_rate)
     }
 
     /// When this connection will rank for eviction if nothing changes (see
     /// `ConnCore::evictable_at`).
-    pub fn evictable_at(&self, core: &Core) -> Option<Instant> {
+    pub(super) fn evictable_at(&self, core: &Core) -> Option<Instant> {
         self.state
             .evictable_at(self.owed(), core.now, core.limits.min_rate)
     }
 
     /// Deregisters the socket, hands the session its last call, and releases the gauge.
-    pub fn close(mut self, core: &mut Core) {
+    pub(super) fn close(mut self, core: &mut Core) {
         if let Err(e) = core.registry.deregister(&mut self.socket) {
             debug!("deregister {}: {e}", self.peer);
         }
@@ -220,14 +220,14 @@ impl Conn {
 
     /// Calls `on_open`, then drives the connection as if it were readable: data may have
     /// arrived before the socket was registered.
-    pub fn open(&mut self, core: &mut Core) -> Status {
+    pub(super) fn open(&mut self, core: &mut Core) -> Status {
         self.state.open(core.now);
         let flow = self.call(core, |s, cx| s.on_open(cx));
         self.apply(flow, core).and_then(|()| self.drive(core))
     }
 
     /// Records a readiness event and does all the work it allows.
-    pub fn ready(&mut self, core: &mut Core, event: &mio::event::Event) -> Status {
+    pub(super) fn ready(&mut self, core: &mut Core, event: &mio::event::Event) -> Status {
         let error = event.is_error();
         self.state.on_event(
             event.is_readable() || error,
@@ -239,7 +239,7 @@ impl Conn {
 
     /// Starts a graceful stop: no more input is served; what is owed is written, then the
     /// connection closes as any other does (the drain deadline bounds the whole).
-    pub fn begin_shutdown(&mut self, core: &mut Core) -> Status {
+    pub(super) fn begin_shutdown(&mut self, core: &mut Core) -> Status {
         // The session did not choose to close: one streaming a body from `on_drain` (a
         // download) is still asked for the rest, so the body is not cut short.
         if self.state.is_open() {
@@ -253,7 +253,7 @@ impl Conn {
     }
 
     /// The deadline passed.
-    pub fn timed_out(&mut self, core: &mut Core) -> Status {
+    pub(super) fn timed_out(&mut self, core: &mut Core) -> Status {
         if self.state.window_over(core.now, core.limits.rate_window) {
             return self.window_ended(core);
         }
@@ -297,7 +297,7 @@ impl Conn {
 
     /// Does every piece of work the connection's readiness allows, within the read budget.
     /// Returns with `core.deferred` holding this connection if the budget ran out first.
-    pub fn drive(&mut self, core: &mut Core) -> Status {
+    pub(super) fn drive(&mut self, core: &mut Core) -> Status {
         let status = self.work(core);
         self.account(core);
         status?;
@@ -309,12 +309,12 @@ impl Conn {
     /// again now that the server holds less.
     /// Returns whether it was held back: a token left on the list by a connection since
     /// closed may name a newer one in the same slot, which was not.
-    pub fn release(&mut self) -> bool {
+    pub(super) fn release(&mut self) -> bool {
         self.state.release()
     }
 
     /// Whether it is on the reactor's list of connections held back by the memory budget.
-    pub fn is_held_back(&self) -> bool {
+    pub(super) fn is_held_back(&self) -> bool {
         self.state.memory() == self::core::Memory::HeldBack
     }
 
@@ -377,7 +377,7 @@ impl Conn {
     }
 
     /// Records how many connections heard its broadcast, which bounds its next reads.
-    pub fn note_fanout(&mut self, receivers: usize) {
+    pub(super) fn note_fanout(&mut self, receivers: usize) {
         self.state.note_fanout(receivers);
     }
 
@@ -727,7 +727,7 @@ impl Conn {
 
     /// Hands the session a message from elsewhere (a broadcast), lets it write it in its own
     /// form (as is, encrypted, framed), and tries to send it.
-    pub fn push(&mut self, bytes: &[u8], core: &mut Core) -> Status {
+    pub(super) fn push(&mut self, bytes: &[u8], core: &mut Core) -> Status {
         self.state.set_charge(Charge::Broadcast, "broadcast");
         let flow = self.call(core, |s, cx| s.on_broadcast(bytes, cx));
         self.state.set_charge(Charge::Budget, "broadcast written");
@@ -737,7 +737,11 @@ impl Conn {
     }
 
     /// Registers a freshly accepted socket.
-    pub fn register(socket: &mut TcpStream, token: Token, registry: &Registry) -> io::Result<()> {
+    pub(super) fn register(
+        socket: &mut TcpStream,
+        token: Token,
+        registry: &Registry,
+    ) -> io::Result<()> {
         registry.register(socket, token, Interest::READABLE)
     }
 }

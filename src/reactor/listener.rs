@@ -17,10 +17,10 @@ use mio::net::{TcpListener, TcpStream};
 use crate::session::Service;
 
 /// How long accepting pauses after the process ran out of file descriptors.
-pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+pub(super) const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// A listening socket and the service its connections get.
-pub struct Listener {
+pub(super) struct Listener {
     /// The socket.
     pub socket: TcpListener,
     /// What its connections speak.
@@ -30,7 +30,7 @@ pub struct Listener {
 }
 
 /// What one `accept` call gave.
-pub enum Accepted {
+pub(super) enum Accepted {
     /// A new connection.
     Conn(TcpStream, SocketAddr),
     /// Nothing more is queued.
@@ -41,7 +41,11 @@ pub enum Accepted {
 
 impl Listener {
     /// Accepts one connection, sorting the errors that matter from those that do not.
-    pub fn accept(&mut self, now: Instant, last_fd_warning: &mut Option<Instant>) -> Accepted {
+    pub(super) fn accept(
+        &mut self,
+        now: Instant,
+        last_fd_warning: &mut Option<Instant>,
+    ) -> Accepted {
         loop {
             match self.socket.accept() {
                 Ok((stream, peer)) => return Accepted::Conn(stream, peer),
@@ -67,7 +71,7 @@ impl Listener {
     }
 
     /// Refuses a connection because the server is full: best-effort reject message, then close.
-    pub fn reject(&self, mut stream: TcpStream, peer: SocketAddr) {
+    pub(super) fn reject(&self, mut stream: TcpStream, peer: SocketAddr) {
         // Read whatever the client already sent: closing a socket with unread input makes the
         // kernel send a reset, which could destroy the reject message before it is read.
         let mut sink = [0u8; 4096];
@@ -90,8 +94,8 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
 
 /// The few errno values accept cares about (Linux numbering, shared by the BSDs for these).
 mod libc_errno {
-    pub const ENOMEM: i32 = 12;
-    pub const ENFILE: i32 = 23;
-    pub const EMFILE: i32 = 24;
-    pub const ENOBUFS: i32 = 105;
+    pub(super) const ENOMEM: i32 = 12;
+    pub(super) const ENFILE: i32 = 23;
+    pub(super) const EMFILE: i32 = 24;
+    pub(super) const ENOBUFS: i32 = 105;
 }

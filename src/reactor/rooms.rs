@@ -25,7 +25,7 @@ use mio::Waker;
 use crate::session::RoomId;
 
 /// The most bytes of messages waiting in one worker's inbox.
-pub const INBOX_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const INBOX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The inboxes of every worker of a server, shared by all of them.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ struct Queue {
 
 /// Why a message did not reach a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InboxFull;
+pub(crate) struct InboxFull;
 
 impl SharedRooms {
     /// Inboxes for `workers` workers, numbered from 0.

@@ -12,7 +12,10 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use crate::config::SocketOptions;
 
 /// Binds a non-blocking TCP listener on `addr` with `opts`.
-pub fn tcp_listener(addr: SocketAddr, opts: &SocketOptions) -> io::Result<mio::net::TcpListener> {
+pub(crate) fn tcp_listener(
+    addr: SocketAddr,
+    opts: &SocketOptions,
+) -> io::Result<mio::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     apply_common(&socket, addr, opts)?;
     if let Some(bytes) = opts.notsent_lowat {
@@ -25,7 +28,10 @@ pub fn tcp_listener(addr: SocketAddr, opts: &SocketOptions) -> io::Result<mio::n
 }
 
 /// Binds a non-blocking UDP socket on `addr` with `opts`.
-pub fn udp_socket(addr: SocketAddr, opts: &SocketOptions) -> io::Result<mio::net::UdpSocket> {
+pub(crate) fn udp_socket(
+    addr: SocketAddr,
+    opts: &SocketOptions,
+) -> io::Result<mio::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     apply_common(&socket, addr, opts)?;
     socket.bind(&addr.into())?;
@@ -53,7 +59,7 @@ fn apply_common(socket: &Socket, addr: SocketAddr, opts: &SocketOptions) -> io::
 
 /// A one-line description of a socket's effective options, read back from the kernel (which
 /// may round or double buffer sizes), for debug logs.
-pub fn describe(socket: SockRef<'_>) -> String {
+pub(crate) fn describe(socket: SockRef<'_>) -> String {
     let get = |r: io::Result<usize>| r.map_or_else(|e| format!("?({e})"), |v| v.to_string());
     format!(
         "rcvbuf={} sndbuf={} reuseaddr={} reuseport={}",

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 /// One scheduled wake-up for the connection `key` whose unique id is `id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Entry {
+pub(super) struct Entry {
     /// When to look at the connection again.
     pub when: Instant,
     /// The connection's unique id (slab keys are reused, ids are not).
@@ -27,23 +27,23 @@ pub struct Entry {
 
 /// A min-heap of wake-ups.
 #[derive(Debug, Default)]
-pub struct Timers {
+pub(super) struct Timers {
     heap: BinaryHeap<Reverse<Entry>>,
 }
 
 impl Timers {
     /// Schedules a wake-up.
-    pub fn push(&mut self, entry: Entry) {
+    pub(super) fn push(&mut self, entry: Entry) {
         self.heap.push(Reverse(entry));
     }
 
     /// The earliest scheduled wake-up, if any.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse(e)| e.when)
     }
 
     /// Removes and returns the earliest entry if it is due at `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<Entry> {
+    pub(super) fn pop_due(&mut self, now: Instant) -> Option<Entry> {
         match self.heap.peek() {
             Some(Reverse(e)) if e.when <= now => self.heap.pop().map(|Reverse(e)| e),
             _ => None,
@@ -51,7 +51,7 @@ impl Timers {
     }
 
     /// Number of entries, stale ones included (the `timers` gauge).
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.heap.len()
     }
 }

@@ -8,20 +8,20 @@
 use mio::Token;
 
 /// The most endpoints (listeners plus UDP sockets) one reactor can have.
-pub const MAX_ENDPOINTS: usize = 1024;
+pub(crate) const MAX_ENDPOINTS: usize = 1024;
 
 /// The first connection token.
-pub const FIRST_CONN: usize = MAX_ENDPOINTS;
+pub(crate) const FIRST_CONN: usize = MAX_ENDPOINTS;
 
 /// SIGINT / SIGTERM arrived.
-pub const SIGNALS: Token = Token(usize::MAX - 1);
+pub(crate) const SIGNALS: Token = Token(usize::MAX - 1);
 
 /// Another thread asked the reactor to stop.
-pub const WAKER: Token = Token(usize::MAX - 2);
+pub(crate) const WAKER: Token = Token(usize::MAX - 2);
 
 /// What a token refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// A listener or UDP socket, by index.
     Endpoint(usize),
     /// A connection, by slab key.
@@ -33,18 +33,18 @@ pub enum Target {
 }
 
 /// The token of endpoint number `index`.
-pub fn endpoint(index: usize) -> Token {
+pub(crate) fn endpoint(index: usize) -> Token {
     debug_assert!(index < MAX_ENDPOINTS);
     Token(index)
 }
 
 /// The token of the connection with slab key `key`.
-pub fn conn(key: usize) -> Token {
+pub(crate) fn conn(key: usize) -> Token {
     Token(FIRST_CONN + key)
 }
 
 /// Decodes a token.
-pub fn target(token: Token) -> Target {
+pub(crate) fn target(token: Token) -> Target {
     match token {
         SIGNALS => Target::Signals,
         WAKER => Target::Waker,

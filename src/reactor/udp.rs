@@ -26,7 +26,7 @@ use crate::log_limit::LogLimit;
 use crate::session::DatagramService;
 
 /// A bound UDP socket and what it serves.
-pub struct UdpEndpoint {
+pub(super) struct UdpEndpoint {
     /// The socket.
     pub socket: UdpSocket,
     /// The service answering its datagrams.
@@ -41,7 +41,7 @@ pub struct UdpEndpoint {
 
 impl UdpEndpoint {
     /// Wraps a bound socket registered under `token`.
-    pub fn new(
+    pub(super) fn new(
         socket: UdpSocket,
         service: Box<dyn DatagramService>,
         addr: SocketAddr,
@@ -60,7 +60,7 @@ impl UdpEndpoint {
 
     /// Handles a readiness event: sends queued replies if writable, then receives up to the
     /// budget. Returns `true` if the budget ran out with datagrams possibly left.
-    pub fn ready(&mut self, core: &mut Core, readable: bool, writable: bool) -> bool {
+    pub(super) fn ready(&mut self, core: &mut Core, readable: bool, writable: bool) -> bool {
         if writable {
             self.send_queued(core);
         }

@@ -20,7 +20,7 @@ const MAX_CHUNK_LINE: usize = 4096;
 
 /// Why a body could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// Broken chunked framing: a bad size line, missing CRLF, oversized trailers.
     BadChunk,
     /// The chunk sizes add up to more than `max_body`.
@@ -46,7 +46,7 @@ enum DecodeState {
 
 /// The result of one decoding step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress<'a> {
+pub(crate) struct Progress<'a> {
     /// Input bytes used up, framing included. Zero means more input is needed.
     pub consumed: usize,
     /// Body bytes found, a slice of the input (possibly empty).
@@ -55,7 +55,7 @@ pub struct Progress<'a> {
 
 /// An incremental body decoder for one request.
 #[derive(Debug, Clone)]
-pub struct BodyDecoder {
+pub(crate) struct BodyDecoder {
     state: DecodeState,
     /// Body bytes announced so far (chunked) or in total (`Content-Length`).
     announced: u64,
@@ -66,7 +66,7 @@ pub struct BodyDecoder {
 impl BodyDecoder {
     /// A decoder for a body framed as `framing`, refusing more than `max_body` body bytes and
     /// more than `max_trailers` bytes of trailer fields.
-    pub fn new(framing: BodyFraming, max_body: u64, max_trailers: usize) -> BodyDecoder {
+    pub(crate) fn new(framing: BodyFraming, max_body: u64, max_trailers: usize) -> BodyDecoder {
         let (state, announced) = match framing {
             BodyFraming::None | BodyFraming::Length(0) => (DecodeState::Done, 0),
             BodyFraming::Length(n) => (DecodeState::Length { remaining: n }, n),
@@ -81,12 +81,12 @@ impl BodyDecoder {
     }
 
     /// Whether the whole body, and its framing, has been consumed.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.state == DecodeState::Done
     }
 
     /// Makes one step through `input`, the bytes that follow what was consumed before.
-    pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<Progress<'a>, BodyError> {
+    pub(crate) fn decode<'a>(&mut self, input: &'a [u8]) -> Result<Progress<'a>, BodyError> {
         match self.state {
             DecodeState::Length { remaining } => {
                 let (data, left) = take(input, remaining);

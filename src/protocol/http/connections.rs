@@ -29,11 +29,11 @@ use crate::session::inspect::{
 };
 
 /// The largest `/connections` body: rows that would go past it are left out and counted.
-pub const MAX_ANSWER_BYTES: usize = 512 * 1024;
+pub(super) const MAX_ANSWER_BYTES: usize = 512 * 1024;
 
 /// Why a `/connections` query was refused (400).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueryError {
+pub(super) enum QueryError {
     /// `limit` is not a number from 1 to [`MAX_LIMIT`].
     Limit,
     /// `service` is longer than any service name.
@@ -41,7 +41,7 @@ pub enum QueryError {
 }
 
 /// Reads `?limit=N&service=NAME` (both optional; other keys are ignored).
-pub fn parse(query: Option<&str>) -> Result<Inspect, QueryError> {
+pub(super) fn parse(query: Option<&str>) -> Result<Inspect, QueryError> {
     let map = parse_query(query.unwrap_or_default());
     let limit = match map.get("limit") {
         None => DEFAULT_LIMIT,
@@ -60,7 +60,7 @@ pub fn parse(query: Option<&str>) -> Result<Inspect, QueryError> {
 }
 
 /// `GET /connections`: asks the reactor for its table; the answer follows in [`answer`].
-pub fn ask(reply: &mut Reply<'_, '_>, query: Option<&str>) -> Handled {
+pub(super) fn ask(reply: &mut Reply<'_, '_>, query: Option<&str>) -> Handled {
     match parse(query) {
         Ok(inspect) => {
             reply.cx.inspect(inspect);
@@ -74,7 +74,7 @@ pub fn ask(reply: &mut Reply<'_, '_>, query: Option<&str>) -> Handled {
 }
 
 /// Answers with the table the reactor handed over.
-pub fn answer(reply: &mut Reply<'_, '_>, table: &ConnTable) {
+pub(super) fn answer(reply: &mut Reply<'_, '_>, table: &ConnTable) {
     let workers = reply.shared.server.reactors.members().len().max(1);
     let draining = reply.cx.stats().is_draining();
     let body = render(table, worker_index(), workers, draining);
@@ -94,7 +94,7 @@ fn worker_index() -> usize {
 /// The `/connections` document: the table's rows while they fit in [`MAX_ANSWER_BYTES`],
 /// and counts that say what was left out.
 /// `draining`: a graceful stop has begun (every connection is then closing, or soon will be).
-pub fn render(table: &ConnTable, worker: usize, workers: usize, draining: bool) -> Vec<u8> {
+pub(super) fn render(table: &ConnTable, worker: usize, workers: usize, draining: bool) -> Vec<u8> {
     // Each row is serialized once, straight into the body, so its size is known as it goes;
     // room for the wrapping object (a few hundred bytes) is kept out of the rows' share.
     let budget = MAX_ANSWER_BYTES - 1024;

@@ -17,16 +17,16 @@ use super::status::Status;
 use crate::stats::Stats;
 
 /// The body of `/plain`.
-pub const PLAIN_BODY: &[u8] = b"Hello, World!";
+pub(super) const PLAIN_BODY: &[u8] = b"Hello, World!";
 
 /// The body of `/json`: TechEmpower's JSON test document.
-pub const JSON_BODY: &[u8] = br#"{"message":"Hello, World!"}"#;
+pub(super) const JSON_BODY: &[u8] = br#"{"message":"Hello, World!"}"#;
 
 /// A fixed answer (`/plain`, `/json`), all but `Date` and `Connection` written in advance, so
 /// that serving it is a few copies into the output and one cached `Date`: no allocation, no
 /// formatting.
 #[derive(Debug)]
-pub struct Canned {
+pub(super) struct Canned {
     /// Status line, `Server`, `Content-Type` and `Content-Length`.
     prefix: Vec<u8>,
     body: &'static [u8],
@@ -34,7 +34,7 @@ pub struct Canned {
 
 impl Canned {
     /// Precomputes `body` as `content_type` for a server whose common fields are `parts`.
-    pub fn new(parts: &HeadParts, content_type: &[u8], body: &'static [u8]) -> Canned {
+    pub(super) fn new(parts: &HeadParts, content_type: &[u8], body: &'static [u8]) -> Canned {
         let mut prefix = Status::Ok.line().to_vec();
         prefix.extend_from_slice(&parts.server_line);
         prefix.extend_from_slice(b"Content-Type: ");
@@ -46,17 +46,17 @@ impl Canned {
     }
 
     /// `/plain`: `Hello, World!` as `text/plain`.
-    pub fn plain(parts: &HeadParts) -> Canned {
+    pub(super) fn plain(parts: &HeadParts) -> Canned {
         Canned::new(parts, b"text/plain", PLAIN_BODY)
     }
 
     /// `/json`: `{"message":"Hello, World!"}` as `application/json`.
-    pub fn json(parts: &HeadParts) -> Canned {
+    pub(super) fn json(parts: &HeadParts) -> Canned {
         Canned::new(parts, b"application/json", JSON_BODY)
     }
 
     /// Answers `GET` (or `HEAD`).
-    pub fn write(&self, reply: &mut Reply<'_, '_>) {
+    pub(super) fn write(&self, reply: &mut Reply<'_, '_>) {
         let persist = reply.final_persist(Status::Ok);
         let with_body = reply.wants_body_bytes();
         let parts = &reply.shared.parts;
@@ -79,7 +79,7 @@ impl Canned {
 /// balancer's health check (HAProxy's `option httpchk`) stops sending new requests before the
 /// listener closes. The body names the client as the server sees it (behind a proxy speaking
 /// the PROXY protocol, the real client).
-pub fn healthz(reply: &mut Reply<'_, '_>) {
+pub(super) fn healthz(reply: &mut Reply<'_, '_>) {
     let (status, state) = if reply.cx.stats().is_draining() {
         (Status::ServiceUnavailable, "draining")
     } else {
@@ -90,7 +90,7 @@ pub fn healthz(reply: &mut Reply<'_, '_>) {
 }
 
 /// `GET /echo?...`: the query as a JSON object.
-pub fn echo_query(reply: &mut Reply<'_, '_>, query: Option<&str>) {
+pub(super) fn echo_query(reply: &mut Reply<'_, '_>, query: Option<&str>) {
     let json = Value::Object(parse_query(query.unwrap_or_default()));
     reply.send(Status::Ok, b"application/json", json.to_string().as_bytes());
 }
@@ -98,7 +98,7 @@ pub fn echo_query(reply: &mut Reply<'_, '_>, query: Option<&str>) {
 /// Decodes a query string into a JSON object. Keys and values are percent-decoded, with `+`
 /// read as a space (HTML form encoding) and invalid UTF-8 replaced. A key given once maps to a
 /// string; a repeated key maps to an array of its values in order. `a` alone means `a=`.
-pub fn parse_query(query: &str) -> Map<String, Value> {
+pub(super) fn parse_query(query: &str) -> Map<String, Value> {
     let mut map = Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -125,7 +125,7 @@ fn form_decode(s: &str) -> String {
 
 /// What `POST /echo` does with the body as it arrives.
 #[derive(Debug)]
-pub enum EchoBody {
+pub(super) enum EchoBody {
     /// The length was known up front, so the head is already out and body bytes are copied
     /// straight to the output as they arrive: nothing is buffered.
     Through,
@@ -140,7 +140,7 @@ pub enum EchoBody {
 }
 
 /// `POST /echo`: the body comes back with the request's `Content-Type`.
-pub fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handled {
+pub(super) fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handled {
     let content_type = head
         .header("content-type")
         .unwrap_or(b"application/octet-stream");
@@ -174,7 +174,7 @@ pub fn echo_body(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handl
 /// The largest chunked body `/echo` collects: bodies held in memory until they end are what
 /// a few hundred clients that never read their answer would use to exhaust the server's
 /// memory, so this is kept far below `max_body` (bodies with a length stream through instead).
-pub const ECHO_COLLECT_MAX: u64 = 1024 * 1024;
+pub(super) const ECHO_COLLECT_MAX: u64 = 1024 * 1024;
 
 impl BodySink for EchoBody {
     /// The largest body this echo takes, given the service's `max_body`: a larger one is 413.
@@ -212,7 +212,7 @@ impl BodySink for EchoBody {
 
 /// `GET /stats`: the server's counters and the responses it sent, by class, summed over
 /// every worker (`workers` says how many), whichever worker answers.
-pub fn stats(reply: &mut Reply<'_, '_>) {
+pub(super) fn stats(reply: &mut Reply<'_, '_>) {
     let map = snapshot(&reply.shared.server, reply.cx.stats());
     reply.send(
         Status::Ok,
@@ -223,7 +223,7 @@ pub fn stats(reply: &mut Reply<'_, '_>) {
 
 /// The `/stats` document (also each `/events` snapshot): the counters of every worker summed,
 /// or those of `own` (the reactor answering) when the service runs on its own.
-pub fn snapshot(server: &ServerStats, own: &Stats) -> Map<String, Value> {
+pub(super) fn snapshot(server: &ServerStats, own: &Stats) -> Map<String, Value> {
     let reactors = server.reactors.members().len();
     let totals = if reactors == 0 {
         own.snapshot()
@@ -260,13 +260,13 @@ pub fn snapshot(server: &ServerStats, own: &Stats) -> Map<String, Value> {
 }
 
 /// `OPTIONS`: 204 with the methods `allow` lists (an `Allow` value, from `routes.rs`).
-pub fn options(reply: &mut Reply<'_, '_>, allow: &[u8]) {
+pub(super) fn options(reply: &mut Reply<'_, '_>, allow: &[u8]) {
     let _ = reply.start(Status::NoContent).header("Allow", allow).end(0);
 }
 
 /// `TRACE`: the request head echoed back as `message/http`, minus the fields that carry
 /// credentials (RFC 9110 §9.3.8 asks the server to leave those out).
-pub fn trace(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) {
+pub(super) fn trace(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) {
     const SENSITIVE: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
     let mut body = Vec::with_capacity(256);
     for part in [head.method_token, " ", head.uri, " "] {

@@ -81,7 +81,7 @@ pub enum PendingBody {
 
 /// What the access log needs that the head will no longer hold. Only made when logging is on.
 #[derive(Debug)]
-pub struct LogEntry {
+pub(super) struct LogEntry {
     method: String,
     target: String,
 }
@@ -180,7 +180,7 @@ impl Exchange {
 /// the quotes and forge fields, nor reach the terminal of whoever reads the log with an
 /// escape sequence, a C1 control (U+009B is CSI, two bytes in UTF-8: both escaped) or a
 /// bidirectional override (U+202E). Written piecewise: nothing is allocated.
-pub struct LogEscaped<'a>(pub &'a [u8]);
+pub(super) struct LogEscaped<'a>(pub &'a [u8]);
 
 impl std::fmt::Display for LogEscaped<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -26,14 +26,14 @@ use std::time::{Duration, Instant};
 use super::validators::Validators;
 
 /// The largest file kept in memory.
-pub const MAX_ENTRY: u64 = 64 * 1024;
+pub(super) const MAX_ENTRY: u64 = 64 * 1024;
 
 /// How long an entry is served without looking at the disk again.
-pub const VALID_FOR: Duration = Duration::from_secs(1);
+pub(super) const VALID_FOR: Duration = Duration::from_secs(1);
 
 /// One cached file and everything its response head needs.
 #[derive(Debug)]
-pub struct CachedFile {
+pub(super) struct CachedFile {
     /// The whole file.
     pub body: Vec<u8>,
     /// `Content-Type`.
@@ -47,7 +47,7 @@ pub struct CachedFile {
 
 impl CachedFile {
     /// An entry loaded at `now`.
-    pub fn new(
+    pub(super) fn new(
         body: Vec<u8>,
         content_type: &'static str,
         validators: Validators,
@@ -71,7 +71,7 @@ impl CachedFile {
 
 /// Request path → cached file, bounded in total bytes.
 #[derive(Debug)]
-pub struct FileCache {
+pub(super) struct FileCache {
     entries: HashMap<Box<str>, Rc<CachedFile>>,
     bytes: usize,
     capacity: usize,
@@ -84,7 +84,7 @@ pub struct FileCache {
 impl FileCache {
     /// A cache holding at most `capacity` bytes (0: keep nothing), emptied whenever
     /// `writes`, the server's count of writes through HTTP, changes.
-    pub fn new(capacity: usize, writes: Arc<AtomicU64>) -> FileCache {
+    pub(super) fn new(capacity: usize, writes: Arc<AtomicU64>) -> FileCache {
         let writes_seen = writes.load(Ordering::Acquire);
         FileCache {
             entries: HashMap::new(),
@@ -98,7 +98,7 @@ impl FileCache {
     /// The entry for `path` if it was loaded less than [`VALID_FOR`] before `now` and no
     /// write through HTTP happened since. Call it before reading a file to insert: an entry
     /// then belongs to the write count seen here, so a write meanwhile voids it.
-    pub fn fresh(&mut self, path: &str, now: Instant) -> Option<Rc<CachedFile>> {
+    pub(super) fn fresh(&mut self, path: &str, now: Instant) -> Option<Rc<CachedFile>> {
         let writes = self.writes.load(Ordering::Acquire);
         if writes != self.writes_seen {
             self.clear();
@@ -110,7 +110,7 @@ impl FileCache {
 
     /// Stores `file` under `path`, evicting other entries if the total would exceed the
     /// capacity. A file that cannot fit at all is not stored.
-    pub fn insert(&mut self, path: &str, file: CachedFile) -> Rc<CachedFile> {
+    pub(super) fn insert(&mut self, path: &str, file: CachedFile) -> Rc<CachedFile> {
         let file = Rc::new(file);
         self.remove(path);
         let cost = file.cost(path);
@@ -129,27 +129,27 @@ impl FileCache {
     }
 
     /// Forgets `path` (a file was replaced or deleted through HTTP).
-    pub fn remove(&mut self, path: &str) {
+    pub(super) fn remove(&mut self, path: &str) {
         if let Some(old) = self.entries.remove(path) {
             self.bytes -= old.cost(path);
         }
     }
 
     /// A file changed through HTTP: every worker's cache forgets everything it holds.
-    pub fn written(&mut self) {
+    pub(super) fn written(&mut self) {
         self.writes_seen = self.writes.fetch_add(1, Ordering::AcqRel) + 1;
         self.clear();
     }
 
     /// Forgets everything.
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.entries.clear();
         self.bytes = 0;
     }
 
     /// Bytes accounted to the entries held.
     #[cfg(test)]
-    pub fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         self.bytes
     }
 }

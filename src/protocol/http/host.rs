@@ -46,7 +46,7 @@ fn split_authority(value: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 
 /// Whether `host` (no port; IPv6 in brackets) is a name this server answers for: an IP
 /// literal, `localhost`, or one of `names` (case-insensitive, a final dot ignored).
-pub fn name_accepted(host: &[u8], names: &[String]) -> bool {
+pub(crate) fn name_accepted(host: &[u8], names: &[String]) -> bool {
     let host = host.strip_suffix(b".").unwrap_or(host);
     if is_ip_literal(host) || host.eq_ignore_ascii_case(b"localhost") {
         return true;
@@ -70,7 +70,7 @@ fn is_ip_literal(host: &[u8]) -> bool {
 }
 
 /// Whether a request whose `Host` field is `host` (or which has none) is for this server.
-pub fn host_allowed(host: Option<&[u8]>, names: &[String]) -> bool {
+pub(crate) fn host_allowed(host: Option<&[u8]>, names: &[String]) -> bool {
     match host.map(<[u8]>::trim_ascii) {
         None => true,
         Some(value) => split_authority(value).is_some_and(|(h, _)| name_accepted(h, names)),
@@ -82,7 +82,7 @@ pub fn host_allowed(host: Option<&[u8]>, names: &[String]) -> bool {
 /// [`name_accepted`]) and whose host and port are the `Host` the request was sent to (a
 /// scheme's default port and no port are the same), so a page of another port of this
 /// machine cannot either.
-pub fn origin_allowed(
+pub(crate) fn origin_allowed(
     origin: &[u8],
     host: Option<&[u8]>,
     names: &[String],

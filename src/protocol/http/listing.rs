@@ -30,11 +30,11 @@ use rustix::fs::{AtFlags, Dir, FileType, statat};
 use super::root::LINK;
 
 /// The most entries a listing shows (in directory order, then sorted).
-pub const MAX_ENTRIES: usize = 5_000;
+pub(super) const MAX_ENTRIES: usize = 5_000;
 
 /// A directory's listing page, read from its open descriptor `dir`. Hidden entries are left
 /// out, names are HTML-escaped and links percent-encoded, directories end with `/`.
-pub fn listing(dir: &File, url_path: &str) -> io::Result<String> {
+pub(super) fn listing(dir: &File, url_path: &str) -> io::Result<String> {
     let mut entries: Vec<(Vec<u8>, bool)> = Vec::new();
     let mut more = false;
     // Read through the descriptor that was opened beneath the root, never by name again.
@@ -126,7 +126,7 @@ struct CachedPage {
 
 /// Recently built listing pages, reused while their directory is unchanged.
 #[derive(Debug, Default)]
-pub struct ListingCache {
+pub(super) struct ListingCache {
     pages: Vec<CachedPage>,
     uses: u64,
 }
@@ -134,7 +134,7 @@ pub struct ListingCache {
 impl ListingCache {
     /// The page for the open directory `dir` (whose metadata the caller just read) as seen at
     /// `url_path`: the cached one if the directory has not changed since, else a new one.
-    pub fn page(
+    pub(super) fn page(
         &mut self,
         dir: &File,
         meta: &fs::Metadata,
@@ -179,7 +179,7 @@ impl ListingCache {
 }
 
 /// Escapes the characters that are markup in HTML text and attribute values.
-pub fn html_escape(text: &str) -> String {
+pub(super) fn html_escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -20,7 +20,7 @@ use super::status::Status;
 use crate::stats::{EVENT_BUCKETS, LATENCY_BOUNDS_US, LATENCY_BUCKETS, STATS_LEN, Stats};
 
 /// The media type Prometheus scrapers ask for in text form.
-pub const CONTENT_TYPE: &[u8] = b"text/plain; version=0.0.4; charset=utf-8";
+pub(super) const CONTENT_TYPE: &[u8] = b"text/plain; version=0.0.4; charset=utf-8";
 
 /// What kind of number a counter of `Stats` is, to Prometheus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +134,7 @@ type Latency = ([u64; LATENCY_BUCKETS], u64);
 const SERVICE_ACTIVE: &str = "evserve_service_connections_active";
 
 /// `GET /metrics`: every worker's counters, summed, in the Prometheus text format.
-pub fn metrics(reply: &mut Reply<'_, '_>) {
+pub(super) fn metrics(reply: &mut Reply<'_, '_>) {
     let mut text = String::with_capacity(16 * 1024);
     render(&reply.shared.server, reply.cx.stats(), &mut text);
     reply.send(Status::Ok, CONTENT_TYPE, text.as_bytes());
@@ -142,7 +142,7 @@ pub fn metrics(reply: &mut Reply<'_, '_>) {
 
 /// Writes the exposition of `server`'s counters (or of `own`, the answering reactor's, when
 /// the service runs on its own) into `out`.
-pub fn render(server: &ServerStats, own: &Stats, out: &mut String) {
+pub(super) fn render(server: &ServerStats, own: &Stats, out: &mut String) {
     let reactors = server.reactors.members().len();
     let totals = if reactors == 0 {
         own.snapshot()

@@ -57,7 +57,7 @@ const RESPONSE_FIELDS: usize = 32;
 
 /// How the handler answered, as far as the HTTP/2 layer must act on it.
 #[derive(Debug)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// The whole answer is in the stream's buffer.
     Complete,
     /// The head is in the stream's buffer; the body is this stretch of a file.
@@ -85,7 +85,7 @@ enum Waiting {
 
 /// The session that writes an unending answer (an event stream) on one stream, and what it
 /// asked of its context: its deadline is the stream's timer.
-pub struct Producer {
+pub(crate) struct Producer {
     session: Box<dyn Session>,
     watch: Watch,
 }
@@ -133,7 +133,7 @@ impl Producer {
 
 /// One stream's exchange, from its request head to the end of its answer.
 #[derive(Debug)]
-pub struct StreamExchange {
+pub(crate) struct StreamExchange {
     shared: Rc<Shared>,
     exchange: Exchange,
     waiting: Waiting,
@@ -143,7 +143,7 @@ pub struct StreamExchange {
 
 /// Why a request body could not be taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyRefused {
+pub(crate) enum BodyRefused {
     /// Over the handler's `max_body`: answered 413 if nothing was answered yet.
     TooLarge,
     /// The handler failed storing it (a disk error): answered 500 if nothing was yet.
@@ -153,7 +153,7 @@ pub enum BodyRefused {
 impl StreamExchange {
     /// Dispatches `head` (built from a stream's HEADERS) to its handler, which writes into
     /// `out`, the stream's buffer.
-    pub fn begin(
+    pub(crate) fn begin(
         shared: &Rc<Shared>,
         head: &RequestHead<'_, '_>,
         started: Instant,
@@ -228,7 +228,7 @@ impl StreamExchange {
 
     /// An exchange for a request that is answered `status` without being dispatched (a head
     /// over the size limits: 431).
-    pub fn refuse_unparsed(
+    pub(crate) fn refuse_unparsed(
         shared: &Rc<Shared>,
         status: Status,
         started: Instant,
@@ -263,18 +263,18 @@ impl StreamExchange {
     }
 
     /// Whether a final status has been written.
-    pub fn answered(&self) -> bool {
+    pub(crate) fn answered(&self) -> bool {
         self.exchange.status.is_some()
     }
 
     /// Whether the handler still takes body bytes.
-    pub fn wants_body(&self) -> bool {
+    pub(crate) fn wants_body(&self) -> bool {
         matches!(self.waiting, Waiting::Body { .. })
     }
 
     /// Request body bytes the handler keeps in memory until the body ends (a collected
     /// `/echo`), for the memory budget.
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         match &self.waiting {
             Waiting::Body { sink, .. } => sink.held(),
             _ => 0,
@@ -282,7 +282,7 @@ impl StreamExchange {
     }
 
     /// Hands request body bytes to the handler.
-    pub fn body(
+    pub(crate) fn body(
         &mut self,
         data: &[u8],
         cx: &mut Ctx<'_>,
@@ -312,7 +312,7 @@ impl StreamExchange {
     }
 
     /// The request body is complete: the handler answers.
-    pub fn end_body(&mut self, cx: &mut Ctx<'_>, out: &mut Vec<u8>) {
+    pub(crate) fn end_body(&mut self, cx: &mut Ctx<'_>, out: &mut Vec<u8>) {
         if let Waiting::Body { sink, .. } = std::mem::replace(&mut self.waiting, Waiting::Nothing) {
             self.run(cx, out, |reply| sink.finish(reply));
         }
@@ -321,7 +321,7 @@ impl StreamExchange {
     /// The body cannot be read to its end (a `content-length` it did not match, a reset):
     /// drops the handler's sink (discarding a partial upload) and answers `status` if
     /// nothing was answered yet.
-    pub fn refuse_body(&mut self, status: Status, cx: &mut Ctx<'_>, out: &mut Vec<u8>) {
+    pub(crate) fn refuse_body(&mut self, status: Status, cx: &mut Ctx<'_>, out: &mut Vec<u8>) {
         self.waiting = Waiting::Nothing;
         if !self.answered() {
             self.run(cx, out, |reply| reply.refuse(status));
@@ -329,7 +329,7 @@ impl StreamExchange {
     }
 
     /// Answers `/connections` if this is the call that brings the reactor's table.
-    pub fn answer_inspection(&mut self, cx: &mut Ctx<'_>, out: &mut Vec<u8>) -> bool {
+    pub(crate) fn answer_inspection(&mut self, cx: &mut Ctx<'_>, out: &mut Vec<u8>) -> bool {
         let Some(table) = cx.connections() else {
             return false;
         };
@@ -343,7 +343,7 @@ impl StreamExchange {
 
     /// When the stream's producer wants its next [`StreamExchange::tick`]; `None` if the
     /// exchange has none, or it set no timer.
-    pub fn next_tick(&self) -> Option<Instant> {
+    pub(crate) fn next_tick(&self) -> Option<Instant> {
         match &self.waiting {
             Waiting::Producer(p) => p.watch.deadline,
             _ => None,
@@ -351,7 +351,7 @@ impl StreamExchange {
     }
 
     /// Whether a producer still writes this stream's answer.
-    pub fn producing(&self) -> bool {
+    pub(crate) fn producing(&self) -> bool {
         matches!(self.waiting, Waiting::Producer(_))
     }
 
@@ -360,7 +360,7 @@ impl StreamExchange {
     /// the rest its backlog. Returns whether it goes on; one that stops (or does not move
     /// its timer past now, which would fire again at once) is done, and the stream's answer
     /// is then complete.
-    pub fn tick(&mut self, cx: &Ctx<'_>, out: &mut Vec<u8>, sent: usize) -> bool {
+    pub(crate) fn tick(&mut self, cx: &Ctx<'_>, out: &mut Vec<u8>, sent: usize) -> bool {
         let Waiting::Producer(producer) = &mut self.waiting else {
             return false;
         };
@@ -380,7 +380,7 @@ impl StreamExchange {
 
     /// Ends the producer (a graceful stop, a client going away): it may write a last word
     /// (its `on_shutdown`), then it is closed. The stream's answer is then complete.
-    pub fn stop_producing(&mut self, cx: &Ctx<'_>, out: &mut Vec<u8>, sent: usize) {
+    pub(crate) fn stop_producing(&mut self, cx: &Ctx<'_>, out: &mut Vec<u8>, sent: usize) {
         if !self.producing() {
             return;
         }
@@ -396,13 +396,13 @@ impl StreamExchange {
     }
 
     /// Counts body bytes sent outside the stream's buffer (a file).
-    pub fn add_bytes(&mut self, n: u64) {
+    pub(crate) fn add_bytes(&mut self, n: u64) {
         self.exchange.bytes += n;
     }
 
     /// The exchange is over: closes its producer, if it had one, and writes its access-log
     /// line, if logging is on.
-    pub fn finish(self, cx: &Ctx<'_>) {
+    pub(crate) fn finish(self, cx: &Ctx<'_>) {
         if let Waiting::Producer(producer) = self.waiting {
             producer.close(cx);
         }
@@ -412,7 +412,7 @@ impl StreamExchange {
 
 /// The fields HTTP/2 forbids in a message (RFC 9113 §8.2.2): they describe the HTTP/1.1
 /// connection, which HTTP/2 replaces.
-pub const CONNECTION_SPECIFIC: [&str; 5] = [
+pub(crate) const CONNECTION_SPECIFIC: [&str; 5] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -422,7 +422,7 @@ pub const CONNECTION_SPECIFIC: [&str; 5] = [
 
 /// A response head read back from a stream's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeadView {
+pub(crate) struct HeadView {
     /// The head's length in the buffer: the body follows.
     pub len: usize,
     /// The status code.
@@ -431,7 +431,7 @@ pub struct HeadView {
 
 /// The length of the response head at the start of `out`, through its blank line; `None`
 /// while it is incomplete.
-pub fn head_len(out: &[u8]) -> Option<usize> {
+pub(crate) fn head_len(out: &[u8]) -> Option<usize> {
     // A search for one byte: `memmem` sets up a searcher per call, which costs more than
     // the few hundred bytes of a head take to scan.
     memchr::memchr_iter(b'\n', out)
@@ -442,7 +442,7 @@ pub fn head_len(out: &[u8]) -> Option<usize> {
 /// Reads the response head at the start of `out` (written by our handlers), calling
 /// `field(name, value)` for each field HTTP/2 may carry, the name in lower case as HTTP/2
 /// requires. `None` if `out` holds no complete head (a handler that has written nothing yet).
-pub fn response_head(out: &[u8], mut field: impl FnMut(&[u8], &[u8])) -> Option<HeadView> {
+pub(crate) fn response_head(out: &[u8], mut field: impl FnMut(&[u8], &[u8])) -> Option<HeadView> {
     let mut slots = [httparse::EMPTY_HEADER; RESPONSE_FIELDS];
     let mut response = httparse::Response::new(&mut slots);
     let len = match response.parse(out) {

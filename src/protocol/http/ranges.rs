@@ -11,7 +11,7 @@ use crate::protocol::number;
 
 /// The part of a file a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ByteRange {
+pub(super) enum ByteRange {
     /// The whole file.
     Full,
     /// Bytes `first..=last`.
@@ -27,7 +27,7 @@ pub enum ByteRange {
 
 /// Interprets a `Range` field for a file of `size` bytes. Anything we do not serve as one
 /// range (malformed, another unit, several ranges) is the whole file.
-pub fn byte_range(value: &[u8], size: u64) -> ByteRange {
+pub(super) fn byte_range(value: &[u8], size: u64) -> ByteRange {
     let Some((unit, spec)) = value.split_at_checked(6) else {
         return ByteRange::Full;
     };

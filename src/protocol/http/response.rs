@@ -25,7 +25,7 @@ use super::status::Status;
 use crate::stats::Counter;
 
 /// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub const DATE_LEN: usize = 29;
+pub(crate) const DATE_LEN: usize = 29;
 
 /// The `Date` header value, re-formatted only when the second changes.
 ///
@@ -203,7 +203,7 @@ impl<'o> ResponseHead<'o> {
 
 /// The `Connection` field (CRLF included) that announces `persist`; empty for the HTTP/1.1
 /// default.
-pub fn connection_field(persist: Persist) -> &'static [u8] {
+pub(crate) fn connection_field(persist: Persist) -> &'static [u8] {
     match persist {
         Persist::KeepAlive => b"",
         Persist::KeepAliveAnnounced => b"Connection: keep-alive\r\n",
@@ -212,7 +212,7 @@ pub fn connection_field(persist: Persist) -> &'static [u8] {
 }
 
 /// The interim response that tells a client waiting on `Expect: 100-continue` to send.
-pub fn write_continue(out: &mut impl Append, parts: &HeadParts) {
+pub(crate) fn write_continue(out: &mut impl Append, parts: &HeadParts) {
     parts.counts.record(Status::Continue);
     out.append(b"HTTP/1.1 100 Continue\r\n\r\n");
 }

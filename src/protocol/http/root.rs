@@ -54,7 +54,7 @@ use super::status::Status;
 
 /// Characters left as they are when a file name is written into a link or a `Location`:
 /// RFC 3986 unreserved.
-pub const LINK: &AsciiSet = &NON_ALPHANUMERIC
+pub(super) const LINK: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -77,7 +77,7 @@ const RACE_RETRIES: usize = 3;
 
 /// The document root, held open.
 #[derive(Debug)]
-pub struct Root {
+pub(super) struct Root {
     configured: PathBuf,
     dir: OnceCell<File>,
     canonical: RefCell<Option<PathBuf>>,
@@ -87,7 +87,7 @@ pub struct Root {
 
 /// A file or directory opened beneath the root, with its `fstat`.
 #[derive(Debug)]
-pub struct Opened {
+pub(super) struct Opened {
     /// The open descriptor: what was checked is what is read.
     pub file: File,
     /// Its metadata, from the descriptor.
@@ -96,7 +96,7 @@ pub struct Opened {
 
 impl Root {
     /// A root at `path`, which need not exist yet; if it does, it is opened now.
-    pub fn new(path: PathBuf) -> Root {
+    pub(super) fn new(path: PathBuf) -> Root {
         let root = Root {
             configured: path,
             dir: OnceCell::new(),
@@ -108,7 +108,7 @@ impl Root {
     }
 
     /// The root directory's descriptor, opened on first use.
-    pub fn dir(&self) -> io::Result<&File> {
+    pub(super) fn dir(&self) -> io::Result<&File> {
         if let Some(dir) = self.dir.get() {
             return Ok(dir);
         }
@@ -118,7 +118,7 @@ impl Root {
     }
 
     /// The canonical root path (for messages, and to recognise the upload area).
-    pub fn canonical(&self) -> io::Result<PathBuf> {
+    pub(super) fn canonical(&self) -> io::Result<PathBuf> {
         self.dir()?;
         if let Some(path) = self.canonical.borrow().as_ref() {
             return Ok(path.clone());
@@ -130,7 +130,7 @@ impl Root {
 
     /// Opens `relative` (from [`sanitize`]) beneath the root, in one step, and checks with
     /// `fstat` that it is a regular file or a directory (anything else is 403).
-    pub fn open(&self, relative: &Path) -> Result<Opened, Refusal> {
+    pub(super) fn open(&self, relative: &Path) -> Result<Opened, Refusal> {
         let fd = self.open_beneath(relative, READ)?;
         let file = File::from(fd);
         let meta = file.metadata()?;
@@ -143,7 +143,7 @@ impl Root {
 
     /// Opens the directory `relative` beneath the root, creating it first (one level) when
     /// `create` is set: the upload area. Something else by that name is 403.
-    pub fn open_dir(&self, relative: &Path, create: bool) -> Result<File, Refusal> {
+    pub(super) fn open_dir(&self, relative: &Path, create: bool) -> Result<File, Refusal> {
         if create && let Some(parent) = relative.parent() {
             let parent = self.open_dir(parent, false)?;
             let name = relative.file_name().unwrap_or_default();
@@ -163,7 +163,7 @@ impl Root {
     /// Whether the opened `file`, found at `relative`, lies in the upload area `files/`,
     /// whatever name (a symlink elsewhere in the root) reached it. The kernel knows where an
     /// open file lives (`/proc/self/fd`); without `/proc`, the name that reached it decides.
-    pub fn in_upload_area(&self, relative: &Path, file: &File) -> bool {
+    pub(super) fn in_upload_area(&self, relative: &Path, file: &File) -> bool {
         if relative.starts_with("files") {
             return true;
         }
@@ -266,7 +266,7 @@ fn refusal(e: Errno) -> Refusal {
 
 /// Why a path is not served.
 #[derive(Debug)]
-pub enum Refusal {
+pub(super) enum Refusal {
     /// 403: an escape attempt, or a file we may not read.
     Forbidden,
     /// 404: absent or hidden.
@@ -292,7 +292,7 @@ impl From<io::Error> for Refusal {
 
 impl Refusal {
     /// Answers the refusal; failures are logged and close the connection.
-    pub fn answer(self, reply: &mut Reply<'_, '_>, what: &str) {
+    pub(super) fn answer(self, reply: &mut Reply<'_, '_>, what: &str) {
         match self {
             Refusal::Forbidden => reply.refuse(Status::Forbidden),
             Refusal::NotFound => reply.refuse(Status::NotFound),
@@ -306,7 +306,7 @@ impl Refusal {
 }
 
 /// Turns a raw request path into a relative filesystem path, or refuses it.
-pub fn sanitize(raw: &str) -> Result<PathBuf, Refusal> {
+pub(super) fn sanitize(raw: &str) -> Result<PathBuf, Refusal> {
     let lower_has = |pat: &str| {
         raw.as_bytes()
             .windows(3)

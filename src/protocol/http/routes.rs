@@ -26,7 +26,7 @@ use crate::protocol::ws::Endpoint;
 
 /// A set of methods, for `Allow` and dispatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MethodSet(u8);
+pub(super) struct MethodSet(u8);
 
 /// The methods that can appear in `Allow`, in the order they are listed.
 const LISTED: [(Method, &str); 7] = [
@@ -41,23 +41,23 @@ const LISTED: [(Method, &str); 7] = [
 
 impl MethodSet {
     /// The methods every readable resource supports.
-    pub const READ: MethodSet = MethodSet(0)
+    pub(super) const READ: MethodSet = MethodSet(0)
         .with(Method::Get)
         .with(Method::Head)
         .with(Method::Options);
 
     /// Adds `method` (methods that cannot be listed are ignored).
-    pub const fn with(self, method: Method) -> MethodSet {
+    pub(super) const fn with(self, method: Method) -> MethodSet {
         MethodSet(self.0 | bit(method))
     }
 
     /// Whether `method` is in the set.
-    pub const fn contains(self, method: Method) -> bool {
+    pub(super) const fn contains(self, method: Method) -> bool {
         bit(method) != 0 && self.0 & bit(method) != 0
     }
 
     /// The `Allow` value, e.g. `GET, HEAD, OPTIONS`.
-    pub fn allow_value(self) -> AllowValue {
+    pub(super) fn allow_value(self) -> AllowValue {
         let mut value = AllowValue {
             buf: [0; 64],
             len: 0,
@@ -89,7 +89,7 @@ const fn bit(method: Method) -> u8 {
 
 /// An `Allow` field value, on the stack.
 #[derive(Debug, Clone, Copy)]
-pub struct AllowValue {
+pub(super) struct AllowValue {
     buf: [u8; 64],
     len: usize,
 }
@@ -105,7 +105,7 @@ impl AllowValue {
     }
 
     /// The value.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(super) fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()
     }
 }
@@ -205,7 +205,7 @@ fn with_trace(set: MethodSet, config: &HttpConfig) -> MethodSet {
 }
 
 /// Routes a parsed request to its handler.
-pub fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handled {
+pub(super) fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) -> Handled {
     let config = &reply.shared.config;
     match head.method {
         Method::Unknown => return refused(reply, Status::NotImplemented),

@@ -34,10 +34,10 @@ use super::validators::{Precondition, Validators, evaluate};
 
 /// The most read of a file whose size the kernel reports as 0: one read's worth, like a small
 /// cached file. Larger generated files are cut there.
-pub const MAX_UNSIZED: usize = 64 * 1024;
+pub(super) const MAX_UNSIZED: usize = 64 * 1024;
 
 /// Answers `GET` or `HEAD` for a static path.
-pub fn serve(
+pub(super) fn serve(
     head: &RequestHead<'_, '_>,
     path: &str,
     query: Option<&str>,

@@ -47,7 +47,7 @@ impl fmt::Debug for Upgrade {
 }
 
 /// What the reactor holds for an HTTP connection: HTTP, or what HTTP handed it to.
-pub enum Upgradable {
+pub(super) enum Upgradable {
     /// No byte read yet, and HTTP/2 is on: the first bytes say which version the client
     /// speaks. HTTP/2's 24-byte preface (`PRI * HTTP/2.0...`) makes the connection an HTTP/2
     /// one (h2c by prior knowledge, or `h2` chosen by ALPN under TLS, whose client sends the
@@ -61,7 +61,7 @@ pub enum Upgradable {
 
 impl Upgradable {
     /// An HTTP connection.
-    pub fn new(http: HttpSession) -> Upgradable {
+    pub(super) fn new(http: HttpSession) -> Upgradable {
         if http.shared().config().http2.enabled {
             Upgradable::Fresh(http)
         } else {
@@ -201,7 +201,7 @@ fn has_token(value: Option<&[u8]>, token: &str) -> bool {
 
 /// `GET /ws/chat` and `GET /ws/echo`: checks the handshake (see the module docs) and answers
 /// `101`, handing the connection to a [`WsSession`].
-pub fn websocket(
+pub(super) fn websocket(
     head: &RequestHead<'_, '_>,
     reply: &mut Reply<'_, '_>,
     endpoint: Endpoint,

@@ -41,7 +41,7 @@ use crate::protocol::store::{self, CommitError, Place, TempFile};
 
 /// A file being uploaded.
 #[derive(Debug)]
-pub struct Upload {
+pub(super) struct Upload {
     file: TempFile,
     /// The upload area, opened beneath the root: every name below is taken relative to it.
     dir: File,
@@ -161,7 +161,7 @@ fn location_of(target: &Path) -> String {
 }
 
 /// Decodes and checks an upload name.
-pub fn file_name(raw: &str) -> Result<PathBuf, Refusal> {
+pub(super) fn file_name(raw: &str) -> Result<PathBuf, Refusal> {
     let name: Vec<u8> = percent_decode_str(raw).collect();
     match std::str::from_utf8(&name) {
         Ok(name) if store::check_name(name).is_ok() => Ok(PathBuf::from(name)),
@@ -176,7 +176,11 @@ fn files_dir(root: &Root, create: bool) -> Result<File, Refusal> {
 }
 
 /// `PUT /files/NAME`: checks, then reads the body into a temporary file.
-pub fn put(head: &RequestHead<'_, '_>, raw_name: &str, reply: &mut Reply<'_, '_>) -> Handled {
+pub(super) fn put(
+    head: &RequestHead<'_, '_>,
+    raw_name: &str,
+    reply: &mut Reply<'_, '_>,
+) -> Handled {
     let prepared = file_name(raw_name).and_then(|name| {
         let dir = files_dir(&reply.shared.root, true)?;
         let seen = check_preconditions(head, &dir, &name)?;
@@ -195,7 +199,11 @@ pub fn put(head: &RequestHead<'_, '_>, raw_name: &str, reply: &mut Reply<'_, '_>
 }
 
 /// `DELETE /files/NAME`: 204, 404 if there is no such file, 412 if a precondition fails.
-pub fn delete(head: &RequestHead<'_, '_>, raw_name: &str, reply: &mut Reply<'_, '_>) -> Handled {
+pub(super) fn delete(
+    head: &RequestHead<'_, '_>,
+    raw_name: &str,
+    reply: &mut Reply<'_, '_>,
+) -> Handled {
     let removed = file_name(raw_name).and_then(|name| {
         let dir = files_dir(&reply.shared.root, false)?;
         if current(&dir, &name)?.is_none() {

@@ -21,7 +21,7 @@ use super::response::DATE_LEN;
 
 /// A file's validators, formatted on the stack.
 #[derive(Debug, Clone)]
-pub struct Validators {
+pub(super) struct Validators {
     /// `"<mtime hex>-<size hex>"`, quotes included.
     etag: ([u8; 48], usize),
     /// The modification time in whole seconds, and as an HTTP date.
@@ -30,7 +30,7 @@ pub struct Validators {
 
 impl Validators {
     /// The validators of a file with this metadata.
-    pub fn of(meta: &Metadata) -> Validators {
+    pub(super) fn of(meta: &Metadata) -> Validators {
         let mtime = meta.modified().ok();
         let since_epoch = mtime.and_then(|t| t.duration_since(UNIX_EPOCH).ok());
         let mut etag = [0u8; 48];
@@ -51,17 +51,17 @@ impl Validators {
     }
 
     /// The strong entity tag, quotes included.
-    pub fn etag(&self) -> &[u8] {
+    pub(super) fn etag(&self) -> &[u8] {
         self.etag.0.get(..self.etag.1).unwrap_or_default()
     }
 
     /// The modification time as an HTTP date, for `Last-Modified`, if the filesystem has one.
-    pub fn last_modified(&self) -> Option<&[u8]> {
+    pub(super) fn last_modified(&self) -> Option<&[u8]> {
         self.modified.as_ref().map(|(_, date)| &date[..])
     }
 
     /// `If-Range`: the range applies only if the client's copy is this very version.
-    pub fn range_applies(&self, head: &RequestHead<'_, '_>) -> bool {
+    pub(super) fn range_applies(&self, head: &RequestHead<'_, '_>) -> bool {
         match head.header("if-range").map(trim_ows) {
             None => true,
             Some(tag @ [b'"', ..]) => tag == self.etag(),
@@ -75,7 +75,7 @@ impl Validators {
 
 /// What a request's conditional fields decide (RFC 9110 §13.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precondition {
+pub(super) enum Precondition {
     /// Carry on: serve, or write.
     Proceed,
     /// 304: the client's cached copy is current (GET and HEAD only).
@@ -90,7 +90,7 @@ pub enum Precondition {
 ///
 /// `If-Match` compares strongly (a weak tag never matches); `If-None-Match` weakly. `*` matches
 /// any current representation, so `If-None-Match: *` on a `PUT` means "create, never replace".
-pub fn evaluate(head: &RequestHead<'_, '_>, current: Option<&Validators>) -> Precondition {
+pub(super) fn evaluate(head: &RequestHead<'_, '_>, current: Option<&Validators>) -> Precondition {
     let read = matches!(head.method, Method::Get | Method::Head);
     let modified = current.and_then(|v| v.modified).map(|(secs, _)| secs);
     if let Some(list) = head.header("if-match") {

@@ -22,44 +22,44 @@
 //! is checked where a peer can push past it.
 
 /// The largest window RFC 9113 allows (§6.9.1): 2^31-1.
-pub const MAX_WINDOW: i64 = (1 << 31) - 1;
+pub(crate) const MAX_WINDOW: i64 = (1 << 31) - 1;
 
 /// The window every connection and stream starts with before SETTINGS say otherwise (§6.9.2).
-pub const DEFAULT_WINDOW: u32 = 65_535;
+pub(crate) const DEFAULT_WINDOW: u32 = 65_535;
 
 /// A window update that would take a window past [`MAX_WINDOW`] (§6.9.1): a
 /// `FLOW_CONTROL_ERROR`, for the stream or the connection it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowOverflow;
+pub(crate) struct WindowOverflow;
 
 /// What the peer lets us send, on one stream or on the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendWindow(i64);
+pub(crate) struct SendWindow(i64);
 
 impl SendWindow {
     /// A window of `initial` bytes.
-    pub fn new(initial: u32) -> SendWindow {
+    pub(crate) fn new(initial: u32) -> SendWindow {
         SendWindow(i64::from(initial))
     }
 
     /// Bytes we may send now (0 while the window is empty or negative).
-    pub fn available(self) -> usize {
+    pub(crate) fn available(self) -> usize {
         usize::try_from(self.0.max(0)).unwrap_or(usize::MAX)
     }
 
     /// The window as it stands, which may be negative after a SETTINGS change.
     #[cfg(test)]
-    pub fn get(self) -> i64 {
+    pub(crate) fn get(self) -> i64 {
         self.0
     }
 
     /// Spends `n` bytes of DATA we sent; the caller sent no more than [`available`](Self::available).
-    pub fn spend(&mut self, n: usize) {
+    pub(crate) fn spend(&mut self, n: usize) {
         self.0 -= i64::try_from(n).unwrap_or(i64::MAX);
     }
 
     /// The peer's `WINDOW_UPDATE` of `increment` (already known to be non-zero).
-    pub fn grow(&mut self, increment: u32) -> Result<(), WindowOverflow> {
+    pub(crate) fn grow(&mut self, increment: u32) -> Result<(), WindowOverflow> {
         let grown = self.0 + i64::from(increment);
         if grown > MAX_WINDOW {
             return Err(WindowOverflow);
@@ -70,7 +70,7 @@ impl SendWindow {
 
     /// The peer changed `SETTINGS_INITIAL_WINDOW_SIZE` from `old` to `new`: every stream's
     /// window moves by the difference, down to below zero if need be (§6.9.2).
-    pub fn shift(&mut self, old: u32, new: u32) -> Result<(), WindowOverflow> {
+    pub(crate) fn shift(&mut self, old: u32, new: u32) -> Result<(), WindowOverflow> {
         let shifted = self.0 + i64::from(new) - i64::from(old);
         if shifted > MAX_WINDOW {
             return Err(WindowOverflow);
@@ -82,7 +82,7 @@ impl SendWindow {
 
 /// What we let the peer send, on one stream or on the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecvWindow {
+pub(crate) struct RecvWindow {
     /// Bytes the peer may still send.
     open: i64,
     /// The window we aim to keep granted.
@@ -93,12 +93,12 @@ pub struct RecvWindow {
 
 /// The peer sent more DATA than its window allowed: a `FLOW_CONTROL_ERROR`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowExceeded;
+pub(crate) struct WindowExceeded;
 
 impl RecvWindow {
     /// A window that starts at `initial` (what the peer assumes until it has our SETTINGS,
     /// or the protocol default for the connection) and that we keep near `target`.
-    pub fn new(initial: u32, target: u32) -> RecvWindow {
+    pub(crate) fn new(initial: u32, target: u32) -> RecvWindow {
         RecvWindow {
             open: i64::from(initial),
             target,
@@ -108,12 +108,12 @@ impl RecvWindow {
 
     /// Bytes the peer may still send.
     #[cfg(test)]
-    pub fn open(self) -> i64 {
+    pub(crate) fn open(self) -> i64 {
         self.open
     }
 
     /// A DATA frame of `n` bytes (padding included) arrived.
-    pub fn receive(&mut self, n: u32) -> Result<(), WindowExceeded> {
+    pub(crate) fn receive(&mut self, n: u32) -> Result<(), WindowExceeded> {
         if i64::from(n) > self.open {
             return Err(WindowExceeded);
         }
@@ -122,14 +122,14 @@ impl RecvWindow {
     }
 
     /// `n` received bytes were consumed (or discarded): they may be granted back.
-    pub fn consume(&mut self, n: u32) {
+    pub(crate) fn consume(&mut self, n: u32) {
         self.consumed = self.consumed.saturating_add(n);
     }
 
     /// The increment to send in a `WINDOW_UPDATE` now, if one is due: once the window has
     /// fallen to half its target or less, every consumed byte is granted back at once. The
     /// grant is counted as sent.
-    pub fn update_due(&mut self) -> Option<u32> {
+    pub(crate) fn update_due(&mut self) -> Option<u32> {
         if self.consumed == 0 || self.open > i64::from(self.target) / 2 {
             return None;
         }
@@ -142,7 +142,7 @@ impl RecvWindow {
 
     /// Raises the target (the connection window, enlarged past the protocol's 64 KiB
     /// default right after the preface): the difference is owed at once.
-    pub fn enlarge(&mut self, target: u32) -> Option<u32> {
+    pub(crate) fn enlarge(&mut self, target: u32) -> Option<u32> {
         let grant = i64::from(target) - self.open;
         self.target = target;
         let grant = u32::try_from(grant.min(MAX_WINDOW - self.open)).ok()?;
@@ -156,7 +156,7 @@ impl RecvWindow {
     /// Our `SETTINGS_INITIAL_WINDOW_SIZE` changed from `old` to `new` (acknowledged by the
     /// peer): a stream window moves by the difference, as the peer's view of it does.
     #[cfg(test)]
-    pub fn shift(&mut self, old: u32, new: u32) {
+    pub(crate) fn shift(&mut self, old: u32, new: u32) {
         self.open += i64::from(new) - i64::from(old);
         self.target = new;
     }

@@ -58,7 +58,7 @@ pub struct Http2Config {
 }
 
 /// The span over which [`Http2Config::max_resets`] counts.
-pub const RESET_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const RESET_WINDOW: Duration = Duration::from_secs(10);
 
 impl Default for Http2Config {
     fn default() -> Http2Config {

@@ -29,7 +29,7 @@ const FIELD_OVERHEAD: usize = 32;
 
 /// Why a field block cannot become a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockError {
+pub(super) enum BlockError {
     /// It breaks a rule of §8.2/§8.3 (named, for the log): reset the stream with
     /// `PROTOCOL_ERROR`.
     Malformed(&'static str),
@@ -56,7 +56,7 @@ struct Pseudo {
 
 /// One decoded field block, checked as it arrives.
 #[derive(Debug, Default)]
-pub struct FieldBlock {
+pub(super) struct FieldBlock {
     bytes: Vec<u8>,
     fields: Vec<Span>,
     pseudo: Pseudo,
@@ -76,7 +76,7 @@ pub struct FieldBlock {
 
 impl FieldBlock {
     /// Starts a new block (a request head, or trailers) with these limits.
-    pub fn start(&mut self, trailers: bool, max_size: usize, max_fields: usize) {
+    pub(super) fn start(&mut self, trailers: bool, max_size: usize, max_fields: usize) {
         self.bytes.clear();
         self.fields.clear();
         self.pseudo = Pseudo::default();
@@ -92,13 +92,13 @@ impl FieldBlock {
     }
 
     /// Marks the block as over the header-list size (the decoder found it so).
-    pub fn too_large(&mut self) {
+    pub(super) fn too_large(&mut self) {
         self.error = Some(BlockError::TooLarge);
     }
 
     /// Takes one decoded field. Errors are remembered, not returned: decoding must go on to
     /// the end of the block whatever its fields say.
-    pub fn add(&mut self, name: &[u8], value: &[u8]) {
+    pub(super) fn add(&mut self, name: &[u8], value: &[u8]) {
         if self.error.is_some() {
             return;
         }
@@ -193,12 +193,12 @@ impl FieldBlock {
     }
 
     /// The announced body length, if any.
-    pub fn content_length(&self) -> Option<u64> {
+    pub(super) fn content_length(&self) -> Option<u64> {
         self.content_length
     }
 
     /// Checks the block as a whole (the required pseudo-fields) once it is complete.
-    pub fn finish(&self) -> Result<(), BlockError> {
+    pub(super) fn finish(&self) -> Result<(), BlockError> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -226,7 +226,7 @@ impl FieldBlock {
     /// Calls `f` with the request head this (finished, valid) block describes. `end_stream`
     /// says the HEADERS frame ended the stream: no body follows. `None` if a pseudo-field
     /// is not the visible ASCII a method or target must be.
-    pub fn with_head<T>(
+    pub(super) fn with_head<T>(
         &self,
         end_stream: bool,
         f: impl FnOnce(&RequestHead<'_, '_>) -> T,

@@ -32,20 +32,20 @@ use crate::protocol::http::multiplexed::{head_len, response_head};
 
 /// The output backlog the producer tops up to: a client that stops reading holds at most
 /// this much beyond its socket buffer (plus one file frame).
-pub const HIGH_WATER: usize = 64 * 1024;
+pub(super) const HIGH_WATER: usize = 64 * 1024;
 
 /// The most body bytes in one DATA frame, whatever the peer allows: the unit of fairness.
-pub const FRAME_CHUNK: usize = 16 * 1024;
+pub(super) const FRAME_CHUNK: usize = 16 * 1024;
 
 /// A complete answer without a head: a bug of ours, answered with a reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NoHead;
+pub(crate) struct NoHead;
 
 impl Stream {
     /// Encodes the head the handler wrote, if it has, as HEADERS (with END_STREAM when the
     /// answer is bodiless and complete). `Err` if the handler's answer is complete but has
     /// no head: a bug of ours, answered with a reset.
-    pub fn send_head(
+    pub(crate) fn send_head(
         &mut self,
         encoder: &mut hpack::Encoder,
         block: &mut Vec<u8>,
@@ -115,7 +115,7 @@ impl Stream {
 
     /// Tops up the stream's receive window while its answer's backlog is under `window`
     /// bytes (see the module's docs).
-    pub fn grant(&mut self, window: usize, cx: &mut Ctx<'_>) {
+    pub(crate) fn grant(&mut self, window: usize, cx: &mut Ctx<'_>) {
         if !self.state.peer_may_send() || self.backlog() >= window {
             return;
         }
@@ -126,7 +126,7 @@ impl Stream {
 
     /// Sends one DATA frame of at most `room` bytes, or the empty one that ends a stream
     /// whose body is all out. Returns the body bytes sent, `None` if nothing could be.
-    pub fn send_data(
+    pub(crate) fn send_data(
         &mut self,
         room: usize,
         chunk: &mut Vec<u8>,

@@ -25,7 +25,7 @@ use super::flow::{RecvWindow, SendWindow};
 
 /// One stream that is not closed yet.
 #[derive(Debug)]
-pub struct Stream {
+pub(crate) struct Stream {
     /// Its id (odd: opened by the client).
     pub id: u32,
     /// Where it stands.
@@ -58,7 +58,7 @@ pub struct Stream {
 
 impl Stream {
     /// A stream in `state` with these windows; `out` is a (cleared) buffer to reuse.
-    pub fn new(
+    pub(crate) fn new(
         id: u32,
         state: StreamState,
         send: SendWindow,
@@ -83,7 +83,7 @@ impl Stream {
     }
 
     /// Notes how the handler answered.
-    pub fn answer(&mut self, answer: Answer) {
+    pub(crate) fn answer(&mut self, answer: Answer) {
         match answer {
             Answer::Complete => self.complete = true,
             Answer::File(slice) => {
@@ -97,7 +97,7 @@ impl Stream {
     /// Drops the answer bytes already sent from the front of `out`, once the head is out:
     /// an answer with no end (an event stream) appends for ever, and its buffer must hold
     /// only what is still to send, not everything it ever sent in part.
-    pub fn compact(&mut self) {
+    pub(crate) fn compact(&mut self) {
         if self.head_sent && self.sent > 0 {
             self.out.drain(..self.sent);
             self.sent = 0;
@@ -105,14 +105,14 @@ impl Stream {
     }
 
     /// Answer bytes written by the handler and not yet sent.
-    pub fn backlog(&self) -> usize {
+    pub(crate) fn backlog(&self) -> usize {
         self.out.len().saturating_sub(self.sent)
     }
 }
 
 /// Where a stream stands (§5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamState {
+pub(crate) enum StreamState {
     /// Not used yet.
     Idle,
     /// Both sides may send.
@@ -127,7 +127,7 @@ pub enum StreamState {
 
 impl StreamState {
     /// Moves `self` to `next`, tracing the transition of stream `id`.
-    pub fn set(&mut self, id: u32, next: StreamState) {
+    pub(crate) fn set(&mut self, id: u32, next: StreamState) {
         if *self != next {
             log::trace!("http2: stream {id}: {self:?} -> {next:?}");
             *self = next;
@@ -135,7 +135,7 @@ impl StreamState {
     }
 
     /// The peer ended its side (END_STREAM on HEADERS or DATA).
-    pub fn peer_ended(&mut self, id: u32) {
+    pub(crate) fn peer_ended(&mut self, id: u32) {
         let next = match *self {
             StreamState::Idle | StreamState::Open => StreamState::HalfClosedRemote,
             StreamState::HalfClosedLocal | StreamState::Closed => StreamState::Closed,
@@ -145,7 +145,7 @@ impl StreamState {
     }
 
     /// We ended our side (END_STREAM on our HEADERS or DATA).
-    pub fn we_ended(&mut self, id: u32) {
+    pub(crate) fn we_ended(&mut self, id: u32) {
         let next = match *self {
             StreamState::Idle | StreamState::Open => StreamState::HalfClosedLocal,
             StreamState::HalfClosedRemote | StreamState::Closed => StreamState::Closed,
@@ -155,18 +155,18 @@ impl StreamState {
     }
 
     /// Whether the peer may still send DATA (or trailers) on the stream.
-    pub fn peer_may_send(self) -> bool {
+    pub(crate) fn peer_may_send(self) -> bool {
         matches!(self, StreamState::Open | StreamState::HalfClosedLocal)
     }
 
     /// Whether we may still send on the stream.
-    pub fn we_may_send(self) -> bool {
+    pub(crate) fn we_may_send(self) -> bool {
         matches!(self, StreamState::Open | StreamState::HalfClosedRemote)
     }
 
     /// Whether the stream counts against `SETTINGS_MAX_CONCURRENT_STREAMS` (§5.1.2): open or
     /// half closed.
-    pub fn is_active(self) -> bool {
+    pub(crate) fn is_active(self) -> bool {
         !matches!(self, StreamState::Idle | StreamState::Closed)
     }
 }

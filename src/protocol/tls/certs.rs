@@ -23,7 +23,7 @@ use rustls::sign::CertifiedKey;
 use sha2::{Digest, Sha256};
 
 /// The names the embedded self-signed certificate is valid for.
-pub const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+pub(crate) const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// One certificate chain and its private key, as PEM files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +143,7 @@ impl CertStore {
 }
 
 /// `AB:CD:…`, the SHA-256 of a DER certificate.
-pub fn fingerprint(der: &[u8]) -> String {
+pub(crate) fn fingerprint(der: &[u8]) -> String {
     let digest = Sha256::digest(der);
     let mut s = String::with_capacity(digest.len() * 3);
     for (i, b) in digest.iter().enumerate() {
@@ -198,12 +198,13 @@ fn pem_reason(e: rustls::pki_types::pem::Error) -> String {
 /// How long a self-signed certificate is valid: 397 days, the most browsers and the CA/B
 /// Forum accept for a server certificate (testssl.sh flags more as HIGH). It is made anew at
 /// every start, so a server running longer than that restarts to renew it.
-pub const SELF_SIGNED_VALIDITY: std::time::Duration = std::time::Duration::from_secs(397 * 86_400);
+pub(crate) const SELF_SIGNED_VALIDITY: std::time::Duration =
+    std::time::Duration::from_secs(397 * 86_400);
 
 /// A freshly generated self-signed certificate (ECDSA P-256) for [`SELF_SIGNED_NAMES`], valid
 /// from a day ago (clocks differ) for [`SELF_SIGNED_VALIDITY`], with its PEM text for
 /// `--tls-self-signed-out`.
-pub fn self_signed(provider: &CryptoProvider) -> Result<(CertifiedKey, String), CertError> {
+pub(crate) fn self_signed(provider: &CryptoProvider) -> Result<(CertifiedKey, String), CertError> {
     let names: Vec<String> = SELF_SIGNED_NAMES.iter().map(|s| s.to_string()).collect();
     let mut params =
         rcgen::CertificateParams::new(names).map_err(|e| CertError::Generate(e.to_string()))?;
@@ -235,7 +236,7 @@ pub fn self_signed(provider: &CryptoProvider) -> Result<(CertifiedKey, String), 
 /// (`O_EXCL | O_NOFOLLOW`) that is then renamed over `cert.pem`, and a `cert.pem` that is a
 /// symlink is refused. Whoever could plant a link there (a shared `/tmp`) cannot make the
 /// server write elsewhere. The certificate is public: mode 0644. Returns the path written.
-pub fn write_self_signed(dir: &Path, pem: &str) -> Result<PathBuf, CertError> {
+pub(crate) fn write_self_signed(dir: &Path, pem: &str) -> Result<PathBuf, CertError> {
     use rustix::fs::{AtFlags, FileType, Mode, OFlags, openat, renameat, statat, unlinkat};
     use rustix::io::Errno;
     use std::io::Write as _;

@@ -77,7 +77,7 @@ impl Default for TlsSettings {
 /// Not a flag: every write is moved into the reactor's output at once (where
 /// `--max-output` and the memory budget count it), so this only cuts a large answer into
 /// chunks that are encrypted and moved one after the other; rustls never keeps more.
-pub const RUSTLS_SEND_LIMIT: usize = 64 * 1024;
+pub(super) const RUSTLS_SEND_LIMIT: usize = 64 * 1024;
 
 /// What a plain-HTTP client gets on an HTTPS port (compare nginx's 497).
 pub const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
@@ -679,14 +679,14 @@ mod spare {
     }
 
     /// The thread's buffer, empty.
-    pub fn take(key: &'static LocalKey<Cell<Vec<u8>>>) -> Vec<u8> {
+    pub(super) fn take(key: &'static LocalKey<Cell<Vec<u8>>>) -> Vec<u8> {
         let mut buf = key.with(Cell::take);
         buf.clear();
         buf
     }
 
     /// Puts `buf` back for the next call.
-    pub fn give_back(key: &'static LocalKey<Cell<Vec<u8>>>, mut buf: Vec<u8>) {
+    pub(super) fn give_back(key: &'static LocalKey<Cell<Vec<u8>>>, mut buf: Vec<u8>) {
         if buf.capacity() <= KEEP {
             buf.clear();
             key.with(|cell| cell.set(buf));

@@ -25,11 +25,11 @@
 use crate::session::Append;
 
 /// The largest payload of a control frame (RFC 6455 §5.5).
-pub const MAX_CONTROL: usize = 125;
+pub(crate) const MAX_CONTROL: usize = 125;
 
 /// A frame's opcode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opcode {
+pub(crate) enum Opcode {
     /// 0x0: the next fragment of the message under way.
     Continuation,
     /// 0x1: a UTF-8 text message (or its first fragment).
@@ -69,42 +69,42 @@ impl Opcode {
     }
 
     /// Close, ping and pong: never fragmented, at most [`MAX_CONTROL`] bytes.
-    pub fn is_control(self) -> bool {
+    pub(crate) fn is_control(self) -> bool {
         matches!(self, Opcode::Close | Opcode::Ping | Opcode::Pong)
     }
 }
 
 /// A status code of a close frame (RFC 6455 §7.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CloseCode(pub u16);
+pub(crate) struct CloseCode(pub u16);
 
 impl CloseCode {
     /// 1000: done.
-    pub const NORMAL: CloseCode = CloseCode(1000);
+    pub(crate) const NORMAL: CloseCode = CloseCode(1000);
     /// 1001: the server is going away (or the peer stopped answering pings).
-    pub const GOING_AWAY: CloseCode = CloseCode(1001);
+    pub(crate) const GOING_AWAY: CloseCode = CloseCode(1001);
     /// 1002: the peer broke the protocol.
-    pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
+    pub(crate) const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
     /// 1003: a kind of message this endpoint does not take (binary in the chat).
-    pub const UNSUPPORTED: CloseCode = CloseCode(1003);
+    pub(crate) const UNSUPPORTED: CloseCode = CloseCode(1003);
     /// 1007: a text message (or close reason) that is not UTF-8.
-    pub const INVALID_DATA: CloseCode = CloseCode(1007);
+    pub(crate) const INVALID_DATA: CloseCode = CloseCode(1007);
     /// 1008: the peer broke a policy of the server (it moved too few bytes a second while
     /// sending a message, or stayed idle past the server's limit).
-    pub const POLICY: CloseCode = CloseCode(1008);
+    pub(crate) const POLICY: CloseCode = CloseCode(1008);
     /// 1009: a message over the size limit.
-    pub const TOO_BIG: CloseCode = CloseCode(1009);
+    pub(crate) const TOO_BIG: CloseCode = CloseCode(1009);
 
     /// Whether a peer may send this code in a close frame: 1004-1006 and 1015 are reserved for
     /// reporting, never sent; below 1000 and 1016-2999 are unassigned; 5000 and up do not exist.
-    pub fn is_sendable(self) -> bool {
+    pub(crate) fn is_sendable(self) -> bool {
         matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
 }
 
 /// What [`Decoder::decode`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Message {
+pub(crate) enum Message {
     /// A whole text message, valid UTF-8: [`Decoder::payload`].
     Text,
     /// A whole binary message: [`Decoder::payload`].
@@ -119,7 +119,7 @@ pub enum Message {
 
 /// The result of one [`Decoder::decode`] call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decoded {
+pub(crate) struct Decoded {
     /// Input bytes used (drop them before the next call).
     pub consumed: usize,
     /// A message completed by those bytes, if any.
@@ -128,7 +128,7 @@ pub struct Decoded {
 
 /// Where the decoder is within the current frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// Waiting for (the rest of) a frame head.
     Head,
     /// Inside a payload: `remaining` bytes to go, unmasked with `mask` from offset `offset`.
@@ -148,7 +148,7 @@ pub enum State {
 
 /// Which side the decoder is on: a server must see every frame masked, a client none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// Decoding what a client sent (frames must be masked).
     Server,
     /// Decoding what a server sent (frames must not be masked): the tests' client.
@@ -158,7 +158,7 @@ pub enum Role {
 
 /// Incremental frame decoder and message assembler.
 #[derive(Debug)]
-pub struct Decoder {
+pub(crate) struct Decoder {
     role: Role,
     max_message: usize,
     state: State,
@@ -176,7 +176,7 @@ pub struct Decoder {
 
 impl Decoder {
     /// A decoder for `role` that refuses data messages over `max_message` bytes.
-    pub fn new(role: Role, max_message: usize) -> Decoder {
+    pub(crate) fn new(role: Role, max_message: usize) -> Decoder {
         Decoder {
             role,
             max_message,
@@ -190,26 +190,26 @@ impl Decoder {
     }
 
     /// Where the decoder is.
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.state
     }
 
     /// Whether a message is under way: a frame begun, or a data message whose final
     /// fragment has not come.
-    pub fn in_message(&self) -> bool {
+    pub(crate) fn in_message(&self) -> bool {
         self.state != State::Head || self.fragmented.is_some()
     }
 
     /// The bytes the decoder holds of a data message being assembled (or of the one `decode`
     /// just returned): what the peer makes it keep. Not the allocator's slack beyond them,
     /// which is never touched, nor the emptied buffer kept between messages (at most 64 KiB).
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.data.len()
     }
 
     /// Drops the message under way and its buffer: the connection is closing, and what is
     /// decoded from now on is only looked through for the peer's close.
-    pub fn discard(&mut self) {
+    pub(crate) fn discard(&mut self) {
         self.state = State::Head;
         self.fragmented = None;
         self.data = Vec::new();
@@ -218,7 +218,7 @@ impl Decoder {
     }
 
     /// The payload of the message the last `decode` returned (a close frame: its reason).
-    pub fn payload(&self) -> &[u8] {
+    pub(crate) fn payload(&self) -> &[u8] {
         match self.last {
             Some(op) if op.is_control() => {
                 if op == Opcode::Close {
@@ -234,7 +234,7 @@ impl Decoder {
 
     /// Decodes from `input` until a message is complete or the input runs out. A protocol
     /// violation is the close code to send; the connection is then done with.
-    pub fn decode(&mut self, input: &[u8]) -> Result<Decoded, CloseCode> {
+    pub(crate) fn decode(&mut self, input: &[u8]) -> Result<Decoded, CloseCode> {
         if let Some(op) = self.last.take() {
             // The caller has seen the previous message: its buffer may be reused.
             if op.is_control() {
@@ -436,12 +436,12 @@ fn unmask(bytes: &mut [u8], mask: [u8; 4], offset: u64) {
 
 /// Appends one whole frame: `payload` as a single final frame of `opcode`, masked with `mask`
 /// (a client must mask, a server must not).
-pub fn encode(opcode: Opcode, payload: &[u8], mask: Option<[u8; 4]>, out: &mut impl Append) {
+pub(crate) fn encode(opcode: Opcode, payload: &[u8], mask: Option<[u8; 4]>, out: &mut impl Append) {
     encode_fragment(opcode, true, payload, mask, out);
 }
 
 /// Appends one frame, final or not (a client test fragmenting a message).
-pub fn encode_fragment(
+pub(crate) fn encode_fragment(
     opcode: Opcode,
     fin: bool,
     payload: &[u8],
@@ -485,7 +485,7 @@ pub fn encode_fragment(
 }
 
 /// Appends a close frame with `code` (and no reason).
-pub fn encode_close(code: CloseCode, mask: Option<[u8; 4]>, out: &mut impl Append) {
+pub(crate) fn encode_close(code: CloseCode, mask: Option<[u8; 4]>, out: &mut impl Append) {
     encode(Opcode::Close, &code.0.to_be_bytes(), mask, out);
 }
 

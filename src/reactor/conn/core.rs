@@ -36,7 +36,7 @@ use crate::stats::{Counter, Stats};
 /// newcomers (a wave of trickling attackers would hold every slot for this long); long
 /// enough that a client must have had a few round trips to show its rate (at the default
 /// 512 B/s, 128 bytes).
-pub const STALLED_AFTER: Duration = Duration::from_millis(250);
+pub(super) const STALLED_AFTER: Duration = Duration::from_millis(250);
 
 /// Bytes any connection may write in a turn even when the turn's budget is spent.
 const WRITE_FLOOR: usize = 16 * 1024;
@@ -50,7 +50,7 @@ const MIN_FANOUT_READ: usize = 512;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Input is read and fed to the session.
     Open,
     /// The server is stopping (the session did not choose to close): pending output is
@@ -69,7 +69,7 @@ pub enum Phase {
 /// What the socket's read side is known to hold. mio's events are edge-triggered, so
 /// readiness is remembered here until a read says it is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
+pub(crate) enum Readiness {
     /// The last read said `WouldBlock` (or came up short): wait for a READABLE event.
     Waiting,
     /// An event said readable: read until the socket is drained (a short read means it is).
@@ -90,7 +90,7 @@ impl Readiness {
 
 /// The read side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadSide {
+pub(crate) enum ReadSide {
     /// Read when ready.
     Reading(Readiness),
     /// Backpressure: output passed `max_output` (or the session holds a full input buffer
@@ -103,7 +103,7 @@ pub enum ReadSide {
 
 /// Whether the socket may take bytes now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteSide {
+pub(crate) enum WriteSide {
     /// Write at once.
     Ready,
     /// The last write came up short: the send buffer is full, wait for WRITABLE.
@@ -117,7 +117,7 @@ pub enum WriteSide {
 
 /// The connection's standing with the reactor's memory budget (`Limits::max_memory`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Memory {
+pub(crate) enum Memory {
     /// Not waiting for the budget.
     Free,
     /// On the reactor's list of connections held back until the total comes down.
@@ -126,7 +126,7 @@ pub enum Memory {
 
 /// Whether the session is owed an `on_drain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drain {
+pub(super) enum Drain {
     /// Offered since the last output: nothing new to offer.
     Offered,
     /// The session produced output, or output was written, since it was last offered
@@ -136,7 +136,7 @@ pub enum Drain {
 
 /// Which write budget the current write is charged to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Charge {
+pub(crate) enum Charge {
     /// The connection's and the turn's (`Limits::write_budget`, `turn_write_budget`).
     Budget,
     /// None: a broadcast, so that a receiver over its output limit is one whose peer does
@@ -146,7 +146,7 @@ pub enum Charge {
 
 /// The interest registered with the poller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Registered {
+pub(crate) enum Registered {
     /// READABLE only.
     Read,
     /// READABLE and WRITABLE: a write is waiting for room.
@@ -155,7 +155,7 @@ pub enum Registered {
 
 /// What to do before the next read (see [`ConnCore::plan_read`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadPlan {
+pub(crate) enum ReadPlan {
     /// Read at most this many bytes.
     Read(usize),
     /// The session holds a full input buffer while output drains: reading paused.
@@ -166,7 +166,7 @@ pub enum ReadPlan {
 
 /// What a read of `n` bytes means (see [`ConnCore::on_read`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Read {
+pub(crate) enum Read {
     /// Bytes arrived.
     Data,
     /// The peer closed its side.
@@ -175,7 +175,7 @@ pub enum Read {
 
 /// What a closing connection does next (see [`ConnCore::flush_state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flush {
+pub(crate) enum Flush {
     /// Keep it: output is owed, a stream may have more, or it lingers.
     Keep,
     /// Everything is written and the peer is gone (or the linger is over): remove it.
@@ -187,7 +187,7 @@ pub enum Flush {
 /// What the reactor must do about the connection's place in the loop (see
 /// [`ConnCore::interest`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interest {
+pub(crate) struct Interest {
     /// Put it on the deferred list: its write budget ran out with output pending.
     pub defer: bool,
     /// Re-register the socket with this interest.
@@ -196,7 +196,7 @@ pub struct Interest {
 
 /// How a progress window ended (see [`ConnCore::window_ended`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The peer moved enough: the next window has begun.
     KeptUp,
     /// Too slow, and nothing more we write would reach the peer: cut it off.
@@ -207,7 +207,7 @@ pub enum Verdict {
 
 /// What the connection owes its peer or session right now, as the glue sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Owed {
+pub(crate) struct Owed {
     /// Output not yet written, a queued file included (`Conn::pending`).
     pub pending: usize,
     /// Part of a message waits unconsumed in the connection's input.
@@ -218,7 +218,7 @@ pub struct Owed {
 
 /// What a connection with a queued file sends next (see [`file_step`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileStep {
+pub(super) enum FileStep {
     /// The output appended before the file: this many bytes, with `MSG_MORE` (the file
     /// follows at once, so a response head may leave in the file's first segment).
     Ahead(usize),
@@ -233,7 +233,7 @@ pub enum FileStep {
 /// The order of a queued file between outputs: first the `ahead` bytes buffered before it,
 /// then its `left` bytes, then whatever sessions appended meanwhile. A count of the bytes
 /// ahead (`QueuedFile::ahead`) keeps that order whatever the buffers do.
-pub fn file_step(ahead: usize, left: u64, can_write: bool) -> FileStep {
+pub(super) fn file_step(ahead: usize, left: u64, can_write: bool) -> FileStep {
     if ahead > 0 {
         FileStep::Ahead(ahead)
     } else if left == 0 {
@@ -255,7 +255,7 @@ struct Window {
 
 /// The rules of one connection (see the module docs).
 #[derive(Debug)]
-pub struct ConnCore {
+pub(crate) struct ConnCore {
     /// Unique for the reactor's life, for the trace.
     id: u64,
     /// Its service lets it go when idle, to make room at the connection limit (HTTP).
@@ -287,7 +287,12 @@ pub struct ConnCore {
 
 impl ConnCore {
     /// The rules of a connection accepted at `now`.
-    pub fn new(id: u64, input_limit: usize, idle_disposable: bool, now: Instant) -> ConnCore {
+    pub(crate) fn new(
+        id: u64,
+        input_limit: usize,
+        idle_disposable: bool,
+        now: Instant,
+    ) -> ConnCore {
         ConnCore {
             id,
             idle_disposable,
@@ -353,7 +358,7 @@ impl ConnCore {
     }
 
     /// Charges what is written until the next call to `to` (a broadcast is not budgeted).
-    pub fn set_charge(&mut self, to: Charge, why: &str) {
+    pub(crate) fn set_charge(&mut self, to: Charge, why: &str) {
         if self.charge != to {
             trace!(
                 "conn {}: charge {:?} -> {to:?} ({why})",
@@ -376,57 +381,57 @@ impl ConnCore {
     // ---- what the glue reads ----
 
     /// The connection's id.
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.id
     }
 
     /// Where it is in its life.
-    pub fn phase(&self) -> Phase {
+    pub(crate) fn phase(&self) -> Phase {
         self.phase
     }
 
     /// Its read side.
-    pub fn read_side(&self) -> ReadSide {
+    pub(crate) fn read_side(&self) -> ReadSide {
         self.read
     }
 
     /// Its write side.
-    pub fn write_side(&self) -> WriteSide {
+    pub(crate) fn write_side(&self) -> WriteSide {
         self.write
     }
 
     /// Its standing with the memory budget.
-    pub fn memory(&self) -> Memory {
+    pub(crate) fn memory(&self) -> Memory {
         self.memory
     }
 
     /// Input is fed to the session (and broadcasts are accepted).
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.phase == Phase::Open
     }
 
     /// The session is owed an `on_drain`.
-    pub fn drain_owed(&self) -> bool {
+    pub(crate) fn drain_owed(&self) -> bool {
         self.drain == Drain::Owed
     }
 
     /// A write failed: the connection must go.
-    pub fn is_broken(&self) -> bool {
+    pub(crate) fn is_broken(&self) -> bool {
         self.write == WriteSide::Broken
     }
 
     /// Whether a write may be tried now (a spent budget is checked by the write itself).
-    pub fn can_write(&self) -> bool {
+    pub(crate) fn can_write(&self) -> bool {
         matches!(self.write, WriteSide::Ready | WriteSide::Deferred)
     }
 
     /// Whether the session holds as much unconsumed input (`input_len`) as it may.
-    pub fn input_full(&self, input_len: usize) -> bool {
+    pub(crate) fn input_full(&self, input_len: usize) -> bool {
         self.phase == Phase::Open && input_len >= self.input_limit
     }
 
     /// When it was accepted, last moved a byte, and the bytes it read and wrote.
-    pub fn activity(&self) -> (Instant, Instant, u64, u64) {
+    pub(crate) fn activity(&self) -> (Instant, Instant, u64, u64) {
         (self.opened, self.last_active, self.bytes_in, self.bytes_out)
     }
 
@@ -434,14 +439,14 @@ impl ConnCore {
 
     /// Opened (`on_open` is next): data may have arrived before the socket was registered,
     /// so it is read as if an event had said so.
-    pub fn open(&mut self, now: Instant) {
+    pub(crate) fn open(&mut self, now: Instant) {
         self.set_read(ReadSide::Reading(Readiness::Ready), "opened");
         self.last_active = now;
     }
 
     /// A readiness event: `readable` (readable or an error: the read will tell), the peer
     /// shut its side (`read_closed`), the socket has room (`writable`, or an error).
-    pub fn on_event(&mut self, readable: bool, read_closed: bool, writable: bool) {
+    pub(crate) fn on_event(&mut self, readable: bool, read_closed: bool, writable: bool) {
         let wake = |r: Readiness| match r {
             _ if read_closed => Readiness::ToEof,
             r if readable => r.woken(),
@@ -458,7 +463,7 @@ impl ConnCore {
     }
 
     /// Whether the next read may be tried (ready, and not paused).
-    pub fn wants_read(&self) -> bool {
+    pub(crate) fn wants_read(&self) -> bool {
         matches!(
             self.read,
             ReadSide::Reading(Readiness::Ready | Readiness::ToEof)
@@ -469,7 +474,7 @@ impl ConnCore {
     /// limits a closing connection, whose input is discarded), at most `buf` (the shared read
     /// buffer), less for one speaking to a large room. With a full input buffer, reading
     /// pauses while output is owed; with nothing owed, the session can never progress.
-    pub fn plan_read(
+    pub(crate) fn plan_read(
         &mut self,
         input_len: usize,
         buf: usize,
@@ -495,7 +500,7 @@ impl ConnCore {
     /// A read of at most `asked` bytes returned `n`. A short read means the socket is drained
     /// (on Linux; tokio takes the same shortcut), unless the peer shut its side, which must be
     /// read to the 0.
-    pub fn on_read(&mut self, n: usize, asked: usize, now: Instant, stats: &Stats) -> Read {
+    pub(crate) fn on_read(&mut self, n: usize, asked: usize, now: Instant, stats: &Stats) -> Read {
         // Input a closing connection discards is no progress: what it waits for is the peer
         // reading its last answer. Counted, a peer that floods without reading (an HTTP/2
         // PING flood after our GOAWAY) would keep it open, and us reading, for ever.
@@ -516,7 +521,7 @@ impl ConnCore {
     }
 
     /// A read said `WouldBlock`: wait for the next READABLE.
-    pub fn on_read_would_block(&mut self, stats: &Stats) {
+    pub(crate) fn on_read_would_block(&mut self, stats: &Stats) {
         stats.reads_would_block.incr();
         self.set_read(ReadSide::Reading(Readiness::Waiting), "read would block");
     }
@@ -539,7 +544,7 @@ impl ConnCore {
 
     /// After a write: pauses reading while more than `max_output` is buffered, resumes it once
     /// the output is down to `low_water` and the session's input buffer has room again.
-    pub fn backpressure(
+    pub(crate) fn backpressure(
         &mut self,
         buffered: usize,
         input_len: usize,
@@ -558,12 +563,12 @@ impl ConnCore {
     }
 
     /// The session consumed input it had left waiting: its input buffer has room again.
-    pub fn input_consumed(&mut self, stats: &Stats) {
+    pub(crate) fn input_consumed(&mut self, stats: &Stats) {
         self.resume(stats, "input consumed");
     }
 
     /// After a drain offer: resumes reading once the output is down to `low_water`.
-    pub fn drained_to(&mut self, buffered: usize, low_water: usize, stats: &Stats) {
+    pub(crate) fn drained_to(&mut self, buffered: usize, low_water: usize, stats: &Stats) {
         if buffered <= low_water {
             self.resume(stats, "drained to the low-water mark");
         }
@@ -573,7 +578,7 @@ impl ConnCore {
 
     /// Moves a server-wide gauge (`buffered_out`, `buffered_in`, `session_buffered`) by the
     /// change from `accounted`, the bytes of this connection it counts, to `now`.
-    pub fn settle(gauge: &Counter, accounted: &mut usize, now: usize) {
+    pub(crate) fn settle(gauge: &Counter, accounted: &mut usize, now: usize) {
         if now > *accounted {
             gauge.add((now - *accounted) as u64);
         } else {
@@ -585,19 +590,19 @@ impl ConnCore {
     /// Whether a connection holds bytes in memory, for the budget: output its peer has not
     /// read (`buffered`), part of a message (`input`), or what its session says it holds in
     /// buffers of its own (`session`, `Ctx::set_held`).
-    pub fn holds(buffered: usize, input: usize, session: usize) -> bool {
+    pub(crate) fn holds(buffered: usize, input: usize, session: usize) -> bool {
         buffered > 0 || input > 0 || session > 0
     }
 
     /// Whether the memory budget holds the connection back: over the budget (`tight`), one
     /// that holds bytes (`holds`), or whose words fill its room's buffers, takes no more.
-    pub fn held_back(&self, holds: bool, tight: bool) -> bool {
+    pub(crate) fn held_back(&self, holds: bool, tight: bool) -> bool {
         self.phase == Phase::Open && (holds || self.fanout > 0) && tight
     }
 
     /// Holds it back. Returns whether it was free until now: then the reactor must put it on
     /// its list (once).
-    pub fn hold_back(&mut self, stats: &Stats) -> bool {
+    pub(crate) fn hold_back(&mut self, stats: &Stats) -> bool {
         if self.memory == Memory::HeldBack {
             return false;
         }
@@ -608,7 +613,7 @@ impl ConnCore {
 
     /// Takes it off the memory budget's list. Returns whether it was held back: a token left
     /// on the list by a connection since closed may name a newer one in the same slot.
-    pub fn release(&mut self) -> bool {
+    pub(crate) fn release(&mut self) -> bool {
         let held = self.memory == Memory::HeldBack;
         self.set_memory(Memory::Free, "released under the memory budget");
         held
@@ -617,13 +622,13 @@ impl ConnCore {
     // ---- rooms ----
 
     /// Records how many connections heard its broadcast, which bounds its next reads.
-    pub fn note_fanout(&mut self, receivers: usize) {
+    pub(crate) fn note_fanout(&mut self, receivers: usize) {
         self.fanout = receivers;
     }
 
     /// Whether its next read would make its room hear more than this turn has left
     /// (`fanout_left` deliveries, at most `turn_fanout` a turn): it speaks next turn.
-    pub fn must_wait_to_speak(&self, turn_fanout: usize, fanout_left: usize) -> bool {
+    pub(crate) fn must_wait_to_speak(&self, turn_fanout: usize, fanout_left: usize) -> bool {
         self.fanout.min(turn_fanout) > fanout_left
     }
 
@@ -638,13 +643,13 @@ impl ConnCore {
     // ---- writing ----
 
     /// The session produced output, or output was written: offer it a drain.
-    pub fn produced(&mut self) {
+    pub(crate) fn produced(&mut self) {
         self.set_drain(Drain::Owed, "output");
     }
 
     /// Whether to offer the session `on_drain` now: owed one, still producing (open, or
     /// finishing a stream at a stop), and the peer has read its output down to `low_water`.
-    pub fn drain_due(&self, pending: usize, low_water: usize) -> bool {
+    pub(crate) fn drain_due(&self, pending: usize, low_water: usize) -> bool {
         self.drain == Drain::Owed
             && matches!(self.phase, Phase::Open | Phase::Finishing)
             && pending <= low_water
@@ -652,12 +657,12 @@ impl ConnCore {
 
     /// `on_drain` is being offered. A session finishing a stream at a stop that does not
     /// answer `Continue` is done with it: plain closing from now on.
-    pub fn offer_drain(&mut self) {
+    pub(crate) fn offer_drain(&mut self) {
         self.set_drain(Drain::Offered, "on_drain offered");
     }
 
     /// The drain offer answered `continued` (`Flow::Continue`) or not.
-    pub fn drain_answered(&mut self, continued: bool) {
+    pub(crate) fn drain_answered(&mut self, continued: bool) {
         if !continued && self.phase == Phase::Finishing {
             self.set_phase(Phase::Closing, "stream finished");
         }
@@ -667,7 +672,7 @@ impl ConnCore {
     /// for this turn, the turn's for every connection, with a small floor so that a short
     /// answer never waits behind a thousand downloads). 0: the budget is spent, and the
     /// connection waits on the deferred list (no WRITABLE would come).
-    pub fn write_allowed(&mut self, budget: &WriteBudget) -> usize {
+    pub(crate) fn write_allowed(&mut self, budget: &WriteBudget) -> usize {
         if self.allowance_turn != budget.turn {
             self.allowance_turn = budget.turn;
             self.write_allowance = budget.per_conn;
@@ -686,7 +691,7 @@ impl ConnCore {
     /// A write of at most `asked` bytes took `n` (> 0). Returns whether to write on: a short
     /// write means the send buffer is full, so it waits for WRITABLE rather than spend a
     /// syscall to hear `WouldBlock`.
-    pub fn on_written(
+    pub(crate) fn on_written(
         &mut self,
         n: usize,
         asked: usize,
@@ -712,19 +717,19 @@ impl ConnCore {
     }
 
     /// A write said `WouldBlock`: wait for WRITABLE.
-    pub fn on_write_would_block(&mut self, stats: &Stats) {
+    pub(crate) fn on_write_would_block(&mut self, stats: &Stats) {
         stats.short_writes.incr();
         self.set_write(WriteSide::Blocked, "write would block");
     }
 
     /// A write failed (reset, broken pipe).
-    pub fn on_write_error(&mut self) {
+    pub(crate) fn on_write_error(&mut self) {
         self.set_write(WriteSide::Broken, "write failed");
     }
 
     /// After the connection was driven: WRITABLE interest only while a write waits for room,
     /// and the deferred list when the budget ran out with output `pending`.
-    pub fn interest(&mut self, pending: usize) -> Interest {
+    pub(crate) fn interest(&mut self, pending: usize) -> Interest {
         let mut defer = false;
         if self.write == WriteSide::Deferred {
             self.set_write(WriteSide::Ready, "next turn");
@@ -746,13 +751,13 @@ impl ConnCore {
 
     /// The session closes (`Flow::Close`). Returns whether it was open: its unconsumed input
     /// is then dropped. Input is now read and discarded, so reading resumes at once.
-    pub fn close(&mut self) -> bool {
+    pub(crate) fn close(&mut self) -> bool {
         self.stop_serving(Phase::Closing, "session closed")
     }
 
     /// The server is stopping: like [`ConnCore::close`], but the session is still offered
     /// drains until it has written its stream to the end.
-    pub fn finish(&mut self) -> bool {
+    pub(crate) fn finish(&mut self) -> bool {
         self.stop_serving(Phase::Finishing, "server stopping")
     }
 
@@ -771,7 +776,7 @@ impl ConnCore {
     }
 
     /// What a closing connection with `pending` output does next.
-    pub fn flush_state(&self, pending: usize) -> Flush {
+    pub(crate) fn flush_state(&self, pending: usize) -> Flush {
         match self.phase {
             Phase::Open => Flush::Keep,
             // The peer's EOF is what lingering waits for.
@@ -786,7 +791,7 @@ impl ConnCore {
     }
 
     /// The write side is shut down: read and discard until the peer's EOF or `until`.
-    pub fn linger(&mut self, until: Instant) {
+    pub(crate) fn linger(&mut self, until: Instant) {
         self.set_phase(Phase::Lingering { until }, "flushed");
         if let ReadSide::Reading(r) | ReadSide::Paused(r) = self.read {
             self.set_read(ReadSide::Reading(r.woken()), "lingering");
@@ -798,7 +803,7 @@ impl ConnCore {
     /// When this connection next needs attention if nothing happens: the idle timeout since
     /// it last moved, the session's own deadline (`own`) while open, the linger's end, and
     /// the end of its progress window.
-    pub fn deadline(&self, own: Option<Instant>, limits: &Limits) -> Instant {
+    pub(crate) fn deadline(&self, own: Option<Instant>, limits: &Limits) -> Instant {
         let idle = self.last_active + limits.idle_timeout;
         let next = match self.phase {
             Phase::Open => own.map_or(idle, |d| d.min(idle)),
@@ -813,7 +818,7 @@ impl ConnCore {
 
     /// Whether the connection is waiting on its peer in the middle of something: a partial
     /// message, a message its session is receiving, or output the peer has not read.
-    pub fn owes_progress(&self, owed: Owed) -> bool {
+    pub(crate) fn owes_progress(&self, owed: Owed) -> bool {
         match self.phase {
             Phase::Open => owed.partial || owed.receiving || owed.pending > 0,
             Phase::Finishing | Phase::Closing => owed.pending > 0,
@@ -824,7 +829,7 @@ impl ConnCore {
     /// Opens a progress window when the connection starts owing progress, and closes it when
     /// it no longer does. Called after every time the connection was driven. The window is
     /// not restarted by a byte: that is what makes it a deadline trickling cannot stretch.
-    pub fn track_progress(&mut self, owed: Owed, min_rate: u64, now: Instant) {
+    pub(crate) fn track_progress(&mut self, owed: Owed, min_rate: u64, now: Instant) {
         if min_rate == 0 || !self.owes_progress(owed) {
             self.window = None;
         } else if self.window.is_none() {
@@ -836,7 +841,7 @@ impl ConnCore {
     }
 
     /// Whether the deadline that passed is the end of the progress window.
-    pub fn window_over(&self, now: Instant, rate_window: Duration) -> bool {
+    pub(crate) fn window_over(&self, now: Instant, rate_window: Duration) -> bool {
         self.window.is_some_and(|w| now >= w.start + rate_window)
     }
 
@@ -844,7 +849,7 @@ impl ConnCore {
     /// second, else it is too slow (`too_slow` counts it). One with output `pending`, or no
     /// longer open, is cut off (it is not reading); one with a message trickling in is
     /// answered first.
-    pub fn window_ended(
+    pub(crate) fn window_ended(
         &mut self,
         pending: usize,
         now: Instant,
@@ -889,7 +894,12 @@ impl ConnCore {
     /// ranks 0, by how long it has been idle; one that has stalled below the minimum rate for
     /// at least [`STALLED_AFTER`] ranks 1, by how long it has been stalling. Anything making
     /// progress is never chosen.
-    pub fn eviction_rank(&self, owed: Owed, now: Instant, min_rate: u64) -> Option<(u8, Instant)> {
+    pub(crate) fn eviction_rank(
+        &self,
+        owed: Owed,
+        now: Instant,
+        min_rate: u64,
+    ) -> Option<(u8, Instant)> {
         if matches!(self.phase, Phase::Lingering { .. }) {
             return Some((0, self.last_active));
         }
@@ -910,7 +920,7 @@ impl ConnCore {
     /// service lets go, [`STALLED_AFTER`] after it went idle; for one owing progress, the end
     /// of its first [`STALLED_AFTER`], if it has moved less than the minimum rate asks for that
     /// long. `None` if it is already ranked, making progress, or owes nothing.
-    pub fn evictable_at(&self, owed: Owed, now: Instant, min_rate: u64) -> Option<Instant> {
+    pub(crate) fn evictable_at(&self, owed: Owed, now: Instant, min_rate: u64) -> Option<Instant> {
         if self.is_idle(owed) {
             let at = self.last_active + STALLED_AFTER;
             return (now < at).then_some(at);

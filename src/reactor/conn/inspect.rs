@@ -16,18 +16,18 @@ use crate::session::inspect::{ConnRow, ConnState, ConnTable, Inspect, ReadState,
 impl Conn {
     /// The inspection its session asked for in its last callback, if any; taken, so that
     /// each request is answered once.
-    pub fn take_inspect(&mut self) -> Option<Inspect> {
+    pub(crate) fn take_inspect(&mut self) -> Option<Inspect> {
         self.watch.inspect.take()
     }
 
     /// Whether its session has asked for an inspection not yet answered.
-    pub fn wants_inspection(&self) -> bool {
+    pub(crate) fn wants_inspection(&self) -> bool {
         self.watch.inspect.is_some()
     }
 
     /// Describes the connection: the reactor's own view of it, then its socket's, read from
     /// the kernel (`getsockname`, `SO_RCVBUF`, `SO_SNDBUF`, `TCP_INFO`: four system calls).
-    pub fn describe(&self, service: &'static str, now: Instant) -> ConnRow {
+    pub(crate) fn describe(&self, service: &'static str, now: Instant) -> ConnRow {
         let socket = SockRef::from(&self.socket);
         let (opened, last_active, bytes_in, bytes_out) = self.state.activity();
         let since = |then: Instant| now.saturating_duration_since(then).as_millis() as u64;
@@ -70,7 +70,7 @@ impl Conn {
     /// Hands the session the answer to its inspection: one more `on_drain` call, whose
     /// context carries `table` (see `Ctx::connections`); then does whatever work follows (the
     /// answer written, requests pipelined behind it). A connection no longer open gets none.
-    pub fn answer_inspection(&mut self, table: &ConnTable, core: &mut Core) -> Status {
+    pub(crate) fn answer_inspection(&mut self, table: &ConnTable, core: &mut Core) -> Status {
         if !self.state.is_open() {
             return Ok(());
         }

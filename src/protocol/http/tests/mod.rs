@@ -21,7 +21,7 @@ use crate::testing::Harness;
 
 /// A parsed response.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
+pub(super) struct Response {
     pub status_line: String,
     pub code: u16,
     pub headers: Vec<(String, String)>,
@@ -29,14 +29,14 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn count(&self, name: &str) -> usize {
+    pub(super) fn count(&self, name: &str) -> usize {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -44,7 +44,7 @@ impl Response {
     }
 
     /// Checks the fields every response carries.
-    pub fn assert_common(&self) {
+    pub(super) fn assert_common(&self) {
         assert!(
             self.header("Date")
                 .is_some_and(|d| httpdate::parse_http_date(d).is_ok()),
@@ -65,14 +65,14 @@ impl Response {
         assert!(self.count("Content-Length") <= 1);
     }
 
-    pub fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
 /// Splits `bytes` into responses. `heads[i]` says the i-th final response answers a HEAD, so
 /// carries no body whatever its `Content-Length`. Interim (1xx) responses are included.
-pub fn parse_responses(mut bytes: &[u8], heads: &[bool]) -> Vec<Response> {
+pub(super) fn parse_responses(mut bytes: &[u8], heads: &[bool]) -> Vec<Response> {
     let mut responses = Vec::new();
     let mut finals = 0;
     while !bytes.is_empty() {
@@ -123,24 +123,24 @@ pub fn parse_responses(mut bytes: &[u8], heads: &[bool]) -> Vec<Response> {
 }
 
 /// Exactly one response, no HEAD.
-pub fn one(bytes: &[u8]) -> Response {
+pub(super) fn one(bytes: &[u8]) -> Response {
     let mut all = parse_responses(bytes, &[]);
     assert_eq!(all.len(), 1, "{all:?}");
     all.remove(0)
 }
 
-pub fn harness(config: HttpConfig) -> Harness<HttpSession> {
+pub(super) fn harness(config: HttpConfig) -> Harness<HttpSession> {
     let http = Http::new(config);
     Harness::new(http.session())
 }
 
-pub fn default_harness() -> Harness<HttpSession> {
+pub(super) fn default_harness() -> Harness<HttpSession> {
     harness(HttpConfig::default())
 }
 
 /// A request with `Host` (a name every server answers for, see `host.rs`) and the given
 /// extra lines.
-pub fn request(method: &str, target: &str, extra: &[&str]) -> Vec<u8> {
+pub(super) fn request(method: &str, target: &str, extra: &[&str]) -> Vec<u8> {
     let mut r = format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\n");
     for line in extra {
         r.push_str(line);
@@ -151,7 +151,7 @@ pub fn request(method: &str, target: &str, extra: &[&str]) -> Vec<u8> {
 }
 
 /// Sends one request and parses the single response; asserts the connection stays open.
-pub fn exchange(h: &mut Harness<HttpSession>, bytes: &[u8]) -> Response {
+pub(super) fn exchange(h: &mut Harness<HttpSession>, bytes: &[u8]) -> Response {
     let step = h.input(bytes);
     assert_eq!(step.consumed, bytes.len());
     let response = one(&h.take_output());
@@ -159,12 +159,12 @@ pub fn exchange(h: &mut Harness<HttpSession>, bytes: &[u8]) -> Response {
     response
 }
 
-pub fn get(h: &mut Harness<HttpSession>, target: &str, extra: &[&str]) -> Response {
+pub(super) fn get(h: &mut Harness<HttpSession>, target: &str, extra: &[&str]) -> Response {
     exchange(h, &request("GET", target, extra))
 }
 
 /// Sends `bytes`, expects one error answer that closes the connection.
-pub fn expect_close(h: &mut Harness<HttpSession>, bytes: &[u8]) -> Response {
+pub(super) fn expect_close(h: &mut Harness<HttpSession>, bytes: &[u8]) -> Response {
     let step = h.input(bytes);
     assert_eq!(
         step.flow,
@@ -179,7 +179,7 @@ pub fn expect_close(h: &mut Harness<HttpSession>, bytes: &[u8]) -> Response {
 }
 
 /// A document root with a few files, and a config serving it.
-pub fn site() -> (TempDir, HttpConfig) {
+pub(super) fn site() -> (TempDir, HttpConfig) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::write(root.join("hello.txt"), b"hello, file\n").unwrap();
@@ -200,7 +200,7 @@ pub fn site() -> (TempDir, HttpConfig) {
 }
 
 /// Names in a directory (for checking that no temporary file is left).
-pub fn names_in(dir: &Path) -> Vec<String> {
+pub(super) fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
             entries

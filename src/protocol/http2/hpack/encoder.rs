@@ -58,7 +58,7 @@ struct Memo {
 
 /// The longest source [`Encoder::remember`] keeps: a response head of ours is 150 to 300
 /// bytes.
-pub const MEMO_MAX: usize = 512;
+pub(super) const MEMO_MAX: usize = 512;
 
 impl Default for Encoder {
     fn default() -> Encoder {

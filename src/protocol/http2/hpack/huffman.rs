@@ -360,7 +360,7 @@ const fn build_short() -> [(u8, u8); 256] {
 /// Errors ([`Error::Huffman`]): EOS inside the string, more than 7 bits of padding, or
 /// padding bits that are not all ones. `dst` then holds a partial result. At most
 /// `src.len() * 8 / 5` bytes are appended (5 bits is the shortest code).
-pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), Error> {
+pub(crate) fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), Error> {
     dst.reserve(src.len() * 8 / 5);
     let table = &CANONICAL;
     let mut bytes = src.iter();
@@ -419,7 +419,7 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), Error> {
 }
 
 /// The length in bytes of `src` Huffman-encoded (padding included).
-pub fn encoded_len(src: &[u8]) -> usize {
+pub(crate) fn encoded_len(src: &[u8]) -> usize {
     let bits: usize = src
         .iter()
         .map(|&b| usize::from(CODES[usize::from(b)].1))
@@ -429,7 +429,7 @@ pub fn encoded_len(src: &[u8]) -> usize {
 
 /// Appends `src` Huffman-encoded, padded with ones to a whole byte: exactly
 /// [`encoded_len`]`(src)` bytes.
-pub fn encode(src: &[u8], out: &mut impl Append) {
+pub(crate) fn encode(src: &[u8], out: &mut impl Append) {
     let mut chunk = [0u8; 64];
     let mut filled = 0;
     let mut window: u64 = 0;

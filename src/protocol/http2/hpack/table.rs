@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 /// The static table (RFC 7541 Appendix A), index 1 first.
 #[rustfmt::skip]
-pub const STATIC: [(&[u8], &[u8]); 61] = [
+pub(crate) const STATIC: [(&[u8], &[u8]); 61] = [
     (b":authority", b""),
     (b":method", b"GET"),
     (b":method", b"POST"),
@@ -77,14 +77,14 @@ pub const STATIC: [(&[u8], &[u8]); 61] = [
     (b"www-authenticate", b""),];
 
 /// The size an entry counts for: name + value + 32 octets (RFC 7541 §4.1).
-pub fn entry_size(name: &[u8], value: &[u8]) -> usize {
+pub(crate) fn entry_size(name: &[u8], value: &[u8]) -> usize {
     name.len() + value.len() + 32
 }
 
 /// Where a field stands in the static table: the index of its name's first entry, and the
 /// index of an entry with the same value too, if there is one. `name` must be lowercase
 /// (HTTP/2 field names are).
-pub fn static_find(name: &[u8], value: &[u8]) -> Option<(usize, Option<usize>)> {
+pub(crate) fn static_find(name: &[u8], value: &[u8]) -> Option<(usize, Option<usize>)> {
     let first = match name.first()? {
         b':' | b'a'..=b'z' => static_name(name)?,
         _ => return None,
@@ -273,7 +273,7 @@ impl DynamicTable {
 
 /// The field at a combined index (1..=61 static, 62.. dynamic), or `None` for 0 or past the
 /// end.
-pub fn lookup(table: &DynamicTable, index: usize) -> Option<(&[u8], &[u8])> {
+pub(crate) fn lookup(table: &DynamicTable, index: usize) -> Option<(&[u8], &[u8])> {
     match index {
         0 => None,
         1..=61 => STATIC.get(index - 1).copied(),
