@@ -190,7 +190,7 @@ impl Beacon {
     }
 
     /// Decodes a datagram, strictly (see the module notes), signed or not; a signed beacon's
-    /// seal is not checked here (that needs the key: see [`seal`](super::seal)).
+    /// seal is not checked here (that needs the key: see `seal.rs`).
     pub fn decode(data: &[u8]) -> Result<Beacon, BeaconError> {
         Beacon::decode_sealed(data).map(|d| d.beacon)
     }

@@ -1,9 +1,9 @@
 //! UDP broadcast discovery: servers announce themselves, clients listen and list them.
 //!
-//! A *beacon* ([`beacon`]) is one small text datagram sent to a broadcast address (every host
+//! A *beacon* (`beacon.rs`) is one small text datagram sent to a broadcast address (every host
 //! of the segment, or `127.255.255.255` on one machine) with `SO_BROADCAST` set. `discover`
-//! ([`table`]) listens, keeps a bounded table of the servers heard, and prints it
-//! ([`format`](mod@format)) for people, for scripts, or as HAProxy `server` lines.
+//! (`table.rs`) listens, keeps a bounded table of the servers heard, and prints it
+//! (`format.rs`) for people, for scripts, or as HAProxy `server` lines.
 //!
 //! Broadcasts reach every host, so a careless interval turns many servers into a broadcast
 //! storm. The interval therefore has a hard floor of [`MIN_INTERVAL`] that no flag can lower,
@@ -14,7 +14,7 @@
 //! A server bound to `0.0.0.0` advertises the address its beacons leave from
 //! ([`advertised`]): `0.0.0.0` means nothing to another machine.
 //!
-//! Anyone can send a beacon, so `discover` believes one only as [`seal`] says: signed with the
+//! Anyone can send a beacon, so `discover` believes one only as `seal.rs` says: signed with the
 //! shared `--beacon-key`, or, without a key, naming only its own source address (or addresses
 //! in `--allow-from`).
 

@@ -58,7 +58,7 @@ pub struct Discovery {
     next_seq: u64,
     capacity: usize,
     expire: Duration,
-    /// What is believed, and the count of what was not (see [`seal`](super::seal)).
+    /// What is believed, and the count of what was not (see `seal.rs`).
     pub gate: Gate,
     log_limit: LogLimit,
     /// Datagrams that were not usable beacons: malformed, or not believed (`gate.refused`).

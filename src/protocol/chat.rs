@@ -16,7 +16,7 @@
 //!
 //! Relayed text is the peer's, but it lands on other people's terminals: control characters
 //! (tab excepted; C1 controls such as CSI too), bidirectional overrides and line separators
-//! are replaced by `?`, and bytes that are not UTF-8 by U+FFFD (see [`text`]), so that nobody
+//! are replaced by `?`, and bytes that are not UTF-8 by U+FFFD (see `protocol/text.rs`), so that nobody
 //! can, with a `\r`, an escape sequence or a right-to-left override, overwrite the address
 //! prefix and speak under someone else's name.
 

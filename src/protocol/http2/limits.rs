@@ -35,7 +35,7 @@ pub struct Http2Config {
     /// The most CONTINUATION frames in one header block (a flood of empty ones costs a
     /// frame each and grows nothing, CVE-2024-27983). Default 32.
     pub max_continuations: u32,
-    /// Streams reset within [`RESET_WINDOW`], by the client (RST_STREAM) or by us for a
+    /// Streams reset within `RESET_WINDOW`, by the client (RST_STREAM) or by us for a
     /// client's error, before the connection is ended with `ENHANCE_YOUR_CALM`: Rapid Reset
     /// (CVE-2023-44487) and MadeYouReset (CVE-2025-8671) make the server start work that is
     /// cancelled at once. Default 200.

@@ -11,7 +11,7 @@
 //! The HTTP service checks the handshake (`http/upgrade.rs`) and, once its `101` is written,
 //! hands the connection to a [`WsSession`]: from then on the reactor feeds the WebSocket
 //! session directly, with nothing of HTTP left in the way. Everything here is sans-IO, like
-//! every protocol of this crate: [`frame::Decoder`] takes whatever bytes are buffered and says
+//! every protocol of this crate: `frame::Decoder` takes whatever bytes are buffered and says
 //! how many it used, so a message never has to fit the reactor's input buffer at once.
 //!
 //! We wrote the codec rather than drive tungstenite over an in-memory buffer: its

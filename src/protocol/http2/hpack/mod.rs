@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Integers have an N-bit prefix and 7-bit continuation bytes (§5.1); strings are a length
-//! (with an "H" bit for Huffman) and bytes (§5.2). The two tables are in [`table`]: a fixed
+//! (with an "H" bit for Huffman) and bytes (§5.2). The two tables are in `table.rs`: a fixed
 //! static one and a dynamic one that the encoder fills and the decoder mirrors. That mirror
 //! is why HPACK is *stateful*: every block must be decoded, in order, by the one decoder of
 //! the connection, or the next block means something else. So [`Decoder::decode`] always
@@ -22,7 +22,7 @@
 //!   block, the tables or one reused scratch buffer: no allocation per field.
 //! - [`Encoder`]: fields in, a block out; static matches, incremental indexing of repeated
 //!   fields, never-indexed sensitive fields, Huffman unless longer.
-//! - [`huffman`]: the static Huffman code of Appendix B.
+//! - `huffman.rs`: the static Huffman code of Appendix B.
 
 mod decoder;
 mod encoder;
