@@ -1,25 +1,28 @@
 //! evserve: a high-throughput network server on one non-blocking event loop.
 //!
 //! ```text
-//!   main.rs ── config.rs ──► reactor/ ──────────────► session.rs ◄──── protocol/
-//!   cli.rs     (limits)      mio::Poll, slab of       the sans-IO       echo, framing,
-//!   cluster_                 connections, timers,     contract          chat, files, http;
-//!    args.rs                 UDP, signals             (bytes in/out)    tls/ wraps any of
-//!                                                                       them (no sockets)
+//!   config.rs ──► reactor/ ──────────────► session.rs ◄──── protocol/
+//!   (limits)      mio::Poll, slab of       the sans-IO       echo, framing,
+//!                 connections, timers,     contract          chat, files, http, http2, ws;
+//!                 UDP, signals             (bytes in/out)    tls/ wraps any of them
+//!                                                            (no sockets)
 //!      │
 //!      └────► server.rs      which service listens where, on how many workers; stats.rs
 //!
 //!   discovery/  UDP beacons: announce, discover, the table of servers heard
-//!   send.rs     the files protocol's client (`evserve send`), blocking IO
-//!   load/       the load generator (`evserve load`): its own mio loops, nothing of the server
-//!   demo/       the classic socket lessons, each run against a real server (`evserve demo`)
+//!   secret.rs   shared secrets read from files: the beacon key, the files token
 //!   testing.rs  a hand-cranked reactor, to unit-test sessions
 //! ```
 //!
+//! This is the library: what a program embedding the reactor needs. The `evserve` binary
+//! (`src/main.rs`) adds the command line (`cli`), the load generator (`load`), the files
+//! client (`send`) and the socket lessons (`demo`), as modules of its own; see
+//! `docs/architecture.md`, "One library, one binary". A `pub` item here is reachable from
+//! the crate root (`unreachable_pub` warns otherwise).
+//!
 //! The reactor owns every socket and knows nothing of any protocol; a protocol is a state
 //! machine fed bytes through [`session::Session`] and never touches a socket. See
-//! `docs/architecture.md` for a connection's whole life, and for why `load/`, a separate
-//! program, is a module of this crate for now.
+//! `docs/architecture.md` for a connection's whole life.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

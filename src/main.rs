@@ -1,4 +1,7 @@
 //! The `evserve` binary: parse the command line, build the configuration, run.
+//!
+//! The command line (`cli`) and the programs that are not the server (`load`, `send`,
+//! `demo`) are modules of this binary, not of the library: they use it as any program would.
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -444,7 +444,7 @@ fn has_token(value: &[u8], token: &[u8], last: bool) -> bool {
 /// A `Content-Length` value: digits only (no `+`, as the server's `protocol::number::decimal`),
 /// but one too large for a `u64` is a broken answer here, not a large one. Deliberately not
 /// the server's parser: a load generator that shared the server's parsers would agree with
-/// the server's bugs (see docs/architecture.md, "One crate, two programs").
+/// the server's bugs (see docs/architecture.md, "One library, one binary").
 fn parse_decimal(value: &[u8]) -> Option<u64> {
     let digits = value.trim_ascii();
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
