@@ -304,13 +304,13 @@ fn rapid_reset_gets_goaway_enhance_your_calm() {
 }
 
 #[test]
-fn a_ping_flood_left_unread_gets_goaway_enhance_your_calm() {
+fn a_ping_flood_left_unread_ends_in_goaway_or_is_dropped() {
     let (server, _root) = serve(&["--send-buffer", "4096"]);
     hostile("ping_flood", server.tcp("http"), None);
 }
 
 #[test]
-fn a_settings_flood_left_unread_gets_goaway_enhance_your_calm() {
+fn a_settings_flood_left_unread_ends_in_goaway_or_is_dropped() {
     let (server, _root) = serve(&["--send-buffer", "4096"]);
     hostile("settings_flood", server.tcp("http"), None);
 }

@@ -1352,3 +1352,107 @@ fn stats_allow_restricts_the_operator_views_to_its_networks() {
         );
     }
 }
+
+/// Issue 24: a chunked `POST /echo` body is collected in memory until it ends, and that is
+/// the server's memory too. 24 clients each start a 896 KiB chunked body (within the 1 MiB
+/// `/echo` collects) and keep writing: under `--max-memory 4MiB` the server counts what it
+/// collects as `session_buffered`, stops reading those connections once over the budget
+/// (what it does not take waits in the kernel's socket buffers), and so holds at most the
+/// budget plus one read (64 KiB) per connection; another client is still answered, and
+/// everything is released once the connections close (at the end of a `--rate-window`: a
+/// held-back connection is not read, so it does not see its peer leave, and moves nothing).
+#[test]
+fn chunked_echo_bodies_stay_within_the_memory_budget() {
+    const CLIENTS: usize = 24;
+    const BUDGET: u64 = 4 << 20;
+    const READ: u64 = 64 << 10;
+    const BODY: usize = 896 << 10;
+    let root = tempfile::tempdir().unwrap();
+    let server = http::start(
+        root.path(),
+        &[
+            "--max-memory",
+            "4MiB",
+            "--workers",
+            "1",
+            "--rate-window",
+            "3s",
+            "--access-log",
+            "false",
+        ],
+    );
+    let addr = server.tcp("http");
+    let stats = || -> serde_json::Value {
+        let r = get(addr, "/stats");
+        assert_eq!(r.status, 200);
+        serde_json::from_slice(&r.body).expect("stats JSON")
+    };
+    let held = |s: &serde_json::Value| -> u64 {
+        ["buffered_in", "buffered_out", "session_buffered"]
+            .iter()
+            .map(|k| s[k].as_u64().unwrap())
+            .sum()
+    };
+    let mut sockets = Vec::new();
+    let writers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let mut stream = http::connect(addr);
+            sockets.push(stream.try_clone().unwrap());
+            thread::spawn(move || {
+                let mut body = format!(
+                    "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{BODY:x}\r\n"
+                )
+                .into_bytes();
+                body.extend_from_slice(&pattern(BODY, 3));
+                // Blocks once the server stops reading; ends when the test shuts the socket.
+                for piece in body.chunks(16 << 10) {
+                    if stream.write_all(piece).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let until = Instant::now() + Duration::from_secs(10);
+    let bound = BUDGET + CLIENTS as u64 * READ;
+    let full = loop {
+        let s = stats();
+        assert!(held(&s) <= bound, "held {} > {bound}: {s}", held(&s));
+        if s["memory_waits"].as_u64() > Some(0) && s["session_buffered"].as_u64() > Some(BUDGET / 2)
+        {
+            break s;
+        }
+        assert!(
+            Instant::now() < until,
+            "the collected bodies were never counted up to the budget: {s}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    // Held there: the bodies do not grow while the budget is full.
+    for _ in 0..10 {
+        let s = stats();
+        assert!(
+            held(&s) <= bound,
+            "held {} > {bound}: {s} (first full: {full})",
+            held(&s)
+        );
+    }
+    assert_eq!(get(addr, "/plain").status, 200, "others are still answered");
+
+    for socket in &sockets {
+        let _ = socket.shutdown(Shutdown::Both);
+    }
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = stats();
+        if s["session_buffered"].as_u64() == Some(0) {
+            break;
+        }
+        assert!(Instant::now() < until, "released on close: {s}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}

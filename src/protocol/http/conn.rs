@@ -157,6 +157,19 @@ impl HttpSession {
         }
     }
 
+    /// Body bytes a handler keeps in memory until the body ends (a chunked `POST /echo`),
+    /// for the memory budget (see `Ctx::set_held`). Uploads go to disk as they arrive; a
+    /// partial head waits in the reactor's input buffer, counted there.
+    fn held(&self) -> usize {
+        match &self.reading {
+            Reading::Body(job) => match &job.target {
+                BodyTarget::Handler(sink, _) => sink.held(),
+                BodyTarget::Discard => 0,
+            },
+            _ => 0,
+        }
+    }
+
     /// Whether an answer is still being produced beyond what is in the output buffer (a file
     /// streaming, a table awaited): the requests behind it wait.
     fn is_writing(&self) -> bool {
@@ -464,6 +477,8 @@ impl Session for HttpSession {
         }
         // A body arrives as it is consumed: the reactor's minimum rate guards it.
         cx.set_receiving(matches!(self.reading, Reading::Body(_)));
+        // A body collected in memory counts in the budget, which then holds our reads back.
+        cx.set_held(self.held());
         let flow = match (&self.reading, self.peer) {
             _ if self.is_writing() => Flow::Continue,
             (Reading::Closed, _) => Flow::Close,
@@ -491,7 +506,7 @@ impl Session for HttpSession {
         }
     }
 
-    fn on_eof(&mut self, input: &[u8], _cx: &mut Ctx<'_>) -> Flow {
+    fn on_eof(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Flow {
         self.peer = PeerInput::Ended {
             unread: !input.is_empty(),
         };
@@ -501,6 +516,7 @@ impl Session for HttpSession {
         }
         // Whatever is unconsumed is a request cut short; a partial upload is discarded.
         self.reading = Reading::Closed;
+        cx.set_held(0);
         Flow::Close
     }
 
@@ -519,6 +535,7 @@ impl Session for HttpSession {
         }
         self.reading = Reading::Closed;
         self.writing = Writing::Idle;
+        cx.set_held(0);
         Flow::Close
     }
 

@@ -22,7 +22,8 @@
 //! open at once, a request body (the stream window, granted back only as the handler consumes
 //! it and its answer drains), control frames we owe while it does not read, and streams
 //! reset per [`RESET_WINDOW`](super::limits::RESET_WINDOW). Past one, the connection ends
-//! with `ENHANCE_YOUR_CALM`.
+//! with `ENHANCE_YOUR_CALM`; or, for a flood of control frames from a peer that does not
+//! read our answers (so would never read the GOAWAY either), it is dropped at once.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -95,6 +96,12 @@ pub struct H2Session {
     pub(super) next_turn: usize,
     /// Control frames queued since the output was last seen empty.
     queued_control: u32,
+    /// Output was still pending when this call began: the peer left answers unread across
+    /// a read, beyond what the kernel's socket buffers took.
+    unread_backlog: bool,
+    /// A control-frame flood from a peer that does not read: the connection is dropped
+    /// (`Flow::Abort`) rather than closed after a GOAWAY it would never read.
+    aborted: bool,
     /// Empty DATA frames since the last one that carried a byte.
     empty_frames: u32,
     /// Resets counted since `resets_since`.
@@ -134,6 +141,8 @@ impl H2Session {
             chunk: Vec::new(),
             next_turn: 0,
             queued_control: 0,
+            unread_backlog: false,
+            aborted: false,
             empty_frames: 0,
             resets: 0,
             resets_since: None,
@@ -165,6 +174,10 @@ impl H2Session {
     fn fail(&mut self, error: ConnError, cx: &mut Ctx<'_>) {
         let ConnError(code, why) = error;
         log::debug!("http2: {}: connection error {code:?}: {why}", cx.peer());
+        if self.aborted {
+            // Its GOAWAY would wait behind answers the peer does not read: nothing to send.
+            self.phase = Phase::Failed;
+        }
         if self.phase != Phase::Failed {
             // Answers already written go out first, as far as the windows and the output
             // mark allow: GOAWAY names them as processed.
@@ -193,10 +206,15 @@ impl H2Session {
         }
     }
 
-    /// Counts a control frame we owe; too many queued unread is a flood.
+    /// Counts a control frame we owe; too many queued unread is a flood. A peer that left
+    /// earlier answers unread as well (the kernel's socket buffers full) would never read
+    /// our GOAWAY either, while the reactor read and discarded its flood until `--min-rate`
+    /// cut it off: that connection is dropped at once instead, as nginx drops it. One that
+    /// reads, and sent its flood in one burst, gets the GOAWAY.
     fn owe_control(&mut self) -> Result<(), ConnError> {
         self.queued_control += 1;
         if self.queued_control > self.limits.max_queued_control {
+            self.aborted = self.unread_backlog;
             return Err(ConnError(
                 ErrorCode::EnhanceYourCalm,
                 "too many control frames queued unread",
@@ -822,6 +840,7 @@ impl H2Session {
     /// What the connection asks of the reactor after a call.
     fn flow(&self) -> Flow {
         match self.phase {
+            Phase::Failed if self.aborted => Flow::Abort,
             Phase::Failed => Flow::Close,
             _ if self.streams.is_empty()
                 && (self.phase == Phase::Draining || self.peer_going_away || self.peer_ended) =>
@@ -833,7 +852,8 @@ impl H2Session {
     }
 
     fn note_output_drained(&mut self, cx: &Ctx<'_>) {
-        if cx.pending_output() == 0 {
+        self.unread_backlog = cx.pending_output() > 0;
+        if !self.unread_backlog {
             self.queued_control = 0;
         }
     }
@@ -971,7 +991,11 @@ impl Session for H2Session {
             self.phase = Phase::Open;
         }
         if self.phase == Phase::Failed {
-            return Step::close(input.len());
+            return Step {
+                consumed: input.len(),
+                forward: 0,
+                flow: self.flow(),
+            };
         }
         used += self.read_frames(input.get(used..).unwrap_or_default(), cx);
         if self.phase != Phase::Failed {
@@ -991,7 +1015,7 @@ impl Session for H2Session {
     fn on_drain(&mut self, cx: &mut Ctx<'_>) -> Flow {
         self.note_output_drained(cx);
         if self.phase == Phase::Failed {
-            return Flow::Close;
+            return self.flow();
         }
         self.answer_inspections(cx);
         self.produce(cx);

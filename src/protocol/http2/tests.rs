@@ -463,6 +463,35 @@ fn a_ping_flood_unread_ends_the_connection_one_past_the_limit() {
 }
 
 #[test]
+fn a_control_flood_that_never_reads_is_dropped_one_past_the_limit() {
+    let limits = Http2Config {
+        max_queued_control: 20,
+        ..Http2Config::default()
+    };
+    let mut ping = Vec::new();
+    frame::encode_ping(&mut ping, [1; 8], false);
+    let mut settings = Vec::new();
+    frame::encode_settings(&mut settings, &[]);
+    for (name, unit) in [("PING", &ping), ("SETTINGS", &settings)] {
+        for (sent, dropped) in [(20, false), (21, true)] {
+            // One frame a read, its answers never taken: the output stays pending, as when
+            // the kernel's buffers are full and the peer reads nothing.
+            let mut c = Client::connected(limits);
+            let goaways = c.h.stats().http2_goaways.get();
+            let mut flow = Flow::Continue;
+            for _ in 0..sent {
+                flow = c.send(unit);
+            }
+            let expected = if dropped { Flow::Abort } else { Flow::Continue };
+            assert_eq!(flow, expected, "{name} x {sent}");
+            // Its GOAWAY would never be read: none is sent, or counted.
+            assert!(of(&c.frames(), FrameType::GoAway).is_empty(), "{name}");
+            assert_eq!(c.h.stats().http2_goaways.get(), goaways, "{name}");
+        }
+    }
+}
+
+#[test]
 fn empty_data_frames_end_the_connection_one_past_the_limit() {
     let limits = Http2Config {
         max_empty_frames: 20,

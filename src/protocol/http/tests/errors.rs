@@ -290,6 +290,44 @@ fn a_chunked_echo_is_collected_only_up_to_a_mebibyte() {
 }
 
 #[test]
+fn a_chunked_echo_body_is_reported_as_held_until_it_is_answered() {
+    let mut h = default_harness();
+    let mut input = request("POST", "/echo", &["Transfer-Encoding: chunked"]);
+    input.extend_from_slice(b"5\r\nhello\r\n3\r\nab");
+    assert_eq!(h.input(&input).flow, Flow::Continue);
+    assert_eq!(
+        h.held(),
+        7,
+        "the collected body counts in the memory budget"
+    );
+    assert_eq!(h.input(b"c\r\n").flow, Flow::Continue);
+    assert_eq!(h.held(), 8);
+    let r = exchange(&mut h, b"0\r\n\r\n");
+    assert_eq!(r.body, b"helloabc");
+    assert_eq!(h.held(), 0, "answered: nothing held");
+
+    // A body with a length streams through: nothing held.
+    let mut input = request("POST", "/echo", &["Content-Length: 10"]);
+    input.extend_from_slice(b"12345");
+    h.input(&input);
+    assert_eq!(h.held(), 0);
+
+    // A collected body the peer abandons, or lets time out, is released.
+    for end in ["eof", "timeout"] {
+        let mut h = default_harness();
+        let mut input = request("POST", "/echo", &["Transfer-Encoding: chunked"]);
+        input.extend_from_slice(b"4\r\nabcd\r\n");
+        h.input(&input);
+        assert_eq!(h.held(), 4, "{end}");
+        let flow = match end {
+            "eof" => h.eof(b""),
+            _ => h.timeout(),
+        };
+        assert_eq!((flow, h.held()), (Flow::Close, 0), "{end}");
+    }
+}
+
+#[test]
 fn a_stalled_body_times_out_with_408() {
     let mut h = default_harness();
     let mut input = request("POST", "/echo", &["Transfer-Encoding: chunked"]);
