@@ -789,32 +789,47 @@ impl H2Session {
                 return;
             }
         }
-        let grow = self.may_grow(cx);
-        if let Some(stream) = self.streams.get_mut(i)
-            && grow
+        // Only a stream the peer still sends on can be due a grant, and only the stream just
+        // answered can have finished here: both checks stay per stream, not per connection,
+        // so a hundred answers in one read cost a hundred, not ten thousand, looks.
+        let sending = self.streams.get(i).is_some_and(|s| s.state.peer_may_send());
+        if sending
+            && self.may_grow(cx)
+            && let Some(stream) = self.streams.get_mut(i)
         {
             stream.grant(window, cx);
         }
-        self.close_finished(cx);
+        self.close_if_finished(i, cx);
+    }
+
+    /// [`H2Session::close_finished`] for the stream at `i` alone.
+    fn close_if_finished(&mut self, i: usize, cx: &mut Ctx<'_>) {
+        let Some(stream) = self.streams.get(i) else {
+            return;
+        };
+        let done = stream.state == StreamState::Closed;
+        let early = stream.state == StreamState::HalfClosedLocal && stream.stop_reading;
+        if !(done || early) {
+            return;
+        }
+        let mut stream = self.streams.swap_remove(i);
+        if early {
+            frame::encode_rst_stream(&mut cx.out(), stream.id, ErrorCode::NoError);
+            stream.state.set(stream.id, StreamState::Closed);
+        }
+        self.recycle(&mut stream, cx);
     }
 
     /// Removes streams that are done both ways; a stream we finished while the peer still
     /// sends is told to stop with RST_STREAM(NO_ERROR) (§8.1).
     pub(super) fn close_finished(&mut self, cx: &mut Ctx<'_>) {
         let mut i = 0;
-        while let Some(stream) = self.streams.get(i) {
-            let done = stream.state == StreamState::Closed;
-            let early = stream.state == StreamState::HalfClosedLocal && stream.stop_reading;
-            if !(done || early) {
+        while i < self.streams.len() {
+            let open = self.streams.len();
+            self.close_if_finished(i, cx);
+            if self.streams.len() == open {
                 i += 1;
-                continue;
             }
-            let mut stream = self.streams.swap_remove(i);
-            if early {
-                frame::encode_rst_stream(&mut cx.out(), stream.id, ErrorCode::NoError);
-                stream.state.set(stream.id, StreamState::Closed);
-            }
-            self.recycle(&mut stream, cx);
         }
     }
 
