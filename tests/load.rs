@@ -2,6 +2,8 @@
 //! its exit status and its usage errors. The engine's counts are checked by the unit tests in
 //! `src/load/live_tests.rs`.
 
+mod util;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
@@ -267,32 +269,7 @@ fn ctrl_c_while_connections_are_still_opening_prints_the_partial_report() {
         .unwrap();
     // The first connection comes once the handler for Ctrl-C is in place.
     let (_first, _) = listener.accept().unwrap();
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("load still running 30 s after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    let (status, stdout) = util::interrupt_child(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "{stdout}");
     assert!(
         stdout.starts_with("interrupted: partial results\n"),

@@ -298,32 +298,7 @@ fn ctrl_c_prints_the_partial_report_and_exits_130() {
         assert!(Instant::now() < deadline, "no HTTP/2 streams within 20 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("load still running 20 s after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    let (status, stdout) = util::interrupt_child(&mut child, Duration::from_secs(20));
     assert_eq!(status.code(), Some(130), "{stdout}");
     assert!(
         stdout.starts_with("interrupted: partial results\n"),

@@ -46,26 +46,7 @@ fn ctrl_c_prints_the_partial_report_and_exits_130() {
         assert!(Instant::now() < deadline, "no WebSocket message in 30 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("load ws still running after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let (status, stdout) = util::interrupt_child(&mut child, Duration::from_secs(20));
     assert_eq!(status.code(), Some(130), "{stdout}");
     assert!(
         stdout.starts_with("interrupted: partial results\n"),

@@ -190,6 +190,33 @@ impl Drop for Server {
     }
 }
 
+/// Sends SIGINT to `child` (an `evserve load` with its stdout piped), as Ctrl-C would, and
+/// waits up to `within` for it to exit; returns its exit status and what it printed. Past
+/// `within` the child is killed and the test fails.
+pub fn interrupt_child(child: &mut Child, within: Duration) -> (ExitStatus, String) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running {within:?} after SIGINT");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut out, &mut stdout).expect("read stdout");
+    }
+    (status, stdout)
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
