@@ -51,15 +51,8 @@ cargo build --release -q
 
 bench_setup
 
-# One ECDSA P-256 certificate for the three servers (readable by nginx's and h2o's
-# unprivileged processes).
-openssl ecparam -name prime256v1 -genkey -noout -out "$work/key.pem" 2>/dev/null
-openssl req -new -x509 -key "$work/key.pem" -out "$work/cert.pem" -days 2 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=CA:FALSE 2>/dev/null
-chmod 644 "$work/key.pem"
-mkdir -p "$work/root"
-printf 'Hello, World!' >"$work/root/plain.txt"
-chmod -R a+rX "$work/root"
+# One certificate and one file for the three servers.
+bench_cert_and_root
 
 # nginx 1.22 turns HTTP/2 on per listener (`listen ... http2`; 1.25 spells it `http2 on`): on
 # a plain listener that is h2c by prior knowledge, on an ssl one h2 by ALPN.

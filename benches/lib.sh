@@ -1,8 +1,9 @@
-# Shared by the benchmark scripts (compare.sh, tls_compare.sh, attack/run.sh): a work
+# Shared by the benchmark scripts (compare.sh, tls_compare.sh, h2_compare.sh, attack/run.sh): a work
 # directory, the processes a script starts, and their cleanup however the script ends.
 #
 #   . "$(dirname "$0")/lib.sh"      (or ../lib.sh)
 #   bench_setup                     # sets $work, pids=(), traps EXIT/INT/TERM, $SRV and $LOAD
+#   bench_cert_and_root             # a localhost certificate and $work/root/plain.txt
 #   some_server & pids+=($!)
 
 # Creates $work (readable by nginx's unprivileged worker: mktemp's 0700 made every nginx
@@ -20,6 +21,19 @@ bench_setup() {
 
 # Stops every started process: SIGTERM, up to 8 s for them to go (evserve drains for up to
 # 5 s), then SIGKILL; removes $work.
+# One ECDSA P-256 certificate for localhost and 127.0.0.1 ($work/cert.pem, $work/key.pem, the
+# key readable by the peers' unprivileged workers) and $work/root holding TechEmpower's
+# 13-byte plain.txt: what every TLS and HTTP/2 comparison serves. After bench_setup.
+bench_cert_and_root() {
+  openssl ecparam -name prime256v1 -genkey -noout -out "$work/key.pem" 2>/dev/null
+  openssl req -new -x509 -key "$work/key.pem" -out "$work/cert.pem" -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=CA:FALSE 2>/dev/null
+  chmod 644 "$work/key.pem"
+  mkdir -p "$work/root"
+  printf 'Hello, World!' >"$work/root/plain.txt"
+  chmod -R a+rX "$work/root"
+}
+
 bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for _ in $(seq 80); do

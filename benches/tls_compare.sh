@@ -46,15 +46,10 @@ cargo build --release -q
 
 bench_setup
 
-# One ECDSA P-256 certificate for both servers.
-openssl ecparam -name prime256v1 -genkey -noout -out "$work/key.pem" 2>/dev/null
-openssl req -new -x509 -key "$work/key.pem" -out "$work/cert.pem" -days 2 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=CA:FALSE 2>/dev/null
-chmod 644 "$work/key.pem"
-mkdir -p "$work/root"
-printf 'Hello, World!' >"$work/root/plain.txt"
+# One certificate and the same files for both servers.
+bench_cert_and_root
 head -c $((1 << 20)) /dev/urandom >"$work/root/big.bin"
-chmod -R a+rX "$work/root"
+chmod a+r "$work/root/big.bin"
 
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
