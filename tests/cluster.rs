@@ -175,8 +175,12 @@ fn connect_from(from: std::net::Ipv4Addr, addr: std::net::SocketAddr) -> std::ne
         .unwrap();
     socket.connect(&addr.into()).expect("connect");
     let stream: std::net::TcpStream = socket.into();
-    stream.set_read_timeout(Some(http::TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(http::TIMEOUT)).unwrap();
+    stream
+        .set_read_timeout(Some(util::inproc::TIMEOUT))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(util::inproc::TIMEOUT))
+        .unwrap();
     stream
 }
 

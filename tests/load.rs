@@ -4,46 +4,21 @@
 
 mod util;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use evserve::protocol::framed::FramedConfig;
-use evserve::protocol::http::HttpConfig;
-use evserve::server::{self, ServerConfig, ServiceSpec};
+use util::inproc::{answer_heads, every_service, tiny_server};
 
 fn any() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-/// evserve with echo, UDP echo, both framings and HTTP, in that order.
-fn evserve() -> server::Running {
-    server::spawn(ServerConfig {
-        services: vec![
-            ServiceSpec::Echo(any()),
-            ServiceSpec::UdpEcho(any()),
-            ServiceSpec::Framed(any(), FramedConfig::length()),
-            ServiceSpec::Framed(any(), FramedConfig::line()),
-            ServiceSpec::Http(
-                any(),
-                Box::new(HttpConfig {
-                    root: std::env::temp_dir(),
-                    access_log: false,
-                    ..HttpConfig::default()
-                }),
-            ),
-        ],
-        ..ServerConfig::default()
-    })
-    .unwrap()
-}
-
 #[test]
 fn the_cli_prints_one_json_object() {
-    let running = evserve();
+    let running = every_service();
     let evserve = env!("CARGO_BIN_EXE_evserve");
     let echo = running.addrs[0].to_string();
     let out = Command::new(evserve)
@@ -135,39 +110,17 @@ fn the_cli_prints_one_json_object() {
 
 /// An HTTP server answering one request in ten, counted across its connections, with a 404.
 fn one_in_ten_not_found() -> SocketAddr {
-    let listener = TcpListener::bind(any()).unwrap();
-    let addr = listener.local_addr().unwrap();
     let served = Arc::new(AtomicU64::new(0));
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { return };
-            let served = Arc::clone(&served);
-            std::thread::spawn(move || {
-                let mut pending = Vec::new();
-                let mut buf = [0u8; 16384];
-                while let Ok(n @ 1..) = s.read(&mut buf) {
-                    pending.extend_from_slice(&buf[..n]);
-                    let mut out = Vec::new();
-                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                        pending.drain(..end + 4);
-                        if served.fetch_add(1, Ordering::Relaxed) % 10 == 9 {
-                            out.extend_from_slice(
-                                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
-                            );
-                        } else {
-                            out.extend_from_slice(
-                                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-                            );
-                        }
-                    }
-                    if s.write_all(&out).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    tiny_server(move |s| {
+        let served = Arc::clone(&served);
+        answer_heads(s, move || {
+            if served.fetch_add(1, Ordering::Relaxed) % 10 == 9 {
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+            } else {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            }
+        });
+    })
 }
 
 fn evserve_load(args: &[&str]) -> std::process::Output {

@@ -1,13 +1,13 @@
 //! The reactor with sessions written for the test, over real sockets on 127.0.0.1.
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
-use std::time::Duration;
+mod util;
 
-use evserve::config::{Limits, SocketOptions};
-use evserve::reactor::{Handle, Reactor};
+use std::io::Read;
+use std::net::SocketAddr;
+
+use evserve::config::Limits;
 use evserve::session::{Ctx, FileSlice, Flow, Service, Session, Step};
+use util::inproc::InProcess;
 
 const BLOCK: usize = 100 * 1024;
 const BLOCKS: usize = 60;
@@ -96,40 +96,26 @@ impl Service for LinesService {
     }
 }
 
-fn start() -> (SocketAddr, Handle, std::thread::JoinHandle<()>) {
-    start_with(|| Box::new(StingyService))
+fn start_with(service: impl FnOnce() -> Box<dyn Service> + Send + 'static) -> InProcess {
+    InProcess::start(Limits::default(), service)
 }
 
-fn start_with(
-    service: impl FnOnce() -> Box<dyn Service> + Send + 'static,
-) -> (SocketAddr, Handle, std::thread::JoinHandle<()>) {
-    start_limited(Limits::default(), service)
-}
-
-fn start_limited(
-    limits: Limits,
-    service: impl FnOnce() -> Box<dyn Service> + Send + 'static,
-) -> (SocketAddr, Handle, std::thread::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let mut reactor = Reactor::new(limits, SocketOptions::default()).unwrap();
-        let addr = reactor
-            .listen("127.0.0.1:0".parse().unwrap(), service())
-            .unwrap();
-        tx.send((addr, reactor.handle())).unwrap();
-        reactor.run().unwrap();
+/// Waits until a write of the server came up short: its send buffer is full, so output backs
+/// up behind a client that has not read yet.
+fn wait_for_a_short_write(server: &InProcess) {
+    util::inproc::wait_until("a write to come up short", || {
+        server.stats.short_writes.get() > 0
     });
-    let (addr, handle) = rx.recv().unwrap();
-    (addr, handle, thread)
 }
 
 #[test]
 fn a_session_that_declines_a_drain_offer_is_asked_again() {
-    let (addr, handle, thread) = start();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let server = start_with(|| Box::new(StingyService));
+    let mut s = server.connect();
     std::io::Write::write_all(&mut s, b"go").unwrap();
-    // Read slowly at first so the output backs up and drain offers arrive with bytes pending.
+    // Not reading until the socket is full, so the output backs up and drain offers arrive
+    // with bytes pending.
+    wait_for_a_short_write(&server);
     let mut got = Vec::new();
     let mut buf = vec![0u8; 8192];
     loop {
@@ -138,9 +124,6 @@ fn a_session_that_declines_a_drain_offer_is_asked_again() {
             break;
         }
         got.extend_from_slice(&buf[..n]);
-        if got.len() < 4 * BLOCK {
-            std::thread::sleep(Duration::from_millis(2));
-        }
     }
     assert_eq!(got.len(), BLOCK * BLOCKS, "every block arrives, then EOF");
     for (i, block) in got.chunks(BLOCK).enumerate() {
@@ -149,13 +132,12 @@ fn a_session_that_declines_a_drain_offer_is_asked_again() {
             "block {i}"
         );
     }
-    handle.stop();
-    thread.join().unwrap();
+    server.stop();
 }
 
 #[test]
 fn forwarded_input_arrives_in_order_after_the_sessions_own_output() {
-    let (addr, handle, thread) = start_with(|| Box::new(LinesService));
+    let server = start_with(|| Box::new(LinesService));
     // 4 MiB of lines of many lengths, written in pieces that split lines anywhere, while
     // another thread reads: forwarding goes straight from the read buffer, through partial
     // writes, and from kept input when a line spans reads.
@@ -168,8 +150,7 @@ fn forwarded_input_arrives_in_order_after_the_sessions_own_output() {
         i += 1;
     }
     let tail = b"no newline at the end";
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = server.connect();
     let mut reader = s.try_clone().unwrap();
     let expected = b"BEGIN\n".len() + sent.len() + format!("END {}\n", tail.len()).len();
     let started = std::time::Instant::now();
@@ -205,8 +186,7 @@ fn forwarded_input_arrives_in_order_after_the_sessions_own_output() {
     want.extend_from_slice(&sent);
     want.extend_from_slice(format!("END {}\n", tail.len()).as_bytes());
     assert_same(&got, &want);
-    handle.stop();
-    thread.join().unwrap();
+    server.stop();
 }
 
 /// For each `go` line: `HEAD<n>`, then a slice of a file (`Ctx::send_file`), then
@@ -301,11 +281,12 @@ fn a_queued_file_goes_out_between_the_output_around_it_one_at_a_time() {
         turn_write_budget: 128 * 1024,
         ..Limits::default()
     };
-    let (addr, handle, thread) = start_limited(limits, move || Box::new(FilesService(path)));
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let server = InProcess::start(limits, move || Box::new(FilesService(path)));
+    let mut s = server.connect();
     std::io::Write::write_all(&mut s, b"go\ngo\ngo\nbye\n").unwrap();
-    // Read slowly at first, so that the writes come up short and wait for WRITABLE.
+    // Not reading until the socket is full, so that the writes come up short and wait for
+    // WRITABLE.
+    wait_for_a_short_write(&server);
     let mut got = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -314,9 +295,6 @@ fn a_queued_file_goes_out_between_the_output_around_it_one_at_a_time() {
             break;
         }
         got.extend_from_slice(&buf[..n]);
-        if got.len() < 1024 * 1024 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
     }
     let slice = &data[SLICE_AT as usize..(SLICE_AT + SLICE_LEN) as usize];
     let mut want = Vec::new();
@@ -326,8 +304,7 @@ fn a_queued_file_goes_out_between_the_output_around_it_one_at_a_time() {
         want.extend_from_slice(format!("TAIL{n} true {waited}\n").as_bytes());
     }
     assert_same(&got, &want);
-    handle.stop();
-    thread.join().unwrap();
+    server.stop();
 }
 
 /// Asserts two byte streams are equal, saying where they first differ (not printing them).

@@ -8,79 +8,21 @@
 //! Each test runs its own reactor on 127.0.0.1:0 with small limits, waits on signals (bytes
 //! arriving, a counter moving), never asserts on timing, and stops the reactor at the end.
 
+mod util;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use evserve::config::{Limits, SocketOptions};
-use evserve::reactor::{Handle, Reactor};
+use evserve::config::Limits;
 use evserve::session::{Ctx, Flow, Service, Session, Step};
-use evserve::stats::Stats;
+use util::inproc::{InProcess, wait_until};
 
-/// A reactor on its own thread, stopped and joined on drop.
-struct Server {
-    addr: SocketAddr,
-    handle: Handle,
-    stats: Arc<Stats>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(
-        limits: Limits,
-        service: impl FnOnce() -> Box<dyn Service> + Send + 'static,
-    ) -> Server {
-        let (tx, rx) = mpsc::channel();
-        let thread = thread::spawn(move || {
-            let mut reactor = Reactor::new(limits, SocketOptions::default()).unwrap();
-            let addr = reactor
-                .listen("127.0.0.1:0".parse().unwrap(), service())
-                .unwrap();
-            tx.send((addr, reactor.handle(), reactor.stats())).unwrap();
-            reactor.run().unwrap();
-        });
-        let (addr, handle, stats) = rx.recv().unwrap();
-        Server {
-            addr,
-            handle,
-            stats,
-            thread: Some(thread),
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
-        s
-    }
-
-    /// Waits (at most 10 s) until `ok` holds of the counters.
-    fn wait(&self, what: &str, ok: impl Fn(&Stats) -> bool) {
-        wait(what, || ok(&self.stats));
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.handle.stop();
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
-
-/// Waits (at most 10 s) until `ok` holds.
-fn wait(what: &str, ok: impl Fn() -> bool) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while !ok() {
-        assert!(Instant::now() < until, "waited 10 s for {what}");
-        thread::sleep(Duration::from_millis(2));
-    }
-}
+/// A reactor on its own thread serving one service, stopped and joined on drop.
+type Server = InProcess;
 
 /// Reads until the server closes; a reset counts as closed.
 fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
@@ -172,6 +114,7 @@ fn an_idle_connection_is_timed_out_once_and_a_busy_one_never() {
         busy.read_exact(&mut b).expect("a busy connection was cut");
         assert_eq!(&b, b"x");
         rounds += 1;
+        // The pace is the behaviour under test: a byte far more often than the idle timeout.
         thread::sleep(Duration::from_millis(10));
     }
     assert!(rounds > 3);
@@ -232,7 +175,7 @@ fn a_fire_hose_does_not_starve_another_connection() {
             let _ = hose.shutdown(Shutdown::Write);
         })
     };
-    wait("the fire hose to flow", || {
+    wait_until("the fire hose to flow", || {
         hose_in.load(Ordering::Relaxed) > 4 << 20
     });
 
@@ -246,7 +189,7 @@ fn a_fire_hose_does_not_starve_another_connection() {
         small.read_exact(&mut b).expect("starved by the fire hose");
         assert_eq!(b, msg);
     }
-    wait("the fire hose to go on", || {
+    wait_until("the fire hose to go on", || {
         hose_in.load(Ordering::Relaxed) > hose_before + (4 << 20)
     });
     stop.store(true, Ordering::Relaxed);
@@ -270,13 +213,14 @@ fn a_client_that_never_reads_holds_at_most_max_output_plus_one_read() {
     });
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
+    let stalls = Arc::new(AtomicUsize::new(0));
     let mut client = server.connect();
     client
         .set_write_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let keep = client.try_clone().unwrap();
     let writer = {
-        let (stop, sent) = (stop.clone(), sent.clone());
+        let (stop, sent, stalls) = (stop.clone(), sent.clone(), stalls.clone());
         thread::spawn(move || {
             let block = vec![b'w'; 64 * 1024];
             // Bounded: 64 MiB is far more than every buffer on the way can hold.
@@ -286,7 +230,9 @@ fn a_client_that_never_reads_holds_at_most_max_output_plus_one_read() {
                 }
                 match client.write(&block) {
                     Ok(n) => sent.fetch_add(n, Ordering::Relaxed),
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => 0,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        stalls.fetch_add(1, Ordering::Relaxed)
+                    }
                     Err(_) => break,
                 };
             }
@@ -298,12 +244,14 @@ fn a_client_that_never_reads_holds_at_most_max_output_plus_one_read() {
     // moment about once in ten runs and waited in vain while the server, rightly paused with
     // 128 KiB pending, held still.)
     server.wait("the server to stop reading", |s| s.read_pauses.get() >= 1);
-    // The client still never reads: sample the gauge while the writer keeps pushing.
+    // The client still never reads: sample the gauge while the writer keeps pushing, until
+    // its own writes stall twice: every buffer on the way is then as full as it gets.
     let mut highest = 0;
-    for _ in 0..200 {
+    wait_until("the client's writes to stall", || {
         highest = highest.max(server.stats.buffered_out.get());
-        thread::sleep(Duration::from_millis(2));
-    }
+        stalls.load(Ordering::Relaxed) >= 2
+    });
+    highest = highest.max(server.stats.buffered_out.get());
     assert!(
         highest <= bound,
         "buffered_out reached {highest}, bound {bound}"
@@ -339,13 +287,20 @@ impl Session for Receiving {
 }
 
 /// Sends `byte` ten times a second (far under the 1000 required) until told to stop or the
-/// connection fails; bounded to 10 s.
-fn trickle(mut s: TcpStream, byte: u8, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+/// connection fails, counting the bytes sent in `sent`; bounded to 10 s. The pace is the
+/// behaviour under test, not a wait.
+fn trickle(
+    mut s: TcpStream,
+    byte: u8,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicUsize>,
+) -> JoinHandle<()> {
     thread::spawn(move || {
         for _ in 0..100 {
             if stop.load(Ordering::Relaxed) || s.write_all(&[byte]).is_err() {
                 break;
             }
+            sent.fetch_add(1, Ordering::Relaxed);
             thread::sleep(Duration::from_millis(100));
         }
     })
@@ -373,19 +328,31 @@ fn a_trickle_into_a_receiving_session_is_cut_off_and_counted() {
     let stop = Arc::new(AtomicBool::new(false));
     // The control: the same trickle between messages owes nothing and is left alone.
     let idle = server.connect();
-    let started = Instant::now();
-    let idle_writer = trickle(idle.try_clone().unwrap(), b'n', stop.clone());
+    let idle_sent = Arc::new(AtomicUsize::new(0));
+    let idle_writer = trickle(
+        idle.try_clone().unwrap(),
+        b'n',
+        stop.clone(),
+        idle_sent.clone(),
+    );
     let mut slow = server.connect();
-    let slow_writer = trickle(slow.try_clone().unwrap(), b'r', stop.clone());
+    let slow_writer = trickle(
+        slow.try_clone().unwrap(),
+        b'r',
+        stop.clone(),
+        Arc::default(),
+    );
     // The session may answer (HTTP's 408) before the close.
     assert_eq!(read_to_end(&mut slow), b"too slow\n");
     slow_writer.join().unwrap();
     server.wait("the cut-off counted", |s| s.too_slow.get() == 1);
     assert_eq!(timeouts.load(Ordering::Relaxed), 1);
-    // Two full windows of the control's trickle, then it must still be there.
-    while started.elapsed() < 2 * window + window / 2 {
-        thread::sleep(Duration::from_millis(20));
-    }
+    // Two and a half windows' worth of the control's trickle (ten bytes a window) went in,
+    // and it must still be there: were it cut, its bytes would stop and this wait fail.
+    let enough = (25 * window.as_millis() / 1000) as usize;
+    wait_until("the control to trickle through two windows", || {
+        idle_sent.load(Ordering::Relaxed) >= enough
+    });
     assert_eq!(
         server.stats.too_slow.get(),
         1,

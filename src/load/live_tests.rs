@@ -6,36 +6,15 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use evserve::protocol::framed::FramedConfig;
-use evserve::protocol::http::HttpConfig;
-use evserve::server::{self, ServerConfig, ServiceSpec};
-
 use crate::load::{self, Framing, HttpRequest, LoadConfig, Protocol, Report};
+
+// The servers the integration tests use too (`tests/util/inproc.rs`), not a copy of them.
+#[path = "../../tests/util/inproc.rs"]
+mod inproc;
+use inproc::{answer_heads, every_service, tiny_server};
 
 fn any() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
-}
-
-/// evserve with echo, UDP echo, both framings and HTTP, in that order.
-fn evserve() -> server::Running {
-    server::spawn(ServerConfig {
-        services: vec![
-            ServiceSpec::Echo(any()),
-            ServiceSpec::UdpEcho(any()),
-            ServiceSpec::Framed(any(), FramedConfig::length()),
-            ServiceSpec::Framed(any(), FramedConfig::line()),
-            ServiceSpec::Http(
-                any(),
-                Box::new(HttpConfig {
-                    root: std::env::temp_dir(),
-                    access_log: false,
-                    ..HttpConfig::default()
-                }),
-            ),
-        ],
-        ..ServerConfig::default()
-    })
-    .unwrap()
 }
 
 /// `n` requests over 4 connections, bounded by 20 s should anything hang.
@@ -66,7 +45,7 @@ fn assert_clean(name: &str, report: &Report, n: u64) {
 
 #[test]
 fn every_protocol_counts_exactly_against_evserve() {
-    let running = evserve();
+    let running = every_service();
     let [echo, udp, length, line, web] = running.addrs[..] else {
         panic!("five services")
     };
@@ -104,7 +83,7 @@ fn every_protocol_counts_exactly_against_evserve() {
 
 #[test]
 fn threads_share_the_connections_and_the_count() {
-    let running = evserve();
+    let running = every_service();
     let mut cfg = counted(running.addrs[0], Protocol::Echo, 2001);
     cfg.threads = 3;
     cfg.connections = 5;
@@ -119,7 +98,7 @@ fn threads_share_the_connections_and_the_count() {
 
 #[test]
 fn evserve_http_without_keep_alive_reconnects_per_request_as_planned() {
-    let running = evserve();
+    let running = every_service();
     let web = running.addrs[4];
     let request = HttpRequest {
         keep_alive: false,
@@ -130,51 +109,10 @@ fn evserve_http_without_keep_alive_reconnects_per_request_as_planned() {
     assert!(report.connects >= 300, "{}", report.connects);
 }
 
-/// Serves every connection on its own thread with `serve`.
-fn tiny_server(serve: fn(TcpStream)) -> SocketAddr {
-    let listener = TcpListener::bind(any()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            std::thread::spawn(move || serve(stream));
-        }
-    });
-    addr
-}
-
-/// Answers every request head found in the stream (pipelining included) with `answer`;
-/// closes after answering a request that asked for it.
-fn http_server(mut s: TcpStream, answer: &[u8]) {
-    let mut pending = Vec::new();
-    let mut buf = [0u8; 16384];
-    loop {
-        let n = match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        pending.extend_from_slice(&buf[..n]);
-        let mut out = Vec::new();
-        let mut close = false;
-        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head: Vec<u8> = pending.drain(..end + 4).collect();
-            out.extend_from_slice(answer);
-            if head.windows(17).any(|w| w == b"Connection: close") {
-                close = true;
-                break;
-            }
-        }
-        if s.write_all(&out).is_err() || close {
-            return;
-        }
-    }
-}
-
 fn hello(s: TcpStream) {
-    http_server(
-        s,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!",
-    );
+    answer_heads(s, || {
+        b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!"
+    });
 }
 
 #[test]
@@ -199,10 +137,9 @@ fn http_counts_with_and_without_pipelining() {
 #[test]
 fn an_http_error_status_is_an_error_not_throughput() {
     let addr = tiny_server(|s| {
-        http_server(
-            s,
-            b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops",
-        );
+        answer_heads(s, || {
+            b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops"
+        });
     });
     let mut cfg = counted(addr, http(addr, "/"), 500);
     cfg.pipeline = 4;

@@ -9,12 +9,9 @@
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::Duration;
 
 use super::Server;
-
-/// Read and write timeout of every test socket.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub use super::inproc::connect;
 
 /// The most header lines a response may have before the reader gives up: a bound on the loop,
 /// far above anything this server sends.
@@ -26,14 +23,6 @@ pub fn start(root: &Path, extra: &[&str]) -> Server {
     let mut args = vec!["--http", "127.0.0.1:0", "--root", root];
     args.extend_from_slice(extra);
     Server::start(&args, 1)
-}
-
-/// A TCP connection with both timeouts set.
-pub fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(TIMEOUT)).unwrap();
-    s.set_write_timeout(Some(TIMEOUT)).unwrap();
-    s
 }
 
 /// One parsed response.

@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod http;
+pub mod inproc;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};
