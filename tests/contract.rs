@@ -20,16 +20,18 @@
 //! sends, it waits until the session has been offered it, so the reactor sees the same pieces
 //! as the harness.
 
+mod util;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex, mpsc};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use evserve::config::{Limits, SocketOptions};
-use evserve::reactor::{Handle, Reactor};
+use evserve::config::Limits;
 use evserve::session::{Ctx, Flow, Service, Session, Step};
 use evserve::testing::Harness;
+use util::inproc::{InProcess, wait_until};
 
 // ---------------------------------------------------------------------------------------------
 // The log
@@ -369,6 +371,9 @@ const WINDOW: usize = 1 << 20;
 /// The harness with a pretend socket in front of it.
 struct HarnessRun {
     h: Harness<Logged>,
+    /// The reactor's memory budget (`Limits::max_memory`): the harness is told memory is
+    /// tight while what this connection holds is over it, as the reactor would say.
+    max_memory: usize,
     got: Vec<u8>,
     /// Output let through since the client last read.
     unread: usize,
@@ -379,17 +384,35 @@ struct HarnessRun {
 
 impl HarnessRun {
     fn new(session: Logged) -> HarnessRun {
+        HarnessRun::with_limits(session, &Limits::default())
+    }
+
+    fn with_limits(session: Logged, limits: &Limits) -> HarnessRun {
         let mut run = HarnessRun {
             // The reactor lends a file queue on plain TCP; so does the harness here.
             h: Harness::new(session).lending_files(),
+            max_memory: limits.max_memory,
             got: Vec::new(),
             unread: 0,
             want_drain: false,
             ended: false,
         };
+        run.weigh();
         let flow = run.h.open();
         run.after(flow, false);
         run
+    }
+
+    /// Tells the session whether memory is tight, as the reactor does before every call:
+    /// whether the bytes held (output not yet taken, unconsumed input, and what the session
+    /// says it holds, for itself or for its peer) are over the budget. A model of one
+    /// connection: the scenarios that use it hold far more than anything else could.
+    fn weigh(&mut self) {
+        let held = self.h.output().len()
+            + self.h.pending_input().len()
+            + self.h.held()
+            + self.h.held_for_peer();
+        self.h.set_memory_tight(held > self.max_memory);
     }
 
     /// Lets output through to the client, as much as the socket would take. Output produced
@@ -444,6 +467,7 @@ impl HarnessRun {
                 return;
             }
             let input = self.h.pending_input().len();
+            self.weigh();
             let flow = self.h.drain();
             if flow != Flow::Continue {
                 return self.after(flow, reading);
@@ -460,6 +484,7 @@ impl HarnessRun {
             if self.ended {
                 break;
             }
+            self.weigh();
             match act {
                 Act::Send(bytes) => {
                     let flow = self.h.input(bytes).flow;
@@ -491,9 +516,9 @@ impl HarnessRun {
     }
 }
 
-fn run_harness(make: Make, script: &[Act]) -> (Vec<u8>, Vec<Event>) {
+fn run_harness(limits: &Limits, make: Make, script: &[Act]) -> (Vec<u8>, Vec<Event>) {
     let (session, log) = logged(make);
-    let got = HarnessRun::new(session).play(script);
+    let got = HarnessRun::with_limits(session, limits).play(script);
     (got, log.events())
 }
 
@@ -515,64 +540,39 @@ impl Service for LoggedService {
     }
 }
 
-/// A reactor on its own thread, stopped and joined on drop.
+/// A reactor on its own thread serving logged sessions, stopped and joined on drop.
 struct Server {
-    addr: SocketAddr,
-    handle: Handle,
-    thread: Option<JoinHandle<()>>,
+    reactor: InProcess,
     logs: Arc<Mutex<Vec<Log>>>,
 }
 
 impl Server {
     fn start(make: Make) -> Server {
+        Server::with_limits(Limits::default(), make)
+    }
+
+    fn with_limits(limits: Limits, make: Make) -> Server {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let service_logs = logs.clone();
-        let (tx, rx) = mpsc::channel();
-        let thread = thread::spawn(move || {
-            let mut reactor = Reactor::new(Limits::default(), SocketOptions::default()).unwrap();
-            let service = LoggedService {
+        let reactor = InProcess::start(limits, move || {
+            Box::new(LoggedService {
                 make,
                 logs: service_logs,
-            };
-            let addr = reactor
-                .listen("127.0.0.1:0".parse().unwrap(), Box::new(service))
-                .unwrap();
-            tx.send((addr, reactor.handle())).unwrap();
-            reactor.run().unwrap();
+            })
         });
-        let (addr, handle) = rx.recv().unwrap();
-        Server {
-            addr,
-            handle,
-            thread: Some(thread),
-            logs,
-        }
+        Server { reactor, logs }
     }
 
     /// Connects, and waits until the reactor has opened the session.
     fn connect(&self) -> (TcpStream, Log) {
         let n = self.logs.lock().unwrap().len();
-        let s = TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let until = Instant::now() + Duration::from_secs(10);
-        let log = loop {
-            if let Some(log) = self.logs.lock().unwrap().get(n) {
-                break log.clone();
-            }
-            assert!(Instant::now() < until, "the reactor did not accept");
-            thread::sleep(Duration::from_millis(1));
-        };
+        let s = self.reactor.connect();
+        wait_until("the reactor to accept", || {
+            self.logs.lock().unwrap().len() > n
+        });
+        let log = self.logs.lock().unwrap()[n].clone();
         log.wait("on_open", |l| !l.is_empty());
         (s, log)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.handle.stop();
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
     }
 }
 
@@ -597,8 +597,8 @@ fn read_to_end(s: &mut TcpStream, got: &mut Vec<u8>) {
     }
 }
 
-fn run_reactor(make: Make, script: &[Act]) -> (Vec<u8>, Vec<Event>) {
-    let server = Server::start(make);
+fn run_reactor(limits: &Limits, make: Make, script: &[Act]) -> (Vec<u8>, Vec<Event>) {
+    let server = Server::with_limits(limits.clone(), make);
     let (mut s, log) = server.connect();
     let (mut sent, mut timeouts, mut got) = (0, 0, Vec::new());
     for act in script {
@@ -637,8 +637,13 @@ fn run_reactor(make: Make, script: &[Act]) -> (Vec<u8>, Vec<Event>) {
 /// Plays `script` both ways; asserts the output is `want` both times and the callbacks agree.
 /// Returns the harness's log.
 fn run_both(make: Make, script: &[Act], want: &[u8]) -> Vec<Event> {
-    let (h_got, h_log) = run_harness(make, script);
-    let (r_got, r_log) = run_reactor(make, script);
+    run_both_with(&Limits::default(), make, script, want)
+}
+
+/// [`run_both`] with the reactor's `limits` (and the harness told what they imply).
+fn run_both_with(limits: &Limits, make: Make, script: &[Act], want: &[u8]) -> Vec<Event> {
+    let (h_got, h_log) = run_harness(limits, make, script);
+    let (r_got, r_log) = run_reactor(limits, make, script);
     assert_same_bytes("harness output", &h_got, want);
     assert_same_bytes("reactor output", &r_got, want);
     assert_same_runs(&h_log, &r_log);
@@ -1226,4 +1231,92 @@ fn a_queued_file_goes_between_the_output_before_and_after_it() {
         Act::ReadToEnd,
     ];
     run_both(|_| Box::new(FileBetween), &script, b"head[FILE-BODY]tail\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario: memory pressure (`Ctx::memory_tight`). The reactor says memory is tight while the
+// bytes its connections hold are over `--max-memory`, its own buffers and what sessions report
+// holding (`Ctx::set_held`, `Ctx::set_held_for_peer`) together; the harness is told the same
+// by the driver's model of that budget ([`HarnessRun::weigh`]).
+
+/// The memory budget of the pressure scenarios: far under what [`Hoarder`] holds, far over
+/// anything else.
+const BUDGET: usize = 64 * 1024;
+
+/// `hold N` reports N bytes held for the peer (`Ctx::set_held_for_peer`: counted, but never a
+/// reason to stop reading the connection, so it can be told `free` again) and answers `held`;
+/// `free` reports none and answers `freed`; `tight?` answers `tight` or `easy`; `bye` closes.
+struct Hoarder;
+
+impl Session for Hoarder {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        let Some(end) = input.iter().position(|&b| b == b'\n') else {
+            return Step::consumed(0);
+        };
+        let line = std::str::from_utf8(&input[..end]).expect("a text line");
+        let answer: &[u8] = match line.split_once(' ') {
+            Some(("hold", n)) => {
+                cx.set_held_for_peer(n.parse().expect("a byte count"));
+                b"held\n"
+            }
+            None if line == "free" => {
+                cx.set_held_for_peer(0);
+                b"freed\n"
+            }
+            None if line == "tight?" && cx.memory_tight() => b"tight\n",
+            None if line == "tight?" => b"easy\n",
+            _ => return Step::close(end + 1),
+        };
+        cx.out().extend_from_slice(answer);
+        Step::consumed(end + 1)
+    }
+}
+
+#[test]
+fn a_session_is_told_memory_is_tight_while_held_bytes_are_over_the_budget() {
+    let limits = Limits {
+        max_memory: BUDGET,
+        ..Limits::default()
+    };
+    let script = [
+        Act::Send(b"tight?\n"),
+        Act::Read(5),
+        Act::Send(b"hold 1048576\n"),
+        Act::Read(5),
+        Act::Send(b"tight?\n"),
+        Act::Read(6),
+        Act::Send(b"free\n"),
+        Act::Read(6),
+        Act::Send(b"tight?\n"),
+        Act::Read(5),
+        Act::Send(b"bye\n"),
+        Act::ReadToEnd,
+    ];
+    let want = b"easy\nheld\ntight\nfreed\neasy\n";
+    run_both_with(&limits, |_| Box::new(Hoarder), &script, want);
+}
+
+/// Held bytes just at the budget are not over it; one more is.
+#[test]
+fn the_budget_is_tight_one_byte_past_its_edge() {
+    let limits = Limits {
+        max_memory: BUDGET,
+        ..Limits::default()
+    };
+    let at = format!("hold {BUDGET}\n").leak().as_bytes();
+    let past = format!("hold {}\n", BUDGET + 1).leak().as_bytes();
+    let script = [
+        Act::Send(at),
+        Act::Read(5),
+        Act::Send(b"tight?\n"),
+        Act::Read(5),
+        Act::Send(past),
+        Act::Read(5),
+        Act::Send(b"tight?\n"),
+        Act::Read(6),
+        Act::Send(b"bye\n"),
+        Act::ReadToEnd,
+    ];
+    let want = b"held\neasy\nheld\ntight\n";
+    run_both_with(&limits, |_| Box::new(Hoarder), &script, want);
 }
