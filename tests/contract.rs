@@ -19,6 +19,12 @@
 //! The reactor client waits on signals from the log, never on a sleep: after each piece it
 //! sends, it waits until the session has been offered it, so the reactor sees the same pieces
 //! as the harness.
+//!
+//! What the reactor lends a session is lent on both sides: a file queue (`Ctx::send_file`),
+//! memory pressure (`Ctx::memory_tight`, from a budget the harness driver models for one
+//! connection) and rooms (`Ctx::broadcast`, `Ctx::join`: several connections play one script,
+//! the harness side routing broadcasts to each member's group as the reactor does, the reactor
+//! side waiting after each step until every member has heard what it heard in the harness).
 
 mod util;
 
@@ -29,7 +35,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use evserve::config::Limits;
-use evserve::session::{Ctx, Flow, Service, Session, Step};
+use evserve::session::{Ctx, Flow, RoomId, Service, Session, Step};
 use evserve::testing::Harness;
 use util::inproc::{InProcess, wait_until};
 
@@ -479,34 +485,39 @@ impl HarnessRun {
         panic!("the session never stops producing");
     }
 
+    /// Plays one act of the client's script.
+    fn step(&mut self, act: &Act) {
+        if self.ended {
+            return;
+        }
+        self.weigh();
+        match act {
+            Act::Send(bytes) => {
+                let flow = self.h.input(bytes).flow;
+                self.after(flow, false);
+            }
+            Act::Read(_) | Act::ReadToEnd => {
+                self.take(true);
+                self.drain(true);
+                self.unread = 0;
+            }
+            Act::Shutdown => {
+                let flow = self.h.eof(b"");
+                self.after(flow, false);
+            }
+            Act::Timeout => {
+                let deadline = self.h.deadline().expect("Timeout with no deadline set");
+                let by = deadline.saturating_duration_since(self.h.now());
+                self.h.advance(by);
+                let flow = self.h.timeout();
+                self.after(flow, false);
+            }
+        }
+    }
+
     fn play(mut self, script: &[Act]) -> Vec<u8> {
         for act in script {
-            if self.ended {
-                break;
-            }
-            self.weigh();
-            match act {
-                Act::Send(bytes) => {
-                    let flow = self.h.input(bytes).flow;
-                    self.after(flow, false);
-                }
-                Act::Read(_) | Act::ReadToEnd => {
-                    self.take(true);
-                    self.drain(true);
-                    self.unread = 0;
-                }
-                Act::Shutdown => {
-                    let flow = self.h.eof(b"");
-                    self.after(flow, false);
-                }
-                Act::Timeout => {
-                    let deadline = self.h.deadline().expect("Timeout with no deadline set");
-                    let by = deadline.saturating_duration_since(self.h.now());
-                    self.h.advance(by);
-                    let flow = self.h.timeout();
-                    self.after(flow, false);
-                }
-            }
+            self.step(act);
         }
         assert!(
             self.ended,
@@ -597,22 +608,43 @@ fn read_to_end(s: &mut TcpStream, got: &mut Vec<u8>) {
     }
 }
 
-fn run_reactor(limits: &Limits, make: Make, script: &[Act]) -> (Vec<u8>, Vec<Event>) {
-    let server = Server::with_limits(limits.clone(), make);
-    let (mut s, log) = server.connect();
-    let (mut sent, mut timeouts, mut got) = (0, 0, Vec::new());
-    for act in script {
+/// The client side of one connection to the reactor, playing a script act by act.
+struct Client {
+    s: TcpStream,
+    log: Log,
+    /// Bytes sent so far, and timeouts waited for.
+    sent: usize,
+    timeouts: usize,
+    got: Vec<u8>,
+}
+
+impl Client {
+    fn open(server: &Server) -> Client {
+        let (s, log) = server.connect();
+        Client {
+            s,
+            log,
+            sent: 0,
+            timeouts: 0,
+            got: Vec::new(),
+        }
+    }
+
+    /// Plays one act, and waits until the session has seen what it should have.
+    fn step(&mut self, act: &Act) {
+        let Client { s, log, .. } = self;
         match act {
             Act::Send(bytes) => {
                 if s.write_all(bytes).is_err() {
                     assert!(ended(&log.events()), "write failed with the session open");
                 }
-                sent += bytes.len();
+                self.sent += bytes.len();
+                let sent = self.sent;
                 log.wait("the session to be offered the piece", |l| {
                     fresh_total(l) >= sent || ended(l)
                 });
             }
-            Act::Read(n) => read_exact(&mut s, *n, &mut got),
+            Act::Read(n) => read_exact(s, *n, &mut self.got),
             Act::Shutdown => {
                 // After an abort the socket may be gone already.
                 let _ = s.shutdown(Shutdown::Write);
@@ -621,17 +653,31 @@ fn run_reactor(limits: &Limits, make: Make, script: &[Act]) -> (Vec<u8>, Vec<Eve
                 });
             }
             Act::Timeout => {
-                timeouts += 1;
+                self.timeouts += 1;
+                let timeouts = self.timeouts;
                 log.wait("on_timeout", |l| {
                     l.iter().filter(|e| matches!(e, Event::Timeout(_))).count() >= timeouts
                 });
             }
-            Act::ReadToEnd => read_to_end(&mut s, &mut got),
+            Act::ReadToEnd => read_to_end(s, &mut self.got),
         }
     }
-    drop(s);
-    log.wait("on_close", |l| l.contains(&Event::Close));
-    (got, log.events())
+
+    /// Hangs up, and returns what it read and the session's callbacks once it is closed.
+    fn finish(self) -> (Vec<u8>, Vec<Event>) {
+        drop(self.s);
+        self.log.wait("on_close", |l| l.contains(&Event::Close));
+        (self.got, self.log.events())
+    }
+}
+
+fn run_reactor(limits: &Limits, make: Make, script: &[Act]) -> (Vec<u8>, Vec<Event>) {
+    let server = Server::with_limits(limits.clone(), make);
+    let mut client = Client::open(&server);
+    for act in script {
+        client.step(act);
+    }
+    client.finish()
 }
 
 /// Plays `script` both ways; asserts the output is `want` both times and the callbacks agree.
@@ -1092,85 +1138,21 @@ impl Session for Room {
     }
 }
 
-/// Two harnesses standing for two connections of a room: what one broadcasts after a call
-/// is delivered to the other, if it is still open.
-struct Pair {
-    a: HarnessRun,
-    b: HarnessRun,
-}
-
-impl Pair {
-    /// Delivers what `from` broadcast to the other member.
-    fn relay(&mut self, from_a: bool) {
-        let (from, to) = if from_a {
-            (&mut self.a, &mut self.b)
-        } else {
-            (&mut self.b, &mut self.a)
-        };
-        let message = from.h.take_broadcast();
-        if !message.is_empty() && !to.ended {
-            let flow = to.h.deliver(&message);
-            to.after(flow, false);
-            assert!(to.h.take_broadcast().is_empty(), "a relay was kept");
-        }
-    }
-}
-
 #[test]
 fn a_broadcast_reaches_the_other_connection_once_and_a_leave_notice_too() {
-    let want_a = b"ok\n";
-    let want_b = b"[joined][hi][left]";
-
-    // The harness: B opens first (nobody to hear it), then A.
-    let (b_session, b_log) = logged(|_| Box::new(Room));
-    let (a_session, a_log) = logged(|_| Box::new(Room));
-    let b = HarnessRun::new(b_session);
-    let mut pair = Pair {
-        b,
-        a: HarnessRun::new(a_session),
-    };
-    pair.b.h.take_broadcast();
-    pair.relay(true);
-    let flow = pair.a.h.input(b"say hi\n").flow;
-    pair.a.after(flow, false);
-    pair.relay(true);
-    let flow = pair.a.h.eof(b"");
-    pair.a.after(flow, true);
-    pair.relay(true);
-    let flow = pair.b.h.eof(b"");
-    pair.b.after(flow, true);
-    pair.relay(false);
-    assert_same_bytes("harness A", &pair.a.got, want_a);
-    assert_same_bytes("harness B", &pair.b.got, want_b);
-
-    // The reactor.
-    let server = Server::start(|_| Box::new(Room));
-    let (mut b, rb_log) = server.connect();
-    let (mut a, ra_log) = server.connect();
-    a.write_all(b"say hi\n").unwrap();
-    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
-    read_exact(&mut a, 3, &mut got_a);
-    a.shutdown(Shutdown::Write).unwrap();
-    read_to_end(&mut a, &mut got_a);
-    ra_log.wait("A's on_close", |l| l.contains(&Event::Close));
-    read_exact(&mut b, want_b.len(), &mut got_b);
-    b.shutdown(Shutdown::Write).unwrap();
-    read_to_end(&mut b, &mut got_b);
-    rb_log.wait("B's on_close", |l| l.contains(&Event::Close));
-    assert_same_bytes("reactor A", &got_a, want_a);
-    assert_same_bytes("reactor B", &got_b, want_b);
-
-    assert_same_runs(&a_log.events(), &ra_log.events());
-    assert_same_runs(&b_log.events(), &rb_log.events());
-    let received: Vec<Vec<u8>> = rb_log
-        .events()
-        .iter()
-        .filter_map(|e| match e {
-            Event::Broadcast(m, _) => Some(m.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(received, [&b"joined"[..], b"hi", b"left"]);
+    // B opens first (nobody to hear it), then A.
+    let (b, a) = (0, 1);
+    let script = [
+        (a, Act::Send(b"say hi\n")),
+        (a, Act::Read(3)),
+        (a, Act::Shutdown),
+        (a, Act::ReadToEnd),
+        (b, Act::Shutdown),
+        (b, Act::ReadToEnd),
+    ];
+    let want: [&[u8]; 2] = [b"[joined][hi][left]", b"ok\n"];
+    let logs = run_members(|_| Box::new(Room), &script, &want);
+    assert_eq!(received(&logs[b]), [&b"joined"[..], b"hi", b"left"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1319,4 +1301,186 @@ fn the_budget_is_tight_one_byte_past_its_edge() {
     ];
     let want = b"held\neasy\nheld\ntight\n";
     run_both_with(&limits, |_| Box::new(Hoarder), &script, want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario: rooms (`Ctx::join`, `RoomId`). Several connections of one listener; each hears the
+// broadcasts of the others in its group: the room it joined last, else its listener. The
+// harness side routes what each member broadcasts as the reactor does ([`Members::route`]);
+// the reactor side waits, after each step, until every member has heard what it heard in
+// the harness run, so both see the same order.
+
+/// `join N` joins room N (`in N`); `say X` broadcasts X (`ok`); a broadcast is written as
+/// `[X]`; on close it broadcasts `left`.
+struct Member;
+
+impl Session for Member {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        let Some(end) = input.iter().position(|&b| b == b'\n') else {
+            return Step::consumed(0);
+        };
+        let line = &input[..end];
+        if let Some(said) = line.strip_prefix(b"say ") {
+            cx.broadcast(said);
+            cx.out().extend_from_slice(b"ok\n");
+        } else {
+            let room = line
+                .strip_prefix(b"join ")
+                .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+                .expect("say or join");
+            cx.join(RoomId(room));
+            cx.out()
+                .extend_from_slice(format!("in {room}\n").as_bytes());
+        }
+        Step::consumed(end + 1)
+    }
+
+    fn on_broadcast(&mut self, message: &[u8], cx: &mut Ctx<'_>) -> Flow {
+        cx.out().extend_from_slice(b"[");
+        cx.out().extend_from_slice(message);
+        cx.out().extend_from_slice(b"]");
+        Flow::Continue
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<'_>) {
+        cx.broadcast(b"left");
+    }
+}
+/// Harness runs standing for the connections of one listener.
+struct Members {
+    runs: Vec<HarnessRun>,
+}
+
+impl Members {
+    /// Delivers what each member broadcast to the other open members of its group (the room
+    /// it joined, else the listener, as no service here has a room of its own), until nothing
+    /// is left to deliver: a member that closes says `left` in turn.
+    fn route(&mut self) {
+        for _ in 0..1000 {
+            let Some((from, message)) = self
+                .runs
+                .iter_mut()
+                .enumerate()
+                .map(|(i, r)| (i, r.h.take_broadcast()))
+                .find(|(_, m)| !m.is_empty())
+            else {
+                return;
+            };
+            let group = self.runs[from].h.room();
+            for (i, to) in self.runs.iter_mut().enumerate() {
+                if i != from && !to.ended && to.h.room() == group {
+                    let flow = to.h.deliver(&message);
+                    to.after(flow, false);
+                }
+            }
+        }
+        panic!("the members never stop broadcasting");
+    }
+}
+
+/// The broadcasts a session received, in order.
+fn received(log: &[Event]) -> Vec<Vec<u8>> {
+    log.iter()
+        .filter_map(|e| match e {
+            Event::Broadcast(m, _) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many broadcasts each log has received.
+fn heard(logs: &[Log]) -> Vec<usize> {
+    logs.iter()
+        .map(|log| {
+            log.events()
+                .iter()
+                .filter(|e| matches!(e, Event::Broadcast(..)))
+                .count()
+        })
+        .collect()
+}
+
+/// Plays `script`, each act by the member it names, through harnesses and through a reactor;
+/// asserts each member's output is its `want` both times and their callbacks agree. Returns
+/// the harness's logs.
+fn run_members(make: Make, script: &[(usize, Act)], want: &[&[u8]]) -> Vec<Vec<Event>> {
+    // The harness: members open in order, then the script; after each step, what each one
+    // has heard so far, for the reactor to be waited on.
+    let (mut members, mut h_logs) = (Members { runs: Vec::new() }, Vec::new());
+    for _ in want {
+        let (session, log) = logged(make);
+        members.runs.push(HarnessRun::new(session));
+        h_logs.push(log);
+        members.route();
+    }
+    let opened = heard(&h_logs);
+    let mut expected = Vec::new();
+    for (who, act) in script {
+        members.runs[*who].step(act);
+        members.route();
+        expected.push(heard(&h_logs));
+    }
+    for (i, run) in members.runs.iter().enumerate() {
+        assert!(
+            run.ended,
+            "member {i} is still open at the end of the script"
+        );
+        assert_same_bytes(&format!("harness, member {i}"), &run.got, want[i]);
+    }
+
+    // The reactor: the same, waiting after each step until every member has heard as much.
+    let server = Server::start(make);
+    let mut clients: Vec<Client> = want.iter().map(|_| Client::open(&server)).collect();
+    let logs: Vec<Log> = clients.iter().map(|c| c.log.clone()).collect();
+    let all_heard = |expected: &Vec<usize>| {
+        wait_until(&format!("broadcasts heard: {expected:?}"), || {
+            heard(&logs) >= *expected
+        });
+    };
+    all_heard(&opened);
+    for ((who, act), expected) in script.iter().zip(&expected) {
+        clients[*who].step(act);
+        all_heard(expected);
+    }
+    let h_logs: Vec<Vec<Event>> = h_logs.iter().map(Log::events).collect();
+    for (i, client) in clients.into_iter().enumerate() {
+        let (got, r_log) = client.finish();
+        assert_same_bytes(&format!("reactor, member {i}"), &got, want[i]);
+        assert_same_runs(&h_logs[i], &r_log);
+    }
+    h_logs
+}
+
+#[test]
+fn a_room_hears_its_members_only_and_a_member_that_moves_on_hears_it_no_more() {
+    let (a, b, c) = (0, 1, 2);
+    let script = [
+        // A and C join room 7; B stays with its listener, where nobody is left to hear it.
+        (a, Act::Send(b"join 7\n")),
+        (c, Act::Send(b"join 7\n")),
+        (a, Act::Send(b"say hi\n")),
+        (b, Act::Send(b"say anyone?\n")),
+        (c, Act::Send(b"say hello\n")),
+        // C moves to room 8: A's words no longer reach it, nor do C's reach A.
+        (c, Act::Send(b"join 8\n")),
+        (a, Act::Send(b"say still there?\n")),
+        (c, Act::Send(b"say echo\n")),
+        // C comes back, and hears A leave.
+        (c, Act::Send(b"join 7\n")),
+        (b, Act::Shutdown),
+        (b, Act::ReadToEnd),
+        (a, Act::Shutdown),
+        (a, Act::ReadToEnd),
+        (c, Act::Shutdown),
+        (c, Act::ReadToEnd),
+    ];
+    let want: [&[u8]; 3] = [
+        b"in 7\nok\n[hello]ok\n",
+        b"ok\n",
+        b"in 7\n[hi]ok\nin 8\nok\nin 7\n[left]",
+    ];
+    let logs = run_members(|_| Box::new(Member), &script, &want);
+    assert_eq!(received(&logs[a]), [b"hello"]);
+    assert!(received(&logs[b]).is_empty(), "B's listener group is empty");
+    assert_eq!(received(&logs[c]), [&b"hi"[..], b"left"]);
 }
