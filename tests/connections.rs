@@ -4,12 +4,12 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use serde_json::Value;
 use util::Server;
-use util::http::connect;
+use util::http::{Response, connect, read_response};
 
 /// An HTTP/1.1 client that keeps count of the raw bytes it sent and received.
 struct Client {
@@ -18,17 +18,9 @@ struct Client {
     received: usize,
 }
 
-/// One answer: status, body, and its size on the wire.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
+/// The body of `answer`, parsed as JSON.
+fn json(answer: &Response) -> Value {
+    serde_json::from_slice(&answer.body).unwrap_or_else(|e| panic!("{e}: {}", answer.text()))
 }
 
 impl Client {
@@ -49,36 +41,21 @@ impl Client {
         self.sent += request.len();
     }
 
-    /// Reads one response (`Content-Length` framed, as every answer here is).
-    fn answer(&mut self, head_request: bool) -> Answer {
-        let mut status = 0;
-        let mut length = 0;
-        for n in 0.. {
-            assert!(n < 100, "a response head of more than 100 lines");
-            let mut line = String::new();
-            self.received += self.reader.read_line(&mut line).unwrap();
-            if n == 0 {
-                status = line.split(' ').nth(1).unwrap().parse().unwrap();
-            } else if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            } else if line == "\r\n" {
-                break;
-            }
-        }
-        let mut body = vec![0; if head_request { 0 } else { length }];
-        self.reader.read_exact(&mut body).unwrap();
-        self.received += body.len();
-        Answer { status, body }
+    /// Reads one response, counting its bytes.
+    fn answer(&mut self, head_request: bool) -> Response {
+        let answer = read_response(&mut self.reader, head_request).expect("a response");
+        self.received += answer.head_len + answer.body.len();
+        answer
     }
 
-    fn get(&mut self, path: &str) -> Answer {
+    fn get(&mut self, path: &str) -> Response {
         self.send(&format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
         self.answer(false)
     }
 }
 
 /// `path` on a connection of its own.
-fn get(addr: SocketAddr, path: &str) -> Answer {
+fn get(addr: SocketAddr, path: &str) -> Response {
     Client::open(addr).get(path)
 }
 
@@ -125,7 +102,7 @@ fn every_connection_appears_with_its_bytes_and_its_socket() {
     let (sent_before, received_before) = (keep.sent, keep.received);
     let answer = keep.get("/connections");
     assert_eq!(answer.status, 200);
-    let doc = answer.json();
+    let doc = json(&answer);
     assert_eq!(
         (&doc["worker"], &doc["workers"]),
         (&Value::from(0), &Value::from(1))
@@ -194,7 +171,7 @@ fn the_service_filter_and_the_limit() {
     let _clients: Vec<TcpStream> = (1..=3).map(|n| echoed(echo, n)).collect();
     // One asking connection throughout: a closed one could linger in the table for a moment.
     let mut c = Client::open(http);
-    let doc = c.get("/connections?service=echo").json();
+    let doc = json(&c.get("/connections?service=echo"));
     assert_eq!(
         (&doc["matched"], &doc["total"]),
         (&Value::from(3), &Value::from(4))
@@ -203,26 +180,26 @@ fn the_service_filter_and_the_limit() {
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r["service"] == "echo"), "{doc:#}");
 
-    let doc = c.get("/connections?service=http").json();
+    let doc = json(&c.get("/connections?service=http"));
     assert_eq!(doc["matched"], 1, "only the asking connection: {doc:#}");
-    let doc = c.get("/connections?service=nosuch").json();
+    let doc = json(&c.get("/connections?service=nosuch"));
     assert_eq!(
         (&doc["matched"], &doc["shown"]),
         (&Value::from(0), &Value::from(0))
     );
 
-    let doc = c.get("/connections?limit=2").json();
+    let doc = json(&c.get("/connections?limit=2"));
     assert_eq!(doc["connections"].as_array().unwrap().len(), 2);
     assert_eq!(
         (&doc["shown"], &doc["more"]),
         (&Value::from(2), &Value::from(2))
     );
-    let doc = c.get("/connections?service=echo&limit=2").json();
+    let doc = json(&c.get("/connections?service=echo&limit=2"));
     assert_eq!(
         (&doc["shown"], &doc["more"]),
         (&Value::from(2), &Value::from(1))
     );
-    let doc = c.get("/connections?limit=1000").json();
+    let doc = json(&c.get("/connections?limit=1000"));
     assert_eq!(
         (&doc["shown"], &doc["more"]),
         (&Value::from(4), &Value::from(0))
@@ -257,10 +234,10 @@ fn requests_pipelined_behind_it_are_answered_in_order() {
         "GET /connections?limit=1 HTTP/1.1\r\nHost: localhost\r\n\r\n",
         "GET /plain HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     ));
-    let first = c.answer(false).json();
+    let first = json(&c.answer(false));
     assert_eq!(first["matched"], 1);
     assert_eq!(c.answer(false).body, b"Hello, World!");
-    let third = c.answer(false).json();
+    let third = json(&c.answer(false));
     assert_eq!(third["shown"], 1);
     // By the third request the connection had answered the first two.
     assert!(third["connections"][0]["bytes_out"].as_u64().unwrap() > 0);
@@ -294,13 +271,13 @@ fn with_credentials_configured_only_their_holder_sees_it() {
     c.send("GET /connections HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic dXNlcjpzZWNyZXQ=\r\n\r\n");
     let allowed = c.answer(false);
     assert_eq!(allowed.status, 200);
-    assert_eq!(allowed.json()["matched"], 1);
+    assert_eq!(json(&allowed)["matched"], 1);
 }
 
 #[test]
 fn with_workers_the_answer_says_which_worker_it_is() {
     let server = Server::start(&["--http", "127.0.0.1:0", "--workers", "2"], 1);
-    let doc = get(server.tcp("http"), "/connections").json();
+    let doc = json(&get(server.tcp("http"), "/connections"));
     assert_eq!(doc["workers"], 2);
     let worker = doc["worker"].as_u64().unwrap();
     assert!(worker < 2, "{doc:#}");
@@ -318,10 +295,9 @@ fn over_tls_the_inner_session_gets_its_table_and_the_bytes_are_the_encrypted_one
     let request = b"GET /connections HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
     c.write_all(request).unwrap();
     let answer = read_to_close(&mut c);
-    let text = String::from_utf8_lossy(&answer);
-    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-    let body = text.split_once("\r\n\r\n").unwrap().1;
-    let doc: Value = serde_json::from_str(body).unwrap();
+    let answer = read_response(&mut &answer[..], false).expect("a response");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let doc = json(&answer);
     let row = row_of(&doc, me);
     assert_eq!(row["service"], "https");
     // The handshake and the request, encrypted: more than the request's plain bytes.

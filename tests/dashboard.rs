@@ -3,69 +3,49 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use util::Server;
-
-fn get(addr: SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
-}
-
-fn stats(addr: SocketAddr) -> serde_json::Value {
-    let answer = get(addr, "/stats");
-    let body = answer.split("\r\n\r\n").nth(1).expect("a body");
-    serde_json::from_str(body).expect("JSON")
-}
+use util::http::{connect, get, read_head, stats};
 
 #[test]
 fn the_page_is_served_with_its_policy() {
     let server = Server::start(&["--http", "127.0.0.1:0"], 1);
     let answer = get(server.tcp("http"), "/dashboard");
-    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:.200}");
-    assert!(answer.contains("Content-Type: text/html; charset=utf-8\r\n"));
-    assert!(answer.contains("Content-Security-Policy: default-src 'none'; script-src 'sha256-"));
-    assert!(answer.contains("new EventSource(\"/events\")"));
+    assert_eq!(
+        answer.status_line,
+        "HTTP/1.1 200 OK",
+        "{:.200}",
+        answer.text()
+    );
+    assert_eq!(answer.must("content-type"), "text/html; charset=utf-8");
+    assert!(
+        answer
+            .must("content-security-policy")
+            .starts_with("default-src 'none'; script-src 'sha256-")
+    );
+    assert!(answer.text().contains("new EventSource(\"/events\")"));
     let off = Server::start(&["--http", "127.0.0.1:0", "--no-dashboard"], 1);
     for path in ["/dashboard", "/events"] {
         let answer = get(off.tcp("http"), path);
-        assert!(answer.starts_with("HTTP/1.1 404 "), "{path}: {answer:.100}");
+        assert_eq!(answer.status, 404, "{path}: {}", answer.status_line);
     }
 }
 
 #[test]
 fn events_stream_a_snapshot_a_second() {
     let server = Server::start(&["--http", "127.0.0.1:0"], 1);
-    let mut stream = TcpStream::connect(server.tcp("http")).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut stream = connect(server.tcp("http"));
     stream
         .write_all(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let mut lines = BufReader::new(stream);
-    let mut head = String::new();
-    while !head.ends_with("\r\n\r\n") {
-        assert!(lines.read_line(&mut head).unwrap() > 0, "{head}");
-    }
-    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-    assert!(
-        head.contains("Content-Type: text/event-stream\r\n"),
-        "{head}"
-    );
-    assert!(!head.contains("Content-Length"), "{head}");
+    let head = read_head(&mut lines).expect("a response head");
+    assert_eq!(head.status_line, "HTTP/1.1 200 OK", "{head:?}");
+    assert_eq!(head.must("content-type"), "text/event-stream", "{head:?}");
+    assert_eq!(head.header("content-length"), None, "{head:?}");
     let mut events = Vec::new();
     let mut retry = false;
     while events.len() < 2 {

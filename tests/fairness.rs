@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::http::{self, Conn};
+use util::http::{self, Conn, stats};
 
 /// With two workers, each keeps its own file cache; a write through either must be seen by
 /// the next read through either (the kernel deals new connections to both).
@@ -45,13 +45,6 @@ fn every_worker_sees_a_write_at_once() {
             "served after DELETE"
         );
     }
-}
-
-/// The server's counters, from `/stats` on a fresh connection.
-fn stats(addr: std::net::SocketAddr) -> serde_json::Value {
-    let r = http::get(addr, "/stats");
-    assert_eq!(r.status, 200);
-    serde_json::from_slice(&r.body).expect("stats JSON")
 }
 
 /// Polls `/stats` until `ok` holds, for at most 10 s.

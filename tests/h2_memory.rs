@@ -8,14 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use util::http::stats;
 use util::tls::require;
 use util::{Server, pattern};
-
-fn stats(addr: std::net::SocketAddr) -> serde_json::Value {
-    let r = util::http::get(addr, "/stats");
-    assert_eq!(r.status, 200);
-    serde_json::from_slice(&r.body).expect("stats JSON")
-}
 
 fn held(s: &serde_json::Value) -> u64 {
     ["buffered_in", "buffered_out", "session_buffered"]

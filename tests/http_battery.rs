@@ -1207,8 +1207,7 @@ fn stats_sum_every_worker_whichever_answers() {
         status(&get(addr, "/plain"), "HTTP/1.1 200 OK");
     }
     for asked in 1..=4u64 {
-        let r = get(addr, "/stats");
-        let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let json = http::stats(addr);
         assert_eq!(json["workers"], 2, "{json}");
         // 40 requests, plus the earlier /stats answers; this one is counted once sent.
         assert_eq!(json["requests"]["2xx"], 40 + asked - 1, "{json}");
@@ -1382,11 +1381,7 @@ fn chunked_echo_bodies_stay_within_the_memory_budget() {
         ],
     );
     let addr = server.tcp("http");
-    let stats = || -> serde_json::Value {
-        let r = get(addr, "/stats");
-        assert_eq!(r.status, 200);
-        serde_json::from_slice(&r.body).expect("stats JSON")
-    };
+    let stats = || http::stats(addr);
     let held = |s: &serde_json::Value| -> u64 {
         ["buffered_in", "buffered_out", "session_buffered"]
             .iter()

@@ -11,6 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use util::Server;
+use util::http::stats;
 use util::tls::TlsServer;
 
 fn load(args: &[&str]) -> Output {
@@ -23,11 +24,6 @@ fn load(args: &[&str]) -> Output {
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
-}
-
-/// The server's `/stats`, read over HTTP/1.1.
-fn stats(addr: SocketAddr) -> serde_json::Value {
-    serde_json::from_str(&util::http::get(addr, "/stats").text()).unwrap()
 }
 
 /// `n` responses, all 200, and nothing else.

@@ -25,8 +25,7 @@ fn load_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
 
 /// The server's count of WebSocket messages received.
 fn ws_messages_in(server: &Server) -> u64 {
-    let stats = util::http::get(server.tcp("http"), "/stats").text();
-    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let stats = util::http::stats(server.tcp("http"));
     stats["ws_messages_in"].as_u64().unwrap_or(0)
 }
 

@@ -213,7 +213,7 @@ fn every_service_is_counted_tls_ones_too() {
     let mut stats = serde_json::Value::Null;
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        stats = serde_json::from_slice(&http::get(addr, "/stats").body).unwrap();
+        stats = http::stats(addr);
         if stats["active_tls-echo"] == 1 {
             break;
         }

@@ -818,11 +818,7 @@ fn what_tls_connections_hold_counts_in_the_memory_budget() {
     );
     let config = client_config(&s.cert());
     let http = s.tcp("http");
-    let stats = || -> serde_json::Value {
-        let r = util::http::get(http, "/stats");
-        assert_eq!(r.status, 200);
-        serde_json::from_slice(&r.body).expect("stats JSON")
-    };
+    let stats = || util::http::stats(http);
     let held = |s: &serde_json::Value| {
         ["buffered_in", "buffered_out", "session_buffered"]
             .iter()

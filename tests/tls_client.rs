@@ -36,7 +36,7 @@ fn load_json(args: &[&str]) -> (Option<i32>, Value, String) {
 /// The server's handshake counters (full, resumed), read over plain HTTP so that reading
 /// them makes no handshake.
 fn handshakes(http: SocketAddr) -> (u64, u64) {
-    let stats: Value = serde_json::from_str(&get(http, "/stats").text()).expect("stats JSON");
+    let stats = util::http::stats(http);
     let n = |key: &str| {
         stats[key]
             .as_u64()
@@ -367,7 +367,7 @@ fn websocket_load_runs_over_tls_and_names_an_untrusted_certificate() {
     assert_eq!((u(&r, "requests"), u(&r, "errors")), (600, 0), "{r}");
     assert!(u(&r["tls_handshakes"], "full") >= 1, "{r}");
     let http = s.tcp("http");
-    let stats: Value = serde_json::from_str(&get(http, "/stats").text()).unwrap();
+    let stats = util::http::stats(http);
     assert!(stats["ws_messages_in"].as_u64() >= Some(600), "{stats}");
 
     // Without --cacert nothing is trusted: every handshake fails, and the report says why.

@@ -495,16 +495,7 @@ fn evserve_load_ws_benchmarks_the_echo() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["requests"], 2000, "{report}");
     assert_eq!(report["errors"], 0, "{report}");
-    let answer = {
-        let mut s = TcpStream::connect(server.tcp("http")).unwrap();
-        s.write_all(b"GET /stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).unwrap();
-        answer
-    };
-    let stats: serde_json::Value =
-        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let stats = util::http::stats(server.tcp("http"));
     assert!(stats["ws_messages_in"].as_u64() >= Some(2000), "{stats}");
 }
 
@@ -552,12 +543,6 @@ fn rss_bytes(pid: u32) -> u64 {
         .and_then(|n| n.parse().ok())
         .expect("a VmRSS number");
     kib * 1024
-}
-
-fn ws_stats(addr: SocketAddr) -> serde_json::Value {
-    let r = util::http::get(addr, "/stats");
-    assert_eq!(r.status, 200);
-    serde_json::from_slice(&r.body).expect("stats JSON")
 }
 
 /// Issue 24: the message a WebSocket session assembles is the server's memory too. 48 peers
@@ -621,7 +606,7 @@ fn unfinished_messages_stay_within_the_memory_budget_and_time_out() {
             .sum::<u64>()
     };
     let full = loop {
-        let s = ws_stats(http);
+        let s = util::http::stats(http);
         assert!(held(&s) <= bound, "held {} > {bound}: {s}", held(&s));
         if s["memory_waits"].as_u64() > Some(0) && s["session_buffered"].as_u64() > Some(BUDGET / 2)
         {
@@ -650,7 +635,7 @@ fn unfinished_messages_stay_within_the_memory_budget_and_time_out() {
             .unwrap();
         client.expect_close(1008);
     }
-    let s = ws_stats(http);
+    let s = util::http::stats(http);
     assert_eq!(
         s["ws_message_timeouts"].as_u64(),
         Some(CLIENTS as u64),

@@ -34,6 +34,8 @@ pub struct Response {
     pub status: u16,
     /// Header fields in order, as sent.
     pub headers: Vec<(String, String)>,
+    /// The head's size on the wire, its blank line included (every line ends in CRLF here).
+    pub head_len: usize,
     /// The body (empty when none was sent).
     pub body: Vec<u8>,
 }
@@ -147,7 +149,29 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
 
 /// Reads one response from `reader`.
 pub fn read_response(reader: &mut impl BufRead, head_request: bool) -> io::Result<Response> {
+    let mut response = read_head(reader)?;
+    let status = response.status;
+    let bodiless = head_request || status < 200 || status == 204 || status == 304;
+    if !bodiless {
+        match response.content_length() {
+            Some(n) => {
+                response.body = vec![0; n as usize];
+                reader.read_exact(&mut response.body)?;
+            }
+            // Without a length the body runs to the end of the connection.
+            None => {
+                reader.read_to_end(&mut response.body)?;
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// Reads a response head from `reader`, and leaves the body (a stream, `/events`) to the
+/// caller: the response's `body` is empty.
+pub fn read_head(reader: &mut impl BufRead) -> io::Result<Response> {
     let status_line = read_line(reader)?;
+    let mut head_len = status_line.len() + 2;
     let status: u16 = status_line
         .split(' ')
         .nth(1)
@@ -156,27 +180,15 @@ pub fn read_response(reader: &mut impl BufRead, head_request: bool) -> io::Resul
     let mut headers = Vec::new();
     for _ in 0..MAX_RESPONSE_LINES {
         let line = read_line(reader)?;
+        head_len += line.len() + 2;
         if line.is_empty() {
-            let mut response = Response {
+            return Ok(Response {
                 status_line,
                 status,
                 headers,
+                head_len,
                 body: Vec::new(),
-            };
-            let bodiless = head_request || status < 200 || status == 204 || status == 304;
-            if !bodiless {
-                match response.content_length() {
-                    Some(n) => {
-                        response.body = vec![0; n as usize];
-                        reader.read_exact(&mut response.body)?;
-                    }
-                    // Without a length the body runs to the end of the connection.
-                    None => {
-                        reader.read_to_end(&mut response.body)?;
-                    }
-                }
-            }
-            return Ok(response);
+            });
         }
         let (name, value) = line
             .split_once(':')
@@ -192,6 +204,14 @@ pub fn read_response(reader: &mut impl BufRead, head_request: bool) -> io::Resul
 /// One request on a fresh connection; the response is read by its length.
 pub fn once(addr: SocketAddr, request: &[u8]) -> Response {
     Conn::open(addr).exchange(request)
+}
+
+/// The server's counters: `GET /stats` on a fresh connection, which must answer 200 with JSON.
+pub fn stats(addr: SocketAddr) -> serde_json::Value {
+    let r = get(addr, "/stats");
+    assert_eq!(r.status, 200, "GET /stats: {}", r.status_line);
+    serde_json::from_slice(&r.body)
+        .unwrap_or_else(|e| panic!("GET /stats is no JSON ({e}): {}", r.text()))
 }
 
 /// `GET path` on a fresh connection.
