@@ -255,8 +255,27 @@ fn udp_echo_of_small_mtu_and_maximum_datagrams() {
 
 #[test]
 fn sigterm_with_a_pending_write_still_delivers_it_and_exits_zero() {
-    let mut server = echo_server(&["--max-output", "256KiB"]);
-    let mut s = connect(&server);
+    // The reactor's state changes are logged at trace level: one of them is the signal below.
+    // A send buffer of fixed small size (the kernel would otherwise grow it to hold all 2 MiB,
+    // and the server would have nothing pending of its own).
+    let mut server = Server::start_logging(
+        &[
+            "--echo",
+            "127.0.0.1:0",
+            "--max-output",
+            "256KiB",
+            "--send-buffer",
+            "4096",
+        ],
+        1,
+        "info,evserve::reactor=trace",
+    );
+    // A small receive window too, so that the client's kernel holds little of it.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.tcp("echo").into()).unwrap();
+    let mut s: TcpStream = socket.into();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
     let data = pattern(2 << 20, 4);
     let mut writer = s.try_clone().unwrap();
     let sent = data.clone();
@@ -264,8 +283,10 @@ fn sigterm_with_a_pending_write_still_delivers_it_and_exits_zero() {
     let w = thread::spawn(move || {
         let _ = writer.write_all(&sent);
     });
-    // Give the bytes time to fill the buffers; the assertions below do not depend on it.
-    thread::sleep(Duration::from_millis(300));
+    // The write is pending once the server has paused reading with its output over the limit.
+    server
+        .wait_log("output over max_output", TIMEOUT)
+        .expect("the server never paused reading with its output over --max-output");
     server.terminate();
     let got = read_to_eof(&mut s);
     w.join().unwrap();

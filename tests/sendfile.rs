@@ -8,22 +8,15 @@ mod util;
 
 use std::fs;
 use std::io::Read;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use util::http::{self, Conn};
+use util::http::{self, Conn, stats};
+use util::inproc::wait_until;
 use util::pattern;
 
-/// The server's counters, read over a connection of its own.
-fn stats(addr: SocketAddr) -> serde_json::Value {
-    let r = http::get(addr, "/stats");
-    assert_eq!(r.status, 200);
-    serde_json::from_slice(&r.body).unwrap()
-}
-
 /// Pipelines a large download, a small cached answer, a range of the large file and a small
-/// answer again, reads them slowly at first (so that the socket fills and the file waits for
-/// WRITABLE), and checks every body; returns the server's `sendfiles` counter.
+/// answer again, reads nothing until a write has come up short (the socket is full and the
+/// file waits for WRITABLE), and checks every body; returns the server's `sendfiles` counter.
 fn pipelined_downloads(extra: &[&str]) -> u64 {
     let root = tempfile::tempdir().unwrap();
     let big = pattern(6 << 20, 21);
@@ -38,7 +31,9 @@ fn pipelined_downloads(extra: &[&str]) -> u64 {
           GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=1000000-4000010\r\n\r\n\
           GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n",
     );
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until("a write to come up short", || {
+        stats(addr)["short_writes"].as_u64() > Some(0)
+    });
     let r = c.response();
     assert_eq!(r.status, 200);
     assert!(r.body == big, "the whole file differs");
