@@ -25,6 +25,7 @@
 //! connection) and rooms (`Ctx::broadcast`, `Ctx::join`: several connections play one script,
 //! the harness side routing broadcasts to each member's group as the reactor does, the reactor
 //! side waiting after each step until every member has heard what it heard in the harness).
+//! A graceful stop (`on_shutdown`) is played on both sides too.
 
 mod util;
 
@@ -35,6 +36,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use evserve::config::Limits;
+use evserve::reactor::Handle;
 use evserve::session::{Ctx, Flow, RoomId, Service, Session, Step};
 use evserve::testing::Harness;
 use util::inproc::{InProcess, wait_until};
@@ -60,6 +62,8 @@ enum Event {
     Eof(Vec<u8>, Flow),
     Timeout(Flow),
     Broadcast(Vec<u8>, Flow),
+    /// `on_shutdown`: the server is stopping.
+    Shutdown,
     Close,
     /// Something the scripted session itself reports (a body finished).
     Note(String),
@@ -74,7 +78,7 @@ impl Event {
             | Event::Eof(_, f)
             | Event::Timeout(f)
             | Event::Broadcast(_, f) => Some(*f),
-            Event::Close | Event::Note(_) => None,
+            Event::Shutdown | Event::Close | Event::Note(_) => None,
         }
     }
 }
@@ -194,6 +198,11 @@ impl Session for Logged {
         let flow = self.inner.on_broadcast(message, cx);
         self.log.push(Event::Broadcast(message.to_vec(), flow));
         flow
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
+        self.inner.on_shutdown(cx);
+        self.log.push(Event::Shutdown);
     }
 
     fn on_close(&mut self, cx: &mut Ctx<'_>) {
@@ -367,6 +376,9 @@ enum Act {
     Timeout,
     /// Reads until the server closes.
     ReadToEnd,
+    /// The server stops gracefully (SIGTERM, `Handle::stop`): the session hears
+    /// `on_shutdown`, and the connection closes once what is owed is written.
+    Stop,
 }
 
 /// How much output the harness lets through while the client is not reading: a socket's
@@ -512,6 +524,16 @@ impl HarnessRun {
                 let flow = self.h.timeout();
                 self.after(flow, false);
             }
+            Act::Stop => {
+                // As after a Close, but a session streaming an answer is still offered
+                // drains until it has written it all.
+                self.h.shutdown();
+                self.want_drain = true;
+                self.drain(true);
+                if !self.ended {
+                    self.after(Flow::Close, true);
+                }
+            }
         }
     }
 
@@ -612,6 +634,8 @@ fn read_to_end(s: &mut TcpStream, got: &mut Vec<u8>) {
 struct Client {
     s: TcpStream,
     log: Log,
+    /// Stops the server ([`Act::Stop`]).
+    stop: Handle,
     /// Bytes sent so far, and timeouts waited for.
     sent: usize,
     timeouts: usize,
@@ -624,6 +648,7 @@ impl Client {
         Client {
             s,
             log,
+            stop: server.reactor.handle.clone(),
             sent: 0,
             timeouts: 0,
             got: Vec::new(),
@@ -660,6 +685,10 @@ impl Client {
                 });
             }
             Act::ReadToEnd => read_to_end(s, &mut self.got),
+            Act::Stop => {
+                self.stop.stop();
+                log.wait("on_shutdown", |l| l.contains(&Event::Shutdown) || ended(l));
+            }
         }
     }
 
@@ -1483,4 +1512,47 @@ fn a_room_hears_its_members_only_and_a_member_that_moves_on_hears_it_no_more() {
     assert_eq!(received(&logs[a]), [b"hello"]);
     assert!(received(&logs[b]).is_empty(), "B's listener group is empty");
     assert_eq!(received(&logs[c]), [&b"hi"[..], b"left"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario: a graceful stop (`Session::on_shutdown`): the session may say goodbye, what is owed
+// is delivered, and a body being streamed is finished, not cut short.
+
+/// Answers each line with `ok`; says `going away` when the server stops.
+struct Goodbye;
+
+impl Session for Goodbye {
+    fn on_input(&mut self, input: &[u8], cx: &mut Ctx<'_>) -> Step {
+        let Some(end) = input.iter().position(|&b| b == b'\n') else {
+            return Step::consumed(0);
+        };
+        cx.out().extend_from_slice(b"ok\n");
+        Step::consumed(end + 1)
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {
+        cx.out().extend_from_slice(b"going away\n");
+    }
+}
+
+#[test]
+fn a_graceful_stop_lets_the_session_say_goodbye_then_closes() {
+    let script = [Act::Send(b"hi\n"), Act::Read(3), Act::Stop, Act::ReadToEnd];
+    let log = run_both(|_| Box::new(Goodbye), &script, b"ok\ngoing away\n");
+    assert!(!log.iter().any(|e| matches!(e, Event::Eof(..))));
+}
+
+/// A body larger than any socket buffers is still streaming when the server stops: the
+/// session is offered drains until it is done, and only then does the connection close.
+#[test]
+fn a_graceful_stop_in_mid_stream_finishes_the_body() {
+    const BIG: usize = 16 * 1024; // KiB
+    let script = [Act::Send(b"get 16384\n"), Act::Stop, Act::ReadToEnd];
+    let log = run_both(Streamer::make, &script, &body(BIG));
+    let stop = log.iter().position(|e| e == &Event::Shutdown).unwrap();
+    let done = log
+        .iter()
+        .position(|e| e == &Event::Note(format!("done {BIG}")))
+        .expect("the body was finished");
+    assert!(stop < done, "the stop came in mid-stream");
 }
