@@ -1,7 +1,10 @@
-//! Spawning the real `evserve` binary for end-to-end tests, and finding what it bound.
+//! The test scaffolding, once for every test: spawning the real `evserve` binary and finding
+//! what it bound (here), a reactor inside the test process ([`inproc`]), an HTTP/1.1 client
+//! and response reader ([`http`]), and TLS clients ([`tls`]).
 //!
 //! Every test binds port 0 and learns the real port from the `listening <service> <proto>
-//! <addr>` log lines, so tests run in parallel without colliding.
+//! <addr>` log lines, so tests run in parallel without colliding. Scenarios wait for events
+//! (a log line, [`Server::wait_log`]; a counter, [`inproc::wait_until`]), never for a sleep.
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
