@@ -559,6 +559,8 @@ fn run_harness(limits: &Limits, make: Make, script: &[Act]) -> (Vec<u8>, Vec<Eve
 struct LoggedService {
     make: Make,
     logs: Arc<Mutex<Vec<Log>>>,
+    /// The room its connections start in (`Service::room`).
+    room: Option<RoomId>,
 }
 
 impl Service for LoggedService {
@@ -571,6 +573,10 @@ impl Service for LoggedService {
         self.logs.lock().unwrap().push(log);
         Box::new(session)
     }
+
+    fn room(&self) -> Option<RoomId> {
+        self.room
+    }
 }
 
 /// A reactor on its own thread serving logged sessions, stopped and joined on drop.
@@ -580,17 +586,19 @@ struct Server {
 }
 
 impl Server {
-    fn start(make: Make) -> Server {
-        Server::with_limits(Limits::default(), make)
+    fn with_limits(limits: Limits, make: Make) -> Server {
+        Server::serving(limits, None, make)
     }
 
-    fn with_limits(limits: Limits, make: Make) -> Server {
+    /// Serves `make`'s sessions on a listener whose connections start in `room`.
+    fn serving(limits: Limits, room: Option<RoomId>, make: Make) -> Server {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let service_logs = logs.clone();
         let reactor = InProcess::start(limits, move || {
             Box::new(LoggedService {
                 make,
                 logs: service_logs,
+                room,
             })
         });
         Server { reactor, logs }
@@ -1180,7 +1188,7 @@ fn a_broadcast_reaches_the_other_connection_once_and_a_leave_notice_too() {
         (b, Act::ReadToEnd),
     ];
     let want: [&[u8]; 2] = [b"[joined][hi][left]", b"ok\n"];
-    let logs = run_members(|_| Box::new(Room), &script, &want);
+    let logs = run_members(None, |_| Box::new(Room), &script, &want);
     assert_eq!(received(&logs[b]), [&b"joined"[..], b"hi", b"left"]);
 }
 
@@ -1378,12 +1386,14 @@ impl Session for Member {
 /// Harness runs standing for the connections of one listener.
 struct Members {
     runs: Vec<HarnessRun>,
+    /// The room the listener's connections start in (`Service::room`).
+    room: Option<RoomId>,
 }
 
 impl Members {
     /// Delivers what each member broadcast to the other open members of its group (the room
-    /// it joined, else the listener, as no service here has a room of its own), until nothing
-    /// is left to deliver: a member that closes says `left` in turn.
+    /// it joined, else the listener's room, else the listener), until nothing is left to
+    /// deliver: a member that closes says `left` in turn.
     fn route(&mut self) {
         for _ in 0..1000 {
             let Some((from, message)) = self
@@ -1395,9 +1405,12 @@ impl Members {
             else {
                 return;
             };
-            let group = self.runs[from].h.room();
-            for (i, to) in self.runs.iter_mut().enumerate() {
-                if i != from && !to.ended && to.h.room() == group {
+            let group = |run: &HarnessRun| run.h.room().or(self.room);
+            let from_group = group(&self.runs[from]);
+            for i in 0..self.runs.len() {
+                let to_group = group(&self.runs[i]);
+                let to = &mut self.runs[i];
+                if i != from && !to.ended && to_group == from_group {
                     let flow = to.h.deliver(&message);
                     to.after(flow, false);
                 }
@@ -1429,13 +1442,22 @@ fn heard(logs: &[Log]) -> Vec<usize> {
         .collect()
 }
 
-/// Plays `script`, each act by the member it names, through harnesses and through a reactor;
-/// asserts each member's output is its `want` both times and their callbacks agree. Returns
-/// the harness's logs.
-fn run_members(make: Make, script: &[(usize, Act)], want: &[&[u8]]) -> Vec<Vec<Event>> {
+/// Plays `script`, each act by the member it names, through harnesses and through a reactor
+/// whose one listener's connections start in `room`; asserts each member's output is its
+/// `want` both times and their callbacks agree. Returns the harness's logs.
+fn run_members(
+    room: Option<RoomId>,
+    make: Make,
+    script: &[(usize, Act)],
+    want: &[&[u8]],
+) -> Vec<Vec<Event>> {
     // The harness: members open in order, then the script; after each step, what each one
     // has heard so far, for the reactor to be waited on.
-    let (mut members, mut h_logs) = (Members { runs: Vec::new() }, Vec::new());
+    let mut members = Members {
+        runs: Vec::new(),
+        room,
+    };
+    let mut h_logs = Vec::new();
     for _ in want {
         let (session, log) = logged(make);
         members.runs.push(HarnessRun::new(session));
@@ -1458,7 +1480,7 @@ fn run_members(make: Make, script: &[(usize, Act)], want: &[&[u8]]) -> Vec<Vec<E
     }
 
     // The reactor: the same, waiting after each step until every member has heard as much.
-    let server = Server::start(make);
+    let server = Server::serving(Limits::default(), room, make);
     let mut clients: Vec<Client> = want.iter().map(|_| Client::open(&server)).collect();
     let logs: Vec<Log> = clients.iter().map(|c| c.log.clone()).collect();
     let all_heard = |expected: &Vec<usize>| {
@@ -1508,7 +1530,7 @@ fn a_room_hears_its_members_only_and_a_member_that_moves_on_hears_it_no_more() {
         b"ok\n",
         b"in 7\n[hi]ok\nin 8\nok\nin 7\n[left]",
     ];
-    let logs = run_members(|_| Box::new(Member), &script, &want);
+    let logs = run_members(None, |_| Box::new(Member), &script, &want);
     assert_eq!(received(&logs[a]), [b"hello"]);
     assert!(received(&logs[b]).is_empty(), "B's listener group is empty");
     assert_eq!(received(&logs[c]), [&b"hi"[..], b"left"]);
@@ -1555,4 +1577,27 @@ fn a_graceful_stop_in_mid_stream_finishes_the_body() {
         .position(|e| e == &Event::Note(format!("done {BIG}")))
         .expect("the body was finished");
     assert!(stop < done, "the stop came in mid-stream");
+}
+
+/// A listener whose connections start in a room (`Service::room`, as `--chat` listeners): a
+/// member that joins that room by name is with them still; one that joins another is not.
+#[test]
+fn a_listeners_room_is_the_one_its_connections_start_in() {
+    let (a, b, c) = (0, 1, 2);
+    let script = [
+        (b, Act::Send(b"join 5\n")),
+        (c, Act::Send(b"join 6\n")),
+        (a, Act::Send(b"say hi\n")),
+        (b, Act::Send(b"say hello\n")),
+        (c, Act::Send(b"say nobody hears\n")),
+        (a, Act::Shutdown),
+        (a, Act::ReadToEnd),
+        (b, Act::Shutdown),
+        (b, Act::ReadToEnd),
+        (c, Act::Shutdown),
+        (c, Act::ReadToEnd),
+    ];
+    let want: [&[u8]; 3] = [b"ok\n[hello]", b"in 5\n[hi]ok\n[left]", b"in 6\nok\n"];
+    let logs = run_members(Some(RoomId(5)), |_| Box::new(Member), &script, &want);
+    assert!(received(&logs[c]).is_empty(), "C left the listener's room");
 }
