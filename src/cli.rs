@@ -289,6 +289,16 @@ pub fn parse_per_sec(s: &str) -> Result<f64, String> {
     }
 }
 
+/// This machine's host name, the default `--name` in beacons.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|s| s.trim().replace(|c: char| !c.is_ascii_graphic(), "-"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "evserve".to_string())
+}
+
 impl LoadArgs {
     /// The arguments of `load sweep TARGET [ADDR]` as those of the target's own run, and
     /// of each `--compare` target, with their labels.
@@ -1239,7 +1249,7 @@ impl ServeArgs {
             },
             announce: self.announce.map(|to| Announce {
                 to,
-                name: self.name.clone().unwrap_or_else(discovery::host_name),
+                name: self.name.clone().unwrap_or_else(host_name),
                 interval: self.announce_interval.0,
                 key: self.beacon_key.clone(),
             }),

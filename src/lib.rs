@@ -30,7 +30,7 @@
 
 pub mod config;
 pub mod discovery;
-pub mod live;
+pub(crate) mod live;
 pub(crate) mod log_limit;
 pub mod protocol;
 pub mod reactor;

@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// A value that a reload replaces, shared by its readers on every thread.
 #[derive(Debug)]
-pub struct Live<T> {
+pub(crate) struct Live<T> {
     generation: AtomicU64,
     value: Mutex<Arc<T>>,
 }
 
 impl<T> Live<T> {
     /// A value at generation 0, to be shared.
-    pub fn new(value: T) -> Arc<Live<T>> {
+    pub(crate) fn new(value: T) -> Arc<Live<T>> {
         Arc::new(Live {
             generation: AtomicU64::new(0),
             value: Mutex::new(Arc::new(value)),
@@ -29,7 +29,7 @@ impl<T> Live<T> {
     }
 
     /// Publishes `value`: each follower takes it at its next look.
-    pub fn set(&self, value: T) {
+    pub(crate) fn set(&self, value: T) {
         // The value first, then the number: a reader that sees the new number finds (at
         // least) the new value behind the lock.
         *self.value.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(value);
@@ -37,12 +37,12 @@ impl<T> Live<T> {
     }
 
     /// The current value.
-    pub fn get(&self) -> Arc<T> {
+    pub(crate) fn get(&self) -> Arc<T> {
         Arc::clone(&self.value.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// A reader that has seen the current value.
-    pub fn follow(self: &Arc<Self>) -> Follower<T> {
+    pub(crate) fn follow(self: &Arc<Self>) -> Follower<T> {
         Follower {
             seen: self.generation.load(Ordering::Acquire),
             live: Arc::clone(self),
@@ -52,14 +52,14 @@ impl<T> Live<T> {
 
 /// One reader of a [`Live`] value: it remembers which generation it holds.
 #[derive(Debug)]
-pub struct Follower<T> {
+pub(crate) struct Follower<T> {
     live: Arc<Live<T>>,
     seen: u64,
 }
 
 impl<T> Follower<T> {
     /// The new value if one was published since the last look, else `None` (one atomic load).
-    pub fn changed(&mut self) -> Option<Arc<T>> {
+    pub(crate) fn changed(&mut self) -> Option<Arc<T>> {
         let now = self.live.generation.load(Ordering::Acquire);
         if now == self.seen {
             return None;

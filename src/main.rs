@@ -171,7 +171,7 @@ fn announce(args: &AnnounceArgs) -> anyhow::Result<()> {
     reactor.handle_signals()?;
     let announce = Announce {
         to: args.to,
-        name: args.name.clone().unwrap_or_else(discovery::host_name),
+        name: args.name.clone().unwrap_or_else(cli::host_name),
         interval: args.interval,
         key: args.beacon_key.clone(),
     };

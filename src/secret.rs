@@ -3,7 +3,7 @@
 //!
 //! A secret is given as a file, never on the command line, where `ps` and `/proc/PID/cmdline`
 //! would show it to every user of the machine. The file is refused, before anything starts,
-//! when it is missing, shorter than [`MIN_SECRET`] bytes (a guessable secret protects nothing)
+//! when it is missing, shorter than `MIN_SECRET` bytes (a guessable secret protects nothing)
 //! or readable by its group or by others (any user could then sign beacons or store files):
 //! the message says how to fix each. One trailing line end is not part of the secret, so a key
 //! written by `openssl rand -hex 32 > FILE` or an editor reads the same on every machine.
@@ -16,10 +16,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The shortest secret accepted, in bytes.
-pub const MIN_SECRET: usize = 16;
+pub(crate) const MIN_SECRET: usize = 16;
 
 /// The longest secret file read, in bytes: a key file is small; a large one is a mistake.
-pub const MAX_SECRET: u64 = 4096;
+pub(crate) const MAX_SECRET: u64 = 4096;
 
 /// The bytes of a secret file. Cheap to clone (shared); its `Debug` form hides the bytes.
 #[derive(Clone, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl Secret {
     }
 
     /// Reads the secret in `path`, refusing a file others may read (see the module notes).
-    pub fn load(path: &Path) -> Result<Secret, String> {
+    pub(crate) fn load(path: &Path) -> Result<Secret, String> {
         use std::os::unix::fs::PermissionsExt as _;
         let shown = path.display();
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
@@ -101,7 +101,7 @@ fn trim_line_end(bytes: &[u8]) -> &[u8] {
 
 /// Whether `a` and `b` are equal, in time that depends only on their lengths. Give it digests
 /// of the same size, and it leaks neither content nor length.
-pub fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub(crate) fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     // Fold every difference into one byte; the branch comes only at the end.
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

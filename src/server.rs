@@ -70,7 +70,7 @@ impl ServiceSpec {
     }
 
     /// The service's name, as logged and announced.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             ServiceSpec::Echo(_) | ServiceSpec::UdpEcho(_) => "echo",
             ServiceSpec::Framed(..) => "framed",
@@ -82,7 +82,7 @@ impl ServiceSpec {
     }
 
     /// `tcp` or `udp`.
-    pub fn transport(&self) -> &'static str {
+    pub(crate) fn transport(&self) -> &'static str {
         match self {
             ServiceSpec::UdpEcho(_) => "udp",
             _ => "tcp",
@@ -90,7 +90,7 @@ impl ServiceSpec {
     }
 
     /// The command-line flag that asks for this service, for error messages.
-    pub fn flag(&self) -> &'static str {
+    pub(crate) fn flag(&self) -> &'static str {
         match self {
             ServiceSpec::Echo(_) => "--echo",
             ServiceSpec::UdpEcho(_) => "--udp-echo",
@@ -353,7 +353,7 @@ pub fn add_announcer(
     } else {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     };
-    reactor.add_periodic_with(
+    reactor.add_periodic(
         bind,
         announce.to,
         payload,
@@ -594,7 +594,7 @@ fn is_loopback(ip: std::net::IpAddr) -> bool {
 
 /// Builds a reactor serving everything in `config`. Returns it with the bound addresses, in
 /// the order of `config.services`.
-pub fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
+pub(crate) fn build(config: &ServerConfig) -> Result<(Reactor, Vec<SocketAddr>), ServeError> {
     build_following(config, None)
 }
 
@@ -703,7 +703,7 @@ fn tls_service(
 
 /// Loads the certificates of every TLS listener, so a bad file is reported before anything
 /// listens (and a self-signed certificate is made once, for every worker).
-pub fn load_tls(config: &ServerConfig) -> io::Result<()> {
+pub(crate) fn load_tls(config: &ServerConfig) -> io::Result<()> {
     for spec in &config.services {
         if let ServiceSpec::Tls(_, setup) = spec {
             setup.load().map_err(io::Error::other)?;
@@ -784,11 +784,8 @@ pub fn spawn(config: ServerConfig) -> Result<Running, ServeError> {
 /// resolved once and every other worker binds the very same ports. What they share: rooms
 /// (a chat line reaches the members of every worker, through one inbox per worker, see
 /// `reactor/rooms.rs`), the file cache's write counter and the counters `/stats` sums.
-pub fn serve(config: &ServerConfig) -> Result<(), ServeError> {
-    serve_reloading(config, None)
-}
-
-/// [`serve`], reading the configuration again with `reload` on every SIGHUP: what a running
+///
+/// With `reload`, the configuration is read again on every SIGHUP: what a running
 /// server can take reaches every worker (the reactors' limits at their next turn, the HTTP
 /// settings for connections opened from then on), and one line logs each changed setting,
 /// naming those that wait for a restart. A configuration that cannot be used is logged and

@@ -113,7 +113,8 @@ pub struct Output<'a> {
 impl<'a> Output<'a> {
     /// Appends to `buf`, all of whose bytes count as pending. For clients and tests that
     /// encode into a `Vec` of their own.
-    pub fn new(buf: &'a mut Vec<u8>) -> Output<'a> {
+    #[cfg(test)]
+    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Output<'a> {
         Output {
             buf,
             written: 0,
@@ -200,7 +201,7 @@ pub struct RoomId(pub u16);
 
 impl RoomId {
     /// The chat room: `--chat` listeners and `/ws/chat` WebSocket sessions.
-    pub const CHAT: RoomId = RoomId(1);
+    pub(crate) const CHAT: RoomId = RoomId(1);
 }
 
 /// A stretch of a file to send as it is (see [`Ctx::send_file`]).
@@ -229,18 +230,18 @@ pub struct QueuedFile {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Watch {
     /// When to call [`Session::on_timeout`] (see [`Ctx::set_deadline`]).
-    pub deadline: Option<Instant>,
+    pub(crate) deadline: Option<Instant>,
     /// The session is in the middle of a message from the peer (see [`Ctx::set_receiving`]).
-    pub receiving: bool,
+    pub(crate) receiving: bool,
     /// The room the session joined with [`Ctx::join`], if any (it overrides the service's).
-    pub room: Option<RoomId>,
+    pub(crate) room: Option<RoomId>,
     /// A look at the open connections the session asked for with [`Ctx::inspect`], until
     /// the reactor answers it.
-    pub inspect: Option<Inspect>,
+    pub(crate) inspect: Option<Inspect>,
     /// Bytes the session holds in buffers of its own (see [`Ctx::set_held`]).
-    pub held: usize,
+    pub(crate) held: usize,
     /// Bytes it holds that only the peer can release (see [`Ctx::set_held_for_peer`]).
-    pub held_for_peer: usize,
+    pub(crate) held_for_peer: usize,
 }
 
 /// The reactor-owned things a session may touch during one call.
@@ -332,7 +333,7 @@ impl<'a> Ctx<'a> {
     /// context's output; everything else (broadcast, deadline, peer, clock, counters) is
     /// shared. The inner session's [`Ctx::pending_output`] counts this context's pending
     /// output too, so its backpressure still sees the socket.
-    pub fn nested<'b>(&'b mut self, out: &'b mut Vec<u8>) -> Ctx<'b> {
+    pub(crate) fn nested<'b>(&'b mut self, out: &'b mut Vec<u8>) -> Ctx<'b> {
         Ctx {
             outer_pending: self.pending_output(),
             out,
@@ -351,7 +352,7 @@ impl<'a> Ctx<'a> {
 
     /// The same context seen from another peer address: a wrapper that learned the real client
     /// (a PROXY-protocol header) hands its inner session this one.
-    pub fn with_peer(&mut self, peer: SocketAddr) -> Ctx<'_> {
+    pub(crate) fn with_peer(&mut self, peer: SocketAddr) -> Ctx<'_> {
         Ctx {
             out: &mut *self.out,
             written: self.written,
@@ -457,7 +458,7 @@ impl<'a> Ctx<'a> {
     /// counts it in the memory budget (`--max-memory`, `/stats` `session_buffered`) beside
     /// its own buffers, holds the connection back as one that holds bytes while the server
     /// is over the budget, and releases it when the connection closes. A wrapping session
-    /// shares its inner session's report ([`Ctx::nested`] shares it as it shares the
+    /// shares its inner session's report (`Ctx::nested` shares it as it shares the
     /// deadline): one that holds bytes itself as well reports the sum.
     #[inline]
     pub fn set_held(&mut self, bytes: usize) {
@@ -488,14 +489,14 @@ impl<'a> Ctx<'a> {
     /// returns, the reactor makes one pass over them and then calls [`Session::on_drain`]
     /// once more, in which [`Ctx::connections`] holds the answer. A connection that is no
     /// longer open by then (closing, aborted) gets no answer.
-    pub fn inspect(&mut self, query: Inspect) {
+    pub(crate) fn inspect(&mut self, query: Inspect) {
         self.watch.inspect = Some(query);
     }
 
     /// The reactor's answer to [`Ctx::inspect`], during the `on_drain` call that delivers it;
     /// `None` in every other call.
     #[inline]
-    pub fn connections(&self) -> Option<&'a ConnTable> {
+    pub(crate) fn connections(&self) -> Option<&'a ConnTable> {
         self.connections
     }
 

@@ -16,7 +16,7 @@ impl Counter {
     /// Adds `n`. Must only be called from the owning reactor thread: two writers would lose
     /// updates, since this is a load followed by a store, not an atomic add.
     #[inline]
-    pub fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         self.0.store(
             self.0.load(Ordering::Relaxed).wrapping_add(n),
             Ordering::Relaxed,
@@ -25,7 +25,7 @@ impl Counter {
 
     /// Subtracts `n` (for gauges such as the number of active connections).
     #[inline]
-    pub fn sub(&self, n: u64) {
+    pub(crate) fn sub(&self, n: u64) {
         self.0.store(
             self.0.load(Ordering::Relaxed).wrapping_sub(n),
             Ordering::Relaxed,
@@ -34,13 +34,13 @@ impl Counter {
 
     /// Sets the value (for gauges sampled once per loop turn, such as the timer heap size).
     #[inline]
-    pub fn set(&self, n: u64) {
+    pub(crate) fn set(&self, n: u64) {
         self.0.store(n, Ordering::Relaxed);
     }
 
     /// Adds one.
     #[inline]
-    pub fn incr(&self) {
+    pub(crate) fn incr(&self) {
         self.add(1);
     }
 
@@ -127,9 +127,9 @@ pub struct Stats {
     pub events: Counter,
     /// Polls by how many events they returned: 0, 1, 2-3, 4-7, ... 256-511, 512 and more.
     pub events_per_poll: [Counter; EVENT_BUCKETS],
-    /// Requests answered, by how long each took (see [`Stats::record_request`]): bucket `k`
-    /// holds those up to [`LATENCY_BOUNDS_US`]`[k]` microseconds, the last one the rest.
-    /// Exported by `/metrics` as a histogram; not in [`Stats::snapshot`].
+    /// Requests answered, by how long each took (see `Stats::record_request`): bucket `k`
+    /// holds those up to `LATENCY_BOUNDS_US``[k]` microseconds, the last one the rest.
+    /// Exported by `/metrics` as a histogram; not in `Stats::snapshot`.
     pub request_latency: [Counter; LATENCY_BUCKETS],
     /// The latencies of those requests, added up, in microseconds.
     pub request_latency_sum_us: Counter,
@@ -201,23 +201,23 @@ pub struct Stats {
     /// `Service::name` a listener of this reactor registered, whatever the protocol (`https`,
     /// `tls-echo` ... too). WebSocket and event-stream connections count under their
     /// listener's service (`http`, `https`), and in `ws_open`, `sse_open`.
-    pub services: ServiceGauges,
+    pub(crate) services: ServiceGauges,
 }
 
 /// The services `/stats` has always shown: each is reported (0) even when no listener serves
 /// it, so a dashboard or a script that reads `active_chat` finds it.
-pub const USUAL_SERVICES: [&str; 5] = ["echo", "framed", "chat", "files", "http"];
+pub(crate) const USUAL_SERVICES: [&str; 5] = ["echo", "framed", "chat", "files", "http"];
 
 /// Open connections by service: a gauge per service name, registered by the reactor when a
 /// listener is added. The reactor bumps its own `Arc<Counter>`; the list is locked only to
 /// register (at start) and to read (a report).
 #[derive(Debug, Default)]
-pub struct ServiceGauges(Mutex<Vec<(&'static str, Arc<Counter>)>>);
+pub(crate) struct ServiceGauges(Mutex<Vec<(&'static str, Arc<Counter>)>>);
 
 impl ServiceGauges {
     /// The gauge of the service `name`: a new one, or the one another listener of that service
     /// already registered.
-    pub fn register(&self, name: &'static str) -> Arc<Counter> {
+    pub(crate) fn register(&self, name: &'static str) -> Arc<Counter> {
         let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, gauge)) = list.iter().find(|(n, _)| *n == name) {
             return Arc::clone(gauge);
@@ -229,7 +229,7 @@ impl ServiceGauges {
 
     /// Every service's open connections: the [`USUAL_SERVICES`] first (0 if not served), then
     /// the others in the order they were registered.
-    pub fn get(&self) -> Vec<(&'static str, u64)> {
+    pub(crate) fn get(&self) -> Vec<(&'static str, u64)> {
         let list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out: Vec<(&'static str, u64)> = USUAL_SERVICES.iter().map(|&n| (n, 0)).collect();
         for (name, gauge) in list.iter() {
@@ -248,10 +248,11 @@ fn add_to(list: &mut Vec<(&'static str, u64)>, name: &'static str, value: u64) {
 }
 
 /// The number of buckets of [`Stats::events_per_poll`].
-pub const EVENT_BUCKETS: usize = 11;
+pub(crate) const EVENT_BUCKETS: usize = 11;
 
 /// The names of the [`Stats::events_per_poll`] buckets, as `/stats` shows them.
-pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
+#[cfg(test)]
+pub(crate) const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
     "events_per_poll_0",
     "events_per_poll_1",
     "events_per_poll_2_3",
@@ -268,39 +269,39 @@ pub const EVENT_BUCKET_NAMES: [&str; EVENT_BUCKETS] = [
 /// The upper bounds of the [`Stats::request_latency`] buckets, in microseconds: from 100 µs
 /// to 10 s, three to a decade (Prometheus' usual 1, 2.5, 5 steps). A last bucket holds
 /// longer ones.
-pub const LATENCY_BOUNDS_US: [u64; LATENCY_BUCKETS - 1] = [
+pub(crate) const LATENCY_BOUNDS_US: [u64; LATENCY_BUCKETS - 1] = [
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
     1_000_000, 2_500_000, 5_000_000, 10_000_000,
 ];
 
 /// The number of buckets of [`Stats::request_latency`].
-pub const LATENCY_BUCKETS: usize = 17;
+pub(crate) const LATENCY_BUCKETS: usize = 17;
 
 /// The [`Stats::request_latency`] bucket of a request that took `micros`: the first whose
 /// bound is at least that (Prometheus' `le`), or the last.
 #[inline]
-pub fn latency_bucket(micros: u64) -> usize {
+pub(crate) fn latency_bucket(micros: u64) -> usize {
     LATENCY_BOUNDS_US.partition_point(|&bound| bound < micros)
 }
 
 /// The number of counters in a [`Stats`].
-pub const STATS_LEN: usize = 28 + 30 + EVENT_BUCKETS;
+pub(crate) const STATS_LEN: usize = 28 + 30 + EVENT_BUCKETS;
 
 /// The [`Stats::events_per_poll`] bucket of a poll that returned `n` events: the bit length of
 /// `n`, so bucket `k` holds `2^(k-1) ..= 2^k - 1`, capped at the last.
 #[inline]
-pub fn event_bucket(n: usize) -> usize {
+pub(crate) fn event_bucket(n: usize) -> usize {
     ((usize::BITS - n.leading_zeros()) as usize).min(EVENT_BUCKETS - 1)
 }
 
 impl Stats {
     /// Whether this reactor is draining (a graceful stop has begun).
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
 
     /// Every counter as `(name, value)`, in a fixed order (for logs and JSON).
-    pub fn snapshot(&self) -> [(&'static str, u64); STATS_LEN] {
+    pub(crate) fn snapshot(&self) -> [(&'static str, u64); STATS_LEN] {
         [
             ("accepted", self.accepted.get()),
             ("active", self.active.get()),
@@ -384,14 +385,14 @@ impl Stats {
     /// measures from the first byte of the head to the end of the answer, both read from the
     /// loop's clock of their batch, so no clock is read here).
     #[inline]
-    pub fn record_request(&self, elapsed: std::time::Duration) {
+    pub(crate) fn record_request(&self, elapsed: std::time::Duration) {
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.request_latency[latency_bucket(micros)].incr();
         self.request_latency_sum_us.add(micros);
     }
 
     /// The request latency buckets and their sum in microseconds.
-    pub fn latency(&self) -> ([u64; LATENCY_BUCKETS], u64) {
+    pub(crate) fn latency(&self) -> ([u64; LATENCY_BUCKETS], u64) {
         (
             std::array::from_fn(|k| self.request_latency[k].get()),
             self.request_latency_sum_us.get(),
@@ -400,7 +401,7 @@ impl Stats {
 
     /// Records one `poll` that returned `events` events.
     #[inline]
-    pub fn record_poll(&self, events: usize) {
+    pub(crate) fn record_poll(&self, events: usize) {
         self.polls.incr();
         self.events.add(events as u64);
         self.events_per_poll[event_bucket(events)].incr();
@@ -411,7 +412,7 @@ impl Stats {
     /// The shutdown summary: a few short lines of the figures an operator looks at first
     /// (connections, bytes, and datagrams, TLS handshakes and HTTP/2 where there were any).
     /// Every counter stays in `/stats`, `/metrics` and, at debug level, the full log line.
-    pub fn summary(&self) -> Vec<String> {
+    pub(crate) fn summary(&self) -> Vec<String> {
         let mut first = format!(
             "stopped: connections {} accepted, {} closed, {} refused (full), {} evicted, {} \
              too slow",
@@ -516,7 +517,7 @@ impl fmt::Display for Stats {
 /// Each worker joins once, when it starts; reading takes a lock and is meant for reports, never
 /// for the hot path (writers never touch the group: they bump their own counters).
 #[derive(Debug)]
-pub struct Group<T> {
+pub(crate) struct Group<T> {
     members: Mutex<Vec<Arc<T>>>,
 }
 
@@ -530,12 +531,12 @@ impl<T> Default for Group<T> {
 
 impl<T> Group<T> {
     /// Adds one worker's counters.
-    pub fn join(&self, member: Arc<T>) {
+    pub(crate) fn join(&self, member: Arc<T>) {
         self.lock().push(member);
     }
 
     /// The members so far, in the order they joined.
-    pub fn members(&self) -> Vec<Arc<T>> {
+    pub(crate) fn members(&self) -> Vec<Arc<T>> {
         self.lock().clone()
     }
 
@@ -548,7 +549,7 @@ impl<T> Group<T> {
 
 impl Group<Stats> {
     /// Every counter summed over the members (gauges such as `active` sum too).
-    pub fn total(&self) -> [(&'static str, u64); STATS_LEN] {
+    pub(crate) fn total(&self) -> [(&'static str, u64); STATS_LEN] {
         let mut total = Stats::default().snapshot();
         for member in self.lock().iter() {
             for (sum, (_, value)) in total.iter_mut().zip(member.snapshot()) {
@@ -559,7 +560,7 @@ impl Group<Stats> {
     }
 
     /// Open connections by service, summed over the members (see [`ServiceGauges::get`]).
-    pub fn services(&self) -> Vec<(&'static str, u64)> {
+    pub(crate) fn services(&self) -> Vec<(&'static str, u64)> {
         let mut total: Vec<(&'static str, u64)> = USUAL_SERVICES.iter().map(|&n| (n, 0)).collect();
         for member in self.lock().iter() {
             for (name, value) in member.services.get() {

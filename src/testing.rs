@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
 use crate::session::inspect::{ConnTable, Inspect};
 use crate::session::{Ctx, Flow, QueuedFile, RoomId, Session, Step, Watch};
 use crate::stats::Stats;
@@ -314,14 +315,16 @@ impl<S: Session> Harness<S> {
 
     /// What the session asked the reactor to describe ([`Ctx::inspect`]) and was not yet
     /// answered.
-    pub fn inspection(&self) -> Option<Inspect> {
+    #[cfg(test)]
+    pub(crate) fn inspection(&self) -> Option<Inspect> {
         self.watch.inspect
     }
 
     /// Answers the session's [`Ctx::inspect`] with `table`, as the reactor does: one
     /// `on_drain` whose context carries it, then the buffered input offered again. `None`
     /// (and no call) if the session asked nothing.
-    pub fn answer_inspection(&mut self, table: &ConnTable) -> Option<Flow> {
+    #[cfg(test)]
+    pub(crate) fn answer_inspection(&mut self, table: &ConnTable) -> Option<Flow> {
         self.watch.inspect.take()?;
         let flow = self
             .session
@@ -336,7 +339,8 @@ impl<S: Session> Harness<S> {
 /// `bytes` with each `(position, value)` of `flips` written over it (positions taken modulo its
 /// length) and then cut to `keep` bytes (modulo its length plus one): a damaged, truncated
 /// stream for property tests of hostile input.
-pub fn damaged(mut bytes: Vec<u8>, flips: &[(usize, u8)], keep: usize) -> Vec<u8> {
+#[cfg(test)]
+pub(crate) fn damaged(mut bytes: Vec<u8>, flips: &[(usize, u8)], keep: usize) -> Vec<u8> {
     if !bytes.is_empty() {
         for &(at, value) in flips {
             let len = bytes.len();

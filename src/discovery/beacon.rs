@@ -36,9 +36,9 @@ use std::fmt;
 use std::net::SocketAddr;
 
 /// The first line of every beacon, before the version number.
-pub const MAGIC: &str = "EVSERVE-BEACON";
+pub(crate) const MAGIC: &str = "EVSERVE-BEACON";
 /// The beacon format version this code writes without a key (and reads).
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 /// The format version of a signed beacon (written with `--beacon-key`).
 pub(crate) const SIGNED_VERSION: u32 = 2;
 /// The length of the `mac <64 hex digits>\n` line that ends a signed beacon.
@@ -73,7 +73,7 @@ pub struct Beacon {
 
 /// The proof a signed beacon carries (format version 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seal {
+pub(crate) struct Seal {
     /// When the beacon was made, in seconds since the Unix epoch.
     pub time: u64,
     /// A random number one announcer draws when it starts: its beacons' counter runs per id.
@@ -86,7 +86,7 @@ pub struct Seal {
 
 /// A datagram read as a beacon, with the seal of a signed one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decoded<'a> {
+pub(crate) struct Decoded<'a> {
     /// What the beacon says.
     pub beacon: Beacon,
     /// A signed beacon's seal, and the bytes its MAC covers; `None` for version 1.
@@ -129,7 +129,7 @@ fn parse_version(s: &str) -> Option<u32> {
 impl Beacon {
     /// Encodes the beacon, unsigned (version 1). Fails rather than send something a reader
     /// would reject.
-    pub fn encode(&self) -> Result<Vec<u8>, BeaconError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, BeaconError> {
         let text = self.text(FORMAT_VERSION)?;
         if text.len() > MAX_BEACON {
             return Err(BeaconError::TooLarge);
@@ -139,7 +139,7 @@ impl Beacon {
 
     /// Encodes the beacon signed (version 2): the seal's fields, then the line `mac` holds,
     /// computed by `mac` over every byte before it.
-    pub fn encode_signed(
+    pub(crate) fn encode_signed(
         &self,
         time: u64,
         sender: u64,
@@ -196,7 +196,7 @@ impl Beacon {
     }
 
     /// Decodes a datagram, strictly, with the seal of a signed beacon.
-    pub fn decode_sealed(data: &[u8]) -> Result<Decoded<'_>, BeaconError> {
+    pub(crate) fn decode_sealed(data: &[u8]) -> Result<Decoded<'_>, BeaconError> {
         if data.len() > MAX_BEACON {
             return Err(BeaconError::TooLarge);
         }

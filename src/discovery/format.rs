@@ -37,7 +37,7 @@ pub(crate) fn usable_addr(addr: SocketAddr, from: SocketAddr) -> SocketAddr {
 
 /// Formats what was found. `service` names the service HAProxy balances (`http`); the other
 /// formats list every service.
-pub fn render(found: &Discovery, format: Format, service: &str) -> String {
+pub(crate) fn render(found: &Discovery, format: Format, service: &str) -> String {
     match format {
         Format::Table => table(found),
         Format::Json => json(found),

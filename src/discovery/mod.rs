@@ -12,7 +12,7 @@
 //! more. Announcing runs on the reactor's own timer, not on a thread.
 //!
 //! A server bound to `0.0.0.0` advertises the address its beacons leave from
-//! ([`advertised`]): `0.0.0.0` means nothing to another machine.
+//! (`advertised`): `0.0.0.0` means nothing to another machine.
 //!
 //! Anyone can send a beacon, so `discover` believes one only as `seal.rs` says: signed with the
 //! shared `--beacon-key`, or, without a key, naming only its own source address (or addresses
@@ -29,10 +29,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
-pub use beacon::{Beacon, BeaconError, FORMAT_VERSION, MAGIC, MAX_BEACON, ServiceEntry};
-pub use format::{Format, render};
-pub use seal::{FRESHNESS, Gate, Sealer, unix_now};
-pub use table::{DEFAULT_EXPIRE, Discovery, MAX_SERVERS, Seen, discover, listen};
+pub use beacon::{Beacon, BeaconError, MAX_BEACON, ServiceEntry};
+pub use format::Format;
+pub(crate) use format::render;
+pub use seal::{Gate, Sealer};
+pub(crate) use table::listen;
+pub use table::{DEFAULT_EXPIRE, Discovery, MAX_SERVERS, Seen, discover};
 
 /// No server announces more often than this, whatever it is told.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -80,7 +82,7 @@ impl Schedule {
 
 /// The local address a datagram to `to` leaves from: the kernel's routing decision, read
 /// back from a UDP socket connected to `to` (connecting a UDP socket sends nothing).
-pub fn source_address(to: SocketAddr) -> io::Result<IpAddr> {
+pub(crate) fn source_address(to: SocketAddr) -> io::Result<IpAddr> {
     let bind: SocketAddr = if to.is_ipv6() {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     } else {
@@ -97,7 +99,7 @@ pub fn source_address(to: SocketAddr) -> io::Result<IpAddr> {
 /// (`0.0.0.0`, `::`) is advertised at the address the beacons leave from. When that cannot
 /// be learnt (no route yet), the entry is kept as it is and `discover` substitutes the
 /// beacon's source address.
-pub fn advertised(services: Vec<ServiceEntry>, to: SocketAddr) -> Vec<ServiceEntry> {
+pub(crate) fn advertised(services: Vec<ServiceEntry>, to: SocketAddr) -> Vec<ServiceEntry> {
     if !services.iter().any(|s| s.addr.ip().is_unspecified()) {
         return services;
     }
@@ -184,16 +186,6 @@ pub fn run(
         );
     }
     Ok(render(&found, format, service))
-}
-
-/// This machine's host name, for the default server name.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|s| s.trim().replace(|c: char| !c.is_ascii_graphic(), "-"))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "evserve".to_string())
 }
 
 #[cfg(test)]

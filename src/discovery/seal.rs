@@ -35,7 +35,7 @@ use super::beacon::{Beacon, BeaconError};
 use crate::secret::Secret;
 
 /// How far a signed beacon's time may be from the receiver's clock, either way.
-pub const FRESHNESS: Duration = Duration::from_secs(30);
+pub(crate) const FRESHNESS: Duration = Duration::from_secs(30);
 /// The most senders whose counters a [`Gate`] remembers at once.
 pub(crate) const MAX_SENDERS: usize = 1024;
 
@@ -60,7 +60,7 @@ pub(crate) fn verify(key: &Secret, data: &[u8], tag: &[u8; 32]) -> bool {
 }
 
 /// Seconds since the Unix epoch now (0 if the clock is before it).
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -85,7 +85,7 @@ impl Sealer {
     }
 
     /// A sealer with a given sender id (tests).
-    pub fn with_sender(key: Secret, sender: u64) -> Sealer {
+    pub(crate) fn with_sender(key: Secret, sender: u64) -> Sealer {
         Sealer {
             key,
             sender,
@@ -103,7 +103,7 @@ impl Sealer {
 
 /// Why a beacon was not believed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// A key is required and the beacon is not signed.
     Unsigned,
     /// The MAC is not the one the key gives.
@@ -132,7 +132,7 @@ impl std::fmt::Display for Refusal {
 
 /// Why a datagram was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reject {
+pub(crate) enum Reject {
     /// Not a beacon this code reads.
     Malformed(BeaconError),
     /// A beacon, not believed.
@@ -151,7 +151,7 @@ impl std::fmt::Display for Reject {
 /// Beacons not believed, by reason. `foreign_address` counts beacons that lost an entry,
 /// whether or not something was left of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Refused {
+pub(crate) struct Refused {
     /// Unsigned beacons while a key is required.
     pub unsigned: u64,
     /// Beacons whose MAC did not match.
@@ -185,7 +185,7 @@ pub struct Gate {
     /// sender id -> (last number taken, its time)
     senders: BTreeMap<u64, (u64, u64)>,
     /// Beacons not believed, by reason.
-    pub refused: Refused,
+    pub(crate) refused: Refused,
 }
 
 impl Gate {
@@ -202,7 +202,12 @@ impl Gate {
 
     /// Reads `data`, from `from`, at `now` (Unix seconds): the beacon to record, or why not.
     /// Refusals are counted in [`Gate::refused`].
-    pub fn admit(&mut self, data: &[u8], from: SocketAddr, now: u64) -> Result<Beacon, Reject> {
+    pub(crate) fn admit(
+        &mut self,
+        data: &[u8],
+        from: SocketAddr,
+        now: u64,
+    ) -> Result<Beacon, Reject> {
         let decoded = Beacon::decode_sealed(data).map_err(Reject::Malformed)?;
         let verdict = match (&self.key, decoded.seal) {
             (Some(_), None) => Err(Refusal::Unsigned),

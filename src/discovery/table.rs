@@ -78,7 +78,7 @@ impl Default for Discovery {
 impl Discovery {
     /// An empty table of at most `capacity` (at least 1) servers, each dropped after
     /// `expire` of silence.
-    pub fn new(capacity: usize, expire: Duration) -> Discovery {
+    pub(crate) fn new(capacity: usize, expire: Duration) -> Discovery {
         Discovery {
             servers: BTreeMap::new(),
             order: BTreeMap::new(),
@@ -95,7 +95,7 @@ impl Discovery {
 
     /// The same table, believing beacons as `gate` says (the default: no key, every address
     /// held to its datagram's source).
-    pub fn with_gate(mut self, gate: Gate) -> Discovery {
+    pub(crate) fn with_gate(mut self, gate: Gate) -> Discovery {
         self.gate = gate;
         self
     }
@@ -106,17 +106,18 @@ impl Discovery {
     }
 
     /// How many servers the table holds.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.servers.len()
     }
 
     /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.servers.is_empty()
     }
 
     /// Records a beacon heard from `from` at `now`.
-    pub fn record(&mut self, beacon: Beacon, from: SocketAddr, now: Instant) {
+    pub(crate) fn record(&mut self, beacon: Beacon, from: SocketAddr, now: Instant) {
         self.expire_until(now);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -150,13 +151,13 @@ impl Discovery {
 
     /// Takes one datagram: a beacon the gate believes is recorded, anything else counted as
     /// ignored (and logged at debug level, at most once a second: strangers choose the rate).
-    pub fn take(&mut self, datagram: &[u8], from: SocketAddr) {
+    pub(crate) fn take(&mut self, datagram: &[u8], from: SocketAddr) {
         self.take_at(datagram, from, Instant::now(), unix_now());
     }
 
     /// [`take`](Discovery::take) at a given time: `now` for the table, `unix` (seconds) for
     /// the freshness of signed beacons.
-    pub fn take_at(&mut self, datagram: &[u8], from: SocketAddr, now: Instant, unix: u64) {
+    pub(crate) fn take_at(&mut self, datagram: &[u8], from: SocketAddr, now: Instant, unix: u64) {
         match self.gate.admit(datagram, from, unix) {
             Ok(beacon) => self.record(beacon, from, now),
             Err(e) => {
@@ -177,7 +178,7 @@ impl Discovery {
     }
 
     /// Drops every server silent for longer than the expiry time at `now`.
-    pub fn expire_until(&mut self, now: Instant) {
+    pub(crate) fn expire_until(&mut self, now: Instant) {
         // The recency order is also the order of `last_seen` (the clock is monotonic), so the
         // silent ones are all at the front.
         while let Some((_, key)) = self.order.first_key_value() {
@@ -206,7 +207,7 @@ pub fn discover(socket: &UdpSocket, duration: Duration) -> io::Result<Discovery>
 
 /// Listens on `socket` into `found` until `duration` has passed or `stop` is set (by a
 /// signal handler: the caller then reports what was heard so far).
-pub fn listen(
+pub(crate) fn listen(
     socket: &UdpSocket,
     duration: Duration,
     found: &mut Discovery,

@@ -29,7 +29,7 @@ use crate::session::{Ctx, Flow, RoomId, Service, Session, Step};
 
 /// The chat service: settings shared by every session.
 #[derive(Debug, Clone)]
-pub struct Chat {
+pub(crate) struct Chat {
     max_line: usize,
     show_addresses: bool,
 }
@@ -39,7 +39,7 @@ pub struct Chat {
 static GUESTS: AtomicU64 = AtomicU64::new(0);
 
 /// The name of a new member: `guest-N`, or its address if `show_addresses`.
-pub fn member_name(peer: SocketAddr, show_addresses: bool) -> String {
+pub(crate) fn member_name(peer: SocketAddr, show_addresses: bool) -> String {
     if show_addresses {
         peer.to_string()
     } else {
@@ -55,7 +55,7 @@ impl Default for Chat {
 
 impl Chat {
     /// A chat accepting lines of up to `max_line` bytes.
-    pub fn new(max_line: usize) -> Chat {
+    pub(crate) fn new(max_line: usize) -> Chat {
         Chat {
             max_line,
             show_addresses: false,
@@ -63,7 +63,7 @@ impl Chat {
     }
 
     /// The same chat, naming members by their addresses (`--chat-show-addresses`) or not.
-    pub fn showing_addresses(self, show_addresses: bool) -> Chat {
+    pub(crate) fn showing_addresses(self, show_addresses: bool) -> Chat {
         Chat {
             show_addresses,
             ..self
@@ -94,7 +94,7 @@ impl Service for Chat {
 
 /// One chat member.
 #[derive(Debug, Clone)]
-pub struct ChatSession {
+pub(crate) struct ChatSession {
     codec: LineCodec,
     /// The member's name, in join and leave notices.
     name: String,
@@ -107,12 +107,13 @@ pub struct ChatSession {
 impl ChatSession {
     /// The session of the member at `peer`, named by its address, accepting lines of up to
     /// `max_line` bytes.
-    pub fn new(peer: SocketAddr, max_line: usize) -> ChatSession {
+    #[cfg(test)]
+    pub(crate) fn new(peer: SocketAddr, max_line: usize) -> ChatSession {
         ChatSession::named(peer.to_string(), max_line)
     }
 
     /// The session of a member called `name` (see [`member_name`]).
-    pub fn named(name: String, max_line: usize) -> ChatSession {
+    pub(crate) fn named(name: String, max_line: usize) -> ChatSession {
         ChatSession {
             codec: LineCodec::new(max_line),
             prefix: format!("{name}: ").into_bytes(),

@@ -14,7 +14,7 @@ use crate::session::{Ctx, DatagramService, Service, Session, Step};
 
 /// The TCP echo service.
 #[derive(Debug, Default)]
-pub struct Echo;
+pub(crate) struct Echo;
 
 impl Service for Echo {
     fn name(&self) -> &'static str {
@@ -28,7 +28,7 @@ impl Service for Echo {
 
 /// One echo connection. Stateless: whatever arrives is complete by definition.
 #[derive(Debug, Default)]
-pub struct EchoSession;
+pub(crate) struct EchoSession;
 
 impl Session for EchoSession {
     fn on_input(&mut self, input: &[u8], _cx: &mut Ctx<'_>) -> Step {
@@ -41,11 +41,11 @@ impl Session for EchoSession {
 
 /// The lowest source port UDP echo answers: below it live the services that answer every
 /// datagram (echo 7, discard 9, daytime 13, chargen 19, time 37, ...).
-pub const MIN_PEER_PORT: u16 = 1024;
+pub(crate) const MIN_PEER_PORT: u16 = 1024;
 
 /// The UDP echo service: each datagram goes back, unchanged, to its sender.
 #[derive(Debug, Default)]
-pub struct UdpEcho;
+pub(crate) struct UdpEcho;
 
 impl DatagramService for UdpEcho {
     fn name(&self) -> &'static str {

@@ -64,9 +64,9 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
 
 /// The default largest frame accepted: 1 MiB, room for the client's 64 KiB data frames and
 /// then some, while keeping each connection's input buffer small.
-pub const DEFAULT_MAX_DATA_FRAME: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_DATA_FRAME: usize = 1 << 20;
 
-pub use store::{MAX_NAME_LEN, check_name};
+pub use store::check_name;
 
 /// The first word of a header frame.
 const FILE_VERB: &[u8] = b"FILE ";
@@ -112,14 +112,14 @@ impl FilesConfig {
 
 /// The file upload service.
 #[derive(Debug, Clone)]
-pub struct Files {
+pub(crate) struct Files {
     config: Rc<FilesConfig>,
     auth_log: Rc<RefCell<LogLimit>>,
 }
 
 impl Files {
     /// A service storing files as `config` says.
-    pub fn new(config: FilesConfig) -> Files {
+    pub(crate) fn new(config: FilesConfig) -> Files {
         super::stale::sweep_and_log(&config.dir, store::is_temp_name, "files");
         if let Some(quota) = &config.quota {
             quota.count_once(&config.dir);
@@ -467,7 +467,7 @@ impl<'a> Header<'a> {
 }
 
 /// 64 hexadecimal digits, either case.
-pub fn parse_hex(hex: &[u8]) -> Option<[u8; 32]> {
+pub(crate) fn parse_hex(hex: &[u8]) -> Option<[u8; 32]> {
     number::hex_bytes(hex)
 }
 
@@ -617,6 +617,7 @@ impl Upload {
 mod tests {
     use super::*;
     use crate::protocol::frame::Decoder;
+    use crate::protocol::store::MAX_NAME_LEN;
     use crate::testing::Harness;
     use std::fs;
     use tempfile::TempDir;

@@ -19,12 +19,12 @@
 //! what they already checked (the parsed header, how far a line was scanned) so that no byte is
 //! examined twice however the stream is split. Both codecs implement [`Decoder`] and
 //! [`Encoder`], so a session can be written once over either, and sessions walk the frames in
-//! their input with [`Frames`], which keeps the count of consumed bytes in one place.
+//! their input with `Frames`, which keeps the count of consumed bytes in one place.
 //!
-//! Every frame is limited ([`DEFAULT_MAX_FRAME`], [`DEFAULT_MAX_LINE`]), and an oversized frame is
+//! Every frame is limited (`DEFAULT_MAX_FRAME`, `DEFAULT_MAX_LINE`), and an oversized frame is
 //! reported as early as can be: as soon as a length header is seen, or as soon as more bytes
 //! than the limit have arrived without a delimiter. A peer therefore cannot make us buffer more
-//! than the limit plus the framing overhead ([`LengthCodec::OVERHEAD`], [`LineCodec::OVERHEAD`]).
+//! than the limit plus the framing overhead (`LengthCodec::OVERHEAD`, `LineCodec::OVERHEAD`).
 //! After an error the stream is out of step and should be closed.
 
 use std::fmt;
@@ -32,10 +32,10 @@ use std::fmt;
 use crate::session::Append;
 
 /// The default largest payload of a length-prefixed frame: 16 MiB.
-pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 
 /// The default largest payload of a line, delimiter and `\r` excluded: 64 KiB.
-pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+pub(crate) const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
 /// The size of a length-prefixed frame's header.
 pub const HEADER_LEN: usize = 4;
@@ -109,20 +109,23 @@ pub trait Encoder {
 /// The payloads borrow from the input, not from the codec, so the loop body may use the rest
 /// of the session freely.
 #[derive(Debug, Clone, Copy)]
-pub struct Frames<'i> {
+pub(crate) struct Frames<'i> {
     input: &'i [u8],
     used: usize,
 }
 
 impl<'i> Frames<'i> {
     /// Frames from the start of `input`.
-    pub fn new(input: &'i [u8]) -> Frames<'i> {
+    pub(crate) fn new(input: &'i [u8]) -> Frames<'i> {
         Frames { input, used: 0 }
     }
 
     /// The next whole frame's payload, counted as used; `Ok(None)` when the rest of the input
     /// holds no whole frame.
-    pub fn next(&mut self, codec: &mut impl Decoder) -> Result<Option<&'i [u8]>, FrameError> {
+    pub(crate) fn next(
+        &mut self,
+        codec: &mut impl Decoder,
+    ) -> Result<Option<&'i [u8]>, FrameError> {
         let Some(frame) = codec.decode(self.rest())? else {
             return Ok(None);
         };
@@ -131,19 +134,19 @@ impl<'i> Frames<'i> {
     }
 
     /// The input after the frames returned so far.
-    pub fn rest(&self) -> &'i [u8] {
+    pub(crate) fn rest(&self) -> &'i [u8] {
         self.input.get(self.used..).unwrap_or_default()
     }
 
     /// Bytes taken by the frames returned so far: what the session consumes.
-    pub fn used(&self) -> usize {
+    pub(crate) fn used(&self) -> usize {
         self.used
     }
 }
 
 /// Where a [`LengthCodec`] is within the frame at the start of its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecodeState {
+pub(crate) enum DecodeState {
     /// Waiting for the 4 header bytes.
     Head,
     /// The header, already checked, announced this many payload bytes; waiting for them.
@@ -170,7 +173,7 @@ impl Default for LengthCodec {
 
 impl LengthCodec {
     /// Bytes a frame occupies beyond its payload: the header.
-    pub const OVERHEAD: usize = HEADER_LEN;
+    pub(crate) const OVERHEAD: usize = HEADER_LEN;
 
     /// A codec accepting payloads of up to `max_frame` bytes (at most `u32::MAX`, what the
     /// header can express).
@@ -187,7 +190,8 @@ impl LengthCodec {
     }
 
     /// Where the decoder is within the current frame.
-    pub fn state(&self) -> DecodeState {
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> DecodeState {
         self.state
     }
 
@@ -268,7 +272,7 @@ impl Default for LineCodec {
 
 impl LineCodec {
     /// Bytes a line may occupy beyond its payload: a `\r` and the delimiter.
-    pub const OVERHEAD: usize = 2;
+    pub(crate) const OVERHEAD: usize = 2;
 
     /// A codec for `\n`-terminated lines of up to `max_frame` payload bytes.
     pub fn new(max_frame: usize) -> LineCodec {
@@ -276,22 +280,12 @@ impl LineCodec {
     }
 
     /// A codec for frames ended by `delimiter`, of up to `max_frame` payload bytes.
-    pub fn with_delimiter(max_frame: usize, delimiter: u8) -> LineCodec {
+    pub(crate) fn with_delimiter(max_frame: usize, delimiter: u8) -> LineCodec {
         LineCodec {
             max: max_frame,
             delimiter,
             next_index: 0,
         }
-    }
-
-    /// The largest payload accepted, in either direction.
-    pub fn max_frame(&self) -> usize {
-        self.max
-    }
-
-    /// The byte that ends a frame.
-    pub fn delimiter(&self) -> u8 {
-        self.delimiter
     }
 
     /// `\r\n` is a convention of `\n`-terminated text only.

@@ -40,7 +40,7 @@ pub struct FramedConfig {
 }
 
 impl FramedConfig {
-    /// Length-prefixed frames of up to [`DEFAULT_MAX_FRAME`] bytes.
+    /// Length-prefixed frames of up to `DEFAULT_MAX_FRAME` bytes.
     pub fn length() -> FramedConfig {
         FramedConfig {
             framing: Framing::Length,
@@ -49,7 +49,7 @@ impl FramedConfig {
         }
     }
 
-    /// `\n`-terminated lines of up to [`DEFAULT_MAX_LINE`] bytes.
+    /// `\n`-terminated lines of up to `DEFAULT_MAX_LINE` bytes.
     pub fn line() -> FramedConfig {
         FramedConfig {
             framing: Framing::Line,
@@ -67,13 +67,13 @@ impl Default for FramedConfig {
 
 /// The framed echo service.
 #[derive(Debug, Clone, Default)]
-pub struct FramedEcho {
+pub(crate) struct FramedEcho {
     config: FramedConfig,
 }
 
 impl FramedEcho {
     /// A service with the given settings.
-    pub fn new(config: FramedConfig) -> FramedEcho {
+    pub(crate) fn new(config: FramedConfig) -> FramedEcho {
         FramedEcho { config }
     }
 }
@@ -118,7 +118,7 @@ impl Service for FramedEcho {
 /// One framed echo connection: its decoder, which remembers a partial frame's progress, over
 /// either codec (the service picks one per session, so the echo loop is written once).
 #[derive(Debug, Clone)]
-pub struct FramedEchoSession<C> {
+pub(crate) struct FramedEchoSession<C> {
     codec: C,
     /// The same framing for our own messages. The frame limit protects us from the peer; our
     /// short error text is exempt, so that even a tiny limit gets an explanation.
@@ -130,7 +130,7 @@ pub struct FramedEchoSession<C> {
 
 impl<C: Decoder + Encoder> FramedEchoSession<C> {
     /// A session decoding and echoing with `codec`, and sending its error text with `replies`.
-    pub fn new(codec: C, replies: C) -> FramedEchoSession<C> {
+    pub(crate) fn new(codec: C, replies: C) -> FramedEchoSession<C> {
         FramedEchoSession {
             codec,
             replies,
@@ -140,7 +140,7 @@ impl<C: Decoder + Encoder> FramedEchoSession<C> {
 
     /// The same session, which names another protocol it recognises (see `sniff.rs`) and
     /// says it `speaks` this instead.
-    pub fn naming_foreign(self, speaks: &'static str) -> FramedEchoSession<C> {
+    pub(crate) fn naming_foreign(self, speaks: &'static str) -> FramedEchoSession<C> {
         FramedEchoSession {
             speaks: Some(speaks),
             ..self

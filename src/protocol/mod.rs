@@ -4,15 +4,15 @@
 //! [`Session`](crate::session::Session) trait and appends bytes to an output buffer, so every
 //! one of them is unit-tested without a socket.
 
-pub mod chat;
-pub mod echo;
+pub(crate) mod chat;
+pub(crate) mod echo;
 pub mod files;
 pub mod frame;
 pub mod framed;
 pub mod http;
 pub mod http2;
 pub(crate) mod number;
-pub mod proxy;
+pub(crate) mod proxy;
 pub(crate) mod quota;
 pub mod sniff;
 pub(crate) mod stale;

@@ -41,23 +41,23 @@ use std::time::{Duration, Instant};
 use crate::session::{Ctx, Flow, Service, Session, Step};
 
 /// The v2 signature.
-pub const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+pub(crate) const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 /// The longest v2 header accepted, fixed part and TLVs included. HAProxy's own headers (with
 /// its usual TLVs) are well under this; a longer one is refused rather than buffered.
-pub const MAX_V2_HEADER: usize = 1024;
+pub(crate) const MAX_V2_HEADER: usize = 1024;
 /// The longest v1 header, by the specification (CRLF included).
-pub const MAX_V1_HEADER: usize = 107;
+pub(crate) const MAX_V1_HEADER: usize = 107;
 /// How long a connection may take to send its header; then it is closed.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most one log line per this long about connections refused for coming from outside the
 /// trusted networks; the line says how many more were refused meanwhile.
-pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 const V1_PREFIX: &[u8] = b"PROXY ";
 
 /// A parse that is not finished or not possible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     /// The bytes so far are a valid start; more are needed.
     Partial,
     /// A complete header of `len` bytes; `source` is the client it names, or `None` when the
@@ -72,7 +72,7 @@ pub enum Parsed {
 
 /// Why the bytes are not a PROXY header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxyError {
+pub(crate) enum ProxyError {
     /// Neither signature: the peer is not a PROXY-protocol sender.
     NotProxy,
     /// A v2 header of another version.
@@ -103,7 +103,7 @@ impl fmt::Display for ProxyError {
 impl std::error::Error for ProxyError {}
 
 /// Parses a PROXY header (v2 or v1) at the start of `input`.
-pub fn parse(input: &[u8]) -> Result<Parsed, ProxyError> {
+pub(crate) fn parse(input: &[u8]) -> Result<Parsed, ProxyError> {
     match input.first() {
         None => Ok(Parsed::Partial),
         Some(b'\r') => parse_v2(input),
@@ -239,25 +239,17 @@ enum State {
 }
 
 /// A session that reads a PROXY header, then relays to the session it wraps.
-pub struct ProxySession {
+pub(crate) struct ProxySession {
     inner: Box<dyn Session>,
     state: State,
 }
 
 impl ProxySession {
     /// Wraps `inner`, which is opened once the header has arrived.
-    pub fn new(inner: Box<dyn Session>) -> ProxySession {
+    pub(crate) fn new(inner: Box<dyn Session>) -> ProxySession {
         ProxySession {
             inner,
             state: State::Header,
-        }
-    }
-
-    /// The client the inner session sees, once known.
-    pub fn client(&self) -> Option<SocketAddr> {
-        match self.state {
-            State::Relaying { peer } => Some(peer),
-            _ => None,
         }
     }
 }
@@ -354,7 +346,7 @@ impl Session for ProxySession {
 
 /// A service whose connections each start with a PROXY header (`--proxy-protocol`), from
 /// the balancers in `trusted` (`--proxy-from`) only.
-pub struct ProxyService {
+pub(crate) struct ProxyService {
     inner: Box<dyn Service>,
     trusted: Rc<[ipnet::IpNet]>,
     refusals: Rc<RefusalLog>,
@@ -363,7 +355,7 @@ pub struct ProxyService {
 impl ProxyService {
     /// Wraps `inner`'s sessions in [`ProxySession`]s, for connections whose socket peer lies
     /// in `trusted`; any other connection is refused unread. An empty `trusted` trusts nobody.
-    pub fn new(inner: Box<dyn Service>, trusted: &[ipnet::IpNet]) -> ProxyService {
+    pub(crate) fn new(inner: Box<dyn Service>, trusted: &[ipnet::IpNet]) -> ProxyService {
         ProxyService {
             inner,
             trusted: trusted.into(),
@@ -372,7 +364,7 @@ impl ProxyService {
     }
 
     /// Whether a connection from `ip` may send a PROXY header.
-    pub fn trusts(&self, ip: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.trusted.iter().any(|net| net.contains(&ip))
     }

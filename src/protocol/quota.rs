@@ -42,18 +42,19 @@ impl Quota {
     }
 
     /// The limit, in bytes.
-    pub fn limit(&self) -> u64 {
+    pub(crate) fn limit(&self) -> u64 {
         self.limit
     }
 
     /// Bytes used: stored, and reserved by uploads under way.
-    pub fn used(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
     }
 
     /// Counts the visible regular files in `dir`, the first time only (every worker's service
     /// calls this; the first counts). Symbolic links are not followed.
-    pub fn count_once(&self, dir: &Path) {
+    pub(crate) fn count_once(&self, dir: &Path) {
         self.counted.call_once(|| {
             let total: u64 = std::fs::read_dir(dir)
                 .into_iter()
@@ -75,7 +76,7 @@ impl Quota {
 
     /// Reserves `size` bytes, allowed to use `replaced` bytes that will be freed when the file
     /// is in place. `Err` with the bytes still free when it does not fit.
-    pub fn reserve(&self, size: u64, replaced: u64) -> Result<(), u64> {
+    pub(crate) fn reserve(&self, size: u64, replaced: u64) -> Result<(), u64> {
         let room = self.limit.saturating_add(replaced);
         self.used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
@@ -86,7 +87,7 @@ impl Quota {
     }
 
     /// Gives back `size` bytes (a failed upload's reservation, a replaced file).
-    pub fn release(&self, size: u64) {
+    pub(crate) fn release(&self, size: u64) {
         let _ = self
             .used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {

@@ -28,7 +28,7 @@ use crate::session::Ctx;
 
 /// What a client sent, when it is not what the port speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Foreign {
+pub(crate) enum Foreign {
     /// An HTTP/1.x request line.
     HttpRequest,
     /// A TLS record carrying a handshake (a ClientHello).
@@ -51,7 +51,7 @@ const METHODS: [&[u8]; 9] = [
 ];
 
 /// Recognises what a client sent from its first bytes (at least the first four).
-pub fn client(first: &[u8]) -> Option<Foreign> {
+pub(crate) fn client(first: &[u8]) -> Option<Foreign> {
     if METHODS.iter().any(|m| first.starts_with(m)) {
         return Some(Foreign::HttpRequest);
     }
@@ -89,7 +89,7 @@ pub fn server(first: &[u8]) -> Option<&'static str> {
 /// The bytes to answer a `foreign` client with on a port that speaks `speaks` (e.g. "evserve
 /// framed messages (a 4-byte big-endian length, then the payload)"), in the client's own
 /// protocol where it has one, so that `curl` or `nc` shows the reason.
-pub fn answer(foreign: Foreign, speaks: &str) -> Vec<u8> {
+pub(crate) fn answer(foreign: Foreign, speaks: &str) -> Vec<u8> {
     match foreign {
         Foreign::HttpRequest => {
             let body = format!("this port speaks {speaks}, not HTTP\n");
@@ -109,7 +109,7 @@ pub fn answer(foreign: Foreign, speaks: &str) -> Vec<u8> {
 /// The one-call hook for a decoder that failed on `rest` (the bytes from the frame that failed
 /// on): if they are another protocol's, logs it, appends the answer to `cx`'s output and returns
 /// true; the caller then closes. Otherwise returns false and the caller refuses as usual.
-pub fn refuse_foreign(rest: &[u8], speaks: &str, cx: &mut Ctx<'_>) -> bool {
+pub(crate) fn refuse_foreign(rest: &[u8], speaks: &str, cx: &mut Ctx<'_>) -> bool {
     let Some(foreign) = client(rest) else {
         return false;
     };
@@ -124,7 +124,7 @@ pub fn refuse_foreign(rest: &[u8], speaks: &str, cx: &mut Ctx<'_>) -> bool {
 }
 
 /// What to log about a `foreign` client.
-pub fn describe(foreign: Foreign) -> &'static str {
+pub(crate) fn describe(foreign: Foreign) -> &'static str {
     match foreign {
         Foreign::HttpRequest => "an HTTP request",
         Foreign::TlsClientHello => "a TLS ClientHello",

@@ -31,7 +31,7 @@ use super::text::is_deceptive;
 
 /// The longest file name accepted, in bytes: the temporary name adds up to 33 bytes (a dot,
 /// `.`, the pid, `-`, the counter and `.part`), and most file systems stop at 255.
-pub const MAX_NAME_LEN: usize = 200;
+pub(crate) const MAX_NAME_LEN: usize = 200;
 
 /// Checks that `name` is a plain file name that cannot reach outside its directory, hide
 /// there, or deceive whoever reads a listing. Returns why not.

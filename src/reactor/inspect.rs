@@ -19,7 +19,7 @@ use super::token;
 use crate::session::inspect::{ConnTable, Inspect, MAX_LIMIT, TcpInfo};
 
 /// Reads `getsockopt(IPPROTO_TCP, TCP_INFO)` for a socket.
-pub type TcpInfoReader = fn(BorrowedFd<'_>) -> io::Result<TcpInfo>;
+pub(crate) type TcpInfoReader = fn(BorrowedFd<'_>) -> io::Result<TcpInfo>;
 
 static TCP_INFO: OnceLock<TcpInfoReader> = OnceLock::new();
 

@@ -51,11 +51,11 @@ use timer::{Entry, Timers};
 use token::Target;
 use udp::UdpEndpoint;
 
-pub use inspect::{TcpInfoReader, install_tcp_info};
+pub use inspect::install_tcp_info;
 
 /// Everything a connection handler may use besides the connection itself. Kept apart from
 /// the connection slab so a handler can borrow both at once.
-pub struct Core {
+pub(crate) struct Core {
     registry: Registry,
     limits: Limits,
     stats: Arc<Stats>,
@@ -118,7 +118,7 @@ const RELAY_BATCHES: usize = 64;
 
 /// The bytes connections may write in one turn of the loop (see `Limits::write_budget`).
 #[derive(Debug)]
-pub struct WriteBudget {
+pub(crate) struct WriteBudget {
     /// Counts turns, so a connection can tell its own allowance is from an earlier one.
     turn: u64,
     /// What every connection may write in a turn.
@@ -396,22 +396,11 @@ impl Reactor {
         Ok(bound)
     }
 
-    /// Sends `payload` to `to` from a socket bound on `bind`, now and then after every delay
-    /// `schedule` returns. `SO_BROADCAST` is set, so `to` may be a broadcast address. A send
-    /// that would block is dropped and counted: a late beacon is worth nothing.
-    pub fn add_periodic(
-        &mut self,
-        bind: SocketAddr,
-        to: SocketAddr,
-        payload: Vec<u8>,
-        schedule: Box<dyn FnMut() -> Duration>,
-    ) -> io::Result<SocketAddr> {
-        self.add_periodic_with(bind, to, Box::new(move || payload.clone()), schedule)
-    }
-
-    /// As [`add_periodic`](Reactor::add_periodic), with each datagram made by `payload` just
-    /// before it is sent.
-    pub fn add_periodic_with(
+    /// Sends a datagram made by `payload` just before each send to `to`, from a socket bound on
+    /// `bind`, now and then after every delay `schedule` returns. `SO_BROADCAST` is set, so
+    /// `to` may be a broadcast address. A send that would block is dropped and counted: a late
+    /// beacon is worth nothing.
+    pub(crate) fn add_periodic(
         &mut self,
         bind: SocketAddr,
         to: SocketAddr,
@@ -471,7 +460,7 @@ impl Reactor {
 
     /// Passes every signal this reactor receives on to `followers` (the other workers of one
     /// server), which do not handle signals themselves.
-    pub fn forward_signals_to(&mut self, followers: Vec<Handle>) {
+    pub(crate) fn forward_signals_to(&mut self, followers: Vec<Handle>) {
         self.followers = followers;
     }
 
@@ -479,7 +468,7 @@ impl Reactor {
     /// next turn of the loop. Connections open by then keep their timers until these next
     /// fire; every check made from then on uses the new values. `read_chunk` and
     /// `max_datagram`, which size the buffers made at start, keep their first values.
-    pub fn follow_limits(&mut self, live: &Arc<Live<Limits>>) {
+    pub(crate) fn follow_limits(&mut self, live: &Arc<Live<Limits>>) {
         self.live_limits = Some(live.follow());
     }
 
@@ -507,7 +496,7 @@ impl Reactor {
 
     /// Makes this reactor worker `me` of a server whose rooms are `rooms`: what its members
     /// say in a room reaches the other workers' members, and theirs reach its own.
-    pub fn share_rooms(&mut self, rooms: Arc<SharedRooms>, me: usize) {
+    pub(crate) fn share_rooms(&mut self, rooms: Arc<SharedRooms>, me: usize) {
         rooms.join(me, self.waker.clone());
         self.shared_rooms = Some((rooms, me));
     }

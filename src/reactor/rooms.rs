@@ -29,7 +29,7 @@ pub(crate) const INBOX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The inboxes of every worker of a server, shared by all of them.
 #[derive(Debug)]
-pub struct SharedRooms {
+pub(crate) struct SharedRooms {
     inboxes: Vec<Inbox>,
 }
 
@@ -54,21 +54,21 @@ pub(crate) struct InboxFull;
 
 impl SharedRooms {
     /// Inboxes for `workers` workers, numbered from 0.
-    pub fn new(workers: usize) -> Arc<SharedRooms> {
+    pub(crate) fn new(workers: usize) -> Arc<SharedRooms> {
         Arc::new(SharedRooms {
             inboxes: (0..workers).map(|_| Inbox::default()).collect(),
         })
     }
 
     /// Records worker `me`'s waker, so that messages posted to it wake its poll.
-    pub fn join(&self, me: usize, waker: Arc<Waker>) {
+    pub(crate) fn join(&self, me: usize, waker: Arc<Waker>) {
         if let Some(inbox) = self.inboxes.get(me) {
             let _ = inbox.waker.set(waker);
         }
     }
 
     /// Posts `message` in `room` to every worker but `me`; returns how many inboxes were full.
-    pub fn post(&self, me: usize, room: RoomId, message: &[u8]) -> usize {
+    pub(crate) fn post(&self, me: usize, room: RoomId, message: &[u8]) -> usize {
         let mut full = 0;
         for (n, inbox) in self.inboxes.iter().enumerate() {
             if n != me && inbox.push(room, message).is_err() {
@@ -79,7 +79,7 @@ impl SharedRooms {
     }
 
     /// Whether worker `me` has messages waiting.
-    pub fn has_mail(&self, me: usize) -> bool {
+    pub(crate) fn has_mail(&self, me: usize) -> bool {
         self.inboxes
             .get(me)
             .is_some_and(|inbox| inbox.waiting.load(Ordering::Acquire) > 0)
@@ -88,7 +88,7 @@ impl SharedRooms {
     /// Takes the oldest message waiting for worker `me`, joined by those after it in the same
     /// room while the whole stays within `max` bytes: a room's messages are lines, so one
     /// delivery (one pass over the worker's connections) serves many of them.
-    pub fn take(&self, me: usize, max: usize) -> Option<(RoomId, Vec<u8>)> {
+    pub(crate) fn take(&self, me: usize, max: usize) -> Option<(RoomId, Vec<u8>)> {
         let inbox = self.inboxes.get(me)?;
         if inbox.waiting.load(Ordering::Acquire) == 0 {
             return None;

@@ -21,14 +21,14 @@
 use std::net::SocketAddr;
 
 /// The most connections one inspection describes in detail; the rest are only counted.
-pub const MAX_LIMIT: usize = 1000;
+pub(crate) const MAX_LIMIT: usize = 1000;
 
 /// Connections described when the asker does not say how many.
-pub const DEFAULT_LIMIT: usize = 100;
+pub(crate) const DEFAULT_LIMIT: usize = 100;
 
 /// A request for a [`ConnTable`] (see [`Ctx::inspect`](super::Ctx::inspect)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Inspect {
+pub(crate) struct Inspect {
     /// Only connections of the listener whose service has this name (`Service::name`).
     pub service: Option<ServiceName>,
     /// How many to describe, at most [`MAX_LIMIT`] (a larger value is taken as that).
@@ -38,17 +38,17 @@ pub struct Inspect {
 /// A service name, held inline so that a pending [`Inspect`] stays `Copy` like the rest of
 /// the [`Watch`](super::Watch) it waits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServiceName {
+pub(crate) struct ServiceName {
     bytes: [u8; ServiceName::MAX],
     len: u8,
 }
 
 impl ServiceName {
     /// The longest name held; every service name evserve has (`tls-framed`) fits.
-    pub const MAX: usize = 16;
+    pub(crate) const MAX: usize = 16;
 
     /// `name`, if it is at most [`ServiceName::MAX`] bytes (a longer one names no service).
-    pub fn new(name: &str) -> Option<ServiceName> {
+    pub(crate) fn new(name: &str) -> Option<ServiceName> {
         let mut bytes = [0; ServiceName::MAX];
         bytes
             .get_mut(..name.len())?
@@ -60,14 +60,14 @@ impl ServiceName {
     }
 
     /// Whether this is `name`.
-    pub fn is(&self, name: &str) -> bool {
+    pub(crate) fn is(&self, name: &str) -> bool {
         self.bytes.get(..usize::from(self.len)) == Some(name.as_bytes())
     }
 }
 
 /// Where a connection is in its life, as the reactor's `Phase` says (see `reactor/conn.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnState {
+pub(crate) enum ConnState {
     /// Input is read and handed to the session.
     Open,
     /// The session chose to close (or the server is stopping): what is owed is being
@@ -81,7 +81,7 @@ pub enum ConnState {
 
 /// The read side of a connection (the reactor's `ReadSide`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadState {
+pub(crate) enum ReadState {
     /// Drained to `WouldBlock`: waiting for a READABLE event.
     Waiting,
     /// Readable: there may be bytes to read (edge-triggered readiness, remembered).
@@ -92,7 +92,7 @@ pub enum ReadState {
 
 /// The write side of a connection (the reactor's `WriteSide`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteState {
+pub(crate) enum WriteState {
     /// Writes go out at once.
     Ready,
     /// The kernel's send buffer was full: waiting for WRITABLE.
@@ -107,7 +107,7 @@ macro_rules! names {
     ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
         impl $ty {
             /// The name shown in `/connections`.
-            pub fn name(self) -> &'static str {
+            pub(crate) fn name(self) -> &'static str {
                 match self {
                     $(Self::$variant => $name,)*
                 }
@@ -144,7 +144,7 @@ pub struct TcpInfo {
 
 /// One open connection, as the reactor sees it and as the kernel sees its socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnRow {
+pub(crate) struct ConnRow {
     /// The socket's file descriptor.
     pub fd: i32,
     /// The listener's service (`Service::name`).
@@ -185,7 +185,7 @@ pub struct ConnRow {
 /// The reactor's answer to an [`Inspect`]: some of the connections of the reactor (the
 /// worker) that serves the asking connection, and how many there are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnTable {
+pub(crate) struct ConnTable {
     /// The first matching connections, at most the limit asked for, in the reactor's order.
     pub rows: Vec<ConnRow>,
     /// Connections that matched the filter, described or not.

@@ -15,13 +15,13 @@
 //! user's hash, so a wrong name costs what a wrong password costs.
 //!
 //! **Keeping the loop fair.** bcrypt is slow on purpose (cost 10 is tens of milliseconds) and
-//! it runs on the event loop, so it is fenced three ways ([`Gate`], one per worker):
+//! it runs on the event loop, so it is fenced three ways (`Gate`, one per worker):
 //! 1. A credential that verified is remembered, keyed by the SHA-256 of what the client sent,
-//!    for [`VERIFIED_FOR`] ([`MAX_VERIFIED`] entries at most): a valid client pays once.
-//! 2. Each address may fail `--auth-max-failures` times per [`FAILURE_WINDOW`]; past that it
+//!    for `VERIFIED_FOR` (`MAX_VERIFIED` entries at most): a valid client pays once.
+//! 2. Each address may fail `--auth-max-failures` times per `FAILURE_WINDOW`; past that it
 //!    gets 429 with `Retry-After`, without any verification, until the window ends. The table
-//!    of addresses holds at most [`MAX_TRACKED`]; past that, new addresses share one slot.
-//! 3. At most [`SLOW_CHECKS_PER_SECOND`] hash verifications run per second per worker,
+//!    of addresses holds at most `MAX_TRACKED`; past that, new addresses share one slot.
+//! 3. At most `SLOW_CHECKS_PER_SECOND` hash verifications run per second per worker,
 //!    whoever asks; past that, 429 with `Retry-After: 1`. This bounds the loop's time spent
 //!    hashing (a few hundred milliseconds a second at cost 10, at worst) however many
 //!    addresses an attacker has.
@@ -39,19 +39,19 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 /// How long a verified credential is trusted without hashing again.
-pub const VERIFIED_FOR: Duration = Duration::from_secs(600);
+pub(crate) const VERIFIED_FOR: Duration = Duration::from_secs(600);
 /// The most verified credentials remembered per worker.
-pub const MAX_VERIFIED: usize = 256;
+pub(crate) const MAX_VERIFIED: usize = 256;
 /// The window over which an address's failures are counted.
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Failures an address may have per window before it gets 429 (`--auth-max-failures`).
 pub const DEFAULT_MAX_FAILURES: u32 = 10;
 /// The most addresses whose failures are counted one by one.
-pub const MAX_TRACKED: usize = 1024;
+pub(crate) const MAX_TRACKED: usize = 1024;
 /// Hash verifications (bcrypt) allowed per second per worker, cached ones not counted.
-pub const SLOW_CHECKS_PER_SECOND: u32 = 4;
+pub(crate) const SLOW_CHECKS_PER_SECOND: u32 = 4;
 /// The largest `--auth-file` read.
-pub const MAX_FILE: u64 = 1 << 20;
+pub(crate) const MAX_FILE: u64 = 1 << 20;
 
 /// A user's secret as kept in memory.
 #[derive(Clone, PartialEq, Eq)]
@@ -79,7 +79,7 @@ impl fmt::Debug for Users {
 
 /// Whether a check passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The credentials are right (or none are required).
     Allowed,
     /// No credentials, or wrong ones: 401.
@@ -110,7 +110,7 @@ impl Users {
         }
     }
 
-    /// Reads an htpasswd file (`htpasswd -B`), at most [`MAX_FILE`] bytes.
+    /// Reads an htpasswd file (`htpasswd -B`), at most `MAX_FILE` bytes.
     pub fn load(path: &Path) -> Result<Users, String> {
         let text = match std::fs::metadata(path) {
             Ok(meta) if meta.len() > MAX_FILE => {
@@ -124,7 +124,7 @@ impl Users {
 
     /// Parses htpasswd text: `user:hash` lines, blank lines and `#` comments ignored. Every
     /// hash must be bcrypt, and none may verify the empty password.
-    pub fn from_htpasswd(text: &str) -> Result<Users, String> {
+    pub(crate) fn from_htpasswd(text: &str) -> Result<Users, String> {
         let mut users = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -244,7 +244,7 @@ impl Failures {
 
 /// One worker's memory of verified credentials and of failures (see the module docs).
 #[derive(Debug)]
-pub struct Gate {
+pub(crate) struct Gate {
     max_failures: u32,
     verified: HashMap<[u8; 32], Instant>,
     failures: HashMap<IpAddr, Failures>,
@@ -256,7 +256,7 @@ pub struct Gate {
 
 impl Gate {
     /// A gate allowing `max_failures` failures per address per [`FAILURE_WINDOW`].
-    pub fn new(max_failures: u32, now: Instant) -> Gate {
+    pub(crate) fn new(max_failures: u32, now: Instant) -> Gate {
         Gate {
             max_failures,
             verified: HashMap::new(),
@@ -267,7 +267,7 @@ impl Gate {
     }
 
     /// Checks the `Authorization` field value `header` from `peer` against `users`.
-    pub fn check(
+    pub(crate) fn check(
         &mut self,
         users: &Users,
         header: Option<&[u8]>,

@@ -150,7 +150,7 @@ impl HttpSession {
     }
 
     /// The session that takes the connection over, once a handler switched protocols.
-    pub fn take_upgrade(&mut self) -> Option<Upgrade> {
+    pub(crate) fn take_upgrade(&mut self) -> Option<Upgrade> {
         match &mut self.reading {
             Reading::Upgraded(next) => next.take(),
             _ => None,

@@ -10,7 +10,7 @@
 //!        ◄── : keep-alive           (every 15 s: a comment, for proxies that drop idle streams)
 //! ```
 //!
-//! Over HTTP/2 the same [`EventStream`] takes one stream over instead of the connection
+//! Over HTTP/2 the same `EventStream` takes one stream over instead of the connection
 //! (`multiplexed.rs`): its output is that stream's buffer and its deadline the stream's own
 //! timer, so the rules below hold per stream.
 //!
@@ -19,7 +19,7 @@
 //! CDN (it must work with no network), and draws its two charts on a `<canvas>`.
 //!
 //! A stalled client must not cost memory: before each tick the stream looks at its pending
-//! output, and if the last snapshots are still unsent (over [`MAX_PENDING`]) it skips the
+//! output, and if the last snapshots are still unsent (over `MAX_PENDING`) it skips the
 //! tick (`sse_skipped`): the client gets the latest state when it reads again, never a
 //! backlog. A client that reads nothing at all is closed by the reactor's idle timeout, as
 //! nothing is written to it. Each stream so holds at most about `MAX_PENDING` plus one
@@ -65,14 +65,14 @@ impl Default for BrowserConfig {
 }
 
 /// Output an event stream may have unsent before it skips a tick.
-pub const MAX_PENDING: usize = 8 * 1024;
+pub(crate) const MAX_PENDING: usize = 8 * 1024;
 
 /// Time between snapshots.
-pub const TICK: Duration = Duration::from_secs(1);
+pub(crate) const TICK: Duration = Duration::from_secs(1);
 
 /// Time from the first snapshot to the second: soon, since the page's rates are differences
 /// of two snapshots and it would otherwise show none for a whole tick.
-pub const FIRST_TICK: Duration = Duration::from_millis(250);
+pub(crate) const FIRST_TICK: Duration = Duration::from_millis(250);
 
 /// Ticks between keep-alive comments.
 const HEARTBEAT_TICKS: u64 = 15;
@@ -117,7 +117,7 @@ fn page_parts() -> &'static Page {
 }
 
 /// `GET /dashboard`: the page.
-pub fn page(reply: &mut Reply<'_, '_>) -> Handled {
+pub(crate) fn page(reply: &mut Reply<'_, '_>) -> Handled {
     let page = page_parts();
     let with_body = reply.wants_body_bytes();
     let mut out = reply
@@ -136,7 +136,7 @@ pub fn page(reply: &mut Reply<'_, '_>) -> Handled {
 }
 
 /// `GET /events`: the head of an endless `text/event-stream`, then an [`EventStream`].
-pub fn events(reply: &mut Reply<'_, '_>) -> Handled {
+pub(crate) fn events(reply: &mut Reply<'_, '_>) -> Handled {
     // The stream ends only when the connection does: say so, and read no request after it.
     reply.exchange.persist = Persist::Close;
     reply
@@ -155,7 +155,7 @@ pub fn events(reply: &mut Reply<'_, '_>) -> Handled {
 
 /// One `/events` connection after its head: a snapshot per tick, or none if it is behind.
 #[derive(Debug)]
-pub struct EventStream {
+pub(crate) struct EventStream {
     server: ServerStats,
     ticks: u64,
     /// The event being formatted, reused.
@@ -164,7 +164,7 @@ pub struct EventStream {
 
 impl EventStream {
     /// A stream of the counters in `server`.
-    pub fn new(server: ServerStats) -> EventStream {
+    pub(crate) fn new(server: ServerStats) -> EventStream {
         EventStream {
             server,
             ticks: 0,

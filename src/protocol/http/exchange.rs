@@ -29,7 +29,7 @@ use super::upgrade::Upgrade;
 
 /// How a handler answered.
 #[derive(Debug)]
-pub enum Handled {
+pub(crate) enum Handled {
     /// The whole answer is in the output buffer.
     Answered,
     /// The head is written; the body follows from this file, a slice at a time.
@@ -49,7 +49,7 @@ pub enum Handled {
 /// A trait rather than an enum of the handlers' types, so that this layer does not import
 /// the handlers above it. Dropping a sink before [`BodySink::finish`] abandons the body (a
 /// partial upload is discarded).
-pub trait BodySink: std::fmt::Debug {
+pub(crate) trait BodySink: std::fmt::Debug {
     /// The largest body this handler takes, given the service's `max_body`: a larger one is
     /// 413. Most take what the service allows; one that holds the body in memory takes less.
     fn max_body(&self, max_body: u64) -> u64 {
@@ -72,7 +72,7 @@ pub trait BodySink: std::fmt::Debug {
 
 /// Whether the request's body is still to come, and on what terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PendingBody {
+pub(crate) enum PendingBody {
     /// No body, or the client sends it without waiting.
     Unconditional,
     /// The client waits for `100 Continue` before sending a body.
@@ -88,7 +88,7 @@ pub(super) struct LogEntry {
 
 /// The state of one request/response exchange.
 #[derive(Debug)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     /// The request method (`HEAD` answers carry no body).
     pub method: Method,
     /// What happens to the connection after the answer.
@@ -109,7 +109,7 @@ pub struct Exchange {
 
 impl Exchange {
     /// An exchange for a parsed request whose head started arriving at `started`.
-    pub fn new(head: &RequestHead<'_, '_>, started: Instant, logging: bool) -> Exchange {
+    pub(crate) fn new(head: &RequestHead<'_, '_>, started: Instant, logging: bool) -> Exchange {
         let pending_body = match head.expect {
             Expect::Continue if head.framing.has_body() => PendingBody::AwaitsContinue,
             _ => PendingBody::Unconditional,
@@ -132,7 +132,7 @@ impl Exchange {
     }
 
     /// An exchange for input that never became a request (a head refused before parsing).
-    pub fn unparsed(started: Instant, logging: bool) -> Exchange {
+    pub(crate) fn unparsed(started: Instant, logging: bool) -> Exchange {
         Exchange {
             method: Method::Unknown,
             persist: Persist::Close,
@@ -155,7 +155,7 @@ impl Exchange {
     /// events, so an answer written in the batch its request completed in counts what the
     /// request waited for its later bytes, or nothing), and writes the access-log line if
     /// logging is on (timed with a clock read of its own, for the microseconds).
-    pub fn finish(self, cx: &Ctx<'_>) {
+    pub(crate) fn finish(self, cx: &Ctx<'_>) {
         cx.stats()
             .record_request(cx.now().saturating_duration_since(self.started));
         if let Some(entry) = self.log {
@@ -208,7 +208,7 @@ impl std::fmt::Display for LogEscaped<'_> {
 }
 
 /// The context a handler answers through.
-pub struct Reply<'r, 'c> {
+pub(crate) struct Reply<'r, 'c> {
     /// The reactor's context: output buffer, clock, counters.
     pub cx: &'r mut Ctx<'c>,
     /// Service-wide configuration and caches.
@@ -220,7 +220,7 @@ pub struct Reply<'r, 'c> {
 impl<'c> Reply<'_, 'c> {
     /// Starts a final response head. Ends the head with the length of the body that a `GET`
     /// would carry; whether the body follows is [`Reply::wants_body_bytes`].
-    pub fn start(&mut self, status: Status) -> ResponseHead<'_> {
+    pub(crate) fn start(&mut self, status: Status) -> ResponseHead<'_> {
         let persist = self.final_persist(status);
         let now = self.cx.now();
         ResponseHead::start(self.cx.out(), &self.shared.parts, now, status, persist)
@@ -228,7 +228,7 @@ impl<'c> Reply<'_, 'c> {
 
     /// Records `status` as the answer and settles the connection's fate: a client still
     /// waiting to send its body makes the stream unreadable, so that connection closes.
-    pub fn final_persist(&mut self, status: Status) -> Persist {
+    pub(crate) fn final_persist(&mut self, status: Status) -> Persist {
         // A client still waiting to send its body makes the stream unreadable; a server that
         // is draining closes kept-alive connections so balancers stop reusing them.
         if self.exchange.pending_body == PendingBody::AwaitsContinue
@@ -241,12 +241,12 @@ impl<'c> Reply<'_, 'c> {
     }
 
     /// Whether body bytes follow the head (not for `HEAD`).
-    pub fn wants_body_bytes(&self) -> bool {
+    pub(crate) fn wants_body_bytes(&self) -> bool {
         self.exchange.method != Method::Head
     }
 
     /// A complete response with an in-memory body.
-    pub fn send(&mut self, status: Status, content_type: &[u8], body: &[u8]) {
+    pub(crate) fn send(&mut self, status: Status, content_type: &[u8], body: &[u8]) {
         let with_body = self.wants_body_bytes();
         let mut out = self
             .start(status)
@@ -258,18 +258,18 @@ impl<'c> Reply<'_, 'c> {
     }
 
     /// An error answer: a one-line text body, then the connection closes.
-    pub fn fail(&mut self, status: Status) {
+    pub(crate) fn fail(&mut self, status: Status) {
         self.exchange.persist = Persist::Close;
         self.refuse(status);
     }
 
     /// A refusal the connection survives (404, 405, ...): a one-line text body.
-    pub fn refuse(&mut self, status: Status) {
+    pub(crate) fn refuse(&mut self, status: Status) {
         self.refuse_with(status, None);
     }
 
     /// A refusal with one extra field (`Allow` for 405, `WWW-Authenticate` for 401, ...).
-    pub fn refuse_with(&mut self, status: Status, field: Option<(&str, &[u8])>) {
+    pub(crate) fn refuse_with(&mut self, status: Status, field: Option<(&str, &[u8])>) {
         let mut buf = [0u8; 64];
         let len = error_body(status, &mut buf);
         let body = buf.get(..len).unwrap_or_default();
@@ -285,7 +285,7 @@ impl<'c> Reply<'_, 'c> {
     }
 
     /// The handler will read the body: a client waiting for permission gets `100 Continue`.
-    pub fn accept_body(&mut self) {
+    pub(crate) fn accept_body(&mut self) {
         if self.exchange.pending_body == PendingBody::AwaitsContinue {
             self.exchange.pending_body = PendingBody::Unconditional;
             write_continue(&mut self.cx.out(), &self.shared.parts);

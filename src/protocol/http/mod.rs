@@ -1,7 +1,7 @@
 //! HTTP/1.1, as a sans-IO origin server: static files, uploads and a few built-in endpoints.
 //!
 //! The layers, from the wire up. Each file imports only from the files listed before it (and
-//! from `mod.rs`, for the configuration and the [`Shared`] state); nothing imports a file
+//! from `mod.rs`, for the configuration and the `Shared` state); nothing imports a file
 //! listed after it, so a layer can be read and tested without the ones over it. (`scan.rs`
 //! runs before `request.rs` on the wire, but uses its limits and errors.)
 //!
@@ -91,7 +91,7 @@ use root::Root;
 
 /// What the sessions of one service share.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     config: HttpConfig,
     limits: RequestLimits,
     parts: HeadParts,
@@ -142,7 +142,7 @@ impl Shared {
     }
 
     /// The service's configuration.
-    pub fn config(&self) -> &HttpConfig {
+    pub(crate) fn config(&self) -> &HttpConfig {
         &self.config
     }
 }
@@ -155,12 +155,12 @@ impl Shared {
 pub struct ServerStats {
     /// Every worker's reactor counters. When empty (a service used on its own), `/stats`
     /// reports the counters of the reactor that answers.
-    pub reactors: Arc<Group<Stats>>,
+    pub(crate) reactors: Arc<Group<Stats>>,
     /// Every HTTP service's response counts; each service joins with its own.
-    pub responses: Arc<Group<StatusCounts>>,
+    pub(crate) responses: Arc<Group<StatusCounts>>,
     /// Writes (`PUT`, `DELETE`) through any worker, so that every worker's file cache
     /// forgets what a write changed (see `file_cache.rs`).
-    pub file_writes: Arc<AtomicU64>,
+    pub(crate) file_writes: Arc<AtomicU64>,
 }
 
 /// The HTTP service: one [`HttpSession`] per connection.
@@ -185,7 +185,7 @@ impl Http {
     }
 
     /// A service that is one worker's part of a server: `/stats` sums the counters in `server`.
-    pub fn in_server(config: HttpConfig, server: ServerStats) -> Http {
+    pub(crate) fn in_server(config: HttpConfig, server: ServerStats) -> Http {
         if config.writable {
             let uploads = config.root.join("files");
             crate::protocol::stale::sweep_and_log(
@@ -206,7 +206,7 @@ impl Http {
     /// publishes a new one: the connections opened from then on are served with it, those
     /// already open keep the one they started with. The response counts go on in the same
     /// counters.
-    pub fn following(mut self, live: &Arc<Live<HttpConfig>>) -> Http {
+    pub(crate) fn following(mut self, live: &Arc<Live<HttpConfig>>) -> Http {
         self.live = Some(live.follow());
         self
     }
@@ -229,13 +229,9 @@ impl Http {
     }
 
     /// Responses sent so far by all sessions, by status class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
-    pub fn responses(&self) -> [u64; 5] {
+    #[cfg(test)]
+    pub(crate) fn responses(&self) -> [u64; 5] {
         self.shared.parts.counts.get()
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &HttpConfig {
-        &self.shared.config
     }
 }
 

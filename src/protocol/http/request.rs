@@ -4,12 +4,12 @@
 //! on the caller's stack, and turns the result into a [`RequestHead`] that borrows from the
 //! input: no allocation. It also decides the things the connection depends on:
 //!
-//! - how the body is delimited ([`BodyFraming`]), refusing every ambiguous combination that could
+//! - how the body is delimited (`BodyFraming`), refusing every ambiguous combination that could
 //!   let a request be "smuggled" past a proxy that reads the framing differently (RFC 9112
 //!   §6.3): `Content-Length` together with `Transfer-Encoding`, several different lengths, a
 //!   transfer coding other than a lone `chunked`, any `Transfer-Encoding` on HTTP/1.0;
-//! - whether the connection persists after the answer ([`Persist`]);
-//! - whether the client waits for `100 Continue` ([`Expect`]).
+//! - whether the connection persists after the answer (`Persist`);
+//! - whether the client waits for `100 Continue` (`Expect`).
 //!
 //! Errors are a small `Copy` enum, [`HeadError`], each mapped to the status that reports it.
 
@@ -78,7 +78,7 @@ pub enum HeadError {
 
 impl HeadError {
     /// The status that reports this error.
-    pub fn status(self) -> Status {
+    pub(crate) fn status(self) -> Status {
         match self {
             HeadError::Malformed | HeadError::Framing | HeadError::Host => Status::BadRequest,
             HeadError::Version => Status::HttpVersionNotSupported,
@@ -95,7 +95,7 @@ impl HeadError {
 
 /// A request method. Method tokens are case-sensitive (RFC 9110 §9.1): `get` is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     /// GET.
     Get,
     /// HEAD: GET without the body.
@@ -120,7 +120,7 @@ pub enum Method {
 
 impl Method {
     /// Recognises a method token.
-    pub fn from_token(token: &str) -> Method {
+    pub(crate) fn from_token(token: &str) -> Method {
         match token {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
@@ -138,7 +138,7 @@ impl Method {
 
 /// The protocol version of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
+pub(crate) enum Version {
     /// HTTP/1.0: the connection closes after each answer unless asked otherwise.
     Http10,
     /// HTTP/1.1: the connection persists unless asked otherwise.
@@ -147,7 +147,7 @@ pub enum Version {
 
 /// What becomes of the connection once the current request is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Persist {
+pub(crate) enum Persist {
     /// HTTP/1.1 default: keep it open, without saying so.
     KeepAlive,
     /// An HTTP/1.0 client asked for `Connection: keep-alive`: keep it open and say so, since
@@ -159,7 +159,7 @@ pub enum Persist {
 
 /// How the request body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFraming {
+pub(crate) enum BodyFraming {
     /// No body.
     None,
     /// Exactly this many bytes.
@@ -170,14 +170,14 @@ pub enum BodyFraming {
 
 impl BodyFraming {
     /// Whether a body follows the head.
-    pub fn has_body(self) -> bool {
+    pub(crate) fn has_body(self) -> bool {
         !matches!(self, BodyFraming::None | BodyFraming::Length(0))
     }
 }
 
 /// What the client expects before sending its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// Nothing: the body follows at once.
     Nothing,
     /// `Expect: 100-continue`: the client waits (a while) for `100 Continue`.
@@ -186,7 +186,7 @@ pub enum Expect {
 
 /// The request target, split by form (RFC 9112 §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target<'b> {
+pub(crate) enum Target<'b> {
     /// `/path?query` (or an absolute URI, reduced to this).
     Origin {
         /// The path, still percent-encoded.
@@ -202,26 +202,26 @@ pub enum Target<'b> {
 #[derive(Debug)]
 pub struct RequestHead<'h, 'b> {
     /// The method.
-    pub method: Method,
+    pub(crate) method: Method,
     /// The method as sent (for logs and TRACE).
     pub method_token: &'b str,
     /// The request target as sent.
     pub uri: &'b str,
     /// The version.
-    pub version: Version,
+    pub(crate) version: Version,
     /// Every header field, in order.
     pub headers: &'h [Header<'b>],
     /// How the body is delimited.
-    pub framing: BodyFraming,
+    pub(crate) framing: BodyFraming,
     /// What happens to the connection after the answer.
-    pub persist: Persist,
+    pub(crate) persist: Persist,
     /// Whether the client waits for `100 Continue`.
-    pub expect: Expect,
+    pub(crate) expect: Expect,
 }
 
 impl<'b> RequestHead<'_, 'b> {
     /// The first value of the named field (names compare case-insensitively).
-    pub fn header(&self, name: &str) -> Option<&'b [u8]> {
+    pub(crate) fn header(&self, name: &str) -> Option<&'b [u8]> {
         self.headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
@@ -229,13 +229,13 @@ impl<'b> RequestHead<'_, 'b> {
     }
 
     /// The target split by form; CONNECT's authority form is not accepted here.
-    pub fn target(&self) -> Result<Target<'b>, HeadError> {
+    pub(crate) fn target(&self) -> Result<Target<'b>, HeadError> {
         split_target(self.uri)
     }
 }
 
 /// Header slots for [`parse_head`], to be kept on the caller's stack.
-pub type HeaderSlots<'b> = [MaybeUninit<Header<'b>>; HEADER_SLOTS];
+pub(crate) type HeaderSlots<'b> = [MaybeUninit<Header<'b>>; HEADER_SLOTS];
 
 /// Fresh, uninitialised header slots.
 pub fn header_slots<'b>() -> HeaderSlots<'b> {
@@ -269,7 +269,7 @@ pub fn parse_head<'h, 'b>(
 /// without [`HeadScan`](super::scan::HeadScan) looking at every byte first. Returns the head's length and its
 /// parse only when the head is complete, well-formed and within every limit; otherwise
 /// `None`, and the caller takes the scanning path, which reports the precise error.
-pub fn parse_complete_head<'h, 'b>(
+pub(crate) fn parse_complete_head<'h, 'b>(
     input: &'b [u8],
     slots: &'h mut [MaybeUninit<Header<'b>>],
     limits: &RequestLimits,
@@ -486,7 +486,7 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 }
 
 /// The non-empty items of a comma-separated field value, whitespace trimmed.
-pub fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
         .map(trim_ows)
@@ -494,7 +494,7 @@ pub fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Trims optional whitespace (spaces and tabs) from both ends.
-pub fn trim_ows(bytes: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
     let end = bytes
@@ -506,7 +506,7 @@ pub fn trim_ows(bytes: &[u8]) -> &[u8] {
 
 /// Splits a request target into its form. Absolute URIs (`http://host/path`) are reduced to
 /// their path and query, as RFC 9112 §3.2.2 requires servers to accept them.
-pub fn split_target(uri: &str) -> Result<Target<'_>, HeadError> {
+pub(crate) fn split_target(uri: &str) -> Result<Target<'_>, HeadError> {
     if uri == "*" {
         return Ok(Target::Asterisk);
     }

@@ -34,7 +34,7 @@ pub(crate) const DATE_LEN: usize = 29;
 /// `Date`. Each formatting also notes the instant its second ends, so every other call is one
 /// comparison of instants: no clock arithmetic per response.
 #[derive(Debug)]
-pub struct DateCache {
+pub(crate) struct DateCache {
     anchor: Instant,
     anchor_wall: SystemTime,
     /// The text is good until this instant (the next second boundary).
@@ -44,7 +44,7 @@ pub struct DateCache {
 
 impl DateCache {
     /// A cache anchored at `now`, which corresponds to the current wall-clock time.
-    pub fn new(now: Instant) -> DateCache {
+    pub(crate) fn new(now: Instant) -> DateCache {
         let cache = DateCache {
             anchor: now,
             anchor_wall: SystemTime::now(),
@@ -57,7 +57,7 @@ impl DateCache {
 
     /// The date at `now`, formatted.
     #[inline]
-    pub fn get(&self, now: Instant) -> [u8; DATE_LEN] {
+    pub(crate) fn get(&self, now: Instant) -> [u8; DATE_LEN] {
         if now >= self.fresh_until.get() {
             self.refresh(now);
         }
@@ -84,19 +84,19 @@ impl DateCache {
 /// Single-writer counters (see [`Counter`]): the worker bumps them, and `/stats` on any worker
 /// of the same server reads them to report the server's totals.
 #[derive(Debug, Default)]
-pub struct StatusCounts([Counter; 5]);
+pub(crate) struct StatusCounts([Counter; 5]);
 
 impl StatusCounts {
     /// Counts one response.
     #[inline]
-    pub fn record(&self, status: Status) {
+    pub(crate) fn record(&self, status: Status) {
         if let Some(counter) = self.0.get(status.class_index()) {
             counter.incr();
         }
     }
 
     /// The counts, 1xx first.
-    pub fn get(&self) -> [u64; 5] {
+    pub(crate) fn get(&self) -> [u64; 5] {
         [0, 1, 2, 3, 4].map(|i| self.0[i].get())
     }
 }
@@ -104,7 +104,7 @@ impl StatusCounts {
 /// What every response head needs from the service: the clock cache, the `Server` field and
 /// the counters.
 #[derive(Debug)]
-pub struct HeadParts {
+pub(crate) struct HeadParts {
     /// The `Date` cache.
     pub date: DateCache,
     /// `Server: <name>\r\n` and the other fields every response carries, ready to copy.
@@ -116,7 +116,7 @@ pub struct HeadParts {
 impl HeadParts {
     /// Parts for a server called `server_name` (control characters are dropped, so the name
     /// cannot inject fields), anchored at `now`.
-    pub fn new(server_name: &str, now: Instant) -> HeadParts {
+    pub(crate) fn new(server_name: &str, now: Instant) -> HeadParts {
         let mut server_line = b"Server: ".to_vec();
         server_line.extend(server_name.bytes().filter(|b| (b' '..=b'~').contains(b)));
         server_line.extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\n");
@@ -133,7 +133,7 @@ impl HeadParts {
 /// Start it with the status, add fields, and [`end`](ResponseHead::end) it with the body
 /// length and the connection's fate; the body, if any, is then appended by the caller.
 #[must_use = "a response head must be ended"]
-pub struct ResponseHead<'o> {
+pub(crate) struct ResponseHead<'o> {
     out: Output<'o>,
     status: Status,
     persist: Persist,
@@ -142,7 +142,7 @@ pub struct ResponseHead<'o> {
 impl<'o> ResponseHead<'o> {
     /// Writes the status line, `Date` and `Server`, and counts the response. `persist` says
     /// what will become of the connection, for the `Connection` field.
-    pub fn start(
+    pub(crate) fn start(
         mut out: Output<'o>,
         parts: &HeadParts,
         now: Instant,
@@ -163,7 +163,7 @@ impl<'o> ResponseHead<'o> {
     }
 
     /// Adds a field. The value must come from us or have been checked: it is copied as is.
-    pub fn header(mut self, name: &str, value: &[u8]) -> Self {
+    pub(crate) fn header(mut self, name: &str, value: &[u8]) -> Self {
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(b": ");
         self.out.extend_from_slice(value);
@@ -172,7 +172,7 @@ impl<'o> ResponseHead<'o> {
     }
 
     /// Adds a field with a decimal value.
-    pub fn number(self, name: &str, n: u64) -> Self {
+    pub(crate) fn number(self, name: &str, n: u64) -> Self {
         let mut digits = itoa::Buffer::new();
         let value = digits.format(n).as_bytes();
         self.header(name, value)
@@ -180,7 +180,7 @@ impl<'o> ResponseHead<'o> {
 
     /// Adds `Content-Length` (unless the status forbids it), the `Connection` field, and the
     /// blank line. Returns the output buffer, for the body.
-    pub fn end(self, content_length: u64) -> Output<'o> {
+    pub(crate) fn end(self, content_length: u64) -> Output<'o> {
         let (status, persist) = (self.status, self.persist);
         let mut this = if status.is_bodiless() {
             self
@@ -195,7 +195,7 @@ impl<'o> ResponseHead<'o> {
     /// Ends a head whose body no length frames: one that lasts until the connection closes
     /// (an event stream) or none because another protocol follows (101). Only the blank line
     /// is added; the caller has written the `Connection` field it needs.
-    pub fn end_unframed(mut self) -> Output<'o> {
+    pub(crate) fn end_unframed(mut self) -> Output<'o> {
         self.out.extend_from_slice(b"\r\n");
         self.out
     }

@@ -67,7 +67,7 @@ impl HeadScan {
     }
 
     /// Bytes of the head seen so far: zero means no request has started.
-    pub fn scanned(&self) -> usize {
+    pub(crate) fn scanned(&self) -> usize {
         self.scanned
     }
 

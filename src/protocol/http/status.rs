@@ -7,7 +7,7 @@
 
 /// A response status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// 100: the client may send the body it announced with `Expect: 100-continue`.
     Continue,
     /// 101: the connection now speaks WebSocket.
@@ -69,7 +69,8 @@ pub enum Status {
 
 impl Status {
     /// Every status this server sends, in code order.
-    pub const ALL: [Status; 28] = [
+    #[cfg(test)]
+    pub(crate) const ALL: [Status; 28] = [
         Status::Continue,
         Status::SwitchingProtocols,
         Status::Ok,
@@ -101,7 +102,7 @@ impl Status {
     ];
 
     /// The numeric code.
-    pub fn code(self) -> u16 {
+    pub(crate) fn code(self) -> u16 {
         match self {
             Status::Continue => 100,
             Status::SwitchingProtocols => 101,
@@ -136,7 +137,7 @@ impl Status {
 
     /// The whole status line, CRLF included. We always answer as HTTP/1.1, the highest
     /// version we speak, whatever minor version the request used (RFC 9110 §6.2).
-    pub fn line(self) -> &'static [u8] {
+    pub(crate) fn line(self) -> &'static [u8] {
         match self {
             Status::Continue => b"HTTP/1.1 100 Continue\r\n",
             Status::SwitchingProtocols => b"HTTP/1.1 101 Switching Protocols\r\n",
@@ -172,21 +173,21 @@ impl Status {
     }
 
     /// The reason phrase alone, for small error bodies and logs.
-    pub fn reason(self) -> &'static [u8] {
+    pub(crate) fn reason(self) -> &'static [u8] {
         let line = self.line();
         // "HTTP/1.1 NNN " is 13 bytes; the line ends with CRLF.
         line.get(13..line.len().saturating_sub(2)).unwrap_or(b"")
     }
 
     /// 0 for 1xx up to 4 for 5xx: an index into per-class counters.
-    pub fn class_index(self) -> usize {
+    pub(crate) fn class_index(self) -> usize {
         usize::from(self.code() / 100).saturating_sub(1).min(4)
     }
 
     /// Whether a response with this status carries no content by definition, and so must not
     /// send `Content-Length` (RFC 9110 §8.6: 1xx and 204; for 304 we omit it, which is always
     /// allowed, rather than repeat the length of a body we do not send).
-    pub fn is_bodiless(self) -> bool {
+    pub(crate) fn is_bodiless(self) -> bool {
         matches!(
             self,
             Status::Continue | Status::SwitchingProtocols | Status::NoContent | Status::NotModified

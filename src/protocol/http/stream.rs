@@ -26,7 +26,7 @@ const HIGH_WATER_TIGHT: usize = 16 * 1024;
 
 /// Whether a file stream has more to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pumped {
+pub(crate) enum Pumped {
     /// The output backlog is full, or another file is queued ahead; call again after it
     /// drains.
     More,
@@ -36,7 +36,7 @@ pub enum Pumped {
 
 /// A file body being sent a slice at a time.
 #[derive(Debug)]
-pub struct FileStream {
+pub(crate) struct FileStream {
     /// `None` once handed to the reactor.
     file: Option<File>,
     offset: u64,
@@ -50,7 +50,7 @@ pub struct FileStream {
 impl FileStream {
     /// A stream of `len` bytes of `file` from `offset`; `sendfile` lets it go to the socket
     /// without passing through memory where the connection allows.
-    pub fn new(file: File, offset: u64, len: u64, sendfile: bool) -> FileStream {
+    pub(crate) fn new(file: File, offset: u64, len: u64, sendfile: bool) -> FileStream {
         FileStream {
             file: Some(file),
             offset,
@@ -62,7 +62,7 @@ impl FileStream {
 
     /// What is left to send, for a caller that frames the body itself (HTTP/2); `None` once
     /// everything was sent.
-    pub fn into_slice(self) -> Option<FileSlice> {
+    pub(crate) fn into_slice(self) -> Option<FileSlice> {
         let file = self.file?;
         (self.remaining > 0).then_some(FileSlice {
             file,
@@ -73,7 +73,7 @@ impl FileStream {
 
     /// Queues the rest of the file on the connection, or tops its output up with file data
     /// to the high-water mark (the lower one while memory is tight).
-    pub fn pump(&mut self, cx: &mut Ctx<'_>) -> io::Result<Pumped> {
+    pub(crate) fn pump(&mut self, cx: &mut Ctx<'_>) -> io::Result<Pumped> {
         let Some(file) = self.file.take() else {
             return Ok(Pumped::Done);
         };

@@ -38,7 +38,7 @@ use crate::protocol::ws::{self, Endpoint, WsSession};
 use crate::session::{Ctx, Flow, Session, Step};
 
 /// The session that takes a connection over after its HTTP head.
-pub struct Upgrade(pub Box<dyn Session>);
+pub(crate) struct Upgrade(pub Box<dyn Session>);
 
 impl fmt::Debug for Upgrade {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

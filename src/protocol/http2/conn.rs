@@ -69,7 +69,7 @@ struct ConnError(ErrorCode, &'static str);
 
 /// One HTTP/2 connection.
 #[derive(Debug)]
-pub struct H2Session {
+pub(crate) struct H2Session {
     shared: Rc<Shared>,
     limits: Http2Config,
     phase: Phase,
@@ -116,7 +116,7 @@ pub struct H2Session {
 
 impl H2Session {
     /// A connection of the HTTP service `shared`, before its preface.
-    pub fn new(shared: Rc<Shared>) -> H2Session {
+    pub(crate) fn new(shared: Rc<Shared>) -> H2Session {
         let limits = shared.config().http2;
         H2Session {
             shared,

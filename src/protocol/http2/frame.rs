@@ -20,7 +20,7 @@
 //! CONTINUATION on the same stream may follow a HEADERS without END_HEADERS (§6.10).
 //!
 //! Encoders append to any [`Append`] output (a session's `Output`, or a `Vec<u8>` on the
-//! client side and in tests). [`encode_data_header`] writes only a DATA frame's header, so a
+//! client side and in tests). `encode_data_header` writes only a DATA frame's header, so a
 //! caller can append the body itself, or queue a file to be sent between two headers.
 
 use crate::session::Append;
@@ -36,13 +36,13 @@ pub const HEADER_LEN: usize = 9;
 pub const DEFAULT_MAX_FRAME_SIZE: u32 = 16_384;
 
 /// The largest `SETTINGS_MAX_FRAME_SIZE` allowed (2^24 - 1, what a 24-bit length can say).
-pub const MAX_MAX_FRAME_SIZE: u32 = 16_777_215;
+pub(crate) const MAX_MAX_FRAME_SIZE: u32 = 16_777_215;
 
 /// The initial flow-control window of the connection and of every stream (2^16 - 1).
 pub const DEFAULT_WINDOW_SIZE: u32 = 65_535;
 
 /// The largest flow-control window (2^31 - 1); a window above it is a FLOW_CONTROL_ERROR.
-pub const MAX_WINDOW_SIZE: u32 = 0x7fff_ffff;
+pub(crate) const MAX_WINDOW_SIZE: u32 = 0x7fff_ffff;
 
 /// The initial `SETTINGS_HEADER_TABLE_SIZE`: the HPACK dynamic table size both sides start with.
 pub const DEFAULT_HEADER_TABLE_SIZE: u32 = 4_096;
@@ -57,9 +57,9 @@ pub mod flags {
     /// HEADERS, PUSH_PROMISE, CONTINUATION: the field block ends in this frame.
     pub const END_HEADERS: u8 = 0x4;
     /// DATA, HEADERS, PUSH_PROMISE: a pad-length byte leads the payload, padding ends it.
-    pub const PADDED: u8 = 0x8;
+    pub(crate) const PADDED: u8 = 0x8;
     /// HEADERS: 5 bytes of (deprecated) priority follow the pad length.
-    pub const PRIORITY: u8 = 0x20;
+    pub(crate) const PRIORITY: u8 = 0x20;
 }
 
 /// An error code of RST_STREAM and GOAWAY (RFC 9113 §7). Codes this list does not know are
@@ -101,7 +101,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The code for a 32-bit value on the wire; unknown values are kept.
-    pub fn from_u32(code: u32) -> ErrorCode {
+    pub(crate) fn from_u32(code: u32) -> ErrorCode {
         match code {
             0x0 => ErrorCode::NoError,
             0x1 => ErrorCode::ProtocolError,
@@ -122,7 +122,7 @@ impl ErrorCode {
     }
 
     /// The 32-bit value sent on the wire.
-    pub fn as_u32(self) -> u32 {
+    pub(crate) fn as_u32(self) -> u32 {
         match self {
             ErrorCode::NoError => 0x0,
             ErrorCode::ProtocolError => 0x1,
@@ -195,7 +195,7 @@ pub enum FrameType {
 
 impl FrameType {
     /// The type for a byte on the wire; unknown values are kept.
-    pub fn from_u8(kind: u8) -> FrameType {
+    pub(crate) fn from_u8(kind: u8) -> FrameType {
         match kind {
             0x0 => FrameType::Data,
             0x1 => FrameType::Headers,
@@ -212,7 +212,7 @@ impl FrameType {
     }
 
     /// The byte sent on the wire.
-    pub fn as_u8(self) -> u8 {
+    pub(crate) fn as_u8(self) -> u8 {
         match self {
             FrameType::Data => 0x0,
             FrameType::Headers => 0x1,
@@ -232,7 +232,7 @@ impl FrameType {
 /// The 9-byte header every frame starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
-    /// Payload length in bytes (24 bits: at most [`MAX_MAX_FRAME_SIZE`]).
+    /// Payload length in bytes (24 bits: at most `MAX_MAX_FRAME_SIZE`).
     pub len: u32,
     /// The frame's type.
     pub kind: FrameType,
@@ -258,7 +258,7 @@ impl FrameHeader {
 
     /// Appends the 9 header bytes. `len` must fit in 24 bits and `stream` in 31 (the caller's
     /// contract: the higher bits are dropped).
-    pub fn encode(&self, out: &mut impl Append) {
+    pub(crate) fn encode(&self, out: &mut impl Append) {
         debug_assert!(self.len <= MAX_MAX_FRAME_SIZE, "frame length over 24 bits");
         let len = self.len.to_be_bytes();
         let stream = (self.stream & 0x7fff_ffff).to_be_bytes();
@@ -276,7 +276,7 @@ impl FrameHeader {
     }
 
     /// Whether all bits of `flag` are set.
-    pub fn has(&self, flag: u8) -> bool {
+    pub(crate) fn has(&self, flag: u8) -> bool {
         self.flags & flag == flag
     }
 
@@ -316,7 +316,7 @@ pub struct SettingId(pub u16);
 
 impl SettingId {
     /// 0x1: the largest HPACK dynamic table the sender's decoder allows (default 4096).
-    pub const HEADER_TABLE_SIZE: SettingId = SettingId(0x1);
+    pub(crate) const HEADER_TABLE_SIZE: SettingId = SettingId(0x1);
     /// 0x2: 0 or 1, whether the sender (a client) accepts server push (default 1).
     pub const ENABLE_PUSH: SettingId = SettingId(0x2);
     /// 0x3: how many streams the sender lets its peer open at once (default unlimited).
@@ -324,13 +324,13 @@ impl SettingId {
     /// 0x4: the sender's initial stream receive window (default 65535, at most 2^31-1).
     pub const INITIAL_WINDOW_SIZE: SettingId = SettingId(0x4);
     /// 0x5: the largest frame payload the sender accepts (16384..=16777215).
-    pub const MAX_FRAME_SIZE: SettingId = SettingId(0x5);
+    pub(crate) const MAX_FRAME_SIZE: SettingId = SettingId(0x5);
     /// 0x6: advisory: the largest field list the sender accepts (name + value + 32 per field).
     pub const MAX_HEADER_LIST_SIZE: SettingId = SettingId(0x6);
     /// 0x8 (RFC 8441): 0 or 1, whether the sender accepts the extended CONNECT method.
-    pub const ENABLE_CONNECT_PROTOCOL: SettingId = SettingId(0x8);
+    pub(crate) const ENABLE_CONNECT_PROTOCOL: SettingId = SettingId(0x8);
     /// 0x9 (RFC 9218): 0 or 1, whether the sender ignores RFC 7540 priorities.
-    pub const NO_RFC7540_PRIORITIES: SettingId = SettingId(0x9);
+    pub(crate) const NO_RFC7540_PRIORITIES: SettingId = SettingId(0x9);
 }
 
 /// The parameters of a SETTINGS frame, in the order sent: an iterator of `(id, value)`
@@ -343,12 +343,13 @@ pub struct SettingsIter<'a> {
 impl<'a> SettingsIter<'a> {
     /// The parameters in `payload`; a trailing partial parameter (never there after
     /// [`decode`]) is ignored.
-    pub fn new(payload: &'a [u8]) -> SettingsIter<'a> {
+    pub(crate) fn new(payload: &'a [u8]) -> SettingsIter<'a> {
         SettingsIter { payload }
     }
 
     /// Whether there are no parameters.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.payload.len() < 6
     }
 }
@@ -366,7 +367,7 @@ impl Iterator for SettingsIter<'_> {
 }
 
 /// One endpoint's settings, starting at RFC 9113's initial values ([`Settings::default`]);
-/// [`Settings::apply`] validates and applies what a SETTINGS frame carries.
+/// `Settings::apply` validates and applies what a SETTINGS frame carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     /// `SETTINGS_HEADER_TABLE_SIZE` (default 4096).
@@ -410,7 +411,7 @@ impl Settings {
     /// difference (§6.9.2): the caller compares the value before and after. A client must
     /// also refuse ENABLE_PUSH = 1 from a server; that depends on the side, so it is the
     /// caller's check too.
-    pub fn apply(&mut self, id: SettingId, value: u32) -> Result<(), ErrorCode> {
+    pub(crate) fn apply(&mut self, id: SettingId, value: u32) -> Result<(), ErrorCode> {
         let flag = |value: u32| match value {
             0 => Ok(false),
             1 => Ok(true),
@@ -441,7 +442,7 @@ impl Settings {
     }
 
     /// Applies every parameter of a SETTINGS frame in order (RFC 9113 §6.5.3), stopping at
-    /// the first invalid one (see [`Settings::apply`]); the frame is then a connection error.
+    /// the first invalid one (see `Settings::apply`); the frame is then a connection error.
     pub fn apply_all(&mut self, mut params: SettingsIter<'_>) -> Result<(), ErrorCode> {
         params.try_for_each(|(id, value)| self.apply(id, value))
     }
@@ -779,7 +780,7 @@ fn strip_padding<'a>(
     }
 }
 
-/// Appends a frame header (see [`FrameHeader::encode`]).
+/// Appends a frame header (see `FrameHeader::encode`).
 pub fn encode_header(out: &mut impl Append, len: u32, kind: FrameType, flags: u8, stream: u32) {
     FrameHeader {
         len,
@@ -794,12 +795,12 @@ pub fn encode_header(out: &mut impl Append, len: u32, kind: FrameType, flags: u8
 /// the `len` bytes next, or queues them (a file range) to follow. `len` must be at most the
 /// peer's `SETTINGS_MAX_FRAME_SIZE` and within both flow-control windows: the caller's
 /// contract. A DATA frame of 0 bytes with `end_stream` is how a body ends after the fact.
-pub fn encode_data_header(out: &mut impl Append, stream: u32, len: u32, end_stream: bool) {
+pub(crate) fn encode_data_header(out: &mut impl Append, stream: u32, len: u32, end_stream: bool) {
     let flags = if end_stream { flags::END_STREAM } else { 0 };
     encode_header(out, len, FrameType::Data, flags, stream);
 }
 
-/// Appends a whole DATA frame carrying `data` (same contract as [`encode_data_header`]).
+/// Appends a whole DATA frame carrying `data` (same contract as `encode_data_header`).
 pub fn encode_data(out: &mut impl Append, stream: u32, data: &[u8], end_stream: bool) {
     encode_data_header(out, stream, frame_len(data), end_stream);
     out.append(data);

@@ -52,7 +52,7 @@ mod request;
 mod send;
 pub(crate) mod stream;
 
-pub use conn::H2Session;
+pub(crate) use conn::H2Session;
 pub use limits::Http2Config;
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub struct CertFiles {
 
 /// Why certificates could not be loaded.
 #[derive(Debug)]
-pub enum CertError {
+pub(crate) enum CertError {
     /// The certificate flags do not make sense together.
     Flags(String),
     /// A file could not be read or holds no usable PEM item.
@@ -90,13 +90,16 @@ impl std::error::Error for CertError {}
 
 /// The certificates a listener may present; the first is the default.
 #[derive(Debug)]
-pub struct CertStore {
+pub(crate) struct CertStore {
     keys: Vec<Arc<CertifiedKey>>,
 }
 
 impl CertStore {
     /// Loads every pair in order.
-    pub fn load(pairs: &[CertFiles], provider: &CryptoProvider) -> Result<CertStore, CertError> {
+    pub(crate) fn load(
+        pairs: &[CertFiles],
+        provider: &CryptoProvider,
+    ) -> Result<CertStore, CertError> {
         let keys = pairs
             .iter()
             .map(|pair| load_pair(pair, provider).map(Arc::new))
@@ -105,7 +108,7 @@ impl CertStore {
     }
 
     /// A store of these certificates, the first the default.
-    pub fn new(keys: Vec<CertifiedKey>) -> CertStore {
+    pub(crate) fn new(keys: Vec<CertifiedKey>) -> CertStore {
         CertStore {
             keys: keys.into_iter().map(Arc::new).collect(),
         }
@@ -113,7 +116,7 @@ impl CertStore {
 
     /// The certificate for the name the client asked for: the first valid for it, else the
     /// first of all.
-    pub fn select(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    pub(crate) fn select(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
         if let Some(name) = sni.and_then(|n| ServerName::try_from(n).ok())
             && self.keys.len() > 1
         {
@@ -133,7 +136,7 @@ impl CertStore {
 
     /// The SHA-256 fingerprints of the leaf certificates, as `openssl x509 -fingerprint
     /// -sha256` prints them.
-    pub fn fingerprints(&self) -> Vec<String> {
+    pub(crate) fn fingerprints(&self) -> Vec<String> {
         self.keys
             .iter()
             .filter_map(|k| k.end_entity_cert().ok())
@@ -290,25 +293,25 @@ fn is_symlink(path: &Path) -> bool {
 
 /// Picks a certificate per handshake from a store that can be swapped while serving.
 #[derive(Debug)]
-pub struct SniResolver {
+pub(crate) struct SniResolver {
     store: RwLock<Arc<CertStore>>,
 }
 
 impl SniResolver {
     /// Serves `store`.
-    pub fn new(store: CertStore) -> SniResolver {
+    pub(crate) fn new(store: CertStore) -> SniResolver {
         SniResolver {
             store: RwLock::new(Arc::new(store)),
         }
     }
 
     /// Replaces the store: handshakes from now on use the new certificates.
-    pub fn replace(&self, store: CertStore) {
+    pub(crate) fn replace(&self, store: CertStore) {
         *self.store.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(store);
     }
 
     /// The store in use.
-    pub fn current(&self) -> Arc<CertStore> {
+    pub(crate) fn current(&self) -> Arc<CertStore> {
         Arc::clone(&self.store.read().unwrap_or_else(PoisonError::into_inner))
     }
 }

@@ -6,8 +6,8 @@
 //! ```
 //!
 //! rustls is itself sans-IO: it reads and writes byte buffers and never touches a socket. So
-//! TLS needs no change to the reactor: [`TlsService`] wraps any [`Service`], and every session
-//! it makes is a [`TlsSession`] wrapping the inner service's session (see `session.rs` for how
+//! TLS needs no change to the reactor: `TlsService` wraps any [`Service`], and every session
+//! it makes is a `TlsSession` wrapping the inner service's session (see `session.rs` for how
 //! each callback is translated, and `docs/tls.md` for the whole design).
 //!
 //! This module owns the server-side configuration too: which certificates (`certs.rs`: PEM
@@ -29,17 +29,18 @@ use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ProducesTickets, ServerSessionMemoryCache};
 
-pub use certs::{CertError, CertFiles, CertStore, SniResolver};
-pub use session::{PLAIN_HTTP_ANSWER, TlsSession, TlsSettings};
+pub use certs::CertFiles;
+pub(crate) use certs::{CertError, CertStore, SniResolver};
+pub(crate) use session::{TlsSession, TlsSettings};
 
 use crate::session::{Ctx, Flow, RoomId, Service, Session, Step};
 
 /// Sessions remembered for resumption by ID (TLS 1.2 clients without tickets), per server.
-pub const SESSION_CACHE_SIZE: usize = 4096;
+pub(crate) const SESSION_CACHE_SIZE: usize = 4096;
 
 /// The largest TLS record on the wire: 16 KiB of payload plus the most any cipher adds, plus
 /// the 5-byte header.
-pub const MAX_RECORD: usize = 16 * 1024 + 2048 + 5;
+pub(crate) const MAX_RECORD: usize = 16 * 1024 + 2048 + 5;
 
 /// How the TLS listeners of one server are set up. Clones share the loaded certificates, so
 /// every listener and every worker presents the same ones (and one self-signed certificate is
@@ -52,7 +53,7 @@ pub struct TlsSetup {
     pub self_signed_out: Option<PathBuf>,
     /// How long a handshake may take.
     pub handshake_timeout: Duration,
-    /// What is wrong with the flags, reported by [`TlsSetup::load`].
+    /// What is wrong with the flags, reported by `TlsSetup::load`.
     pub problem: Option<String>,
     /// Whether HTTPS listeners offer HTTP/2 by ALPN (`h2`, then `http/1.1`); default true.
     pub http2: bool,
@@ -91,7 +92,7 @@ impl TlsSetup {
 
     /// Loads the certificates and builds the rustls configurations, once for all clones: logs
     /// the fingerprints, writes `cert.pem` if asked, and from then on reloads on SIGHUP.
-    pub fn load(&self) -> Result<(), CertError> {
+    pub(crate) fn load(&self) -> Result<(), CertError> {
         self.loaded().map(|_| ())
     }
 
@@ -149,7 +150,7 @@ impl TlsSetup {
     /// Wraps `inner` for a TLS listener of this setup. An HTTP service gets ALPN `h2` and
     /// `http/1.1` (`http/1.1` alone without HTTP/2)
     /// and the plaintext answer to plain HTTP.
-    pub fn wrap(&self, inner: Box<dyn Service>) -> Result<TlsService, CertError> {
+    pub(crate) fn wrap(&self, inner: Box<dyn Service>) -> Result<TlsService, CertError> {
         let loaded = self.loaded()?;
         let https = inner.name() == "http";
         let settings = TlsSettings {
@@ -234,7 +235,7 @@ fn reload_on_sighup(
 }
 
 /// The name a TLS listener logs and announces: `https`, `tls-echo`, `tls-chat`…
-pub fn tls_name(inner: &str) -> &'static str {
+pub(crate) fn tls_name(inner: &str) -> &'static str {
     match inner {
         "http" => "https",
         "echo" => "tls-echo",
@@ -246,27 +247,11 @@ pub fn tls_name(inner: &str) -> &'static str {
 }
 
 /// Any TCP service behind TLS.
-pub struct TlsService {
+pub(crate) struct TlsService {
     inner: Box<dyn Service>,
     config: Arc<ServerConfig>,
     settings: Arc<TlsSettings>,
     name: &'static str,
-}
-
-impl TlsService {
-    /// Wraps `inner`: every session it makes is behind TLS with `config`.
-    pub fn new(
-        inner: Box<dyn Service>,
-        config: Arc<ServerConfig>,
-        settings: TlsSettings,
-    ) -> TlsService {
-        TlsService {
-            name: tls_name(inner.name()),
-            inner,
-            config,
-            settings: Arc::new(settings),
-        }
-    }
 }
 
 impl Service for TlsService {

@@ -48,7 +48,7 @@ use crate::session::{Ctx, Flow, Session, Step};
 
 /// The per-connection settings of a TLS listener.
 #[derive(Debug, Clone)]
-pub struct TlsSettings {
+pub(crate) struct TlsSettings {
     /// The handshake must complete within this time from the connection's opening; after it,
     /// one record must arrive whole within this time from its first byte.
     pub handshake_timeout: Duration,
@@ -80,7 +80,7 @@ impl Default for TlsSettings {
 pub(super) const RUSTLS_SEND_LIMIT: usize = 64 * 1024;
 
 /// What a plain-HTTP client gets on an HTTPS port (compare nginx's 497).
-pub const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+pub(crate) const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
 Content-Type: text/plain; charset=utf-8\r\n\
 Content-Length: 64\r\n\
 Connection: close\r\n\
@@ -135,7 +135,7 @@ impl Phase {
 }
 
 /// A session behind TLS: decrypts input for `inner` and encrypts what it writes.
-pub struct TlsSession<S> {
+pub(crate) struct TlsSession<S> {
     tls: ServerConnection,
     inner: S,
     phase: Phase,
@@ -153,7 +153,7 @@ pub struct TlsSession<S> {
 
 impl<S: Session> TlsSession<S> {
     /// Wraps `inner` in a new server-side TLS connection.
-    pub fn new(
+    pub(crate) fn new(
         config: Arc<ServerConfig>,
         settings: Arc<TlsSettings>,
         inner: S,
@@ -174,13 +174,9 @@ impl<S: Session> TlsSession<S> {
         })
     }
 
-    /// The wrapped session.
-    pub fn inner(&self) -> &S {
-        &self.inner
-    }
-
     /// The rustls connection (negotiated version, cipher suite, ALPN, SNI).
-    pub fn connection(&self) -> &ServerConnection {
+    #[cfg(test)]
+    pub(crate) fn connection(&self) -> &ServerConnection {
         &self.tls
     }
 
@@ -673,9 +669,9 @@ mod spare {
 
     thread_local! {
         /// Decrypted input.
-        pub static IN: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+        pub(crate) static IN: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
         /// The inner session's output, before encryption.
-        pub static OUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+        pub(crate) static OUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
     }
 
     /// The thread's buffer, empty.

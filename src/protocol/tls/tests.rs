@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
+use super::session::PLAIN_HTTP_ANSWER;
 use super::*;
 use crate::protocol::chat::ChatSession;
 use crate::protocol::echo::EchoSession;

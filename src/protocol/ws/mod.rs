@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The HTTP service checks the handshake (`http/upgrade.rs`) and, once its `101` is written,
-//! hands the connection to a [`WsSession`]: from then on the reactor feeds the WebSocket
+//! hands the connection to a `WsSession`: from then on the reactor feeds the WebSocket
 //! session directly, with nothing of HTTP left in the way. Everything here is sans-IO, like
 //! every protocol of this crate: `frame::Decoder` takes whatever bytes are buffered and says
 //! how many it used, so a message never has to fit the reactor's input buffer at once.
@@ -26,16 +26,17 @@ mod session;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
-pub use session::{Endpoint, WsConfig, WsSession};
+pub use session::WsConfig;
+pub(crate) use session::{Endpoint, WsSession};
 
 /// The GUID RFC 6455 §1.3 appends to the client's key.
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// The only protocol version there is (RFC 6455 §4.1); others are refused with 426.
-pub const VERSION: &[u8] = b"13";
+pub(crate) const VERSION: &[u8] = b"13";
 
 /// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
-pub fn accept_key(key: &[u8]) -> String {
+pub(crate) fn accept_key(key: &[u8]) -> String {
     let mut sha = Sha1::new();
     sha.update(key);
     sha.update(GUID);
@@ -43,7 +44,7 @@ pub fn accept_key(key: &[u8]) -> String {
 }
 
 /// Whether `key` is a valid `Sec-WebSocket-Key`: base64 of 16 bytes.
-pub fn key_is_valid(key: &[u8]) -> bool {
+pub(crate) fn key_is_valid(key: &[u8]) -> bool {
     key.len() == 24
         && base64::engine::general_purpose::STANDARD
             .decode(key)

@@ -30,7 +30,7 @@ use crate::session::{Ctx, Flow, RoomId, Session, Step};
 
 /// What a WebSocket session does with messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     /// `/ws/echo`: every message comes back as it was sent (text as text, binary as binary).
     Echo,
     /// `/ws/chat`: text messages go to the chat room, and the room's lines come back.
@@ -85,7 +85,7 @@ enum Liveness {
 
 /// One WebSocket connection, from just after the `101`.
 #[derive(Debug)]
-pub struct WsSession {
+pub(crate) struct WsSession {
     endpoint: Endpoint,
     config: WsConfig,
     decoder: Decoder,
@@ -103,7 +103,7 @@ pub struct WsSession {
 
 impl WsSession {
     /// A session for `endpoint`.
-    pub fn new(endpoint: Endpoint, config: WsConfig) -> WsSession {
+    pub(crate) fn new(endpoint: Endpoint, config: WsConfig) -> WsSession {
         WsSession {
             endpoint,
             config,

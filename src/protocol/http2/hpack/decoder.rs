@@ -5,7 +5,7 @@ use super::{Error, decode_int, huffman};
 
 /// The default bound on a decoded header list (name + value + 32 per field), and what
 /// evserve advertises as `SETTINGS_MAX_HEADER_LIST_SIZE` unless configured otherwise.
-pub const DEFAULT_MAX_HEADER_LIST_SIZE: usize = 16 * 1024;
+pub(crate) const DEFAULT_MAX_HEADER_LIST_SIZE: usize = 16 * 1024;
 
 /// Where a decoded string is: in the block itself (a plain literal) or in the scratch
 /// buffer (a Huffman literal, decoded).
@@ -59,7 +59,7 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder whose peer may use a dynamic table of up to `max_table_size` octets: the
     /// `SETTINGS_HEADER_TABLE_SIZE` we advertise (4096 unless we say otherwise). The header
-    /// list limit starts at [`DEFAULT_MAX_HEADER_LIST_SIZE`].
+    /// list limit starts at `DEFAULT_MAX_HEADER_LIST_SIZE`.
     pub fn new(max_table_size: usize) -> Decoder {
         Decoder {
             table: DynamicTable::new(max_table_size),
@@ -82,7 +82,8 @@ impl Decoder {
     /// a SETTINGS frame with a new `SETTINGS_HEADER_TABLE_SIZE`. When it is lower than the
     /// table's current maximum, the table shrinks now and the peer's next block must start
     /// with a size update no larger (else [`Error::MissingSizeUpdate`]).
-    pub fn set_max_table_size(&mut self, max: usize) {
+    #[cfg(test)]
+    pub(crate) fn set_max_table_size(&mut self, max: usize) {
         if max < self.table.max_size() {
             self.table.set_max_size(max);
             self.update_required = true;

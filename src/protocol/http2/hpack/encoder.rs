@@ -6,7 +6,7 @@ use crate::session::Append;
 
 /// The largest dynamic table the encoder uses by default (and the RFC's initial size): a
 /// few KiB per connection buys one-byte repeats of every response field worth repeating.
-pub const DEFAULT_ENCODER_TABLE_SIZE: usize = 4_096;
+pub(crate) const DEFAULT_ENCODER_TABLE_SIZE: usize = 4_096;
 
 /// Fields whose values must never enter a compression table (RFC 7541 §7.1.3): a guessable
 /// secret in a shared table can be recovered by an attacker who can add fields beside it
@@ -70,7 +70,7 @@ impl Encoder {
     /// An encoder that uses a dynamic table of at most `cap` octets. The peer's decoder
     /// starts at 4096 octets (the RFC's initial `SETTINGS_HEADER_TABLE_SIZE`); a smaller
     /// `cap` is announced with a size update at the start of the first block.
-    pub fn new(cap: usize) -> Encoder {
+    pub(crate) fn new(cap: usize) -> Encoder {
         let size = cap.min(DEFAULT_ENCODER_TABLE_SIZE);
         Encoder {
             table: DynamicTable::new(size),
@@ -97,13 +97,15 @@ impl Encoder {
     }
 
     /// Turns Huffman coding of strings on (the default) or off.
-    pub fn set_huffman(&mut self, on: bool) {
+    #[cfg(test)]
+    pub(crate) fn set_huffman(&mut self, on: bool) {
         self.huffman = on;
         self.generation += 1;
     }
 
     /// The dynamic table (for inspection).
-    pub fn table(&self) -> &DynamicTable {
+    #[cfg(test)]
+    pub(crate) fn table(&self) -> &DynamicTable {
         &self.table
     }
 
@@ -135,7 +137,7 @@ impl Encoder {
 
     /// The encoder's generation: it changes whenever the same fields would encode
     /// differently (see [`Encoder::remember`]).
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 
@@ -143,7 +145,7 @@ impl Encoder {
     /// as a response head) starting at generation `before`, if encoding it changed nothing:
     /// the same key then encodes to the same block for as long as nothing else changes the
     /// table ([`Encoder::repeat`]). A key over [`MEMO_MAX`] bytes is not kept.
-    pub fn remember(&mut self, key: &[u8], before: u64, block: &[u8]) {
+    pub(crate) fn remember(&mut self, key: &[u8], before: u64, block: &[u8]) {
         if before != self.generation || key.len() > MEMO_MAX {
             return;
         }
@@ -158,7 +160,7 @@ impl Encoder {
     /// what encoding the same fields again would send, and leaves both tables unchanged.
     /// A server answering the same small file to every request of a connection encodes its
     /// head once and compares it from then on.
-    pub fn repeat(&self, key: &[u8]) -> Option<&[u8]> {
+    pub(crate) fn repeat(&self, key: &[u8]) -> Option<&[u8]> {
         (self.memo.generation == Some(self.generation) && self.memo.key == key)
             .then_some(self.memo.block.as_slice())
     }

@@ -29,8 +29,8 @@ mod encoder;
 pub(crate) mod huffman;
 pub(crate) mod table;
 
-pub use decoder::{DEFAULT_MAX_HEADER_LIST_SIZE, Decoder};
-pub use encoder::{DEFAULT_ENCODER_TABLE_SIZE, Encoder, FieldBlock};
+pub use decoder::Decoder;
+pub use encoder::{Encoder, FieldBlock};
 
 use super::frame::ErrorCode;
 use crate::session::Append;
@@ -101,7 +101,7 @@ const MAX_INT_CONTINUATIONS: usize = 5;
 
 /// Reads an integer with a `prefix_bits`-bit prefix (1..=8) at `*pos`, advancing `*pos`
 /// (RFC 7541 §5.1). The bits above the prefix in the first byte are ignored.
-pub fn decode_int(block: &[u8], pos: &mut usize, prefix_bits: u8) -> Result<u32, Error> {
+pub(crate) fn decode_int(block: &[u8], pos: &mut usize, prefix_bits: u8) -> Result<u32, Error> {
     let max_prefix = (1u32 << prefix_bits) - 1;
     let first = *block.get(*pos).ok_or(Error::Truncated)?;
     *pos += 1;
@@ -125,7 +125,7 @@ pub fn decode_int(block: &[u8], pos: &mut usize, prefix_bits: u8) -> Result<u32,
 
 /// Appends `value` with a `prefix_bits`-bit prefix (1..=8), the first byte's higher bits
 /// set to `flags` (RFC 7541 §5.1).
-pub fn encode_int(value: usize, prefix_bits: u8, flags: u8, out: &mut impl Append) {
+pub(crate) fn encode_int(value: usize, prefix_bits: u8, flags: u8, out: &mut impl Append) {
     let max_prefix = (1usize << prefix_bits) - 1;
     if value < max_prefix {
         out.append(&[flags | value as u8]);
@@ -146,7 +146,7 @@ pub fn encode_int(value: usize, prefix_bits: u8, flags: u8, out: &mut impl Appen
 
 /// Appends a string literal (RFC 7541 §5.2), Huffman-coded unless that is longer (on a
 /// tie Huffman, as RFC 7541's own examples choose).
-pub fn encode_string(value: &[u8], out: &mut impl Append) {
+pub(crate) fn encode_string(value: &[u8], out: &mut impl Append) {
     let huffman_len = huffman::encoded_len(value);
     if huffman_len <= value.len() && !value.is_empty() {
         encode_int(huffman_len, 7, 0x80, out);

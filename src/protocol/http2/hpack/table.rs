@@ -179,7 +179,7 @@ pub struct DynamicTable {
 
 impl DynamicTable {
     /// An empty table that may hold `max_size` octets (entry sizes as [`entry_size`]).
-    pub fn new(max_size: usize) -> DynamicTable {
+    pub(crate) fn new(max_size: usize) -> DynamicTable {
         DynamicTable {
             entries: VecDeque::new(),
             size: 0,
@@ -199,30 +199,32 @@ impl DynamicTable {
     }
 
     /// How many entries there are.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// The entry at `index` counted from the newest (0), as (name, value).
-    pub fn get(&self, index: usize) -> Option<(&[u8], &[u8])> {
+    pub(crate) fn get(&self, index: usize) -> Option<(&[u8], &[u8])> {
         let entry = self.entries.get(index)?;
         Some(entry.bytes.split_at(entry.name_len))
     }
 
     /// Changes the maximum size, evicting the oldest entries until the rest fit.
-    pub fn set_max_size(&mut self, max_size: usize) {
+    pub(crate) fn set_max_size(&mut self, max_size: usize) {
         self.max_size = max_size;
         self.evict_to(max_size);
     }
 
     /// Adds a field as the newest entry, evicting the oldest ones until it fits; a field
     /// larger than the maximum size empties the table and is not stored (RFC 7541 §4.4).
-    pub fn insert(&mut self, name: &[u8], value: &[u8]) {
+    pub(crate) fn insert(&mut self, name: &[u8], value: &[u8]) {
         let size = entry_size(name, value);
         if size > self.max_size {
             self.evict_to(0);
@@ -256,7 +258,7 @@ impl DynamicTable {
 
     /// The newest entry with this name: its position (0 = newest), and whether its value
     /// matches too (then it is the newest such exact match).
-    pub fn find(&self, name: &[u8], value: &[u8]) -> Option<(usize, bool)> {
+    pub(crate) fn find(&self, name: &[u8], value: &[u8]) -> Option<(usize, bool)> {
         let mut by_name = None;
         for (at, entry) in self.entries.iter().enumerate() {
             let (n, v) = entry.bytes.split_at(entry.name_len);
