@@ -280,6 +280,9 @@ pub const LATENCY_BUCKETS: usize = 17;
 /// bound is at least that (Prometheus' `le`), or the last.
 #[inline]
 pub fn latency_bucket(micros: u64) -> usize {
+    if micros <= LATENCY_BOUNDS_US[0] {
+        return 0;
+    }
     LATENCY_BOUNDS_US.partition_point(|&bound| bound < micros)
 }
 
@@ -385,9 +388,20 @@ impl Stats {
     /// loop's clock of their batch, so no clock is read here).
     #[inline]
     pub fn record_request(&self, elapsed: std::time::Duration) {
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let micros = elapsed
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(elapsed.subsec_micros()));
         self.request_latency[latency_bucket(micros)].incr();
         self.request_latency_sum_us.add(micros);
+    }
+
+    /// Records one request answered within the clock reading it began in (no time passed
+    /// by the loop's cached clock): the first bucket, nothing added to the sum. The same as
+    /// `record_request(Duration::ZERO)`, without the arithmetic, for the pipelined hot path.
+    #[inline]
+    pub(crate) fn record_instant_request(&self) {
+        self.request_latency[0].incr();
     }
 
     /// The request latency buckets and their sum in microseconds.
