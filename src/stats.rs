@@ -687,6 +687,12 @@ mod tests {
         assert_eq!(buckets[2], 1);
         assert_eq!(buckets[LATENCY_BUCKETS - 1], 1);
         assert_eq!(sum, 60_000_300);
+        // The hot path's shortcut counts as a zero-length request would.
+        stats.record_instant_request();
+        stats.record_request(std::time::Duration::ZERO);
+        let (buckets, sum) = stats.latency();
+        assert_eq!(buckets[0], 2);
+        assert_eq!(sum, 60_000_300);
     }
 
     #[test]

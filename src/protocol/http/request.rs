@@ -851,4 +851,38 @@ mod tests {
         let items: Vec<&[u8]> = list_items(b" a, ,b ,").collect();
         assert_eq!(items, [&b"a"[..], b"b"]);
     }
+
+    #[test]
+    fn a_host_is_one_name_or_address_and_an_optional_port() {
+        let good: [&[u8]; 9] = [
+            b"",
+            b"a",
+            b"example.com",
+            b"a-b.c_d~e%41!$&'()*+;=",
+            b"127.0.0.1:8080",
+            b"x:",
+            b"[::1]",
+            b"[::1]:80",
+            b"[2001:db8::7]",
+        ];
+        for host in good {
+            assert!(is_valid_host(host), "{:?}", String::from_utf8_lossy(host));
+        }
+        let bad: [&[u8]; 11] = [
+            b"a b",
+            b"a/b",
+            b"a@b",
+            b"a,b",
+            b"a:b",
+            b"a:1:2",
+            b"[::1",
+            b"[]",
+            b"[::1]x",
+            b"[g::]",
+            "\u{e9}".as_bytes(),
+        ];
+        for host in bad {
+            assert!(!is_valid_host(host), "{:?}", String::from_utf8_lossy(host));
+        }
+    }
 }
