@@ -157,6 +157,7 @@ impl Conn {
             pending: self.pending(),
             partial: !self.input.is_empty(),
             receiving: self.watch.receiving,
+            held_for_peer: self.watch.held_for_peer,
         }
     }
 
@@ -272,10 +273,10 @@ impl Conn {
 
     /// A progress window is over: the next one begins if the peer kept up, else it is cut off.
     fn window_ended(&mut self, core: &mut Core) -> Status {
-        let pending = self.pending();
+        let owed = self.owed();
         match self
             .state
-            .window_ended(pending, core.now, &core.limits, &core.stats)
+            .window_ended(owed, core.now, &core.limits, &core.stats)
         {
             Verdict::KeptUp => Ok(()),
             Verdict::CutOff => {
@@ -650,6 +651,7 @@ impl Conn {
             &mut self.accounted_in,
             self.input.len(),
         );
+        self.state.note_held_for_peer(self.watch.held_for_peer);
         // A session that holds nothing costs this one comparison.
         if self.session_held() != self.accounted_held {
             self.account_session(core);
