@@ -199,14 +199,15 @@ pub struct Stats {
     pub http2_goaways: Counter,
     /// Open TCP connections by the service of their listener (gauges): one for each
     /// `Service::name` a listener of this reactor registered, whatever the protocol (`https`,
-    /// `tls-echo` ... too). WebSocket and event-stream connections count under their
-    /// listener's service (`http`, `https`), and in `ws_open`, `sse_open`.
+    /// `tls-echo` ... too), and any a session moved its connection to (`Ctx::count_as`):
+    /// upgraded WebSocket connections count under `ws`, whichever listener accepted them.
+    /// Event-stream connections count under their listener's service, and in `sse_open`.
     pub services: ServiceGauges,
 }
 
 /// The services `/stats` has always shown: each is reported (0) even when no listener serves
 /// it, so a dashboard or a script that reads `active_chat` finds it.
-pub const USUAL_SERVICES: [&str; 5] = ["echo", "framed", "chat", "files", "http"];
+pub const USUAL_SERVICES: [&str; 6] = ["echo", "framed", "chat", "files", "http", "ws"];
 
 /// Open connections by service: a gauge per service name, registered by the reactor when a
 /// listener is added. The reactor bumps its own `Arc<Counter>`; the list is locked only to
@@ -654,6 +655,7 @@ mod tests {
                 ("chat", 0),
                 ("files", 0),
                 ("http", 1),
+                ("ws", 0),
                 ("https", 2)
             ]
         );
@@ -661,7 +663,10 @@ mod tests {
         group.join(Arc::new(one));
         group.join(Arc::new(two));
         let total = group.services();
-        assert_eq!(total[4..], [("http", 1), ("https", 3), ("tls-echo", 1)]);
+        assert_eq!(
+            total[4..],
+            [("http", 1), ("ws", 0), ("https", 3), ("tls-echo", 1)]
+        );
     }
 
     #[test]
