@@ -242,6 +242,9 @@ pub struct Watch {
     pub(crate) held: usize,
     /// Bytes it holds that only the peer can release (see [`Ctx::set_held_for_peer`]).
     pub(crate) held_for_peer: usize,
+    /// The service the connection is to be counted under from now on (see
+    /// [`Ctx::count_as`]), until the reactor has moved it.
+    pub(crate) count_as: Option<&'static str>,
 }
 
 /// The reactor-owned things a session may touch during one call.
@@ -483,6 +486,14 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn set_held_for_peer(&mut self, bytes: usize) {
         self.watch.held_for_peer = bytes;
+    }
+
+    /// Counts the connection under the service `name` from now on (`/stats`'
+    /// `active_<name>`), instead of its listener's: a session that became another protocol
+    /// on the same connection says so (an HTTP connection upgraded to WebSocket counts as
+    /// `ws`). The reactor moves it after this call; it knows no protocol by name.
+    pub fn count_as(&mut self, name: &'static str) {
+        self.watch.count_as = Some(name);
     }
 
     /// Asks the reactor to describe its open connections (see [`inspect`]). When this call

@@ -199,14 +199,15 @@ pub struct Stats {
     pub http2_goaways: Counter,
     /// Open TCP connections by the service of their listener (gauges): one for each
     /// `Service::name` a listener of this reactor registered, whatever the protocol (`https`,
-    /// `tls-echo` ... too). WebSocket and event-stream connections count under their
-    /// listener's service (`http`, `https`), and in `ws_open`, `sse_open`.
+    /// `tls-echo` ... too), and any a session moved its connection to (`Ctx::count_as`):
+    /// upgraded WebSocket connections count under `ws`, whichever listener accepted them.
+    /// Event-stream connections count under their listener's service, and in `sse_open`.
     pub(crate) services: ServiceGauges,
 }
 
 /// The services `/stats` has always shown: each is reported (0) even when no listener serves
 /// it, so a dashboard or a script that reads `active_chat` finds it.
-pub(crate) const USUAL_SERVICES: [&str; 5] = ["echo", "framed", "chat", "files", "http"];
+pub(crate) const USUAL_SERVICES: [&str; 6] = ["echo", "framed", "chat", "files", "http", "ws"];
 
 /// Open connections by service: a gauge per service name, registered by the reactor when a
 /// listener is added. The reactor bumps its own `Arc<Counter>`; the list is locked only to
@@ -281,6 +282,9 @@ pub(crate) const LATENCY_BUCKETS: usize = 17;
 /// bound is at least that (Prometheus' `le`), or the last.
 #[inline]
 pub(crate) fn latency_bucket(micros: u64) -> usize {
+    if micros <= LATENCY_BOUNDS_US[0] {
+        return 0;
+    }
     LATENCY_BOUNDS_US.partition_point(|&bound| bound < micros)
 }
 
@@ -386,9 +390,20 @@ impl Stats {
     /// loop's clock of their batch, so no clock is read here).
     #[inline]
     pub(crate) fn record_request(&self, elapsed: std::time::Duration) {
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let micros = elapsed
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(elapsed.subsec_micros()));
         self.request_latency[latency_bucket(micros)].incr();
         self.request_latency_sum_us.add(micros);
+    }
+
+    /// Records one request answered within the clock reading it began in (no time passed
+    /// by the loop's cached clock): the first bucket, nothing added to the sum. The same as
+    /// `record_request(Duration::ZERO)`, without the arithmetic, for the pipelined hot path.
+    #[inline]
+    pub(crate) fn record_instant_request(&self) {
+        self.request_latency[0].incr();
     }
 
     /// The request latency buckets and their sum in microseconds.
@@ -641,6 +656,7 @@ mod tests {
                 ("chat", 0),
                 ("files", 0),
                 ("http", 1),
+                ("ws", 0),
                 ("https", 2)
             ]
         );
@@ -648,7 +664,10 @@ mod tests {
         group.join(Arc::new(one));
         group.join(Arc::new(two));
         let total = group.services();
-        assert_eq!(total[4..], [("http", 1), ("https", 3), ("tls-echo", 1)]);
+        assert_eq!(
+            total[4..],
+            [("http", 1), ("ws", 0), ("https", 3), ("tls-echo", 1)]
+        );
     }
 
     #[test]
@@ -673,6 +692,12 @@ mod tests {
         let (buckets, sum) = stats.latency();
         assert_eq!(buckets[2], 1);
         assert_eq!(buckets[LATENCY_BUCKETS - 1], 1);
+        assert_eq!(sum, 60_000_300);
+        // The hot path's shortcut counts as a zero-length request would.
+        stats.record_instant_request();
+        stats.record_request(std::time::Duration::ZERO);
+        let (buckets, sum) = stats.latency();
+        assert_eq!(buckets[0], 2);
         assert_eq!(sum, 60_000_300);
     }
 

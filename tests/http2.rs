@@ -316,6 +316,12 @@ fn a_settings_flood_left_unread_ends_in_goaway_or_is_dropped() {
 }
 
 #[test]
+fn a_window_kept_shut_while_pinging_is_ended_by_the_minimum_rate() {
+    let (server, _root) = serve(&["--min-rate", "512", "--rate-window", "2s"]);
+    hostile("shut_window", server.tcp("http"), None);
+}
+
+#[test]
 fn an_hpack_bomb_gets_goaway_compression_error() {
     let (server, _root) = serve(&[]);
     hostile("hpack_bomb", server.tcp("http"), None);

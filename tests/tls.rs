@@ -625,9 +625,15 @@ fn hostile_handshakes_are_refused_or_timed_out_and_others_still_served() {
         bytes
     };
     let mut tricklers: Vec<TcpStream> = (0..300).map(|_| raw(addr)).collect();
+    let mut open = vec![true; tricklers.len()];
     for b in &hello[..hello.len() / 2] {
-        for t in &mut tricklers {
-            t.write_all(std::slice::from_ref(b)).unwrap();
+        for (t, open) in tricklers.iter_mut().zip(&mut open) {
+            // On a loaded machine 300 x half a hello, a byte a write, can outlast the
+            // deadline: the server closing a trickler mid-trickle is what this test expects
+            // (trickling does not stretch the deadline), so that one just stops sending.
+            if *open && t.write_all(std::slice::from_ref(b)).is_err() {
+                *open = false;
+            }
         }
     }
     // Meanwhile a real client is served at once.

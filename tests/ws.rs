@@ -499,6 +499,41 @@ fn evserve_load_ws_benchmarks_the_echo() {
     assert!(stats["ws_messages_in"].as_u64() >= Some(2000), "{stats}");
 }
 
+/// `/stats` as JSON, on a connection of its own.
+fn stats_of(addr: SocketAddr) -> serde_json::Value {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+}
+
+#[test]
+fn an_upgraded_connection_counts_as_ws_not_as_http() {
+    let server = start();
+    let http = server.tcp("http");
+    let mut ws = Client::open(http, "/ws/echo");
+    ws.send(&frame(true, 1, b"hi"));
+    assert_eq!(ws.recv(), (true, 1, b"hi".to_vec()), "upgraded and served");
+    let stats = stats_of(http);
+    assert_eq!(stats["active_ws"], 1, "{stats}");
+    assert_eq!(stats["active_http"], 1, "the /stats request's own: {stats}");
+    assert_eq!(stats["ws_open"], 1, "{stats}");
+    drop(ws);
+    // The close reaches the server when it does: wait for the gauge, not for a time.
+    let mut left = serde_json::Value::Null;
+    for _ in 0..400 {
+        left = stats_of(http);
+        if left["active_ws"] == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(left["active_ws"], 0, "{left}");
+    assert_eq!(left["active_http"], 1, "{left}");
+}
+
 /// A graceful stop says goodbye in each protocol's own words: a WebSocket close frame with
 /// 1001 ("going away", RFC 6455 §7.4.1), a notice line in the chat room, then the end.
 #[test]

@@ -51,6 +51,7 @@
 
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use log::debug;
@@ -60,6 +61,7 @@ use mio::{Interest, Registry, Token};
 use super::{Core, TURN_FANOUT};
 use crate::session::inspect::ConnTable;
 use crate::session::{Ctx, Flow, QueuedFile, RoomId, Session, Step, Watch};
+use crate::stats::Counter;
 
 mod core;
 mod inspect;
@@ -106,6 +108,9 @@ pub(super) struct Conn {
     watch: Watch,
     /// Every rule of the connection, and its states.
     state: ConnCore,
+    /// The open-connections gauge of the service it counts under (`Stats::services`):
+    /// its listener's, or the one its session moved it to (`Ctx::count_as`).
+    gauge: Arc<Counter>,
 }
 
 impl Conn {
@@ -117,6 +122,7 @@ impl Conn {
         peer: SocketAddr,
         session: Box<dyn Session>,
         state: ConnCore,
+        gauge: Arc<Counter>,
     ) -> Conn {
         Conn {
             id: state.id(),
@@ -135,6 +141,7 @@ impl Conn {
             accounted_held: 0,
             watch: Watch::default(),
             state,
+            gauge,
         }
     }
 
@@ -157,6 +164,7 @@ impl Conn {
             pending: self.pending(),
             partial: !self.input.is_empty(),
             receiving: self.watch.receiving,
+            held_for_peer: self.watch.held_for_peer,
         }
     }
 
@@ -205,6 +213,7 @@ impl Conn {
         core.stats.buffered_out.sub(self.accounted as u64);
         core.stats.buffered_in.sub(self.accounted_in as u64);
         core.stats.session_buffered.sub(self.accounted_held as u64);
+        self.gauge.sub(1);
         // The session may broadcast a leave notice; anything it writes for this peer is moot.
         let mut discard = Vec::new();
         let mut cx = Ctx::new(
@@ -272,10 +281,10 @@ impl Conn {
 
     /// A progress window is over: the next one begins if the peer kept up, else it is cut off.
     fn window_ended(&mut self, core: &mut Core) -> Status {
-        let pending = self.pending();
+        let owed = self.owed();
         match self
             .state
-            .window_ended(pending, core.now, &core.limits, &core.stats)
+            .window_ended(owed, core.now, &core.limits, &core.stats)
         {
             Verdict::KeptUp => Ok(()),
             Verdict::CutOff => {
@@ -650,10 +659,22 @@ impl Conn {
             &mut self.accounted_in,
             self.input.len(),
         );
+        self.state.note_held_for_peer(self.watch.held_for_peer);
+        if let Some(name) = self.watch.count_as.take() {
+            self.count_as(name, core);
+        }
         // A session that holds nothing costs this one comparison.
         if self.session_held() != self.accounted_held {
             self.account_session(core);
         }
+    }
+
+    /// Moves the connection from the gauge it counts in to the service `name`'s.
+    #[cold]
+    fn count_as(&mut self, name: &'static str, core: &Core) {
+        self.gauge.sub(1);
+        self.gauge = core.stats.services.register(name);
+        self.gauge.incr();
     }
 
     /// What the session says it holds, both figures: `Ctx::set_held` and the bytes only its

@@ -742,12 +742,15 @@ impl Reactor {
         debug!("accepted {peer} as {token:?}");
         self.next_id += 1;
         let state = ConnCore::new(self.next_id, input_limit, idle_disposable, self.core.now);
-        entry.insert(Conn::new(endpoint, stream, token, peer, session, state));
+        let gauge = match self.services.get(endpoint) {
+            Some(Some(gauge)) => Arc::clone(gauge),
+            _ => Arc::default(),
+        };
+        gauge.incr();
+        let conn = Conn::new(endpoint, stream, token, peer, session, state, gauge);
+        entry.insert(conn);
         self.core.stats.accepted.incr();
         self.core.stats.active.incr();
-        if let Some(Some(gauge)) = self.services.get(endpoint) {
-            gauge.incr();
-        }
         let status = self.conns[key].open(&mut self.core);
         self.finish(key, status);
     }
@@ -954,14 +957,10 @@ impl Reactor {
             return;
         };
         let group = Group::of(&conn, &self.rooms);
-        let conn_endpoint = conn.endpoint;
         debug!("closed {}", conn.peer);
         conn.close(&mut self.core);
         self.core.stats.closed.incr();
         self.core.stats.active.sub(1);
-        if let Some(Some(gauge)) = self.services.get(conn_endpoint) {
-            gauge.sub(1);
-        }
         if self.core.broadcast.is_empty() {
             return;
         }

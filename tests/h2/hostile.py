@@ -13,6 +13,7 @@ import json
 import socket
 import sys
 import threading
+import time
 
 import h2.config
 import h2.connection
@@ -328,6 +329,57 @@ def hpack_bomb(addr):
     fail("an HPACK bomb: neither GOAWAY nor an answer")
 
 
+def shut_window(addr):
+    """A window kept shut while PINGs keep bytes moving both ways: the answer is never
+    taken, so the minimum-rate window ends the connection with GOAWAY (the server runs
+    with a short --rate-window); before, the PINGs kept it open for good."""
+    sock = connect(addr)
+    enc = Encoder()
+    out = bytearray(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    out += SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0}).serialize()
+    out += headers(enc, 1)
+    sock.sendall(out)
+    sock.settimeout(0.1)
+    ping = PingFrame(0, opaque_data=b"keepopen").serialize()
+    pongs, goaway, buf = 0, None, b""
+    deadline = time.monotonic() + TIMEOUT
+    next_ping = 0
+    while True:
+        now = time.monotonic()
+        if now > deadline:
+            fail(f"a shut window kept open by PINGs: still open after {TIMEOUT} s, {pongs} PINGs answered")
+        if goaway is None and now >= next_ping:
+            # Ten a second: far from a flood, and enough to keep any idle timeout away.
+            send_quietly(sock, ping)
+            next_ping = now + 0.1
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            break
+        if not data:
+            break
+        buf += data
+        while len(buf) >= 9:
+            frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
+            if len(buf) < 9 + length:
+                break
+            frame.parse_body(memoryview(buf[9 : 9 + length]))
+            buf = buf[9 + length :]
+            if isinstance(frame, PingFrame) and "ACK" in frame.flags:
+                pongs += 1
+            elif isinstance(frame, DataFrame) and frame.data:
+                fail(f"a shut window: {len(frame.data)} DATA bytes sent past a window of 0")
+            elif isinstance(frame, GoAwayFrame) and goaway is None:
+                goaway = frame.error_code
+    if pongs == 0:
+        fail("a shut window: no PING answered, so the test proved nothing")
+    if goaway is None:
+        fail("a shut window: closed without GOAWAY")
+    print(f"ok: a shut window kept open by PINGs: GOAWAY {goaway:#x} after {pongs} PINGs answered")
+
+
 def main():
     case, addr = sys.argv[1], sys.argv[2]
     cases = {
@@ -341,6 +393,7 @@ def main():
         "ping_flood": lambda: control_flood(addr, "ping"),
         "settings_flood": lambda: control_flood(addr, "settings"),
         "hpack_bomb": lambda: hpack_bomb(addr),
+        "shut_window": lambda: shut_window(addr),
     }
     cases[case]()
 

@@ -156,8 +156,15 @@ impl Exchange {
     /// request waited for its later bytes, or nothing), and writes the access-log line if
     /// logging is on (timed with a clock read of its own, for the microseconds).
     pub(crate) fn finish(self, cx: &Ctx<'_>) {
-        cx.stats()
-            .record_request(cx.now().saturating_duration_since(self.started));
+        let now = cx.now();
+        if now == self.started {
+            // Most answers of a pipelined batch end in the batch their request began, read
+            // with the same cached clock: nothing to subtract, and the first bucket.
+            cx.stats().record_instant_request();
+        } else {
+            cx.stats()
+                .record_request(now.saturating_duration_since(self.started));
+        }
         if let Some(entry) = self.log {
             let micros = Instant::now()
                 .saturating_duration_since(self.started)

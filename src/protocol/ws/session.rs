@@ -213,6 +213,7 @@ impl WsSession {
 impl Session for WsSession {
     fn on_open(&mut self, cx: &mut Ctx<'_>) -> Flow {
         cx.stats().ws_open.incr();
+        cx.count_as("ws");
         self.liveness = Liveness::Heard(cx.now());
         self.arm(cx);
         if self.endpoint == Endpoint::Chat {

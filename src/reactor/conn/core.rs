@@ -214,6 +214,9 @@ pub(crate) struct Owed {
     pub partial: bool,
     /// The session says it is in the middle of a message (`Ctx::set_receiving`).
     pub receiving: bool,
+    /// Bytes the session holds that only the peer can release (`Ctx::set_held_for_peer`):
+    /// HTTP/2 answers waiting for the peer's flow-control window.
+    pub held_for_peer: usize,
 }
 
 /// What a connection with a queued file sends next (see [`file_step`]).
@@ -251,6 +254,8 @@ struct Window {
     start: Instant,
     /// `ConnCore::moved` when the window began.
     moved: u64,
+    /// `ConnCore::released` when the window began.
+    released: u64,
 }
 
 /// The rules of one connection (see the module docs).
@@ -276,6 +281,10 @@ pub(crate) struct ConnCore {
     opened: Instant,
     /// Bytes read and written since the connection opened.
     moved: u64,
+    /// Bytes the session has let go of what it held for its peer (`Owed::held_for_peer`
+    /// going down), and that figure when last seen.
+    released: u64,
+    held_for_peer: usize,
     bytes_in: u64,
     bytes_out: u64,
     /// Set while the connection owes progress (see `track_progress`).
@@ -308,6 +317,8 @@ impl ConnCore {
             last_active: now,
             opened: now,
             moved: 0,
+            released: 0,
+            held_for_peer: 0,
             bytes_in: 0,
             bytes_out: 0,
             window: None,
@@ -820,8 +831,10 @@ impl ConnCore {
     /// message, a message its session is receiving, or output the peer has not read.
     pub(crate) fn owes_progress(&self, owed: Owed) -> bool {
         match self.phase {
-            Phase::Open => owed.partial || owed.receiving || owed.pending > 0,
-            Phase::Finishing | Phase::Closing => owed.pending > 0,
+            Phase::Open => {
+                owed.partial || owed.receiving || owed.pending > 0 || owed.held_for_peer > 0
+            }
+            Phase::Finishing | Phase::Closing => owed.pending > 0 || owed.held_for_peer > 0,
             Phase::Lingering { .. } => false,
         }
     }
@@ -836,8 +849,17 @@ impl ConnCore {
             self.window = Some(Window {
                 start: now,
                 moved: self.moved,
+                released: self.released,
             });
         }
+    }
+
+    /// Notes what the session now holds for its peer; what it let go of since counts as
+    /// the peer's progress when nothing else is owed (see [`ConnCore::window_ended`]).
+    #[inline]
+    pub(crate) fn note_held_for_peer(&mut self, held: usize) {
+        self.released += self.held_for_peer.saturating_sub(held) as u64;
+        self.held_for_peer = held;
     }
 
     /// Whether the deadline that passed is the end of the progress window.
@@ -846,12 +868,17 @@ impl ConnCore {
     }
 
     /// The progress window is over: the next one begins if the peer moved `min_rate` bytes a
-    /// second, else it is too slow (`too_slow` counts it). One with output `pending`, or no
-    /// longer open, is cut off (it is not reading); one with a message trickling in is
-    /// answered first.
+    /// second, else it is too slow (`too_slow` counts it). One with output pending, or no
+    /// longer open, is cut off (it is not reading); one with a message trickling in, or
+    /// answers held for its window, is answered first (HTTP's 408, HTTP/2's GOAWAY).
+    ///
+    /// What counts as moving: bytes read and written, except when all the connection owes
+    /// is what its session holds for the peer. Then only the bytes the peer let go count
+    /// (`note_held_for_peer`): an HTTP/2 peer that keeps its window shut and sends PINGs
+    /// reads and writes bytes, but takes none of its answers.
     pub(crate) fn window_ended(
         &mut self,
-        pending: usize,
+        owed: Owed,
         now: Instant,
         limits: &Limits,
         stats: &Stats,
@@ -859,7 +886,13 @@ impl ConnCore {
         let Some(w) = self.window else {
             return Verdict::KeptUp;
         };
-        let moved = self.moved - w.moved;
+        let only_held =
+            owed.held_for_peer > 0 && !owed.partial && !owed.receiving && owed.pending == 0;
+        let moved = if only_held {
+            self.released - w.released
+        } else {
+            self.moved - w.moved
+        };
         let needed = limits
             .min_rate
             .saturating_mul(limits.rate_window.as_secs().max(1));
@@ -867,6 +900,7 @@ impl ConnCore {
             self.window = Some(Window {
                 start: now,
                 moved: self.moved,
+                released: self.released,
             });
             return Verdict::KeptUp;
         }
@@ -876,7 +910,7 @@ impl ConnCore {
         );
         stats.too_slow.incr();
         self.window = None;
-        if self.phase != Phase::Open || pending > 0 {
+        if self.phase != Phase::Open || owed.pending > 0 {
             Verdict::CutOff
         } else {
             Verdict::Answer
@@ -1516,7 +1550,7 @@ mod tests {
         }
         assert!(c.window_over(end, l.rate_window));
         assert_eq!(
-            c.window_ended(0, end, &l, &stats),
+            c.window_ended(receiving, end, &l, &stats),
             Verdict::Answer,
             "a message trickling in is answered (HTTP 408) before the close"
         );
@@ -1535,16 +1569,82 @@ mod tests {
         let mut c = opened(t0);
         c.track_progress(pending(5000), l.min_rate, t0);
         let end = t0 + l.rate_window;
-        assert_eq!(c.window_ended(5000, end, &l, &stats), Verdict::CutOff);
+        assert_eq!(
+            c.window_ended(pending(5000), end, &l, &stats),
+            Verdict::CutOff
+        );
 
         let mut c = opened(t0);
         c.track_progress(pending(5000), l.min_rate, t0);
         let needed = (l.min_rate * l.rate_window.as_secs()) as usize;
         c.write_allowed(&b);
         c.on_written(needed, needed, &mut b, t0, &stats);
-        assert_eq!(c.window_ended(5000, end, &l, &stats), Verdict::KeptUp);
+        assert_eq!(
+            c.window_ended(pending(5000), end, &l, &stats),
+            Verdict::KeptUp
+        );
         assert_eq!(c.deadline(None, &l), end + l.rate_window, "the next window");
         assert_eq!(stats.too_slow.get(), 1);
+    }
+
+    #[test]
+    fn answers_held_for_a_shut_window_count_only_what_the_peer_lets_go() {
+        let t0 = Instant::now();
+        let (l, stats) = (limits(), Stats::default());
+        let held = |n| Owed {
+            held_for_peer: n,
+            ..Owed::default()
+        };
+        let needed = (l.min_rate * l.rate_window.as_secs()) as usize;
+        let end = t0 + l.rate_window;
+
+        // An HTTP/2 peer that keeps its window shut and PINGs: bytes both ways, none of the
+        // answers taken. It is answered (GOAWAY) and closed at the window's end.
+        let mut c = opened(t0);
+        c.note_held_for_peer(5000);
+        assert!(c.owes_progress(held(5000)));
+        c.track_progress(held(5000), l.min_rate, t0);
+        assert_eq!(
+            c.deadline(None, &l),
+            end,
+            "the window, not the idle timeout"
+        );
+        for s in 1..10 {
+            let now = t0 + Duration::from_secs(s);
+            c.on_read(needed, needed, now, &stats);
+            c.track_progress(held(5000), l.min_rate, now);
+        }
+        assert_eq!(c.window_ended(held(5000), end, &l, &stats), Verdict::Answer);
+        assert_eq!(stats.too_slow.get(), 1);
+
+        // One that opens its window as it reads: what the session let go counts.
+        let mut c = opened(t0);
+        c.note_held_for_peer(needed * 3);
+        c.track_progress(held(needed * 3), l.min_rate, t0);
+        c.note_held_for_peer(needed * 2);
+        c.note_held_for_peer(needed * 2 + 10); // an event stream adds to its backlog
+        assert_eq!(
+            c.window_ended(held(needed * 2 + 10), end, &l, &stats),
+            Verdict::KeptUp
+        );
+        assert_eq!(stats.too_slow.get(), 1);
+
+        // Held answers beside output the peer is not reading: bytes moved count, and it is
+        // cut off as any peer that does not read.
+        let mut c = opened(t0);
+        let both = Owed {
+            pending: 100,
+            ..held(5000)
+        };
+        c.track_progress(both, l.min_rate, t0);
+        assert_eq!(c.window_ended(both, end, &l, &stats), Verdict::CutOff);
+
+        // Nothing held, nothing else owed: no window.
+        let mut c = opened(t0);
+        c.note_held_for_peer(5000);
+        c.note_held_for_peer(0);
+        c.track_progress(held(0), l.min_rate, t0);
+        assert_eq!(c.deadline(None, &l), t0 + l.idle_timeout);
     }
 
     #[test]
@@ -1563,7 +1663,10 @@ mod tests {
             &stats,
         );
         let end = t0 + l.rate_window;
-        assert_eq!(c.window_ended(5000, end, &l, &stats), Verdict::CutOff);
+        assert_eq!(
+            c.window_ended(pending(5000), end, &l, &stats),
+            Verdict::CutOff
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@
 
   function render(cur, prev) {
     $("active").textContent = fmt(cur.active);
-    const http = Math.max(0, (cur.active_http || 0) - (cur.ws_open || 0) - (cur.sse_open || 0));
+    const http = Math.max(0, (cur.active_http || 0) - (cur.sse_open || 0));
     const parts = [["http", http], ["websocket", cur.ws_open || 0], ["event-stream", cur.sse_open || 0]];
     // Every other service a listener serves (echo, chat, https, tls-echo, ...), if open.
     for (const key of Object.keys(cur)) {
