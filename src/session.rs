@@ -147,7 +147,7 @@ impl<'a> Output<'a> {
 
     /// Bytes accepted but not yet written to the socket, this session's and any wrapper's.
     #[inline]
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.buf.len() - self.written + self.outer_pending
     }
 }

@@ -499,16 +499,6 @@ fn evserve_load_ws_benchmarks_the_echo() {
     assert!(stats["ws_messages_in"].as_u64() >= Some(2000), "{stats}");
 }
 
-/// `/stats` as JSON, on a connection of its own.
-fn stats_of(addr: SocketAddr) -> serde_json::Value {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap()
-}
-
 #[test]
 fn an_upgraded_connection_counts_as_ws_not_as_http() {
     let server = start();
@@ -516,7 +506,7 @@ fn an_upgraded_connection_counts_as_ws_not_as_http() {
     let mut ws = Client::open(http, "/ws/echo");
     ws.send(&frame(true, 1, b"hi"));
     assert_eq!(ws.recv(), (true, 1, b"hi".to_vec()), "upgraded and served");
-    let stats = stats_of(http);
+    let stats = util::http::stats(http);
     assert_eq!(stats["active_ws"], 1, "{stats}");
     assert_eq!(stats["active_http"], 1, "the /stats request's own: {stats}");
     assert_eq!(stats["ws_open"], 1, "{stats}");
@@ -524,7 +514,7 @@ fn an_upgraded_connection_counts_as_ws_not_as_http() {
     // The close reaches the server when it does: wait for the gauge, not for a time.
     let mut left = serde_json::Value::Null;
     for _ in 0..400 {
-        left = stats_of(http);
+        left = util::http::stats(http);
         if left["active_ws"] == 0 {
             break;
         }
