@@ -86,8 +86,9 @@ pub struct H2Session {
     assembly: Option<Assembly>,
     block: Vec<u8>,
     fields: FieldBlock,
-    /// Stream buffers kept for reuse.
+    /// Stream buffers kept for reuse, and their capacity summed (at most [`SPARE_BUDGET`]).
     spare: Vec<Vec<u8>>,
+    spare_bytes: usize,
     /// The encoded response head, reused.
     head_block: Vec<u8>,
     /// File bytes read for a DATA frame when they cannot be sent with `sendfile`, reused.
@@ -137,6 +138,7 @@ impl H2Session {
             block: Vec::new(),
             fields: FieldBlock::default(),
             spare: Vec::new(),
+            spare_bytes: 0,
             head_block: Vec::new(),
             chunk: Vec::new(),
             next_turn: 0,
@@ -266,8 +268,14 @@ impl H2Session {
             exchange.finish(cx);
         }
         let mut buf = std::mem::take(&mut stream.out);
-        if self.spare.len() < 8 && buf.capacity() <= 64 * 1024 {
+        let capacity = buf.capacity();
+        if capacity > 0
+            && capacity <= SPARE_MAX
+            && self.spare.len() < self.limits.max_concurrent_streams as usize
+            && self.spare_bytes + capacity <= SPARE_BUDGET
+        {
             buf.clear();
+            self.spare_bytes += capacity;
             self.spare.push(buf);
         }
     }
@@ -576,7 +584,13 @@ impl H2Session {
     /// `refusal` without dispatching).
     fn open_stream(&mut self, a: Assembly, cx: &mut Ctx<'_>, refusal: Option<Status>) {
         cx.stats().http2_streams.incr();
-        let mut out = self.spare.pop().unwrap_or_default();
+        // A fresh buffer starts at the size of a small answer, not empty: grown from
+        // nothing it would be reallocated four or five times while the head is written.
+        let mut out = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(STREAM_BUFFER));
+        self.spare_bytes = self.spare_bytes.saturating_sub(out.capacity());
         let mut state = StreamState::Idle;
         state.set(a.stream, StreamState::Open);
         if a.end_stream {
@@ -889,10 +903,23 @@ fn count_reset_cause(cx: &Ctx<'_>, code: ErrorCode) {
 }
 
 /// The answer buffers a connection with no stream open keeps for its next one: one, of at
-/// most this capacity. While streams are open up to 8 of up to 64 KiB are kept (a new stream
-/// then allocates nothing); an idle connection gives the rest back, so 10,000 idle
-/// connections do not keep what their busiest moment needed.
+/// most this capacity. While streams are open, the buffer of every stream that closes is
+/// kept (up to one per concurrent stream, each of at most [`SPARE_MAX`], together at most
+/// [`SPARE_BUDGET`]), so that a busy connection's new streams allocate nothing; an idle
+/// connection gives the rest back, so 10,000 idle connections do not keep what their
+/// busiest moment needed.
 const IDLE_SPARE: usize = 4 * 1024;
+
+/// The capacity a new stream's buffer starts with when no spare one is left: a small file's
+/// head and body (a few hundred bytes) fit.
+const STREAM_BUFFER: usize = 512;
+
+/// The largest stream buffer kept for reuse.
+const SPARE_MAX: usize = 64 * 1024;
+
+/// The most capacity a connection keeps in spare stream buffers: eight large ones, or a
+/// hundred and more of the few hundred bytes a small answer takes.
+const SPARE_BUDGET: usize = 8 * SPARE_MAX;
 
 /// What one connection holds, for the memory budget.
 ///
@@ -961,6 +988,7 @@ impl H2Session {
         if self.spare.len() > 1 || self.spare.iter().any(|b| b.capacity() > IDLE_SPARE) {
             self.spare.retain(|b| b.capacity() <= IDLE_SPARE);
             self.spare.truncate(1);
+            self.spare_bytes = self.spare.iter().map(Vec::capacity).sum();
         }
         if self.chunk.capacity() > IDLE_SPARE {
             self.chunk = Vec::new();
