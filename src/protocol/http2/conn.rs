@@ -534,11 +534,12 @@ impl H2Session {
         if a.stream.is_multiple_of(2) {
             return Err(ConnError(ErrorCode::ProtocolError, "an even stream id"));
         }
-        if self.streams.iter().any(|s| s.id == a.stream) {
-            return self.on_trailers(a, cx);
-        }
         if a.stream <= self.last_stream {
-            // Stream ids only go up (§5.1.1): a lower one is not a stream we can name.
+            // Trailers of a stream still open (no new stream has an id this low), or else
+            // a stream id going backwards (§5.1.1): not a stream we can name.
+            if self.streams.iter().any(|s| s.id == a.stream) {
+                return self.on_trailers(a, cx);
+            }
             return Err(ConnError(
                 ErrorCode::ProtocolError,
                 "a stream id going backwards",
@@ -550,8 +551,12 @@ impl H2Session {
             // After our GOAWAY, streams above its last id are ignored (§6.8).
             return Ok(());
         }
-        let active = self.streams.iter().filter(|s| s.state.is_active()).count();
-        if active >= self.limits.max_concurrent_streams as usize {
+        // Every stream kept is active but for one closed a moment ago and not yet removed:
+        // counting them matters only when there are that many.
+        let max = self.limits.max_concurrent_streams as usize;
+        if self.streams.len() >= max
+            && self.streams.iter().filter(|s| s.state.is_active()).count() >= max
+        {
             return self.reset(a.stream, ErrorCode::RefusedStream, cx);
         }
         if !self.may_grow(cx) {
@@ -790,7 +795,8 @@ impl H2Session {
     fn after_handler(&mut self, id: u32, cx: &mut Ctx<'_>) {
         let max_frame = self.peer.max_frame_size;
         let window = self.limits.initial_window_size as usize;
-        let Some(i) = self.streams.iter().position(|s| s.id == id) else {
+        // From the end: the stream just opened is the last one.
+        let Some(i) = self.streams.iter().rposition(|s| s.id == id) else {
             return;
         };
         let Some(stream) = self.streams.get_mut(i) else {
