@@ -38,7 +38,7 @@ use super::frame::{self, ErrorCode, Frame, FrameError, PREFACE, Scope, SettingId
 use super::hpack;
 use super::limits::{Http2Config, RESET_WINDOW};
 use super::request::{BlockError, FieldBlock};
-use super::send::NoHead;
+use super::send::{FRAME_CHUNK, HIGH_WATER, NoHead};
 use super::stream::{Stream, StreamState};
 
 /// Where the connection stands.
@@ -808,6 +808,20 @@ impl H2Session {
                 let _ = self.reset(id, ErrorCode::InternalError, cx);
                 return;
             }
+        }
+        // A small answer, complete, its head out: its body goes out now as one DATA frame,
+        // rather than in its turn of the round-robin after the whole read. It would take one
+        // frame then all the same; sent now, its stream closes now, and a read that brings a
+        // hundred requests keeps one stream open at a time rather than a hundred.
+        let room = (max_frame as usize)
+            .min(FRAME_CHUNK)
+            .min(self.send.available());
+        if cx.pending_output() < HIGH_WATER
+            && let Some(stream) = self.streams.get_mut(i)
+            && stream.fits_one_frame(room)
+            && let Ok(Some(sent)) = stream.send_data(room, &mut self.chunk, cx)
+        {
+            self.send.spend(sent);
         }
         // Only a stream the peer still sends on can be due a grant, and only the stream just
         // answered can have finished here: both checks stay per stream, not per connection,

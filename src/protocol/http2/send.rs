@@ -124,6 +124,18 @@ impl Stream {
         }
     }
 
+    /// Whether the rest of the answer is in the buffer, its head sent, and goes out in one
+    /// DATA frame of at most `room` bytes that the stream's window allows.
+    pub(crate) fn fits_one_frame(&self, room: usize) -> bool {
+        let left = self.backlog();
+        self.head_sent
+            && self.complete
+            && self.file.is_none()
+            && self.state.we_may_send()
+            && left <= room
+            && left <= self.send.available()
+    }
+
     /// Sends one DATA frame of at most `room` bytes, or the empty one that ends a stream
     /// whose body is all out. Returns the body bytes sent, `None` if nothing could be.
     pub(crate) fn send_data(

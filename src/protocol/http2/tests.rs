@@ -210,6 +210,36 @@ fn get_plain_is_headers_then_data_with_end_stream() {
 }
 
 #[test]
+fn small_answers_leave_whole_in_the_order_their_requests_came() {
+    // Each answer fits one DATA frame: it goes out behind its HEADERS at once, and its
+    // stream closes before the next request of the same read is looked at.
+    let mut c = Client::connected(Http2Config::default());
+    let mut bytes = Vec::new();
+    for id in [1, 3, 5] {
+        bytes.extend(c.request(id, "GET", "/plain", true));
+    }
+    c.send(&bytes);
+    let out = c.frames();
+    let order: Vec<(FrameType, u32, bool)> = out
+        .iter()
+        .map(|f| (f.kind, f.stream, f.end_stream()))
+        .collect();
+    let (h, d) = (FrameType::Headers, FrameType::Data);
+    assert_eq!(
+        order,
+        [
+            (h, 1, false),
+            (d, 1, true),
+            (h, 3, false),
+            (d, 3, true),
+            (h, 5, false),
+            (d, 5, true)
+        ]
+    );
+    assert_eq!(body(&out, 5), b"Hello, World!");
+}
+
+#[test]
 fn a_request_fed_a_byte_at_a_time_is_answered_the_same() {
     let mut whole = Client::connected(Http2Config::default());
     let req = whole.request(1, "GET", "/small.txt", true);
