@@ -59,23 +59,32 @@ impl Stream {
                 .get(9..12)
                 .filter(|d| d.iter().all(u8::is_ascii_digit))
                 .map(|d| d.iter().fold(0u16, |n, &b| n * 10 + u16::from(b - b'0')));
-            // Handlers write a head whole, in one call: until its blank line is there,
-            // nothing is encoded (every block the encoder starts changes its table and must
-            // be sent).
-            let (Some(status), Some(len)) = (status, head_len(rest)) else {
+            let Some(status) = status else {
                 return if self.complete { Err(NoHead) } else { Ok(()) };
             };
             block.clear();
-            let head = &rest[..len];
             // The same head as the last one encoded, the table unchanged since (every field
-            // of a repeated answer is indexed by then): the same block, without parsing or
-            // encoding it again.
-            let parsed = match encoder.repeat(head) {
+            // of a repeated answer is indexed by then): the same block, without looking for
+            // its end, parsing or encoding it again. A head ends at its first blank line, so
+            // the remembered head, found at the start of `rest`, is all of `rest`'s head.
+            let remembered = encoder.remembered_len();
+            let repeated = match rest.get(..remembered) {
+                Some(head) if remembered > 0 => encoder.repeat(head),
+                _ => None,
+            };
+            let (len, parsed) = match repeated {
                 Some(memo) => {
                     block.extend_from_slice(memo);
-                    true
+                    (remembered, true)
                 }
                 None => {
+                    // Handlers write a head whole, in one call: until its blank line is
+                    // there, nothing is encoded (every block the encoder starts changes its
+                    // table and must be sent).
+                    let Some(len) = head_len(rest) else {
+                        return if self.complete { Err(NoHead) } else { Ok(()) };
+                    };
+                    let head = &rest[..len];
                     let before = encoder.generation();
                     let mut fields = encoder.block(&mut *block);
                     fields.status(status);
@@ -83,7 +92,7 @@ impl Stream {
                     if parsed.is_some() {
                         encoder.remember(head, before, block);
                     }
-                    parsed.is_some()
+                    (len, parsed.is_some())
                 }
             };
             if !parsed {
