@@ -7,7 +7,10 @@
 //! of at most 16 KiB per pass, within the connection's window, the stream's window and the
 //! peer's `SETTINGS_MAX_FRAME_SIZE`, until the connection's output holds [`HIGH_WATER`]
 //! bytes. A large download therefore takes one frame in turn with every other answer, and a
-//! small answer beside it leaves after a frame of the download, not after all of it.
+//! small answer beside it leaves after a frame of the download, not after all of it. An
+//! answer complete and short enough for one frame within the windows
+//! ([`Stream::fits_one_frame`]) does not wait for the producer: its DATA follows its HEADERS
+//! at once, and its stream closes before the next request of the same read is opened.
 //!
 //! A file body goes out as a DATA frame header appended to the output, then a slice of the
 //! file of that frame's length queued with [`Ctx::send_file`], so on plain TCP its bytes
