@@ -4,7 +4,7 @@
 //! HPACK hands fields over one at a time ([`FieldBlock::add`]); they are checked as they come
 //! and copied into two buffers the connection reuses for every block (the text the request
 //! layer takes as `&str`, checked as UTF-8 once, and the values), so a request costs no
-//! allocation once the buffer has grown. A block that breaks a rule is *malformed*: a stream
+//! allocation once the buffers have grown. A block that breaks a rule is *malformed*: a stream
 //! error (`PROTOCOL_ERROR`), never a connection one, since HPACK stayed in sync. The rules:
 //!
 //! - pseudo-fields (`:method`, `:scheme`, `:path`, `:authority`) come first, once each, and
