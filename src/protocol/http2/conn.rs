@@ -38,7 +38,7 @@ use super::frame::{self, ErrorCode, Frame, FrameError, PREFACE, Scope, SettingId
 use super::hpack;
 use super::limits::{Http2Config, RESET_WINDOW};
 use super::request::{BlockError, FieldBlock};
-use super::send::NoHead;
+use super::send::{FRAME_CHUNK, HIGH_WATER, NoHead};
 use super::stream::{Stream, StreamState};
 
 /// Where the connection stands.
@@ -86,8 +86,9 @@ pub(crate) struct H2Session {
     assembly: Option<Assembly>,
     block: Vec<u8>,
     fields: FieldBlock,
-    /// Stream buffers kept for reuse.
+    /// Stream buffers kept for reuse, and their capacity summed (at most [`SPARE_BUDGET`]).
     spare: Vec<Vec<u8>>,
+    spare_bytes: usize,
     /// The encoded response head, reused.
     head_block: Vec<u8>,
     /// File bytes read for a DATA frame when they cannot be sent with `sendfile`, reused.
@@ -137,6 +138,7 @@ impl H2Session {
             block: Vec::new(),
             fields: FieldBlock::default(),
             spare: Vec::new(),
+            spare_bytes: 0,
             head_block: Vec::new(),
             chunk: Vec::new(),
             next_turn: 0,
@@ -266,8 +268,14 @@ impl H2Session {
             exchange.finish(cx);
         }
         let mut buf = std::mem::take(&mut stream.out);
-        if self.spare.len() < 8 && buf.capacity() <= 64 * 1024 {
+        let capacity = buf.capacity();
+        if capacity > 0
+            && capacity <= SPARE_MAX
+            && self.spare.len() < self.limits.max_concurrent_streams as usize
+            && self.spare_bytes + capacity <= SPARE_BUDGET
+        {
             buf.clear();
+            self.spare_bytes += capacity;
             self.spare.push(buf);
         }
     }
@@ -526,11 +534,12 @@ impl H2Session {
         if a.stream.is_multiple_of(2) {
             return Err(ConnError(ErrorCode::ProtocolError, "an even stream id"));
         }
-        if self.streams.iter().any(|s| s.id == a.stream) {
-            return self.on_trailers(a, cx);
-        }
         if a.stream <= self.last_stream {
-            // Stream ids only go up (§5.1.1): a lower one is not a stream we can name.
+            // Trailers of a stream still open (no new stream has an id this low), or else
+            // a stream id going backwards (§5.1.1): not a stream we can name.
+            if self.streams.iter().any(|s| s.id == a.stream) {
+                return self.on_trailers(a, cx);
+            }
             return Err(ConnError(
                 ErrorCode::ProtocolError,
                 "a stream id going backwards",
@@ -542,8 +551,12 @@ impl H2Session {
             // After our GOAWAY, streams above its last id are ignored (§6.8).
             return Ok(());
         }
-        let active = self.streams.iter().filter(|s| s.state.is_active()).count();
-        if active >= self.limits.max_concurrent_streams as usize {
+        // Every stream kept is active but for one closed a moment ago and not yet removed:
+        // counting them matters only when there are that many.
+        let max = self.limits.max_concurrent_streams as usize;
+        if self.streams.len() >= max
+            && self.streams.iter().filter(|s| s.state.is_active()).count() >= max
+        {
             return self.reset(a.stream, ErrorCode::RefusedStream, cx);
         }
         if !self.may_grow(cx) {
@@ -576,7 +589,13 @@ impl H2Session {
     /// `refusal` without dispatching).
     fn open_stream(&mut self, a: Assembly, cx: &mut Ctx<'_>, refusal: Option<Status>) {
         cx.stats().http2_streams.incr();
-        let mut out = self.spare.pop().unwrap_or_default();
+        // A fresh buffer starts at the size of a small answer, not empty: grown from
+        // nothing it would be reallocated four or five times while the head is written.
+        let mut out = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(STREAM_BUFFER));
+        self.spare_bytes = self.spare_bytes.saturating_sub(out.capacity());
         let mut state = StreamState::Idle;
         state.set(a.stream, StreamState::Open);
         if a.end_stream {
@@ -776,7 +795,8 @@ impl H2Session {
     fn after_handler(&mut self, id: u32, cx: &mut Ctx<'_>) {
         let max_frame = self.peer.max_frame_size;
         let window = self.limits.initial_window_size as usize;
-        let Some(i) = self.streams.iter().position(|s| s.id == id) else {
+        // From the end: the stream just opened is the last one.
+        let Some(i) = self.streams.iter().rposition(|s| s.id == id) else {
             return;
         };
         let Some(stream) = self.streams.get_mut(i) else {
@@ -788,6 +808,20 @@ impl H2Session {
                 let _ = self.reset(id, ErrorCode::InternalError, cx);
                 return;
             }
+        }
+        // A small answer, complete, its head out: its body goes out now as one DATA frame,
+        // rather than in its turn of the round-robin after the whole read. It would take one
+        // frame then all the same; sent now, its stream closes now, and a read that brings a
+        // hundred requests keeps one stream open at a time rather than a hundred.
+        let room = (max_frame as usize)
+            .min(FRAME_CHUNK)
+            .min(self.send.available());
+        if cx.pending_output() < HIGH_WATER
+            && let Some(stream) = self.streams.get_mut(i)
+            && stream.fits_one_frame(room)
+            && let Ok(Some(sent)) = stream.send_data(room, &mut self.chunk, cx)
+        {
+            self.send.spend(sent);
         }
         // Only a stream the peer still sends on can be due a grant, and only the stream just
         // answered can have finished here: both checks stay per stream, not per connection,
@@ -889,10 +923,23 @@ fn count_reset_cause(cx: &Ctx<'_>, code: ErrorCode) {
 }
 
 /// The answer buffers a connection with no stream open keeps for its next one: one, of at
-/// most this capacity. While streams are open up to 8 of up to 64 KiB are kept (a new stream
-/// then allocates nothing); an idle connection gives the rest back, so 10,000 idle
-/// connections do not keep what their busiest moment needed.
+/// most this capacity. While streams are open, the buffer of every stream that closes is
+/// kept (up to one per concurrent stream, each of at most [`SPARE_MAX`], together at most
+/// [`SPARE_BUDGET`]), so that a busy connection's new streams allocate nothing; an idle
+/// connection gives the rest back, so 10,000 idle connections do not keep what their
+/// busiest moment needed.
 const IDLE_SPARE: usize = 4 * 1024;
+
+/// The capacity a new stream's buffer starts with when no spare one is left: a small file's
+/// head and body (a few hundred bytes) fit.
+const STREAM_BUFFER: usize = 512;
+
+/// The largest stream buffer kept for reuse.
+const SPARE_MAX: usize = 64 * 1024;
+
+/// The most capacity a connection keeps in spare stream buffers: eight large ones, or a
+/// hundred and more of the few hundred bytes a small answer takes.
+const SPARE_BUDGET: usize = 8 * SPARE_MAX;
 
 /// What one connection holds, for the memory budget.
 ///
@@ -961,6 +1008,7 @@ impl H2Session {
         if self.spare.len() > 1 || self.spare.iter().any(|b| b.capacity() > IDLE_SPARE) {
             self.spare.retain(|b| b.capacity() <= IDLE_SPARE);
             self.spare.truncate(1);
+            self.spare_bytes = self.spare.iter().map(Vec::capacity).sum();
         }
         if self.chunk.capacity() > IDLE_SPARE {
             self.chunk = Vec::new();

@@ -2,8 +2,9 @@
 //! the same [`RequestHead`] an HTTP/1.1 parse produces.
 //!
 //! HPACK hands fields over one at a time ([`FieldBlock::add`]); they are checked as they come
-//! and copied into one buffer the connection reuses for every block, so a request costs no
-//! allocation once the buffer has grown. A block that breaks a rule is *malformed*: a stream
+//! and copied into two buffers the connection reuses for every block (the text the request
+//! layer takes as `&str`, checked as UTF-8 once, and the values), so a request costs no
+//! allocation once the buffers have grown. A block that breaks a rule is *malformed*: a stream
 //! error (`PROTOCOL_ERROR`), never a connection one, since HPACK stayed in sync. The rules:
 //!
 //! - pseudo-fields (`:method`, `:scheme`, `:path`, `:authority`) come first, once each, and
@@ -37,26 +38,53 @@ pub(super) enum BlockError {
     TooLarge,
 }
 
-/// Where a field's name and value lie in [`FieldBlock`]'s buffer.
+/// Where some bytes lie in one of [`FieldBlock`]'s two buffers.
 #[derive(Debug, Clone, Copy)]
-struct Span {
-    start: usize,
-    name_len: usize,
-    value_len: usize,
+struct Piece {
+    at: usize,
+    len: usize,
 }
 
-/// The pseudo-fields of a request.
+impl Piece {
+    fn range(self) -> std::ops::Range<usize> {
+        self.at..self.at + self.len
+    }
+}
+
+/// A regular field: its name in `text`, its value in `bytes`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    name: Piece,
+    value: Piece,
+}
+
+/// The pseudo-fields of a request: `:method` and `:path` in `text`, the others in `bytes`.
 #[derive(Debug, Clone, Copy, Default)]
 struct Pseudo {
-    method: Option<Span>,
-    scheme: Option<Span>,
-    path: Option<Span>,
-    authority: Option<Span>,
+    method: Option<Piece>,
+    scheme: Option<Piece>,
+    path: Option<Piece>,
+    authority: Option<Piece>,
+}
+
+/// Appends `data` to `buf`, returning where it went.
+#[inline]
+fn push(buf: &mut Vec<u8>, data: &[u8]) -> Piece {
+    let at = buf.len();
+    buf.extend_from_slice(data);
+    Piece {
+        at,
+        len: data.len(),
+    }
 }
 
 /// One decoded field block, checked as it arrives.
 #[derive(Debug, Default)]
 pub(super) struct FieldBlock {
+    /// What the request layer takes as text (`:method`, `:path`, the field names), checked
+    /// to be UTF-8 in one go rather than piece by piece.
+    text: Vec<u8>,
+    /// The field values, `:scheme` and `:authority`: bytes.
     bytes: Vec<u8>,
     fields: Vec<Span>,
     pseudo: Pseudo,
@@ -77,6 +105,7 @@ pub(super) struct FieldBlock {
 impl FieldBlock {
     /// Starts a new block (a request head, or trailers) with these limits.
     pub(super) fn start(&mut self, trailers: bool, max_size: usize, max_fields: usize) {
+        self.text.clear();
         self.bytes.clear();
         self.fields.clear();
         self.pseudo = Pseudo::default();
@@ -125,15 +154,14 @@ impl FieldBlock {
                     "a pseudo-field after a regular one, or in trailers",
                 ));
             }
-            let span = self.store(name, value);
-            let slot = match pseudo {
-                b"method" => &mut self.pseudo.method,
-                b"scheme" => &mut self.pseudo.scheme,
-                b"path" => &mut self.pseudo.path,
-                b"authority" => &mut self.pseudo.authority,
+            let (slot, piece) = match pseudo {
+                b"method" => (&mut self.pseudo.method, push(&mut self.text, value)),
+                b"path" => (&mut self.pseudo.path, push(&mut self.text, value)),
+                b"scheme" => (&mut self.pseudo.scheme, push(&mut self.bytes, value)),
+                b"authority" => (&mut self.pseudo.authority, push(&mut self.bytes, value)),
                 _ => return Err(Malformed("an unknown pseudo-field")),
             };
-            if slot.replace(span).is_some() {
+            if slot.replace(piece).is_some() {
                 return Err(Malformed("a pseudo-field given twice"));
             }
             return Ok(());
@@ -163,33 +191,20 @@ impl FieldBlock {
         if self.fields.len() >= self.max_fields {
             return Err(BlockError::TooLarge);
         }
-        let span = self.store(name, value);
+        let span = Span {
+            name: push(&mut self.text, name),
+            value: push(&mut self.bytes, value),
+        };
         self.fields.push(span);
         Ok(())
     }
 
-    fn store(&mut self, name: &[u8], value: &[u8]) -> Span {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(name);
-        self.bytes.extend_from_slice(value);
-        Span {
-            start,
-            name_len: name.len(),
-            value_len: value.len(),
-        }
+    fn text(&self, piece: Piece) -> &[u8] {
+        self.text.get(piece.range()).unwrap_or_default()
     }
 
-    fn name(&self, span: Span) -> &[u8] {
-        self.bytes
-            .get(span.start..span.start + span.name_len)
-            .unwrap_or_default()
-    }
-
-    fn value(&self, span: Span) -> &[u8] {
-        let from = span.start + span.name_len;
-        self.bytes
-            .get(from..from + span.value_len)
-            .unwrap_or_default()
+    fn value(&self, piece: Piece) -> &[u8] {
+        self.bytes.get(piece.range()).unwrap_or_default()
     }
 
     /// The announced body length, if any.
@@ -205,7 +220,7 @@ impl FieldBlock {
         if self.trailers {
             return Ok(());
         }
-        let method = self.pseudo.method.map(|s| self.value(s));
+        let method = self.pseudo.method.map(|p| self.text(p));
         match method {
             None => Err(BlockError::Malformed("no :method")),
             Some(b"CONNECT") if self.pseudo.authority.is_none() => {
@@ -216,7 +231,7 @@ impl FieldBlock {
             }
             Some(b"CONNECT") => Ok(()),
             Some(_) if self.pseudo.scheme.is_none() => Err(BlockError::Malformed("no :scheme")),
-            Some(_) => match self.pseudo.path.map(|s| self.value(s)) {
+            Some(_) => match self.pseudo.path.map(|p| self.text(p)) {
                 None | Some(b"") => Err(BlockError::Malformed("no :path")),
                 Some(_) => Ok(()),
             },
@@ -231,18 +246,41 @@ impl FieldBlock {
         end_stream: bool,
         f: impl FnOnce(&RequestHead<'_, '_>) -> T,
     ) -> Option<T> {
-        let method_token = std::str::from_utf8(self.value(self.pseudo.method?)).ok()?;
-        let target = self.pseudo.path.or(self.pseudo.authority)?;
-        let uri = std::str::from_utf8(self.value(target)).ok()?;
+        // The method, the path and every name at once (names were checked to be tokens, so
+        // only the method or the path can fail it, as they would alone).
+        let text = std::str::from_utf8(&self.text).ok()?;
+        let method_token = text.get(self.pseudo.method?.range())?;
+        let uri = match self.pseudo.path {
+            Some(path) => text.get(path.range())?,
+            // CONNECT: the authority is the target.
+            None => std::str::from_utf8(self.value(self.pseudo.authority?)).ok()?,
+        };
         if !uri.bytes().all(|b| b.is_ascii_graphic()) || !method_token.bytes().all(is_tchar) {
             return None;
         }
-        let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+        // The slots live on the stack, and filling 128 of them for a request of five fields
+        // costs more than the rest of this function: a short array serves the usual request.
+        if self.fields.len() < SHORT_SLOTS {
+            self.head_in::<SHORT_SLOTS, T>(text, method_token, uri, end_stream, f)
+        } else {
+            self.head_in::<HEADER_SLOTS, T>(text, method_token, uri, end_stream, f)
+        }
+    }
+
+    /// [`FieldBlock::with_head`] with `N` header slots (more than the fields).
+    fn head_in<'a, const N: usize, T>(
+        &'a self,
+        text: &'a str,
+        method_token: &'a str,
+        uri: &'a str,
+        end_stream: bool,
+        f: impl FnOnce(&RequestHead<'_, '_>) -> T,
+    ) -> Option<T> {
+        let mut slots = [httparse::EMPTY_HEADER; N];
         let mut n = 0;
         for (slot, &span) in slots.iter_mut().zip(&self.fields) {
-            // Names were checked to be tokens, so they are ASCII.
-            slot.name = std::str::from_utf8(self.name(span)).unwrap_or_default();
-            slot.value = self.value(span);
+            slot.name = text.get(span.name.range()).unwrap_or_default();
+            slot.value = self.value(span.value);
             n += 1;
         }
         if let (Some(authority), false) = (self.pseudo.authority, self.has_host)
@@ -276,20 +314,81 @@ impl FieldBlock {
     }
 }
 
+/// Header slots for a request of fewer fields than this (the usual one has a handful).
+const SHORT_SLOTS: usize = 16;
+
+/// What each byte of a name may be, looked up once per byte.
+const TCHAR: u8 = 1;
+/// A token character that is not an uppercase letter: what an HTTP/2 field name is made of.
+const LOWER_TCHAR: u8 = 2;
+
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let tchar = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        if tchar {
+            table[b] |= TCHAR;
+            if !c.is_ascii_uppercase() {
+                table[b] |= LOWER_TCHAR;
+            }
+        }
+        b += 1;
+    }
+    table
+};
+
+fn class(b: u8) -> u8 {
+    CLASS[usize::from(b)]
+}
+
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    class(b) & TCHAR != 0
 }
 
 fn is_lower_tchar(b: u8) -> bool {
-    is_tchar(b) && !b.is_ascii_uppercase()
+    class(b) & LOWER_TCHAR != 0
 }
 
 /// RFC 9113 §8.2.1: no NUL, CR or LF anywhere, no space or tab at either end.
 fn valid_value(value: &[u8]) -> bool {
     let edge = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
-    !value.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n'))
-        && !edge(value.first())
-        && !edge(value.last())
+    // Eight bytes at a time: `v` has a zero byte if and only if `(v - 0x01..01) & !v &
+    // 0x80..80` is not zero, and a byte equal to CR or LF becomes zero when XOR-ed with it.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut words = value.chunks_exact(8);
+    let mut forbidden = false;
+    for word in &mut words {
+        let v = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        forbidden |= has_zero(v)
+            | has_zero(v ^ (ONES * u64::from(b'\r')))
+            | has_zero(v ^ (ONES * u64::from(b'\n')));
+    }
+    forbidden |= words
+        .remainder()
+        .iter()
+        .any(|&b| matches!(b, 0 | b'\r' | b'\n'));
+    !forbidden && !edge(value.first()) && !edge(value.last())
 }
 
 fn parse_length(value: &[u8]) -> Option<u64> {
@@ -348,6 +447,88 @@ mod tests {
         b.with_head(false, |head| {
             assert_eq!(head.framing, BodyFraming::Length(5))
         });
+    }
+
+    #[test]
+    fn every_field_reaches_the_head_either_side_of_the_short_slots() {
+        for regular in [
+            SHORT_SLOTS - 2,
+            SHORT_SLOTS - 1,
+            SHORT_SLOTS,
+            SHORT_SLOTS + 1,
+        ] {
+            let names: Vec<String> = (0..regular).map(|i| format!("x-{i}")).collect();
+            let mut fields = GET.to_vec();
+            fields.extend(names.iter().map(|n| (n.as_str(), "v")));
+            let b = block(&fields);
+            assert_eq!(b.finish(), Ok(()));
+            let seen = b.with_head(true, |head| {
+                assert_eq!(head.headers.len(), regular + 1, "{regular} fields and host");
+                assert_eq!(head.header("Host"), Some(&b"example:80"[..]));
+                let last = format!("x-{}", regular - 1);
+                assert_eq!(head.header(&last), Some(&b"v"[..]));
+            });
+            assert!(seen.is_some());
+        }
+    }
+
+    #[test]
+    fn only_the_method_and_path_must_be_text() {
+        let with = |path: &[u8], authority: &[u8], value: &[u8]| {
+            let mut b = FieldBlock::default();
+            b.start(false, 16 * 1024, 64);
+            b.add(b":method", b"GET");
+            b.add(b":scheme", b"http");
+            b.add(b":path", path);
+            b.add(b":authority", authority);
+            b.add(b"x-a", value);
+            assert_eq!(b.finish(), Ok(()));
+            b.with_head(true, |head| {
+                assert_eq!(head.header("x-a"), Some(value));
+                (head.uri.to_owned(), head.header("host").map(<[u8]>::to_vec))
+            })
+        };
+        assert_eq!(
+            with(b"/a", b"h\xff", b"v\xfe"),
+            Some(("/a".to_owned(), Some(b"h\xff".to_vec())))
+        );
+        assert_eq!(with(b"/\xff", b"h", b"v"), None, "a path that is no text");
+        assert_eq!(
+            with("/é".as_bytes(), b"h", b"v"),
+            None,
+            "a path that is not ASCII"
+        );
+        let mut connect = FieldBlock::default();
+        connect.start(false, 16 * 1024, 64);
+        connect.add(b":method", b"CONNECT");
+        connect.add(b":authority", b"example:443");
+        assert_eq!(connect.finish(), Ok(()));
+        let target = connect.with_head(true, |head| head.uri.to_owned());
+        assert_eq!(target.as_deref(), Some("example:443"));
+    }
+
+    #[test]
+    fn names_and_values_are_checked_byte_by_byte() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), expected, "{b:#x}");
+            assert_eq!(
+                is_lower_tchar(b),
+                expected && !b.is_ascii_uppercase(),
+                "{b:#x}"
+            );
+            let value = [b'a', b, b'a'];
+            let valid = !matches!(b, 0 | b'\r' | b'\n');
+            assert_eq!(valid_value(&value), valid, "{b:#x}");
+            // Every place in a value of two words and a remainder.
+            for at in 0..19 {
+                let mut value = [b'a'; 19];
+                value[at] = b;
+                let edge = matches!(b, b' ' | b'\t') && (at == 0 || at == 18);
+                assert_eq!(valid_value(&value), valid && !edge, "{b:#x} at {at}");
+            }
+        }
+        assert!(!valid_value(b" a") && !valid_value(b"a\t") && valid_value(b""));
     }
 
     #[test]

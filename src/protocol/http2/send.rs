@@ -7,7 +7,10 @@
 //! of at most 16 KiB per pass, within the connection's window, the stream's window and the
 //! peer's `SETTINGS_MAX_FRAME_SIZE`, until the connection's output holds [`HIGH_WATER`]
 //! bytes. A large download therefore takes one frame in turn with every other answer, and a
-//! small answer beside it leaves after a frame of the download, not after all of it.
+//! small answer beside it leaves after a frame of the download, not after all of it. An
+//! answer complete and short enough for one frame within the windows
+//! ([`Stream::fits_one_frame`]) does not wait for the producer: its DATA follows its HEADERS
+//! at once, and its stream closes before the next request of the same read is opened.
 //!
 //! A file body goes out as a DATA frame header appended to the output, then a slice of the
 //! file of that frame's length queued with [`Ctx::send_file`], so on plain TCP its bytes
@@ -59,23 +62,32 @@ impl Stream {
                 .get(9..12)
                 .filter(|d| d.iter().all(u8::is_ascii_digit))
                 .map(|d| d.iter().fold(0u16, |n, &b| n * 10 + u16::from(b - b'0')));
-            // Handlers write a head whole, in one call: until its blank line is there,
-            // nothing is encoded (every block the encoder starts changes its table and must
-            // be sent).
-            let (Some(status), Some(len)) = (status, head_len(rest)) else {
+            let Some(status) = status else {
                 return if self.complete { Err(NoHead) } else { Ok(()) };
             };
             block.clear();
-            let head = &rest[..len];
             // The same head as the last one encoded, the table unchanged since (every field
-            // of a repeated answer is indexed by then): the same block, without parsing or
-            // encoding it again.
-            let parsed = match encoder.repeat(head) {
+            // of a repeated answer is indexed by then): the same block, without looking for
+            // its end, parsing or encoding it again. A head ends at its first blank line, so
+            // the remembered head, found at the start of `rest`, is all of `rest`'s head.
+            let remembered = encoder.remembered_len();
+            let repeated = match rest.get(..remembered) {
+                Some(head) if remembered > 0 => encoder.repeat(head),
+                _ => None,
+            };
+            let (len, parsed) = match repeated {
                 Some(memo) => {
                     block.extend_from_slice(memo);
-                    true
+                    (remembered, true)
                 }
                 None => {
+                    // Handlers write a head whole, in one call: until its blank line is
+                    // there, nothing is encoded (every block the encoder starts changes its
+                    // table and must be sent).
+                    let Some(len) = head_len(rest) else {
+                        return if self.complete { Err(NoHead) } else { Ok(()) };
+                    };
+                    let head = &rest[..len];
                     let before = encoder.generation();
                     let mut fields = encoder.block(&mut *block);
                     fields.status(status);
@@ -83,7 +95,7 @@ impl Stream {
                     if parsed.is_some() {
                         encoder.remember(head, before, block);
                     }
-                    parsed.is_some()
+                    (len, parsed.is_some())
                 }
             };
             if !parsed {
@@ -122,6 +134,18 @@ impl Stream {
         if let Some(grant) = self.recv.update_due() {
             frame::encode_window_update(&mut cx.out(), self.id, grant);
         }
+    }
+
+    /// Whether the rest of the answer is in the buffer, its head sent, and goes out in one
+    /// DATA frame of at most `room` bytes that the stream's window allows.
+    pub(crate) fn fits_one_frame(&self, room: usize) -> bool {
+        let left = self.backlog();
+        self.head_sent
+            && self.complete
+            && self.file.is_none()
+            && self.state.we_may_send()
+            && left <= room
+            && left <= self.send.available()
     }
 
     /// Sends one DATA frame of at most `room` bytes, or the empty one that ends a stream

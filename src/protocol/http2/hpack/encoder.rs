@@ -165,6 +165,13 @@ impl Encoder {
             .then_some(self.memo.block.as_slice())
     }
 
+    /// The length of the key last remembered, 0 if none: a caller whose keys end
+    /// themselves (a response head ends at its first blank line) may look for it at the
+    /// start of longer input.
+    pub fn remembered_len(&self) -> usize {
+        self.memo.key.len()
+    }
+
     fn string(&self, value: &[u8], out: &mut impl Append) {
         match self.huffman {
             true => encode_string(value, out),

@@ -364,34 +364,39 @@ pub(crate) fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), Error> {
     dst.reserve(src.len() * 8 / 5);
     let table = &CANONICAL;
     let mut bytes = src.iter();
-    // The next `bits` bits of input, right-aligned; never more than 63.
+    // The next `bits` bits of input, left-aligned: the next bit is bit 63, and the bits
+    // below the `bits` are zero. Left-aligned, the next 8 bits are one shift away and a
+    // symbol is consumed with one shift, whatever `bits` is.
     let mut window: u64 = 0;
     let mut bits: u32 = 0;
     loop {
-        while bits <= 55 {
-            match bytes.next() {
-                Some(&b) => {
-                    window = (window << 8) | u64::from(b);
-                    bits += 8;
+        // Topped up only when a code of 30 bits might not fit: every few symbols.
+        if bits < 30 {
+            while bits <= 56 {
+                match bytes.next() {
+                    Some(&b) => {
+                        window |= u64::from(b) << (56 - bits);
+                        bits += 8;
+                    }
+                    None => break,
                 }
-                None => break,
             }
         }
         if bits == 0 {
             return Ok(());
         }
-        if bits >= 8 {
-            let (symbol, len) = SHORT[(window >> (bits - 8)) as usize & 0xff];
-            if len != 0 {
-                dst.push(symbol);
-                bits -= u32::from(len);
-                window &= (1u64 << bits) - 1;
-                continue;
-            }
+        // A code of at most 8 bits, all of them input (not the zeros below): one lookup.
+        let (symbol, len) = SHORT[(window >> 56) as usize];
+        let len = u32::from(len);
+        if len != 0 && len <= bits {
+            dst.push(symbol);
+            window <<= len;
+            bits -= len;
+            continue;
         }
         let mut found = None;
         for len in 5..=bits.min(30) {
-            let code = (window >> (bits - len)) as u32;
+            let code = (window >> (64 - len)) as u32;
             if code < table.limit[len as usize] {
                 found = Some((len, code));
                 break;
@@ -400,7 +405,7 @@ pub(crate) fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), Error> {
         let Some((len, code)) = found else {
             // Fewer bits than any code they start: the end of the input, and padding, which
             // must be at most 7 bits, all ones (a prefix of EOS).
-            let ones = (1u64 << bits) - 1;
+            let ones = !0u64 << (64 - bits);
             return match bits <= 7 && window == ones {
                 true => Ok(()),
                 false => Err(Error::Huffman),
@@ -413,8 +418,8 @@ pub(crate) fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), Error> {
             return Err(Error::Huffman);
         }
         dst.push(symbol as u8);
+        window <<= len;
         bits -= len;
-        window &= (1u64 << bits) - 1;
     }
 }
 

@@ -101,14 +101,22 @@ const MAX_INT_CONTINUATIONS: usize = 5;
 
 /// Reads an integer with a `prefix_bits`-bit prefix (1..=8) at `*pos`, advancing `*pos`
 /// (RFC 7541 §5.1). The bits above the prefix in the first byte are ignored.
+#[inline]
 pub(crate) fn decode_int(block: &[u8], pos: &mut usize, prefix_bits: u8) -> Result<u32, Error> {
     let max_prefix = (1u32 << prefix_bits) - 1;
     let first = *block.get(*pos).ok_or(Error::Truncated)?;
     *pos += 1;
-    let mut value = u64::from(u32::from(first) & max_prefix);
-    if value < u64::from(max_prefix) {
-        return Ok(value as u32);
+    let value = u32::from(first) & max_prefix;
+    // Nearly every index and length fits its prefix: one byte, inlined where it is read.
+    if value < max_prefix {
+        return Ok(value);
     }
+    decode_int_rest(block, pos, value)
+}
+
+/// The continuation bytes of an integer whose prefix is full.
+fn decode_int_rest(block: &[u8], pos: &mut usize, prefix: u32) -> Result<u32, Error> {
+    let mut value = u64::from(prefix);
     for shift in (0..MAX_INT_CONTINUATIONS).map(|i| 7 * i) {
         let byte = *block.get(*pos).ok_or(Error::Truncated)?;
         *pos += 1;
