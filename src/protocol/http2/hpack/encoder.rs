@@ -168,7 +168,7 @@ impl Encoder {
     /// The length of the key last remembered, 0 if none: a caller whose keys end
     /// themselves (a response head ends at its first blank line) may look for it at the
     /// start of longer input.
-    pub fn remembered_len(&self) -> usize {
+    pub(crate) fn remembered_len(&self) -> usize {
         self.memo.key.len()
     }
 
