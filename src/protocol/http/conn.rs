@@ -287,14 +287,20 @@ impl HttpSession {
             }
             Handled::Inspecting => self.writing = Writing::Inspecting(Box::new(exchange)),
         }
-        self.reading = match persist {
-            Persist::Close => Reading::Closed,
-            _ if decoder.is_done() => Reading::Head(HeadProgress::default()),
-            _ => Reading::Body(Box::new(BodyJob {
-                decoder,
-                target: BodyTarget::Discard,
-            })),
-        };
+        match persist {
+            Persist::Close => self.reading = Reading::Closed,
+            // The next head, in place: the usual case drops nothing.
+            _ if decoder.is_done() => match &mut self.reading {
+                Reading::Head(progress) => *progress = HeadProgress::default(),
+                reading => *reading = Reading::Head(HeadProgress::default()),
+            },
+            _ => {
+                self.reading = Reading::Body(Box::new(BodyJob {
+                    decoder,
+                    target: BodyTarget::Discard,
+                }));
+            }
+        }
     }
 
     /// Reads body bytes into their target; finishes the request when the body is complete.
