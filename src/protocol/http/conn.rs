@@ -204,7 +204,9 @@ impl HttpSession {
         });
         if progress.scan.scanned() == 0 {
             let mut slots = header_slots();
-            if let Some((len, parsed)) = parse_complete_head(input, &mut slots, &shared.limits) {
+            if let Some((len, parsed)) =
+                parse_complete_head(input, &mut slots, &shared.limits, &shared.hosts)
+            {
                 cx.set_deadline(None);
                 self.reading = Reading::Head(HeadProgress::default());
                 match parsed {
