@@ -197,24 +197,25 @@ impl HttpSession {
                 return Advance::Went(blank);
             }
         }
-        let started = *progress.started.get_or_insert_with(|| {
-            let now = cx.now();
-            cx.set_deadline(now.checked_add(shared.config.header_timeout));
-            now
-        });
+        let first_bytes = progress.started.is_none();
+        let started = *progress.started.get_or_insert_with(|| cx.now());
         if progress.scan.scanned() == 0 {
             let mut slots = header_slots();
             if let Some((len, parsed)) =
                 parse_complete_head(input, &mut slots, &shared.limits, &shared.hosts)
             {
                 cx.set_deadline(None);
-                self.reading = Reading::Head(HeadProgress::default());
+                *progress = HeadProgress::default();
                 match parsed {
                     Ok(head) => self.answer(&head, started, shared, cx),
                     Err(e) => self.refuse(e.status(), started, shared, cx),
                 }
                 return Advance::Went(len);
             }
+        }
+        if first_bytes {
+            // Not a whole head in this read: from its first byte, it has the header timeout.
+            cx.set_deadline(started.checked_add(shared.config.header_timeout));
         }
         let Reading::Head(progress) = &mut self.reading else {
             return Advance::Starved(0);
