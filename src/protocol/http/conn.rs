@@ -197,22 +197,25 @@ impl HttpSession {
                 return Advance::Went(blank);
             }
         }
-        let started = *progress.started.get_or_insert_with(|| {
-            let now = cx.now();
-            cx.set_deadline(now.checked_add(shared.config.header_timeout));
-            now
-        });
+        let first_bytes = progress.started.is_none();
+        let started = *progress.started.get_or_insert_with(|| cx.now());
         if progress.scan.scanned() == 0 {
             let mut slots = header_slots();
-            if let Some((len, parsed)) = parse_complete_head(input, &mut slots, &shared.limits) {
+            if let Some((len, parsed)) =
+                parse_complete_head(input, &mut slots, &shared.limits, &shared.hosts)
+            {
                 cx.set_deadline(None);
-                self.reading = Reading::Head(HeadProgress::default());
+                *progress = HeadProgress::default();
                 match parsed {
                     Ok(head) => self.answer(&head, started, shared, cx),
                     Err(e) => self.refuse(e.status(), started, shared, cx),
                 }
                 return Advance::Went(len);
             }
+        }
+        if first_bytes {
+            // Not a whole head in this read: from its first byte, it has the header timeout.
+            cx.set_deadline(started.checked_add(shared.config.header_timeout));
         }
         let Reading::Head(progress) = &mut self.reading else {
             return Advance::Starved(0);
@@ -287,14 +290,20 @@ impl HttpSession {
             }
             Handled::Inspecting => self.writing = Writing::Inspecting(Box::new(exchange)),
         }
-        self.reading = match persist {
-            Persist::Close => Reading::Closed,
-            _ if decoder.is_done() => Reading::Head(HeadProgress::default()),
-            _ => Reading::Body(Box::new(BodyJob {
-                decoder,
-                target: BodyTarget::Discard,
-            })),
-        };
+        match persist {
+            Persist::Close => self.reading = Reading::Closed,
+            // The next head, in place: the usual case drops nothing.
+            _ if decoder.is_done() => match &mut self.reading {
+                Reading::Head(progress) => *progress = HeadProgress::default(),
+                reading => *reading = Reading::Head(HeadProgress::default()),
+            },
+            _ => {
+                self.reading = Reading::Body(Box::new(BodyJob {
+                    decoder,
+                    target: BodyTarget::Discard,
+                }));
+            }
+        }
     }
 
     /// Reads body bytes into their target; finishes the request when the body is complete.

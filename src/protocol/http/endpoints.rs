@@ -22,13 +22,16 @@ pub(super) const PLAIN_BODY: &[u8] = b"Hello, World!";
 /// The body of `/json`: TechEmpower's JSON test document.
 pub(super) const JSON_BODY: &[u8] = br#"{"message":"Hello, World!"}"#;
 
-/// A fixed answer (`/plain`, `/json`), all but `Date` and `Connection` written in advance, so
-/// that serving it is a few copies into the output and one cached `Date`: no allocation, no
-/// formatting.
+/// A fixed answer (`/plain`, `/json`), all but `Date` written in advance, so that serving it
+/// is three copies into the output (what comes before the date, the cached date, and what
+/// follows it for this connection's fate): no allocation, no formatting.
 #[derive(Debug)]
 pub(super) struct Canned {
-    /// Status line, `Server`, `Content-Type` and `Content-Length`.
+    /// Status line, `Server`, `Content-Type`, `Content-Length`, and `Date: `.
     prefix: Vec<u8>,
+    /// What follows the date, by [`Persist`]: the end of the `Date` line, the `Connection`
+    /// field, the end of the head, and the body.
+    tails: [Vec<u8>; 3],
     body: &'static [u8],
 }
 
@@ -41,8 +44,17 @@ impl Canned {
         prefix.extend_from_slice(content_type);
         prefix.extend_from_slice(b"\r\nContent-Length: ");
         prefix.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
-        prefix.extend_from_slice(b"\r\n");
-        Canned { prefix, body }
+        prefix.extend_from_slice(b"\r\nDate: ");
+        let tail = |persist| [b"\r\n", connection_field(persist), b"\r\n", body].concat();
+        Canned {
+            prefix,
+            tails: [
+                tail(Persist::KeepAlive),
+                tail(Persist::KeepAliveAnnounced),
+                tail(Persist::Close),
+            ],
+            body,
+        }
     }
 
     /// `/plain`: `Hello, World!` as `text/plain`.
@@ -62,16 +74,21 @@ impl Canned {
         let parts = &reply.shared.parts;
         parts.counts.record(Status::Ok);
         let date = parts.date.get(reply.cx.now());
+        let tail = &self.tails[match persist {
+            Persist::KeepAlive => 0,
+            Persist::KeepAliveAnnounced => 1,
+            Persist::Close => 2,
+        }];
+        let tail = if with_body {
+            &tail[..]
+        } else {
+            &tail[..tail.len() - self.body.len()]
+        };
         let mut out = reply.cx.out();
+        out.reserve(self.prefix.len() + date.len() + tail.len());
         out.extend_from_slice(&self.prefix);
-        out.extend_from_slice(b"Date: ");
         out.extend_from_slice(&date);
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(connection_field(persist));
-        out.extend_from_slice(b"\r\n");
-        if with_body {
-            out.extend_from_slice(self.body);
-        }
+        out.extend_from_slice(tail);
     }
 }
 

@@ -94,6 +94,8 @@ use root::Root;
 pub(crate) struct Shared {
     config: HttpConfig,
     limits: RequestLimits,
+    /// The last `Host` found valid (see `request.rs`).
+    hosts: request::HostMemo,
     parts: HeadParts,
     plain: Canned,
     json: Canned,
@@ -126,6 +128,7 @@ impl Shared {
         }
         Shared {
             limits,
+            hosts: request::HostMemo::default(),
             plain: Canned::plain(&parts),
             json: Canned::json(&parts),
             parts,

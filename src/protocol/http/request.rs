@@ -262,7 +262,7 @@ pub fn parse_head<'h, 'b>(
         }
         Err(_) => return Err(HeadError::Malformed),
     }
-    interpret(request, limits)
+    interpret(request, limits, &HostMemo::default())
 }
 
 /// The fast path for the common case, a whole head in one read: parses `input` directly,
@@ -273,6 +273,7 @@ pub(crate) fn parse_complete_head<'h, 'b>(
     input: &'b [u8],
     slots: &'h mut [MaybeUninit<Header<'b>>],
     limits: &RequestLimits,
+    hosts: &HostMemo,
 ) -> Option<(usize, Result<RequestHead<'h, 'b>, HeadError>)> {
     let max = limits.max_headers.min(slots.len());
     let slots = slots.get_mut(..max).unwrap_or_default();
@@ -282,7 +283,7 @@ pub(crate) fn parse_complete_head<'h, 'b>(
             if len <= limits.max_head
                 && request.path.is_some_and(|p| p.len() <= limits.max_uri) =>
         {
-            Some((len, interpret(request, limits)))
+            Some((len, interpret(request, limits, hosts)))
         }
         _ => None,
     }
@@ -293,6 +294,7 @@ pub(crate) fn parse_complete_head<'h, 'b>(
 fn interpret<'h, 'b>(
     request: httparse::Request<'h, 'b>,
     limits: &RequestLimits,
+    hosts: &HostMemo,
 ) -> Result<RequestHead<'h, 'b>, HeadError> {
     let (Some(method_token), Some(uri), Some(minor)) =
         (request.method, request.path, request.version)
@@ -306,7 +308,7 @@ fn interpret<'h, 'b>(
     };
     let method = Method::from_token(method_token);
     let headers: &'h [Header<'b>] = request.headers;
-    let fields = Fields::collect(headers)?;
+    let fields = Fields::collect(headers, hosts)?;
     if fields.hosts > 1 || (version == Version::Http11 && fields.hosts == 0) {
         return Err(HeadError::Host);
     }
@@ -356,7 +358,7 @@ enum TransferCoding {
 }
 
 impl<'b> Fields<'b> {
-    fn collect(headers: &[Header<'b>]) -> Result<Fields<'b>, HeadError> {
+    fn collect(headers: &[Header<'b>], hosts: &HostMemo) -> Result<Fields<'b>, HeadError> {
         let mut fields = Fields::default();
         for h in headers {
             let name = h.name;
@@ -373,7 +375,7 @@ impl<'b> Fields<'b> {
                 fields.expect = Some(h.value);
             } else if name.eq_ignore_ascii_case("host") {
                 fields.hosts += 1;
-                if !is_valid_host(h.value) {
+                if !hosts.is_valid(h.value) {
                     return Err(HeadError::Host);
                 }
             }
@@ -480,6 +482,38 @@ fn is_valid_host(value: &[u8]) -> bool {
         [] => true,
         [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
         _ => false,
+    }
+}
+
+/// The last `Host` value found valid (of 8 to 16 bytes, as most are: `localhost:8080`,
+/// `127.0.0.1:8080`, `example.com`), kept as its length and its first and last eight bytes,
+/// which together are all of it. Every request carries a `Host`, and nearly every one on a
+/// connection, and most on a server, carries the same: checking it again is then a
+/// comparison of two words, not a pass over its bytes. One per service and worker.
+#[derive(Debug, Default)]
+pub(crate) struct HostMemo(std::cell::Cell<(usize, u64, u64)>);
+
+impl HostMemo {
+    /// Whether `value` is one host (see [`is_valid_host`]), remembering it if it is.
+    #[inline]
+    pub(crate) fn is_valid(&self, value: &[u8]) -> bool {
+        let key = HostMemo::key(value);
+        if key.is_some_and(|k| k == self.0.get()) {
+            return true;
+        }
+        let valid = is_valid_host(value);
+        if let (true, Some(k)) = (valid, key) {
+            self.0.set(k);
+        }
+        valid
+    }
+
+    /// The value's length and its first and last eight bytes, for 8 to 16 bytes.
+    fn key(value: &[u8]) -> Option<(usize, u64, u64)> {
+        let n = value.len();
+        let first: [u8; 8] = value.get(..8)?.try_into().ok()?;
+        let last: [u8; 8] = value.get(n.checked_sub(8)?..)?.try_into().ok()?;
+        (n <= 16).then(|| (n, u64::from_ne_bytes(first), u64::from_ne_bytes(last)))
     }
 }
 
@@ -883,6 +917,40 @@ mod tests {
         ];
         for host in bad {
             assert!(!is_valid_host(host), "{:?}", String::from_utf8_lossy(host));
+        }
+    }
+
+    #[test]
+    fn the_host_memo_answers_as_the_full_check_does() {
+        let memo = HostMemo::default();
+        assert!(memo.is_valid(b"127.0.0.1:18080"));
+        assert_eq!(memo.0.get().0, 15, "remembered");
+        // Same length, same first and last bytes as far as they reach, one byte apart.
+        assert!(!memo.is_valid(b"127.0.0 1:18080"));
+        assert!(!memo.is_valid(b"127.0.0.1:1808/"));
+        assert!(memo.is_valid(b"127.0.0.1:18080"));
+        // Short and long values are checked in full, and a bad one is never remembered.
+        assert!(memo.is_valid(b"a:80"));
+        assert!(!memo.is_valid(b"a b"));
+        assert!(memo.is_valid(b"a-long-host-name.example.com:8443"));
+        assert!(!memo.is_valid(b"a-long-host-name.example.com:84 3"));
+        assert_eq!(
+            memo.0.get().0,
+            15,
+            "still the last valid one of 8 to 16 bytes"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_host_memo_never_differs_from_the_full_check(
+            first in proptest::collection::vec(proptest::sample::select(b"ab.:1 /@[]".to_vec()), 0..20),
+            second in proptest::collection::vec(proptest::sample::select(b"ab.:1 /@[]".to_vec()), 0..20),
+        ) {
+            let memo = HostMemo::default();
+            proptest::prop_assert_eq!(memo.is_valid(&first), is_valid_host(&first));
+            proptest::prop_assert_eq!(memo.is_valid(&second), is_valid_host(&second));
+            proptest::prop_assert_eq!(memo.is_valid(&first), is_valid_host(&first));
         }
     }
 }
