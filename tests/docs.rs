@@ -1,4 +1,5 @@
-//! Docs that cannot drift: the pseudo-code blocks of docs/architecture.md that are marked
+//! Docs that cannot drift: the public item count docs/architecture.md states is recounted,
+//! and the pseudo-code blocks of docs/architecture.md that are marked
 //! `<!-- checked against PATH -->` are read against the source file they name.
 //!
 //! - Every `name()`-style call the block shows (an identifier followed by `(`) must be a call
@@ -208,4 +209,65 @@ fn the_checker_finds_a_name_the_source_lacks_and_a_step_the_doc_lacks() {
     assert_eq!(blocks[0].source, "src/x.rs");
     assert_eq!(blocks[0].loop_of.as_deref(), Some("run"));
     assert_eq!(blocks[0].block, "poll()\n");
+}
+
+/// The library's public items, counted as docs/architecture.md ("Counting the public items")
+/// says: lines declaring an item `pub` with no restriction, in the library's files.
+fn public_items(dir: &Path, count: &mut usize) {
+    const BINARY_FILES: [&str; 5] = ["main.rs", "malloc.rs", "tcp_info.rs", "send.rs", "cli.rs"];
+    const BINARY_DIRS: [&str; 3] = ["src/cli", "src/demo", "src/load"];
+    const KINDS: [&str; 9] = [
+        "fn", "struct", "enum", "trait", "const", "static", "type", "mod", "use",
+    ];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if !BINARY_DIRS.iter().any(|d| path.ends_with(d)) {
+                public_items(&path, count);
+            }
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let in_root = path.parent() == Some(Path::new("src"));
+        if !name.ends_with(".rs") || (in_root && BINARY_FILES.contains(&name)) {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let Some(rest) = line.trim_start().strip_prefix("pub ") else {
+                continue;
+            };
+            // `pub (async )?(const )?(unsafe )?KIND `, as the doc's grep reads it.
+            let rest = rest.strip_prefix("async ").unwrap_or(rest);
+            let declares = |s: &str| {
+                let s = s.strip_prefix("unsafe ").unwrap_or(s);
+                KINDS
+                    .iter()
+                    .any(|k| s.strip_prefix(k).is_some_and(|t| t.starts_with(' ')))
+            };
+            if declares(rest) || rest.strip_prefix("const ").is_some_and(declares) {
+                *count += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn the_public_item_count_in_the_docs_is_the_librarys() {
+    let mut count = 0;
+    public_items(Path::new("src"), &mut count);
+    let doc = std::fs::read_to_string(DOC).unwrap();
+    let stated: usize = doc
+        .split_once("It counts ")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .expect("docs/architecture.md states the count as \"It counts N\"");
+    assert_eq!(
+        count, stated,
+        "the library has {count} public items, {DOC} says {stated}: update the doc, or make \
+         the new item pub(crate) if nothing outside the library needs it"
+    );
+    assert!(
+        count <= 848 / 3,
+        "{count} public items: at most a third of the 848 of e0c47af (issue #20)"
+    );
 }
