@@ -81,17 +81,25 @@ def headers(encoder, stream, method="GET", path="/plain", end_stream=True, extra
     return frame.serialize()
 
 
+def split_frames(buf):
+    """The whole frames at the start of `buf`, and the bytes after them."""
+    whole = []
+    while len(buf) >= 9:
+        frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
+        if len(buf) < 9 + length:
+            break
+        frame.parse_body(memoryview(buf[9 : 9 + length]))
+        buf = buf[9 + length :]
+        whole.append(frame)
+    return whole, buf
+
+
 def frames(sock):
     """Yields the server's frames until it closes the connection."""
     buf = b""
     while True:
-        while len(buf) >= 9:
-            frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
-            if len(buf) < 9 + length:
-                break
-            frame.parse_body(memoryview(buf[9 : 9 + length]))
-            buf = buf[9 + length :]
-            yield frame
+        whole, buf = split_frames(buf)
+        yield from whole
         try:
             data = sock.recv(65536)
         except (ConnectionResetError, socket.timeout):
@@ -287,12 +295,8 @@ def control_flood(addr, kind):
     what = f"200,000 {kind} frames unread"
     buf = b""
     while True:
-        while len(buf) >= 9:
-            frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
-            if len(buf) < 9 + length:
-                break
-            frame.parse_body(memoryview(buf[9 : 9 + length]))
-            buf = buf[9 + length :]
+        whole, buf = split_frames(buf)
+        for frame in whole:
             if isinstance(frame, GoAwayFrame):
                 if frame.error_code != ENHANCE_YOUR_CALM:
                     fail(f"{what}: GOAWAY with code {frame.error_code:#x}")
@@ -360,13 +364,8 @@ def shut_window(addr):
             break
         if not data:
             break
-        buf += data
-        while len(buf) >= 9:
-            frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
-            if len(buf) < 9 + length:
-                break
-            frame.parse_body(memoryview(buf[9 : 9 + length]))
-            buf = buf[9 + length :]
+        whole, buf = split_frames(buf + data)
+        for frame in whole:
             if isinstance(frame, PingFrame) and "ACK" in frame.flags:
                 pongs += 1
             elif isinstance(frame, DataFrame) and frame.data:
