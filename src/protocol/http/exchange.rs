@@ -109,6 +109,7 @@ pub(crate) struct Exchange {
 
 impl Exchange {
     /// An exchange for a parsed request whose head started arriving at `started`.
+    #[inline]
     pub(crate) fn new(head: &RequestHead<'_, '_>, started: Instant, logging: bool) -> Exchange {
         let pending_body = match head.expect {
             Expect::Continue if head.framing.has_body() => PendingBody::AwaitsContinue,
@@ -155,7 +156,8 @@ impl Exchange {
     /// events, so an answer written in the batch its request completed in counts what the
     /// request waited for its later bytes, or nothing), and writes the access-log line if
     /// logging is on (timed with a clock read of its own, for the microseconds).
-    pub(crate) fn finish(self, cx: &Ctx<'_>) {
+    #[inline]
+    pub(crate) fn finish(mut self, cx: &Ctx<'_>) {
         let now = cx.now();
         if now == self.started {
             // Most answers of a pipelined batch end in the batch their request began, read
@@ -165,20 +167,26 @@ impl Exchange {
             cx.stats()
                 .record_request(now.saturating_duration_since(self.started));
         }
-        if let Some(entry) = self.log {
-            let micros = Instant::now()
-                .saturating_duration_since(self.started)
-                .as_micros();
-            log::info!(
-                "{} \"{} {}\" {} {} {}us",
-                cx.peer(),
-                LogEscaped(entry.method.as_bytes()),
-                LogEscaped(entry.target.as_bytes()),
-                self.status.map_or(0, Status::code),
-                self.bytes,
-                micros
-            );
+        if let Some(entry) = self.log.take() {
+            self.write_log(&entry, cx);
         }
+    }
+
+    /// The access-log line (off the hot path: only when logging is on).
+    #[cold]
+    fn write_log(&self, entry: &LogEntry, cx: &Ctx<'_>) {
+        let micros = Instant::now()
+            .saturating_duration_since(self.started)
+            .as_micros();
+        log::info!(
+            "{} \"{} {}\" {} {} {}us",
+            cx.peer(),
+            LogEscaped(entry.method.as_bytes()),
+            LogEscaped(entry.target.as_bytes()),
+            self.status.map_or(0, Status::code),
+            self.bytes,
+            micros
+        );
     }
 }
 
