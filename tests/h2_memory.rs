@@ -19,13 +19,6 @@ fn held(s: &serde_json::Value) -> u64 {
         .sum()
 }
 
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 /// 16 connections each ask for 128 copies of a 60 kB file (small enough to be served from
 /// the file cache, so each answer is copied into its stream's buffer) with every stream
 /// window at 0, and never grant more: 123 MB of answers if the server kept them all.
@@ -63,7 +56,7 @@ fn zero_window_clients_stay_within_the_memory_budget() {
         1,
     );
     let http = server.tcp("http");
-    let rss_before = rss_bytes(server.pid());
+    let rss_before = util::rss_bytes(server.pid());
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h2/held.py");
     let mut clients = Command::new("timeout")
@@ -105,7 +98,7 @@ fn zero_window_clients_stay_within_the_memory_budget() {
         full["http2_resets_refused"].as_u64() > Some(0),
         "streams past the budget are refused: {full}"
     );
-    let rss = rss_bytes(server.pid()).saturating_sub(rss_before);
+    let rss = util::rss_bytes(server.pid()).saturating_sub(rss_before);
     assert!(
         rss <= bound + (8 << 20),
         "resident memory grew by {rss} bytes (bound {bound} plus 8 MiB of slack): {full}"

@@ -555,21 +555,6 @@ fn a_stopping_server_says_going_away() {
     assert!(status.success());
 }
 
-/// The server's resident memory, from `/proc`.
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS in /proc/PID/status");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("a VmRSS number");
-    kib * 1024
-}
-
 /// Issue 24: the message a WebSocket session assembles is the server's memory too. 48 peers
 /// each send a non-final fragment of 1 MiB - 1 bytes (a finished frame: the minimum rate does
 /// not apply, and the message is not over its limit) and stop. Under `--max-memory 8MiB` the
@@ -595,7 +580,7 @@ fn unfinished_messages_stay_within_the_memory_budget_and_time_out() {
         1,
     );
     let http = server.tcp("http");
-    let rss_before = rss_bytes(server.pid());
+    let rss_before = util::rss_bytes(server.pid());
     let fragment = frame(false, 2, &vec![7u8; (1 << 20) - 1]);
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
@@ -643,7 +628,7 @@ fn unfinished_messages_stay_within_the_memory_budget_and_time_out() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let rss = rss_bytes(server.pid()).saturating_sub(rss_before);
+    let rss = util::rss_bytes(server.pid()).saturating_sub(rss_before);
     assert!(
         rss <= bound + (8 << 20),
         "resident memory grew by {rss} bytes (bound {bound} plus 8 MiB of slack): {full}"

@@ -253,3 +253,18 @@ pub fn aged_file(dir: &Path, name: &str, age: Duration) {
     let file = std::fs::File::create(dir.join(name)).unwrap();
     file.set_modified(SystemTime::now() - age).unwrap();
 }
+
+/// A process's resident memory in bytes (`VmRSS` in `/proc/PID/status`).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS in /proc/PID/status");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a VmRSS number");
+    kib * 1024
+}
