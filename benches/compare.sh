@@ -79,27 +79,14 @@ mkdir -p "$work/root"
 printf 'Hello, World!' >"$work/root/plain.txt"
 # Larger than evserve's small-file cache (64 KiB): sent with sendfile by both servers.
 head -c 1048576 /dev/urandom >"$work/root/1mib.bin"
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-error_log $work/nginx.err warn;
-pid $work/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  # Tuned for one 13-byte file. open_file_cache is nginx's counterpart of evserve's small-file
-  # cache (also revalidated after 1 s). sendfile with tcp_nopush (TCP_CORK) was slower for it:
-  # 18 k against 92 k requests/s with 16 pipelined, 32 k against 59 k without.
-  open_file_cache max=1024; open_file_cache_valid 1s;
-  sendfile off; tcp_nodelay on;
-  keepalive_requests 1000000;
-  default_type text/plain;
+# Tuned for one 13-byte file (bench_nginx_conf). sendfile with tcp_nopush (TCP_CORK) was
+# slower for it: 18 k against 92 k requests/s with 16 pipelined, 32 k against 59 k without.
+bench_nginx_conf 4096 text/plain <<CONF
   server {
     listen 127.0.0.1:$PORT_NGINX backlog=4096; root $work/root;
     # A large file is what sendfile is for (nginx's default, and evserve's).
     location = /1mib.bin { sendfile on; }
   }
-}
 CONF
 
 ulimit -n 8192 2>/dev/null || echo "warning: ulimit -n is $(ulimit -n); 1000 connections may fail" >&2

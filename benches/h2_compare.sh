@@ -56,18 +56,7 @@ bench_cert_and_root
 
 # nginx 1.22 turns HTTP/2 on per listener (`listen ... http2`; 1.25 spells it `http2 on`): on
 # a plain listener that is h2c by prior knowledge, on an ssl one h2 by ALPN.
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-error_log $work/nginx.err warn;
-pid $work/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  open_file_cache max=1024; open_file_cache_valid 1s;
-  sendfile off; tcp_nodelay on;
-  keepalive_requests 1000000;
-  default_type text/plain;
+bench_nginx_conf 4096 text/plain <<CONF
   server {
     listen 127.0.0.1:$P_NGINX http2 backlog=4096;
     listen 127.0.0.1:$P_NGINX_TLS ssl http2 backlog=4096;
@@ -76,7 +65,6 @@ http {
     ssl_protocols TLSv1.2 TLSv1.3;
     root $work/root;
   }
-}
 CONF
 
 # h2o: one thread, no access log (none is configured), errors to h2o.log, no OCSP stapling

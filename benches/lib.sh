@@ -19,6 +19,30 @@ bench_setup() {
   if [ "$(nproc)" -ge 2 ]; then SRV="taskset -c 0" LOAD="taskset -c 1"; else SRV="" LOAD=""; fi
 }
 
+
+# Writes $work/nginx.conf: one worker, no access log, open_file_cache (nginx's counterpart of
+# evserve's small-file cache, also revalidated after 1 s), sendfile off and TCP_NODELAY for
+# small answers, keep-alive without end: what every comparison tunes alike. Then the server
+# blocks, read from stdin. Usage: bench_nginx_conf WORKER_CONNECTIONS DEFAULT_TYPE <<CONF
+bench_nginx_conf() {
+  {
+    cat <<CONF
+worker_processes 1;
+daemon off;
+error_log $work/nginx.err warn;
+pid $work/nginx.pid;
+events { worker_connections $1; }
+http {
+  access_log off;
+  open_file_cache max=1024; open_file_cache_valid 1s;
+  sendfile off; tcp_nodelay on;
+  keepalive_requests 1000000;
+  default_type $2;
+CONF
+    cat
+    echo "}"
+  } >"$work/nginx.conf"
+}
 # Stops every started process: SIGTERM, up to 8 s for them to go (evserve drains for up to
 # 5 s), then SIGKILL; removes $work.
 # One ECDSA P-256 certificate for localhost and 127.0.0.1 ($work/cert.pem, $work/key.pem, the

@@ -51,18 +51,7 @@ bench_cert_and_root
 head -c $((1 << 20)) /dev/urandom >"$work/root/big.bin"
 chmod a+r "$work/root/big.bin"
 
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-error_log $work/nginx.err warn;
-pid $work/nginx.pid;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  open_file_cache max=1024; open_file_cache_valid 1s;
-  sendfile off; tcp_nodelay on;
-  keepalive_requests 1000000;
-  default_type application/octet-stream;
+bench_nginx_conf 8192 application/octet-stream <<CONF
   server {
     listen 127.0.0.1:$PORT_NGINX ssl backlog=4096;
     ssl_certificate $work/cert.pem;
@@ -72,7 +61,6 @@ http {
     ssl_session_tickets on;
     root $work/root;
   }
-}
 CONF
 
 ulimit -n 16384 2>/dev/null || echo "warning: ulimit -n is $(ulimit -n)" >&2
