@@ -2,9 +2,12 @@
 //! and `TRACE` answers.
 //!
 //! `/plain` and `/json` are the benchmark routes (TechEmpower's plaintext and JSON tests), so
-//! their answers are precomputed when the service starts ([`Canned`]): serving it is a few copies into the output buffer and one `Date`, with no
-//! allocation and no formatting. The other endpoints build small JSON documents with
+//! their answers are precomputed when the service starts ([`Canned`]): serving one is one copy
+//! into the output buffer, with no allocation and no formatting. The other endpoints build small JSON documents with
 //! `serde_json`; they are not on a hot path and clarity wins there.
+
+use std::cell::{Cell, RefCell};
+use std::time::Instant;
 
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
@@ -12,7 +15,7 @@ use serde_json::{Map, Value};
 use super::ServerStats;
 use super::exchange::{BodySink, Handled, Reply};
 use super::request::{BodyFraming, Persist, RequestHead, Version};
-use super::response::{HeadParts, connection_field};
+use super::response::{DATE_LEN, DateCache, HeadParts, connection_field};
 use super::status::Status;
 use crate::stats::Stats;
 
@@ -22,17 +25,20 @@ pub(super) const PLAIN_BODY: &[u8] = b"Hello, World!";
 /// The body of `/json`: TechEmpower's JSON test document.
 pub(super) const JSON_BODY: &[u8] = br#"{"message":"Hello, World!"}"#;
 
-/// A fixed answer (`/plain`, `/json`), all but `Date` written in advance, so that serving it
-/// is three copies into the output (what comes before the date, the cached date, and what
-/// follows it for this connection's fate): no allocation, no formatting.
+/// A fixed answer (`/plain`, `/json`), written in advance whole, once for each fate of the
+/// connection ([`Persist`]): serving it is one copy into the output, with no allocation and no
+/// formatting. The `Date` inside is rewritten in place when the date cache moves to the next
+/// second, so once a second, not once a request.
 #[derive(Debug)]
 pub(super) struct Canned {
-    /// Status line, `Server`, `Content-Type`, `Content-Length`, and `Date: `.
-    prefix: Vec<u8>,
-    /// What follows the date, by [`Persist`]: the end of the `Date` line, the `Connection`
-    /// field, the end of the head, and the body.
-    tails: [Vec<u8>; 3],
-    body: &'static [u8],
+    /// The whole answer by [`Persist`]: status line, `Server`, `Content-Type`,
+    /// `Content-Length`, `Date`, the `Connection` field, the end of the head, and the body.
+    answers: RefCell<[Vec<u8>; 3]>,
+    /// Where the date's text starts, the same in all three answers.
+    date_at: usize,
+    /// The date cache's generation the answers carry (`u64::MAX` before the first).
+    dated: Cell<u64>,
+    body_len: usize,
 }
 
 impl Canned {
@@ -45,15 +51,27 @@ impl Canned {
         prefix.extend_from_slice(b"\r\nContent-Length: ");
         prefix.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         prefix.extend_from_slice(b"\r\nDate: ");
-        let tail = |persist| [b"\r\n", connection_field(persist), b"\r\n", body].concat();
+        let undated = [b' '; DATE_LEN];
+        let answer = |persist| {
+            [
+                &prefix[..],
+                &undated,
+                b"\r\n",
+                connection_field(persist),
+                b"\r\n",
+                body,
+            ]
+            .concat()
+        };
         Canned {
-            prefix,
-            tails: [
-                tail(Persist::KeepAlive),
-                tail(Persist::KeepAliveAnnounced),
-                tail(Persist::Close),
-            ],
-            body,
+            answers: RefCell::new([
+                answer(Persist::KeepAlive),
+                answer(Persist::KeepAliveAnnounced),
+                answer(Persist::Close),
+            ]),
+            date_at: prefix.len(),
+            dated: Cell::new(u64::MAX),
+            body_len: body.len(),
         }
     }
 
@@ -73,22 +91,34 @@ impl Canned {
         let with_body = reply.wants_body_bytes();
         let parts = &reply.shared.parts;
         parts.counts.record(Status::Ok);
-        let date = parts.date.get(reply.cx.now());
-        let tail = &self.tails[match persist {
+        let now = reply.cx.now();
+        if parts.date.generation(now) != self.dated.get() {
+            self.redate(&parts.date, now);
+        }
+        let answers = self.answers.borrow();
+        let answer = &answers[match persist {
             Persist::KeepAlive => 0,
             Persist::KeepAliveAnnounced => 1,
             Persist::Close => 2,
         }];
-        let tail = if with_body {
-            &tail[..]
+        let answer = if with_body {
+            &answer[..]
         } else {
-            &tail[..tail.len() - self.body.len()]
+            &answer[..answer.len() - self.body_len]
         };
-        let mut out = reply.cx.out();
-        out.reserve(self.prefix.len() + date.len() + tail.len());
-        out.extend_from_slice(&self.prefix);
-        out.extend_from_slice(&date);
-        out.extend_from_slice(tail);
+        reply.cx.out().extend_from_slice(answer);
+    }
+
+    /// Writes the current date into every answer.
+    #[cold]
+    fn redate(&self, date: &DateCache, now: Instant) {
+        let text = date.get(now);
+        for answer in self.answers.borrow_mut().iter_mut() {
+            if let Some(field) = answer.get_mut(self.date_at..self.date_at + DATE_LEN) {
+                field.copy_from_slice(&text);
+            }
+        }
+        self.dated.set(date.generation(now));
     }
 }
 

@@ -40,6 +40,9 @@ pub(crate) struct DateCache {
     /// The text is good until this instant (the next second boundary).
     fresh_until: Cell<Instant>,
     text: Cell<[u8; DATE_LEN]>,
+    /// How many times the text has been formatted: a holder of a copy (a canned answer)
+    /// knows its copy is stale when this moves, without comparing text.
+    generation: Cell<u64>,
 }
 
 impl DateCache {
@@ -50,6 +53,7 @@ impl DateCache {
             anchor_wall: SystemTime::now(),
             fresh_until: Cell::new(now),
             text: Cell::new([b' '; DATE_LEN]),
+            generation: Cell::new(0),
         };
         cache.get(now);
         cache
@@ -64,6 +68,15 @@ impl DateCache {
         self.text.get()
     }
 
+    /// The generation of the date at `now` (see the field): it moves once a second.
+    #[inline]
+    pub(crate) fn generation(&self, now: Instant) -> u64 {
+        if now >= self.fresh_until.get() {
+            self.refresh(now);
+        }
+        self.generation.get()
+    }
+
     #[cold]
     fn refresh(&self, now: Instant) {
         let wall = self.anchor_wall + now.saturating_duration_since(self.anchor);
@@ -71,6 +84,7 @@ impl DateCache {
         // An IMF-fixdate is always exactly DATE_LEN bytes, so this write cannot fall short.
         let _ = write!(&mut text[..], "{}", HttpDate::from(wall));
         self.text.set(text);
+        self.generation.set(self.generation.get().wrapping_add(1));
         let into_second = wall
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());

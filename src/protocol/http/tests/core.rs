@@ -26,6 +26,37 @@ fn plain_is_exactly_hello_world() {
 }
 
 #[test]
+fn a_canned_answer_carries_the_date_of_its_second() {
+    let mut h = default_harness();
+    let date_of = |h: &mut Harness<HttpSession>| {
+        h.input(GET_PLAIN);
+        let r = one(&h.take_output());
+        r.assert_common();
+        assert_eq!(r.body, b"Hello, World!");
+        r.header("Date").map(str::to_owned).unwrap()
+    };
+    let first = date_of(&mut h);
+    // The same second: the same text.
+    assert_eq!(date_of(&mut h), first);
+    h.advance(Duration::from_millis(2_500));
+    let later = date_of(&mut h);
+    let seconds = |d: &str| httpdate::parse_http_date(d).unwrap();
+    let gap = seconds(&later).duration_since(seconds(&first)).unwrap();
+    assert!((2..=3).contains(&gap.as_secs()), "{first} then {later}");
+    // And a HEAD in the new second gets the new date too, without the body.
+    h.input(b"HEAD /plain HTTP/1.1\r\nHost: test\r\n\r\n");
+    let out = h.take_output();
+    assert!(
+        out.ends_with(b"\r\n\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+    let r = parse_responses(&out, &[true]).remove(0);
+    assert_eq!(r.header("Date"), Some(later.as_str()));
+    assert_eq!(r.header("Content-Length"), Some("13"));
+}
+
+#[test]
 fn head_has_the_same_fields_and_no_body() {
     for target in ["/plain", "/echo?a=1", "/stats"] {
         let mut h = default_harness();
