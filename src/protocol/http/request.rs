@@ -348,6 +348,47 @@ struct Fields<'b> {
     hosts: usize,
 }
 
+/// The header fields [`Fields`] reads, by name; every other field is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shaping {
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Expect,
+    Host,
+    Other,
+}
+
+impl Shaping {
+    /// Most fields a request carries (`User-Agent`, `Accept`) are none of these, so the
+    /// name's length picks the one candidate before any byte is compared.
+    fn of(name: &str) -> Shaping {
+        let name = name.as_bytes();
+        match name.len() {
+            4 if is_named(name, b"host") => Shaping::Host,
+            6 if is_named(name, b"expect") => Shaping::Expect,
+            10 if is_named(name, b"connection") => Shaping::Connection,
+            14 if is_named(name, b"content-length") => Shaping::ContentLength,
+            17 if is_named(name, b"transfer-encoding") => Shaping::TransferEncoding,
+            _ => Shaping::Other,
+        }
+    }
+}
+
+/// Whether the field name `name` is `lowercase` (letters and `-` only), ignoring ASCII case.
+/// Setting bit 5 lowercases a letter; the only other byte that lands on a letter or `-` that
+/// way is CR (on `-`), which httparse never lets into a name. The length is a constant and
+/// nothing exits early, so the compiler makes this a few wide compares rather than a loop.
+fn is_named<const N: usize>(name: &[u8], lowercase: &[u8; N]) -> bool {
+    let Ok(name) = <&[u8; N]>::try_from(name) else {
+        return false;
+    };
+    name.iter()
+        .zip(lowercase)
+        .fold(0, |diff, (&b, &want)| diff | ((b | 0x20) ^ want))
+        == 0
+}
+
 /// The transfer codings a request announced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TransferCoding {
@@ -361,22 +402,22 @@ impl<'b> Fields<'b> {
     fn collect(headers: &[Header<'b>], hosts: &HostMemo) -> Result<Fields<'b>, HeadError> {
         let mut fields = Fields::default();
         for h in headers {
-            let name = h.name;
-            if name.eq_ignore_ascii_case("content-length") {
-                fields.add_length(h.value)?;
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                fields.add_transfer_encoding(h.value);
-            } else if name.eq_ignore_ascii_case("connection") {
-                for token in list_items(h.value) {
-                    fields.connection_close |= token.eq_ignore_ascii_case(b"close");
-                    fields.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            match Shaping::of(h.name) {
+                Shaping::Other => {}
+                Shaping::ContentLength => fields.add_length(h.value)?,
+                Shaping::TransferEncoding => fields.add_transfer_encoding(h.value),
+                Shaping::Connection => {
+                    for token in list_items(h.value) {
+                        fields.connection_close |= token.eq_ignore_ascii_case(b"close");
+                        fields.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    }
                 }
-            } else if name.eq_ignore_ascii_case("expect") {
-                fields.expect = Some(h.value);
-            } else if name.eq_ignore_ascii_case("host") {
-                fields.hosts += 1;
-                if !hosts.is_valid(h.value) {
-                    return Err(HeadError::Host);
+                Shaping::Expect => fields.expect = Some(h.value),
+                Shaping::Host => {
+                    fields.hosts += 1;
+                    if !hosts.is_valid(h.value) {
+                        return Err(HeadError::Host);
+                    }
                 }
             }
         }
@@ -822,6 +863,30 @@ mod tests {
         assert_eq!(Method::from_token("get"), Method::Unknown);
         assert_eq!(Method::from_token("BREW"), Method::Unknown);
         assert_eq!(Method::from_token("PATCH"), Method::Patch);
+    }
+
+    #[test]
+    fn the_fields_that_shape_a_request_are_known_in_any_case() {
+        let cases = [
+            ("Host", Shaping::Host),
+            ("HOST", Shaping::Host),
+            ("hOsT", Shaping::Host),
+            ("Hosts", Shaping::Other),
+            ("hist", Shaping::Other),
+            ("Expect", Shaping::Expect),
+            ("Connection", Shaping::Connection),
+            ("User-Agent", Shaping::Other),
+            ("Content-Length", Shaping::ContentLength),
+            ("content_length", Shaping::Other),
+            ("Content-Lengt", Shaping::Other),
+            ("TRANSFER-ENCODING", Shaping::TransferEncoding),
+            ("Transfer-Encodinh", Shaping::Other),
+            ("X-Forwarded-For", Shaping::Other),
+            ("", Shaping::Other),
+        ];
+        for (name, shaping) in cases {
+            assert_eq!(Shaping::of(name), shaping, "{name}");
+        }
     }
 
     #[test]
