@@ -138,7 +138,15 @@ enum Resource<'b> {
 
 impl<'b> Resource<'b> {
     fn of(path: &'b str) -> Resource<'b> {
-        match path {
+        Resource::fixed(path).unwrap_or_else(|| match path.strip_prefix("/files/") {
+            Some(name) if !name.is_empty() => Resource::Upload { name },
+            _ => Resource::Static,
+        })
+    }
+
+    /// The built-in resource `path` names exactly, if any.
+    fn fixed(path: &str) -> Option<Resource<'b>> {
+        Some(match path {
             "/plain" => Resource::Plain,
             "/json" => Resource::Json,
             "/echo" => Resource::Echo,
@@ -150,11 +158,8 @@ impl<'b> Resource<'b> {
             "/events" => Resource::Events,
             "/ws/chat" => Resource::WsChat,
             "/ws/echo" => Resource::WsEcho,
-            _ => match path.strip_prefix("/files/") {
-                Some(name) if !name.is_empty() => Resource::Upload { name },
-                _ => Resource::Static,
-            },
-        }
+            _ => return None,
+        })
     }
 
     /// Whether only a `Host` this server answers for may reach it (see `host.rs`): what
@@ -213,7 +218,17 @@ pub(super) fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) ->
         Method::Connect => return not_allowed(reply, server_methods(config)),
         _ => {}
     }
-    let (path, query) = match head.target() {
+    // A target that is exactly a built-in route (`/plain`) has no query or fragment to split
+    // off: the benchmark routes skip the scan.
+    let fixed = Resource::fixed(head.uri);
+    let target = match fixed {
+        Some(_) => Ok(Target::Origin {
+            path: head.uri,
+            query: None,
+        }),
+        None => head.target(),
+    };
+    let (path, query) = match target {
         Ok(Target::Origin { path, query }) => (path, query),
         Ok(Target::Asterisk) if config.strict_host && !host_allowed(head, config) => {
             return misdirected(head, reply);
@@ -227,7 +242,7 @@ pub(super) fn dispatch(head: &RequestHead<'_, '_>, reply: &mut Reply<'_, '_>) ->
             return Handled::Answered;
         }
     };
-    let resource = Resource::of(path);
+    let resource = fixed.unwrap_or_else(|| Resource::of(path));
     let allowed = resource.methods(config);
     match (head.method, resource) {
         (_, r) if (config.strict_host || r.names_the_host()) && !host_allowed(head, config) => {
