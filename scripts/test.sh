@@ -47,4 +47,4 @@ if ! python3 -c 'import selenium, websockets, h2' 2>/dev/null; then
          python3-selenium python3-websockets python3-h2
 fi
 
-exec cargo test --release "$@"
+exec cargo test --profile ci "$@"

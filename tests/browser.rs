@@ -8,7 +8,7 @@
 //! The `h2` scenario trusts only the server's own self-signed key
 //! (`--ignore-certificate-errors-spki-list`, its hash taken with the `openssl` CLI).
 //!
-//! `EVSERVE_SCREENSHOT=docs/dashboard.png cargo test --release --test browser load` also
+//! `EVSERVE_SCREENSHOT=docs/dashboard.png cargo test --profile ci --test browser load` also
 //! writes the dashboard, under load, to that file.
 
 use std::path::Path;

@@ -15,7 +15,7 @@ use evserve::stats::Stats;
 use socket2::{Domain, Protocol, Socket, Type};
 
 const NEEDS_ROOT: &str = "this test needs root (a raw socket, a port below 1024): run it as \
-                          root, e.g. sudo -E cargo test --release --test udp_loops";
+                          root, e.g. sudo -E cargo test --profile ci --test udp_loops";
 
 fn udp_echo_server(count: usize) -> Running {
     let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
