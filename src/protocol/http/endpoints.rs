@@ -3,8 +3,8 @@
 //!
 //! `/plain` and `/json` are the benchmark routes (TechEmpower's plaintext and JSON tests), so
 //! their answers are precomputed when the service starts ([`Canned`]): serving one is one copy
-//! into the output buffer, with no allocation and no formatting. The other endpoints build small JSON documents with
-//! `serde_json`; they are not on a hot path and clarity wins there.
+//! into the output buffer, with no allocation and no formatting. The other endpoints build
+//! small JSON documents with `serde_json`; they are not on a hot path and clarity wins there.
 
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
@@ -38,6 +38,7 @@ pub(super) struct Canned {
     date_at: usize,
     /// The date cache's generation the answers carry (`u64::MAX` before the first).
     dated: Cell<u64>,
+    /// The body's length, left out of the answer to `HEAD`.
     body_len: usize,
 }
 
