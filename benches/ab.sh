@@ -68,17 +68,16 @@ serve() {
 
 # round BIN -> "requests server_cpu_seconds"
 round() {
-  local bin=$1 port u0 s0 u1 s1 ok tick
+  local bin=$1 port t0 t1 ok
   port=$(free_port)
   serve "$bin" "$port" $SRV
-  tick=$(getconf CLK_TCK)
-  read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
+  t0=$(cpu_ticks "$server_pid")
   ok=$($LOAD h2load --h1 -m16 -c50 -n "$REQUESTS" "http://127.0.0.1:$port/plain" 2>&1 |
     awk '/^requests:/ {print $8}')
-  read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
+  t1=$(cpu_ticks "$server_pid")
   kill -INT "$server_pid"
   wait "$server_pid" 2>/dev/null || true
-  echo "$ok $(echo "scale=3; ($u1 - $u0 + $s1 - $s0) / $tick" | bc)"
+  echo "$ok $(echo "scale=3; ($t1 - $t0) / $HZ" | bc)"
 }
 
 # instructions BIN -> user-space instructions per request, under callgrind.
@@ -98,8 +97,6 @@ instructions() {
   ir=$(cat "$out".* 2>/dev/null | awk '/^summary:/ {s += $2} END {print s + 0}')
   echo $((ir / ok))
 }
-
-median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 base=$(build "$1")
 other=$(build "${2:-.}")

@@ -135,8 +135,6 @@ end
 request = function() return req end
 LUA
 
-HZ=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # measure PID DURATION CONNS TARGET [load args...]
 #   -> "requests/s requests-per-server-CPU-second MB/s" (MB/s: bytes echoed back, one
@@ -171,7 +169,6 @@ measure() {
     'BEGIN { c = (b - a) / hz; printf "%.0f %.0f %s\n", r, (c > 0 ? n / c : 0), m }'
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # compare DURATION CONNS EV_PID EV_TARGET PEER_PID PEER_TARGET [load args...]
 #   -> "ev_rps peer_rps ev_per_cpu peer_per_cpu ev_mbps peer_mbps", medians of RUNS runs,

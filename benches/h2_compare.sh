@@ -116,8 +116,6 @@ for u in "h2c $P_EV" "h2 $P_EV_TLS" "h2c $P_H2O" "h2 $P_H2O_TLS" "h2c $P_NGINX" 
     { echo "port $port ($how): expected 'Hello, World!' over HTTP/2, got '$out'" >&2; tail -5 "$work"/*.err "$work"/*.log >&2; exit 1; }
 done
 
-HZ=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # measure PID URL [h2load args] -> "requests/s requests-per-server-CPU-second"
 measure() {
@@ -137,7 +135,6 @@ measure() {
     'BEGIN { c = (b - a) / hz; printf "%.0f %.0f\n", (r > 0 ? ok / d : 0), (c > 0 ? ok / c : 0) }'
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 H2=(-m "$STREAMS")
 H1=(--h1 -m "$PIPELINE")

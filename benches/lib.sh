@@ -86,6 +86,14 @@ bench_wait_listening() {
   done
 }
 
+# The CPU time process PID has used, user and system, in clock ticks ($HZ a second): what
+# every comparison divides requests by.
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# The median of the numbers on stdin, one a line (the lower middle one of an even count).
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
 # Whether process PID is alive and something accepts on 127.0.0.1:PORT.
 bench_up() { kill -0 "$1" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; }
 

@@ -79,8 +79,6 @@ for port in $PORT_EV $PORT_NGINX; do
   [ "$body" = "Hello, World!" ] || { echo "port $port: unexpected body '$body'" >&2; exit 1; }
 done
 
-HZ=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 secs() { case $1 in *ms) echo 1 ;; *s) echo "${1%s}" ;; *m) echo $((${1%m} * 60)) ;; *) echo "$1" ;; esac; }
 
@@ -118,7 +116,6 @@ measure() {
     'BEGIN { c = (b - a) / hz; printf "%s %.1f\n", r, (c > 0 ? n / c : 0) }'
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # idle PID PORT -> RSS growth per connection, bytes, with IDLE_CONNS TLS connections open
 idle() {
