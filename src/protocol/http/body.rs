@@ -12,7 +12,7 @@
 //! CRLF, and trailer lines are bounded and discarded. The body size is counted as the chunk
 //! sizes are announced, so an over-long body is refused before its bytes arrive.
 
-use super::request::BodyFraming;
+use super::request::{BodyFraming, is_tchar};
 
 /// The longest chunk-size line (size, extensions, CRLF) we wait for. Partial lines are
 /// re-examined when more bytes arrive, and this bound keeps that cheap.
@@ -199,11 +199,6 @@ fn is_field_line(line: &[u8]) -> bool {
         && value
             .iter()
             .all(|&b| b == b'\t' || b == b' ' || b > 0x20 && b != 0x7f)
-}
-
-/// A token character (RFC 9110 §5.6.2).
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Up to `remaining` bytes from the front of `input`, and how many will still be missing.

@@ -576,6 +576,29 @@ const REG_NAME: [bool; 256] = {
     table
 };
 
+/// The token characters (RFC 9110 §5.6.2: methods, field names, chunk extensions), as a
+/// table: one load per byte.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let others = b"!#$%&'*+-.^_`|~";
+    let mut i = 0;
+    while i < others.len() {
+        table[others[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// Whether `b` may be part of a token (RFC 9110 §5.6.2).
+pub(crate) fn is_tchar(b: u8) -> bool {
+    TCHAR[usize::from(b)]
+}
+
 /// A `Content-Length` value: one or more digits, nothing else (see [`number::decimal`]).
 fn parse_decimal(digits: &[u8]) -> Option<u64> {
     number::decimal(digits)

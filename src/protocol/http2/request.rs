@@ -22,7 +22,7 @@
 
 use crate::protocol::http::multiplexed::CONNECTION_SPECIFIC;
 use crate::protocol::http::request::{
-    BodyFraming, Expect, HEADER_SLOTS, Method, Persist, RequestHead, Version,
+    BodyFraming, Expect, HEADER_SLOTS, Method, Persist, RequestHead, Version, is_tchar,
 };
 
 /// The per-field overhead RFC 9113 §6.5.2 counts in a header list's size.
@@ -317,55 +317,9 @@ impl FieldBlock {
 /// Header slots for a request of fewer fields than this (the usual one has a handful).
 const SHORT_SLOTS: usize = 16;
 
-/// What each byte of a name may be, looked up once per byte.
-const TCHAR: u8 = 1;
 /// A token character that is not an uppercase letter: what an HTTP/2 field name is made of.
-const LOWER_TCHAR: u8 = 2;
-
-static CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        let tchar = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        if tchar {
-            table[b] |= TCHAR;
-            if !c.is_ascii_uppercase() {
-                table[b] |= LOWER_TCHAR;
-            }
-        }
-        b += 1;
-    }
-    table
-};
-
-fn class(b: u8) -> u8 {
-    CLASS[usize::from(b)]
-}
-
-fn is_tchar(b: u8) -> bool {
-    class(b) & TCHAR != 0
-}
-
 fn is_lower_tchar(b: u8) -> bool {
-    class(b) & LOWER_TCHAR != 0
+    is_tchar(b) && !b.is_ascii_uppercase()
 }
 
 /// RFC 9113 §8.2.1: no NUL, CR or LF anywhere, no space or tab at either end.
